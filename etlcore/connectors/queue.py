@@ -1,0 +1,105 @@
+"""In-memory sources and sinks for tests and examples (Spark's queueStream)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from etlcore.batch import BatchInfo
+from etlcore.config import option
+from etlcore.sink import Sink, SinkContext
+from etlcore.source import OffsetSource
+
+
+@dataclass
+class QueueSourceConfig:
+    batches: list[Any] = option([], help="a list of batches; each is a list of records")
+    one_at_a_time: bool = option(True, help="one queued batch per micro-batch (else all at once)")
+
+
+class QueueSource(OffsetSource):
+    """Replays a fixed list of batches: one per micro-batch, deterministically.
+
+    Positions count batches taken from the queue; ``push`` adds more while the
+    job runs.
+    """
+
+    def __init__(self, config: QueueSourceConfig):
+        self.batches: list[list[Any]] = [list(b) for b in config.batches]
+        self.one_at_a_time = config.one_at_a_time
+        self._lock = threading.Lock()
+
+    def push(self, records: list[Any]) -> None:
+        with self._lock:
+            self.batches.append(list(records))
+
+    def partitions(self) -> list[str]:
+        return ["0"]
+
+    def available(self, partition: str) -> int:
+        return len(self.batches)
+
+    def plan(self, partition: str, start: int, max_records: int | None) -> int:
+        with self._lock:
+            end = len(self.batches)
+        return min(end, start + 1) if self.one_at_a_time else end
+
+    def read(self, partition: str, start: int, end: int) -> list[Any]:
+        with self._lock:
+            return [r for b in self.batches[start:end] for r in b]
+
+    def estimate(self, partition: str, start: int, end: int) -> int | None:
+        return None
+
+    def exhausted(self) -> bool:
+        return False
+
+
+@dataclass
+class MemorySinkConfig:
+    name: str = option("memory", help="key under which results are kept (MemorySink.results(name))")
+
+
+class MemorySink(Sink):
+    """Keeps committed batches in memory, keyed by batch id: a replay replaces, never doubles."""
+
+    stores: ClassVar[dict[str, dict[int, list[Any]]]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, config: MemorySinkConfig):
+        self.key = config.name
+        self._pending: dict[int, list[Any]] = {}
+
+    def open(self, ctx: SinkContext) -> None:
+        with self._lock:
+            self.stores.setdefault(self.key, {})
+
+    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> None:
+        self._pending[partition] = list(records)
+
+    def commit(self, batch: BatchInfo) -> None:
+        pending, self._pending = self._pending, {}
+        with self._lock:
+            store = self.stores.setdefault(self.key, {})
+            if pending or batch.batch_id in store:
+                store[batch.batch_id] = [r for p in sorted(pending) for r in pending[p]]
+
+    @classmethod
+    def batches(cls, name: str = "memory") -> dict[int, list[Any]]:
+        """batch id -> records, for every committed batch that had output."""
+        with cls._lock:
+            return dict(sorted(cls.stores.get(name, {}).items()))
+
+    @classmethod
+    def results(cls, name: str = "memory") -> list[Any]:
+        """All committed records in batch order."""
+        return [r for records in cls.batches(name).values() for r in records]
+
+    @classmethod
+    def clear(cls, name: str | None = None) -> None:
+        with cls._lock:
+            if name is None:
+                cls.stores.clear()
+            else:
+                cls.stores.pop(name, None)

@@ -1,0 +1,207 @@
+"""StreamingContext: where a job's streams are declared and run.
+
+    ctx = StreamingContext(batch_interval=1.0, checkpoint="ckpt/wordcount")
+    lines = ctx.source("directory", path="in/", format="text")
+    (lines.flat_map(str.split).map(lambda w: (w, 1)).reduce_by_key("sum")
+          .sink("sqlite", path="out.db", table="counts", key=["word"]))
+    ctx.run(until_idle=True)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from etlcore.clock import Clock, make_clock
+from etlcore.config import parse_duration
+from etlcore.errors import ConfigError
+from etlcore.graph.builder import Graph
+from etlcore.metrics import BatchMetrics, JobMetrics
+from etlcore.plugin.registry import get_registry
+from etlcore.ratecontrol import PIDRateController, RateController
+from etlcore.runner import LocalRunner, Runner
+from etlcore.scheduler import Scheduler
+from etlcore.source import Source
+from etlcore.stream import Stream
+
+
+class StreamingContext:
+    """Declares sources, streams and sinks; runs them in micro-batches.
+
+    ``batch_interval``: seconds (or "500ms", "2s") between batches.
+    ``checkpoint``: a directory for the plan log, commit log and state snapshots;
+    without it a restart starts from the sources' initial positions.
+    ``clock="manual"`` runs batches back to back without sleeping (tests, benchmarks).
+    ``backpressure=True`` enables the PID rate controller; ``max_rate_per_partition``
+    caps records/s per source partition either way.
+    """
+
+    def __init__(
+        self,
+        batch_interval: Any = 1.0,
+        checkpoint: str | os.PathLike[str] | None = None,
+        *,
+        name: str = "etlcore-job",
+        clock: str | Clock | None = None,
+        parallelism: int = 2,
+        checkpoint_interval: int = 10,
+        max_rate_per_partition: float | None = None,
+        backpressure: bool = False,
+        state_codec: str = "msgpack",
+        runner: Runner | None = None,
+        dead_letter: Any = None,
+    ):
+        self.batch_interval = parse_duration(batch_interval, "batch_interval")
+        if self.batch_interval <= 0:
+            raise ConfigError("batch_interval", "a positive duration", batch_interval)
+        if not isinstance(parallelism, int) or parallelism < 1:
+            raise ConfigError("parallelism", "a positive integer", parallelism)
+        if not isinstance(checkpoint_interval, int) or checkpoint_interval < 1:
+            raise ConfigError("checkpoint_interval", "a positive number of batches",
+                              checkpoint_interval)
+        if max_rate_per_partition is not None and (
+            isinstance(max_rate_per_partition, bool)
+            or not isinstance(max_rate_per_partition, (int, float)) or max_rate_per_partition <= 0
+        ):
+            raise ConfigError("max_rate_per_partition", "a positive number of records/s",
+                              max_rate_per_partition)
+        if not isinstance(name, str) or not name:
+            raise ConfigError("name", "a non-empty job name", name)
+        self.name = name
+        self.checkpoint_dir = Path(checkpoint) if checkpoint is not None else None
+        self.clock = make_clock(clock)
+        self.parallelism = parallelism
+        self.checkpoint_interval = checkpoint_interval
+        self.state_codec = state_codec
+        self.runner: Runner = runner or LocalRunner()
+        controller = PIDRateController if backpressure else RateController
+        self.rate_controller: RateController = controller(self.batch_interval,
+                                                          max_rate_per_partition)
+        self._graph = Graph()
+        self._listeners: list[Callable[[BatchMetrics], Any]] = []
+        self._scheduler: Scheduler | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if dead_letter is not None:
+            self._set_dead_letter(dead_letter)
+
+    # -- declaring sources ----------------------------------------------------
+    def source(self, plugin: str, *, name: str | None = None, **config: Any) -> Stream:
+        """A stream from the source plugin ``plugin`` (config checked now)."""
+        where = f"source '{name or plugin}'"
+        source = get_registry().get("source", plugin).build(config, where=where)
+        return Stream(self, self._graph.add_source(source, plugin, name))
+
+    def stream(self, source: Source, *, name: str | None = None) -> Stream:
+        """A stream from a Source instance."""
+        return Stream(self, self._graph.add_source(source, type(source).__name__.lower(), name))
+
+    def queue_stream(self, batches: Iterable[Iterable[Any]], *, name: str | None = None) -> Stream:
+        """One batch per item of ``batches`` (Spark's queueStream, one at a time)."""
+        return self.source("queue", name=name, batches=[list(b) for b in batches])
+
+    def socket_text_stream(self, host: str, port: int, *, name: str | None = None) -> Stream:
+        """Lines read from a TCP server (Spark's socketTextStream)."""
+        return self.source("socket", name=name, host=host, port=port)
+
+    def text_file_stream(self, path: str, *, name: str | None = None, **config: Any) -> Stream:
+        """Lines of new files in a directory (Spark's textFileStream)."""
+        return self.source("directory", name=name, path=path, **config)
+
+    def _set_dead_letter(self, spec: Any) -> None:
+        from etlcore.sink import Sink
+
+        if isinstance(spec, Sink):
+            self._graph.dead_letter_sink = spec
+            return
+        if isinstance(spec, str):
+            spec = (spec, {})
+        if not (isinstance(spec, (tuple, list)) and len(spec) == 2 and isinstance(spec[1], dict)):
+            raise ConfigError("dead_letter", "a Sink, a sink name, or (name, {config})", spec)
+        plugin, config = spec
+        self._graph.dead_letter_sink = get_registry().get("sink", plugin).build(
+            config, where="dead_letter"
+        )
+
+    # -- observing --------------------------------------------------------------------
+    def add_listener(self, fn: Callable[[BatchMetrics], Any]) -> None:
+        """Call ``fn(metrics)`` after every committed batch."""
+        self._listeners.append(fn)
+
+    @property
+    def metrics(self) -> JobMetrics:
+        return self._get_scheduler().metrics
+
+    @property
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Recent dead letters kept by the default dead-letter sink."""
+        return list(getattr(self._graph.dead_letter_sink, "recent", []))
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "batch_interval": self.batch_interval,
+                "checkpoint": str(self.checkpoint_dir) if self.checkpoint_dir else None,
+                "sources": [n.key for n in self._graph.sources],
+                "sinks": [name for name, _ in self._graph.all_sinks()]}
+
+    def _hook(self, name: str, **kwargs: Any) -> None:
+        registry = get_registry()
+        getattr(registry.pm.hook, name)(**kwargs)
+
+    # -- running ------------------------------------------------------------------------
+    def _get_scheduler(self) -> Scheduler:
+        if self._scheduler is None:
+            if not self._graph.outputs:
+                raise ConfigError("", "the job has no output: add .sink(...) or "
+                                  ".foreach_batch(...) to a stream", has_value=False)
+            self._scheduler = Scheduler(self)
+        return self._scheduler
+
+    def run(self, batches: int | None = None, *, until_idle: bool = False,
+            duration: Any = None) -> JobMetrics:
+        """Run in this thread until ``batches`` ran, the sources are idle, or ``duration``."""
+        seconds = None if duration is None else parse_duration(duration, "duration")
+        scheduler = self._get_scheduler()
+        if not scheduler._opened:
+            scheduler.open()
+        try:
+            scheduler.loop(batches=batches, until_idle=until_idle, duration=seconds)
+        finally:
+            scheduler.close()
+        return scheduler.metrics
+
+    def start(self, **run_options: Any) -> None:
+        """Run in a background thread; see :meth:`await_termination` and :meth:`stop`."""
+        scheduler = self._get_scheduler()
+
+        def target() -> None:
+            try:
+                self.run(**run_options)
+            except BaseException as err:  # noqa: BLE001 - re-raised by await_termination
+                self._error = err
+
+        scheduler.open()
+        self._thread = threading.Thread(target=target, name=f"etlcore-{self.name}", daemon=True)
+        self._thread.start()
+
+    def await_termination(self, timeout: float | None = None) -> bool:
+        """Wait for the run to end; re-raise its error. True if it ended."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+        return not self._thread.is_alive()
+
+    def stop(self, graceful: bool = True) -> None:
+        """Graceful: finish the batch in progress and commit. Otherwise stop at once."""
+        if self._scheduler is None:
+            return
+        if graceful:
+            self._scheduler.graceful_stop.set()
+        else:
+            self._scheduler.hard_stop.set()
+        self._scheduler.wake.set()

@@ -1,0 +1,1 @@
+"""The lazy operator graph: one node per operator, evaluated once per batch."""

@@ -1,0 +1,101 @@
+"""Keyed operators that move records between partitions.
+
+reduce_by_key combines map-side with the hash-aggregation kernel, routes the
+partial aggregates through the partition kernel (Kafka-compatible murmur2 for
+bytes and str keys) and merges them reduce-side: Spark's combineByKey shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from etlcore import _fast
+from etlcore.batch import Partitions
+from etlcore.graph.base import BatchRun, Node
+
+Reducer = str | Callable[[Any, Any], Any]
+
+
+def shuffle(parts: Partitions, n: int) -> Partitions:
+    """Route (key, value) pairs of every partition into ``n`` partitions by key."""
+    if n == 1:
+        return [[r for p in parts for r in p]] if len(parts) != 1 else [parts[0]]
+    out: Partitions = [[] for _ in range(n)]
+    split = _fast.partition.partition_pairs
+    for part in parts:
+        for i, bucket in enumerate(split(part, n)):
+            if bucket:
+                out[i].extend(bucket)
+    return out
+
+
+class ReduceByKeyNode(Node):
+    op = "reduce_by_key"
+
+    def __init__(self, parent: Node, key: str, reducer: Reducer, num_partitions: int | None):
+        super().__init__([parent], key)
+        self.reducer = reducer
+        self.num_partitions = num_partitions
+
+    def compute(self, run: BatchRun) -> Partitions | None:
+        parts = run.get(self.parents[0])
+        if parts is None:
+            return None
+        hashagg = _fast.hashagg
+        n = self.num_partitions or max(1, len(parts))
+        if n == 1:
+            agg = hashagg.HashAgg(self.reducer)
+            for part in parts:
+                agg.add_pairs(part)
+            return [agg.results()]
+        reducer = self.reducer
+        partials = run.runner.map(lambda p: hashagg.combine(p, reducer), parts)
+        routed = shuffle(partials, n)
+        return run.runner.map(lambda p: hashagg.merge([p], reducer), routed)
+
+
+class CountByValueNode(Node):
+    op = "count_by_value"
+
+    def __init__(self, parent: Node, key: str, num_partitions: int | None):
+        super().__init__([parent], key)
+        self.num_partitions = num_partitions
+
+    def compute(self, run: BatchRun) -> Partitions | None:
+        parts = run.get(self.parents[0])
+        if parts is None:
+            return None
+        hashagg = _fast.hashagg
+        counted = run.runner.map(hashagg.count_values, parts)
+        n = self.num_partitions or max(1, len(parts))
+        if n == 1 and len(counted) == 1:
+            return counted
+        routed = shuffle(counted, n)
+        return run.runner.map(lambda p: hashagg.merge([p], "sum"), routed)
+
+
+class GroupByKeyNode(Node):
+    op = "group_by_key"
+
+    def __init__(self, parent: Node, key: str, num_partitions: int | None):
+        super().__init__([parent], key)
+        self.num_partitions = num_partitions
+
+    def compute(self, run: BatchRun) -> Partitions | None:
+        parts = run.get(self.parents[0])
+        if parts is None:
+            return None
+        n = self.num_partitions or max(1, len(parts))
+        return run.runner.map(_group, shuffle(parts, n))
+
+
+def _group(pairs: list[tuple[Any, Any]]) -> list[tuple[Any, list[Any]]]:
+    groups: dict[Any, list[Any]] = {}
+    for k, v in pairs:
+        group = groups.get(k)
+        if group is None:
+            groups[k] = [v]
+        else:
+            group.append(v)
+    return list(groups.items())

@@ -1,0 +1,65 @@
+"""Per-batch metrics: what a live display, a dashboard or a test reads."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class BatchMetrics:
+    """Counts and timings of one committed batch (Spark's BatchInfo)."""
+
+    job: str
+    batch_id: int
+    batch_time: float
+    records_in: int
+    input_rate: float  # records/s over the batch interval
+    processing_s: float  # time from batch start to commit
+    scheduling_delay_s: float  # how late the batch started after its scheduled time
+    dead_letters: int = 0
+    late_records: int = 0
+    records_out: dict[str, int] = field(default_factory=dict)
+    state_size: int = 0
+    max_records_per_partition: int | None = None  # the rate controller's bound for this batch
+    replay: bool = False
+
+    @property
+    def total_delay_s(self) -> float:
+        return self.scheduling_delay_s + self.processing_s
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["total_delay_s"] = self.total_delay_s
+        return out
+
+
+class JobMetrics:
+    """Running totals for a job plus the most recent batches."""
+
+    def __init__(self, keep: int = 1000):
+        self.batches: deque[BatchMetrics] = deque(maxlen=keep)
+        self.total_records_in = 0
+        self.total_dead_letters = 0
+        self.total_late_records = 0
+        self.total_batches = 0
+
+    def record(self, m: BatchMetrics) -> None:
+        self.batches.append(m)
+        self.total_batches += 1
+        self.total_records_in += m.records_in
+        self.total_dead_letters += m.dead_letters
+        self.total_late_records += m.late_records
+
+    @property
+    def last(self) -> BatchMetrics | None:
+        return self.batches[-1] if self.batches else None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "batches": self.total_batches,
+            "records_in": self.total_records_in,
+            "dead_letters": self.total_dead_letters,
+            "late_records": self.total_late_records,
+        }

@@ -1,0 +1,244 @@
+"""The micro-batch loop: plan, log, run, write, commit, record.
+
+One batch walks one way. The driver plans it (a position range per source
+partition, bounded by the rate controller) and logs the plan; the graph reads
+each partition and runs the operators; sinks write per partition and commit
+with the batch id; the commit log records it. On restart the same loop first
+restores state and replays what the checkpoint says was left unfinished.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from etlcore.batch import BatchInfo, BatchPlan
+from etlcore.checkpoint import Checkpoint
+from etlcore.errors import BackpressureError
+from etlcore.graph.base import BatchRun
+from etlcore.graph.io import ForeachBatchOutput, SinkOutput
+from etlcore.metrics import BatchMetrics, JobMetrics
+from etlcore.sink import SinkContext
+from etlcore.source import SourceContext
+
+if TYPE_CHECKING:
+    from etlcore.context import StreamingContext
+
+log = logging.getLogger("etlcore.scheduler")
+
+_SINK_RETRIES = 30
+
+
+class Scheduler:
+    """Runs a context's graph batch after batch."""
+
+    def __init__(self, ctx: StreamingContext):
+        self.ctx = ctx
+        self.graph = ctx._graph
+        self.metrics = JobMetrics()
+        self.positions: dict[str, dict[str, Any]] = {}
+        self.next_batch_id = 0
+        self.next_batch_time: float | None = None
+        self.checkpoint: Checkpoint | None = None
+        self.graceful_stop = threading.Event()
+        self.hard_stop = threading.Event()
+        self.wake = threading.Event()  # set by any stop: ends the wait for the next batch time
+        self.last_plan: BatchPlan | None = None
+        self._opened = False
+        self._last_snapshot = -1
+
+    # -- lifecycle ------------------------------------------------------------
+    def open(self) -> None:
+        ctx = self.ctx
+        ckpt_dir = None
+        if ctx.checkpoint_dir is not None:
+            self.checkpoint = Checkpoint(ctx.checkpoint_dir, ctx.name, self.graph.fingerprint(),
+                                         ctx.state_codec)
+            self.checkpoint.open()
+            ckpt_dir = self.checkpoint.path
+        for node in self.graph.sources:
+            node.source.open(SourceContext(node.key, ctx.clock, ckpt_dir, self.hard_stop))
+        for sink_name, sink in self.graph.all_sinks():
+            sink.open(SinkContext(sink_name, ctx.name, ckpt_dir))
+        self._opened = True
+        ctx._hook("etlcore_job_started", job_name=ctx.name, config=ctx.describe())
+        if self.checkpoint is not None:
+            self._recover()
+
+    def close(self) -> None:
+        if not self._opened:
+            return
+        self._opened = False
+        errors = []
+        for node in self.graph.sources:
+            try:
+                node.source.close()
+            except Exception as err:  # noqa: BLE001 - close everything, report the first
+                errors.append(err)
+        for _, sink in self.graph.all_sinks():
+            try:
+                sink.close()
+            except Exception as err:  # noqa: BLE001
+                errors.append(err)
+        self.ctx._hook("etlcore_job_stopped", job_name=self.ctx.name)
+        if errors:
+            log.warning("errors while closing: %s", errors)
+
+    def _recover(self) -> None:
+        assert self.checkpoint is not None
+        rec = self.checkpoint.recover()
+        stateful = self.graph.stateful_nodes()
+        if rec.state is not None:
+            for node in stateful:
+                if node.key in rec.state:
+                    node.restore(rec.state[node.key])
+            self._last_snapshot = rec.snapshot_batch
+        if stateful:
+            for plan in rec.replay_plans:
+                log.info("rebuilding state: batch %d", plan.batch_id)
+                self._execute(plan, state_only=True)
+        self.positions = rec.positions
+        self.next_batch_id = rec.last_committed + 1
+        if rec.pending is not None:
+            log.info("replaying uncommitted batch %d with its logged plan", rec.pending.batch_id)
+            self._finish(self._execute(rec.pending, replay=True), rec.pending)
+            self.next_batch_id = rec.pending.batch_id + 1
+        if rec.last_batch_time is not None:
+            self.next_batch_time = rec.last_batch_time + self.ctx.batch_interval
+
+    # -- planning ----------------------------------------------------------------
+    def plan(self, batch_id: int, batch_time: float) -> BatchPlan:
+        ranges: dict[str, dict[str, list[Any]]] = {}
+        rate = self.ctx.rate_controller
+        for node in self.graph.sources:
+            source = node.source
+            positions = self.positions.setdefault(node.key, {})
+            partitions = source.partitions()
+            bound = rate.max_records(len(partitions))
+            parts: dict[str, list[Any]] = {}
+            for p in partitions:
+                start = positions.get(p)
+                if start is None:
+                    start = source.initial_position(p)
+                parts[p] = [start, source.plan(p, start, bound)]
+            ranges[node.key] = parts
+        return BatchPlan(batch_id, batch_time, ranges)
+
+    # -- running -----------------------------------------------------------------------
+    def _execute(self, plan: BatchPlan, replay: bool = False,
+                 state_only: bool = False) -> tuple[BatchRun, dict[str, int], float]:
+        started = time.perf_counter()
+        info = BatchInfo(plan.batch_id, plan.batch_time, replay or state_only)
+        run = BatchRun(info, plan, plan.batch_id, self.ctx.runner, self.ctx.parallelism,
+                       state_only=state_only)
+        written: dict[str, int] = {}
+        for out in self.graph.outputs:
+            parts = run.get(out.node)
+            if state_only or parts is None:
+                continue
+            if isinstance(out, SinkOutput):
+                for i, part in enumerate(parts):
+                    self._write(out.sink, info, i, part)
+                written[out.name] = written.get(out.name, 0) + sum(len(p) for p in parts)
+            elif isinstance(out, ForeachBatchOutput):
+                out.fn(info.batch_id, [r for p in parts for r in p])
+        if not state_only:
+            if run.dead_letters:
+                letters = [d.to_dict(info.batch_id) for d in run.dead_letters]
+                self._write(self.graph.dead_letter_sink, info, 0, letters)
+            for _, sink in self.graph.all_sinks():
+                sink.commit(info)
+        return run, written, time.perf_counter() - started
+
+    def _write(self, sink: Any, info: BatchInfo, partition: int, records: list[Any]) -> None:
+        for attempt in range(_SINK_RETRIES):
+            try:
+                sink.write(info, partition, records)
+                return
+            except BackpressureError as err:
+                if attempt == _SINK_RETRIES - 1 or self.hard_stop.is_set():
+                    raise
+                time.sleep(err.retry_after)
+
+    def _finish(self, result: tuple[BatchRun, dict[str, int], float], plan: BatchPlan,
+                scheduling_delay: float = 0.0, bound: int | None = None) -> BatchMetrics:
+        run, written, processing = result
+        if self.checkpoint is not None:
+            self.checkpoint.write_commit(plan, run.records_in)
+        for node in self.graph.sources:
+            node.source.on_batch_committed(plan.end_positions().get(node.key, {}))
+        self.positions = plan.end_positions()
+        stateful = self.graph.stateful_nodes()
+        if (self.checkpoint is not None and stateful
+                and (plan.batch_id + 1) % self.ctx.checkpoint_interval == 0):
+            self.checkpoint.write_state(plan.batch_id, {n.key: n.snapshot() for n in stateful})
+            if self._last_snapshot >= 0:
+                self.checkpoint.prune(self._last_snapshot)
+            self._last_snapshot = plan.batch_id
+        metrics = BatchMetrics(
+            job=self.ctx.name,
+            batch_id=plan.batch_id,
+            batch_time=plan.batch_time,
+            records_in=run.records_in,
+            input_rate=run.records_in / self.ctx.batch_interval,
+            processing_s=processing,
+            scheduling_delay_s=scheduling_delay,
+            dead_letters=len(run.dead_letters),
+            late_records=run.late_records,
+            records_out=written,
+            state_size=sum(n.state_size() for n in stateful),
+            max_records_per_partition=bound,
+            replay=run.info.replay,
+        )
+        self.metrics.record(metrics)
+        self.ctx.rate_controller.update(metrics)
+        for listener in self.ctx._listeners:
+            listener(metrics)
+        self.ctx._hook("etlcore_batch_completed", metrics=metrics)
+        return metrics
+
+    def run_one(self) -> BatchMetrics | None:
+        """Plan, log and run the next batch at its scheduled time."""
+        clock = self.ctx.clock
+        if self.next_batch_time is None:
+            self.next_batch_time = clock.now() + self.ctx.batch_interval
+        batch_time = self.next_batch_time
+        clock.wait_until(batch_time, self.wake)
+        if self.graceful_stop.is_set() or self.hard_stop.is_set():
+            return None
+        started = clock.now()
+        plan = self.plan(self.next_batch_id, batch_time)
+        if self.checkpoint is not None:
+            self.checkpoint.write_plan(plan)
+        bound = self.ctx.rate_controller.max_records(1)
+        metrics = self._finish(self._execute(plan), plan, max(0.0, started - batch_time), bound)
+        self.next_batch_id += 1
+        self.next_batch_time = batch_time + self.ctx.batch_interval
+        self.last_plan = plan
+        return metrics
+
+    def loop(self, batches: int | None = None, until_idle: bool = False,
+             duration: float | None = None,
+             should_stop: Callable[[], bool] | None = None) -> JobMetrics:
+        deadline = None if duration is None else time.monotonic() + duration
+        done = 0
+        while not (self.graceful_stop.is_set() or self.hard_stop.is_set()):
+            if batches is not None and done >= batches:
+                break
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                wait = (self.next_batch_time or 0.0) - self.ctx.clock.now()
+                if remaining <= 0 or (self.ctx.clock.sleeps and wait > remaining):
+                    break  # the next batch would start after the deadline
+            metrics = self.run_one()
+            if metrics is None:  # stopped while waiting for the batch time
+                break
+            done += 1
+            if until_idle and self.last_plan is not None and self.last_plan.is_empty():
+                break
+            if should_stop is not None and should_stop():
+                break
+        return self.metrics

@@ -1,0 +1,240 @@
+"""The stream API: a lazy graph of operators with Spark Streaming's names.
+
+A :class:`Stream` is a handle on one graph node. Operators return new streams;
+nothing runs until the context starts. Keyed operators take records that are
+``(key, value)`` tuples (use :meth:`Stream.key_by` or :meth:`Stream.map`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+from etlcore.config import parse_duration
+from etlcore.errors import ConfigError
+from etlcore.graph.base import CountNode, MapPartitionsNode, Node, TransformNode, UnionNode
+from etlcore.graph.joins import StaticJoinNode, StreamJoinNode
+from etlcore.graph.shuffle import (
+    CountByValueNode,
+    GroupByKeyNode,
+    Reducer,
+    ReduceByKeyNode,
+)
+from etlcore.graph.windows import ReduceByKeyAndWindowNode, WindowNode, batches_in
+
+if TYPE_CHECKING:
+    from etlcore.context import StreamingContext
+
+_BUILTIN_REDUCERS = ("sum", "count", "min", "max", "mean")
+
+
+def _check_reducer(func: Any, key: str) -> Reducer:
+    if func in _BUILTIN_REDUCERS or callable(func):
+        return func
+    raise ConfigError(key, "a function f(a, b) or one of " + ", ".join(_BUILTIN_REDUCERS), func)
+
+
+def _guarded(fn: Callable[[Any], Any], kind: str, stage: str) -> Callable[[list[Any], Any], list[Any]]:
+    """Per-record error routing: a record whose function raises goes to the dead letters."""
+
+    def apply(part: list[Any], run: Any) -> list[Any]:
+        out: list[Any] = []
+        for record in part:
+            try:
+                result = fn(record)
+            except Exception as err:  # noqa: BLE001 - user code; the record is dead-lettered
+                run.dead_letter(record, f"{type(err).__name__}: {err}", stage)
+                continue
+            if kind == "map":
+                out.append(result)
+            elif kind == "filter":
+                if result:
+                    out.append(record)
+            else:
+                out.extend(result)
+        return out
+
+    return apply
+
+
+class Stream:
+    """A stream of records, computed batch by batch."""
+
+    def __init__(self, ctx: StreamingContext, node: Node):
+        self.ctx = ctx
+        self.node = node
+
+    def _narrow(self, op: str, fn: Callable[[list[Any]], list[Any]], **kw: Any) -> Stream:
+        key = self.ctx._graph.new_key(op)
+        return Stream(self.ctx, self.ctx._graph.add(MapPartitionsNode(self.node, key, fn, **kw)))
+
+    def _derive(self, node_cls: type[Node], op: str, *args: Any, **kwargs: Any) -> Stream:
+        node = node_cls(self.node, self.ctx._graph.new_key(op), *args, **kwargs)
+        return Stream(self.ctx, self.ctx._graph.add(node))
+
+    def _guarded(self, op: str, fn: Callable[[Any], Any], on_error: str | None) -> Stream | None:
+        if on_error is None or on_error == "raise":
+            return None
+        if on_error != "dead_letter":
+            raise ConfigError(f"{op}.on_error", "'raise' or 'dead_letter'", on_error)
+        key = self.ctx._graph.new_key(op)
+        node = MapPartitionsNode(self.node, key, _guarded(fn, op, key), with_run=True)
+        return Stream(self.ctx, self.ctx._graph.add(node))
+
+    # -- narrow operators ---------------------------------------------------
+
+    def map(self, fn: Callable[[Any], Any], *, on_error: str | None = None) -> Stream:
+        """``fn`` on every record. ``on_error="dead_letter"`` routes failing records."""
+        return self._guarded("map", fn, on_error) or self._narrow(
+            "map", lambda part: list(map(fn, part))
+        )
+
+    def flat_map(self, fn: Callable[[Any], Iterable[Any]], *, on_error: str | None = None) -> Stream:
+        """Zero or more records out for every record in."""
+        return self._guarded("flat_map", fn, on_error) or self._narrow(
+            "flat_map", lambda part: list(chain.from_iterable(map(fn, part)))
+        )
+
+    def filter(self, fn: Callable[[Any], bool], *, on_error: str | None = None) -> Stream:
+        """Keep the records for which ``fn`` is true."""
+        return self._guarded("filter", fn, on_error) or self._narrow(
+            "filter", lambda part: list(filter(fn, part))
+        )
+
+    def map_partitions(self, fn: Callable[[list[Any]], Iterable[Any]]) -> Stream:
+        """``fn`` on each partition's list of records (open one connection per partition)."""
+        return self._narrow("map_partitions", lambda part: list(fn(part)))
+
+    def key_by(self, fn: Callable[[Any], Any]) -> Stream:
+        """``(fn(record), record)`` pairs, ready for keyed operators."""
+        return self._narrow("key_by", lambda part: [(fn(r), r) for r in part])
+
+    def map_values(self, fn: Callable[[Any], Any]) -> Stream:
+        """``(k, fn(v))`` for every pair, keys untouched."""
+        return self._narrow("map_values", lambda part: [(k, fn(v)) for k, v in part])
+
+    def union(self, *others: Stream) -> Stream:
+        """Records of this stream and the others, batch by batch."""
+        nodes = [self.node] + [o.node for o in others]
+        key = self.ctx._graph.new_key("union")
+        return Stream(self.ctx, self.ctx._graph.add(UnionNode(nodes, key)))
+
+    def transform(self, fn: Callable[..., Iterable[Any]]) -> Stream:
+        """``fn(records)`` or ``fn(records, batch_info)`` over the whole batch."""
+        try:
+            params = [
+                p for p in inspect.signature(fn).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            ]
+            pass_info = len(params) >= 2
+        except (TypeError, ValueError):
+            pass_info = False
+        return self._derive(TransformNode, "transform", fn, pass_info)
+
+    def count(self) -> Stream:
+        """One record per batch: the number of records in it."""
+        return self._derive(CountNode, "count")
+
+    # -- keyed operators (shuffles) -------------------------------------------
+
+    def reduce_by_key(self, func: Reducer, num_partitions: int | None = None) -> Stream:
+        """Combine the values of each key: ``func(a, b)`` or "sum"/"count"/"min"/"max"/"mean"."""
+        reducer = _check_reducer(func, "reduce_by_key.func")
+        return self._derive(ReduceByKeyNode, "reduce_by_key", reducer, num_partitions)
+
+    def group_by_key(self, num_partitions: int | None = None) -> Stream:
+        """``(key, [values...])`` per key, values in arrival order."""
+        return self._derive(GroupByKeyNode, "group_by_key", num_partitions)
+
+    def count_by_value(self, num_partitions: int | None = None) -> Stream:
+        """``(record, count)`` for every distinct record."""
+        return self._derive(CountByValueNode, "count_by_value", num_partitions)
+
+    # -- windows (processing time) ---------------------------------------------
+
+    def _window_sizes(self, op: str, length: Any, slide: Any) -> tuple[int, int]:
+        if length is None:
+            raise ConfigError(f"{op}.length", "a window length (a duration)", None)
+        interval = self.ctx.batch_interval
+        n_len = batches_in(parse_duration(length, f"{op}.length"), interval, f"{op}.length")
+        n_slide = (
+            1 if slide is None
+            else batches_in(parse_duration(slide, f"{op}.slide"), interval, f"{op}.slide")
+        )
+        return n_len, n_slide
+
+    def window(self, length: Any, slide: Any = None) -> Stream:
+        """All records of the last ``length`` seconds, every ``slide`` seconds."""
+        n_len, n_slide = self._window_sizes("window", length, slide)
+        return self._derive(WindowNode, "window", n_len, n_slide)
+
+    def reduce_by_key_and_window(
+        self,
+        func: Reducer,
+        inv_func: Callable[[Any, Any], Any] | None = None,
+        length: Any = None,
+        slide: Any = None,
+        num_partitions: int | None = None,
+    ) -> Stream:
+        """Per-key aggregate over a sliding window; ``inv_func`` makes it incremental."""
+        reducer = _check_reducer(func, "reduce_by_key_and_window.func")
+        n_len, n_slide = self._window_sizes("reduce_by_key_and_window", length, slide)
+        n = num_partitions or self.ctx.parallelism
+        return self._derive(ReduceByKeyAndWindowNode, "reduce_by_key_and_window",
+                            reducer, inv_func, n_len, n_slide, n)
+
+    def count_by_value_and_window(self, length: Any, slide: Any = None,
+                                  num_partitions: int | None = None) -> Stream:
+        """``(record, count)`` over a sliding window."""
+        pairs = self._narrow("pair_with_one", lambda part: [(r, 1) for r in part])
+        return pairs.reduce_by_key_and_window("sum", None, length, slide, num_partitions)
+
+    def count_by_window(self, length: Any, slide: Any = None) -> Stream:
+        """The number of records in a sliding window, one record per slide."""
+        return self.window(length, slide).count()
+
+    # -- joins --------------------------------------------------------------------
+
+    def _join(self, other: Any, outer: bool, num_partitions: int | None,
+              reload_every: int | None) -> Stream:
+        op = "left_outer_join" if outer else "join"
+        if isinstance(other, Stream):
+            key = self.ctx._graph.new_key(op)
+            node = StreamJoinNode(self.node, other.node, key, outer, num_partitions)
+            return Stream(self.ctx, self.ctx._graph.add(node))
+        if reload_every is not None and (not isinstance(reload_every, int) or reload_every < 1):
+            raise ConfigError(f"{op}.reload_every", "a positive number of batches", reload_every)
+        return self._derive(StaticJoinNode, op, other, outer, reload_every)
+
+    def join(self, other: Any, num_partitions: int | None = None,
+             reload_every: int | None = None) -> Stream:
+        """Inner join on key with another stream's batch, a mapping, pairs, or a loader callable."""
+        return self._join(other, False, num_partitions, reload_every)
+
+    def left_outer_join(self, other: Any, num_partitions: int | None = None,
+                        reload_every: int | None = None) -> Stream:
+        """Like :meth:`join`, keeping unmatched records as ``(k, (v, None))``."""
+        return self._join(other, True, num_partitions, reload_every)
+
+    # -- outputs --------------------------------------------------------------------
+
+    def foreach_batch(self, fn: Callable[[int, list[Any]], Any]) -> Stream:
+        """Call ``fn(batch_id, records)`` every batch (dedupe on batch_id for exactly-once)."""
+        self.ctx._graph.add_foreach(self.node, fn)
+        return self
+
+    def sink(self, name: str, **config: Any) -> Stream:
+        """Write every batch to the sink plugin ``name`` (config checked now, not at run time)."""
+        self.ctx._graph.add_sink(self.node, name, config)
+        return self
+
+    def to(self, sink: Any, name: str | None = None) -> Stream:
+        """Write every batch to a Sink instance."""
+        self.ctx._graph.add_sink_instance(self.node, sink, name or type(sink).__name__.lower())
+        return self
+
+    def pprint(self, num: int = 10) -> Stream:
+        """Print the first ``num`` records of every batch (Spark's pprint)."""
+        return self.sink("console", limit=num)
