@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from etlcore.batch import BatchInfo, BatchPlan
-from etlcore.checkpoint import Checkpoint
+from etlcore.checkpoint import Checkpoint, Recovery
 from etlcore.errors import BackpressureError
 from etlcore.graph.base import BatchRun
 from etlcore.graph.io import ForeachBatchOutput, SinkOutput
@@ -54,19 +54,25 @@ class Scheduler:
     def open(self) -> None:
         ctx = self.ctx
         ckpt_dir = None
+        recovery = None
         if ctx.checkpoint_dir is not None:
             self.checkpoint = Checkpoint(ctx.checkpoint_dir, ctx.name, self.graph.fingerprint(),
                                          ctx.state_codec)
             self.checkpoint.open()
             ckpt_dir = self.checkpoint.path
+            recovery = self.checkpoint.recover()
+            if recovery.last_batch_time is not None and not ctx.clock.sleeps:
+                # a manual clock resumes where the log ends, so replayed and new
+                # batches are planned exactly as in an uninterrupted run
+                ctx.clock.wait_until(recovery.last_batch_time)
         for node in self.graph.sources:
             node.source.open(SourceContext(node.key, ctx.clock, ckpt_dir, self.hard_stop))
         for sink_name, sink in self.graph.all_sinks():
             sink.open(SinkContext(sink_name, ctx.name, ckpt_dir))
         self._opened = True
         ctx._hook("etlcore_job_started", job_name=ctx.name, config=ctx.describe())
-        if self.checkpoint is not None:
-            self._recover()
+        if recovery is not None:
+            self._recover(recovery)
 
     def close(self) -> None:
         if not self._opened:
@@ -87,9 +93,7 @@ class Scheduler:
         if errors:
             log.warning("errors while closing: %s", errors)
 
-    def _recover(self) -> None:
-        assert self.checkpoint is not None
-        rec = self.checkpoint.recover()
+    def _recover(self, rec: Recovery) -> None:
         stateful = self.graph.stateful_nodes()
         if rec.state is not None:
             for node in stateful:

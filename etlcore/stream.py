@@ -218,6 +218,28 @@ class Stream:
         """Like :meth:`join`, keeping unmatched records as ``(k, (v, None))``."""
         return self._join(other, True, num_partitions, reload_every)
 
+    # -- keyed state and event time (etlcore/state.py, etlcore/eventtime/) ------------
+
+    def update_state_by_key(self, fn: Callable[[list[Any], Any], Any], timeout: Any = None,
+                            num_partitions: int | None = None) -> Stream:
+        """Per-key state ``fn(new_values, state) -> state`` (None removes the key)."""
+        from etlcore.state import update_state_by_key
+
+        return update_state_by_key(self, fn, timeout, num_partitions)
+
+    def map_with_state(self, fn: Callable[..., Any], timeout: Any = None,
+                       num_partitions: int | None = None) -> Stream:
+        """``fn(key, value, state) -> record`` per record, with per-key mutable state."""
+        from etlcore.state import map_with_state
+
+        return map_with_state(self, fn, timeout, num_partitions)
+
+    def with_event_time(self, extract: Callable[[Any], float], max_delay: Any) -> Any:
+        """Event times from ``extract(record)``, a watermark ``max_delay`` behind the latest."""
+        from etlcore.eventtime import with_event_time
+
+        return with_event_time(self, extract, max_delay)
+
     # -- outputs --------------------------------------------------------------------
 
     def foreach_batch(self, fn: Callable[[int, list[Any]], Any]) -> Stream:

@@ -12,7 +12,8 @@ Semantics (both implementations, tested against each other):
   as Spark's ``reduceByKey``.
 
 Keys come out in first-seen order, which keeps micro-batch output
-deterministic for replay.
+deterministic for replay. If a reducer raises, the aggregator is left partly
+updated: discard it and retry the batch from its checkpoint.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._common import (
-    CALL,
     COUNT,
     MAX,
     MEAN,
@@ -134,6 +134,22 @@ class HashAgg:
             for key, part in partials:
                 acc[key] = fn(acc[key], part) if key in acc else part
 
+    def _subtract_one(self, key: Any, part: Any, inverse: Callable[[Any, Any], Any] | None) -> None:
+        """Take one partial back out of ``key`` (sliding windows' "calculate deletes")."""
+        acc = self._acc
+        if self._code == MEAN:
+            state = acc[key]
+            state[0] = state[0] - part[0]
+            state[1] -= part[1]
+        elif inverse is None:  # sum and count
+            acc[key] = acc[key] - part
+        else:
+            acc[key] = inverse(acc[key], part)
+
+    def _discard(self, key: Any) -> None:
+        """Forget ``key`` once no record in the window contributes to it."""
+        del self._acc[key]
+
     def partials(self) -> list[tuple[Any, Any]]:
         """Mergeable per-key partials (``(sum, count)`` for mean), first-seen key order."""
         if self._code == MEAN:
@@ -183,6 +199,3 @@ def count_values(values: Iterable[Any]) -> list[tuple[Any, int]]:
         counts[value] = counts.get(value, 0) + 1
     return list(counts.items())
 
-
-# The reducer codes are re-exported for the window reference.
-__codes__ = (SUM, COUNT, MIN, MAX, MEAN, CALL)

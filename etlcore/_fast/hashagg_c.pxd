@@ -1,0 +1,60 @@
+# cython: language_level=3
+# C-level prototypes of hashagg_c, cimported by window_c so that pane merges
+# run slot to slot without building Python partial tuples.
+
+from cpython.ref cimport PyObject
+from libc.stdint cimport int64_t
+
+# accumulator / value tags
+cdef enum:
+    T_UNSET = 0  # no value yet (as a value: None)
+    T_INT = 1    # exact int that fits int64, in .i
+    T_FLOAT = 2  # exact float, in .f
+    T_OBJ = 3    # any other object, in HashAgg.objs[slot] (or Val.o)
+    T_DEAD = 4   # slot of a discarded key
+
+
+cdef struct Acc:
+    int64_t i     # int accumulator
+    double f      # float accumulator
+    int64_t n     # mean: number of non-None values
+    int64_t r     # records folded in (sliding windows drop a key at 0)
+    int tag
+
+
+cdef struct Val:
+    int tag
+    int64_t i
+    double f
+    PyObject* o   # borrowed; the caller keeps the object alive
+
+
+cdef class HashAgg:
+    cdef int code
+    cdef object fn
+    cdef Acc* accs
+    cdef Py_ssize_t size   # slots in use, dead ones included
+    cdef Py_ssize_t cap
+    cdef Py_ssize_t live   # keys
+    cdef list keys         # slot -> key object (first seen)
+    cdef list objs         # slot -> accumulator object when tag is T_OBJ
+    # int64 key index (open addressing, linear probing) until a non-int64 key
+    cdef bint int_mode
+    cdef int64_t* tkeys
+    cdef Py_ssize_t* tslots
+    cdef Py_ssize_t tcap
+    cdef Py_ssize_t tfill
+    cdef int tshift
+    # generic key index afterwards: key -> slot
+    cdef dict index
+
+    cdef Py_ssize_t slot_for(self, object key) except -1
+    cdef Py_ssize_t find(self, object key) except -2
+    cdef int discard(self, Py_ssize_t s) except -1
+    cdef object acc_obj(self, Py_ssize_t s)
+    cdef object partial(self, Py_ssize_t s)
+    cdef object finalize(self, Py_ssize_t s)
+    cdef int merge_from(self, HashAgg other, bint with_values) except -1
+    cdef int expire_from(self, HashAgg other, object inverse, bint with_values) except -1
+    cdef list entries(self, bint with_values)
+    cdef int restore_entries(self, object entries, bint with_values) except -1

@@ -1,0 +1,36 @@
+"""etlcore's service harness: fetch, start, probe and stop the real servers tests need.
+
+Add a service by writing one :class:`Service` subclass and listing it in ``SERVICES``.
+"""
+
+from __future__ import annotations
+
+from .base import HarnessError, Service, Status, cache_root, state_root
+from .kafka import Kafka
+from .kinesis import Kinesis
+
+SERVICES: dict[str, type[Service]] = {
+    "kafka": Kafka,
+    "kinesis": Kinesis,
+}
+
+
+def get(name: str) -> Service:
+    """The service called ``name``; raises HarnessError for an unknown name."""
+    try:
+        return SERVICES[name]()
+    except KeyError:
+        raise HarnessError(f"unknown service {name!r}; known: {', '.join(SERVICES)}") from None
+
+
+__all__ = [
+    "SERVICES",
+    "HarnessError",
+    "Kafka",
+    "Kinesis",
+    "Service",
+    "Status",
+    "cache_root",
+    "get",
+    "state_root",
+]

@@ -1,0 +1,233 @@
+"""Apache Kafka (KRaft, one combined broker+controller node) from Maven Central jars."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from .base import HarnessError, Service, cache_root, env_port, run_checked
+
+DEFAULT_VERSION = "3.9.1"
+SLF4J_VERSION = "1.7.36"
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
+
+POM = """<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>etlcore.services</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka_2.13</artifactId>
+      <version>{version}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.slf4j</groupId>
+      <artifactId>slf4j-reload4j</artifactId>
+      <version>{slf4j}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+LOG4J = """\
+log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.org.apache.kafka.clients=WARN
+log4j.logger.kafka.log.LogCleaner=WARN
+log4j.logger.org.apache.kafka.storage.internals.log=WARN
+log4j.logger.kafka.log=WARN
+log4j.logger.state.change.logger=WARN
+"""
+
+JVM_OPTS = [
+    "-Xmx512m",
+    "-Xms128m",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-Djava.awt.headless=true",
+]
+
+
+def metadata_broker_count(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> int:
+    """Send a Kafka Metadata v1 request (no topics) and return how many brokers it lists.
+
+    Speaks the wire protocol directly so the harness needs no Kafka client library.
+    """
+    client_id = b"etlcore-svc"
+    body = struct.pack(">hhih", 3, 1, 7, len(client_id)) + client_id + struct.pack(">i", 0)
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        sock.sendall(struct.pack(">i", len(body)) + body)
+        size = struct.unpack(">i", _recv_exact(sock, 4))[0]
+        resp = _recv_exact(sock, size)
+    correlation, brokers = (int(v) for v in struct.unpack_from(">ii", resp, 0))
+    if correlation != 7:
+        raise HarnessError(f"kafka: unexpected correlation id {correlation}")
+    return brokers
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("connection closed mid-response")
+        buf += chunk
+    return buf
+
+
+class Kafka(Service):
+    name = "kafka"
+    start_timeout = 120.0
+
+    @property
+    def version(self) -> str:
+        return os.environ.get("ETLCORE_KAFKA_VERSION", DEFAULT_VERSION)
+
+    def cache_dir(self) -> Path:
+        return cache_root() / f"kafka-{self.version}"
+
+    @property
+    def lib_dir(self) -> Path:
+        return self.cache_dir() / "lib"
+
+    def ports(self) -> Mapping[str, int]:
+        return {
+            "broker": env_port("ETLCORE_KAFKA_PORT", 9092),
+            "controller": env_port("ETLCORE_KAFKA_CONTROLLER_PORT", 9093),
+        }
+
+    def env(self) -> dict[str, str]:
+        return {"ETLCORE_KAFKA_BOOTSTRAP": f"127.0.0.1:{self.ports()['broker']}"}
+
+    # ---- fetch ----------------------------------------------------------------------
+
+    def fetched(self) -> bool:
+        return (self.lib_dir / ".complete").exists()
+
+    def fetch(self) -> None:
+        if self.fetched():
+            return
+        if shutil.which("mvn") is None or shutil.which("java") is None:
+            raise HarnessError("kafka: needs `mvn` and `java` (Java 17) on PATH")
+        work = self.cache_dir()
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "pom.xml").write_text(POM.format(version=self.version, slf4j=SLF4J_VERSION))
+        tmp = work / "lib.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        run_checked(
+            [
+                "mvn",
+                "-B",
+                "-q",
+                "-f",
+                str(work / "pom.xml"),
+                f"-Dmaven.repo.local={cache_root() / 'm2'}",
+                f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+                f"-DoutputDirectory={tmp}",
+                "-DincludeScope=runtime",
+            ],
+            what="kafka: mvn copy-dependencies",
+        )
+        (tmp / ".complete").write_text(self.version + "\n")
+        shutil.rmtree(self.lib_dir, ignore_errors=True)
+        tmp.rename(self.lib_dir)
+
+    # ---- run ------------------------------------------------------------------------
+
+    @property
+    def _conf(self) -> Path:
+        return self.state_dir() / "conf"
+
+    @property
+    def _data(self) -> Path:
+        return self.state_dir() / "data"
+
+    def _java(self, main: str, *args: str) -> list[str]:
+        return [
+            "java",
+            *JVM_OPTS,
+            f"-Dlog4j.configuration=file:{self._conf / 'log4j.properties'}",
+            "-cp",
+            f"{self._conf}:{self.lib_dir}/*",
+            main,
+            *args,
+        ]
+
+    def server_properties(self) -> str:
+        broker, controller = self.ports()["broker"], self.ports()["controller"]
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{controller}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{broker},CONTROLLER://127.0.0.1:{controller}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{broker}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self._data),
+            "num.partitions": "1",
+            "default.replication.factor": "1",
+            "min.insync.replicas": "1",
+            "auto.create.topics.enable": "true",
+            "delete.topic.enable": "true",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.num.partitions": "1",
+            "transaction.state.log.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            # A SIGKILLed broker's registration must expire before its successor registers:
+            # a short session makes crash-restarts take seconds, not the default ~9 s more.
+            "broker.heartbeat.interval.ms": "500",
+            "broker.session.timeout.ms": "3000",
+            "num.network.threads": "2",
+            "num.io.threads": "4",
+            "log.cleaner.dedupe.buffer.size": str(32 * 2**20),
+        }
+        return "".join(f"{k}={v}\n" for k, v in props.items())
+
+    def prepare(self) -> None:
+        self._conf.mkdir(parents=True, exist_ok=True)
+        (self._conf / "log4j.properties").write_text(LOG4J)
+        (self._conf / "server.properties").write_text(self.server_properties())
+        if (self._data / "meta.properties").exists():
+            return
+        self._data.mkdir(parents=True, exist_ok=True)
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        argv = self._java(
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(self._conf / "server.properties"),
+            "--ignore-formatted",
+        )
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise HarnessError(
+                f"kafka: storage format failed (exit {proc.returncode}):\n"
+                + (proc.stdout + proc.stderr)[-4000:]
+            )
+
+    def command(self) -> list[str]:
+        return self._java("kafka.Kafka", str(self._conf / "server.properties"))
+
+    def ready(self) -> bool:
+        return metadata_broker_count(self.ports()["broker"]) >= 1
