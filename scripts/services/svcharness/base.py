@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,6 +26,7 @@ from typing import ClassVar
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 KEEP_LOGS = 5
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class HarnessError(RuntimeError):
@@ -74,7 +76,7 @@ def run_checked(argv: Sequence[str], *, cwd: Path | None = None, what: str) -> N
         list(argv), cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True
     )
     if proc.returncode != 0:
-        out = (proc.stdout + proc.stderr).strip().splitlines()
+        out = _ANSI.sub("", proc.stdout + proc.stderr).strip().splitlines()
         raise HarnessError(
             f"{what} failed (exit {proc.returncode}): {' '.join(argv)}\n" + "\n".join(out[-40:])
         )

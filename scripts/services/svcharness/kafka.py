@@ -135,6 +135,7 @@ class Kafka(Service):
                 "mvn",
                 "-B",
                 "-q",
+                "-Dstyle.color=never",
                 "-f",
                 str(work / "pom.xml"),
                 f"-Dmaven.repo.local={cache_root() / 'm2'}",

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install everything the service tests need, idempotently and non-interactively:
+# Python clients, kcat, and the servers' artifacts (cached under ~/.cache/etlcore-services).
+# Usage: bash .ci/install-services.sh   (then: python3 scripts/services/svc.py start ...)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export DEBIAN_FRONTEND=noninteractive
+PY="${PYTHON:-python3}"
+
+# Run as root, or through passwordless sudo when not.
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
+
+if ! "$PY" -c 'import confluent_kafka, boto3' 2>/dev/null; then
+    "$PY" -m pip install --quiet --disable-pip-version-check confluent-kafka boto3 </dev/null
+fi
+
+# System packages: kcat always; the toolchains only if this machine somehow lacks them.
+apt_pkgs=()
+command -v kcat >/dev/null || apt_pkgs+=(kcat)
+command -v java >/dev/null || apt_pkgs+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || apt_pkgs+=(maven)
+command -v node >/dev/null || apt_pkgs+=(nodejs)
+command -v npm >/dev/null || apt_pkgs+=(npm)
+if [ "${#apt_pkgs[@]}" -gt 0 ]; then
+    echo "install-services: apt-get install ${apt_pkgs[*]}"
+    as_root apt-get update -qq </dev/null
+    as_root apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" </dev/null
+fi
+
+"$PY" scripts/services/svc.py fetch kafka kinesis </dev/null

@@ -1,0 +1,245 @@
+"""pytest plugin: real services for tests, started through the harness in scripts/services.
+
+Session fixtures ensure a server is up (starting it, or reusing one already running) and
+return its address; function fixtures hand each test fresh, uuid-named resources. A service
+that cannot be started makes the test fail with the harness's error; it is never skipped.
+
+Fixtures: ``kafka_bootstrap``, ``kafka_admin``, ``kafka_topic``, ``kafka_topic_factory``,
+``kinesis_endpoint``, ``kinesis_client``, ``kinesis_stream``, ``kinesis_stream_factory``,
+``restart_service``. Markers ``kafka_topic(partitions=N)`` and ``kinesis_stream(shards=N)``
+size the default resources.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+_HARNESS_DIR = Path(__file__).resolve().parents[2] / "scripts" / "services"
+if str(_HARNESS_DIR) not in sys.path:
+    sys.path.insert(0, str(_HARNESS_DIR))
+
+import svcharness  # noqa: E402
+
+if TYPE_CHECKING:
+    from confluent_kafka.admin import AdminClient
+
+KINESIS_REGION = "us-east-1"
+KINESIS_KEY = "etlcore"  # kinesalite wants a signature but checks no credentials
+
+_used: set[str] = set()  # services this session touched, for the failure summary
+_failed: dict[str, str] = {}  # service -> harness error, so a dead service fails fast
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "kafka_topic(partitions=1, config=None): shape of the kafka_topic fixture"
+    )
+    config.addinivalue_line(
+        "markers", "kinesis_stream(shards=2): shard count of the kinesis_stream fixture"
+    )
+
+
+# --------------------------------------------------------------------------- harness access
+
+
+def ensure_service(name: str) -> svcharness.Service:
+    """Fetch if needed, then start ``name`` (no-op when it is already up).
+
+    Fails the calling test with the harness error if the service cannot be had.
+    """
+    _used.add(name)
+    if name in _failed:  # pytest retries a failed session fixture for every test: don't
+        pytest.fail(f"service {name!r} unavailable (as before): {_failed[name]}", pytrace=False)
+    try:
+        svc = svcharness.get(name)
+        if not svc.fetched():
+            svc.fetch()
+        svc.start()
+    except svcharness.HarnessError as exc:
+        _failed[name] = str(exc)
+    else:
+        os.environ.update(svc.env())
+        return svc
+    pytest.fail(f"service {name!r} unavailable: {_failed[name]}", pytrace=False)
+
+
+def restart_service(name: str, *, kill: bool = False, timeout: float | None = None) -> float:
+    """Stop ``name`` (SIGTERM, or SIGKILL with ``kill=True``) and start it again on the same
+    ports and data. Returns the seconds until it was ready again."""
+    _used.add(name)
+    try:
+        took = float(svcharness.get(name).restart(timeout=timeout, kill=kill))
+    except svcharness.HarnessError as exc:
+        error = _failed[name] = str(exc)
+    else:
+        _failed.pop(name, None)
+        return took
+    pytest.fail(f"service {name!r} failed to restart: {error}", pytrace=False)
+
+
+@pytest.fixture(name="restart_service")
+def _restart_service_fixture() -> Callable[..., float]:
+    """The :func:`restart_service` helper, e.g. ``restart_service("kafka")`` mid-job."""
+    return restart_service
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
+    """On a failed run, show where each used service logged and the tail of that log."""
+    if exitstatus == 0 or not _used:
+        return
+    terminalreporter.section("service logs")
+    for name in sorted(_used):
+        svc = svcharness.get(name)
+        terminalreporter.write_line(f"{svc.status().line()}  log: {svc.log_path}")
+        terminalreporter.write_line(svc.tail(20))
+
+
+def _unique(prefix: str, request: pytest.FixtureRequest) -> str:
+    test = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60].strip("-")
+    return f"{prefix}-{test}-{uuid.uuid4().hex[:10]}"
+
+
+# --------------------------------------------------------------------------- kafka
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """``host:port`` of a running single-node Kafka (KRaft) broker."""
+    return str(ensure_service("kafka").env()["ETLCORE_KAFKA_BOOTSTRAP"])
+
+
+@pytest.fixture(scope="session")
+def kafka_admin(kafka_bootstrap: str) -> AdminClient:
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": kafka_bootstrap})
+
+
+def _wait_topic(admin: AdminClient, topic: str, partitions: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        md = admin.list_topics(topic, timeout=5).topics.get(topic)
+        if (
+            md is not None
+            and md.error is None
+            and len(md.partitions) == partitions
+            and all(p.leader >= 0 for p in md.partitions.values())
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topic {topic} not ready after {timeout}s: {md}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def kafka_topic_factory(
+    kafka_admin: AdminClient, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., str]]:
+    """``make(partitions=1, config=None) -> name``: create uuid-named topics, deleted after."""
+    from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
+
+    created: list[str] = []
+
+    def make(partitions: int = 1, config: dict[str, str] | None = None) -> str:
+        name = _unique("t", request)
+        new = NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})
+        kafka_admin.create_topics([new], operation_timeout=30)[name].result(timeout=30)
+        created.append(name)
+        _wait_topic(kafka_admin, name, partitions)
+        return name
+
+    yield make
+    if created:
+        for fut in kafka_admin.delete_topics(created, operation_timeout=30).values():
+            # best effort: the broker may have been bounced or wiped meanwhile
+            with contextlib.suppress(Exception):
+                fut.result(timeout=30)
+
+
+@pytest.fixture
+def kafka_topic(kafka_topic_factory: Callable[..., str], request: pytest.FixtureRequest) -> str:
+    """A fresh topic (1 partition unless ``@pytest.mark.kafka_topic(partitions=N)`` or an
+    indirect parametrisation says otherwise)."""
+    marker = request.node.get_closest_marker("kafka_topic")
+    kwargs: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    if hasattr(request, "param"):
+        kwargs["partitions"] = int(request.param)
+    return kafka_topic_factory(**kwargs)
+
+
+# --------------------------------------------------------------------------- kinesis
+
+
+@pytest.fixture(scope="session")
+def kinesis_endpoint() -> str:
+    """``http://host:port`` of a running kinesalite."""
+    return str(ensure_service("kinesis").env()["ETLCORE_KINESIS_ENDPOINT"])
+
+
+@pytest.fixture(scope="session")
+def kinesis_client(kinesis_endpoint: str) -> Any:
+    """A boto3 Kinesis client for the local endpoint (dummy credentials, us-east-1)."""
+    import boto3
+
+    return boto3.client(
+        "kinesis",
+        endpoint_url=kinesis_endpoint,
+        region_name=KINESIS_REGION,
+        aws_access_key_id=KINESIS_KEY,
+        aws_secret_access_key=KINESIS_KEY,
+    )
+
+
+def wait_stream_active(client: Any, name: str, timeout: float = 30.0) -> None:
+    """Poll until stream ``name`` is ACTIVE (faster than boto3's 10 s waiter)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"][
+            "StreamStatus"
+        ]
+        if status == "ACTIVE":
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"stream {name} still {status} after {timeout}s")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def kinesis_stream_factory(
+    kinesis_client: Any, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., str]]:
+    """``make(shards=2) -> name``: create uuid-named ACTIVE streams, deleted after."""
+    created: list[str] = []
+
+    def make(shards: int = 2) -> str:
+        name = _unique("s", request)
+        kinesis_client.create_stream(StreamName=name, ShardCount=shards)
+        created.append(name)
+        wait_stream_active(kinesis_client, name)
+        return name
+
+    yield make
+    for name in created:
+        with contextlib.suppress(Exception):  # best effort
+            kinesis_client.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
+
+
+@pytest.fixture
+def kinesis_stream(
+    kinesis_stream_factory: Callable[..., str], request: pytest.FixtureRequest
+) -> str:
+    """A fresh ACTIVE stream (2 shards unless ``@pytest.mark.kinesis_stream(shards=N)``)."""
+    marker = request.node.get_closest_marker("kinesis_stream")
+    kwargs: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    if hasattr(request, "param"):
+        kwargs["shards"] = int(request.param)
+    return kinesis_stream_factory(**kwargs)
