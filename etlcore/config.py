@@ -91,6 +91,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         args = get_args(tp)
         if value is None and type(None) in args:
             return None
+        real = [a for a in args if a is not type(None)]
+        if len(real) == 1:  # Optional[X]: X's own error names the deeper key
+            return _coerce(real[0], value, key)
         for arg in args:
             if arg is type(None):
                 continue

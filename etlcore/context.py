@@ -89,7 +89,7 @@ class StreamingContext:
             self._set_dead_letter(dead_letter)
 
     # -- declaring sources ----------------------------------------------------
-    def source(self, plugin: str, *, name: str | None = None, **config: Any) -> Stream:
+    def source(self, plugin: str, /, *, name: str | None = None, **config: Any) -> Stream:
         """A stream from the source plugin ``plugin`` (config checked now)."""
         where = f"source '{name or plugin}'"
         source = get_registry().get("source", plugin).build(config, where=where)

@@ -19,8 +19,8 @@ from etlcore.graph.joins import StaticJoinNode, StreamJoinNode
 from etlcore.graph.shuffle import (
     CountByValueNode,
     GroupByKeyNode,
-    Reducer,
     ReduceByKeyNode,
+    Reducer,
 )
 from etlcore.graph.windows import ReduceByKeyAndWindowNode, WindowNode, batches_in
 
@@ -247,9 +247,9 @@ class Stream:
         self.ctx._graph.add_foreach(self.node, fn)
         return self
 
-    def sink(self, name: str, **config: Any) -> Stream:
-        """Write every batch to the sink plugin ``name`` (config checked now, not at run time)."""
-        self.ctx._graph.add_sink(self.node, name, config)
+    def sink(self, plugin: str, /, **config: Any) -> Stream:
+        """Write every batch to the sink ``plugin`` (config checked now, not at run time)."""
+        self.ctx._graph.add_sink(self.node, plugin, config)
         return self
 
     def to(self, sink: Any, name: str | None = None) -> Stream:

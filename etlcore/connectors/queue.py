@@ -80,10 +80,13 @@ class MemorySink(Sink):
 
     def commit(self, batch: BatchInfo) -> None:
         pending, self._pending = self._pending, {}
+        records = [r for p in sorted(pending) for r in pending[p]]
         with self._lock:
             store = self.stores.setdefault(self.key, {})
-            if pending or batch.batch_id in store:
-                store[batch.batch_id] = [r for p in sorted(pending) for r in pending[p]]
+            if records:
+                store[batch.batch_id] = records
+            else:
+                store.pop(batch.batch_id, None)
 
     @classmethod
     def batches(cls, name: str = "memory") -> dict[int, list[Any]]:

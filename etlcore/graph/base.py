@@ -141,6 +141,9 @@ class CountNode(Node):
 
     op = "count"
 
+    def __init__(self, parent: Node, key: str):
+        super().__init__([parent], key)
+
     def compute(self, run: BatchRun) -> Partitions | None:
         parts = run.get(self.parents[0])
         if parts is None:

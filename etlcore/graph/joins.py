@@ -90,5 +90,5 @@ class StreamJoinNode(Node):
         rparts = shuffle(right, n) if right else [[] for _ in range(n)]
         outer = self.outer
         return run.runner.map(
-            lambda lr: hash_join(lr[0], build_table(lr[1]), outer), list(zip(lparts, rparts))
+            lambda lr: hash_join(lr[0], build_table(lr[1]), outer), list(zip(lparts, rparts, strict=True))
         )

@@ -82,7 +82,7 @@ class ReduceByKeyAndWindowNode(Node):
     def compute(self, run: BatchRun) -> Partitions | None:
         parts = run.get(self.parents[0]) or []
         routed = shuffle(parts, self.num_partitions) if parts else [[]] * self.num_partitions
-        for window, pairs in zip(self.windows, routed):
+        for window, pairs in zip(self.windows, routed, strict=True):
             window.push(pairs)
         if (run.index + 1) % self.slide:
             return None

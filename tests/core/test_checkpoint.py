@@ -41,7 +41,7 @@ def test_crash_between_plan_and_commit_replays_the_same_plan(tmp_path, sink_name
     assert plan_before == plan_after
     batches = MemorySink.batches(sink_name)
     assert sorted(batches) == [0, 1, 2, 3, 4]
-    assert dict(batches[3]) == {"a": 1, "b": 6}  # state rebuilt from the snapshot + replay
+    assert dict(batches[3]) == {"a": 3, "b": 6}  # state rebuilt from the snapshot + replay
     assert dict(batches[4]) == {"a": 1, "b": 5, "c": 9}
 
 

@@ -79,7 +79,7 @@ def test_union(ctx, sink_name):
 def test_transform_sees_whole_batch_and_batch_info(ctx, sink_name):
     s = ctx.queue_stream([[3, 1, 2], [5]])
     out = s.transform(lambda records, info: [(info.batch_id, sorted(records))])
-    assert run(ctx, out, sink_name) == {0: [(0, [1, 2, 3])], 1: [(1, [5])]}
+    assert run(ctx, out, sink_name, batches=2) == {0: [(0, [1, 2, 3])], 1: [(1, [5])]}
 
 
 def test_window_emits_every_slide(ctx, sink_name):
