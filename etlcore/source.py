@@ -24,6 +24,18 @@ from etlcore.clock import Clock
 Position = Any  # JSON-serialisable: int, str, list, dict, None
 
 
+@dataclass(frozen=True)
+class Rejected:
+    """Yield this from ``Source.read`` for input that cannot be decoded.
+
+    The engine sends it to the dead-letter sink with the reason (stage: the
+    source's name) and the batch goes on without it.
+    """
+
+    record: Any
+    reason: str
+
+
 @dataclass
 class SourceContext:
     """What the engine hands a source when it opens it."""

@@ -8,7 +8,7 @@ from typing import Any
 from etlcore.batch import Partitions
 from etlcore.graph.base import BatchRun, Node
 from etlcore.sink import Sink
-from etlcore.source import Source
+from etlcore.source import Rejected, Source
 
 
 class SourceNode(Node):
@@ -33,6 +33,12 @@ class SourceNode(Node):
 
         parts = run.runner.map(read, sorted(ranges.items()))
         run.records_in += sum(len(p) for p in parts)
+        for i, part in enumerate(parts):
+            if any(type(r) is Rejected for r in part):
+                for r in part:
+                    if type(r) is Rejected:
+                        run.dead_letter(r.record, r.reason, self.key)
+                parts[i] = [r for r in part if type(r) is not Rejected]
         return parts
 
 

@@ -192,3 +192,13 @@ def test_metrics_per_batch(ctx, sink_name):
     assert seen[0].input_rate == 3.0
     assert seen[0].records_out == {"memory": 3}
     assert all(m.processing_s >= 0 for m in seen)
+
+
+def test_rejected_records_from_a_source_are_dead_lettered(ctx, sink_name):
+    from etlcore.source import Rejected
+
+    s = ctx.queue_stream([[1, Rejected(b"\xff", "bad utf-8"), 2]])
+    assert run(ctx, s, sink_name) == {0: [1, 2]}
+    assert ctx.dead_letters[0]["reason"] == "bad utf-8"
+    assert ctx.dead_letters[0]["stage"] == "queue-1"
+    assert ctx.metrics.batches[0].records_in == 3
