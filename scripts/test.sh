@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash .ci/install-services.sh
 python scripts/services/svc.py start kafka kinesis
-eval "$(python scripts/services/svc.py env)"
+eval "$(python scripts/services/svc.py env --export)"
 export ETLCORE_REQUIRE_COMPILED=1
 python -m ruff check .
 python -m pytest -q "$@"
