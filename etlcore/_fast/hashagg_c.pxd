@@ -2,6 +2,7 @@
 # C-level prototypes of hashagg_c, cimported by window_c so that pane merges
 # run slot to slot without building Python partial tuples.
 
+cimport cython
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t
 
@@ -29,6 +30,7 @@ cdef struct Val:
     PyObject* o   # borrowed; the caller keeps the object alive
 
 
+@cython.final
 cdef class HashAgg:
     cdef int code
     cdef object fn
@@ -48,12 +50,34 @@ cdef class HashAgg:
     # generic key index afterwards: key -> slot
     cdef dict index
 
+    # key index
+    cdef int table_alloc(self, Py_ssize_t cap) except -1
+    cdef Py_ssize_t table_home(self, int64_t x) noexcept
+    cdef int table_put(self, int64_t x, Py_ssize_t s) except -1
+    cdef Py_ssize_t table_size(self) noexcept
+    cdef int table_rebuild(self) except -1
+    cdef Py_ssize_t int_slot(self, int64_t x, object key) except -1
+    cdef Py_ssize_t int_cell(self, int64_t x) noexcept
+    cdef int to_dict_mode(self) except -1
+    cdef Py_ssize_t new_slot(self, object key) except -1
     cdef Py_ssize_t slot_for(self, object key) except -1
     cdef Py_ssize_t find(self, object key) except -2
     cdef int discard(self, Py_ssize_t s) except -1
+    cdef int compact(self) except -1
+    # accumulators
     cdef object acc_obj(self, Py_ssize_t s)
+    cdef int set_obj(self, Py_ssize_t s, object res) except -1
+    cdef int set_val(self, Py_ssize_t s, Val* v) except -1
+    cdef int add_value(self, Py_ssize_t s, Val* v, bint skip_none) except -1
+    cdef int remove_value(self, Py_ssize_t s, Val* v) except -1
+    cdef int calc_extreme(self, Py_ssize_t s, Val* v, bint is_max) except -1
+    cdef int call_value(self, Py_ssize_t s, object value) except -1
+    cdef int fold_value(self, Py_ssize_t s, Val* v) except -1
+    cdef int fold_partial(self, Py_ssize_t s, Val* v, int64_t count) except -1
+    cdef int merge_one(self, Py_ssize_t s, object part) except -1
     cdef object partial(self, Py_ssize_t s)
     cdef object finalize(self, Py_ssize_t s)
+    # slot-to-slot merges for windows
     cdef int merge_from(self, HashAgg other, bint with_values) except -1
     cdef int expire_from(self, HashAgg other, object inverse, bint with_values) except -1
     cdef list entries(self, bint with_values)

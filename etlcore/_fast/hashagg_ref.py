@@ -160,8 +160,7 @@ class HashAgg:
         """Finalized per-key values, first-seen key order."""
         if self._code == MEAN:
             return [
-                (key, state[0] / state[1] if state[1] else None)
-                for key, state in self._acc.items()
+                (key, state[0] / state[1] if state[1] else None) for key, state in self._acc.items()
             ]
         return list(self._acc.items())
 
@@ -184,7 +183,9 @@ def combine(pairs: Iterable[tuple[Any, Any]], reducer: Reducer) -> list[tuple[An
     return agg.partials()
 
 
-def merge(partial_lists: Iterable[Iterable[tuple[Any, Any]]], reducer: Reducer) -> list[tuple[Any, Any]]:
+def merge(
+    partial_lists: Iterable[Iterable[tuple[Any, Any]]], reducer: Reducer
+) -> list[tuple[Any, Any]]:
     """Reduce-side merge: partial lists (e.g. one per partition) in, final values out."""
     agg = HashAgg(reducer)
     for partials in partial_lists:
@@ -198,4 +199,3 @@ def count_values(values: Iterable[Any]) -> list[tuple[Any, int]]:
     for value in values:
         counts[value] = counts.get(value, 0) + 1
     return list(counts.items())
-

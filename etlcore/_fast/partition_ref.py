@@ -35,7 +35,9 @@ _INT64_MAX = (1 << 63) - 1
 def murmur2(data: bytes | bytearray | memoryview) -> int:
     """Kafka's ``Utils.murmur2``, bit for bit, as the signed 32-bit int Java returns."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"murmur2() needs bytes, bytearray or memoryview, not {type(data).__name__}")
+        raise TypeError(
+            f"murmur2() needs bytes, bytearray or memoryview, not {type(data).__name__}"
+        )
     buf = bytes(data)
     length = len(buf)
     h = (_SEED ^ length) & _M32

@@ -1,0 +1,709 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Compiled combine-by-key: the interface and results of ``hashagg_ref``, in C.
+
+Each key owns a slot with a tagged accumulator: exact ints that fit int64 and
+exact floats are added in C (``T_INT``/``T_FLOAT``), and anything else, or an
+int64 overflow, falls back to Python objects (``T_OBJ``) with the same
+operations the reference performs, in the same order, so results are equal
+bit for bit. Keys are indexed by a C open-addressing table while every key is
+an exact int64, and by a dict (Python equality: ``1 == 1.0``) from the first
+other key on.
+"""
+
+cimport cython
+from cpython.dict cimport PyDict_GetItemWithError
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
+from cpython.list cimport PyList_CheckExact
+from cpython.long cimport PyLong_CheckExact
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.object cimport Py_GT, Py_LT, PyObject_RichCompareBool
+from cpython.ref cimport PyObject
+from cpython.tuple cimport PyTuple_CheckExact
+from libc.math cimport isnan
+from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint64_t
+
+from etlcore._fast import _common
+from etlcore._fast._common import STATE_VERSION, check_state, reducer_code
+
+__all__ = ["HashAgg", "combine", "count_values", "merge"]
+
+cdef extern from "Python.h":
+    long long PyLong_AsLongLongAndOverflow(object, int*) noexcept
+
+cdef extern from *:
+    """
+    #define ETL_FIB64 0x9E3779B97F4A7C15ULL
+    """
+    uint64_t ETL_FIB64  # Fibonacci hashing multiplier (2**64 / golden ratio)
+
+# reducer codes, checked against _common below
+cdef enum:
+    R_SUM = 0
+    R_COUNT = 1
+    R_MIN = 2
+    R_MAX = 3
+    R_MEAN = 4
+    R_CALL = 5
+
+# int-table cells
+cdef enum:
+    EMPTY = -1
+    TOMB = -2
+    MIN_TABLE = 16
+
+if (_common.SUM, _common.COUNT, _common.MIN, _common.MAX, _common.MEAN, _common.CALL) != (
+    R_SUM, R_COUNT, R_MIN, R_MAX, R_MEAN, R_CALL
+):
+    raise ImportError("etlcore._fast.hashagg_c is out of date with _common: rebuild it")
+
+
+# ---------------------------------------------------------------- values
+
+
+cdef inline void classify(object value, Val* v) noexcept:
+    """Tag a raw value so the common numeric cases stay in C."""
+    cdef int overflow = 0
+    v.o = <PyObject*>value
+    if PyFloat_CheckExact(value):
+        v.tag = T_FLOAT
+        v.f = PyFloat_AS_DOUBLE(value)
+    elif PyLong_CheckExact(value):
+        v.i = PyLong_AsLongLongAndOverflow(value, &overflow)
+        v.tag = T_OBJ if overflow else T_INT
+    elif value is None:
+        v.tag = T_UNSET
+    else:
+        v.tag = T_OBJ
+
+
+cdef inline object val_obj(Val* v):
+    """The Python object a tagged value stands for."""
+    if v.tag == T_INT:
+        return v.i
+    if v.tag == T_FLOAT:
+        return v.f
+    if v.tag == T_OBJ:
+        return <object>v.o
+    return None
+
+
+cdef inline bint add_overflows(int64_t a, int64_t b) noexcept nogil:
+    return (b > 0 and a > INT64_MAX - b) or (b < 0 and a < INT64_MIN - b)
+
+
+cdef inline bint sub_overflows(int64_t a, int64_t b) noexcept nogil:
+    return (b < 0 and a > INT64_MAX + b) or (b > 0 and a < INT64_MIN + b)
+
+
+cdef inline bint is_nan_obj(object value) noexcept:
+    return PyFloat_Check(value) and isnan(PyFloat_AS_DOUBLE(value))
+
+
+# ---------------------------------------------------------------- HashAgg
+
+
+@cython.final
+cdef class HashAgg:
+    """Per-key running aggregates for one reducer (map-side combine and reduce-side merge)."""
+
+    def __cinit__(self, reducer):
+        self.code = reducer_code(reducer)
+        self.fn = reducer if self.code == R_CALL else None
+        self.keys = []
+        self.objs = []
+        self.int_mode = True
+        self.table_alloc(MIN_TABLE)
+
+    def __dealloc__(self):
+        PyMem_Free(self.accs)
+        PyMem_Free(self.tkeys)
+        PyMem_Free(self.tslots)
+
+    def __len__(self):
+        return self.live
+
+    def __repr__(self):
+        name = self.fn if self.code == R_CALL else ("sum", "count", "min", "max", "mean")[self.code]
+        return f"HashAgg({name!r}, keys={self.live})"
+
+    # -- key index ------------------------------------------------------------
+
+    cdef int table_alloc(self, Py_ssize_t cap) except -1:
+        """Fresh empty int64 table of ``cap`` (a power of two) cells."""
+        cdef int64_t* tkeys = <int64_t*>PyMem_Malloc(cap * sizeof(int64_t))
+        cdef Py_ssize_t* tslots = <Py_ssize_t*>PyMem_Malloc(cap * sizeof(Py_ssize_t))
+        cdef Py_ssize_t j
+        cdef int bits = 0
+        if tkeys == NULL or tslots == NULL:
+            PyMem_Free(tkeys)
+            PyMem_Free(tslots)
+            raise MemoryError()
+        for j in range(cap):
+            tslots[j] = EMPTY
+        while (<Py_ssize_t>1 << bits) < cap:
+            bits += 1
+        PyMem_Free(self.tkeys)
+        PyMem_Free(self.tslots)
+        self.tkeys = tkeys
+        self.tslots = tslots
+        self.tcap = cap
+        self.tfill = 0
+        self.tshift = 64 - bits
+        return 0
+
+    cdef inline Py_ssize_t table_home(self, int64_t x) noexcept:
+        return <Py_ssize_t>((<uint64_t>x * ETL_FIB64) >> self.tshift)
+
+    cdef int table_put(self, int64_t x, Py_ssize_t s) except -1:
+        """Insert a key known to be absent (rebuilds only)."""
+        cdef Py_ssize_t mask = self.tcap - 1
+        cdef Py_ssize_t j = self.table_home(x)
+        while self.tslots[j] != EMPTY:
+            j = (j + 1) & mask
+        self.tkeys[j] = x
+        self.tslots[j] = s
+        self.tfill += 1
+        return 0
+
+    cdef Py_ssize_t table_size(self) noexcept:
+        """Cells for the live keys at a load of at most 1/4 (rebuilt past 1/2)."""
+        cdef Py_ssize_t cap = MIN_TABLE
+        while cap < self.live * 4:
+            cap *= 2
+        return cap
+
+    cdef int table_rebuild(self) except -1:
+        """Regrow (or just clear tombstones) so the table stays at most half full."""
+        cdef int64_t* old_keys = self.tkeys
+        cdef Py_ssize_t* old_slots = self.tslots
+        cdef Py_ssize_t old_cap = self.tcap
+        cdef Py_ssize_t j
+        self.tkeys = NULL
+        self.tslots = NULL
+        try:
+            self.table_alloc(self.table_size())
+        except MemoryError:
+            self.tkeys = old_keys
+            self.tslots = old_slots
+            raise
+        for j in range(old_cap):
+            if old_slots[j] >= 0:
+                self.table_put(old_keys[j], old_slots[j])
+        PyMem_Free(old_keys)
+        PyMem_Free(old_slots)
+        return 0
+
+    cdef inline Py_ssize_t int_slot(self, int64_t x, object key) except -1:
+        """Find or create the slot of int64 key ``x`` (``key`` is its object)."""
+        cdef Py_ssize_t mask = self.tcap - 1
+        cdef Py_ssize_t j = self.table_home(x)
+        cdef Py_ssize_t tomb = -1
+        cdef Py_ssize_t cell, s
+        while True:
+            cell = self.tslots[j]
+            if cell == EMPTY:
+                break
+            if cell == TOMB:
+                if tomb < 0:
+                    tomb = j
+            elif self.tkeys[j] == x:
+                return cell
+            j = (j + 1) & mask
+        s = self.new_slot(key)
+        if tomb >= 0:
+            j = tomb
+        else:
+            self.tfill += 1
+        self.tkeys[j] = x
+        self.tslots[j] = s
+        if self.tfill * 2 > self.tcap:
+            self.table_rebuild()
+        return s
+
+    cdef Py_ssize_t int_cell(self, int64_t x) noexcept:
+        """Table cell holding int64 key ``x``, or -1."""
+        cdef Py_ssize_t mask = self.tcap - 1
+        cdef Py_ssize_t j = self.table_home(x)
+        cdef Py_ssize_t cell
+        while True:
+            cell = self.tslots[j]
+            if cell == EMPTY:
+                return -1
+            if cell != TOMB and self.tkeys[j] == x:
+                return j
+            j = (j + 1) & mask
+
+    cdef int to_dict_mode(self) except -1:
+        """Switch to the dict index for good: a non-int64 key may equal an int one."""
+        cdef dict index = {}
+        cdef Py_ssize_t s
+        for s in range(self.size):
+            if self.accs[s].tag != T_DEAD:
+                index[self.keys[s]] = s
+        self.index = index
+        self.int_mode = False
+        PyMem_Free(self.tkeys)
+        PyMem_Free(self.tslots)
+        self.tkeys = NULL
+        self.tslots = NULL
+        self.tcap = 0
+        return 0
+
+    cdef Py_ssize_t new_slot(self, object key) except -1:
+        """Append a slot for a first-seen key, initialised for the reducer."""
+        cdef Py_ssize_t cap
+        cdef Acc* accs
+        cdef Acc* a
+        if self.size == self.cap:
+            cap = self.cap * 2 if self.cap else 16
+            accs = <Acc*>PyMem_Realloc(self.accs, cap * sizeof(Acc))
+            if accs == NULL:
+                raise MemoryError()
+            self.accs = accs
+            self.cap = cap
+        self.keys.append(key)
+        self.objs.append(None)
+        a = &self.accs[self.size]
+        a.i = 0
+        a.f = 0.0
+        a.n = 0
+        a.r = 0
+        a.tag = T_INT if self.code in (R_SUM, R_COUNT, R_MEAN) else T_UNSET
+        self.size += 1
+        self.live += 1
+        return self.size - 1
+
+    cdef Py_ssize_t slot_for(self, object key) except -1:
+        """Find or create the slot of ``key``."""
+        cdef int overflow = 0
+        cdef long long x
+        cdef PyObject* found
+        cdef Py_ssize_t s
+        if self.int_mode:
+            if PyLong_CheckExact(key):
+                x = PyLong_AsLongLongAndOverflow(key, &overflow)
+                if overflow == 0:
+                    return self.int_slot(x, key)
+            self.to_dict_mode()
+        found = PyDict_GetItemWithError(self.index, key)
+        if found != NULL:
+            return <Py_ssize_t><object>found
+        s = self.new_slot(key)
+        self.index[key] = s
+        return s
+
+    cdef Py_ssize_t find(self, object key) except -2:
+        """Slot of ``key``, or -1."""
+        cdef int overflow = 0
+        cdef long long x
+        cdef Py_ssize_t cell
+        cdef PyObject* found
+        if self.int_mode:
+            if PyLong_CheckExact(key):
+                x = PyLong_AsLongLongAndOverflow(key, &overflow)
+                if overflow == 0:
+                    cell = self.int_cell(x)
+                    return -1 if cell < 0 else self.tslots[cell]
+            self.to_dict_mode()
+        found = PyDict_GetItemWithError(self.index, key)
+        return -1 if found == NULL else <Py_ssize_t><object>found
+
+    cdef int discard(self, Py_ssize_t s) except -1:
+        """Forget the key of slot ``s``; compact once most slots are dead."""
+        cdef object key = self.keys[s]
+        cdef Py_ssize_t cell
+        if self.int_mode:
+            cell = self.int_cell(<int64_t>key)
+            if cell >= 0:
+                self.tslots[cell] = TOMB
+        else:
+            del self.index[key]
+        self.keys[s] = None
+        self.objs[s] = None
+        self.accs[s].tag = T_DEAD
+        self.live -= 1
+        if self.size >= 64 and self.live * 2 < self.size:
+            self.compact()
+        return 0
+
+    cdef int compact(self) except -1:
+        """Squeeze out dead slots (keeping key order) and rebuild the index."""
+        cdef Py_ssize_t s, j = 0
+        for s in range(self.size):
+            if self.accs[s].tag == T_DEAD:
+                continue
+            self.accs[j] = self.accs[s]
+            self.keys[j] = self.keys[s]
+            self.objs[j] = self.objs[s]
+            j += 1
+        del self.keys[j:]
+        del self.objs[j:]
+        self.size = j
+        if self.int_mode:
+            self.table_alloc(self.table_size())
+            for s in range(self.size):
+                self.table_put(<int64_t>self.keys[s], s)
+        else:
+            self.index = {self.keys[s]: s for s in range(self.size)}
+        return 0
+
+    # -- accumulators -----------------------------------------------------------
+
+    cdef object acc_obj(self, Py_ssize_t s):
+        """The accumulator of slot ``s`` as a Python object."""
+        cdef int tag = self.accs[s].tag
+        if tag == T_INT:
+            return self.accs[s].i
+        if tag == T_FLOAT:
+            return self.accs[s].f
+        if tag == T_OBJ:
+            return self.objs[s]
+        return None
+
+    cdef int set_obj(self, Py_ssize_t s, object res) except -1:
+        """Store a Python-computed accumulator, back in C when it is an int64 or float."""
+        cdef Acc* a = &self.accs[s]
+        cdef int overflow = 0
+        cdef long long x
+        cdef int tag = T_OBJ
+        if PyFloat_CheckExact(res):
+            a.f = PyFloat_AS_DOUBLE(res)
+            tag = T_FLOAT
+        elif PyLong_CheckExact(res):
+            x = PyLong_AsLongLongAndOverflow(res, &overflow)
+            if overflow == 0:
+                a.i = x
+                tag = T_INT
+        if tag == T_OBJ:
+            self.objs[s] = res
+        elif a.tag == T_OBJ:
+            self.objs[s] = None
+        a.tag = tag
+        return 0
+
+    cdef int set_val(self, Py_ssize_t s, Val* v) except -1:
+        """Replace the accumulator by a value (min/max)."""
+        cdef Acc* a = &self.accs[s]
+        if v.tag == T_OBJ:
+            self.objs[s] = <object>v.o
+        elif a.tag == T_OBJ:
+            self.objs[s] = None
+        a.tag = v.tag
+        a.i = v.i
+        a.f = v.f
+        return 0
+
+    cdef int add_value(self, Py_ssize_t s, Val* v, bint skip_none) except -1:
+        """acc = acc + v, in C when both are int64 (no overflow) or float."""
+        cdef Acc* a = &self.accs[s]
+        if v.tag == T_UNSET and skip_none:
+            return 0
+        if a.tag == T_INT:
+            if v.tag == T_INT:
+                if not add_overflows(a.i, v.i):
+                    a.i += v.i
+                    return 0
+            elif v.tag == T_FLOAT:
+                a.f = <double>a.i + v.f
+                a.tag = T_FLOAT
+                return 0
+        elif a.tag == T_FLOAT:
+            if v.tag == T_FLOAT:
+                a.f = a.f + v.f
+                return 0
+            if v.tag == T_INT:
+                a.f = a.f + <double>v.i
+                return 0
+        return self.set_obj(s, self.acc_obj(s) + val_obj(v))
+
+    cdef int remove_value(self, Py_ssize_t s, Val* v) except -1:
+        """acc = acc - v: the inverse of add_value, for expiring window panes."""
+        cdef Acc* a = &self.accs[s]
+        if a.tag == T_INT:
+            if v.tag == T_INT:
+                if not sub_overflows(a.i, v.i):
+                    a.i -= v.i
+                    return 0
+            elif v.tag == T_FLOAT:
+                a.f = <double>a.i - v.f
+                a.tag = T_FLOAT
+                return 0
+        elif a.tag == T_FLOAT:
+            if v.tag == T_FLOAT:
+                a.f = a.f - v.f
+                return 0
+            if v.tag == T_INT:
+                a.f = a.f - <double>v.i
+                return 0
+        return self.set_obj(s, self.acc_obj(s) - val_obj(v))
+
+    cdef int calc_extreme(self, Py_ssize_t s, Val* v, bint is_max) except -1:
+        """min/max step: None skipped, NaN absorbing, ties keep the first value."""
+        cdef Acc* a = &self.accs[s]
+        cdef bint better
+        if v.tag == T_UNSET:
+            return 0
+        if a.tag == T_FLOAT:
+            if isnan(a.f):
+                return 0
+        elif a.tag == T_OBJ:
+            if is_nan_obj(self.objs[s]):
+                return 0
+        if a.tag == T_UNSET:
+            better = True
+        elif v.tag == T_FLOAT and isnan(v.f):
+            better = True
+        elif v.tag == T_FLOAT and a.tag == T_FLOAT:
+            better = v.f > a.f if is_max else v.f < a.f
+        elif v.tag == T_INT and a.tag == T_INT:
+            better = v.i > a.i if is_max else v.i < a.i
+        elif v.tag == T_OBJ and is_nan_obj(<object>v.o):
+            better = True
+        else:
+            better = PyObject_RichCompareBool(val_obj(v), self.acc_obj(s), Py_GT if is_max else Py_LT)
+        if better:
+            self.set_val(s, v)
+        return 0
+
+    cdef int call_value(self, Py_ssize_t s, object value) except -1:
+        """Callable reducer step: the first value starts the fold."""
+        if self.accs[s].tag == T_UNSET:
+            self.objs[s] = value
+            self.accs[s].tag = T_OBJ
+        else:
+            self.objs[s] = self.fn(self.objs[s], value)
+        return 0
+
+    cdef int fold_value(self, Py_ssize_t s, Val* v) except -1:
+        """Fold one raw record value (or, for count, the record) into slot ``s``."""
+        cdef int code = self.code
+        if code == R_SUM:
+            self.add_value(s, v, True)
+        elif code == R_COUNT:
+            if self.accs[s].tag == T_INT and self.accs[s].i < INT64_MAX:
+                self.accs[s].i += 1
+            else:
+                self.set_obj(s, self.acc_obj(s) + 1)
+        elif code == R_MEAN:
+            self.add_value(s, v, True)
+            if v.tag != T_UNSET:
+                self.accs[s].n += 1
+        elif code == R_CALL:
+            self.call_value(s, <object>v.o)
+        else:
+            self.calc_extreme(s, v, code == R_MAX)
+        self.accs[s].r += 1
+        return 0
+
+    cdef int fold_partial(self, Py_ssize_t s, Val* v, int64_t count) except -1:
+        """Merge a partial (tagged; ``count`` is mean's non-None count) into slot ``s``."""
+        cdef int code = self.code
+        if code == R_SUM or code == R_MEAN:
+            self.add_value(s, v, True)
+            if code == R_MEAN:
+                self.accs[s].n += count
+        elif code == R_COUNT:
+            self.add_value(s, v, False)
+        elif code == R_CALL:
+            self.call_value(s, <object>v.o)
+        else:
+            self.calc_extreme(s, v, code == R_MAX)
+        return 0
+
+    cdef int merge_one(self, Py_ssize_t s, object part) except -1:
+        """Merge one partial as produced by ``partials()`` into slot ``s``."""
+        cdef Val v
+        cdef int64_t count = 0
+        cdef object total = part
+        if self.code == R_MEAN:
+            total, n = part
+            count = n
+        classify(total, &v)
+        return self.fold_partial(s, &v, count)
+
+    cdef object partial(self, Py_ssize_t s):
+        """Mergeable partial of slot ``s``: ``(sum, count)`` for mean."""
+        if self.code == R_MEAN:
+            return (self.acc_obj(s), self.accs[s].n)
+        return self.acc_obj(s)
+
+    cdef object finalize(self, Py_ssize_t s):
+        """Final value of slot ``s``: mean divides, as ``sum / count`` in Python."""
+        cdef int64_t n
+        if self.code == R_MEAN:
+            n = self.accs[s].n
+            return self.acc_obj(s) / n if n else None
+        return self.acc_obj(s)
+
+    # -- slot-to-slot merges for windows ---------------------------------------------
+
+    cdef int merge_from(self, HashAgg other, bint with_values) except -1:
+        """Merge every key of ``other`` in (records always; values if asked)."""
+        cdef Py_ssize_t t, s
+        cdef Val v
+        cdef object held
+        for t in range(other.size):
+            if other.accs[t].tag == T_DEAD:
+                continue
+            s = self.slot_for(other.keys[t])
+            if with_values:
+                held = other.objs[t]
+                v.tag = other.accs[t].tag
+                v.i = other.accs[t].i
+                v.f = other.accs[t].f
+                v.o = <PyObject*>held
+                self.fold_partial(s, &v, other.accs[t].n)
+            self.accs[s].r += other.accs[t].r
+        return 0
+
+    cdef int expire_from(self, HashAgg other, object inverse, bint with_values) except -1:
+        """Take ``other``'s records (and values if asked) back out; drop keys left with none."""
+        cdef Py_ssize_t t, s
+        cdef Val v
+        cdef object held
+        for t in range(other.size):
+            if other.accs[t].tag == T_DEAD:
+                continue
+            s = self.find(other.keys[t])
+            if s < 0:
+                raise RuntimeError("sliding window state is inconsistent: expired key not found")
+            self.accs[s].r -= other.accs[t].r
+            if self.accs[s].r <= 0:
+                self.discard(s)
+                continue
+            if not with_values:
+                continue
+            held = other.objs[t]
+            if self.code == R_CALL:
+                self.objs[s] = inverse(self.objs[s], held)
+                continue
+            v.tag = other.accs[t].tag
+            v.i = other.accs[t].i
+            v.f = other.accs[t].f
+            v.o = <PyObject*>held
+            self.remove_value(s, &v)
+            if self.code == R_MEAN:
+                self.accs[s].n -= other.accs[t].n
+        return 0
+
+    cdef list entries(self, bint with_values):
+        """``[(key, partial or None, records), ...]`` for window checkpoints."""
+        cdef list out = []
+        cdef Py_ssize_t s
+        for s in range(self.size):
+            if self.accs[s].tag != T_DEAD:
+                out.append(
+                    (self.keys[s], self.partial(s) if with_values else None, self.accs[s].r)
+                )
+        return out
+
+    cdef int restore_entries(self, object entries, bint with_values) except -1:
+        """Inverse of ``entries``."""
+        cdef Py_ssize_t s
+        for key, part, records in entries:
+            s = self.slot_for(key)
+            if with_values:
+                self.merge_one(s, part)
+            self.accs[s].r += <int64_t>records
+        return 0
+
+    # -- public API ---------------------------------------------------------------
+
+    def add_pairs(self, pairs) -> None:
+        """Fold raw ``(key, value)`` records into the aggregates."""
+        cdef list items = pairs if PyList_CheckExact(pairs) else list(pairs)
+        cdef Py_ssize_t i = 0
+        cdef Py_ssize_t s
+        cdef object item, key, value
+        cdef Val v
+        while i < len(items):
+            item = items[i]
+            i += 1
+            if PyTuple_CheckExact(item) and len(<tuple>item) == 2:
+                key = (<tuple>item)[0]
+                value = (<tuple>item)[1]
+            else:
+                key, value = item
+            s = self.slot_for(key)
+            classify(value, &v)
+            self.fold_value(s, &v)
+
+    def merge_partials(self, partials) -> None:
+        """Merge ``(key, partial)`` pairs from ``partials()`` of other aggregators."""
+        cdef list items = partials if PyList_CheckExact(partials) else list(partials)
+        cdef Py_ssize_t i = 0
+        cdef Py_ssize_t s
+        cdef object item, key, part
+        while i < len(items):
+            item = items[i]
+            i += 1
+            if PyTuple_CheckExact(item) and len(<tuple>item) == 2:
+                key = (<tuple>item)[0]
+                part = (<tuple>item)[1]
+            else:
+                key, part = item
+            s = self.slot_for(key)
+            self.merge_one(s, part)
+            self.accs[s].r += 1
+
+    def partials(self) -> list:
+        """Mergeable per-key partials (``(sum, count)`` for mean), first-seen key order."""
+        cdef list out = []
+        cdef Py_ssize_t s
+        for s in range(self.size):
+            if self.accs[s].tag != T_DEAD:
+                out.append((self.keys[s], self.partial(s)))
+        return out
+
+    def results(self) -> list:
+        """Finalized per-key values, first-seen key order."""
+        cdef list out = []
+        cdef Py_ssize_t s
+        for s in range(self.size):
+            if self.accs[s].tag != T_DEAD:
+                out.append((self.keys[s], self.finalize(s)))
+        return out
+
+    def to_state(self) -> tuple:
+        """Checkpoint as plain data: ``(version, partials)``."""
+        return (STATE_VERSION, self.partials())
+
+    @classmethod
+    def from_state(cls, reducer, state) -> HashAgg:
+        """Rebuild an aggregator from ``to_state()`` (the reducer is code, so not stored)."""
+        cdef HashAgg agg = cls(reducer)
+        agg.merge_partials(check_state(state, "HashAgg"))
+        return agg
+
+
+def combine(pairs, reducer) -> list:
+    """Map-side combine: raw pairs in, mergeable partials out."""
+    cdef HashAgg agg = HashAgg(reducer)
+    agg.add_pairs(pairs)
+    return agg.partials()
+
+
+def merge(partial_lists, reducer) -> list:
+    """Reduce-side merge: partial lists (e.g. one per partition) in, final values out."""
+    cdef HashAgg agg = HashAgg(reducer)
+    for partials in partial_lists:
+        agg.merge_partials(partials)
+    return agg.results()
+
+
+def count_values(values) -> list:
+    """``count_by_value``: occurrences of each distinct value, first-seen order."""
+    cdef HashAgg agg = HashAgg("count")
+    cdef list items = values if PyList_CheckExact(values) else list(values)
+    cdef Py_ssize_t i = 0
+    cdef Py_ssize_t s
+    cdef Acc* a
+    while i < len(items):
+        s = agg.slot_for(items[i])
+        i += 1
+        a = &agg.accs[s]
+        if a.tag == T_INT and a.i < INT64_MAX:
+            a.i += 1
+        else:
+            agg.set_obj(s, agg.acc_obj(s) + 1)
+    return agg.results()

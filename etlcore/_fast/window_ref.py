@@ -1,0 +1,214 @@
+"""Reference pane-based windows: the executable specification of ``window_c``.
+
+A window is cut into panes (one per slide); each pane keeps per-key partial
+aggregates, so a window result is a merge of a few partials rather than of
+every record. ``SlidingWindow`` goes further when the reducer can be undone
+(sum, count, mean, or a callable with an ``inverse``): it keeps a running
+aggregate, adds the new pane and subtracts the expired one ("calculate adds",
+"calculate deletes"), as pandas' rolling kernels and Spark's
+``reduceByKeyAndWindow(func, invFunc)`` do.
+
+Key order: ``PaneStore.merge_range`` lists keys first-seen over the panes in
+ascending order; ``SlidingWindow.result`` lists them in the order they entered
+the window (a key that left and came back goes to the end). Both are
+deterministic, so replays emit identical batches.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from operator import index
+from typing import Any
+
+from ._common import (
+    CALL,
+    COUNT,
+    MEAN,
+    STATE_VERSION,
+    SUM,
+    check_inverse,
+    check_state,
+    check_window,
+    reducer_code,
+)
+from .hashagg_ref import HashAgg, Reducer
+
+__all__ = ["PaneStore", "SlidingWindow"]
+
+
+class PaneStore:
+    """Per-pane, per-key partial aggregates, merged over any range of panes."""
+
+    def __init__(self, reducer: Reducer) -> None:
+        reducer_code(reducer)
+        self._reducer = reducer
+        self._panes: dict[int, HashAgg] = {}
+
+    def __len__(self) -> int:
+        return len(self._panes)
+
+    def add(self, pane: int, pairs: Iterable[tuple[Any, Any]]) -> None:
+        """Fold raw ``(key, value)`` records into pane ``pane``."""
+        pane = index(pane)
+        agg = self._panes.get(pane)
+        if agg is None:
+            agg = self._panes[pane] = HashAgg(self._reducer)
+        agg.add_pairs(pairs)
+
+    def merge_range(self, first: int, last: int) -> list[tuple[Any, Any]]:
+        """Finalized aggregate over panes ``first..last`` inclusive."""
+        first, last = index(first), index(last)
+        total = HashAgg(self._reducer)
+        for pane in sorted(self._panes):
+            if first <= pane <= last:
+                total.merge_partials(self._panes[pane].partials())
+        return total.results()
+
+    def drop_before(self, pane: int) -> None:
+        """Forget every pane older than ``pane`` (they left every window)."""
+        pane = index(pane)
+        for old in [p for p in self._panes if p < pane]:
+            del self._panes[old]
+
+    def panes(self) -> list[int]:
+        """Pane numbers held, ascending."""
+        return sorted(self._panes)
+
+    def to_state(self) -> tuple[int, list[tuple[int, list[tuple[Any, Any]]]]]:
+        """Checkpoint as plain data: ``(version, [(pane, partials), ...])``."""
+        return (STATE_VERSION, [(p, self._panes[p].partials()) for p in sorted(self._panes)])
+
+    @classmethod
+    def from_state(cls, reducer: Reducer, state: Any) -> PaneStore:
+        """Rebuild a store from ``to_state()``."""
+        store = cls(reducer)
+        for pane, partials in check_state(state, "PaneStore"):
+            agg = store._panes[index(pane)] = HashAgg(reducer)
+            agg.merge_partials(partials)
+        return store
+
+
+class _Pane:
+    """One slide of a SlidingWindow: partials plus records per key."""
+
+    __slots__ = ("agg", "records")
+
+    def __init__(self, agg: HashAgg, records: dict[Any, int]) -> None:
+        self.agg = agg
+        self.records = records
+
+    def entries(self) -> list[tuple[Any, Any, int]]:
+        return [(key, part, self.records[key]) for key, part in self.agg.partials()]
+
+
+class SlidingWindow:
+    """Per-key aggregate over the last ``window_panes`` pushes (processing-time slides)."""
+
+    def __init__(
+        self,
+        window_panes: int,
+        reducer: Reducer,
+        inverse: Callable[[Any, Any], Any] | None = None,
+    ) -> None:
+        self._size = check_window(window_panes)
+        code = reducer_code(reducer)
+        check_inverse(code, inverse)
+        self._reducer = reducer
+        self._inverse = inverse
+        self._incremental = code in (SUM, COUNT, MEAN) or (code == CALL and inverse is not None)
+        self._panes: deque[_Pane] = deque()
+        # keys in the window, in entry order, with their live record counts
+        self._records: dict[Any, int] = {}
+        # running aggregate (incremental reducers only), same key order
+        self._running = HashAgg(reducer)
+
+    def __len__(self) -> int:
+        """Keys currently in the window."""
+        return len(self._records)
+
+    @property
+    def incremental(self) -> bool:
+        """Whether expiry subtracts (True) or results re-merge the live panes."""
+        return self._incremental
+
+    def push(self, pairs: Iterable[tuple[Any, Any]]) -> None:
+        """Append one pane of raw ``(key, value)`` records; expire the oldest if full."""
+        pairs = list(pairs)
+        agg = HashAgg(self._reducer)
+        agg.add_pairs(pairs)
+        counts: dict[Any, int] = {}
+        for key, _value in pairs:
+            counts[key] = counts.get(key, 0) + 1
+        self._add(_Pane(agg, counts))
+        if len(self._panes) > self._size:
+            self._expire(self._panes.popleft())
+
+    def _add(self, pane: _Pane) -> None:
+        """Calculate adds: the new pane's records and partials join the window."""
+        self._panes.append(pane)
+        records = self._records
+        for key, count in pane.records.items():
+            records[key] = records.get(key, 0) + count
+        if self._incremental:
+            self._running.merge_partials(pane.agg.partials())
+
+    def _expire(self, pane: _Pane) -> None:
+        """Calculate deletes: take the oldest pane out, dropping keys left with no records."""
+        records = self._records
+        for key, part in pane.agg.partials():
+            left = records[key] - pane.records[key]
+            if left <= 0:
+                del records[key]
+                if self._incremental:
+                    self._running._discard(key)
+            else:
+                records[key] = left
+                if self._incremental:
+                    self._running._subtract_one(key, part, self._inverse)
+
+    def result(self) -> list[tuple[Any, Any]]:
+        """Finalized aggregate over the live panes, keys in window-entry order."""
+        if self._incremental:
+            return self._running.results()
+        total = HashAgg(self._reducer)
+        for pane in self._panes:
+            total.merge_partials(pane.agg.partials())
+        values = dict(total.results())
+        return [(key, values[key]) for key in self._records]
+
+    def to_state(self) -> tuple[int, list[Any]]:
+        """Checkpoint as plain data: ``(version, [panes, running])``.
+
+        ``panes`` is one ``[(key, partial, records), ...]`` list per live pane,
+        oldest first; ``running`` lists the window's keys in entry order with
+        the running partial (None unless incremental) and live record count.
+        The running partial is stored, not recomputed, so a restored window
+        continues with exactly the same floats.
+        """
+        running = dict(self._running.partials()) if self._incremental else {}
+        entries = [(key, running.get(key), n) for key, n in self._records.items()]
+        return (STATE_VERSION, [[pane.entries() for pane in self._panes], entries])
+
+    @classmethod
+    def from_state(
+        cls,
+        window_panes: int,
+        reducer: Reducer,
+        inverse: Callable[[Any, Any], Any] | None,
+        state: Any,
+    ) -> SlidingWindow:
+        """Rebuild a window from ``to_state()`` (reducer and inverse are code, so not stored)."""
+        window = cls(window_panes, reducer, inverse)
+        panes, entries = check_state(state, "SlidingWindow")
+        for pane_entries in panes:
+            agg = HashAgg(reducer)
+            agg.merge_partials([(key, part) for key, part, _n in pane_entries])
+            window._panes.append(_Pane(agg, {key: n for key, _part, n in pane_entries}))
+        for key, part, n in entries:
+            window._records[key] = n
+            if window._incremental:
+                window._running.merge_partials([(key, part)])
+        while len(window._panes) > window._size:  # restored into a shorter window
+            window._expire(window._panes.popleft())
+        return window

@@ -1,0 +1,230 @@
+"""Pane store and sliding windows: semantics on both implementations, then parity."""
+
+from __future__ import annotations
+
+import math
+import operator
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.fast.conftest import load
+from tests.fast.strategies import batches, int_keys, pick_fn, reducers, same, values
+
+REF = load("window", "ref")
+C = load("window", "c")
+HREF = load("hashagg", "ref")
+
+
+def scratch(reducer: Any, panes: list[list]) -> dict:
+    """Window result computed the slow, obvious way: merge the live panes' partials."""
+    return dict(HREF.merge([HREF.combine(p, reducer) for p in panes], reducer))
+
+
+# ---------------------------------------------------------------- PaneStore
+
+
+def test_pane_store(window: ModuleType) -> None:
+    store = window.PaneStore("sum")
+    store.add(5, [("a", 1), ("b", 2)])
+    store.add(3, [("b", 10), ("c", None)])
+    store.add(5, [("a", 1)])
+    store.add(7, [("d", 4)])
+    assert store.panes() == [3, 5, 7] and len(store) == 3
+    # first-seen order over panes in ascending order
+    assert store.merge_range(3, 5) == [("b", 12), ("c", 0), ("a", 2)]
+    assert store.merge_range(4, 100) == [("a", 2), ("b", 2), ("d", 4)]
+    assert store.merge_range(8, 9) == [] and store.merge_range(5, 3) == []
+    state = store.to_state()
+    store.drop_before(5)
+    assert store.panes() == [5, 7]
+    again = window.PaneStore.from_state("sum", state)
+    assert again.panes() == [3, 5, 7] and again.merge_range(0, 9) == [
+        ("b", 12),
+        ("c", 0),
+        ("a", 2),
+        ("d", 4),
+    ]
+
+
+def test_pane_store_min_max_mean(window: ModuleType) -> None:
+    for reducer, expected in (("min", 1), ("max", 5), ("mean", 3.0)):
+        store = window.PaneStore(reducer)
+        store.add(0, [("k", 5), ("k", None)])
+        store.add(1, [("k", 1), ("k", 3)])
+        assert store.merge_range(0, 1) == [("k", expected)]
+    store = window.PaneStore("max")
+    store.add(0, [("k", 1)])
+    store.add(1, [("k", float("nan"))])
+    assert math.isnan(store.merge_range(0, 1)[0][1])
+
+
+# ---------------------------------------------------------------- SlidingWindow
+
+
+def test_sliding_sum_adds_and_expires(window: ModuleType) -> None:
+    w = window.SlidingWindow(2, "sum")
+    assert w.incremental
+    w.push([("a", 1), ("b", 2)])
+    assert w.result() == [("a", 1), ("b", 2)]
+    w.push([("b", 3)])
+    assert w.result() == [("a", 1), ("b", 5)]
+    w.push([("a", 4)])  # pane 1 expires: a keeps 4 (from pane 3), b keeps 3
+    assert w.result() == [("a", 4), ("b", 3)]
+    w.push([])  # pane 2 expires: b leaves the window
+    assert w.result() == [("a", 4)] and len(w) == 1
+    w.push([("b", None)])  # a None-only key is in the window: sum 0
+    assert w.result() == [("b", 0)]
+
+
+def test_keys_in_window_entry_order(window: ModuleType) -> None:
+    for reducer in ("count", "max"):
+        w = window.SlidingWindow(2, reducer)
+        for pane in ([("a", 1)], [("b", 1)], [("a", 1)], [("b", 1)]):
+            w.push(pane)
+        # a entered first and never left; b left when pane 2 expired and came back
+        assert [k for k, _ in w.result()] == ["a", "b"]
+
+
+def test_min_max_recompute(window: ModuleType) -> None:
+    w = window.SlidingWindow(2, "max")
+    assert not w.incremental
+    for pane, expected in (
+        ([("k", 5)], 5),
+        ([("k", 1)], 5),
+        ([("k", 2)], 2),  # 5 expired: a max cannot be subtracted, so it is recomputed
+        ([("k", None)], 2),
+        ([], None),
+    ):
+        w.push(pane)
+        assert w.result() == [("k", expected)]
+
+
+def test_mean_and_callable_inverse(window: ModuleType) -> None:
+    w = window.SlidingWindow(3, "mean")
+    for pane in ([("k", 1)], [("k", 2), ("k", None)], [("k", 3)], [("k", 10)]):
+        w.push(pane)
+    assert w.result() == [("k", 5.0)]
+    w = window.SlidingWindow(2, operator.add, operator.sub)
+    assert w.incremental
+    for pane in ([("k", 1), ("j", 1)], [("k", 2)], [("k", 4)]):
+        w.push(pane)
+    assert w.result() == [("k", 6)]
+    w = window.SlidingWindow(2, operator.add)  # no inverse: recompute
+    assert not w.incremental
+    for pane in ([("k", 1)], [("k", 2)], [("k", 4)]):
+        w.push(pane)
+    assert w.result() == [("k", 6)]
+
+
+def test_sliding_window_errors(window: ModuleType) -> None:
+    with pytest.raises(ValueError, match="window_panes"):
+        window.SlidingWindow(0, "sum")
+    with pytest.raises(ValueError, match="inverse only applies to a callable"):
+        window.SlidingWindow(2, "max", operator.sub)
+    with pytest.raises(TypeError, match="inverse must be a callable"):
+        window.SlidingWindow(2, operator.add, 3)
+    with pytest.raises(ValueError, match="unknown reducer"):
+        window.PaneStore("median")
+    with pytest.raises(ValueError, match="unsupported SlidingWindow state"):
+        window.SlidingWindow.from_state(2, "sum", None, ("bad",))
+
+
+def test_sliding_state_round_trip(window: ModuleType) -> None:
+    w = window.SlidingWindow(3, "sum")
+    for pane in ([("a", 0.1)], [("a", 0.2), ("b", 1)], [("a", 0.3)]):
+        w.push(pane)
+    state = w.to_state()
+    again = window.SlidingWindow.from_state(3, "sum", None, state)
+    assert again.to_state() == state
+    for pane in ([("a", 0.7)], [("c", 1)]):
+        w.push(pane)
+        again.push(pane)
+        assert same(again.result(), w.result())
+
+
+# ---------------------------------------------------------------- parity
+
+
+def observe(mod: ModuleType, size: int, reducer: Any, inverse: Any, panes: list[list]) -> list:
+    """Everything observable after each push, plus a restore half-way."""
+    w = mod.SlidingWindow(size, reducer, inverse)
+    seen = []
+    for i, pane in enumerate(panes):
+        w.push(pane)
+        if i == len(panes) // 2:
+            w = mod.SlidingWindow.from_state(size, reducer, inverse, w.to_state())
+        seen.append([w.result(), len(w), w.to_state()])
+    return seen
+
+
+@given(st.integers(1, 4), reducers, batches)
+def test_sliding_window_parity(size: int, reducer: Any, panes: list[list]) -> None:
+    assert same(observe(C, size, reducer, None, panes), observe(REF, size, reducer, None, panes))
+
+
+int_panes = st.lists(
+    st.lists(st.tuples(int_keys, st.integers(-(2**64), 2**64)), max_size=12), max_size=8
+)
+
+
+@given(st.integers(1, 4), st.sampled_from(["sum", "count", "mean", "add"]), int_panes)
+def test_incremental_equals_from_scratch(size: int, name: str, panes: list[list]) -> None:
+    reducer, inverse = (operator.add, operator.sub) if name == "add" else (name, None)
+    for mod in (REF, C):
+        w = mod.SlidingWindow(size, reducer, inverse)
+        for i, pane in enumerate(panes):
+            w.push(pane)
+            live = panes[max(0, i + 1 - size) : i + 1]
+            assert dict(w.result()) == scratch(reducer, live)
+
+
+moderate = st.one_of(st.none(), st.integers(-1000, 1000), st.floats(-1e6, 1e6))
+
+
+@given(
+    st.integers(1, 3),
+    st.lists(st.lists(st.tuples(st.integers(0, 3), moderate), max_size=8), max_size=6),
+)
+def test_float_windows_close_to_from_scratch(size: int, panes: list[list]) -> None:
+    # Subtracting an expired pane rounds differently from re-adding the live ones
+    # (and cancels catastrophically across magnitudes, as any add/subtract window):
+    # close, not equal, for moderate floats.
+    for mod in (REF, C):
+        for reducer in ("sum", "mean", "min", pick_fn):
+            w = mod.SlidingWindow(size, reducer)
+            for i, pane in enumerate(panes):
+                w.push(pane)
+                expected = scratch(reducer, panes[max(0, i + 1 - size) : i + 1])
+                got = dict(w.result())
+                assert got.keys() == expected.keys()
+                for key, value in expected.items():
+                    if reducer in ("sum", "mean") and value is not None:
+                        assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-6)
+                    else:
+                        assert same(got[key], value)
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(-3, 12), st.lists(st.tuples(int_keys, values), max_size=8)),
+        max_size=8,
+    ),
+    st.integers(-3, 12),
+    st.integers(-3, 12),
+    reducers,
+)
+def test_pane_store_parity(adds: list, first: int, last: int, reducer: Any) -> None:
+    def go(mod: ModuleType) -> list:
+        store = mod.PaneStore(reducer)
+        for pane, data in adds:
+            store.add(pane, data)
+        out = [store.merge_range(first, last), store.panes(), store.to_state()]
+        store.drop_before(first)
+        restored = mod.PaneStore.from_state(reducer, store.to_state())
+        return [*out, store.panes(), restored.merge_range(-10, 20)]
+
+    assert same(go(C), go(REF))
