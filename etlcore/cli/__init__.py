@@ -1,0 +1,1 @@
+"""The ``etlcore`` command: run jobs, run the demo, list plugins."""

@@ -1,0 +1,143 @@
+"""``etlcore``: run a job file, run the demo, list plugins.
+
+User mistakes (an EtlcoreError, a missing job file, bad YAML) print one
+``error: ...`` line and exit 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from etlcore.errors import EtlcoreError
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("etlcore")
+    except Exception:  # noqa: BLE001 - not installed: read it from the source tree
+        from etlcore._version import __version__
+
+        return __version__
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("expected a positive number of batches")
+    return value
+
+
+def _duration(text: str) -> float:
+    from etlcore.config import parse_duration
+    from etlcore.errors import ConfigError
+
+    try:
+        return parse_duration(text, "--duration")
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(err.expected) from None
+
+
+def _stop_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("stop options (none: run until Ctrl-C)")
+    group.add_argument("--batches", type=_positive_int, metavar="N", help="run N batches")
+    group.add_argument("--duration", type=_duration, metavar="S",
+                       help="run for S seconds (also '90s', '5m')")
+    group.add_argument("--until-idle", action="store_true",
+                       help="stop after the first batch with no new input")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks instead of one-line errors")
+    parser = argparse.ArgumentParser(
+        prog="etlcore", parents=[common],
+        description="Streaming ETL in deterministic micro-batches.")
+    parser.add_argument("--version", action="version", version=f"etlcore {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[common], help="run a job file (.py or .yaml)",
+                         description="Run a job file: a YAML job, or a .py file defining "
+                         "`job` (a Job) or `build()` (returning a Job or StreamingContext).")
+    run.add_argument("job", metavar="JOB", help="path to the job file")
+    _stop_options(run)
+
+    demo = sub.add_parser("demo", parents=[common], help="run the built-in hashtag demo",
+                          description="Generated tweets -> cleanse -> hashtags -> counts over "
+                          "a 10 s window sliding every 2 s -> console + SQLite.")
+    demo.add_argument("--out", default=None, metavar="DIR",
+                      help="where demo.db and the checkpoint go (default ./etlcore-demo)")
+    demo.add_argument("--rate", type=float, default=200.0, help="tweets per second (200)")
+    _stop_options(demo)
+
+    plugins = sub.add_parser("plugins", parents=[common], help="list installed sources and sinks")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _run(ctx: Any, args: argparse.Namespace) -> int:
+    from etlcore.cli.live import make_display
+    from etlcore.cli.running import run_foreground
+
+    with make_display(f"etlcore: {ctx.name}") as display:
+        ctx.add_listener(display)
+        metrics = run_foreground(ctx, batches=args.batches, until_idle=args.until_idle,
+                                 duration=args.duration)
+    s = metrics.summary()
+    print(f"done: {s['batches']} batches, {s['records_in']} records in, "
+          f"{s['dead_letters']} dead letters", flush=True)
+    return 0
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "plugins":
+        from etlcore.cli.plugins import show_plugins
+
+        show_plugins(args.json)
+        return 0
+    if args.command == "run":
+        from etlcore.cli.loader import load_target
+
+        return _run(load_target(args.job), args)
+    from etlcore.job.demo import DEFAULT_OUT, demo_job
+
+    out = args.out or DEFAULT_OUT
+    ctx = demo_job(out, rate=args.rate).build()
+    print(f"etlcore demo: writing to {out}/demo.db (table hashtag_counts), Ctrl-C to stop",
+          flush=True)
+    return _run(ctx, args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    debug = getattr(args, "debug", False)
+    try:
+        return _dispatch(args)
+    except EtlcoreError as err:
+        if debug:
+            traceback.print_exc()
+        else:
+            job = getattr(args, "job", None)
+            where = f"{job}: " if job and not str(err).startswith(job) else ""
+            print(f"error: {where}{err}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as err:  # noqa: BLE001 - a failing job: one line unless --debug
+        if debug:
+            traceback.print_exc()
+        else:
+            print(f"error: job failed: {type(err).__name__}: {err} "
+                  "(--debug shows the traceback)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Jobs written as YAML files (or any mapping of the same shape).
+
+    name: hashtags
+    batch_interval: 1s
+    checkpoint: out/ckpt
+    source: {type: generator, config: {kind: tweets, format: json}}
+    cleanse:
+      - parse_json: {}
+      - require: [id, text]
+    transform:
+      - extract_hashtags: {field: text}
+      - count_by_value_and_window: {length: 10s, slide: 2s}
+    store:
+      - sink: console
+        config: {limit: 10}
+    dead_letter: {sink: files, config: {path: out/dead}}
+
+The top level is checked like a plugin config: unknown keys are errors that
+list the known ones, and every error names its key path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from etlcore.config import Duration, option, parse_config
+from etlcore.errors import EtlcoreError
+from etlcore.job.job import Job
+
+
+class JobFileError(EtlcoreError):
+    """A job file that cannot be read or parsed (missing, YAML syntax, wrong shape)."""
+
+
+@dataclass
+class SourceSpec:
+    type: str = option(help="source plugin name (see `etlcore plugins`)")
+    config: dict[str, Any] = option({}, help="the plugin's settings")
+
+
+@dataclass
+class SinkSpec:
+    sink: str = option(help="sink plugin name (see `etlcore plugins`)")
+    config: dict[str, Any] = option({}, help="the plugin's settings")
+
+
+@dataclass(kw_only=True)
+class JobSpec:
+    """The top level of a YAML job."""
+
+    name: str
+    source: SourceSpec
+    store: list[SinkSpec]
+    description: str = ""
+    cleanse: list[Any] = field(default_factory=list)
+    transform: list[Any] = field(default_factory=list)
+    dead_letter: SinkSpec | None = None
+    batch_interval: Duration = Duration(1.0)
+    checkpoint: str | None = None
+    parallelism: int = 2
+    checkpoint_interval: int = 10
+    max_rate_per_partition: float | None = None
+    backpressure: bool = False
+
+
+def job_from_mapping(data: Any) -> Job:
+    """A Job from a parsed YAML document; ConfigError names any key at fault."""
+    spec = parse_config(JobSpec, data)
+    options: dict[str, Any] = {
+        "parallelism": spec.parallelism,
+        "checkpoint_interval": spec.checkpoint_interval,
+        "backpressure": spec.backpressure,
+    }
+    if spec.max_rate_per_partition is not None:
+        options["max_rate_per_partition"] = spec.max_rate_per_partition
+    dead_letter = spec.dead_letter
+    return Job(
+        spec.name,
+        source=(spec.source.type, spec.source.config),
+        cleanse=spec.cleanse,
+        transform=spec.transform,
+        store=[(s.sink, s.config) for s in spec.store],
+        batch_interval=spec.batch_interval,
+        checkpoint=spec.checkpoint,
+        dead_letter=None if dead_letter is None else (dead_letter.sink, dead_letter.config),
+        **options,
+    )
+
+
+def read_yaml(path: str | os.PathLike[str]) -> Mapping[str, Any]:
+    """The YAML document at ``path``; a JobFileError (one line) if missing or malformed."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise JobFileError(f"{p}: no such job file") from None
+    except OSError as err:
+        raise JobFileError(f"{p}: cannot read: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise JobFileError(f"{where}: invalid YAML: {problem}") from None
+    if not isinstance(data, Mapping):
+        raise JobFileError(f"{p}: expected a mapping of job settings (name, source, ...), "
+                           f"got {type(data).__name__}")
+    return data
+
+
+def load_yaml_job(path: str | os.PathLike[str]) -> Job:
+    """Read and check a YAML job file."""
+    return job_from_mapping(read_yaml(path))
