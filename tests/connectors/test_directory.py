@@ -1,0 +1,139 @@
+"""The directory source over real files: discovery between batches, formats, replay."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from etlcore import ConfigError, StreamingContext
+from etlcore.clock import ManualClock
+from etlcore.connectors.directory import DirectorySource
+from etlcore.connectors.queue import MemorySink
+from etlcore.plugin.registry import get_registry
+from etlcore.source import SourceContext
+
+
+def write(folder: Path, name: str, text: str, mtime: float | None = None) -> Path:
+    """Write-then-rename, as producers should; ``mtime`` pins discovery order."""
+    tmp = folder / f"_{name}.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    if mtime is not None:
+        os.utime(tmp, (mtime, mtime))
+    final = folder / name
+    tmp.rename(final)
+    return final
+
+
+def build(folder: Path, state: Path | None = None, **config) -> DirectorySource:
+    source = get_registry().get("source", "directory").build({"path": str(folder), **config})
+    source.open(SourceContext("directory-1", ManualClock(), state))
+    return source
+
+
+def test_files_arriving_between_batches(tmp_path, sink_name):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    write(inbox, "a.txt", "a1\na2\n", mtime=1)
+    arrivals = {
+        0: lambda: write(inbox, "b.txt", "b1\n", mtime=2),
+        1: lambda: (
+            write(inbox, "c.txt", "c1\r\nc2", mtime=3),
+            (inbox / ".hidden.txt").write_text("never\n"),
+            (inbox / "_in_progress.txt").write_text("never\n"),
+            (inbox / "subdir").mkdir(),
+        ),
+    }
+    ctx = StreamingContext(1.0, clock="manual")
+    lines = ctx.text_file_stream(str(inbox))
+    lines.sink("memory", name=sink_name)
+    lines.foreach_batch(lambda batch_id, _: arrivals.get(batch_id, lambda: None)())
+    ctx.run(until_idle=True)
+    assert list(MemorySink.batches(sink_name).values()) == [["a1", "a2"], ["b1"], ["c1", "c2"]]
+
+
+def test_discovery_order_is_mtime_then_name_and_pattern_filters(tmp_path):
+    write(tmp_path, "z.log", "z\n", mtime=100)
+    write(tmp_path, "b.log", "b\n", mtime=200)
+    write(tmp_path, "a.log", "a\n", mtime=200)
+    write(tmp_path, "skip.txt", "no\n", mtime=50)
+    source = build(tmp_path, pattern="*.log", max_files_per_batch=2)
+    assert source.plan("0", 0, None) == 2
+    assert list(source.read("0", 0, 2)) == ["z", "a"]
+    assert source.plan("0", 2, 1) == 3  # max_records counts records, not files: ignored
+    assert list(source.read("0", 2, 3)) == ["b"]
+    assert not source.exhausted()
+
+
+def test_json_lines_that_do_not_parse_come_through_raw(tmp_path, sink_name):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    write(inbox, "events.json", '{"n": 1}\n{"n": 2,\n\n[3]\n{"n": 4}\n')
+    ctx = StreamingContext(1.0, clock="manual")
+    events = ctx.source("directory", path=str(inbox), format="json")
+    events.map(lambda e: e["n"], on_error="dead_letter").sink("memory", name=sink_name)
+    ctx.run(until_idle=True)
+    assert MemorySink.results(sink_name) == [1, 4]
+    assert [d["record"] for d in ctx.dead_letters] == ['{"n": 2,', [3]]
+
+
+def test_csv_rows_become_dicts(tmp_path):
+    write(tmp_path, "people.csv", 'name,city\nAda,London\n"Grace, RA",Arlington\n')
+    source = build(tmp_path, format="csv")
+    end = source.plan("0", 0, None)
+    assert list(source.read("0", 0, end)) == [
+        {"name": "Ada", "city": "London"}, {"name": "Grace, RA", "city": "Arlington"}
+    ]
+
+
+def test_replay_reads_the_same_files_after_a_restart(tmp_path):
+    inbox, state = tmp_path / "in", tmp_path / "state"
+    inbox.mkdir()
+    state.mkdir()
+    write(inbox, "1.txt", "one\n", mtime=10)
+    write(inbox, "2.txt", "two\n", mtime=20)
+    first = build(inbox, state)
+    assert first.plan("0", 0, None) == 2
+    before = list(first.read("0", 0, 2))
+    assert list(first.read("0", 1, 2)) == ["two"]
+
+    os.utime(inbox / "1.txt", (30, 30))  # touched later: order must not change
+    write(inbox, "0.txt", "zero\n", mtime=5)  # older than both, but discovered later
+    again = build(inbox, state)  # a restart: the manifest comes from the state directory
+    assert list(again.read("0", 0, 2)) == before == ["one", "two"]
+    assert again.plan("0", 2, None) == 3
+    assert list(again.read("0", 2, 3)) == ["zero"]
+
+
+def test_a_checkpointed_job_resumes_with_new_files_only(tmp_path, sink_name):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+
+    def job() -> StreamingContext:
+        ctx = StreamingContext(1.0, tmp_path / "ckpt", clock="manual", name="dir")
+        ctx.text_file_stream(str(inbox)).sink("memory", name=sink_name)
+        return ctx
+
+    write(inbox, "a.txt", "a\n")
+    job().run(until_idle=True)
+    write(inbox, "b.txt", "b\n")
+    job().run(until_idle=True)
+    assert MemorySink.results(sink_name) == ["a", "b"]
+    manifest = tmp_path / "ckpt" / "sources" / "directory-1" / "manifest.jsonl"
+    assert len(manifest.read_text().splitlines()) == 2
+
+
+def test_a_range_beyond_the_manifest_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="beyond the manifest"):
+        list(build(tmp_path).read("0", 0, 1))
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError) as err:
+        get_registry().get("source", "directory").build(
+            {"path": "x", "max_files_per_batch": 0}, where="source 'd'")
+    assert err.value.key == "source 'd'.max_files_per_batch"
+    with pytest.raises(ConfigError) as err:
+        get_registry().get("source", "directory").build({"path": "x", "format": "xml"})
+    assert err.value.key == "format"
