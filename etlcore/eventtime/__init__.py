@@ -1,0 +1,128 @@
+"""Event-time windows with watermarks: tumbling, sliding and session.
+
+    clicks = ctx.source("generator", kind="clicks", rate=500)
+    (clicks.with_event_time(lambda r: r["ts"], max_delay="10s")
+           .tumbling_window("1m", key=lambda r: r["url"], agg="count")
+           .sink("sqlite", path="out.db", table="per_minute", key=["key", "window_start"]))
+
+Results are :class:`WindowResult` ``(key, window_start, window_end, value)``
+(:class:`SessionResult` adds ``count``). With ``emit="final"`` each window is
+emitted once, when the watermark passes its end; ``emit="update"`` emits every
+window whose value a batch changed. Records for windows already final are late:
+dead-lettered with reason ``late`` (or dropped) and counted in the batch metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from etlcore.config import parse_duration
+from etlcore.errors import ConfigError
+from etlcore.eventtime.base import US, SessionResult, WindowResult, WindowSpec
+from etlcore.eventtime.panes import PaneWindowNode
+from etlcore.eventtime.sessions import SessionWindowNode
+from etlcore.stream import Stream
+
+if TYPE_CHECKING:
+    from etlcore.context import StreamingContext
+    from etlcore.graph.base import Node
+
+__all__ = ["EventTimeStream", "SessionResult", "WindowResult", "with_event_time"]
+
+_AGGS = ("sum", "count", "min", "max", "mean")
+_EMITS = ("final", "update")
+_LATES = ("dead_letter", "drop")
+
+
+def _us(value: Any, key: str) -> int:
+    us = round(parse_duration(value, key) * US)
+    if us <= 0:
+        raise ConfigError(key, "a positive duration", value)
+    return us
+
+
+def _optional_fn(fn: Any, key: str) -> Callable[[Any], Any] | None:
+    if fn is None or callable(fn):
+        return fn
+    raise ConfigError(key, "a function of the record, or None", fn)
+
+
+class EventTimeStream(Stream):
+    """A stream whose records carry event times; its window operators use watermarks.
+
+    Other operators work as on any stream (and return plain streams): call
+    ``with_event_time`` again after reshaping records if you need windows later.
+    """
+
+    def __init__(self, ctx: StreamingContext, node: Node, extract: Callable[[Any], Any],
+                 max_delay_us: int):
+        super().__init__(ctx, node)
+        self.extract = extract
+        self.max_delay_us = max_delay_us
+
+    def _spec(self, op: str, key: Any, value: Any, agg: Any, emit: str, late: str) -> WindowSpec:
+        if not (agg in _AGGS or callable(agg)):
+            raise ConfigError(f"{op}.agg", "a function f(a, b) or one of " + ", ".join(_AGGS), agg)
+        if emit not in _EMITS:
+            raise ConfigError(f"{op}.emit", "'final' or 'update'", emit)
+        if late not in _LATES:
+            raise ConfigError(f"{op}.late", "'dead_letter' or 'drop'", late)
+        return WindowSpec(self.extract, self.max_delay_us, _optional_fn(key, f"{op}.key"),
+                          _optional_fn(value, f"{op}.value"), agg, emit, late)
+
+    def _partitions(self, op: str, num_partitions: int | None) -> int:
+        n = num_partitions or self.ctx.parallelism
+        if not isinstance(n, int) or n < 1:
+            raise ConfigError(f"{op}.num_partitions", "a positive integer", num_partitions)
+        return n
+
+    def _add(self, node: Node) -> Stream:
+        return Stream(self.ctx, self.ctx._graph.add(node))
+
+    def sliding_window(self, size: Any, slide: Any, *, key: Any = None, value: Any = None,
+                       agg: Any = "sum", emit: str = "final", late: str = "dead_letter",
+                       num_partitions: int | None = None) -> Stream:
+        """Aggregate ``value(record)`` per ``key(record)`` over windows of ``size`` every ``slide``.
+
+        ``key=None`` puts every record under the key None; ``value=None`` aggregates
+        the records themselves (fine for ``agg="count"``).
+        """
+        op = "sliding_window"
+        size_us, slide_us = _us(size, f"{op}.size"), _us(slide, f"{op}.slide")
+        if slide_us > size_us:
+            raise ConfigError(f"{op}.slide", f"at most the window size ({size})", slide)
+        spec = self._spec(op, key, value, agg, emit, late)
+        node = PaneWindowNode(self.node, self.ctx._graph.new_key(op), spec,
+                              self._partitions(op, num_partitions), size_us, slide_us)
+        return self._add(node)
+
+    def tumbling_window(self, size: Any, *, key: Any = None, value: Any = None, agg: Any = "sum",
+                        emit: str = "final", late: str = "dead_letter",
+                        num_partitions: int | None = None) -> Stream:
+        """Aggregate per key over back-to-back windows of ``size`` (see :meth:`sliding_window`)."""
+        op = "tumbling_window"
+        size_us = _us(size, f"{op}.size")
+        spec = self._spec(op, key, value, agg, emit, late)
+        node = PaneWindowNode(self.node, self.ctx._graph.new_key(op), spec,
+                              self._partitions(op, num_partitions), size_us, size_us)
+        node.op = op
+        return self._add(node)
+
+    def session_window(self, gap: Any, *, key: Any = None, value: Any = None, agg: Any = "sum",
+                       emit: str = "final", late: str = "dead_letter",
+                       num_partitions: int | None = None) -> Stream:
+        """Per-key sessions: activity separated by at least ``gap``; emits :class:`SessionResult`."""
+        op = "session_window"
+        spec = self._spec(op, key, value, agg, emit, late)
+        node = SessionWindowNode(self.node, self.ctx._graph.new_key(op), spec,
+                                 self._partitions(op, num_partitions), _us(gap, f"{op}.gap"))
+        return self._add(node)
+
+
+def with_event_time(stream: Stream, extract: Callable[[Any], Any], max_delay: Any) -> EventTimeStream:
+    """``stream`` with event times from ``extract(record)`` and a watermark ``max_delay`` behind."""
+    if not callable(extract):
+        raise ConfigError("with_event_time.extract", "a function record -> event time", extract)
+    delay_us = round(parse_duration(max_delay, "with_event_time.max_delay") * US)
+    return EventTimeStream(stream.ctx, stream.node, extract, delay_us)

@@ -1,0 +1,232 @@
+"""Keyed state across batches: Spark's ``updateStateByKey`` and ``mapWithState``.
+
+Both shuffle ``(key, value)`` pairs by key into a fixed number of partitions
+(the same key always lands in the same partition, so each partition owns its
+keys' state) and keep one ordered table per partition. Tables are checkpointed
+as lists of ``[key, state, last_seen]`` rows, not dicts, so key order (and thus
+output order) survives a restore and a replayed batch emits exactly what the
+first run emitted.
+
+Timeouts are measured in batch time, never wall time, so a recovery replay
+prunes the same keys at the same batch as the original run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from etlcore.batch import Partitions
+from etlcore.config import parse_duration
+from etlcore.errors import CheckpointError, ConfigError
+from etlcore.graph.base import BatchRun, Node
+from etlcore.graph.shuffle import shuffle
+
+if TYPE_CHECKING:
+    from etlcore.stream import Stream
+
+_EPS = 1e-9  # batch times are floats; "idle longer than" must not flip on rounding
+
+# key -> [state, last batch time the key received data]
+Table = dict[Any, list[Any]]
+
+
+def _group(pairs: list[Any]) -> dict[Any, list[Any]]:
+    """New values per key, keys in first-seen order (deterministic output order)."""
+    groups: dict[Any, list[Any]] = {}
+    for k, v in pairs:
+        group = groups.get(k)
+        if group is None:
+            groups[k] = [v]
+        else:
+            group.append(v)
+    return groups
+
+
+class _KeyedStateNode(Node):
+    """Shared plumbing: routing, per-partition tables, snapshot/restore, timeouts."""
+
+    stateful = True
+
+    def __init__(self, parent: Node, key: str, fn: Callable[..., Any],
+                 timeout: float | None, num_partitions: int):
+        super().__init__([parent], key)
+        self.fn = fn
+        self.timeout = timeout
+        self.num_partitions = num_partitions
+        self.tables: list[Table] = [{} for _ in range(num_partitions)]
+
+    def compute(self, run: BatchRun) -> Partitions | None:
+        parts = run.get(self.parents[0]) or []
+        n = self.num_partitions
+        routed = shuffle(parts, n) if any(parts) else [[] for _ in range(n)]
+        now = run.info.batch_time
+        return run.runner.map(lambda i: self._update(self.tables[i], routed[i], now), range(n))
+
+    def _idle(self, last_seen: float, now: float) -> bool:
+        return self.timeout is not None and now - last_seen > self.timeout + _EPS
+
+    def _update(self, table: Table, pairs: list[Any], now: float) -> list[Any]:
+        raise NotImplementedError
+
+    def snapshot(self) -> Any:
+        return [[[k, row[0], row[1]] for k, row in table.items()] for table in self.tables]
+
+    def restore(self, state: Any) -> None:
+        if not isinstance(state, list) or len(state) != self.num_partitions:
+            raise CheckpointError(
+                f"{self.key}: the checkpoint holds state for "
+                f"{len(state) if isinstance(state, list) else '?'} partitions, the job has "
+                f"{self.num_partitions}; keep num_partitions or use a new checkpoint directory"
+            )
+        self.tables = [{k: [s, seen] for k, s, seen in rows} for rows in state]
+
+    def state_size(self) -> int:
+        return sum(len(t) for t in self.tables)
+
+
+class UpdateStateByKeyNode(_KeyedStateNode):
+    """``fn(new_values, state) -> state`` for every key with new values or state.
+
+    As in Spark, a key with state but no new values is still called (with
+    ``[]``), so ``fn`` can age or drop it; returning None removes the key. With
+    a timeout, a key that received no values for longer than it is dropped
+    without a call (Spark has no timeout here; this bounds state for keys that
+    simply go quiet).
+    """
+
+    op = "update_state_by_key"
+
+    def _update(self, table: Table, pairs: list[Any], now: float) -> list[Any]:
+        fn = self.fn
+        groups = _group(pairs)
+        new_table: Table = {}
+        for k, row in table.items():  # existing keys keep their order
+            values = groups.pop(k, None)
+            if values is None:
+                if self._idle(row[1], now):
+                    continue
+                state = fn([], row[0])
+                seen = row[1]
+            else:
+                state = fn(values, row[0])
+                seen = now
+            if state is not None:
+                new_table[k] = [state, seen]
+        for k, values in groups.items():  # then new keys, in first-seen order
+            state = fn(values, None)
+            if state is not None:
+                new_table[k] = [state, now]
+        table.clear()
+        table.update(new_table)
+        return [(k, row[0]) for k, row in table.items()]
+
+
+class State:
+    """The per-key state handed to a ``map_with_state`` function (Spark's ``State``)."""
+
+    __slots__ = ("_exists", "_value", "_timing_out", "_updated", "_removed")
+
+    def __init__(self, exists: bool, value: Any, timing_out: bool = False):
+        self._exists = exists
+        self._value = value
+        self._timing_out = timing_out
+        self._updated = False
+        self._removed = False
+
+    def exists(self) -> bool:
+        return self._exists
+
+    def get(self) -> Any:
+        """The state; KeyError if there is none (check :meth:`exists`, as in Spark)."""
+        if not self._exists:
+            raise KeyError("no state for this key (check state.exists() first)")
+        return self._value
+
+    def get_option(self, default: Any = None) -> Any:
+        return self._value if self._exists else default
+
+    def update(self, value: Any) -> None:
+        """Replace the state. Not allowed on a timing-out key: it is being removed."""
+        if self._timing_out:
+            raise RuntimeError("cannot update the state of a key that is timing out")
+        if self._removed:
+            raise RuntimeError("cannot update a state removed in the same call")
+        self._exists, self._value, self._updated = True, value, True
+
+    def remove(self) -> None:
+        if self._timing_out:
+            raise RuntimeError("cannot remove the state of a key that is timing out")
+        self._exists, self._value, self._removed = False, None, True
+
+    def is_timing_out(self) -> bool:
+        return self._timing_out
+
+    def __repr__(self) -> str:
+        inner = repr(self._value) if self._exists else "<none>"
+        return f"State({inner}{', timing out' if self._timing_out else ''})"
+
+
+class MapWithStateNode(_KeyedStateNode):
+    """``fn(key, value, state) -> record`` per input record, then timeouts.
+
+    Records are processed per key in arrival order. With a timeout, keys that
+    received no data for longer than it (in batch time) get one last call with
+    ``value=None`` and ``state.is_timing_out()`` true, after this batch's data;
+    their mapped records are emitted and the key is removed (Spark's StateSpec).
+    """
+
+    op = "map_with_state"
+
+    def _update(self, table: Table, pairs: list[Any], now: float) -> list[Any]:
+        fn = self.fn
+        out: list[Any] = []
+        for k, v in pairs:
+            row = table.get(k)
+            state = State(row is not None, row[0] if row is not None else None)
+            out.append(fn(k, v, state))
+            if state._exists:
+                table[k] = [state._value, now]
+            elif row is not None:
+                del table[k]
+        if self.timeout is not None:
+            expired = [k for k, row in table.items() if self._idle(row[1], now)]
+            for k in expired:
+                out.append(fn(k, None, State(True, table.pop(k)[0], timing_out=True)))
+        return out
+
+
+def _timeout(timeout: Any, op: str) -> float | None:
+    if timeout is None:
+        return None
+    seconds = parse_duration(timeout, f"{op}.timeout")
+    if seconds <= 0:
+        raise ConfigError(f"{op}.timeout", "a positive duration", timeout)
+    return seconds
+
+
+def _build(stream: Stream, cls: type[_KeyedStateNode], fn: Callable[..., Any], timeout: Any,
+           num_partitions: int | None) -> Stream:
+    from etlcore.stream import Stream
+
+    op = cls.op
+    if not callable(fn):
+        raise ConfigError(f"{op}.fn", "a function", fn)
+    n = num_partitions or stream.ctx.parallelism
+    if not isinstance(n, int) or n < 1:
+        raise ConfigError(f"{op}.num_partitions", "a positive integer", num_partitions)
+    graph = stream.ctx._graph
+    node = cls(stream.node, graph.new_key(op), fn, _timeout(timeout, op), n)
+    return Stream(stream.ctx, graph.add(node))
+
+
+def update_state_by_key(stream: Stream, fn: Callable[[list[Any], Any], Any], timeout: Any = None,
+                        num_partitions: int | None = None) -> Stream:
+    """``(key, state)`` every batch for every key with state; see :class:`UpdateStateByKeyNode`."""
+    return _build(stream, UpdateStateByKeyNode, fn, timeout, num_partitions)
+
+
+def map_with_state(stream: Stream, fn: Callable[[Any, Any, State], Any], timeout: Any = None,
+                   num_partitions: int | None = None) -> Stream:
+    """Mapped records, one per input record (plus timeouts); see :class:`MapWithStateNode`."""
+    return _build(stream, MapWithStateNode, fn, timeout, num_partitions)
