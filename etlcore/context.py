@@ -159,13 +159,22 @@ class StreamingContext:
             self._scheduler = Scheduler(self)
         return self._scheduler
 
+    def open(self) -> None:
+        """Open sources and sinks and recover from the checkpoint, without running a batch.
+
+        Useful when a push source must be listening before data is sent; ``run`` and
+        ``start`` open the job themselves if needed.
+        """
+        scheduler = self._get_scheduler()
+        if not scheduler._opened:
+            scheduler.open()
+
     def run(self, batches: int | None = None, *, until_idle: bool = False,
             duration: Any = None) -> JobMetrics:
         """Run in this thread until ``batches`` ran, the sources are idle, or ``duration``."""
         seconds = None if duration is None else parse_duration(duration, "duration")
+        self.open()
         scheduler = self._get_scheduler()
-        if not scheduler._opened:
-            scheduler.open()
         try:
             scheduler.loop(batches=batches, until_idle=until_idle, duration=seconds)
         finally:
@@ -174,7 +183,6 @@ class StreamingContext:
 
     def start(self, **run_options: Any) -> None:
         """Run in a background thread; see :meth:`await_termination` and :meth:`stop`."""
-        scheduler = self._get_scheduler()
 
         def target() -> None:
             try:
@@ -182,7 +190,7 @@ class StreamingContext:
             except BaseException as err:  # noqa: BLE001 - re-raised by await_termination
                 self._error = err
 
-        scheduler.open()
+        self.open()
         self._thread = threading.Thread(target=target, name=f"etlcore-{self.name}", daemon=True)
         self._thread.start()
 

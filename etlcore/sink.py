@@ -16,6 +16,7 @@ three strategies (documented in README, "Writing a sink"):
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,7 +95,7 @@ class StagedFileSink(Sink):
     """
 
     def __init__(self) -> None:
-        self._staged: list[tuple[Path, Path]] = []
+        self._staged: dict[Path, Path] = {}  # final -> temp; a retried write replaces
 
     @abstractmethod
     def final_path(self, batch: BatchInfo, partition: int) -> Path:
@@ -109,14 +110,17 @@ class StagedFileSink(Sink):
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".{final.name}.tmp")
         self.write_file(tmp, records)
-        self._staged.append((tmp, final))
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._staged[final] = tmp
 
     def commit(self, batch: BatchInfo) -> None:
-        import os
-
-        staged, self._staged = self._staged, []
+        staged, self._staged = self._staged, {}
         dirs = set()
-        for tmp, final in staged:
+        for final, tmp in staged.items():
             os.replace(tmp, final)
             dirs.add(final.parent)
         for d in dirs:

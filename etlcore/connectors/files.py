@@ -79,11 +79,9 @@ class FilesSink(StagedFileSink):
             else:
                 for r in records:
                     f.write(f"{r}\n")
-            f.flush()
-            os.fsync(f.fileno())
 
     def commit(self, batch: BatchInfo) -> None:
-        dirs = {final.parent for _, final in self._staged}
+        dirs = {final.parent for final in self._staged}
         super().commit(batch)
         for d in dirs:
             with open(d / "_SUCCESS", "wb") as f:

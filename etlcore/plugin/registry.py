@@ -12,12 +12,13 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
 
 from etlcore.config import describe_schema, parse_config
-from etlcore.errors import ConfigError, PluginNotFoundError
+from etlcore.errors import ConfigError, EtlcoreError, PluginNotFoundError
 from etlcore.plugin import hookspecs
 
 # Names users may ask for before installing the package that provides them.
@@ -152,14 +153,20 @@ def make_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
         allowed = _env_names("ETLCORE_PLUGINS")
         for blocked in _env_names("ETLCORE_BLOCK_PLUGINS") or ():
             pm.set_blocked(blocked)
-        if allowed is None:
-            pm.load_setuptools_entrypoints("etlcore")
-        else:
-            from importlib.metadata import entry_points
-
-            for ep in entry_points(group="etlcore"):
-                if ep.name in allowed and not pm.is_blocked(ep.name) and not pm.has_plugin(ep.name):
-                    pm.register(ep.load(), name=ep.name)
+        for ep in entry_points(group="etlcore"):
+            if (allowed is not None and ep.name not in allowed) or pm.is_blocked(ep.name):
+                continue
+            if pm.has_plugin(ep.name):
+                continue
+            try:
+                pm.load_setuptools_entrypoints("etlcore", name=ep.name)
+            except Exception as err:  # noqa: BLE001 - any import error of a third-party plugin
+                dist = ep.dist.name if ep.dist else "?"
+                raise EtlcoreError(
+                    f"plugin '{ep.name}' (package {dist}) failed to load: "
+                    f"{type(err).__name__}: {err}. Fix or uninstall it, or skip it with "
+                    f"ETLCORE_BLOCK_PLUGINS={ep.name}"
+                ) from err
     pm.check_pending()
     return pm
 

@@ -20,11 +20,11 @@ def test_builtins_register_through_hooks():
 
 def test_missing_plugin_names_installed_ones_and_the_package():
     with pytest.raises(PluginNotFoundError) as err:
-        get_registry().get("source", "kafka")
+        get_registry().get("sink", "cassandra")
     msg = str(err.value)
-    assert "no source plugin named 'kafka'" in msg
-    assert "queue" in msg
-    assert "pip install etlcore-kafka" in msg
+    assert "no sink plugin named 'cassandra'" in msg
+    assert "memory" in msg
+    assert "pip install etlcore-cassandra" in msg
 
 
 def test_unknown_name_without_a_known_package():
