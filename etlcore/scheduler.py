@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from etlcore.batch import BatchInfo, BatchPlan
 from etlcore.checkpoint import Checkpoint, Recovery
-from etlcore.errors import BackpressureError
+from etlcore.errors import BackpressureError, StopJob
 from etlcore.graph.base import BatchRun
 from etlcore.graph.io import ForeachBatchOutput, SinkOutput
 from etlcore.metrics import BatchMetrics, JobMetrics
@@ -49,6 +49,7 @@ class Scheduler:
         self.last_plan: BatchPlan | None = None
         self._opened = False
         self._last_snapshot = -1
+        self._last_bound: int | None = None  # the rate controller's per-partition cap this batch
 
     # -- lifecycle ------------------------------------------------------------
     def open(self) -> None:
@@ -122,6 +123,8 @@ class Scheduler:
             positions = self.positions.setdefault(node.key, {})
             partitions = source.partitions()
             bound = rate.max_records(len(partitions))
+            if bound is not None:
+                self._last_bound = bound if self._last_bound is None else max(self._last_bound, bound)
             parts: dict[str, list[Any]] = {}
             for p in partitions:
                 start = positions.get(p)
@@ -148,7 +151,10 @@ class Scheduler:
                     self._write(out.sink, info, i, part)
                 written[out.name] = written.get(out.name, 0) + sum(len(p) for p in parts)
             elif isinstance(out, ForeachBatchOutput):
-                out.fn(info.batch_id, [r for p in parts for r in p])
+                try:
+                    out.fn(info.batch_id, [r for p in parts for r in p])
+                except StopJob:
+                    self.graceful_stop.set()  # commit this batch, then end the run
         if not state_only:
             if run.dead_letters:
                 letters = [d.to_dict(info.batch_id) for d in run.dead_letters]
@@ -217,7 +223,7 @@ class Scheduler:
         plan = self.plan(self.next_batch_id, batch_time)
         if self.checkpoint is not None:
             self.checkpoint.write_plan(plan)
-        bound = self.ctx.rate_controller.max_records(1)
+        bound, self._last_bound = self._last_bound, None
         metrics = self._finish(self._execute(plan), plan, max(0.0, started - batch_time), bound)
         self.next_batch_id += 1
         self.next_batch_time = batch_time + self.ctx.batch_interval

@@ -202,3 +202,17 @@ def test_rejected_records_from_a_source_are_dead_lettered(ctx, sink_name):
     assert ctx.dead_letters[0]["reason"] == "bad utf-8"
     assert ctx.dead_letters[0]["stage"] == "queue-1"
     assert ctx.metrics.batches[0].records_in == 3
+
+
+def test_stop_job_from_foreach_batch_commits_then_stops(ctx, sink_name):
+    from etlcore.errors import StopJob
+
+    def stop_at_one(batch_id, records):
+        if batch_id == 1:
+            raise StopJob()
+
+    s = ctx.queue_stream([[1], [2], [3]])
+    s.foreach_batch(stop_at_one)
+    s.sink("memory", name=sink_name)
+    ctx.run()
+    assert MemorySink.batches(sink_name) == {0: [1], 1: [2]}
