@@ -30,6 +30,20 @@ cdef struct Val:
     PyObject* o   # borrowed; the caller keeps the object alive
 
 
+# key index modes
+cdef enum:
+    M_NEW = 0   # no key yet
+    M_INT = 1   # every key an exact int64: C table, the int is its own hash
+    M_STR = 2   # every key an exact str: C table on the str's (cached) hash
+    M_DICT = 3  # anything else: a dict, so Python equality applies (1 == 1.0)
+
+
+cdef struct Cell:
+    int64_t k       # the int64 key, or the str key's hash
+    Py_ssize_t slot # EMPTY, TOMB or a slot number
+    PyObject* obj   # the str key (borrowed from HashAgg.keys)
+
+
 @cython.final
 cdef class HashAgg:
     cdef int code
@@ -40,24 +54,24 @@ cdef class HashAgg:
     cdef Py_ssize_t live   # keys
     cdef list keys         # slot -> key object (first seen)
     cdef list objs         # slot -> accumulator object when tag is T_OBJ
-    # int64 key index (open addressing, linear probing) until a non-int64 key
-    cdef bint int_mode
-    cdef int64_t* tkeys
-    cdef Py_ssize_t* tslots
+    # C key index while mode is M_INT or M_STR (open addressing, linear probing)
+    cdef int mode
+    cdef Cell* cells
     cdef Py_ssize_t tcap
-    cdef Py_ssize_t tfill
+    cdef Py_ssize_t tfill  # cells used, tombstones included
     cdef int tshift
-    # generic key index afterwards: key -> slot
+    # generic key index in M_DICT: key -> slot
     cdef dict index
 
     # key index
     cdef int table_alloc(self, Py_ssize_t cap) except -1
-    cdef Py_ssize_t table_home(self, int64_t x) noexcept
-    cdef int table_put(self, int64_t x, Py_ssize_t s) except -1
+    cdef Py_ssize_t table_home(self, int64_t k) noexcept
+    cdef int table_put(self, int64_t k, Py_ssize_t s, PyObject* obj) noexcept
     cdef Py_ssize_t table_size(self) noexcept
     cdef int table_rebuild(self) except -1
-    cdef Py_ssize_t int_slot(self, int64_t x, object key) except -1
-    cdef Py_ssize_t int_cell(self, int64_t x) noexcept
+    cdef Py_ssize_t table_slot(self, int64_t k, object key, bint create) except -2
+    cdef Py_ssize_t table_cell_of(self, int64_t k, Py_ssize_t s) noexcept
+    cdef int64_t table_key(self, object key) except? -1
     cdef int to_dict_mode(self) except -1
     cdef Py_ssize_t new_slot(self, object key) except -1
     cdef Py_ssize_t slot_for(self, object key) except -1

@@ -6,8 +6,9 @@ exact floats are added in C (``T_INT``/``T_FLOAT``), and anything else, or an
 int64 overflow, falls back to Python objects (``T_OBJ``) with the same
 operations the reference performs, in the same order, so results are equal
 bit for bit. Keys are indexed by a C open-addressing table while every key is
-an exact int64, and by a dict (Python equality: ``1 == 1.0``) from the first
-other key on.
+an exact int64 (hashed by value) or every key an exact str (Python's cached,
+seeded str hash, so no hash flooding; equal strs compare by memcmp), and by a
+dict (Python equality: ``1 == 1.0``) from the first key that breaks that on.
 """
 
 cimport cython
@@ -16,11 +17,13 @@ from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
 from cpython.list cimport PyList_CheckExact
 from cpython.long cimport PyLong_CheckExact
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
-from cpython.object cimport Py_GT, Py_LT, PyObject_RichCompareBool
+from cpython.object cimport Py_GT, Py_LT, PyObject_Hash, PyObject_RichCompareBool
 from cpython.ref cimport PyObject
 from cpython.tuple cimport PyTuple_CheckExact
+from cpython.unicode cimport PyUnicode_CheckExact
 from libc.math cimport isnan
 from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint64_t
+from libc.string cimport memcmp
 
 from etlcore._fast import _common
 from etlcore._fast._common import STATE_VERSION, check_state, reducer_code
@@ -29,6 +32,9 @@ __all__ = ["HashAgg", "combine", "count_values", "merge"]
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object, int*) noexcept
+    Py_ssize_t PyUnicode_GET_LENGTH(object) noexcept
+    int PyUnicode_KIND(object) noexcept
+    void* PyUnicode_DATA(object) noexcept
 
 cdef extern from *:
     """
@@ -45,7 +51,7 @@ cdef enum:
     R_MEAN = 4
     R_CALL = 5
 
-# int-table cells
+# table cells
 cdef enum:
     EMPTY = -1
     TOMB = -2
@@ -95,6 +101,15 @@ cdef inline bint sub_overflows(int64_t a, int64_t b) noexcept nogil:
     return (b < 0 and a > INT64_MAX + b) or (b > 0 and a < INT64_MIN + b)
 
 
+cdef inline bint str_eq(PyObject* a, PyObject* b) noexcept:
+    """Equality of two exact strs: canonical (PEP 393) storage makes it a memcmp."""
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(<object>a)
+    cdef int kind = PyUnicode_KIND(<object>a)
+    if n != PyUnicode_GET_LENGTH(<object>b) or kind != PyUnicode_KIND(<object>b):
+        return False
+    return memcmp(PyUnicode_DATA(<object>a), PyUnicode_DATA(<object>b), n * kind) == 0
+
+
 cdef inline bint is_nan_obj(object value) noexcept:
     return PyFloat_Check(value) and isnan(PyFloat_AS_DOUBLE(value))
 
@@ -111,13 +126,12 @@ cdef class HashAgg:
         self.fn = reducer if self.code == R_CALL else None
         self.keys = []
         self.objs = []
-        self.int_mode = True
+        self.mode = M_NEW
         self.table_alloc(MIN_TABLE)
 
     def __dealloc__(self):
         PyMem_Free(self.accs)
-        PyMem_Free(self.tkeys)
-        PyMem_Free(self.tslots)
+        PyMem_Free(self.cells)
 
     def __len__(self):
         return self.live
@@ -129,39 +143,36 @@ cdef class HashAgg:
     # -- key index ------------------------------------------------------------
 
     cdef int table_alloc(self, Py_ssize_t cap) except -1:
-        """Fresh empty int64 table of ``cap`` (a power of two) cells."""
-        cdef int64_t* tkeys = <int64_t*>PyMem_Malloc(cap * sizeof(int64_t))
-        cdef Py_ssize_t* tslots = <Py_ssize_t*>PyMem_Malloc(cap * sizeof(Py_ssize_t))
+        """Fresh empty table of ``cap`` (a power of two) cells."""
+        cdef Cell* cells = <Cell*>PyMem_Malloc(cap * sizeof(Cell))
         cdef Py_ssize_t j
         cdef int bits = 0
-        if tkeys == NULL or tslots == NULL:
-            PyMem_Free(tkeys)
-            PyMem_Free(tslots)
+        if cells == NULL:
             raise MemoryError()
         for j in range(cap):
-            tslots[j] = EMPTY
+            cells[j].slot = EMPTY
         while (<Py_ssize_t>1 << bits) < cap:
             bits += 1
-        PyMem_Free(self.tkeys)
-        PyMem_Free(self.tslots)
-        self.tkeys = tkeys
-        self.tslots = tslots
+        PyMem_Free(self.cells)
+        self.cells = cells
         self.tcap = cap
         self.tfill = 0
         self.tshift = 64 - bits
         return 0
 
-    cdef inline Py_ssize_t table_home(self, int64_t x) noexcept:
-        return <Py_ssize_t>((<uint64_t>x * ETL_FIB64) >> self.tshift)
+    cdef inline Py_ssize_t table_home(self, int64_t k) noexcept:
+        """Fibonacci hashing: the top bits of k * 2**64/phi spread sequential ints."""
+        return <Py_ssize_t>((<uint64_t>k * ETL_FIB64) >> self.tshift)
 
-    cdef int table_put(self, int64_t x, Py_ssize_t s) except -1:
+    cdef int table_put(self, int64_t k, Py_ssize_t s, PyObject* obj) noexcept:
         """Insert a key known to be absent (rebuilds only)."""
         cdef Py_ssize_t mask = self.tcap - 1
-        cdef Py_ssize_t j = self.table_home(x)
-        while self.tslots[j] != EMPTY:
+        cdef Py_ssize_t j = self.table_home(k)
+        while self.cells[j].slot != EMPTY:
             j = (j + 1) & mask
-        self.tkeys[j] = x
-        self.tslots[j] = s
+        self.cells[j].k = k
+        self.cells[j].slot = s
+        self.cells[j].obj = obj
         self.tfill += 1
         return 0
 
@@ -174,78 +185,83 @@ cdef class HashAgg:
 
     cdef int table_rebuild(self) except -1:
         """Regrow (or just clear tombstones) so the table stays at most half full."""
-        cdef int64_t* old_keys = self.tkeys
-        cdef Py_ssize_t* old_slots = self.tslots
+        cdef Cell* old = self.cells
         cdef Py_ssize_t old_cap = self.tcap
         cdef Py_ssize_t j
-        self.tkeys = NULL
-        self.tslots = NULL
+        self.cells = NULL
         try:
             self.table_alloc(self.table_size())
         except MemoryError:
-            self.tkeys = old_keys
-            self.tslots = old_slots
+            self.cells = old
             raise
         for j in range(old_cap):
-            if old_slots[j] >= 0:
-                self.table_put(old_keys[j], old_slots[j])
-        PyMem_Free(old_keys)
-        PyMem_Free(old_slots)
+            if old[j].slot >= 0:
+                self.table_put(old[j].k, old[j].slot, old[j].obj)
+        PyMem_Free(old)
         return 0
 
-    cdef inline Py_ssize_t int_slot(self, int64_t x, object key) except -1:
-        """Find or create the slot of int64 key ``x`` (``key`` is its object)."""
+    cdef inline Py_ssize_t table_slot(self, int64_t k, object key, bint create) except -2:
+        """Slot of ``key`` (hashed to ``k``; an int64 is its own hash), created if asked, or -1."""
         cdef Py_ssize_t mask = self.tcap - 1
-        cdef Py_ssize_t j = self.table_home(x)
+        cdef Py_ssize_t j = self.table_home(k)
         cdef Py_ssize_t tomb = -1
-        cdef Py_ssize_t cell, s
+        cdef Py_ssize_t s
+        cdef bint by_str = self.mode == M_STR
+        cdef Cell* cell
         while True:
-            cell = self.tslots[j]
-            if cell == EMPTY:
+            cell = &self.cells[j]
+            if cell.slot == EMPTY:
                 break
-            if cell == TOMB:
+            if cell.slot == TOMB:
                 if tomb < 0:
                     tomb = j
-            elif self.tkeys[j] == x:
-                return cell
+            elif cell.k == k and (
+                not by_str or cell.obj == <PyObject*>key or str_eq(cell.obj, <PyObject*>key)
+            ):
+                return cell.slot
             j = (j + 1) & mask
+        if not create:
+            return -1
         s = self.new_slot(key)
         if tomb >= 0:
             j = tomb
         else:
             self.tfill += 1
-        self.tkeys[j] = x
-        self.tslots[j] = s
+        cell = &self.cells[j]
+        cell.k = k
+        cell.slot = s
+        cell.obj = <PyObject*>key
         if self.tfill * 2 > self.tcap:
             self.table_rebuild()
         return s
 
-    cdef Py_ssize_t int_cell(self, int64_t x) noexcept:
-        """Table cell holding int64 key ``x``, or -1."""
+    cdef Py_ssize_t table_cell_of(self, int64_t k, Py_ssize_t s) noexcept:
+        """Cell holding slot ``s`` (whose key hashes to ``k``), or -1."""
         cdef Py_ssize_t mask = self.tcap - 1
-        cdef Py_ssize_t j = self.table_home(x)
-        cdef Py_ssize_t cell
-        while True:
-            cell = self.tslots[j]
-            if cell == EMPTY:
-                return -1
-            if cell != TOMB and self.tkeys[j] == x:
+        cdef Py_ssize_t j = self.table_home(k)
+        while self.cells[j].slot != EMPTY:
+            if self.cells[j].slot == s:
                 return j
             j = (j + 1) & mask
+        return -1
+
+    cdef int64_t table_key(self, object key) except? -1:
+        """The table hash of a key already in the table."""
+        if self.mode == M_INT:
+            return <int64_t>key
+        return PyObject_Hash(key)
 
     cdef int to_dict_mode(self) except -1:
-        """Switch to the dict index for good: a non-int64 key may equal an int one."""
+        """Switch to the dict index for good: a key of another type may equal one we hold."""
         cdef dict index = {}
         cdef Py_ssize_t s
         for s in range(self.size):
             if self.accs[s].tag != T_DEAD:
                 index[self.keys[s]] = s
         self.index = index
-        self.int_mode = False
-        PyMem_Free(self.tkeys)
-        PyMem_Free(self.tslots)
-        self.tkeys = NULL
-        self.tslots = NULL
+        self.mode = M_DICT
+        PyMem_Free(self.cells)
+        self.cells = NULL
         self.tcap = 0
         return 0
 
@@ -279,11 +295,18 @@ cdef class HashAgg:
         cdef long long x
         cdef PyObject* found
         cdef Py_ssize_t s
-        if self.int_mode:
+        cdef int mode = self.mode
+        if mode == M_STR or (mode == M_NEW and PyUnicode_CheckExact(key)):
+            if PyUnicode_CheckExact(key):
+                self.mode = M_STR
+                return self.table_slot(PyObject_Hash(key), key, True)
+        elif mode == M_INT or mode == M_NEW:
             if PyLong_CheckExact(key):
                 x = PyLong_AsLongLongAndOverflow(key, &overflow)
                 if overflow == 0:
-                    return self.int_slot(x, key)
+                    self.mode = M_INT
+                    return self.table_slot(x, key, True)
+        if mode != M_DICT:
             self.to_dict_mode()
         found = PyDict_GetItemWithError(self.index, key)
         if found != NULL:
@@ -296,14 +319,19 @@ cdef class HashAgg:
         """Slot of ``key``, or -1."""
         cdef int overflow = 0
         cdef long long x
-        cdef Py_ssize_t cell
         cdef PyObject* found
-        if self.int_mode:
+        cdef int mode = self.mode
+        if mode == M_NEW:
+            return -1
+        if mode == M_STR:
+            if PyUnicode_CheckExact(key):
+                return self.table_slot(PyObject_Hash(key), key, False)
+        elif mode == M_INT:
             if PyLong_CheckExact(key):
                 x = PyLong_AsLongLongAndOverflow(key, &overflow)
                 if overflow == 0:
-                    cell = self.int_cell(x)
-                    return -1 if cell < 0 else self.tslots[cell]
+                    return self.table_slot(x, key, False)
+        if mode != M_DICT:
             self.to_dict_mode()
         found = PyDict_GetItemWithError(self.index, key)
         return -1 if found == NULL else <Py_ssize_t><object>found
@@ -312,12 +340,12 @@ cdef class HashAgg:
         """Forget the key of slot ``s``; compact once most slots are dead."""
         cdef object key = self.keys[s]
         cdef Py_ssize_t cell
-        if self.int_mode:
-            cell = self.int_cell(<int64_t>key)
-            if cell >= 0:
-                self.tslots[cell] = TOMB
-        else:
+        if self.mode == M_DICT:
             del self.index[key]
+        else:
+            cell = self.table_cell_of(self.table_key(key), s)
+            if cell >= 0:
+                self.cells[cell].slot = TOMB
         self.keys[s] = None
         self.objs[s] = None
         self.accs[s].tag = T_DEAD
@@ -339,12 +367,13 @@ cdef class HashAgg:
         del self.keys[j:]
         del self.objs[j:]
         self.size = j
-        if self.int_mode:
+        if self.mode == M_DICT:
+            self.index = {self.keys[s]: s for s in range(self.size)}
+        else:
             self.table_alloc(self.table_size())
             for s in range(self.size):
-                self.table_put(<int64_t>self.keys[s], s)
-        else:
-            self.index = {self.keys[s]: s for s in range(self.size)}
+                key = self.keys[s]
+                self.table_put(self.table_key(key), s, <PyObject*>key)
         return 0
 
     # -- accumulators -----------------------------------------------------------
