@@ -1,0 +1,23 @@
+"""etlcore-kinesis: a replayable source over Amazon Kinesis Data Streams.
+
+    ctx.source("kinesis", stream_name="clicks", start="trim_horizon", value_format="json")
+
+Registered through the ``etlcore`` entry point in pyproject.toml, the same
+hook the built-in connectors use. See :mod:`etlcore_kinesis.source` for how
+positions make replays exact.
+"""
+
+from __future__ import annotations
+
+from etlcore.plugin.hookspecs import hookimpl
+from etlcore.plugin.registry import Registrar
+from etlcore_kinesis.config import KinesisSourceConfig
+from etlcore_kinesis.source import KinesisSource
+
+__all__ = ["KinesisSource", "KinesisSourceConfig", "etlcore_register_sources"]
+
+
+@hookimpl
+def etlcore_register_sources(register: Registrar) -> None:
+    register.source("kinesis", KinesisSource, KinesisSourceConfig,
+                    "Amazon Kinesis Data Streams, one partition per shard, resharding followed")

@@ -1,0 +1,363 @@
+"""The ``kinesis`` source: shards as partitions, sequence numbers as positions.
+
+Kinesis sequence numbers cannot be counted ahead, so :meth:`KinesisSource.plan`
+reads ahead: it fetches up to ``max_records`` records past ``start``, keeps
+them in memory keyed by the planned range, and returns the last sequence number
+read as the range's end. :meth:`KinesisSource.read` serves that cache, or after
+a restart reads the range again from Kinesis, bounded by sequence numbers.
+
+Positions (JSON objects, written to the batch-plan log):
+
+``{"at": "TRIM_HORIZON"}``
+    the oldest retained record of a shard (``start="trim_horizon"``).
+``{"since": T}``
+    records that arrived at or after epoch second ``T``, the time the job
+    first started (``start="latest"``; ``T`` is kept in the checkpoint under
+    ``sources/<name>/kinesis.json`` so restarts and shards born later agree).
+``{"after": seq}``
+    after the record ``seq``: the end of a range, and ``start={shard: seq}``.
+``"first": seq``
+    added to a range end whose start has no ``"after"`` (the two forms
+    above): the first record of the range, so a replay reads exactly
+    ``[first, after]`` with AT_SEQUENCE_NUMBER instead of re-resolving a
+    moving TRIM_HORIZON or tip. Symbolic starts are therefore never replayed.
+``"closed": true``
+    added once a closed shard is read to its end (GetRecords returned no
+    NextShardIterator); nothing is planned past it.
+
+Resharding: every ``partitions()`` lists the shards (parents before their
+children). A child is not planned until each of its parents that is still
+listed has a closed position in the committed positions, so per partition key
+all parent records are committed in earlier batches than any child record, the
+order Kinesis documents for consumers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from etlcore.checkpoint import atomic_write
+from etlcore.source import Position, Rejected, Source, SourceContext
+from etlcore_kinesis.client import IteratorExpired, KinesisClient, KinesisError
+from etlcore_kinesis.config import KinesisSourceConfig
+
+log = logging.getLogger("etlcore_kinesis")
+
+_CURSOR_TTL = 240.0  # shard iterators live 300 s; reuse them for less
+_EMPTY_POLLS = 5  # empty GetRecords answers tolerated while MillisBehindLatest > 0
+
+
+def _key(position: Position) -> str:
+    return json.dumps(position, sort_keys=True)
+
+
+def _closed(position: Position) -> bool:
+    return isinstance(position, dict) and position.get("closed") is True
+
+
+def _parents(shard: dict[str, Any]) -> list[str]:
+    return [p for p in (shard.get("ParentShardId"), shard.get("AdjacentParentShardId")) if p]
+
+
+class KinesisSource(Source):
+    """Reads a Kinesis stream in planned, replayable sequence-number ranges."""
+
+    replayable = True
+
+    def __init__(self, config: KinesisSourceConfig):
+        self.config = config
+        self.name = config.stream_name
+        self._client: KinesisClient | None = None
+        self._lock = threading.Lock()
+        self._shards: dict[str, dict[str, Any]] = {}
+        self._since: float | None = None
+        self._cache: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        self._cursors: dict[str, tuple[str, str, float]] = {}  # shard -> (start key, iterator, t)
+        self._seen: dict[str, Position] = {}  # start of each shard in the current plan
+        self._committed: dict[str, Position] = {}
+
+    # -- lifecycle ---------------------------------------------------------------
+    @property
+    def client(self) -> KinesisClient:
+        if self._client is None:
+            raise KinesisError(f"kinesis source for stream '{self.name}' used before open()")
+        return self._client
+
+    def open(self, ctx: SourceContext) -> None:
+        """Check the stream exists (failing fast, with its name) and fix ``latest``'s time."""
+        self._client = KinesisClient(self.config, ctx.stop_event)
+        summary = self.client.call("describe_stream_summary", retries=2,
+                                   StreamName=self.name)["StreamDescriptionSummary"]
+        if summary.get("StreamStatus") in ("CREATING", "DELETING"):
+            raise KinesisError(f"Kinesis stream '{self.name}' is {summary['StreamStatus']}")
+        if self.config.start == "latest":
+            self._open_latest(ctx)
+
+    def _open_latest(self, ctx: SourceContext) -> None:
+        state = ctx.state_dir()
+        path = state / "kinesis.json" if state is not None else None
+        if path is not None and path.exists():
+            self._since = float(json.loads(path.read_text())["latest_since"])
+            return
+        self._since = time.time()
+        if path is not None:
+            atomic_write(path, json.dumps({"stream": self.name,
+                                           "latest_since": self._since}).encode())
+        # the tip as of now: the first plan of each open shard continues from here
+        start = _key({"since": self._since})
+        for shard_id, shard in self._list_shards().items():
+            if "EndingSequenceNumber" not in shard["SequenceNumberRange"]:
+                iterator = self._iterator(shard_id, "LATEST")
+                self._cursors[shard_id] = (start, iterator, time.monotonic())
+
+    def close(self) -> None:
+        with self._lock:
+            self._cache.clear()
+            self._cursors.clear()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def on_batch_committed(self, positions: dict[str, Position]) -> None:
+        self._committed = dict(positions)
+
+    # -- shards ------------------------------------------------------------------
+    def _list_shards(self) -> dict[str, dict[str, Any]]:
+        shards: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"StreamName": self.name}
+        while True:
+            resp = self.client.call("list_shards", **kwargs)
+            shards.extend(resp.get("Shards", []))
+            token = resp.get("NextToken")
+            if not token:
+                break
+            kwargs = {"NextToken": token}
+        return {s["ShardId"]: s for s in shards}
+
+    def partitions(self) -> list[str]:
+        """Shard ids, listed anew every batch, parents before children."""
+        shards = self._list_shards()
+        self._shards = shards
+        order: list[str] = []
+        done: set[str] = set()
+
+        def visit(shard_id: str) -> None:
+            if shard_id in done:
+                return
+            done.add(shard_id)
+            for parent in _parents(shards[shard_id]):
+                if parent in shards:
+                    visit(parent)
+            order.append(shard_id)
+
+        for shard_id in sorted(shards):
+            visit(shard_id)
+        return order
+
+    def initial_position(self, partition: str) -> Position:
+        start = self.config.start
+        if isinstance(start, dict):
+            return {"after": start[partition]} if partition in start else {"at": "TRIM_HORIZON"}
+        if start == "latest":
+            if self._since is None:
+                raise KinesisError(f"kinesis source for stream '{self.name}' used before open()")
+            return {"since": self._since}
+        return {"at": "TRIM_HORIZON"}
+
+    def _parents_done(self, partition: str) -> bool:
+        for parent in _parents(self._shards.get(partition, {})):
+            if parent not in self._shards:
+                continue  # expired past retention: nothing left to read first
+            position = self._seen.get(parent, self._committed.get(parent))
+            if not _closed(position):
+                return False
+        return True
+
+    # -- planning ----------------------------------------------------------------
+    def plan(self, partition: str, start: Position, max_records: int | None) -> Position:
+        """Read ahead up to ``max_records`` records; their range becomes the batch's."""
+        self._seen[partition] = start
+        if _closed(start) or not self._parents_done(partition):
+            return start
+        limit = self.config.max_records_per_batch if max_records is None else max_records
+        if limit <= 0:
+            return start
+        records, closed = self._fetch(partition, start, limit)
+        if not records and not closed:
+            return start
+        end: dict[str, Any] = {}
+        if records:
+            end["after"] = records[-1]["SequenceNumber"]
+            if "after" not in start:
+                end["first"] = records[0]["SequenceNumber"]
+        elif "after" in start:
+            end["after"] = start["after"]
+        if closed:
+            end["closed"] = True
+            log.info("Kinesis shard %s of stream '%s' is closed and read to its end",
+                     partition, self.name)
+        with self._lock:
+            stale = [k for k in self._cache if k[0] == partition and k[1] != _key(start)]
+            for k in stale:
+                del self._cache[k]
+            self._cache[(partition, _key(start), _key(end))] = records
+        return end
+
+    def _iterator(self, shard: str, kind: str, seq: str | None = None,
+                  timestamp: float | None = None) -> str:
+        kwargs: dict[str, Any] = {"StreamName": self.name, "ShardId": shard,
+                                  "ShardIteratorType": kind}
+        if seq is not None:
+            kwargs["StartingSequenceNumber"] = seq
+        if timestamp is not None:
+            kwargs["Timestamp"] = timestamp
+        return str(self.client.call("get_shard_iterator", **kwargs)["ShardIterator"])
+
+    def _start_iterator(self, shard: str, start: Position) -> str:
+        """A fresh iterator at ``start``; ``since`` scans from TRIM_HORIZON (filtered after).
+
+        AT_TIMESTAMP would skip the scan, but kinesalite never answers it when no
+        record is that recent, and a quiet shard is exactly when ``since`` is used.
+        """
+        if not isinstance(start, dict):
+            raise KinesisError(f"unknown Kinesis position {start!r} for shard {shard}")
+        if "after" in start:
+            return self._iterator(shard, "AFTER_SEQUENCE_NUMBER", start["after"])
+        if start.get("at") == "TRIM_HORIZON" or "since" in start:
+            return self._iterator(shard, "TRIM_HORIZON")
+        raise KinesisError(f"unknown Kinesis position {start!r} for shard {shard}")
+
+    def _fetch(self, shard: str, start: Position, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` records after ``start`` and whether the shard ended."""
+        with self._lock:
+            cursor = self._cursors.pop(shard, None)
+        iterator = None
+        if cursor and cursor[0] == _key(start) and time.monotonic() - cursor[2] < _CURSOR_TTL:
+            iterator = cursor[1]
+        try:
+            return self._poll(shard, start, limit, iterator or self._start_iterator(shard, start))
+        except IteratorExpired:
+            return self._poll(shard, start, limit, self._start_iterator(shard, start))
+
+    def _poll(self, shard: str, start: Position, limit: int,
+              iterator: str) -> tuple[list[dict[str, Any]], bool]:
+        since = start.get("since") if "after" not in start else None
+        out: list[dict[str, Any]] = []
+        empty = 0
+        closed = False
+        while len(out) < limit:
+            want = min(self.config.max_records_per_call, limit - len(out))
+            resp = self.client.call("get_records", ShardIterator=iterator, Limit=want)
+            got = resp.get("Records", [])
+            if since is not None and not out:  # skip to the first record at or after T
+                skip = next((i for i, r in enumerate(got) if _arrival(r) >= since), len(got))
+                got = got[skip:]
+            out.extend(got)
+            following = resp.get("NextShardIterator")
+            if not following:
+                closed = True
+                break
+            iterator = following
+            behind = resp.get("MillisBehindLatest", 0)
+            if not resp.get("Records"):
+                empty += 1
+                if behind == 0 or empty >= _EMPTY_POLLS:
+                    break
+            elif behind == 0 and len(resp["Records"]) < want:
+                break
+        if not closed:
+            end_key = _key({"after": out[-1]["SequenceNumber"]} if out else start)
+            with self._lock:
+                self._cursors[shard] = (end_key, iterator, time.monotonic())
+        return out, closed
+
+    # -- reading -----------------------------------------------------------------
+    def read(self, partition: str, start: Position, end: Position) -> Iterable[Any]:
+        """The records of ``[start, end]`` from the plan's cache or, after a restart, Kinesis."""
+        with self._lock:
+            records = self._cache.pop((partition, _key(start), _key(end)), None)
+        if records is None:
+            records = self._reread(partition, start, end)
+        return [self._decode(partition, r) for r in records]
+
+    def estimate(self, partition: str, start: Position, end: Position) -> int | None:
+        with self._lock:
+            records = self._cache.get((partition, _key(start), _key(end)))
+        return None if records is None else len(records)
+
+    def _reread(self, shard: str, start: Position, end: Position) -> list[dict[str, Any]]:
+        last = end.get("after") if isinstance(end, dict) else None
+        if last is None or (isinstance(start, dict) and last == start.get("after")):
+            return []
+        if "first" in end:
+            first: Position = {"first": end["first"]}
+        elif isinstance(start, dict) and "after" in start:
+            first = start
+        else:
+            raise KinesisError(f"cannot replay Kinesis range {start!r}..{end!r} of shard {shard}")
+        for _ in range(3):
+            try:
+                return self._read_until(shard, first, int(last))
+            except IteratorExpired:
+                continue
+        raise KinesisError(f"shard iterators kept expiring while replaying shard {shard}")
+
+    def _read_until(self, shard: str, first: Position, last: int) -> list[dict[str, Any]]:
+        if "first" in first:
+            iterator = self._iterator(shard, "AT_SEQUENCE_NUMBER", first["first"])
+        else:
+            iterator = self._iterator(shard, "AFTER_SEQUENCE_NUMBER", first["after"])
+        out: list[dict[str, Any]] = []
+        empty = 0
+        while True:
+            resp = self.client.call("get_records", ShardIterator=iterator,
+                                    Limit=self.config.max_records_per_call)
+            for record in resp.get("Records", []):
+                seq = int(record["SequenceNumber"])
+                if seq > last:
+                    return out
+                out.append(record)
+                if seq == last:
+                    return out
+            following = resp.get("NextShardIterator")
+            empty = 0 if resp.get("Records") else empty + 1
+            if not following or (empty and resp.get("MillisBehindLatest", 0) == 0) \
+                    or empty > 20 * _EMPTY_POLLS:
+                raise KinesisError(
+                    f"Kinesis shard {shard} of stream '{self.name}' no longer holds the planned "
+                    f"range ending at {last} (expired past retention?); cannot replay it exactly")
+            iterator = following
+
+    # -- decoding ----------------------------------------------------------------
+    def _decode(self, shard: str, record: dict[str, Any]) -> Any:
+        raw: bytes = record["Data"]
+        fmt = self.config.value_format
+        value: Any = raw
+        try:
+            if fmt == "str":
+                value = raw.decode("utf-8")
+            elif fmt == "json":
+                value = json.loads(raw)
+        except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            seq = record["SequenceNumber"]
+            return Rejected(raw if self.config.value_only else self._meta(shard, record, raw),
+                            f"undecodable {fmt} in shard {shard} sequence {seq}: {err}")
+        return value if self.config.value_only else self._meta(shard, record, value)
+
+    @staticmethod
+    def _meta(shard: str, record: dict[str, Any], data: Any) -> dict[str, Any]:
+        return {"shard": shard, "sequence_number": record["SequenceNumber"],
+                "partition_key": record.get("PartitionKey"), "data": data,
+                "approximate_arrival_timestamp": _arrival(record)}
+
+
+def _arrival(record: dict[str, Any]) -> float:
+    stamp = record.get("ApproximateArrivalTimestamp")
+    if stamp is None:
+        return 0.0
+    return float(stamp.timestamp()) if hasattr(stamp, "timestamp") else float(stamp)

@@ -1,0 +1,51 @@
+"""Fixtures of the kinesis plugin tests: the harness's real kinesalite, plus helpers.
+
+The service fixtures (``kinesis_endpoint``, ``kinesis_client``, ``kinesis_stream_factory``)
+come from the pytest plugin ``tests/services/fixtures.py``, registered here when
+``tests/conftest.py`` has not done so (``pytest_plugins`` is refused in a conftest below the
+rootdir). A server that cannot be started fails the tests; they are never skipped.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etlcore.connectors.queue import MemorySink
+from etlcore.plugin.registry import reset_registry
+
+_ROOT = str(Path(__file__).resolve().parents[3])
+if _ROOT not in sys.path:  # so the harness's `tests.services` package imports
+    sys.path.insert(0, _ROOT)
+
+SERVICES = "tests.services.fixtures"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin(SERVICES):
+        config.pluginmanager.import_plugin(SERVICES)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Entry points loaded anew (this plugin included) and empty memory sinks."""
+    monkeypatch.delenv("ETLCORE_PLUGINS", raising=False)
+    monkeypatch.delenv("ETLCORE_BLOCK_PLUGINS", raising=False)
+    reset_registry()
+    MemorySink.clear()
+    yield
+    MemorySink.clear()
+    reset_registry()
+
+
+@pytest.fixture
+def source_config(kinesis_endpoint: str) -> dict[str, Any]:
+    """Source settings for the local server; add ``stream_name``."""
+    from tests.services.fixtures import KINESIS_KEY
+
+    return {"endpoint_url": kinesis_endpoint, "region": "us-east-1",
+            "aws_access_key_id": KINESIS_KEY, "aws_secret_access_key": KINESIS_KEY}
