@@ -207,7 +207,10 @@ class StreamingContext:
     def stop(self, graceful: bool = True) -> None:
         """Graceful: finish the batch in progress and commit. Otherwise stop at once."""
         if self._scheduler is None:
-            return
+            if not self._graph.outputs:
+                return
+            self._get_scheduler()  # a stop before the run starts still counts
+        assert self._scheduler is not None
         if graceful:
             self._scheduler.graceful_stop.set()
         else:

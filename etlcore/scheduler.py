@@ -10,6 +10,7 @@ restores state and replays what the checkpoint says was left unfinished.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -112,7 +113,14 @@ class Scheduler:
             self._finish(self._execute(rec.pending, replay=True), rec.pending)
             self.next_batch_id = rec.pending.batch_id + 1
         if rec.last_batch_time is not None:
-            self.next_batch_time = rec.last_batch_time + self.ctx.batch_interval
+            interval = self.ctx.batch_interval
+            next_time = rec.last_batch_time + interval
+            now = self.ctx.clock.now()
+            if self.ctx.clock.sleeps and next_time < now:
+                # the job was down: skip the batch times it missed rather than run them
+                # back to back (their input is not lost, the next batch covers it)
+                next_time += math.ceil((now - next_time) / interval) * interval
+            self.next_batch_time = next_time
 
     # -- planning ----------------------------------------------------------------
     def plan(self, batch_id: int, batch_time: float) -> BatchPlan:

@@ -122,6 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = getattr(args, "debug", False)
     try:
         return _dispatch(args)
+    except ImportError as err:
+        if debug or "C kernels" not in str(err):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except EtlcoreError as err:
         if debug:
             traceback.print_exc()

@@ -118,3 +118,19 @@ def test_bad_stop_option_is_a_usage_error(cli):
     result = cli("demo", "--duration", "soon")
     assert result.returncode == 2
     assert "--duration" in result.stderr
+
+
+def test_unbuilt_kernels_are_one_clear_line(tmp_path):
+    import subprocess
+
+    from tests.cli.conftest import cli_env, etlcore_cmd
+
+    env = cli_env()
+    # the CI guard refuses the pure-Python switch: the same path as a missing build
+    env.update(ETLCORE_PURE_PYTHON="1", ETLCORE_REQUIRE_COMPILED="1")
+    proc = subprocess.run(etlcore_cmd("demo", "--batches", "1", "--out", str(tmp_path)),
+                          env=env, text=True, capture_output=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error:")
+    assert "C kernels" in proc.stderr
+    assert "Traceback" not in proc.stderr
