@@ -294,24 +294,22 @@ class KinesisSource(Source):
         last = end.get("after") if isinstance(end, dict) else None
         if last is None or (isinstance(start, dict) and last == start.get("after")):
             return []
-        if "first" in end:
-            first: Position = {"first": end["first"]}
+        if "first" in end:  # the range began at a symbolic start: pinned by its first record
+            origin = ("AT_SEQUENCE_NUMBER", str(end["first"]))
         elif isinstance(start, dict) and "after" in start:
-            first = start
+            origin = ("AFTER_SEQUENCE_NUMBER", str(start["after"]))
         else:
             raise KinesisError(f"cannot replay Kinesis range {start!r}..{end!r} of shard {shard}")
         for _ in range(3):
             try:
-                return self._read_until(shard, first, int(last))
+                return self._read_until(shard, origin, int(last))
             except IteratorExpired:
                 continue
         raise KinesisError(f"shard iterators kept expiring while replaying shard {shard}")
 
-    def _read_until(self, shard: str, first: Position, last: int) -> list[dict[str, Any]]:
-        if "first" in first:
-            iterator = self._iterator(shard, "AT_SEQUENCE_NUMBER", first["first"])
-        else:
-            iterator = self._iterator(shard, "AFTER_SEQUENCE_NUMBER", first["after"])
+    def _read_until(self, shard: str, origin: tuple[str, str],
+                    last: int) -> list[dict[str, Any]]:
+        iterator = self._iterator(shard, *origin)
         out: list[dict[str, Any]] = []
         empty = 0
         while True:

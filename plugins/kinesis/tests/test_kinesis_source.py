@@ -11,14 +11,16 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
-from etlcore_kinesis import KinesisSourceConfig
+from etlcore_kinesis import KinesisSource, KinesisSourceConfig
 from etlcore_kinesis.client import KinesisClient, KinesisError
 from kinesis_testlib import assert_shard_order, numbered, put
 
 from etlcore import StreamingContext
+from etlcore.clock import make_clock
 from etlcore.config import parse_config
 from etlcore.connectors.queue import MemorySink
 from etlcore.errors import ConfigError, EtlcoreError
+from etlcore.source import SourceContext
 
 pytestmark = pytest.mark.services
 
@@ -179,3 +181,29 @@ def test_config_errors_name_the_key(values: dict[str, Any], key: str) -> None:
         parse_config(KinesisSourceConfig, values, "source 'kinesis'")
     assert info.value.key == f"source 'kinesis'.{key}"
     assert "AKIA" not in str(info.value)
+
+
+def test_a_restarted_source_rereads_planned_ranges_exactly(
+    kinesis_client: Any, kinesis_stream_factory: Any, source_config: dict[str, Any]
+) -> None:
+    """Ranges planned by one process are read identically by another (no cache)."""
+    stream = kinesis_stream_factory(shards=1)
+    put(kinesis_client, stream, numbered(0, 25))
+    config = parse_config(KinesisSourceConfig, {**source_config, "stream_name": stream,
+                                                "value_format": "json"})
+    planner, replayer = KinesisSource(config), KinesisSource(config)
+    for source in (planner, replayer):
+        source.open(SourceContext("k", make_clock("manual")))
+    (shard,) = planner.partitions()
+    start = planner.initial_position(shard)
+    ranges = []
+    for _ in range(3):
+        end = planner.plan(shard, start, 10)
+        ranges.append((start, end))
+        start = end
+    assert ranges[0][0] == {"at": "TRIM_HORIZON"} and "first" in ranges[0][1]
+    assert planner.plan(shard, start, 10) == start  # nothing new
+    replayed = [list(replayer.read(shard, s, e)) for s, e in ranges]
+    assert [[r["i"] for r in part] for part in replayed] == [
+        list(range(0, 10)), list(range(10, 20)), list(range(20, 25))]
+    assert [list(planner.read(shard, s, e)) for s, e in ranges] == replayed
