@@ -107,6 +107,9 @@ class Scheduler:
                 log.info("rebuilding state: batch %d", plan.batch_id)
                 self._execute(plan, state_only=True)
         self.positions = rec.positions
+        if rec.pending is None:
+            for node in self.graph.sources:  # tell sources where the committed log ends
+                node.source.on_batch_committed(self.positions.get(node.key, {}))
         self.next_batch_id = rec.last_committed + 1
         if rec.pending is not None:
             log.info("replaying uncommitted batch %d with its logged plan", rec.pending.batch_id)

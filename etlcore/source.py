@@ -80,7 +80,9 @@ class Source(ABC):
     def plan(self, partition: str, start: Position, max_records: int | None) -> Position:
         """The end (exclusive) of the next batch's range, at most ``max_records`` past start.
 
-        Return ``start`` when nothing new is available. Called on the driver only.
+        Return ``start`` when nothing new is available. Called on the driver only,
+        once per partition per batch, in ``partitions()`` order, after the
+        previous batch committed (``on_batch_committed`` has seen its positions).
         """
 
     @abstractmethod
