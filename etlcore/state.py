@@ -20,7 +20,7 @@ from etlcore.batch import Partitions
 from etlcore.config import parse_duration
 from etlcore.errors import CheckpointError, ConfigError
 from etlcore.graph.base import BatchRun, Node
-from etlcore.graph.shuffle import shuffle
+from etlcore.graph.shuffle import group_values, shuffle
 
 if TYPE_CHECKING:
     from etlcore.stream import Stream
@@ -29,18 +29,6 @@ _EPS = 1e-9  # batch times are floats; "idle longer than" must not flip on round
 
 # key -> [state, last batch time the key received data]
 Table = dict[Any, list[Any]]
-
-
-def _group(pairs: list[Any]) -> dict[Any, list[Any]]:
-    """New values per key, keys in first-seen order (deterministic output order)."""
-    groups: dict[Any, list[Any]] = {}
-    for k, v in pairs:
-        group = groups.get(k)
-        if group is None:
-            groups[k] = [v]
-        else:
-            group.append(v)
-    return groups
 
 
 class _KeyedStateNode(Node):
@@ -99,7 +87,7 @@ class UpdateStateByKeyNode(_KeyedStateNode):
 
     def _update(self, table: Table, pairs: list[Any], now: float) -> list[Any]:
         fn = self.fn
-        groups = _group(pairs)
+        groups = group_values(pairs)
         new_table: Table = {}
         for k, row in table.items():  # existing keys keep their order
             values = groups.pop(k, None)

@@ -36,6 +36,11 @@ def _check_reducer(func: Any, key: str) -> Reducer:
     raise ConfigError(key, "a function f(a, b) or one of " + ", ".join(_BUILTIN_REDUCERS), func)
 
 
+def _reason(err: Exception) -> str:
+    """An exception's ``reason`` attribute (cleanse's Reject) or its type and message."""
+    return getattr(err, "reason", None) or f"{type(err).__name__}: {err}"
+
+
 def _guarded(fn: Callable[[Any], Any], kind: str, stage: str) -> Callable[[list[Any], Any], list[Any]]:
     """Per-record error routing: a record whose function raises goes to the dead letters."""
 
@@ -44,8 +49,10 @@ def _guarded(fn: Callable[[Any], Any], kind: str, stage: str) -> Callable[[list[
         for record in part:
             try:
                 result = fn(record)
+                if kind == "flat_map":
+                    result = list(result)
             except Exception as err:  # noqa: BLE001 - user code; the record is dead-lettered
-                run.dead_letter(record, f"{type(err).__name__}: {err}", stage)
+                run.dead_letter(record, _reason(err), stage)
                 continue
             if kind == "map":
                 out.append(result)
@@ -79,9 +86,35 @@ class Stream:
             return None
         if on_error != "dead_letter":
             raise ConfigError(f"{op}.on_error", "'raise' or 'dead_letter'", on_error)
+        return self.guard(fn, op)
+
+    def _with_run(self, op: str, fn: Callable[[list[Any], Any], list[Any]],
+                  stage: str | None = None) -> Stream:
         key = self.ctx._graph.new_key(op)
-        node = MapPartitionsNode(self.node, key, _guarded(fn, op, key), with_run=True)
+        node = MapPartitionsNode(self.node, key, fn, stage=stage, with_run=True)
         return Stream(self.ctx, self.ctx._graph.add(node))
+
+    def guard(self, fn: Callable[[Any], Any], kind: str = "map", *,
+              stage: str | None = None) -> Stream:
+        """A map, flat_map or filter whose failing records go to the dead letters.
+
+        The dead letter carries the error (or an exception's ``reason``) and
+        ``stage`` (default: the operator's key, e.g. ``map-2``).
+        """
+        if kind not in ("map", "flat_map", "filter"):
+            raise ConfigError("guard.kind", "'map', 'flat_map' or 'filter'", kind)
+        key = self.ctx._graph.new_key(kind)
+        node = MapPartitionsNode(self.node, key, _guarded(fn, kind, stage or key), stage=stage,
+                                 with_run=True)
+        return Stream(self.ctx, self.ctx._graph.add(node))
+
+    def map_partitions_with_dead_letters(
+        self, fn: Callable[[list[Any], Callable[[Any, str, str], None]], Iterable[Any]]
+    ) -> Stream:
+        """``fn(records, dead_letter)``; ``dead_letter(record, reason, stage)`` refuses one."""
+        return self._with_run(
+            "map_partitions", lambda part, run: list(fn(part, run.dead_letter))
+        )
 
     # -- narrow operators ---------------------------------------------------
 

@@ -87,10 +87,11 @@ class GroupByKeyNode(Node):
         if parts is None:
             return None
         n = self.num_partitions or max(1, len(parts))
-        return run.runner.map(_group, shuffle(parts, n))
+        return run.runner.map(lambda p: list(group_values(p).items()), shuffle(parts, n))
 
 
-def _group(pairs: list[tuple[Any, Any]]) -> list[tuple[Any, list[Any]]]:
+def group_values(pairs: list[tuple[Any, Any]]) -> dict[Any, list[Any]]:
+    """key -> values in arrival order; keys in first-seen order (deterministic output)."""
     groups: dict[Any, list[Any]] = {}
     for k, v in pairs:
         group = groups.get(k)
@@ -98,4 +99,4 @@ def _group(pairs: list[tuple[Any, Any]]) -> list[tuple[Any, list[Any]]]:
             groups[k] = [v]
         else:
             group.append(v)
-    return list(groups.items())
+    return groups
