@@ -1,0 +1,285 @@
+"""The ``kafka`` sink: one Kafka transaction per batch, exactly once across crashes.
+
+The producer's ``transactional.id`` is stable per (job, sink), so a restarted
+job's ``init_transactions()`` aborts whatever its crashed predecessor left open
+and fences any zombie still running. Each batch's records and the batch id are
+committed in the same transaction: a marker record keyed by the transactional id
+goes to a compacted commit topic. On open the sink reads its last marker back
+(read_committed), and a replayed batch at or below it is skipped, so a
+read_committed consumer sees every output record exactly once. (A marker
+record rather than ``send_offsets_to_transaction``: librdkafka 2.16's
+``send_offsets_to_transaction`` can hang for good after a broker restart,
+librdkafka issue #5511, and it needs no group coordinator.)
+
+The id is paired with an *epoch* kept in the checkpoint directory, so a job
+started from a fresh checkpoint (batch ids from 0 again) is not mistaken for a
+replay of the old run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from etlcore._fast import partition as kernel
+from etlcore.batch import BatchInfo
+from etlcore.errors import EtlcoreError
+from etlcore.sink import Sink, SinkContext
+
+from etlcore_kafka._client import (
+    KafkaException,
+    build,
+    client_conf,
+    confluent_kafka,
+    retry,
+    scrub,
+)
+from etlcore_kafka.config import KafkaSinkConfig
+
+log = logging.getLogger("etlcore.kafka")
+
+_METADATA_MAX_AGE = 30.0  # seconds a topic's partition count is trusted
+_PRODUCER_ONLY = frozenset({"transactional.id", "enable.idempotence", "acks", "linger.ms",
+                            "transaction.timeout.ms", "message.timeout.ms"})
+_MARKER_WINDOW = 1000  # commit-topic records read per step when looking for the last marker
+_Encoded = tuple[bytes | None, bytes | None, int]  # key, value, partition (-1: librdkafka picks)
+
+
+class KafkaSink(Sink):
+    """Writes each batch in one transaction, keyed and placed like Java's default partitioner."""
+
+    def __init__(self, config: KafkaSinkConfig):
+        self.config = config
+        self.name = "kafka"
+        self._conf: dict[str, Any] = {}
+        self._producer: Any = None
+        self._txn_id = ""
+        self._commit_topic = config.commit_topic or f"{config.topic}.etlcore-commits"
+        self._pending: list[_Encoded] = []
+        self._last: int | None = None  # last batch id committed under this epoch
+        self._epoch = uuid.uuid4().hex
+        self._group = ""
+        self._partitions = 0
+        self._partitions_at = float("-inf")
+
+    def __repr__(self) -> str:
+        return f"KafkaSink({self.config!r})"
+
+    # -- lifecycle ------------------------------------------------------------
+    def open(self, ctx: SinkContext) -> None:
+        c = self.config
+        self.name = ctx.name
+        txn_id = c.transactional_id or f"etlcore.{ctx.job_name}.{ctx.name}"
+        self._txn_id = txn_id
+        self._group = f"{txn_id}.reader"
+        if ctx.checkpoint_dir is not None:
+            self._epoch = _load_epoch(ctx.checkpoint_dir / "sinks" / ctx.name / "kafka-epoch")
+        where = f"sink '{ctx.name}'"
+        fixed = {
+            "transactional.id": txn_id,
+            "enable.idempotence": True,
+            "acks": "all",
+            "transaction.timeout.ms": int(c.transaction_timeout * 1000),
+        }
+        self._conf = client_conf(c.bootstrap_servers, c.client_config, fixed, where)
+        self._conf.setdefault("linger.ms", 5)
+        self._conf.setdefault("message.timeout.ms", int(c.transaction_timeout * 1000))
+        self._producer = build(confluent_kafka.Producer, self._conf, where)
+        self._ensure_commit_topic()
+        # fences zombies and aborts a transaction the crashed predecessor left open
+        self._retry(lambda: self._producer.init_transactions(c.request_timeout),
+                    "initialising transactions")
+        self._last = self._read_last_batch()
+        self._partition_count()
+        log.info("kafka sink '%s': transactional.id %r, last committed batch %s", self.name,
+                 txn_id, self._last)
+
+    def close(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.flush(self.config.request_timeout)
+
+    # -- writing --------------------------------------------------------------------
+    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> None:
+        """Encode now (a bad record fails the batch before anything is sent)."""
+        n = self._partition_count()
+        encode = self._encode
+        self._pending.extend(encode(r, n) for r in records)
+
+    def commit(self, batch: BatchInfo) -> None:
+        """Produce the batch and its id in one transaction; skip a batch already there."""
+        pending, self._pending = self._pending, []
+        if self._last is not None and batch.batch_id <= self._last:
+            log.info("kafka sink '%s': batch %d already committed, skipping its replay",
+                     self.name, batch.batch_id)
+            return
+        if not pending:
+            return  # nothing to make visible; a replay of it produces nothing either
+        delay = 0.25
+        while True:
+            try:
+                self._transaction(batch, pending)
+                break
+            except KafkaException as err:
+                kerr = err.args[0]
+                if kerr.fatal():
+                    raise EtlcoreError(f"kafka sink '{self.name}': {scrub(str(err), self._conf)}"
+                                       " (another copy of this job took over?)") from None
+                if not kerr.txn_requires_abort():
+                    raise
+                log.warning("kafka sink '%s': batch %d transaction failed (%s); aborting it and "
+                            "retrying in %.1fs", self.name, batch.batch_id,
+                            scrub(str(err), self._conf), delay)
+                self._retry(lambda: self._producer.abort_transaction(
+                    self.config.request_timeout), "aborting a failed transaction")
+                time.sleep(delay)
+                delay = min(5.0, delay * 2)
+        self._last = batch.batch_id
+
+    def _transaction(self, batch: BatchInfo, pending: list[_Encoded]) -> None:
+        """begin, produce, store the batch id, commit; transient errors retry the same step."""
+        producer = self._producer
+        topic = self.config.topic
+        timeout = self.config.request_timeout
+        producer.begin_transaction()
+        for key, value, part in pending:
+            while True:
+                try:
+                    producer.produce(topic, value=value, key=key, partition=part)
+                    break
+                except BufferError:  # local queue full: let deliveries drain
+                    producer.poll(0.05)
+        marker = json.dumps({"batch": batch.batch_id, "epoch": self._epoch}).encode()
+        producer.produce(self._commit_topic, key=self._txn_id.encode(), value=marker, partition=0)
+        # commit flushes; during a broker outage it raises retriable errors: wait it out
+        self._retry(lambda: producer.commit_transaction(timeout),
+                    f"committing batch {batch.batch_id}")
+
+    # -- helpers ----------------------------------------------------------------------
+    def _read_last_batch(self) -> int | None:
+        """This sink's last marker in the commit topic, if it is this epoch's.
+
+        Reads backwards from the end in windows, so a long commit topic is not
+        scanned whole; compaction keeps it short over time.
+        """
+        conf = {k: v for k, v in self._conf.items() if k not in _PRODUCER_ONLY}
+        conf.update({"group.id": self._group, "enable.auto.commit": False,
+                     "isolation.level": "read_committed", "auto.offset.reset": "earliest"})
+        tp = confluent_kafka.TopicPartition(self._commit_topic, 0)
+        key = self._txn_id.encode()
+        consumer = build(confluent_kafka.Consumer, conf, f"sink '{self.name}'")
+        try:
+            low, high = self._retry(lambda: consumer.get_watermark_offsets(
+                tp, self.config.request_timeout, cached=False), "reading the commit topic")
+        finally:
+            consumer.close()
+        while high > low:
+            start = max(low, high - _MARKER_WINDOW)
+            found = None
+            # a fresh consumer per window: a re-assigned one reports its old position
+            consumer = build(confluent_kafka.Consumer, conf, f"sink '{self.name}'")
+            try:
+                for msg in _read_range(consumer, self._commit_topic, start, high):
+                    if msg.key() == key:
+                        found = msg.value()
+            finally:
+                consumer.close()
+            if found is not None:
+                stored = json.loads(found)
+                if stored.get("epoch") != self._epoch:
+                    return None  # written by a run with another checkpoint
+                return int(stored["batch"])
+            high = start
+        return None
+
+    def _ensure_commit_topic(self) -> None:
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        conf = {k: v for k, v in self._conf.items() if k not in _PRODUCER_ONLY}
+        admin = AdminClient(conf)
+        topic = NewTopic(self._commit_topic, 1, 1, config={"cleanup.policy": "compact"})
+        future = admin.create_topics([topic], request_timeout=self.config.request_timeout)
+        try:
+            self._retry(lambda: future[self._commit_topic].result(), "creating the commit topic")
+        except confluent_kafka.KafkaException as err:
+            if err.args[0].code() != confluent_kafka.KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+
+    def _partition_count(self) -> int:
+        now = time.monotonic()
+        if now - self._partitions_at < _METADATA_MAX_AGE:
+            return self._partitions
+        topic = self.config.topic
+        md = self._retry(lambda: self._producer.list_topics(topic, self.config.request_timeout),
+                         "reading topic metadata").topics.get(topic)
+        if md is None or md.error is not None or not md.partitions:
+            if self._partitions:
+                return self._partitions
+            raise EtlcoreError(f"kafka sink '{self.name}': config key 'topic': topic {topic!r} "
+                               f"is not available ({md.error if md else 'not found'})")
+        self._partitions = len(md.partitions)
+        self._partitions_at = now
+        return self._partitions
+
+    def _encode(self, record: Any, n: int) -> _Encoded:
+        c = self.config
+        if c.key_field is not None:
+            if not isinstance(record, dict) or c.key_field not in record:
+                raise EtlcoreError(f"kafka sink '{self.name}': key_field {c.key_field!r} "
+                                   f"missing from a {type(record).__name__} record")
+            key, value = record[c.key_field], record
+        elif isinstance(record, tuple) and len(record) == 2:
+            key, value = record
+        else:
+            key, value = None, record
+        key_bytes = _encode(key, c.key_format, self.name, "key")
+        part = -1 if key_bytes is None else kernel.partition_for(key_bytes, n)
+        return key_bytes, _encode(value, c.value_format, self.name, "value"), part
+
+    def _retry(self, fn: Any, what: str) -> Any:
+        return retry(fn, f"kafka sink '{self.name}': {what}", None, self._conf)
+
+
+def _encode(value: Any, fmt: str, sink: str, what: str) -> bytes | None:
+    """A key or value as bytes: json dumps anything, str encodes, bytes passes through."""
+    if value is None:
+        return None
+    if fmt == "json":
+        return json.dumps(value, separators=(",", ":"), default=str).encode()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if fmt == "bytes":
+        raise EtlcoreError(f"kafka sink '{sink}': {what}_format 'bytes' needs bytes, got a "
+                           f"{type(value).__name__}")
+    return str(value).encode()
+
+
+def _read_range(consumer: Any, topic: str, start: int, end: int) -> list[Any]:
+    """Messages of partition 0 in ``[start, end)`` (read_committed: markers are skipped)."""
+    tp = confluent_kafka.TopicPartition(topic, 0, start)
+    consumer.assign([tp])
+    out: list[Any] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for msg in consumer.consume(min(end - start, 1000), 0.2):
+            if msg.error() is None and start <= msg.offset() < end:
+                out.append(msg)
+                if msg.offset() >= end - 1:
+                    return out
+        if consumer.position([tp])[0].offset >= end:
+            return out
+    raise EtlcoreError(f"kafka sink: could not read {topic} [{start}, {end}) within 60s")
+
+
+def _load_epoch(path: Any) -> str:
+    """The checkpoint's sink epoch, created on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    from etlcore.checkpoint import atomic_write
+
+    epoch = uuid.uuid4().hex
+    atomic_write(path, epoch.encode())
+    return epoch

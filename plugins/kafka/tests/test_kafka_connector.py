@@ -1,0 +1,281 @@
+"""The kafka source and sink against the real broker: ranges, placement, formats, secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewPartitions
+from etlcore._fast import partition as kernel
+from etlcore.batch import BatchInfo
+from etlcore.clock import ManualClock
+from etlcore.config import parse_config, redacted
+from etlcore.connectors.queue import MemorySink
+from etlcore.context import StreamingContext
+from etlcore.errors import ConfigError
+from etlcore.sink import SinkContext
+from etlcore.source import SourceContext
+from kafka_testlib import produce_json, read_all, values
+
+from etlcore_kafka.config import KafkaSinkConfig, KafkaSourceConfig
+from etlcore_kafka.sink import KafkaSink
+from etlcore_kafka.source import KafkaSource
+
+pytestmark = pytest.mark.services
+
+SECRET = "hunter2-Sup3rS3cret"
+
+
+def _source(bootstrap: str, topic: str, **config: Any) -> KafkaSource:
+    source = KafkaSource(parse_config(KafkaSourceConfig, {
+        "bootstrap_servers": bootstrap, "topics": [topic], **config}))
+    source.open(SourceContext("kafka-test", ManualClock()))
+    return source
+
+
+def _end_transaction(producer: Producer, commit: bool) -> None:
+    if commit:
+        producer.commit_transaction(30)
+    else:
+        producer.flush(30)
+        producer.abort_transaction(30)
+
+
+def test_round_trip_kafka_to_kafka(kafka_bootstrap: str, topics: Callable[..., str],
+                                   tmp_path: Path) -> None:
+    """confluent-kafka in, transform, kafka sink out; read_committed sees each record once."""
+    src, dst = topics(partitions=3), topics(partitions=4)
+    produce_json(kafka_bootstrap, src, [{"id": i, "n": i % 7} for i in range(600)])
+    # a committed and an aborted transaction leave markers and skipped offsets in the range
+    tx = Producer({"bootstrap.servers": kafka_bootstrap, "transactional.id": f"rt-{src}"})
+    tx.init_transactions(30)
+    for commit, ids in ((True, range(600, 650)), (False, range(900, 950))):
+        tx.begin_transaction()
+        for i in ids:
+            tx.produce(src, key=str(i).encode(), value=json.dumps({"id": i, "n": i % 7}))
+        _end_transaction(tx, commit)
+
+    ctx = StreamingContext(1.0, tmp_path / "ckpt", clock="manual", max_rate_per_partition=60,
+                           name="round-trip")
+    (ctx.source("kafka", bootstrap_servers=kafka_bootstrap, topics=[src])
+        .map(lambda v: {"id": v["id"], "square": v["id"] ** 2})
+        .sink("kafka", bootstrap_servers=kafka_bootstrap, topic=dst, key_field="id"))
+    metrics = ctx.run(until_idle=True)
+    assert metrics.total_records_in == 650
+    assert max(b.records_in for b in metrics.batches) <= 3 * 60  # max_records per partition
+
+    out = read_all(kafka_bootstrap, dst, expect=650)
+    got = values(out)
+    assert sorted(v["id"] for v in got) == list(range(650))
+    assert all(v["square"] == v["id"] ** 2 for v in got)
+    for msg in out:  # placed like Java's default partitioner: murmur2 of the key bytes
+        assert msg.partition() == kernel.partition_for(msg.key(), 4)
+        assert msg.key() == str(json.loads(msg.value())["id"]).encode()
+
+
+def test_partitioner_agrees_with_librdkafka_murmur2_random(
+        kafka_bootstrap: str, topics: Callable[..., str], tmp_path: Path) -> None:
+    """Same keys, same partitions: librdkafka's Java-compatible partitioner and our sink."""
+    theirs, ours = topics(partitions=7), topics(partitions=7)
+    keys = [f"user-{i}" for i in range(300)] + ["", "é", "a" * 33, "0", "key with spaces"]
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "partitioner": "murmur2_random"})
+    for k in keys:
+        producer.produce(theirs, key=k.encode(), value=b"x")
+    assert producer.flush(30) == 0
+    placed = {m.key().decode(): m.partition() for m in read_all(kafka_bootstrap, theirs,
+                                                                expect=len(keys))}
+    assert len(placed) == len(keys)
+    assert all(kernel.partition_for(k.encode(), 7) == p for k, p in placed.items())
+
+    sink = KafkaSink(parse_config(KafkaSinkConfig, {
+        "bootstrap_servers": kafka_bootstrap, "topic": ours, "value_format": "str"}))
+    sink.open(SinkContext("kafka", "partitioner-test", tmp_path))
+    batch = BatchInfo(0, 0.0)
+    sink.write(batch, 0, [(k, "x") for k in keys])
+    sink.commit(batch)
+    sink.close()
+    mine = {m.key().decode(): m.partition() for m in read_all(kafka_bootstrap, ours,
+                                                              expect=len(keys))}
+    assert mine == placed
+
+
+def test_kcat_input_and_malformed_json_dead_letters(kafka_bootstrap: str,
+                                                    topics: Callable[..., str]) -> None:
+    """kcat (a third-party client) produces; undecodable lines go to the dead letters."""
+    kcat = shutil.which("kcat")
+    assert kcat, "kcat not installed: run .ci/install-services.sh"
+    topic = topics(partitions=2)
+    lines = [json.dumps({"id": i}) for i in range(20)] + ["{broken", "not json", "\xff"]
+    subprocess.run([kcat, "-P", "-b", kafka_bootstrap, "-t", topic, "-K:"],
+                   input="".join(f"k{i}:{line}\n" for i, line in enumerate(lines)).encode(),
+                   check=True, timeout=60)
+    MemorySink.clear("kcat")
+    ctx = StreamingContext(1.0, clock="manual")
+    (ctx.source("kafka", bootstrap_servers=kafka_bootstrap, topics=[topic], value_only=False)
+        .map(lambda r: (r["key"], r["value"]["id"], r["topic"], r["offset"] >= 0))
+        .sink("memory", name="kcat"))
+    metrics = ctx.run(until_idle=True)
+    got = MemorySink.results("kcat")
+    assert sorted(r[1] for r in got) == list(range(20))
+    assert all(r[0] == f"k{r[1]}" and r[2] == topic and r[3] for r in got)
+    assert metrics.total_dead_letters == 3
+    letters = ctx.dead_letters
+    assert len(letters) == 3
+    assert all(d["reason"].startswith("invalid JSON: ") for d in letters)
+    assert {d["record"] for d in letters} == {b"{broken", b"not json", "\xff".encode()}
+
+
+def test_ranges_skip_transaction_markers_and_follow_new_partitions(
+        kafka_bootstrap: str, topics: Callable[..., str]) -> None:
+    """Planned ranges are exact under both isolations; partitions added later are read."""
+    topic = topics(partitions=1)
+    tx = Producer({"bootstrap.servers": kafka_bootstrap, "transactional.id": f"r-{topic}"})
+    tx.init_transactions(30)
+    for commit, vals in ((True, [1, 2, 3]), (False, [4, 5]), (True, [6])):
+        tx.begin_transaction()
+        for v in vals:
+            tx.produce(topic, value=json.dumps(v))
+        _end_transaction(tx, commit)
+    tx.begin_transaction()
+    tx.produce(topic, value=b"7")  # open: beyond the last stable offset
+    tx.flush(30)
+
+    committed = _source(kafka_bootstrap, topic, metadata_max_age=0)
+    part = f"{topic}:0"
+    assert committed.partitions() == [part]
+    start, got, ranges = committed.initial_position(part), [], []
+    while (end := committed.plan(part, start, 2)) != start:
+        assert end - start <= 2
+        ranges.append((start, end))
+        got.extend(committed.read(part, start, end))
+        start = end
+    # offsets: 1,2,3 at 0-2, marker 3, aborted 4-5, marker 6, 6 at 7, marker 8, open 9
+    assert got == [1, 2, 3, 6] and start == 9  # the last stable offset
+    assert committed.read(part, 0, 9) == [1, 2, 3, 6]  # a replay of the whole range agrees
+    assert committed.read(part, 3, 7) == []  # only markers and aborted records
+    uncommitted = _source(kafka_bootstrap, topic, isolation="read_uncommitted")
+    assert uncommitted.plan(part, 0, None) == 10
+    assert uncommitted.read(part, 0, 10) == [1, 2, 3, 4, 5, 6, 7]
+    tx.commit_transaction(30)
+
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_partitions([NewPartitions(topic, 3)])[topic].result(30)
+    produce_json(kafka_bootstrap, topic, [{"id": i} for i in range(30)])
+    parts = committed.partitions()
+    assert parts == [f"{topic}:{p}" for p in range(3)]
+    new = [p for p in parts if p != part]
+    assert all(committed.initial_position(p) == 0 for p in new)  # appeared later: earliest
+    assert sum(len(committed.read(p, 0, committed.plan(p, 0, None))) for p in parts) == 35
+    latest = _source(kafka_bootstrap, topic, start="latest")  # there at open: their ends
+    assert all(latest.initial_position(p) == latest.plan(p, 0, None) > 0 for p in new)
+    for s in (committed, uncommitted, latest):
+        s.close()
+
+
+def test_group_id_commits_processed_offsets(kafka_bootstrap: str,
+                                            topics: Callable[..., str]) -> None:
+    topic = topics(partitions=2)
+    produce_json(kafka_bootstrap, topic, [{"id": i} for i in range(40)])
+    group = f"lag-{topic}"
+    ctx = StreamingContext(1.0, clock="manual")
+    ctx.source("kafka", bootstrap_servers=kafka_bootstrap, topics=[topic], group_id=group
+               ).sink("memory", name="grp")
+    ctx.run(until_idle=True)
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group})
+    committed = consumer.committed([TopicPartition(topic, p) for p in range(2)], timeout=10)
+    consumer.close()
+    assert sum(tp.offset for tp in committed) == 40
+
+
+def test_sink_skips_replayed_batches_by_stored_batch_id(kafka_bootstrap: str,
+                                                        topics: Callable[..., str],
+                                                        tmp_path: Path) -> None:
+    topic = topics(partitions=2)
+    config = parse_config(KafkaSinkConfig, {"bootstrap_servers": kafka_bootstrap,
+                                            "topic": topic, "value_format": "str"})
+
+    def run(ckpt: Path, batches: list[int]) -> None:
+        sink = KafkaSink(config)
+        sink.open(SinkContext("out", "replay-job", ckpt))
+        for b in batches:
+            info = BatchInfo(b, float(b), replay=True)
+            sink.write(info, 0, [(f"k{b}", f"batch-{b}")])
+            sink.commit(info)
+        sink.close()
+
+    run(tmp_path / "a", [0, 1])
+    run(tmp_path / "a", [1, 2])  # restarted job replays batch 1: already in Kafka
+    assert sorted(m.value() for m in read_all(kafka_bootstrap, topic, expect=3)) == [
+        b"batch-0", b"batch-1", b"batch-2"]
+    run(tmp_path / "fresh", [0])  # a new checkpoint is a new run, not a replay
+    assert len(read_all(kafka_bootstrap, topic, expect=4)) == 4
+
+
+def test_config_errors_name_the_key(kafka_bootstrap: str) -> None:
+    base = {"bootstrap_servers": kafka_bootstrap, "topics": ["t"]}
+    cases = [
+        ({"bootstrap_servers": kafka_bootstrap}, "topics"),
+        ({**base, "start": "middle"}, "start"),
+        ({**base, "start": {"t:x": 3}}, "start.t:x"),
+        ({**base, "value_format": "avro"}, "value_format"),
+        ({**base, "client_config": {"enable.auto.commit": True}},
+         "client_config.enable.auto.commit"),
+        ({**base, "client_config": {"isolation.level": "read_uncommitted"}},
+         "client_config.isolation.level"),
+    ]
+    for values_, key in cases:
+        with pytest.raises(ConfigError) as info:
+            StreamingContext(1.0).source("kafka", name="src", **values_)
+        assert info.value.key == f"source 'src'.{key}", info.value
+    with pytest.raises(ConfigError) as info:
+        parse_config(KafkaSinkConfig, {"bootstrap_servers": kafka_bootstrap}, "sink")
+    assert info.value.key == "sink.topic"
+
+
+def test_secrets_never_shown(kafka_bootstrap: str, topics: Callable[..., str], tmp_path: Path,
+                             caplog: pytest.LogCaptureFixture,
+                             capfd: pytest.CaptureFixture[str]) -> None:
+    """Secret client settings stay out of reprs, errors, logs and ``etlcore plugins``."""
+    secrets = {"sasl.password": SECRET, "ssl.key.password": SECRET + "1",
+               "sasl.oauthbearer.client.secret": SECRET + "2", "x.token": SECRET + "3",
+               "sasl.jaas.config": SECRET + "4"}
+    caplog.set_level(logging.DEBUG)
+    config = parse_config(KafkaSourceConfig, {"bootstrap_servers": kafka_bootstrap,
+                                              "topics": ["t"], "client_config": secrets})
+    shown = [repr(config), str(config), repr(KafkaSource(config)), json.dumps(redacted(config))]
+    assert "sasl.password" in shown[0] and "<redacted>" in shown[0]
+    # librdkafka refuses the Java-only JAAS key and would quote what it dislikes
+    with pytest.raises(ConfigError) as info:
+        _source(kafka_bootstrap, "t", client_config=secrets)
+    shown.append(str(info.value))
+    assert "client_config" in info.value.key
+    with pytest.raises(ConfigError) as info:
+        parse_config(KafkaSinkConfig, {"bootstrap_servers": kafka_bootstrap, "topic": "t",
+                                       "client_config": f"sasl.password={SECRET}"})
+    shown.append(str(info.value))
+    # a working client with secrets set (ignored on PLAINTEXT) and librdkafka debug logging
+    working = {k: v for k, v in secrets.items() if k not in ("sasl.jaas.config", "x.token")}
+    topic, out_topic = topics(), topics()
+    produce_json(kafka_bootstrap, topic, [{"id": 1}])
+    ctx = StreamingContext(1.0, tmp_path / "ckpt", clock="manual")
+    (ctx.source("kafka", bootstrap_servers=kafka_bootstrap, topics=[topic],
+                client_config={**working, "debug": "conf,security"})
+        .sink("kafka", bootstrap_servers=kafka_bootstrap, topic=out_topic,
+              client_config=working))
+    assert ctx.run(until_idle=True).total_records_in == 1
+    plugins = subprocess.run([sys.executable, "-m", "etlcore.cli", "plugins", "--json"],
+                             capture_output=True, text=True, check=True, timeout=60,
+                             cwd=Path(__file__).resolve().parents[3])
+    described = [p for p in json.loads(plugins.stdout) if p["name"] == "kafka"]
+    assert {p["kind"] for p in described} == {"source", "sink"}
+    out, err = capfd.readouterr()
+    everything = "\n".join(shown + [caplog.text, plugins.stdout, plugins.stderr, out, err])
+    assert SECRET not in everything
