@@ -24,8 +24,13 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
 def secret(default: Any = None, *, help: str = "") -> Any:  # noqa: A002 - mirrors argparse
-    """A config field whose value must never be printed."""
-    return dataclasses.field(default=default, repr=False, metadata={"secret": True, "help": help})
+    """A config field whose value must never be printed (a dict of client settings, a password)."""
+    metadata = {"secret": True, "help": help}
+    if isinstance(default, (list, dict, set)):
+        value = default
+        return dataclasses.field(default_factory=lambda: type(value)(value), repr=False,
+                                 metadata=metadata)
+    return dataclasses.field(default=default, repr=False, metadata=metadata)
 
 
 def option(default: Any = dataclasses.MISSING, *, help: str = "", **kwargs: Any) -> Any:  # noqa: A002
@@ -208,12 +213,14 @@ def describe_schema(schema: type) -> list[dict[str, Any]]:
             default = None
             required = True
         is_secret = bool(f.metadata.get("secret"))
+        if is_secret and not default:
+            default = None if default is None else type(default)()  # empty: nothing to hide
         out.append(
             {
                 "name": f.name,
                 "type": _describe(hints[f.name]),
                 "required": required,
-                "default": "<redacted>" if is_secret and default is not None else default,
+                "default": "<redacted>" if is_secret and default else default,
                 "secret": is_secret,
                 "help": f.metadata.get("help", ""),
             }

@@ -70,7 +70,7 @@ class Scheduler:
         for node in self.graph.sources:
             node.source.open(SourceContext(node.key, ctx.clock, ckpt_dir, self.hard_stop))
         for sink_name, sink in self.graph.all_sinks():
-            sink.open(SinkContext(sink_name, ctx.name, ckpt_dir))
+            sink.open(SinkContext(sink_name, ctx.name, ckpt_dir, self.hard_stop))
         self._opened = True
         ctx._hook("etlcore_job_started", job_name=ctx.name, config=ctx.describe())
         if recovery is not None:

@@ -17,8 +17,9 @@ three strategies (documented in README, "Writing a sink"):
 from __future__ import annotations
 
 import os
+import threading
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ class SinkContext:
     name: str  # unique within the job, e.g. "sqlite" or "files-2"
     job_name: str
     checkpoint_dir: Path | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)  # set on a hard stop
 
 
 class Sink(ABC):

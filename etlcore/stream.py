@@ -213,6 +213,11 @@ class Stream:
     ) -> Stream:
         """Per-key aggregate over a sliding window; ``inv_func`` makes it incremental."""
         reducer = _check_reducer(func, "reduce_by_key_and_window.func")
+        if inv_func is not None and not (callable(reducer) and callable(inv_func)):
+            raise ConfigError(
+                "reduce_by_key_and_window.inv_func",
+                "a function, and only with a function func (the built-in 'sum' and 'count' "
+                "are already incremental)", inv_func)
         n_len, n_slide = self._window_sizes("reduce_by_key_and_window", length, slide)
         n = num_partitions or self.ctx.parallelism
         return self._derive(ReduceByKeyAndWindowNode, "reduce_by_key_and_window",

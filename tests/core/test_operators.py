@@ -216,3 +216,9 @@ def test_stop_job_from_foreach_batch_commits_then_stops(ctx, sink_name):
     s.sink("memory", name=sink_name)
     ctx.run()
     assert MemorySink.batches(sink_name) == {0: [1], 1: [2]}
+
+
+def test_inverse_with_a_builtin_reducer_is_a_config_error(ctx):
+    s = ctx.queue_stream([[("a", 1)]])
+    with pytest.raises(ConfigError, match="inv_func"):
+        s.reduce_by_key_and_window("sum", lambda a, b: a - b, length=2)
