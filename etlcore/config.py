@@ -213,14 +213,12 @@ def describe_schema(schema: type) -> list[dict[str, Any]]:
             default = None
             required = True
         is_secret = bool(f.metadata.get("secret"))
-        if is_secret and not default:
-            default = None if default is None else type(default)()  # empty: nothing to hide
         out.append(
             {
                 "name": f.name,
                 "type": _describe(hints[f.name]),
                 "required": required,
-                "default": "<redacted>" if is_secret and default else default,
+                "default": ("<redacted>" if default else None) if is_secret else default,
                 "secret": is_secret,
                 "help": f.metadata.get("help", ""),
             }
