@@ -30,63 +30,56 @@ def shuffle(parts: Partitions, n: int) -> Partitions:
     return out
 
 
-class ReduceByKeyNode(Node):
+class ShuffleNode(Node):
+    """A keyed operator: its parent's batch routed into ``n`` partitions by key."""
+
+    def __init__(self, parent: Node, key: str, num_partitions: int | None):
+        super().__init__([parent], key)
+        self.num_partitions = num_partitions
+
+    def compute(self, run: BatchRun) -> Partitions | None:
+        parts = run.get(self.parents[0])
+        if parts is None:
+            return None
+        return self.combine(run, parts, self.num_partitions or max(1, len(parts)))
+
+    def combine(self, run: BatchRun, parts: Partitions, n: int) -> Partitions:
+        raise NotImplementedError
+
+
+class ReduceByKeyNode(ShuffleNode):
     op = "reduce_by_key"
 
     def __init__(self, parent: Node, key: str, reducer: Reducer, num_partitions: int | None):
-        super().__init__([parent], key)
+        super().__init__(parent, key, num_partitions)
         self.reducer = reducer
-        self.num_partitions = num_partitions
 
-    def compute(self, run: BatchRun) -> Partitions | None:
-        parts = run.get(self.parents[0])
-        if parts is None:
-            return None
-        hashagg = _fast.hashagg
-        n = self.num_partitions or max(1, len(parts))
+    def combine(self, run: BatchRun, parts: Partitions, n: int) -> Partitions:
+        hashagg, reducer = _fast.hashagg, self.reducer
         if n == 1:
-            agg = hashagg.HashAgg(self.reducer)
+            agg = hashagg.HashAgg(reducer)
             for part in parts:
                 agg.add_pairs(part)
             return [agg.results()]
-        reducer = self.reducer
         partials = run.runner.map(lambda p: hashagg.combine(p, reducer), parts)
-        routed = shuffle(partials, n)
-        return run.runner.map(lambda p: hashagg.merge([p], reducer), routed)
+        return run.runner.map(lambda p: hashagg.merge([p], reducer), shuffle(partials, n))
 
 
-class CountByValueNode(Node):
+class CountByValueNode(ShuffleNode):
     op = "count_by_value"
 
-    def __init__(self, parent: Node, key: str, num_partitions: int | None):
-        super().__init__([parent], key)
-        self.num_partitions = num_partitions
-
-    def compute(self, run: BatchRun) -> Partitions | None:
-        parts = run.get(self.parents[0])
-        if parts is None:
-            return None
+    def combine(self, run: BatchRun, parts: Partitions, n: int) -> Partitions:
         hashagg = _fast.hashagg
         counted = run.runner.map(hashagg.count_values, parts)
-        n = self.num_partitions or max(1, len(parts))
         if n == 1 and len(counted) == 1:
             return counted
-        routed = shuffle(counted, n)
-        return run.runner.map(lambda p: hashagg.merge([p], "sum"), routed)
+        return run.runner.map(lambda p: hashagg.merge([p], "sum"), shuffle(counted, n))
 
 
-class GroupByKeyNode(Node):
+class GroupByKeyNode(ShuffleNode):
     op = "group_by_key"
 
-    def __init__(self, parent: Node, key: str, num_partitions: int | None):
-        super().__init__([parent], key)
-        self.num_partitions = num_partitions
-
-    def compute(self, run: BatchRun) -> Partitions | None:
-        parts = run.get(self.parents[0])
-        if parts is None:
-            return None
-        n = self.num_partitions or max(1, len(parts))
+    def combine(self, run: BatchRun, parts: Partitions, n: int) -> Partitions:
         return run.runner.map(lambda p: list(group_values(p).items()), shuffle(parts, n))
 
 
