@@ -1,0 +1,88 @@
+"""The yardstick: hand-written Python loops doing each workload's work, no framework."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+from benchmarks.data import FLUSH_KEY, SESSION_GAP_S
+from benchmarks.engines.base import CountingSink, Engine
+from benchmarks.reference import w2_row, w4_row
+
+
+class Plain(Engine):
+    name = "plain-python"
+    note = "one loop over all records, dicts for state (the 1.0 overhead yardstick)"
+
+    def version(self) -> str:
+        return sys.version.split()[0]
+
+    def run_W1(self, lines: list[str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        get = counts.get
+        for line in lines:
+            for word in line.split():
+                counts[word] = get(word, 0) + 1
+        return counts
+
+    def rows_W1(self, counts: dict[str, int]) -> Any:
+        return counts.items()
+
+    def run_W2(self, records: list[tuple[float, int, float]]) -> dict[tuple[int, int], float]:
+        sums: dict[tuple[int, int], float] = {}
+        get = sums.get
+        floor = math.floor
+        size = self.window_s
+        for ts, key, value in records:
+            k = (key, floor(ts / size) * size)
+            sums[k] = get(k, 0.0) + value
+        return sums
+
+    def rows_W2(self, sums: dict[tuple[int, int], float]) -> Any:
+        return [w2_row(k, w, v) for (k, w), v in sums.items() if k != FLUSH_KEY]
+
+    def run_W3(self, lines: list[str]) -> CountingSink:
+        sink = CountingSink()
+        loads = json.loads
+        out = []
+        for line in lines:
+            try:
+                rec = loads(line)
+            except ValueError:
+                continue
+            amount = rec.get("amount")
+            if type(amount) in (int, float) and amount >= 0:
+                out.append((rec["id"], rec["user"], amount))
+        sink.add_all(out)
+        return sink
+
+    def rows_W3(self, sink: CountingSink) -> Any:
+        return [sink.row()]
+
+    def run_W4(self, events: list[tuple[float, int]]) -> list[tuple[int, float, int, float]]:
+        gap = SESSION_GAP_S
+        open_: dict[int, list[Any]] = {}  # user -> [start, last, clicks]
+        done: list[tuple[int, float, int, float]] = []
+        for ts, user in events:
+            s = open_.get(user)
+            if s is None:
+                open_[user] = [ts, ts, 1]
+            elif ts - s[1] > gap:
+                done.append((user, s[0], s[2], s[1] - s[0]))
+                open_[user] = [ts, ts, 1]
+            else:
+                if ts > s[1]:
+                    s[1] = ts
+                elif ts < s[0]:
+                    s[0] = ts
+                s[2] += 1
+        done.extend((u, s[0], s[2], s[1] - s[0]) for u, s in open_.items())
+        return done
+
+    def rows_W4(self, sessions: list[tuple[int, float, int, float]]) -> Any:
+        return [w4_row(*s) for s in sessions if s[0] != FLUSH_KEY]
+
+
+ENGINE = Plain

@@ -1,0 +1,185 @@
+"""Apache Spark local[2]: the RDD API (``spark-rdd``); Structured Streaming (``spark-sss``).
+
+The driver gets 1 GiB (``spark.driver.memory``); ``SPARK_LOCAL_IP=127.0.0.1``.
+RDD runs parallelize the in-memory records into 2 partitions, so shipping them
+to the Python workers is part of the timed work (as it is for a real job).
+Structured Streaming reads the same records from Parquet files written at
+prepare time, one file per ``SSS_BATCH`` records and one file per trigger.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from operator import add
+from typing import Any
+
+from benchmarks.data import FLUSH_KEY, MAX_DELAY_S, SESSION_GAP_S
+from benchmarks.engines.base import CountingSink, Engine, Unsupported
+from benchmarks.reference import w2_row, w3_row, w4_row
+
+MODE = os.environ.get("BENCH_SPARK_MODE", "rdd")
+SSS_BATCH = 200_000
+
+
+def _parse(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
+def _valid(rec: Any) -> bool:
+    if rec is None:
+        return False
+    amount = rec.get("amount")
+    return type(amount) in (int, float) and amount >= 0
+
+
+def _fold(records: Any) -> list[tuple[int, int, float, int]]:
+    sink = CountingSink()
+    sink.add_all(records)
+    return [sink.row()]
+
+
+def _sessions(item: tuple[int, Any]) -> list[tuple[int, float, int, float]]:
+    user, times = item
+    times = sorted(times)
+    out = []
+    start = prev = times[0]
+    n = 1
+    for t in times[1:]:
+        if t - prev > SESSION_GAP_S:
+            out.append((user, start, n, prev - start))
+            start, n = t, 0
+        prev = t
+        n += 1
+    out.append((user, start, n, prev - start))
+    return out
+
+
+class Spark(Engine):
+    name = f"spark-{MODE}"
+    note = "local[2], driver memory 1g" + (", RDD API" if MODE == "rdd" else
+                                            f", Structured Streaming, {SSS_BATCH} records/trigger")
+
+    def setup(self) -> None:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        from pyspark.sql import SparkSession
+
+        self.spark = (SparkSession.builder.master("local[2]").appName("etlcore-bench")
+                      .config("spark.driver.memory", "1g")
+                      .config("spark.ui.enabled", "false")
+                      .config("spark.sql.shuffle.partitions", "2")
+                      .config("spark.sql.session.timeZone", "UTC")
+                      .getOrCreate())
+        self.sc = self.spark.sparkContext
+        self.sc.setLogLevel("ERROR")
+        self.tmp = tempfile.mkdtemp(prefix="bench-spark-")
+
+    def version(self) -> str:
+        return self.spark.version
+
+    def prepare(self, workload: str, data: list[Any]) -> Any:
+        if MODE == "rdd":
+            return data
+        if workload not in ("W1", "W2"):
+            raise Unsupported(f"spark-sss: {workload} not implemented (W1, W2 only)")
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = os.path.join(self.tmp, workload)
+        os.makedirs(path)
+        for i in range(0, len(data), SSS_BATCH):
+            chunk = data[i:i + SSS_BATCH]
+            if workload == "W1":
+                table = pa.table({"line": chunk})
+            else:
+                ts, key, value = zip(*chunk, strict=True)
+                table = pa.table({"ts": list(ts), "key": list(key), "value": list(value)})
+            pq.write_table(table, os.path.join(path, f"part-{i // SSS_BATCH:06d}.parquet"))
+        return path
+
+    def close(self) -> None:
+        pid = self.spark._jvm.java.lang.ProcessHandle.current().pid()
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                hwm = next(ln for ln in f if ln.startswith("VmHWM:"))
+            self.extra_rss_mb = round(int(hwm.split()[1]) / 1024, 1)  # the JVM's peak
+        except (OSError, StopIteration):
+            pass
+        self.spark.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def run(self, workload: str, prepared: Any) -> Any:
+        if MODE == "rdd":
+            return super().run(workload, prepared)
+        return getattr(self, f"sss_{workload}")(prepared)
+
+    # -- RDD --------------------------------------------------------------------
+    def run_W1(self, lines: list[str]) -> Any:
+        return (self.sc.parallelize(lines, 2).flatMap(str.split).map(lambda w: (w, 1))
+                .reduceByKey(add).collect())
+
+    def run_W2(self, records: list[Any]) -> Any:
+        return (self.sc.parallelize(records, 2)
+                .map(lambda r: ((r[1], math.floor(r[0])), r[2]))
+                .reduceByKey(add).collect())
+
+    def run_W3(self, lines: list[str]) -> Any:
+        folds = (self.sc.parallelize(lines, 2).map(_parse).filter(_valid)
+                 .map(lambda r: (r["id"], r["user"], r["amount"]))
+                 .mapPartitions(_fold).collect())
+        return [tuple(map(sum, zip(*folds, strict=True)))]
+
+    def run_W4(self, events: list[Any]) -> Any:
+        return (self.sc.parallelize(events, 2).map(lambda e: (e[1], e[0])).groupByKey()
+                .flatMap(_sessions).collect())
+
+    def rows_W2(self, out: Any) -> Any:
+        if MODE == "sss":
+            return [w2_row(k, w, v) for k, w, v in out if k != FLUSH_KEY]
+        return [w2_row(k, w, v) for (k, w), v in out if k != FLUSH_KEY]
+
+    def rows_W3(self, out: Any) -> Any:
+        return [w3_row(*out[0])]
+
+    def rows_W4(self, out: Any) -> Any:
+        return [w4_row(*s) for s in out if s[0] != FLUSH_KEY]
+
+    # -- Structured Streaming -----------------------------------------------------
+    def _stream(self, path: str, schema: str) -> Any:
+        return (self.spark.readStream.schema(schema).option("maxFilesPerTrigger", 1)
+                .parquet(path))
+
+    def _drain(self, df: Any, mode: str) -> list[Any]:
+        name = f"q{abs(hash((id(df), mode)))}"
+        query = (df.writeStream.outputMode(mode).format("memory").queryName(name)
+                 .trigger(availableNow=True).start())
+        query.awaitTermination()
+        rows = self.spark.sql(f"SELECT * FROM {name}").collect()
+        self.spark.catalog.dropTempView(name)
+        return rows
+
+    def sss_W1(self, path: str) -> Any:
+        from pyspark.sql import functions as F
+
+        words = self._stream(path, "line STRING").select(
+            F.explode(F.split("line", " ")).alias("word"))
+        return [tuple(r) for r in self._drain(words.groupBy("word").count(), "complete")]
+
+    def sss_W2(self, path: str) -> Any:
+        from pyspark.sql import functions as F
+
+        events = (self._stream(path, "ts DOUBLE, key BIGINT, value DOUBLE")
+                  .withColumn("t", F.col("ts").cast("timestamp"))
+                  .withWatermark("t", f"{int(MAX_DELAY_S * 1000)} milliseconds"))
+        sums = (events.groupBy(F.window("t", "1 second"), "key").agg(F.sum("value").alias("v"))
+                .select("key", F.unix_timestamp(F.col("window.start")).alias("w"), "v"))
+        return [tuple(r) for r in self._drain(sums, "append")]
+
+
+ENGINE = Spark

@@ -1,0 +1,82 @@
+"""Show results: a rich table with ratios, the JSON file, and a PNG bar chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+YARDSTICK = "plain-python"
+
+
+def ratios(rows: list[dict[str, Any]]) -> None:
+    """Add ``vs_plain`` (records/s over the plain loop's) and ``vs_pure`` to each row."""
+    for row in rows:
+        for field, base in (("vs_plain", YARDSTICK), ("vs_pure", "etlcore-pure")):
+            ref = next((r for r in rows if r["engine"] == base and r["workload"] == row["workload"]
+                        and r.get("records_per_s")), None)
+            if ref and row.get("records_per_s"):
+                row[field] = round(row["records_per_s"] / ref["records_per_s"], 2)
+
+
+def _fmt(value: Any, spec: str = ",.0f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def table(rows: list[dict[str, Any]], title: str) -> Any:
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in ("workload", "engine", "records", "records/s", "x plain", "x pure",
+                "startup s", "peak RSS MB", "correct", "error"):
+        t.add_column(col, justify="left" if col in ("workload", "engine", "error") else "right",
+                     no_wrap=col != "error", overflow="fold")
+    for r in rows:
+        correct = r.get("correct")
+        status = ("-" if "error" in r else "yes" if correct
+                  else "n/a" if correct is None else "[red]WRONG[/red]")
+        rss = _fmt(r.get("peak_rss_mb"), ",.0f")
+        if r.get("jvm_peak_rss_mb"):
+            rss += f" (+JVM {r['jvm_peak_rss_mb']:,.0f})"
+        t.add_row(r["workload"], r["engine"], _fmt(r.get("records")),
+                  _fmt(r.get("records_per_s")), _fmt(r.get("vs_plain"), ".2f"),
+                  _fmt(r.get("vs_pure"), ".2f"), _fmt(r.get("startup_s"), ".2f"), rss, status,
+                  (r.get("error") or "")[:90])
+    return t
+
+
+def write_json(rows: list[dict[str, Any]], path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(rows, indent=1))
+
+
+def plot(rows: list[dict[str, Any]], path: str) -> None:
+    """Grouped bars (log scale): records/s per workload, one bar per engine."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    good = [r for r in rows if r.get("records_per_s")]
+    workloads = sorted({r["workload"] for r in good})
+    engines = list(dict.fromkeys(r["engine"] for r in good))
+    width = 0.8 / max(1, len(engines))
+    fig, ax = plt.subplots(figsize=(max(8, 2.2 * len(workloads)), 5))
+    for i, engine in enumerate(engines):
+        xs, ys = [], []
+        for j, w in enumerate(workloads):
+            r = next((r for r in good if r["engine"] == engine and r["workload"] == w), None)
+            if r:
+                xs.append(j + i * width - 0.4 + width / 2)
+                ys.append(r["records_per_s"])
+        ax.bar(xs, ys, width, label=engine)
+    ax.set_xticks(range(len(workloads)), workloads)
+    ax.set_yscale("log")
+    ax.set_ylabel("records/s (log scale)")
+    ax.set_title("etlcore benchmarks: records/s per workload and engine (2 cores)")
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
