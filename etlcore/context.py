@@ -46,7 +46,7 @@ class StreamingContext:
         *,
         name: str = "etlcore-job",
         clock: str | Clock | None = None,
-        parallelism: int = 2,
+        parallelism: int | None = None,
         checkpoint_interval: int = 10,
         max_rate_per_partition: float | None = None,
         backpressure: bool = False,
@@ -57,7 +57,10 @@ class StreamingContext:
         self.batch_interval = parse_duration(batch_interval, "batch_interval")
         if self.batch_interval <= 0:
             raise ConfigError("batch_interval", "a positive duration", batch_interval)
-        if not isinstance(parallelism, int) or parallelism < 1:
+        self.runner: Runner = runner or LocalRunner()
+        if parallelism is None:
+            parallelism = self.runner.default_parallelism
+        if isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 1:
             raise ConfigError("parallelism", "a positive integer", parallelism)
         if not isinstance(checkpoint_interval, int) or checkpoint_interval < 1:
             raise ConfigError("checkpoint_interval", "a positive number of batches",
@@ -76,7 +79,6 @@ class StreamingContext:
         self.parallelism = parallelism
         self.checkpoint_interval = checkpoint_interval
         self.state_codec = state_codec
-        self.runner: Runner = runner or LocalRunner()
         controller = PIDRateController if backpressure else RateController
         self.rate_controller: RateController = controller(self.batch_interval,
                                                           max_rate_per_partition)

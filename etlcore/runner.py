@@ -16,6 +16,7 @@ R = TypeVar("R")
 
 class Runner(Protocol):
     name: str
+    default_parallelism: int  # partitions for keyed state and windows unless set
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]: ...
 
@@ -24,6 +25,7 @@ class LocalRunner:
     """Runs every partition task in the calling thread."""
 
     name = "local"
+    default_parallelism = 1  # one thread: more partitions would only add routing work
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         return [fn(item) for item in items]

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable
-from itertools import chain
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any
 
 from etlcore.config import parse_duration
 from etlcore.errors import ConfigError
-from etlcore.graph.base import CountNode, MapPartitionsNode, Node, TransformNode, UnionNode
+from etlcore.graph.base import (
+    CountNode,
+    MapPartitionsNode,
+    Node,
+    Transform,
+    TransformNode,
+    UnionNode,
+)
 from etlcore.graph.joins import StaticJoinNode, StreamJoinNode
 from etlcore.graph.shuffle import (
     CountByValueNode,
@@ -36,15 +43,20 @@ def _check_reducer(func: Any, key: str) -> Reducer:
     raise ConfigError(key, "a function f(a, b) or one of " + ", ".join(_BUILTIN_REDUCERS), func)
 
 
+def _as_list(records: Iterable[Any]) -> list[Any]:
+    """What map_partitions functions get: a list (fusion may hand over an iterator)."""
+    return records if isinstance(records, list) else list(records)
+
+
 def _reason(err: Exception) -> str:
     """An exception's ``reason`` attribute (cleanse's Reject) or its type and message."""
     return getattr(err, "reason", None) or f"{type(err).__name__}: {err}"
 
 
-def _guarded(fn: Callable[[Any], Any], kind: str, stage: str) -> Callable[[list[Any], Any], list[Any]]:
+def _guarded(fn: Callable[[Any], Any], kind: str, stage: str) -> Callable[[Iterable[Any], Any], list[Any]]:
     """Per-record error routing: a record whose function raises goes to the dead letters."""
 
-    def apply(part: list[Any], run: Any) -> list[Any]:
+    def apply(part: Iterable[Any], run: Any) -> list[Any]:
         out: list[Any] = []
         for record in part:
             try:
@@ -73,9 +85,10 @@ class Stream:
         self.ctx = ctx
         self.node = node
 
-    def _narrow(self, op: str, fn: Callable[[list[Any]], list[Any]], **kw: Any) -> Stream:
+    def _narrow(self, op: str, transform: Transform, stage: str | None = None) -> Stream:
         key = self.ctx._graph.new_key(op)
-        return Stream(self.ctx, self.ctx._graph.add(MapPartitionsNode(self.node, key, fn, **kw)))
+        node = MapPartitionsNode(self.node, key, transform, stage=stage)
+        return Stream(self.ctx, self.ctx._graph.add(node))
 
     def _derive(self, node_cls: type[Node], op: str, *args: Any, **kwargs: Any) -> Stream:
         node = node_cls(self.node, self.ctx._graph.new_key(op), *args, **kwargs)
@@ -88,12 +101,6 @@ class Stream:
             raise ConfigError(f"{op}.on_error", "'raise' or 'dead_letter'", on_error)
         return self.guard(fn, op)
 
-    def _with_run(self, op: str, fn: Callable[[list[Any], Any], list[Any]],
-                  stage: str | None = None) -> Stream:
-        key = self.ctx._graph.new_key(op)
-        node = MapPartitionsNode(self.node, key, fn, stage=stage, with_run=True)
-        return Stream(self.ctx, self.ctx._graph.add(node))
-
     def guard(self, fn: Callable[[Any], Any], kind: str = "map", *,
               stage: str | None = None) -> Stream:
         """A map, flat_map or filter whose failing records go to the dead letters.
@@ -104,16 +111,15 @@ class Stream:
         if kind not in ("map", "flat_map", "filter"):
             raise ConfigError("guard.kind", "'map', 'flat_map' or 'filter'", kind)
         key = self.ctx._graph.new_key(kind)
-        node = MapPartitionsNode(self.node, key, _guarded(fn, kind, stage or key), stage=stage,
-                                 with_run=True)
+        node = MapPartitionsNode(self.node, key, _guarded(fn, kind, stage or key), stage=stage)
         return Stream(self.ctx, self.ctx._graph.add(node))
 
     def map_partitions_with_dead_letters(
         self, fn: Callable[[list[Any], Callable[[Any, str, str], None]], Iterable[Any]]
     ) -> Stream:
         """``fn(records, dead_letter)``; ``dead_letter(record, reason, stage)`` refuses one."""
-        return self._with_run(
-            "map_partitions", lambda part, run: list(fn(part, run.dead_letter))
+        return self._narrow(
+            "map_partitions", lambda part, run: fn(_as_list(part), run.dead_letter)
         )
 
     # -- narrow operators ---------------------------------------------------
@@ -121,32 +127,32 @@ class Stream:
     def map(self, fn: Callable[[Any], Any], *, on_error: str | None = None) -> Stream:
         """``fn`` on every record. ``on_error="dead_letter"`` routes failing records."""
         return self._guarded("map", fn, on_error) or self._narrow(
-            "map", lambda part: list(map(fn, part))
+            "map", lambda part, run: map(fn, part)
         )
 
     def flat_map(self, fn: Callable[[Any], Iterable[Any]], *, on_error: str | None = None) -> Stream:
         """Zero or more records out for every record in."""
         return self._guarded("flat_map", fn, on_error) or self._narrow(
-            "flat_map", lambda part: list(chain.from_iterable(map(fn, part)))
+            "flat_map", lambda part, run: chain.from_iterable(map(fn, part))
         )
 
     def filter(self, fn: Callable[[Any], bool], *, on_error: str | None = None) -> Stream:
         """Keep the records for which ``fn`` is true."""
         return self._guarded("filter", fn, on_error) or self._narrow(
-            "filter", lambda part: list(filter(fn, part))
+            "filter", lambda part, run: filter(fn, part)
         )
 
     def map_partitions(self, fn: Callable[[list[Any]], Iterable[Any]]) -> Stream:
         """``fn`` on each partition's list of records (open one connection per partition)."""
-        return self._narrow("map_partitions", lambda part: list(fn(part)))
+        return self._narrow("map_partitions", lambda part, run: fn(_as_list(part)))
 
     def key_by(self, fn: Callable[[Any], Any]) -> Stream:
         """``(fn(record), record)`` pairs, ready for keyed operators."""
-        return self._narrow("key_by", lambda part: [(fn(r), r) for r in part])
+        return self._narrow("key_by", lambda part, run: ((fn(r), r) for r in part))
 
     def map_values(self, fn: Callable[[Any], Any]) -> Stream:
         """``(k, fn(v))`` for every pair, keys untouched."""
-        return self._narrow("map_values", lambda part: [(k, fn(v)) for k, v in part])
+        return self._narrow("map_values", lambda part, run: ((k, fn(v)) for k, v in part))
 
     def union(self, *others: Stream) -> Stream:
         """Records of this stream and the others, batch by batch."""
@@ -226,7 +232,7 @@ class Stream:
     def count_by_value_and_window(self, length: Any, slide: Any = None,
                                   num_partitions: int | None = None) -> Stream:
         """``(record, count)`` over a sliding window."""
-        pairs = self._narrow("pair_with_one", lambda part: [(r, 1) for r in part])
+        pairs = self._narrow("pair_with_one", lambda part, run: zip(part, repeat(1)))
         return pairs.reduce_by_key_and_window("sum", None, length, slide, num_partitions)
 
     def count_by_window(self, length: Any, slide: Any = None) -> Stream:

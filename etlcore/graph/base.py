@@ -8,7 +8,7 @@ Results are memoised per batch so a stream used by two outputs runs once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -81,26 +81,46 @@ class Node:
         return 0
 
 
+Transform = Callable[[Iterable[Any], "BatchRun"], Iterable[Any]]
+
+
 class MapPartitionsNode(Node):
-    """A narrow operator: ``fn(partition) -> list`` on every partition, no shuffle."""
+    """A narrow operator: ``transform(records, run)`` on every partition, no shuffle.
+
+    Transforms take and return iterables, so a chain of narrow operators with no
+    other consumer in between is fused into one pass (:func:`fuse_narrow`): no
+    list per operator, one loop per partition, as Spark pipelines a stage.
+    """
 
     op = "map_partitions"
 
-    def __init__(self, parent: Node, key: str, fn: Callable[[list[Any]], list[Any]],
-                 stage: str | None = None, with_run: bool = False):
+    def __init__(self, parent: Node, key: str, transform: Transform, stage: str | None = None):
         super().__init__([parent], key)
-        self.fn = fn
+        self.transform = transform
         self.stage = stage or key
-        self.with_run = with_run  # fn(partition, run): for operators that dead-letter records
 
     def compute(self, run: BatchRun) -> Partitions | None:
         parts = run.get(self.parents[0])
         if parts is None:
             return None
-        fn = self.fn
-        if self.with_run:
-            return run.runner.map(lambda p: fn(p, run), parts)
-        return run.runner.map(fn, parts)
+        transform = self.transform
+        return run.runner.map(lambda p: list(transform(p, run)), parts)
+
+
+def fuse_narrow(nodes: list[Node], consumers: dict[int, int]) -> None:
+    """Fold each narrow node into its narrow parent when it is that parent's only consumer.
+
+    ``consumers`` counts, per node id, the nodes and outputs that read it.
+    """
+    for node in nodes:
+        parent = node.parents[0] if node.parents else None
+        if not (isinstance(node, MapPartitionsNode) and isinstance(parent, MapPartitionsNode)):
+            continue
+        if consumers.get(id(parent), 0) != 1:
+            continue
+        first, second = parent.transform, node.transform
+        node.transform = lambda it, run, first=first, second=second: second(first(it, run), run)
+        node.parents = list(parent.parents)
 
 
 class UnionNode(Node):

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from etlcore.deadletter import DeadLetterSink
-from etlcore.graph.base import Node
+from etlcore.graph.base import Node, fuse_narrow
 from etlcore.graph.io import ForeachBatchOutput, Output, SinkOutput, SourceNode
 from etlcore.plugin.registry import get_registry
 from etlcore.sink import Sink
@@ -86,6 +86,17 @@ class Graph:
                 seen.add(id(node))
                 stack.extend(node.parents)
         return [n for n in self.nodes if id(n) in seen]
+
+    def optimize(self) -> None:
+        """Fuse chains of narrow operators (run once, before the first batch)."""
+        live = self.reachable()
+        consumers: Counter[int] = Counter()
+        for node in live:
+            for parent in node.parents:
+                consumers[id(parent)] += 1
+        for out in self.outputs:
+            consumers[id(out.node)] += 1
+        fuse_narrow(live, consumers)
 
     def stateful_nodes(self) -> list[Node]:
         return [n for n in self.reachable() if n.stateful]

@@ -222,3 +222,21 @@ def test_inverse_with_a_builtin_reducer_is_a_config_error(ctx):
     s = ctx.queue_stream([[("a", 1)]])
     with pytest.raises(ConfigError, match="inv_func"):
         s.reduce_by_key_and_window("sum", lambda a, b: a - b, length=2)
+
+
+def test_narrow_chains_fuse_but_shared_streams_are_computed_once(ctx, sink_name):
+    calls = []
+
+    def seen(x):
+        calls.append(x)
+        return x
+
+    base = ctx.queue_stream([[1, 2, 3]]).map(seen)
+    doubled = base.map(lambda x: x * 2).filter(lambda x: x > 2).map(str)
+    base.map(lambda x: -x).sink("memory", name=sink_name + "neg")
+    doubled.sink("memory", name=sink_name)
+    ctx.run(batches=1)
+    assert MemorySink.results(sink_name) == ["4", "6"]
+    assert MemorySink.results(sink_name + "neg") == [-1, -2, -3]
+    assert calls == [1, 2, 3]  # `base` feeds two streams: not fused into either, run once
+    assert doubled.node.parents == [base.node]  # map -> filter -> map fused into one node
