@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 from typing import TYPE_CHECKING, Any
 
 from etlcore.config import parse_duration
@@ -54,28 +54,53 @@ def _reason(err: Exception) -> str:
 
 
 def _guarded(fn: Callable[[Any], Any], kind: str, stage: str) -> Callable[[Iterable[Any], Any], list[Any]]:
-    """Per-record error routing: a record whose function raises goes to the dead letters."""
+    """Per-record error routing: a record whose function raises goes to the dead letters.
+
+    map and filter run at C speed (``list.extend`` over ``map``); when ``fn``
+    raises, the items appended so far stay, which tells which record failed, and
+    the loop resumes after it.
+    """
+
+    def apply(part: Iterable[Any], run: Any) -> list[Any]:
+        records = _as_list(part)
+        it = iter(records)
+        results: list[Any] = []
+        failures = 0
+        while True:
+            try:
+                results.extend(map(fn, it))
+                break
+            except Exception as err:  # noqa: BLE001 - user code; the record is dead-lettered
+                run.dead_letter(records[len(results)], _reason(err), stage)
+                results.append(_FAILED)
+                failures += 1
+        if kind == "filter":
+            return list(compress(records, (r is not _FAILED and r for r in results)))
+        return [r for r in results if r is not _FAILED] if failures else results
+
+    if kind == "flat_map":
+        return _guarded_flat_map(fn, stage)
+    return apply
+
+
+def _guarded_flat_map(fn: Callable[[Any], Any], stage: str) -> Callable[[Iterable[Any], Any], list[Any]]:
+    """flat_map results may be lazy: materialise each inside the guard."""
 
     def apply(part: Iterable[Any], run: Any) -> list[Any]:
         out: list[Any] = []
         for record in part:
             try:
-                result = fn(record)
-                if kind == "flat_map":
-                    result = list(result)
+                result = list(fn(record))
             except Exception as err:  # noqa: BLE001 - user code; the record is dead-lettered
                 run.dead_letter(record, _reason(err), stage)
                 continue
-            if kind == "map":
-                out.append(result)
-            elif kind == "filter":
-                if result:
-                    out.append(record)
-            else:
-                out.extend(result)
+            out.extend(result)
         return out
 
     return apply
+
+
+_FAILED = object()  # marks a record whose function raised
 
 
 class Stream:

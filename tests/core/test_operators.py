@@ -240,3 +240,16 @@ def test_narrow_chains_fuse_but_shared_streams_are_computed_once(ctx, sink_name)
     assert MemorySink.results(sink_name + "neg") == [-1, -2, -3]
     assert calls == [1, 2, 3]  # `base` feeds two streams: not fused into either, run once
     assert doubled.node.parents == [base.node]  # map -> filter -> map fused into one node
+
+
+def test_guarded_filter_and_flat_map_keep_order_and_skip_only_failures(ctx, sink_name):
+    s = ctx.queue_stream([[4, 0, 3, 0, 6, 1]])
+    kept = s.filter(lambda x: 12 // x > 2, on_error="dead_letter")
+    spread = s.flat_map(lambda x: [x] * (6 // x), on_error="dead_letter")
+    kept.sink("memory", name=sink_name)
+    spread.sink("memory", name=sink_name + "f")
+    ctx.run(batches=1)
+    assert MemorySink.results(sink_name) == [4, 3, 1]
+    assert MemorySink.results(sink_name + "f") == [4, 3, 3, 6, 1, 1, 1, 1, 1, 1]
+    assert [d["record"] for d in ctx.dead_letters] == [0, 0, 0, 0]
+    assert ctx.metrics.total_dead_letters == 4
