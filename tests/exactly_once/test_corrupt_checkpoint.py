@@ -99,7 +99,7 @@ def test_state_for_another_partition_count(ckpt):
                            parallelism=3)
     (ctx.queue_stream(BATCHES).update_state_by_key(lambda new, old: (old or 0) + sum(new))
         .sink("memory", name="corrupt"))
-    with pytest.raises(CheckpointError, match="2 partitions, the job has 3"):
+    with pytest.raises(CheckpointError, match="1 partitions, the job has 3"):
         ctx.run(batches=1)
 
 
