@@ -132,4 +132,4 @@ def test_acked_lines_come_out_exactly_once_across_sigkills(tmp_path):
     assert not missing, f"acknowledged lines missing: {missing[:10]}"
     assert set(counts) <= {f"{i}:line {i}" for i in range(LINES)}
     print(f"{kills} kills, {client.connections} connections, {len(counts)} lines out")
-    assert client.connections >= KILLS // 3  # the kills really cut connections
+    assert client.connections >= KILLS // 4  # the kills really cut connections
