@@ -37,6 +37,8 @@ class StreamingContext:
     ``clock="manual"`` runs batches back to back without sleeping (tests, benchmarks).
     ``backpressure=True`` enables the PID rate controller; ``max_rate_per_partition``
     caps records/s per source partition either way.
+    ``parallelism``: partitions for keyed state and windows; by default the runner's
+    (1 for the in-process runner, where more would only add routing work).
     """
 
     def __init__(
