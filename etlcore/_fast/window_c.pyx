@@ -4,12 +4,21 @@
 Panes are ``hashagg_c.HashAgg`` objects whose slots also count the records
 they folded; window maintenance merges and expires them slot to slot
 (``merge_from``/``expire_from``) without materialising Python partials.
+Event-time columns are converted (``event_times_us``) and folded into panes
+(``PaneStore.fold``) in one C loop each, with no per-record tuples.
 """
 
 from collections import deque
 from operator import index
 
-from etlcore._fast.hashagg_c cimport T_DEAD, HashAgg
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
+from cpython.list cimport PyList_CheckExact
+from cpython.long cimport PyLong_CheckExact
+from cpython.ref cimport PyObject
+from libc.math cimport isfinite, rint
+from libc.stdint cimport int64_t
+
+from etlcore._fast.hashagg_c cimport T_DEAD, T_FLOAT, T_INT, T_OBJ, T_UNSET, HashAgg, Val
 
 from etlcore._fast._common import (
     CALL,
@@ -23,7 +32,108 @@ from etlcore._fast._common import (
     reducer_code,
 )
 
-__all__ = ["PaneStore", "SlidingWindow"]
+__all__ = ["PaneStore", "SlidingWindow", "event_times_us"]
+
+cdef extern from "Python.h":
+    long long PyLong_AsLongLongAndOverflow(object, int*) noexcept
+
+cdef int64_t US = 1000000
+# below these magnitudes seconds * US, and its rounding, are exact in int64
+cdef int64_t MAX_INT_S = 9000000000000
+cdef double MAX_FLOAT_US = 9.0e18
+
+
+cdef inline void classify(object value, Val* v) noexcept:
+    """Tag a raw value as hashagg_c does (exact int64 and float stay in C)."""
+    cdef int overflow = 0
+    v.o = <PyObject*>value
+    if PyFloat_CheckExact(value):
+        v.tag = T_FLOAT
+        v.f = PyFloat_AS_DOUBLE(value)
+    elif PyLong_CheckExact(value):
+        v.i = PyLong_AsLongLongAndOverflow(value, &overflow)
+        v.tag = T_OBJ if overflow else T_INT
+    elif value is None:
+        v.tag = T_UNSET
+    else:
+        v.tag = T_OBJ
+
+
+cdef inline bint calc_us(object t, int64_t* out) noexcept:
+    """``round(t * US)`` in C for an exact, finite float or int of moderate size.
+
+    False means "not computed here": the caller uses the careful conversion.
+    """
+    cdef double x
+    cdef long long i
+    cdef int overflow = 0
+    if PyFloat_CheckExact(t):
+        x = PyFloat_AS_DOUBLE(t)
+        if isfinite(x):
+            x = rint(x * <double>US)  # round(): the default rounding mode is half-even
+            if -MAX_FLOAT_US < x < MAX_FLOAT_US:
+                out[0] = <int64_t>x
+                return True
+    elif PyLong_CheckExact(t):
+        i = PyLong_AsLongLongAndOverflow(t, &overflow)
+        if not overflow and -MAX_INT_S < i < MAX_INT_S:
+            out[0] = i * US
+            return True
+    return False
+
+
+cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
+    """Python's ``a // b`` for ``b > 0`` (cdivision truncates toward zero)."""
+    cdef int64_t q = a / b
+    if a % b != 0 and a < 0:
+        q -= 1
+    return q
+
+
+def event_times_us(times, cutoff, convert) -> tuple:
+    """Event times in integer microseconds, the late ones, and the latest on time.
+
+    ``convert`` is the careful per-record conversion (its errors propagate);
+    exact floats and ints are converted in C with the same result. A record is
+    late when its time is below ``cutoff`` (None: nothing is late). Returns
+    ``(us, late_indexes, max_on_time_us or None)``.
+    """
+    cdef list items = times if PyList_CheckExact(times) else list(times)
+    cdef Py_ssize_t i, n = len(items)
+    cdef list us = [None] * n
+    cdef list late = []
+    cdef object t, top = None
+    cdef int64_t c, cut = 0, top_c = 0
+    cdef bint any_c = False
+    cdef int overflow = 0
+    cdef bint check = cutoff is not None
+    cdef bint cut_c = check and PyLong_CheckExact(cutoff)
+    if cut_c:
+        cut = PyLong_AsLongLongAndOverflow(cutoff, &overflow)
+        cut_c = not overflow
+    for i in range(n):
+        if calc_us(items[i], &c):
+            us[i] = c
+            if cut_c:
+                if c < cut:
+                    late.append(i)
+                    continue
+            elif check and c < cutoff:
+                late.append(i)
+                continue
+            if not any_c or c > top_c:
+                top_c = c
+                any_c = True
+        else:
+            t = convert(items[i])
+            us[i] = t
+            if check and t < cutoff:
+                late.append(i)
+            elif top is None or t > top:
+                top = t
+    if any_c and (top is None or top_c > top):
+        top = top_c
+    return us, late, top
 
 
 cdef class PaneStore:
@@ -47,6 +157,53 @@ cdef class PaneStore:
         if agg is None:
             agg = self.store[pane] = HashAgg(self.reducer)
         (<HashAgg>agg).add_pairs(pairs)
+
+    def fold(self, keys, times_us, values, pane_us) -> None:
+        """Fold records, given as columns, into pane ``time // pane_us`` each."""
+        cdef list ks = keys if PyList_CheckExact(keys) else list(keys)
+        cdef list ts = times_us if PyList_CheckExact(times_us) else list(times_us)
+        cdef list vs = values if PyList_CheckExact(values) else list(values)
+        if not len(ks) == len(ts) == len(vs):
+            raise ValueError("fold: keys, times_us and values differ in length")
+        cdef int64_t width = index(pane_us)
+        if width <= 0:
+            raise ValueError(f"fold: pane_us must be positive, not {pane_us}")
+        cdef Py_ssize_t i = 0
+        cdef Py_ssize_t s
+        cdef int overflow
+        cdef int64_t t, q, last_q = 0
+        cdef object t_obj, key, value
+        cdef HashAgg agg = None
+        cdef bint cached = False  # agg is pane last_q's
+        cdef Val v
+        # a callable reducer could shrink the lists: re-check the bound every record
+        while i < len(ks) and i < len(ts) and i < len(vs):
+            t_obj = ts[i]
+            overflow = 1
+            if PyLong_CheckExact(t_obj):
+                t = PyLong_AsLongLongAndOverflow(t_obj, &overflow)
+            if not overflow:
+                q = floor_div(t, width)
+                if not cached or q != last_q:
+                    agg = self.pane_agg(q)
+                    last_q = q
+                    cached = True
+            else:  # a time beyond int64 (or not an exact int): Python arithmetic
+                agg = self.pane_agg(index(t_obj) // width)
+                cached = False
+            key = ks[i]
+            value = vs[i]  # held: classify borrows it
+            s = agg.slot_for(key)
+            classify(value, &v)
+            agg.fold_value(s, &v)
+            i += 1
+
+    cdef HashAgg pane_agg(self, object pane):
+        """The pane's aggregator, created on first use."""
+        agg = self.store.get(pane)
+        if agg is None:
+            agg = self.store[pane] = HashAgg(self.reducer)
+        return <HashAgg>agg
 
     def merge_range(self, first, last) -> list:
         """Finalized aggregate over panes ``first..last`` inclusive."""

@@ -34,7 +34,27 @@ from ._common import (
 )
 from .hashagg_ref import HashAgg, Reducer
 
-__all__ = ["PaneStore", "SlidingWindow"]
+__all__ = ["PaneStore", "SlidingWindow", "event_times_us"]
+
+
+def event_times_us(
+    times: Iterable[Any], cutoff: int | None, convert: Callable[[Any], int]
+) -> tuple[list[int], list[int], int | None]:
+    """Event times in integer microseconds, the late ones, and the latest on time.
+
+    ``convert`` is the careful per-record conversion (its errors propagate;
+    the compiled kernel computes exact floats and ints itself, with the same
+    result). A record is late when its time is below ``cutoff`` (None: nothing
+    is late). Returns ``(us, late_indexes, max_on_time_us or None)``.
+    """
+    us = [convert(t) for t in times]
+    late = [] if cutoff is None else [i for i, t in enumerate(us) if t < cutoff]
+    if late:
+        skip = set(late)
+        on_time = [t for i, t in enumerate(us) if i not in skip]
+    else:
+        on_time = us
+    return us, late, max(on_time, default=None)
 
 
 class PaneStore:
@@ -55,6 +75,22 @@ class PaneStore:
         if agg is None:
             agg = self._panes[pane] = HashAgg(self._reducer)
         agg.add_pairs(pairs)
+
+    def fold(
+        self, keys: Iterable[Any], times_us: Iterable[int], values: Iterable[Any], pane_us: int
+    ) -> None:
+        """Fold records, given as columns, into pane ``time // pane_us`` each."""
+        keys, times_us, values = list(keys), list(times_us), list(values)
+        if not len(keys) == len(times_us) == len(values):
+            raise ValueError("fold: keys, times_us and values differ in length")
+        pane_us = index(pane_us)
+        if pane_us <= 0:
+            raise ValueError(f"fold: pane_us must be positive, not {pane_us}")
+        by_pane: dict[int, list[tuple[Any, Any]]] = {}
+        for key, t, value in zip(keys, times_us, values, strict=True):
+            by_pane.setdefault(index(t) // pane_us, []).append((key, value))
+        for pane, pairs in by_pane.items():
+            self.add(pane, pairs)
 
     def merge_range(self, first: int, last: int) -> list[tuple[Any, Any]]:
         """Finalized aggregate over panes ``first..last`` inclusive."""

@@ -6,6 +6,12 @@ Spark: the largest event time seen in all *previous* batches minus
 ``max_delay``, computed at the end of a batch and applied from the next, so a
 batch's records are never late relative to each other and a replayed batch
 sees the same watermark as its first run.
+
+Each batch is handled in columns: per input partition the event times, keys
+and values are extracted with ``map`` and the times converted and checked for
+lateness in one kernel call (``_fast.window.event_times_us``); the careful
+record-by-record path runs only for a partition where user code or an odd
+event time raised, so dead letters keep their order and reasons.
 """
 
 from __future__ import annotations
@@ -14,16 +20,19 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
+from etlcore import _fast
 from etlcore.batch import Partitions
 from etlcore.errors import CheckpointError
 from etlcore.graph.base import BatchRun, Node
-from etlcore.graph.shuffle import Reducer, shuffle
+from etlcore.graph.shuffle import Reducer
 
 US = 1_000_000  # microseconds per second
 
-Item = tuple[Any, int, Any]  # (key, event time in microseconds, value)
+# one partition's records as columns: keys, event times in microseconds, values
+Columns = tuple[list[Any], list[int], list[Any]]
 
 
 class WindowResult(NamedTuple):
@@ -102,44 +111,109 @@ class EventTimeNode(Node):
         return None if wm is None else seconds(wm)
 
     def is_late(self, t_us: int, wm_us: int) -> bool:
+        return t_us < self.late_before(wm_us)
+
+    def late_before(self, wm_us: int) -> int:
+        """Records with an event time below this are late at watermark ``wm_us``."""
         raise NotImplementedError
 
-    def process(self, part: int, items: list[Item], wm_us: int | None) -> list[Any]:
+    def process(self, part: int, keys: list[Any], times: list[int], values: list[Any],
+                wm_us: int | None) -> list[Any]:
+        """One partition's records (columns, arrival order) at this batch's watermark."""
         raise NotImplementedError
 
     def compute(self, run: BatchRun) -> Partitions | None:
         parts = run.get(self.parents[0]) or []
-        spec = self.spec
         wm = self.watermark_us
-        key_of, value_of, extract = spec.key, spec.value, spec.extract
-        pairs: list[tuple[Any, tuple[int, Any]]] = []
+        cutoff = None if wm is None else self.late_before(wm)
+        keys: list[Any] = []
+        times: list[int] = []
+        values: list[Any] = []
         batch_max = None
         for part in parts:
-            for record in part:
-                try:
-                    t = to_us(extract(record))
-                    k = key_of(record) if key_of is not None else None
-                    v = value_of(record) if value_of is not None else record
-                except Exception as err:  # noqa: BLE001 - user code; the record is dead-lettered
-                    run.dead_letter(record, f"{type(err).__name__}: {err}", self.key)
-                    continue
-                if wm is not None and self.is_late(t, wm):
-                    run.late_records += 1
-                    if spec.late == "dead_letter":
-                        run.dead_letter(record, "late", self.key)
-                    continue
-                if batch_max is None or t > batch_max:
-                    batch_max = t
-                pairs.append((k, (t, v)))
-        n = self.num_partitions
-        routed = shuffle([pairs], n) if pairs else [[] for _ in range(n)]
-        items = [[(k, tv[0], tv[1]) for k, tv in part] for part in routed]
-        out = run.runner.map(lambda i: self.process(i, items[i], wm), range(n))
+            if not part:
+                continue
+            cols, top = self._columns(run, part, cutoff)
+            if top is None:
+                continue
+            if batch_max is None or top > batch_max:
+                batch_max = top
+            if len(parts) == 1:
+                keys, times, values = cols
+            else:
+                keys += cols[0]
+                times += cols[1]
+                values += cols[2]
+        routed = self._route(keys, times, values)
+        out = run.runner.map(lambda i: self.process(i, *routed[i], wm), range(self.num_partitions))
         if wm is not None:
             self.emitted_us = wm
         if batch_max is not None and (self.max_event_us is None or batch_max > self.max_event_us):
             self.max_event_us = batch_max
         return out
+
+    def _columns(self, run: BatchRun, part: list[Any], cutoff: int | None
+                 ) -> tuple[Columns, int | None]:
+        """One input partition's on-time records as columns, and their latest event time."""
+        spec = self.spec
+        key_of, value_of = spec.key, spec.value
+        try:
+            raw = list(map(spec.extract, part))
+            keys = [None] * len(part) if key_of is None else list(map(key_of, part))
+            values = part if value_of is None else list(map(value_of, part))
+            times, late, top = _fast.window.event_times_us(raw, cutoff, to_us)
+        except Exception:  # noqa: BLE001 - user code or an odd time: record by record
+            return self._columns_careful(run, part, cutoff)
+        if late:
+            run.late_records += len(late)
+            if spec.late == "dead_letter":
+                for i in late:
+                    run.dead_letter(part[i], "late", self.key)
+            skip = set(late)
+            keep = [i for i in range(len(part)) if i not in skip]
+            keys, times, values = ([col[i] for i in keep] for col in (keys, times, values))
+        return (keys, times, values), top
+
+    def _columns_careful(self, run: BatchRun, part: list[Any], cutoff: int | None
+                         ) -> tuple[Columns, int | None]:
+        """``_columns`` one record at a time, dead-lettering the records that raise."""
+        spec = self.spec
+        key_of, value_of, extract = spec.key, spec.value, spec.extract
+        keys: list[Any] = []
+        times: list[int] = []
+        values: list[Any] = []
+        top = None
+        for record in part:
+            try:
+                t = to_us(extract(record))
+                k = key_of(record) if key_of is not None else None
+                v = value_of(record) if value_of is not None else record
+            except Exception as err:  # noqa: BLE001 - user code; the record is dead-lettered
+                run.dead_letter(record, f"{type(err).__name__}: {err}", self.key)
+                continue
+            if cutoff is not None and t < cutoff:
+                run.late_records += 1
+                if spec.late == "dead_letter":
+                    run.dead_letter(record, "late", self.key)
+                continue
+            if top is None or t > top:
+                top = t
+            keys.append(k)
+            times.append(t)
+            values.append(v)
+        return (keys, times, values), top
+
+    def _route(self, keys: list[Any], times: list[int], values: list[Any]) -> list[Columns]:
+        """Columns split into this node's partitions by key (arrival order kept)."""
+        n = self.num_partitions
+        if n == 1:
+            return [(keys, times, values)]
+        routed: list[Columns] = []
+        # route row numbers by their key, then gather each column: no tuple per record
+        for rows in _fast.partition.partition_records(list(range(len(keys))), n, keys.__getitem__):
+            routed.append((list(map(keys.__getitem__, rows)), list(map(times.__getitem__, rows)),
+                           list(map(values.__getitem__, rows))))
+        return routed
 
     # -- state ------------------------------------------------------------------------
     def _parts_state(self) -> list[Any]:
@@ -167,6 +241,9 @@ class EventTimeNode(Node):
         self._restore_parts(parts)
 
 
+_WINDOW = itemgetter(1, 2)  # (window_start, window_end) of a WindowResult or SessionResult
+
+
 def by_window(records: list[Any]) -> list[Any]:
     """Stable order by window, so output does not depend on dict or hash order."""
-    return sorted(records, key=lambda r: (r.window_start, r.window_end))
+    return sorted(records, key=_WINDOW)

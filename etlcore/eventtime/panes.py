@@ -5,6 +5,9 @@ exactly one pane, and a window's value is the kernel's merge of its panes. So a
 sliding window of 10 min every 1 min costs one fold per record, not ten.
 Windows are aligned to the epoch (``[k * slide, k * slide + size)``), as in
 Spark and Flink. Tumbling windows are sliding windows with ``slide == size``.
+A batch's records are folded straight from columns by the kernel
+(``PaneStore.fold``); windows are produced in window order, so results need no
+sort.
 """
 
 from __future__ import annotations
@@ -13,14 +16,7 @@ from math import gcd
 from typing import Any
 
 from etlcore import _fast
-from etlcore.eventtime.base import (
-    EventTimeNode,
-    Item,
-    WindowResult,
-    WindowSpec,
-    by_window,
-    seconds,
-)
+from etlcore.eventtime.base import EventTimeNode, WindowResult, WindowSpec, seconds
 from etlcore.graph.base import Node
 
 
@@ -42,6 +38,10 @@ class PaneWindowNode(EventTimeNode):
         # late once the last window holding t is final: all of t's windows were emitted
         return (t_us // self.slide_us) * self.slide_us + self.size_us <= wm_us
 
+    def late_before(self, wm_us: int) -> int:
+        # is_late, solved for t: (t // slide) * slide + size <= wm <=> t // slide <= m
+        return ((wm_us - self.size_us) // self.slide_us + 1) * self.slide_us
+
     def _windows_of(self, pane: int) -> range:
         """Window numbers k whose panes ``[k*slide_p, k*slide_p + size_p)`` include ``pane``."""
         first = -((self.size_p - 1 - pane) // self.slide_p)  # ceil((pane - size_p + 1) / slide_p)
@@ -55,21 +55,28 @@ class PaneWindowNode(EventTimeNode):
                 for key, value in store.merge_range(first, first + self.size_p - 1)
                 if keys is None or key in keys]
 
-    def process(self, part: int, items: list[Item], wm_us: int | None) -> list[Any]:
+    def process(self, part: int, keys: list[Any], times: list[int], values: list[Any],
+                wm_us: int | None) -> list[Any]:
         store = self.stores[part]
-        by_pane: dict[int, list[tuple[Any, Any]]] = {}
-        for key, t, value in items:
-            by_pane.setdefault(t // self.pane_us, []).append((key, value))
-        for pane in sorted(by_pane):
-            store.add(pane, by_pane[pane])
+        if keys:
+            store.fold(keys, times, values, self.pane_us)
         if self.spec.emit == "final":
             out = self._final(store, wm_us)
         else:
-            out = self._updated(store, by_pane, wm_us)
+            out = self._updated(store, self._keys_by_pane(keys, times), wm_us)
         if wm_us is not None:  # panes that only final windows use can go
             k0 = (wm_us - self.size_us) // self.slide_us + 1
             store.drop_before(k0 * self.slide_p)
-        return by_window(out)
+        # both lists are built window by window in ascending k, and window_start
+        # (k * slide) and window_end (+ size) ascend with k: already in by_window order
+        return out
+
+    def _keys_by_pane(self, keys: list[Any], times: list[int]) -> dict[int, set[Any]]:
+        pane_us = self.pane_us
+        by_pane: dict[int, set[Any]] = {}
+        for key, t in zip(keys, times, strict=True):
+            by_pane.setdefault(t // pane_us, set()).add(key)
+        return by_pane
 
     def _final(self, store: Any, wm_us: int | None) -> list[WindowResult]:
         """Every window that became final at this watermark, once."""
@@ -84,12 +91,11 @@ class PaneWindowNode(EventTimeNode):
                     ready.add(k)
         return [r for k in sorted(ready) for r in self._result(store, k, None)]
 
-    def _updated(self, store: Any, by_pane: dict[int, list[tuple[Any, Any]]],
+    def _updated(self, store: Any, by_pane: dict[int, set[Any]],
                  wm_us: int | None) -> list[WindowResult]:
         """Windows (and keys) whose value this batch changed, unless already final."""
         touched: dict[int, set[Any]] = {}
-        for pane, pairs in by_pane.items():
-            keys = {key for key, _ in pairs}
+        for pane, keys in by_pane.items():
             for k in self._windows_of(pane):
                 if wm_us is None or k * self.slide_us + self.size_us > wm_us:
                     touched.setdefault(k, set()).update(keys)

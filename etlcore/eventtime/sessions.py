@@ -11,12 +11,14 @@ emitted (``emit="final"``) and forgotten, so a later event starts a new one.
 
 from __future__ import annotations
 
+from heapq import heapify, heappop, heappush
+from itertools import count
+from operator import itemgetter
 from typing import Any
 
 from etlcore import _fast
 from etlcore.eventtime.base import (
     EventTimeNode,
-    Item,
     SessionResult,
     WindowSpec,
     by_window,
@@ -25,6 +27,8 @@ from etlcore.eventtime.base import (
 from etlcore.graph.base import Node
 
 Session = list[Any]  # [start_us, last_us, count, partial]
+
+_TIME = itemgetter(0)
 
 
 class _Fold:
@@ -50,49 +54,127 @@ class _Fold:
         return acc.results()[0][1]
 
 
+class _CountFold(_Fold):
+    """``count`` without a kernel object per session: the partial is the number of values."""
+
+    def partial(self, values: list[Any]) -> Any:
+        return len(values)
+
+    def merge(self, a: Any, b: Any) -> Any:
+        if type(a) is int and type(b) is int:
+            return a + b
+        return super().merge(a, b)
+
+    def result(self, p: Any) -> Any:
+        return p if type(p) is int else super().result(p)
+
+
+class _SumFold(_Fold):
+    """``sum`` as the kernels define it (start at 0, add non-None values in order)."""
+
+    def partial(self, values: list[Any]) -> Any:
+        acc = 0
+        for v in values:
+            if v is not None:
+                acc = acc + v
+        return acc
+
+    def merge(self, a: Any, b: Any) -> Any:
+        acc = 0 if a is None else 0 + a
+        return acc if b is None else acc + b
+
+    def result(self, p: Any) -> Any:
+        return 0 if p is None else 0 + p
+
+
+def _fold_for(agg: Any) -> _Fold:
+    return {"count": _CountFold, "sum": _SumFold}.get(agg, _Fold)(agg)
+
+
 class SessionWindowNode(EventTimeNode):
+    """Open sessions per key, plus an index of when each key's first session expires.
+
+    ``expiry[part]`` is a heap of ``(first session's last + gap, tiebreak, key)``,
+    pushed whenever a key's sessions change; entries go stale instead of being
+    updated. Finishing sessions pops the entries the watermark passed, so it
+    costs O(finished + stale), not O(open keys). ``order[part]`` numbers keys in
+    the table's insertion order, so finished keys are visited in table order as
+    a full scan would.
+    """
+
     op = "session_window"
 
     def __init__(self, parent: Node, key: str, spec: WindowSpec, num_partitions: int,
                  gap_us: int):
         super().__init__(parent, key, spec, num_partitions)
         self.gap_us = gap_us
-        self.fold = _Fold(spec.agg)
-        self.tables: list[dict[Any, list[Session]]] = [{} for _ in range(num_partitions)]
+        self.fold = _fold_for(spec.agg)
+        self._tiebreak = count()
+        self._reset([{} for _ in range(num_partitions)])
+
+    def _reset(self, tables: list[dict[Any, list[Session]]]) -> None:
+        self.tables = tables
+        self.order: list[dict[Any, int]] = []
+        self.expiry: list[list[tuple[int, int, Any]]] = []
+        gap, tiebreak = self.gap_us, self._tiebreak
+        for table in tables:
+            self.order.append({key: next(tiebreak) for key in table})
+            heap = [(sessions[0][1] + gap, next(tiebreak), key)
+                    for key, sessions in table.items()]
+            heapify(heap)
+            self.expiry.append(heap)
 
     def is_late(self, t_us: int, wm_us: int) -> bool:
         return t_us + self.gap_us <= wm_us
 
+    def late_before(self, wm_us: int) -> int:
+        return wm_us - self.gap_us + 1  # t + gap <= wm <=> t < wm - gap + 1
+
     def _clusters(self, events: list[tuple[int, Any]]) -> list[Session]:
         """This batch's events of one key as sessions (events sorted by time, stable)."""
-        events.sort(key=lambda e: e[0])
+        fold = self.fold
+        if len(events) == 1:
+            t, v = events[0]
+            return [[t, t, 1, fold.partial([v])]]
+        events.sort(key=_TIME)
+        gap, partial = self.gap_us, fold.partial
         out: list[Session] = []
-        values: list[list[Any]] = []
+        start, vals = events[0][0], []
+        last = start
         for t, v in events:
-            if out and t <= out[-1][1] + self.gap_us:
-                out[-1][1] = t
-                out[-1][2] += 1
-                values[-1].append(v)
-            else:
-                out.append([t, t, 1, None])
-                values.append([v])
-        for session, vs in zip(out, values, strict=True):
-            session[3] = self.fold.partial(vs)
+            if t > last + gap:
+                out.append([start, last, len(vals), partial(vals)])
+                start, vals = t, []
+            last = t
+            vals.append(v)
+        out.append([start, last, len(vals), partial(vals)])
         return out
 
     def _merge(self, sessions: list[Session], new: list[Session]) -> tuple[list[Session], set[int]]:
-        """Sorted, non-overlapping sessions and the indexes of those that changed."""
-        gap = self.gap_us
-        tagged = sorted([(s, False) for s in sessions] + [(s, True) for s in new],
-                        key=lambda e: (e[0][0], e[1]))
+        """Sorted, non-overlapping sessions and the indexes of those that changed.
+
+        Both inputs are sorted by start; they are merged by start, an open
+        session before a new one with the same start.
+        """
+        if not sessions:
+            return new, set(range(len(new)))
+        gap, fold = self.gap_us, self.fold
         merged: list[Session] = []
         changed: set[int] = set()
-        for s, is_new in tagged:
+        i = j = 0
+        n_old, n_new = len(sessions), len(new)
+        while i < n_old or j < n_new:
+            if j == n_new or (i < n_old and sessions[i][0] <= new[j][0]):
+                s, is_new = sessions[i], False
+                i += 1
+            else:
+                s, is_new = new[j], True
+                j += 1
             if merged and s[0] <= merged[-1][1] + gap:
                 cur = merged[-1]
                 cur[1] = max(cur[1], s[1])
                 cur[2] += s[2]
-                cur[3] = self.fold.merge(cur[3], s[3])
+                cur[3] = fold.merge(cur[3], s[3])
                 changed.add(len(merged) - 1)
             else:
                 merged.append(list(s))
@@ -100,31 +182,46 @@ class SessionWindowNode(EventTimeNode):
                     changed.add(len(merged) - 1)
         return merged, changed
 
-    def process(self, part: int, items: list[Item], wm_us: int | None) -> list[Any]:
-        table = self.tables[part]
+    def process(self, part: int, keys: list[Any], times: list[int], values: list[Any],
+                wm_us: int | None) -> list[Any]:
+        table, order, heap = self.tables[part], self.order[part], self.expiry[part]
+        gap, tiebreak = self.gap_us, self._tiebreak
         events: dict[Any, list[tuple[int, Any]]] = {}
-        for key, t, value in items:
-            events.setdefault(key, []).append((t, value))
+        get = events.get
+        for key, ev in zip(keys, zip(times, values, strict=True), strict=True):
+            evs = get(key)
+            if evs is None:
+                events[key] = [ev]
+            else:
+                evs.append(ev)
         out: list[SessionResult] = []
         update = self.spec.emit == "update"
         for key, evs in events.items():
             merged, changed = self._merge(table.get(key, []), self._clusters(evs))
+            if key not in table:
+                order[key] = next(tiebreak)
             table[key] = merged
+            heappush(heap, (merged[0][1] + gap, next(tiebreak), key))
             if update:
                 out.extend(self._result(key, merged[i]) for i in sorted(changed))
         if wm_us is not None:
-            for key in list(table):
+            due = set()
+            while heap and heap[0][0] <= wm_us:
+                due.add(heappop(heap)[2])
+            for key in sorted((k for k in due if k in table), key=order.__getitem__):
                 sessions = table[key]
-                final = [s for s in sessions if s[1] + self.gap_us <= wm_us]
-                if not final:
+                final = [s for s in sessions if s[1] + gap <= wm_us]
+                if not final:  # a stale entry: the key's sessions were extended
                     continue
                 if not update:
                     out.extend(self._result(key, s) for s in final)
-                rest = [s for s in sessions if s[1] + self.gap_us > wm_us]
+                rest = [s for s in sessions if s[1] + gap > wm_us]
                 if rest:
                     table[key] = rest
+                    heappush(heap, (rest[0][1] + gap, next(tiebreak), key))
                 else:
                     del table[key]
+                    del order[key]
         return by_window(out)
 
     def _result(self, key: Any, s: Session) -> SessionResult:
@@ -135,8 +232,8 @@ class SessionWindowNode(EventTimeNode):
         return [[[key, sessions] for key, sessions in table.items()] for table in self.tables]
 
     def _restore_parts(self, parts: list[Any]) -> None:
-        self.tables = [{key: [list(s) for s in sessions] for key, sessions in rows}
-                       for rows in parts]
+        self._reset([{key: [list(s) for s in sessions] for key, sessions in rows}
+                     for rows in parts])
 
     def state_size(self) -> int:
         return sum(len(s) for table in self.tables for s in table.values())

@@ -195,3 +195,84 @@ def test_bad_window_arguments_are_config_errors():
         s.sliding_window(5, 10)
     with pytest.raises(ConfigError, match="late"):
         s.session_window(5, late="keep")
+
+
+# -- columnar batches, partitions and the session expiry index ------------------------------
+
+
+def _sessions_oracle(records, gap):
+    """Every key's sessions computed from all of its events at once."""
+    by_key = {}
+    for t, k, _v in sorted(records, key=lambda r: r[0]):
+        runs = by_key.setdefault(k, [])
+        if runs and t <= runs[-1][1] + gap:
+            runs[-1][1] = t
+            runs[-1][2] += 1
+        else:
+            runs.append([t, t, 1])
+    return sorted((k, s, e + gap, n) for k, runs in by_key.items() for s, e, n in runs)
+
+
+@pytest.mark.parametrize("parallelism", [1, 3])
+def test_sessions_of_many_keys_equal_a_from_scratch_oracle(name, parallelism):
+    # records up to 2 s out of order with max_delay 3 s: nothing is late, so every
+    # session must come out exactly once, whatever batch finishes it
+    import random
+
+    rng = random.Random(7)
+    records = []
+    for i in range(3000):
+        records.append((i * 0.05 + rng.uniform(0, 2), rng.randrange(60), 1))
+    records.sort(key=lambda r: r[0] + rng.uniform(0, 2))
+    batches = [records[i:i + 250] for i in range(0, len(records), 250)]
+    batches += [[(1e4, "flush", 1)], []]
+    ctx = StreamingContext(1.0, clock="manual", parallelism=parallelism)
+    (ctx.queue_stream(batches).with_event_time(lambda r: r[0], max_delay=3)
+        .session_window(1.5, key=lambda r: r[1], agg="count").sink("memory", name=name))
+    metrics = ctx.run(batches=len(batches))
+    got = sorted((r.key, r.window_start, r.window_end, r.value) for r in MemorySink.results(name)
+                 if r.key != "flush")
+    want = [(k, s, e, n) for k, s, e, n in _sessions_oracle(records, 1.5)]
+    assert metrics.total_late_records == 0
+    assert [(k, n) for k, _s, _e, n in got] == [(k, n) for k, _s, _e, n in want]
+    assert all(abs(g[1] - w[1]) < 1e-6 and abs(g[2] - w[2]) < 1e-6 for g, w in zip(got, want, strict=True))
+    for rows in MemorySink.batches(name).values():  # each partition's rows in window order
+        if parallelism == 1:
+            assert rows == sorted(rows, key=lambda r: (r.window_start, r.window_end))
+
+
+@pytest.mark.parametrize("build", [
+    lambda s: s.tumbling_window(5, **kv()),
+    lambda s: s.sliding_window(10, 5, **kv(agg="mean")),
+    lambda s: s.session_window(3, **kv(agg="sum")),
+])
+def test_partitioned_windows_give_the_single_partition_answer(name, build):
+    data = [[(t * 1.7 % 13 + b * 2.0, f"k{t % 5}", t * 0.5) for t in range(8)] for b in range(10)]
+    data[7].append((0.5, "k0", 99))
+    data += [[], []]
+    results = []
+    for parallelism in (1, 4):
+        sink = f"{name}-{parallelism}"
+        MemorySink.clear(sink)
+        ctx = StreamingContext(1.0, clock="manual", parallelism=parallelism)
+        build(events(ctx, data)).sink("memory", name=sink)
+        metrics = ctx.run(batches=len(data))
+        results.append((sorted(MemorySink.results(sink)), metrics.total_late_records,
+                        ctx.dead_letters))
+    assert results[0] == results[1] and results[0][1] > 0
+
+
+def test_bad_times_and_late_records_dead_letter_in_record_order(name):
+    batches = [[(20.0, "a", 1)],
+               [(1.0, "a", 1), (None, "a", 1), (21.0, "a", 2), (2.0, "b", 1),
+                (float("inf"), "a", 1), (25, "b", 1)],
+               [(50.0, "a", 0)], []]
+    ctx = StreamingContext(1.0, clock="manual", parallelism=2)
+    (events(ctx, batches).tumbling_window(5, **kv()).sink("memory", name=name))
+    metrics = ctx.run(batches=4)
+    assert [(d["batch_id"], d["reason"][:10], d["record"][0]) for d in ctx.dead_letters] == [
+        (1, "late", 1.0), (1, "TypeError:", None), (1, "late", 2.0), (1, "ValueError", float("inf")),
+    ]
+    assert metrics.total_late_records == 2
+    assert sorted(MemorySink.results(name)) == [WindowResult("a", 20.0, 25.0, 3),
+                                                WindowResult("b", 25.0, 30.0, 1)]
