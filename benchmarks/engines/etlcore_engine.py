@@ -18,7 +18,8 @@ from benchmarks.engines.base import CountingSink, Engine, valid_amount
 from benchmarks.reference import w2_row, w4_row
 
 BATCH_SIZE = int(os.environ.get("ETLCORE_BENCH_BATCH", "50000"))  # records per micro-batch
-PARALLELISM = int(os.environ.get("ETLCORE_BENCH_PARALLELISM", "2"))  # StreamingContext default
+_PARALLELISM = os.environ.get("ETLCORE_BENCH_PARALLELISM")  # unset: StreamingContext's default
+PARALLELISM = int(_PARALLELISM) if _PARALLELISM else None
 
 
 class Etlcore(Engine):
@@ -37,7 +38,7 @@ class Etlcore(Engine):
             self.eventtime = True
         except ImportError:
             self.eventtime = False
-        self.note = (f"batch {BATCH_SIZE} records, parallelism {PARALLELISM}, LocalRunner, "
+        self.note = (f"batch {BATCH_SIZE} records, parallelism {PARALLELISM or 'default (1)'}, LocalRunner, "
                      f"{'compiled' if self.compiled else 'pure-Python'} kernels, "
                      f"W2/W4 via {'with_event_time' if self.eventtime else 'reduce_by_key/transform'}")
 
