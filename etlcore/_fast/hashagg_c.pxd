@@ -3,6 +3,8 @@
 # run slot to slot without building Python partial tuples.
 
 cimport cython
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_CheckExact
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t
 
@@ -28,6 +30,22 @@ cdef struct Val:
     int64_t i
     double f
     PyObject* o   # borrowed; the caller keeps the object alive
+
+
+cdef inline void classify(object value, Val* v) noexcept:
+    """Tag a raw value so the common numeric cases stay in C (shared by window_c)."""
+    cdef int overflow = 0
+    v.o = <PyObject*>value
+    if PyFloat_CheckExact(value):
+        v.tag = T_FLOAT
+        v.f = PyFloat_AS_DOUBLE(value)
+    elif PyLong_CheckExact(value):
+        v.i = PyLong_AsLongLongAndOverflow(value, &overflow)
+        v.tag = T_OBJ if overflow else T_INT
+    elif value is None:
+        v.tag = T_UNSET
+    else:
+        v.tag = T_OBJ
 
 
 # key index modes

@@ -66,22 +66,6 @@ if (_common.SUM, _common.COUNT, _common.MIN, _common.MAX, _common.MEAN, _common.
 # ---------------------------------------------------------------- values
 
 
-cdef inline void classify(object value, Val* v) noexcept:
-    """Tag a raw value so the common numeric cases stay in C."""
-    cdef int overflow = 0
-    v.o = <PyObject*>value
-    if PyFloat_CheckExact(value):
-        v.tag = T_FLOAT
-        v.f = PyFloat_AS_DOUBLE(value)
-    elif PyLong_CheckExact(value):
-        v.i = PyLong_AsLongLongAndOverflow(value, &overflow)
-        v.tag = T_OBJ if overflow else T_INT
-    elif value is None:
-        v.tag = T_UNSET
-    else:
-        v.tag = T_OBJ
-
-
 cdef inline object val_obj(Val* v):
     """The Python object a tagged value stands for."""
     if v.tag == T_INT:

@@ -18,7 +18,16 @@ from cpython.ref cimport PyObject
 from libc.math cimport isfinite, rint
 from libc.stdint cimport int64_t
 
-from etlcore._fast.hashagg_c cimport T_DEAD, T_FLOAT, T_INT, T_OBJ, T_UNSET, HashAgg, Val
+from etlcore._fast.hashagg_c cimport (
+    T_DEAD,
+    T_FLOAT,
+    T_INT,
+    T_OBJ,
+    T_UNSET,
+    HashAgg,
+    Val,
+    classify,
+)
 
 from etlcore._fast._common import (
     CALL,
@@ -41,22 +50,6 @@ cdef int64_t US = 1000000
 # below these magnitudes seconds * US, and its rounding, are exact in int64
 cdef int64_t MAX_INT_S = 9000000000000
 cdef double MAX_FLOAT_US = 9.0e18
-
-
-cdef inline void classify(object value, Val* v) noexcept:
-    """Tag a raw value as hashagg_c does (exact int64 and float stay in C)."""
-    cdef int overflow = 0
-    v.o = <PyObject*>value
-    if PyFloat_CheckExact(value):
-        v.tag = T_FLOAT
-        v.f = PyFloat_AS_DOUBLE(value)
-    elif PyLong_CheckExact(value):
-        v.i = PyLong_AsLongLongAndOverflow(value, &overflow)
-        v.tag = T_OBJ if overflow else T_INT
-    elif value is None:
-        v.tag = T_UNSET
-    else:
-        v.tag = T_OBJ
 
 
 cdef inline bint calc_us(object t, int64_t* out) noexcept:
