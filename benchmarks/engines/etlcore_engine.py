@@ -32,15 +32,9 @@ class Etlcore(Engine):
         self.etlcore = etlcore
         self.compiled = _fast.COMPILED
         self.name = "etlcore" if self.compiled else "etlcore-pure"
-        try:
-            import etlcore.eventtime  # noqa: F401 - the event-time API, if it has landed
-
-            self.eventtime = True
-        except ImportError:
-            self.eventtime = False
         self.note = (f"batch {BATCH_SIZE} records, parallelism {PARALLELISM or 'default (1)'}, LocalRunner, "
                      f"{'compiled' if self.compiled else 'pure-Python'} kernels, "
-                     f"W2/W4 via {'with_event_time' if self.eventtime else 'reduce_by_key/transform'}")
+                     "W2/W4 via with_event_time")
 
     def version(self) -> str:
         return f"{self.etlcore.__version__}+{'compiled' if self.compiled else 'pure'}"
@@ -79,25 +73,15 @@ class Etlcore(Engine):
         out: list[Any] = []
         ctx = self._context()
         stream = ctx.stream(self._source(records))
-        if self.eventtime:
-            windows = (stream.with_event_time(itemgetter(0), max_delay=f"{MAX_DELAY_S}s")
-                       .tumbling_window(f"{self.window_s}s", key=itemgetter(1), value=itemgetter(2), agg="sum"))
-            windows.foreach_batch(lambda _, rows: out.extend(rows))
-        else:  # before etlcore.eventtime: per-batch partial sums by (key, second)
-            size = self.window_s
-            (stream.map(lambda r: ((r[1], int(r[0] // size) * size), r[2]))
-                .reduce_by_key("sum")
-                .foreach_batch(lambda _, rows: out.extend(rows)))
+        windows = (stream.with_event_time(itemgetter(0), max_delay=f"{MAX_DELAY_S}s")
+                   .tumbling_window(f"{self.window_s}s", key=itemgetter(1), value=itemgetter(2),
+                                    agg="sum"))
+        windows.foreach_batch(lambda _, rows: out.extend(rows))
         ctx.run(until_idle=True)
         return out
 
     def rows_W2(self, out: list[Any]) -> Any:
-        if self.eventtime:
-            return [w2_row(r.key, r.window_start, r.value) for r in out if r.key != FLUSH_KEY]
-        sums: dict[tuple[int, int], float] = {}
-        for k, v in out:
-            sums[k] = sums.get(k, 0.0) + v
-        return [w2_row(k, w, v) for (k, w), v in sums.items() if k != FLUSH_KEY]
+        return [w2_row(r.key, r.window_start, r.value) for r in out if r.key != FLUSH_KEY]
 
     # -- W3 JSON parse, validate, project, sink -------------------------------------
     def run_W3(self, lines: list[str]) -> CountingSink:
@@ -121,24 +105,16 @@ class Etlcore(Engine):
         out: list[Any] = []
         ctx = self._context()
         stream = ctx.stream(self._source(events))
-        if self.eventtime:
-            (stream.with_event_time(itemgetter(0), max_delay=f"{MAX_DELAY_S}s")
-                .session_window(f"{SESSION_GAP_S}s", key=itemgetter(1), agg="count")
-                .foreach_batch(lambda _, rows: out.extend(rows)))
-        else:
-            from benchmarks.engines.etlcore_io import Sessionizer
-
-            stream.transform(Sessionizer(SESSION_GAP_S, MAX_DELAY_S)).foreach_batch(
-                lambda _, rows: out.extend(rows))
+        (stream.with_event_time(itemgetter(0), max_delay=f"{MAX_DELAY_S}s")
+            .session_window(f"{SESSION_GAP_S}s", key=itemgetter(1), agg="count")
+            .foreach_batch(lambda _, rows: out.extend(rows)))
         ctx.run(until_idle=True)
         return out
 
     def rows_W4(self, out: list[Any]) -> Any:
-        if self.eventtime:
-            return [w4_row(s.key, s.window_start, s.count,
-                           s.window_end - SESSION_GAP_S - s.window_start)
-                    for s in out if s.key != FLUSH_KEY]
-        return [w4_row(*s) for s in out if s[0] != FLUSH_KEY]
+        return [w4_row(s.key, s.window_start, s.count,
+                       s.window_end - SESSION_GAP_S - s.window_start)
+                for s in out if s.key != FLUSH_KEY]
 
 
 ENGINE = Etlcore

@@ -1,4 +1,4 @@
-"""The benchmark's etlcore source and sink, and the pre-event-time sessionizer."""
+"""The benchmark's etlcore source and sink."""
 
 from __future__ import annotations
 
@@ -41,38 +41,3 @@ class EtlCountingSink(Sink):
 
     def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> None:
         self.totals.add_all(records)
-
-
-class Sessionizer:
-    """``transform`` body for W4 before ``session_window`` existed: open sessions per user.
-
-    Emits ``(user, start, clicks, duration)`` once ``last + gap`` passes the
-    watermark (latest event time seen minus ``max_delay``).
-    """
-
-    def __init__(self, gap: float, max_delay: float):
-        self.gap = gap
-        self.max_delay = max_delay
-        self.open: dict[int, list[Any]] = {}
-        self.max_ts = float("-inf")
-
-    def __call__(self, events: list[tuple[float, int]]) -> list[tuple[int, float, int, float]]:
-        gap, open_ = self.gap, self.open
-        done: list[tuple[int, float, int, float]] = []
-        for ts, user in events:
-            s = open_.get(user)
-            if s is None:
-                open_[user] = [ts, ts, 1]
-            elif ts - s[1] > gap:
-                done.append((user, s[0], s[2], s[1] - s[0]))
-                open_[user] = [ts, ts, 1]
-            else:
-                s[1], s[0] = max(s[1], ts), min(s[0], ts)
-                s[2] += 1
-            if ts > self.max_ts:
-                self.max_ts = ts
-        watermark = self.max_ts - self.max_delay
-        for user in [u for u, s in open_.items() if s[1] + gap <= watermark]:
-            s = open_.pop(user)
-            done.append((user, s[0], s[2], s[1] - s[0]))
-        return done
