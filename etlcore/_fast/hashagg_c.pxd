@@ -109,6 +109,7 @@ cdef class HashAgg:
     cdef int merge_one(self, Py_ssize_t s, object part) except -1
     cdef object partial(self, Py_ssize_t s)
     cdef object finalize(self, Py_ssize_t s)
+    cdef list _pairs(self, bint final)
     # slot-to-slot merges for windows
     cdef int merge_from(self, HashAgg other, bint with_values) except -1
     cdef int expire_from(self, HashAgg other, object inverse, bint with_values) except -1

@@ -659,23 +659,22 @@ cdef class HashAgg:
             self.merge_one(s, part)
             self.accs[s].r += 1
 
-    def partials(self) -> list:
-        """Mergeable per-key partials (``(sum, count)`` for mean), first-seen key order."""
+    cdef list _pairs(self, bint final):
+        """(key, partial or finalized value) for every live key, first-seen order."""
         cdef list out = []
         cdef Py_ssize_t s
         for s in range(self.size):
             if self.accs[s].tag != T_DEAD:
-                out.append((self.keys[s], self.partial(s)))
+                out.append((self.keys[s], self.finalize(s) if final else self.partial(s)))
         return out
+
+    def partials(self) -> list:
+        """Mergeable per-key partials (``(sum, count)`` for mean), first-seen key order."""
+        return self._pairs(False)
 
     def results(self) -> list:
         """Finalized per-key values, first-seen key order."""
-        cdef list out = []
-        cdef Py_ssize_t s
-        for s in range(self.size):
-            if self.accs[s].tag != T_DEAD:
-                out.append((self.keys[s], self.finalize(s)))
-        return out
+        return self._pairs(True)
 
     def to_state(self) -> tuple:
         """Checkpoint as plain data: ``(version, partials)``."""
