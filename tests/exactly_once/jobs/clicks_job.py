@@ -17,7 +17,7 @@ from pathlib import Path
 
 from etlcore import StreamingContext
 
-PARTITIONS, LIMIT, BOUND = 2, 1600, 5
+PARTITIONS, LIMIT, BOUND = 2, 3200, 5
 LAST = LIMIT // BOUND  # batches 0..LAST-1 carry data, batch LAST is empty
 SLOW = 0.02
 
