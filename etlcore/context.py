@@ -22,7 +22,7 @@ from etlcore.graph.builder import Graph
 from etlcore.metrics import BatchMetrics, JobMetrics
 from etlcore.plugin.registry import get_registry
 from etlcore.ratecontrol import PIDRateController, RateController
-from etlcore.runner import LocalRunner, Runner
+from etlcore.runners import Runner, make_runner
 from etlcore.scheduler import Scheduler
 from etlcore.source import Source
 from etlcore.stream import Stream
@@ -37,8 +37,11 @@ class StreamingContext:
     ``clock="manual"`` runs batches back to back without sleeping (tests, benchmarks).
     ``backpressure=True`` enables the PID rate controller; ``max_rate_per_partition``
     caps records/s per source partition either way.
+    ``runner``: where stage tasks run: ``"local"`` (default, in this process),
+    ``"processes"`` (``workers`` processes, default one per core) or ``"spark"``
+    (``master`` such as ``"spark://host:7077"``, default ``local[workers]``).
     ``parallelism``: partitions for keyed state and windows; by default the runner's
-    (1 for the in-process runner, where more would only add routing work).
+    (1 in-process, where more would only add routing work; the worker count otherwise).
     """
 
     def __init__(
@@ -53,13 +56,15 @@ class StreamingContext:
         max_rate_per_partition: float | None = None,
         backpressure: bool = False,
         state_codec: str = "msgpack",
-        runner: Runner | None = None,
+        runner: str | Runner | None = None,
+        workers: int | None = None,
+        master: str | None = None,
         dead_letter: Any = None,
     ):
         self.batch_interval = parse_duration(batch_interval, "batch_interval")
         if self.batch_interval <= 0:
             raise ConfigError("batch_interval", "a positive duration", batch_interval)
-        self.runner: Runner = runner or LocalRunner()
+        self.runner: Runner = make_runner(runner, workers=workers, master=master)
         if parallelism is None:
             parallelism = self.runner.default_parallelism
         if isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 1:

@@ -1,10 +1,13 @@
-"""The micro-batch loop: plan, log, run, write, commit, record.
+"""The micro-batch loop: plan, log, run, commit, record.
 
 One batch walks one way. The driver plans it (a position range per source
-partition, bounded by the rate controller) and logs the plan; the graph reads
-each partition and runs the operators; sinks write per partition and commit
-with the batch id; the commit log records it. On restart the same loop first
+partition, bounded by the rate controller) and logs the plan; the runner runs
+the stage tasks (reads, operators, shuffles, sink writers; see
+:mod:`etlcore.engine`); every sink commits the batch with the messages its
+writers returned; the commit log records it. On restart the same loop first
 restores state and replays what the checkpoint says was left unfinished.
+
+Everything here runs on the driver, on the job's thread.
 """
 
 from __future__ import annotations
@@ -19,19 +22,18 @@ from typing import TYPE_CHECKING, Any
 
 from etlcore.batch import BatchInfo, BatchPlan
 from etlcore.checkpoint import Checkpoint, Recovery
-from etlcore.errors import BackpressureError, StopJob
-from etlcore.graph.base import BatchRun
-from etlcore.graph.io import ForeachBatchOutput, SinkOutput
+from etlcore.engine.batch import BatchExecutor, BatchOutcome
+from etlcore.engine.shipping import check_program
+from etlcore.engine.stages import cut
+from etlcore.errors import StopJob
 from etlcore.metrics import BatchMetrics, JobMetrics
-from etlcore.sink import SinkContext
+from etlcore.sink import SinkContext, SinkWriter, WriterContext
 from etlcore.source import SourceContext
 
 if TYPE_CHECKING:
     from etlcore.context import StreamingContext
 
 log = logging.getLogger("etlcore.scheduler")
-
-_SINK_RETRIES = 30
 
 
 class Scheduler:
@@ -52,6 +54,8 @@ class Scheduler:
         self._opened = False
         self._last_snapshot = -1
         self._last_bound: int | None = None  # the rate controller's per-partition cap this batch
+        self.executor: BatchExecutor | None = None
+        self._dead_letter_writer: SinkWriter | None = None
 
     # -- lifecycle ------------------------------------------------------------
     def open(self) -> None:
@@ -74,6 +78,17 @@ class Scheduler:
         for sink_name, sink in self.graph.all_sinks():
             sink.open(SinkContext(sink_name, ctx.name, ckpt_dir, self.hard_stop))
         self._opened = True
+        runner = ctx.runner
+        stage_plan = cut(self.graph.reachable(), self.graph.outputs, ctx.name,
+                         str(ckpt_dir) if ckpt_dir is not None else None, runner.ships)
+        if runner.ships:
+            check_program(stage_plan.program, runner.name)
+        self._dead_letter_writer = self.graph.dead_letter_sink.writer()
+        self._dead_letter_writer.open(WriterContext(
+            "dead-letter", ctx.name, str(ckpt_dir) if ckpt_dir is not None else None))
+        runner.start(stage_plan.program)
+        self.executor = BatchExecutor(stage_plan, runner,
+                                      {n.key: n for n in self.graph.sources})
         ctx._hook("etlcore_job_started", job_name=ctx.name, config=ctx.describe())
         if recovery is not None:
             self._recover(recovery)
@@ -83,6 +98,10 @@ class Scheduler:
             return
         self._opened = False
         errors = []
+        try:
+            self.ctx.runner.stop()
+        except Exception as err:  # noqa: BLE001 - close everything, report the first
+            errors.append(err)
         for node in self.graph.sources:
             try:
                 node.source.close()
@@ -99,10 +118,9 @@ class Scheduler:
 
     def _recover(self, rec: Recovery) -> None:
         stateful = self.graph.stateful_nodes()
+        assert self.executor is not None
         if rec.state is not None:
-            for node in stateful:
-                if node.key in rec.state:
-                    node.restore(rec.state[node.key])
+            self.executor.states.restore(rec.state)
             self._last_snapshot = rec.snapshot_batch
         if stateful:
             for plan in rec.replay_plans:
@@ -149,59 +167,48 @@ class Scheduler:
 
     # -- running -----------------------------------------------------------------------
     def _execute(self, plan: BatchPlan, replay: bool = False,
-                 state_only: bool = False) -> tuple[BatchRun, dict[str, int], float]:
+                 state_only: bool = False) -> tuple[BatchOutcome, float]:
         # A batch allocates many short-lived containers and frees them by reference
         # counting; the cycle collector would only rescan them (2x on JSON-heavy jobs).
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._execute_batch(plan, replay, state_only)
+            started = time.perf_counter()
+            assert self.executor is not None
+            outcome = self.executor.run(plan, replay, state_only)
+            if not state_only:
+                self._commit(outcome)
+            return outcome, time.perf_counter() - started
         finally:
             if gc_was_enabled:
                 gc.enable()
 
-    def _execute_batch(self, plan: BatchPlan, replay: bool,
-                       state_only: bool) -> tuple[BatchRun, dict[str, int], float]:
-        started = time.perf_counter()
-        info = BatchInfo(plan.batch_id, plan.batch_time, replay or state_only)
-        run = BatchRun(info, plan, plan.batch_id, self.ctx.runner, self.ctx.parallelism,
-                       state_only=state_only)
-        written: dict[str, int] = {}
+    def _commit(self, outcome: BatchOutcome) -> None:
+        """Driver side of the outputs: foreach_batch, dead letters, then every sink's commit."""
+        info = outcome.info
         for out in self.graph.outputs:
-            parts = run.get(out.node)
-            if state_only or parts is None:
+            records = outcome.collected.get(out.name)
+            if records is None or not hasattr(out, "fn"):
                 continue
-            if isinstance(out, SinkOutput):
-                for i, part in enumerate(parts):
-                    self._write(out.sink, info, i, part)
-                written[out.name] = written.get(out.name, 0) + sum(len(p) for p in parts)
-            elif isinstance(out, ForeachBatchOutput):
-                try:
-                    out.fn(info.batch_id, [r for p in parts for r in p])
-                except StopJob:
-                    self.graceful_stop.set()  # commit this batch, then end the run
-        if not state_only:
-            if run.dead_letters:
-                letters = [d.to_dict(info.batch_id) for d in run.dead_letters]
-                self._write(self.graph.dead_letter_sink, info, 0, letters)
-            for _, sink in self.graph.all_sinks():
-                sink.commit(info)
-        run.cache.clear()  # free the batch's records now, by refcount, not in a later GC pass
-        return run, written, time.perf_counter() - started
-
-    def _write(self, sink: Any, info: BatchInfo, partition: int, records: list[Any]) -> None:
-        for attempt in range(_SINK_RETRIES):
             try:
-                sink.write(info, partition, records)
-                return
-            except BackpressureError as err:
-                if attempt == _SINK_RETRIES - 1 or self.hard_stop.is_set():
-                    raise
-                time.sleep(err.retry_after)
+                out.fn(info.batch_id, records)
+            except StopJob:
+                self.graceful_stop.set()  # commit this batch, then end the run
+        letters = [d.to_dict(info.batch_id) for d in outcome.dead_letters]
+        dl_messages = []
+        if letters:
+            assert self._dead_letter_writer is not None
+            dl_messages = [self._dead_letter_writer.write(info, 0, letters)]
+        for out in self.graph.outputs:
+            sink = getattr(out, "sink", None)
+            if sink is not None:
+                sink.commit(info, outcome.messages.get(out.name, []))
+        self.graph.dead_letter_sink.commit(info, dl_messages)
 
-    def _finish(self, result: tuple[BatchRun, dict[str, int], float], plan: BatchPlan,
+    def _finish(self, result: tuple[BatchOutcome, float], plan: BatchPlan,
                 scheduling_delay: float = 0.0, bound: int | None = None) -> BatchMetrics:
-        run, written, processing = result
+        run, processing = result
+        assert self.executor is not None
         if self.checkpoint is not None:
             self.checkpoint.write_commit(plan, run.records_in)
         for node in self.graph.sources:
@@ -210,7 +217,7 @@ class Scheduler:
         stateful = self.graph.stateful_nodes()
         if (self.checkpoint is not None and stateful
                 and (plan.batch_id + 1) % self.ctx.checkpoint_interval == 0):
-            self.checkpoint.write_state(plan.batch_id, {n.key: n.snapshot() for n in stateful})
+            self.checkpoint.write_state(plan.batch_id, self.executor.states.snapshot())
             if self._last_snapshot >= 0:
                 self.checkpoint.prune(self._last_snapshot)
             self._last_snapshot = plan.batch_id
@@ -224,8 +231,8 @@ class Scheduler:
             scheduling_delay_s=scheduling_delay,
             dead_letters=len(run.dead_letters),
             late_records=run.late_records,
-            records_out=written,
-            state_size=sum(n.state_size() for n in stateful),
+            records_out=run.written,
+            state_size=self.executor.states.size() if stateful else 0,
             max_records_per_partition=bound,
             replay=run.info.replay,
         )

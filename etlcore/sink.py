@@ -1,14 +1,27 @@
-"""The sink protocol: write per partition, commit with the batch id.
+"""The sink protocol: partition writers on workers, one commit on the driver.
+
+A sink is split at the pickling boundary, as Spark's Python Data Source API
+splits ``DataSourceStreamWriter.write`` (executor, returns a commit message)
+from ``commit(messages, batch_id)`` / ``abort`` (driver):
+
+- :class:`SinkWriter` (from ``Sink.writer()``) is picklable, built from the
+  sink's config. Each worker unpickles it once, calls ``open``, then
+  ``write(batch, partition, records)`` for every partition task it runs; each
+  call returns a small picklable *commit message* (a staged file name, a row
+  count, the records themselves for a sink that stores on the driver).
+- :class:`Sink` lives on the driver: ``open``, ``commit(batch, messages)``,
+  ``abort(batch, messages)`` and ``close`` run on the job's thread. ``commit``
+  gets the messages of every partition, in partition order.
 
 Every sink must make a replayed batch converge to the same stored result,
-because after a crash the engine runs the last planned batch again. Pick one of
-three strategies (documented in README, "Writing a sink"):
+because after a crash the engine runs the last planned batch again (writes
+and commit both). Pick one of three strategies:
 
-1. **Deterministic keys + upsert** (:class:`Sink` with an upsert store): the
-   same batch writes the same keys, so writing twice changes nothing.
-2. **Atomic rename** (:class:`StagedFileSink`): write to a temp name, rename
-   to a name derived from (batch id, partition) on commit; a replay overwrites
-   the same names.
+1. **Deterministic keys + upsert**: the same batch writes the same keys, so
+   writing it twice changes nothing.
+2. **Atomic rename** (:class:`StagedFileSink`): workers write temp files, the
+   driver renames them to names derived from (batch id, partition) at commit;
+   a replay overwrites the same names.
 3. **Stored last-committed batch id** (:class:`TransactionalSink`): the sink
    keeps the id of the last batch it committed in the target store, updated in
    the same transaction as the data, and skips batches at or below it.
@@ -28,7 +41,7 @@ from etlcore.batch import BatchInfo
 
 @dataclass
 class SinkContext:
-    """What the engine hands a sink when it opens it."""
+    """What the engine hands a sink (driver side) when it opens it."""
 
     name: str  # unique within the job, e.g. "sqlite" or "files-2"
     job_name: str
@@ -36,37 +49,84 @@ class SinkContext:
     stop_event: threading.Event = field(default_factory=threading.Event)  # set on a hard stop
 
 
-class Sink(ABC):
-    """Receives each batch partition by partition, then a commit.
+@dataclass
+class WriterContext:
+    """What a worker hands a writer when it opens it (plain data: it crosses processes)."""
 
-    ``write`` may be called several times for the same batch after a crash;
-    ``commit`` must make the batch visible exactly once.
-    """
+    name: str
+    job_name: str
+    checkpoint_dir: str | None = None
+    worker: str = "driver"
 
-    def open(self, ctx: SinkContext) -> None:  # noqa: B027 - optional hook
-        """Connect; called once before the first batch."""
+
+class SinkWriter(ABC):
+    """The worker half of a sink: stages one partition, returns a commit message."""
+
+    def open(self, ctx: WriterContext) -> None:  # noqa: B027 - optional hook
+        """Connect (once per worker; reused across batches)."""
 
     @abstractmethod
-    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> None:
-        """Stage one partition of a batch."""
+    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> Any:
+        """Stage one partition of a batch; may run again for the same batch after a crash."""
 
-    def commit(self, batch: BatchInfo) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Flush and disconnect; called when the worker stops."""
+
+
+class Sink(ABC):
+    """The driver half: hands out a writer, commits each batch once."""
+
+    def open(self, ctx: SinkContext) -> None:  # noqa: B027 - optional hook
+        """Connect; called once on the driver before the first batch."""
+
+    @abstractmethod
+    def writer(self) -> SinkWriter:
+        """A picklable writer for workers, built from this sink's config."""
+
+    @abstractmethod
+    def commit(self, batch: BatchInfo, messages: list[Any]) -> None:
         """Make the whole batch visible; idempotent for a replayed batch."""
+
+    def abort(self, batch: BatchInfo, messages: list[Any]) -> None:  # noqa: B027
+        """The batch failed after some partitions were written: drop what they staged."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Flush and disconnect."""
 
 
-class TransactionalSink(Sink):
+class CollectWriter(SinkWriter):
+    """Returns the records themselves as the commit message."""
+
+    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> Any:
+        return records
+
+
+class CollectingSink(Sink):
+    """A sink that stores on the driver: workers send records, ``store`` gets them all.
+
+    For stores that want one writer (SQLite, an in-memory result, a console) or
+    one transaction per batch; the records of all partitions arrive in partition order.
+    """
+
+    def writer(self) -> SinkWriter:
+        return CollectWriter()
+
+    def commit(self, batch: BatchInfo, messages: list[Any]) -> None:
+        records = messages[0] if len(messages) == 1 else [r for m in messages for r in m]
+        self.store(batch, records)
+
+    @abstractmethod
+    def store(self, batch: BatchInfo, records: list[Any]) -> None:
+        """Store the whole batch (called once per batch, again on a replay)."""
+
+
+class TransactionalSink(CollectingSink):
     """Strategy 3: skip batches the target already holds, by a stored batch id.
 
     Subclasses implement ``last_committed_batch`` (read from the target) and
     ``write_batch``, which must store the records *and* the batch id in one
-    transaction. Records of all partitions are gathered and written at commit.
+    transaction.
     """
-
-    def __init__(self) -> None:
-        self._pending: dict[int, list[Any]] = {}
 
     @abstractmethod
     def last_committed_batch(self) -> int | None:
@@ -76,28 +136,51 @@ class TransactionalSink(Sink):
     def write_batch(self, batch: BatchInfo, records: list[Any]) -> None:
         """Store records and ``batch.batch_id`` atomically."""
 
-    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> None:
-        self._pending.setdefault(partition, []).extend(records)
-
-    def commit(self, batch: BatchInfo) -> None:
-        pending, self._pending = self._pending, {}
+    def store(self, batch: BatchInfo, records: list[Any]) -> None:
         last = self.last_committed_batch()
         if last is not None and batch.batch_id <= last:
             return
-        records = [r for p in sorted(pending) for r in pending[p]]
         self.write_batch(batch, records)
 
 
-class StagedFileSink(Sink):
-    """Strategy 2: one file per (batch, partition), staged then renamed.
+def fsync_path(path: Path | str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
-    Subclasses give ``final_path`` and ``write_file``; a temp file is written,
-    fsynced and renamed at commit, so readers never see a partial file and a
-    replay overwrites the same names.
+
+class StagedFileWriter(SinkWriter):
+    """Writes a partition to a temp file beside its final name; the message is the pair."""
+
+    def __init__(self, layout: StagedFileSink):
+        self.layout = layout
+
+    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> Any:
+        if not records and self.layout.skip_empty:
+            return None
+        final = self.layout.final_path(batch, partition)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{final.name}.tmp")
+        self.layout.write_file(tmp, records)
+        fsync_path(tmp)
+        return (str(final), str(tmp))
+
+
+class StagedFileSink(Sink):
+    """Strategy 2: one file per (batch, partition), staged by workers, renamed at commit.
+
+    Subclasses give ``final_path`` and ``write_file`` and must be picklable (config
+    only): the writer carries the sink to workers. Workers and driver must see the
+    same file system. Readers never see a partial file and a replay overwrites the
+    same names.
     """
 
-    def __init__(self) -> None:
-        self._staged: dict[Path, Path] = {}  # final -> temp; a retried write replaces
+    skip_empty = True  # partitions without records write no file
+
+    def writer(self) -> SinkWriter:
+        return StagedFileWriter(self)
 
     @abstractmethod
     def final_path(self, batch: BatchInfo, partition: int) -> Path:
@@ -107,27 +190,25 @@ class StagedFileSink(Sink):
     def write_file(self, path: Path, records: list[Any]) -> None:
         """Write records to ``path`` (a temp file)."""
 
-    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> None:
-        final = self.final_path(batch, partition)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{final.name}.tmp")
-        self.write_file(tmp, records)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self._staged[final] = tmp
-
-    def commit(self, batch: BatchInfo) -> None:
-        staged, self._staged = self._staged, {}
+    def commit(self, batch: BatchInfo, messages: list[Any]) -> None:
         dirs = set()
-        for final, tmp in staged.items():
-            os.replace(tmp, final)
-            dirs.add(final.parent)
+        for message in messages:
+            if message is None:
+                continue
+            final, tmp = message
+            if os.path.exists(tmp):
+                os.replace(tmp, final)
+            elif not os.path.exists(final):  # a replay whose temp vanished: nothing to publish
+                continue
+            dirs.add(os.path.dirname(final))
         for d in dirs:
-            fd = os.open(d, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_path(d)
+        self.committed(batch, sorted(dirs))
+
+    def committed(self, batch: BatchInfo, dirs: list[str]) -> None:  # noqa: B027
+        """After the batch's files are in place (e.g. write a _SUCCESS marker)."""
+
+    def abort(self, batch: BatchInfo, messages: list[Any]) -> None:
+        for message in messages:
+            if message is not None and os.path.exists(message[1]):
+                os.unlink(message[1])

@@ -1,4 +1,18 @@
-"""The source protocol: positions in, records out.
+"""The source protocol: a driver-side planner and a worker-side reader.
+
+A source is split at the pickling boundary, as Spark's Python Data Source API
+splits ``DataSourceStreamReader.partitions`` (driver) from ``read`` (executor):
+
+- :class:`Source` lives on the driver: ``open``, ``partitions``,
+  ``initial_position``, ``plan``, ``on_batch_committed`` and ``close`` run
+  there, on the thread that runs the job (``ctx.run()`` or ``ctx.start()``'s
+  background thread; never two at once).
+- :class:`SourceReader` is what ``Source.reader()`` returns: a small picklable
+  object built from the source's config, with no live client in it. Each
+  worker (the driver itself under the ``local`` runner, a worker process under
+  ``processes``, a Python worker of an executor under ``spark``) unpickles it,
+  calls ``open`` once and then ``read(partition, start, end)`` for every task
+  it gets, batch after batch, until ``close``.
 
 A batch is planned before it runs: for every partition of every source the
 driver records the exact position range ``[start, end)`` the batch covers.
@@ -54,8 +68,53 @@ class SourceContext:
         return path
 
 
+@dataclass
+class ReaderContext:
+    """What a worker hands a reader when it opens it (plain data: it crosses processes)."""
+
+    name: str  # the source's key in the job
+    job_name: str
+    checkpoint_dir: str | None = None
+    worker: str = "driver"  # "driver", "process-<pid>", "spark-<host>-<pid>"
+
+
+class SourceReader(ABC):
+    """The worker half of a source: reads a planned range, the same every time.
+
+    Picklable: hold config, open clients in :meth:`open` (called once per worker,
+    on the worker thread that runs tasks, before the first ``read``).
+    """
+
+    def open(self, ctx: ReaderContext) -> None:  # noqa: B027 - optional hook
+        """Connect (once per worker; the reader is then reused across batches)."""
+
+    @abstractmethod
+    def read(self, partition: str, start: Position, end: Position) -> Iterable[Any]:
+        """The records in ``[start, end)``, the same every time it is asked."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Disconnect; called when the worker stops."""
+
+
+class DriverReader(SourceReader):
+    """Reads on the driver through the source itself; the engine ships the records.
+
+    For in-memory sources (a queue of test batches) that have nothing a worker
+    could open. Never pickled: the engine sees this type and reads before the task.
+    """
+
+    def __init__(self, source: Source):
+        self.source = source
+
+    def read(self, partition: str, start: Position, end: Position) -> Iterable[Any]:
+        return self.source.read(partition, start, end)
+
+    def __reduce__(self) -> Any:  # pragma: no cover - a programming error in the engine
+        raise TypeError("DriverReader is read on the driver and never pickled")
+
+
 class Source(ABC):
-    """A partitioned source read in planned position ranges.
+    """A partitioned source read in planned position ranges (the driver half).
 
     Subclasses say whether they are ``replayable``: a replayable source can
     read any planned range again after a crash (files, generators, Kafka). A
@@ -86,8 +145,12 @@ class Source(ABC):
         """
 
     @abstractmethod
+    def reader(self) -> SourceReader:
+        """A picklable reader for workers, built from this source's config."""
+
     def read(self, partition: str, start: Position, end: Position) -> Iterable[Any]:
-        """The records in ``[start, end)``, the same every time it is asked."""
+        """Read on the driver (used by :class:`DriverReader` sources only)."""
+        raise NotImplementedError(f"{type(self).__name__} reads through its reader()")
 
     def exhausted(self) -> bool:
         """True when a finite source will never produce more (for ``until_idle``)."""

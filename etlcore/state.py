@@ -16,11 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from etlcore.batch import Partitions
 from etlcore.config import parse_duration
 from etlcore.errors import CheckpointError, ConfigError
-from etlcore.graph.base import BatchRun, Node
-from etlcore.graph.shuffle import group_values, shuffle
+from etlcore.graph.base import Node, TaskContext, WideNode, concat
+from etlcore.graph.shuffle import group_values, route
 
 if TYPE_CHECKING:
     from etlcore.stream import Stream
@@ -31,10 +30,16 @@ _EPS = 1e-9  # batch times are floats; "idle longer than" must not flip on round
 Table = dict[Any, list[Any]]
 
 
-class _KeyedStateNode(Node):
-    """Shared plumbing: routing, per-partition tables, snapshot/restore, timeouts."""
+class _KeyedStateNode(WideNode):
+    """Shared plumbing: routing, one table per reduce partition, timeouts.
+
+    A partition's state is its table; the driver holds it between batches and
+    hands it to the task of that partition (by reference in-process, encoded as
+    rows across processes).
+    """
 
     stateful = True
+    propagate_none = False
 
     def __init__(self, parent: Node, key: str, fn: Callable[..., Any],
                  timeout: float | None, num_partitions: int):
@@ -42,14 +47,18 @@ class _KeyedStateNode(Node):
         self.fn = fn
         self.timeout = timeout
         self.num_partitions = num_partitions
-        self.tables: list[Table] = [{} for _ in range(num_partitions)]
 
-    def compute(self, run: BatchRun) -> Partitions | None:
-        parts = run.get(self.parents[0]) or []
-        n = self.num_partitions
-        routed = shuffle(parts, n) if any(parts) else [[] for _ in range(n)]
-        now = run.info.batch_time
-        return run.runner.map(lambda i: self._update(self.tables[i], routed[i], now), range(n))
+    def identity(self) -> dict[str, Any]:
+        return {"timeout": self.timeout, "partitions": self.num_partitions}
+
+    def map_side(self, records: list[Any], side: int, n: int, param: Any,
+                 ctx: TaskContext) -> list[Any]:
+        return route(records, n)
+
+    def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
+                    ctx: TaskContext) -> tuple[list[Any], Any]:
+        pairs = concat(inputs[0]) if inputs[0] else []
+        return self._update(state, pairs, ctx.info.batch_time), state
 
     def _idle(self, last_seen: float, now: float) -> bool:
         return self.timeout is not None and now - last_seen > self.timeout + _EPS
@@ -57,20 +66,20 @@ class _KeyedStateNode(Node):
     def _update(self, table: Table, pairs: list[Any], now: float) -> list[Any]:
         raise NotImplementedError
 
-    def snapshot(self) -> Any:
-        return [[[k, row[0], row[1]] for k, row in table.items()] for table in self.tables]
+    def new_state(self) -> Any:
+        return {}
 
-    def restore(self, state: Any) -> None:
-        if not isinstance(state, list) or len(state) != self.num_partitions:
-            raise CheckpointError(
-                f"{self.key}: the checkpoint holds state for "
-                f"{len(state) if isinstance(state, list) else '?'} partitions, the job has "
-                f"{self.num_partitions}; keep num_partitions or use a new checkpoint directory"
-            )
-        self.tables = [{k: [s, seen] for k, s, seen in rows} for rows in state]
+    def encode_state(self, state: Any) -> Any:
+        return [[k, row[0], row[1]] for k, row in state.items()]
 
-    def state_size(self) -> int:
-        return sum(len(t) for t in self.tables)
+    def decode_state(self, data: Any) -> Any:
+        try:
+            return {k: [s, seen] for k, s, seen in data}
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"{self.key}: unreadable keyed state ({err})") from None
+
+    def state_len(self, state: Any) -> int:
+        return len(state)
 
 
 class UpdateStateByKeyNode(_KeyedStateNode):

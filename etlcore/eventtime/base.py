@@ -24,9 +24,8 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 from etlcore import _fast
-from etlcore.batch import Partitions
 from etlcore.errors import CheckpointError
-from etlcore.graph.base import BatchRun, Node
+from etlcore.graph.base import Node, TaskContext, WideNode
 from etlcore.graph.shuffle import Reducer
 
 US = 1_000_000  # microseconds per second
@@ -82,14 +81,18 @@ class WindowSpec:
     late: str  # "dead_letter" | "drop"
 
 
-class EventTimeNode(Node):
-    """Base of the event-time window operators; subclasses hold per-partition windows.
+class EventTimeNode(WideNode):
+    """Base of the event-time window operators; state is kept per key partition.
 
-    Subclasses implement ``is_late``, ``process`` (one partition's items at
-    this batch's watermark -> output records) and the ``_parts_state`` pair.
+    The watermark is node-global and lives on the driver: ``param`` hands each
+    batch's tasks the watermark and the lateness cutoff, the map side reports
+    the latest event time it saw as a counter, and ``after_batch`` folds those
+    in. Subclasses implement ``late_before``, ``process`` (one partition's items
+    at this batch's watermark -> output records) and the partition state hooks.
     """
 
     stateful = True
+    propagate_none = False
 
     def __init__(self, parent: Node, key: str, spec: WindowSpec, num_partitions: int):
         super().__init__([parent], key)
@@ -97,6 +100,11 @@ class EventTimeNode(Node):
         self.num_partitions = num_partitions
         self.max_event_us: int | None = None  # over all batches so far
         self.emitted_us: int | None = None  # watermark up to which final windows were emitted
+
+    def identity(self) -> dict[str, Any]:
+        spec = self.spec
+        return {"delay_us": spec.delay_us, "agg": spec.agg, "emit": spec.emit, "late": spec.late,
+                "partitions": self.num_partitions}
 
     @property
     def watermark_us(self) -> int | None:
@@ -117,42 +125,59 @@ class EventTimeNode(Node):
         """Records with an event time below this are late at watermark ``wm_us``."""
         raise NotImplementedError
 
-    def process(self, part: int, keys: list[Any], times: list[int], values: list[Any],
-                wm_us: int | None) -> list[Any]:
+    def process(self, state: Any, keys: list[Any], times: list[int], values: list[Any],
+                wm_us: int | None, emitted_us: int | None) -> list[Any]:
         """One partition's records (columns, arrival order) at this batch's watermark."""
         raise NotImplementedError
 
-    def compute(self, run: BatchRun) -> Partitions | None:
-        parts = run.get(self.parents[0]) or []
+    # -- driver ----------------------------------------------------------------------
+    def param(self, scope: Any, upstream_tasks: int) -> Any:
         wm = self.watermark_us
-        cutoff = None if wm is None else self.late_before(wm)
-        keys: list[Any] = []
-        times: list[int] = []
-        values: list[Any] = []
-        batch_max = None
-        for part in parts:
-            if not part:
-                continue
-            cols, top = self._columns(run, part, cutoff)
-            if top is None:
-                continue
-            if batch_max is None or top > batch_max:
-                batch_max = top
-            if len(parts) == 1:
-                keys, times, values = cols
-            else:
-                keys += cols[0]
-                times += cols[1]
-                values += cols[2]
-        routed = self._route(keys, times, values)
-        out = run.runner.map(lambda i: self.process(i, *routed[i], wm), range(self.num_partitions))
-        if wm is not None:
-            self.emitted_us = wm
-        if batch_max is not None and (self.max_event_us is None or batch_max > self.max_event_us):
-            self.max_event_us = batch_max
-        return out
+        return {"wm": wm, "cutoff": None if wm is None else self.late_before(wm),
+                "emitted": self.emitted_us}
 
-    def _columns(self, run: BatchRun, part: list[Any], cutoff: int | None
+    def after_batch(self, counters: list[dict[str, Any]], param: Any) -> None:
+        if param["wm"] is not None:
+            self.emitted_us = param["wm"]
+        name = f"max_event:{self.key}"
+        for c in counters:
+            top = c.get(name)
+            if top is not None and (self.max_event_us is None or top > self.max_event_us):
+                self.max_event_us = top
+
+    def driver_state(self) -> Any:
+        return {"max_event_us": self.max_event_us, "emitted_us": self.emitted_us}
+
+    def restore_driver_state(self, data: Any) -> None:
+        try:
+            self.max_event_us, self.emitted_us = data["max_event_us"], data["emitted_us"]
+        except (KeyError, TypeError) as err:
+            raise CheckpointError(f"{self.key}: unreadable event-time state ({err})") from None
+
+    # -- worker ----------------------------------------------------------------------
+    def map_side(self, records: list[Any], side: int, n: int, param: Any,
+                 ctx: TaskContext) -> list[Any]:
+        if not records:
+            return [([], [], [])] * n
+        cols, top = self._columns(ctx, records, param["cutoff"])
+        if top is not None:
+            ctx.max_counter(f"max_event:{self.key}", top)
+        return self._route(*cols, n)
+
+    def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
+                    ctx: TaskContext) -> tuple[list[Any], Any]:
+        blocks = inputs[0] or []
+        if len(blocks) == 1:
+            keys, times, values = blocks[0]
+        else:
+            keys, times, values = [], [], []
+            for k, t, v in blocks:
+                keys += k
+                times += t
+                values += v
+        return self.process(state, keys, times, values, param["wm"], param["emitted"]), state
+
+    def _columns(self, ctx: TaskContext, part: list[Any], cutoff: int | None
                  ) -> tuple[Columns, int | None]:
         """One input partition's on-time records as columns, and their latest event time."""
         spec = self.spec
@@ -163,18 +188,18 @@ class EventTimeNode(Node):
             values = part if value_of is None else list(map(value_of, part))
             times, late, top = _fast.window.event_times_us(raw, cutoff, to_us)
         except Exception:  # noqa: BLE001 - user code or an odd time: record by record
-            return self._columns_careful(run, part, cutoff)
+            return self._columns_careful(ctx, part, cutoff)
         if late:
-            run.late_records += len(late)
+            ctx.late_records += len(late)
             if spec.late == "dead_letter":
                 for i in late:
-                    run.dead_letter(part[i], "late", self.key)
+                    ctx.dead_letter(part[i], "late", self.key)
             skip = set(late)
             keep = [i for i in range(len(part)) if i not in skip]
             keys, times, values = ([col[i] for i in keep] for col in (keys, times, values))
         return (keys, times, values), top
 
-    def _columns_careful(self, run: BatchRun, part: list[Any], cutoff: int | None
+    def _columns_careful(self, ctx: TaskContext, part: list[Any], cutoff: int | None
                          ) -> tuple[Columns, int | None]:
         """``_columns`` one record at a time, dead-lettering the records that raise."""
         spec = self.spec
@@ -189,12 +214,12 @@ class EventTimeNode(Node):
                 k = key_of(record) if key_of is not None else None
                 v = value_of(record) if value_of is not None else record
             except Exception as err:  # noqa: BLE001 - user code; the record is dead-lettered
-                run.dead_letter(record, f"{type(err).__name__}: {err}", self.key)
+                ctx.dead_letter(record, f"{type(err).__name__}: {err}", self.key)
                 continue
             if cutoff is not None and t < cutoff:
-                run.late_records += 1
+                ctx.late_records += 1
                 if spec.late == "dead_letter":
-                    run.dead_letter(record, "late", self.key)
+                    ctx.dead_letter(record, "late", self.key)
                 continue
             if top is None or t > top:
                 top = t
@@ -203,9 +228,9 @@ class EventTimeNode(Node):
             values.append(v)
         return (keys, times, values), top
 
-    def _route(self, keys: list[Any], times: list[int], values: list[Any]) -> list[Columns]:
-        """Columns split into this node's partitions by key (arrival order kept)."""
-        n = self.num_partitions
+    @staticmethod
+    def _route(keys: list[Any], times: list[int], values: list[Any], n: int) -> list[Columns]:
+        """Columns split into ``n`` partitions by key (arrival order kept)."""
         if n == 1:
             return [(keys, times, values)]
         routed: list[Columns] = []
@@ -214,31 +239,6 @@ class EventTimeNode(Node):
             routed.append((list(map(keys.__getitem__, rows)), list(map(times.__getitem__, rows)),
                            list(map(values.__getitem__, rows))))
         return routed
-
-    # -- state ------------------------------------------------------------------------
-    def _parts_state(self) -> list[Any]:
-        raise NotImplementedError
-
-    def _restore_parts(self, parts: list[Any]) -> None:
-        raise NotImplementedError
-
-    def snapshot(self) -> Any:
-        return {"max_event_us": self.max_event_us, "emitted_us": self.emitted_us,
-                "parts": self._parts_state()}
-
-    def restore(self, state: Any) -> None:
-        try:
-            parts = state["parts"]
-            max_event, emitted = state["max_event_us"], state["emitted_us"]
-        except (KeyError, TypeError) as err:
-            raise CheckpointError(f"{self.key}: unreadable event-time state ({err})") from None
-        if len(parts) != self.num_partitions:
-            raise CheckpointError(
-                f"{self.key}: the checkpoint holds {len(parts)} partitions, the job has "
-                f"{self.num_partitions}; keep num_partitions or use a new checkpoint directory"
-            )
-        self.max_event_us, self.emitted_us = max_event, emitted
-        self._restore_parts(parts)
 
 
 _WINDOW = itemgetter(1, 2)  # (window_start, window_end) of a WindowResult or SessionResult

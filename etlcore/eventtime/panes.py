@@ -32,7 +32,21 @@ class PaneWindowNode(EventTimeNode):
         self.pane_us = gcd(size_us, slide_us)
         self.size_p = size_us // self.pane_us  # window length in panes
         self.slide_p = slide_us // self.pane_us
-        self.stores = [_fast.window.PaneStore(spec.agg) for _ in range(num_partitions)]
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "size_us": self.size_us, "slide_us": self.slide_us}
+
+    def new_state(self) -> Any:
+        return _fast.window.PaneStore(self.spec.agg)
+
+    def encode_state(self, state: Any) -> Any:
+        return state.to_state()
+
+    def decode_state(self, data: Any) -> Any:
+        return _fast.window.PaneStore.from_state(self.spec.agg, data)
+
+    def state_len(self, state: Any) -> int:
+        return len(state)
 
     def is_late(self, t_us: int, wm_us: int) -> bool:
         # late once the last window holding t is final: all of t's windows were emitted
@@ -55,13 +69,13 @@ class PaneWindowNode(EventTimeNode):
                 for key, value in store.merge_range(first, first + self.size_p - 1)
                 if keys is None or key in keys]
 
-    def process(self, part: int, keys: list[Any], times: list[int], values: list[Any],
-                wm_us: int | None) -> list[Any]:
-        store = self.stores[part]
+    def process(self, state: Any, keys: list[Any], times: list[int], values: list[Any],
+                wm_us: int | None, emitted_us: int | None) -> list[Any]:
+        store = state
         if keys:
             store.fold(keys, times, values, self.pane_us)
         if self.spec.emit == "final":
-            out = self._final(store, wm_us)
+            out = self._final(store, wm_us, emitted_us)
         else:
             out = self._updated(store, self._keys_by_pane(keys, times), wm_us)
         if wm_us is not None:  # panes that only final windows use can go
@@ -78,11 +92,10 @@ class PaneWindowNode(EventTimeNode):
             by_pane.setdefault(t // pane_us, set()).add(key)
         return by_pane
 
-    def _final(self, store: Any, wm_us: int | None) -> list[WindowResult]:
+    def _final(self, store: Any, wm_us: int | None, done: int | None) -> list[WindowResult]:
         """Every window that became final at this watermark, once."""
         if wm_us is None:
             return []
-        done = self.emitted_us
         ready = set()
         for pane in store.panes():
             for k in self._windows_of(pane):
@@ -100,13 +113,3 @@ class PaneWindowNode(EventTimeNode):
                 if wm_us is None or k * self.slide_us + self.size_us > wm_us:
                     touched.setdefault(k, set()).update(keys)
         return [r for k in sorted(touched) for r in self._result(store, k, touched[k])]
-
-    def _parts_state(self) -> list[Any]:
-        return [store.to_state() for store in self.stores]
-
-    def _restore_parts(self, parts: list[Any]) -> None:
-        cls = _fast.window.PaneStore
-        self.stores = [cls.from_state(self.spec.agg, s) for s in parts]
-
-    def state_size(self) -> int:
-        return sum(len(store) for store in self.stores)

@@ -91,16 +91,30 @@ def _fold_for(agg: Any) -> _Fold:
     return {"count": _CountFold, "sum": _SumFold}.get(agg, _Fold)(agg)
 
 
-class SessionWindowNode(EventTimeNode):
-    """Open sessions per key, plus an index of when each key's first session expires.
+class SessionPart:
+    """One key partition's open sessions, plus an index of when each key's first one expires.
 
-    ``expiry[part]`` is a heap of ``(first session's last + gap, tiebreak, key)``,
+    ``expiry`` is a heap of ``(first session's last + gap, tiebreak, key)``,
     pushed whenever a key's sessions change; entries go stale instead of being
     updated. Finishing sessions pops the entries the watermark passed, so it
-    costs O(finished + stale), not O(open keys). ``order[part]`` numbers keys in
-    the table's insertion order, so finished keys are visited in table order as
-    a full scan would.
+    costs O(finished + stale), not O(open keys). ``order`` numbers keys in the
+    table's insertion order, so finished keys are visited in table order as a
+    full scan would.
     """
+
+    __slots__ = ("table", "order", "expiry", "tiebreak")
+
+    def __init__(self, table: dict[Any, list[Session]], gap_us: int):
+        self.table = table
+        self.tiebreak = count()
+        self.order = {key: next(self.tiebreak) for key in table}
+        self.expiry = [(sessions[0][1] + gap_us, next(self.tiebreak), key)
+                       for key, sessions in table.items()]
+        heapify(self.expiry)
+
+
+class SessionWindowNode(EventTimeNode):
+    """Sessions per key, kept in :class:`SessionPart` states, one per key partition."""
 
     op = "session_window"
 
@@ -109,20 +123,22 @@ class SessionWindowNode(EventTimeNode):
         super().__init__(parent, key, spec, num_partitions)
         self.gap_us = gap_us
         self.fold = _fold_for(spec.agg)
-        self._tiebreak = count()
-        self._reset([{} for _ in range(num_partitions)])
 
-    def _reset(self, tables: list[dict[Any, list[Session]]]) -> None:
-        self.tables = tables
-        self.order: list[dict[Any, int]] = []
-        self.expiry: list[list[tuple[int, int, Any]]] = []
-        gap, tiebreak = self.gap_us, self._tiebreak
-        for table in tables:
-            self.order.append({key: next(tiebreak) for key in table})
-            heap = [(sessions[0][1] + gap, next(tiebreak), key)
-                    for key, sessions in table.items()]
-            heapify(heap)
-            self.expiry.append(heap)
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "gap_us": self.gap_us}
+
+    def new_state(self) -> Any:
+        return SessionPart({}, self.gap_us)
+
+    def encode_state(self, state: Any) -> Any:
+        return [[key, sessions] for key, sessions in state.table.items()]
+
+    def decode_state(self, data: Any) -> Any:
+        return SessionPart({key: [list(s) for s in sessions] for key, sessions in data},
+                           self.gap_us)
+
+    def state_len(self, state: Any) -> int:
+        return sum(len(s) for s in state.table.values())
 
     def is_late(self, t_us: int, wm_us: int) -> bool:
         return t_us + self.gap_us <= wm_us
@@ -182,10 +198,10 @@ class SessionWindowNode(EventTimeNode):
                     changed.add(len(merged) - 1)
         return merged, changed
 
-    def process(self, part: int, keys: list[Any], times: list[int], values: list[Any],
-                wm_us: int | None) -> list[Any]:
-        table, order, heap = self.tables[part], self.order[part], self.expiry[part]
-        gap, tiebreak = self.gap_us, self._tiebreak
+    def process(self, state: Any, keys: list[Any], times: list[int], values: list[Any],
+                wm_us: int | None, emitted_us: int | None) -> list[Any]:
+        table, order, heap = state.table, state.order, state.expiry
+        gap, tiebreak = self.gap_us, state.tiebreak
         events: dict[Any, list[tuple[int, Any]]] = {}
         get = events.get
         for key, ev in zip(keys, zip(times, values, strict=True), strict=True):
@@ -227,13 +243,3 @@ class SessionWindowNode(EventTimeNode):
     def _result(self, key: Any, s: Session) -> SessionResult:
         return SessionResult(key, seconds(s[0]), seconds(s[1] + self.gap_us),
                              self.fold.result(s[3]), s[2])
-
-    def _parts_state(self) -> list[Any]:
-        return [[[key, sessions] for key, sessions in table.items()] for table in self.tables]
-
-    def _restore_parts(self, parts: list[Any]) -> None:
-        self._reset([{key: [list(s) for s in sessions] for key, sessions in rows}
-                     for rows in parts])
-
-    def state_size(self) -> int:
-        return sum(len(s) for table in self.tables for s in table.values())

@@ -1,21 +1,30 @@
-"""Graph nodes and the per-batch evaluation context.
+"""Graph nodes, and what a task sees while it runs them.
 
-A node's ``compute`` turns its parents' partitions for this batch into its
-own, or returns ``None`` when the stream has no data at this batch time (a
-window that only emits every ``slide``), as Spark's ``DStream.compute`` does.
-Results are memoised per batch so a stream used by two outputs runs once.
+Nodes come in three kinds, and the kind decides where the graph is cut into
+stages (Spark's DAG scheduler shape, see :mod:`etlcore.engine.stages`):
+
+- a **source** node starts a stage with one task per source partition;
+- a **narrow** node (:class:`NarrowNode`) runs per partition inside the task of
+  its parent, fused with its neighbours: no records leave the task;
+- a **wide** node (:class:`WideNode`) moves records between partitions. Its
+  ``map_side`` runs at the end of every upstream task and returns one block
+  per reduce partition (map-side combined where the operator allows); its
+  ``reduce_side`` starts the next stage, one task per reduce partition, with
+  the blocks routed to it and the state of that partition.
+
+Nodes hold configuration and user functions only, never batch data or state:
+state is a value the driver hands to a task and the task returns (see
+:class:`WideNode`), so the same node runs in-process, in a worker process or
+on a Spark executor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from etlcore.batch import BatchInfo, BatchPlan, Partitions
-
-if TYPE_CHECKING:
-    from etlcore.runner import Runner
+from etlcore.batch import BatchInfo
 
 
 @dataclass
@@ -32,60 +41,66 @@ class DeadLetter:
 
 
 @dataclass
-class BatchRun:
-    """Everything one batch's evaluation needs and collects."""
+class TaskContext:
+    """What operator code sees inside one task; everything it collects is returned by value."""
 
     info: BatchInfo
-    plan: BatchPlan
-    index: int  # batches since the job's first batch (batch_id, kept explicit for windows)
-    runner: Runner
-    parallelism: int
-    cache: dict[int, Partitions | None] = field(default_factory=dict)
-    records_in: int = 0
+    index: int  # batches since the job's first batch
     dead_letters: list[DeadLetter] = field(default_factory=list)
     late_records: int = 0
-    state_only: bool = False  # recovery replay of a committed batch: rebuild state, write nothing
-
-    def get(self, node: Node) -> Partitions | None:
-        key = id(node)
-        if key not in self.cache:
-            self.cache[key] = node.compute(self)
-        return self.cache[key]
+    counters: dict[str, Any] = field(default_factory=dict)  # e.g. the latest event time seen
 
     def dead_letter(self, record: Any, reason: str, stage: str) -> None:
         self.dead_letters.append(DeadLetter(record, reason, stage))
+
+    def max_counter(self, name: str, value: Any) -> None:
+        old = self.counters.get(name)
+        if old is None or value > old:
+            self.counters[name] = value
+
+
+@dataclass(frozen=True)
+class BatchScope:
+    """What the driver knows of a batch before its tasks run (for ``WideNode.param``)."""
+
+    info: BatchInfo
+    index: int
 
 
 class Node:
     """One operator. ``key`` is stable across runs of the same job (checkpoints use it)."""
 
     op: str = "node"
+    kind: str = "narrow"  # "source" | "narrow" | "wide"
     stateful: bool = False
 
     def __init__(self, parents: list[Node], key: str):
         self.parents = parents
         self.key = key
 
-    def compute(self, run: BatchRun) -> Partitions | None:
+    def identity(self) -> dict[str, Any]:
+        """Parameters that change this operator's output (the checkpoint fingerprint)."""
+        return {}
+
+
+Transform = Callable[[Iterable[Any], TaskContext], Iterable[Any]]
+
+
+class NarrowNode(Node):
+    """Runs on each partition in the task that holds it."""
+
+    kind = "narrow"
+
+    def apply(self, records: list[Any], ctx: TaskContext, param: Any) -> list[Any]:
         raise NotImplementedError
 
-    # stateful nodes override these two; state must be plain data (see etlcore.codec)
-    def snapshot(self) -> Any:
+    def param(self, scope: BatchScope) -> Any:
+        """Per-batch data computed on the driver and shipped with the task (a join table)."""
         return None
 
-    def restore(self, state: Any) -> None:
-        pass
 
-    def state_size(self) -> int:
-        """Number of keys or records held (reported as a metric)."""
-        return 0
-
-
-Transform = Callable[[Iterable[Any], "BatchRun"], Iterable[Any]]
-
-
-class MapPartitionsNode(Node):
-    """A narrow operator: ``transform(records, run)`` on every partition, no shuffle.
+class MapPartitionsNode(NarrowNode):
+    """``transform(records, ctx)`` on every partition.
 
     Transforms take and return iterables, so a chain of narrow operators with no
     other consumer in between is fused into one pass (:func:`fuse_narrow`): no
@@ -98,17 +113,14 @@ class MapPartitionsNode(Node):
         super().__init__([parent], key)
         self.transform = transform
         self.stage = stage or key
+        self.fused: list[str] = [key]
 
-    def compute(self, run: BatchRun) -> Partitions | None:
-        parts = run.get(self.parents[0])
-        if parts is None:
-            return None
-        transform = self.transform
-        return run.runner.map(lambda p: list(transform(p, run)), parts)
+    def apply(self, records: list[Any], ctx: TaskContext, param: Any) -> list[Any]:
+        return list(self.transform(records, ctx))
 
 
 def fuse_narrow(nodes: list[Node], consumers: dict[int, int]) -> None:
-    """Fold each narrow node into its narrow parent when it is that parent's only consumer.
+    """Fold each map-partitions node into its parent when it is that parent's only consumer.
 
     ``consumers`` counts, per node id, the nodes and outputs that read it.
     """
@@ -119,53 +131,119 @@ def fuse_narrow(nodes: list[Node], consumers: dict[int, int]) -> None:
         if consumers.get(id(parent), 0) != 1:
             continue
         first, second = parent.transform, node.transform
-        node.transform = lambda it, run, first=first, second=second: second(first(it, run), run)
+        node.transform = lambda it, ctx, first=first, second=second: second(first(it, ctx), ctx)
+        node.fused = parent.fused + node.fused
         node.parents = list(parent.parents)
 
 
 class UnionNode(Node):
+    """The partitions of all parents, side by side (no data moves)."""
+
     op = "union"
-
-    def compute(self, run: BatchRun) -> Partitions | None:
-        out: Partitions = []
-        seen = False
-        for parent in self.parents:
-            parts = run.get(parent)
-            if parts is not None:
-                seen = True
-                out.extend(parts)
-        return out if seen else None
+    kind = "narrow"
 
 
-class TransformNode(Node):
+class WideNode(Node):
+    """An operator that routes records by key into ``n`` reduce partitions.
+
+    Driver: ``partitions`` picks ``n`` for the batch, ``param`` computes per-batch
+    data (a watermark) and ``after_batch`` folds the tasks' counters back.
+    Worker: ``map_side`` per upstream task, ``reduce_side`` per reduce partition.
+    Stateful nodes keep one state value per reduce partition: ``new_state``,
+    ``encode_state``/``decode_state`` (plain data for checkpoints and for the
+    trip to another process) and ``state_len``; the driver owns the current
+    values and ``driver_state``/``restore_driver_state`` cover what is global
+    to the node (a watermark).
+    """
+
+    kind = "wide"
+    propagate_none = True  # no input this batch -> no output; stateful nodes still run
+    num_partitions: int | None = None
+
+    def partitions(self, parent_counts: list[int]) -> int:
+        return self.num_partitions or max(1, *parent_counts)
+
+    def param(self, scope: BatchScope, upstream_tasks: int) -> Any:
+        """Per-batch data for this node's map and reduce sides (plain, small)."""
+        return None
+
+    def emits(self, scope: BatchScope) -> bool:
+        """False at batch times where the stream has no data (a window between slides)."""
+        return True
+
+    def map_side(self, records: list[Any], side: int, n: int, param: Any,
+                 ctx: TaskContext) -> list[Any]:
+        raise NotImplementedError
+
+    def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
+                    ctx: TaskContext) -> tuple[list[Any], Any]:
+        """``inputs[side]``: the blocks routed to this partition (None: that side had no data)."""
+        raise NotImplementedError
+
+    def after_batch(self, counters: list[dict[str, Any]], param: Any) -> None:  # noqa: B027
+        """Driver: fold the tasks' counters into node-global state."""
+
+    # -- state (stateful nodes) -------------------------------------------------------
+    def new_state(self) -> Any:
+        return None
+
+    def encode_state(self, state: Any) -> Any:
+        return state
+
+    def decode_state(self, data: Any) -> Any:
+        return data
+
+    def state_len(self, state: Any) -> int:
+        return 0
+
+    def driver_state(self) -> Any:
+        return None
+
+    def restore_driver_state(self, data: Any) -> None:  # noqa: B027
+        pass
+
+
+def concat(blocks: list[list[Any]]) -> list[Any]:
+    if len(blocks) == 1:
+        return blocks[0]
+    return [r for b in blocks for r in b]
+
+
+class TransformNode(WideNode):
     """``fn`` over the whole batch as one list (Spark's ``transform``)."""
 
     op = "transform"
+    num_partitions = 1
 
     def __init__(self, parent: Node, key: str, fn: Callable[..., Any], pass_info: bool):
         super().__init__([parent], key)
         self.fn = fn
         self.pass_info = pass_info
 
-    def compute(self, run: BatchRun) -> Partitions | None:
-        parts = run.get(self.parents[0])
-        if parts is None:
-            return None
-        records = [r for p in parts for r in p]
-        result = self.fn(records, run.info) if self.pass_info else self.fn(records)
-        return [list(result) if result is not None else []]
+    def map_side(self, records: list[Any], side: int, n: int, param: Any,
+                 ctx: TaskContext) -> list[Any]:
+        return [records]
+
+    def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
+                    ctx: TaskContext) -> tuple[list[Any], Any]:
+        records = concat(inputs[0] or [])
+        result = self.fn(records, ctx.info) if self.pass_info else self.fn(records)
+        return (list(result) if result is not None else []), None
 
 
-class CountNode(Node):
+class CountNode(WideNode):
     """The number of records in the batch, as a one-record stream."""
 
     op = "count"
+    num_partitions = 1
 
     def __init__(self, parent: Node, key: str):
         super().__init__([parent], key)
 
-    def compute(self, run: BatchRun) -> Partitions | None:
-        parts = run.get(self.parents[0])
-        if parts is None:
-            return None
-        return [[sum(len(p) for p in parts)]]
+    def map_side(self, records: list[Any], side: int, n: int, param: Any,
+                 ctx: TaskContext) -> list[Any]:
+        return [len(records)]
+
+    def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
+                    ctx: TaskContext) -> tuple[list[Any], Any]:
+        return [sum(inputs[0] or [])], None

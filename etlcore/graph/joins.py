@@ -1,9 +1,10 @@
 """Joins of a keyed stream with a static data set or with another stream.
 
-A static data set is broadcast: every partition joins against the same
-in-memory table, no shuffle. A data set given as a callable is reloaded every
-``reload_every`` batches (a changing dimension table). Two streams are
-shuffled by key into the same partitions and hash-joined per partition.
+A static data set is broadcast: the driver ships the same table with every
+task and each partition joins against it, no shuffle. A data set given as a
+callable is reloaded on the driver every ``reload_every`` batches (a changing
+dimension table). Two streams are shuffled by key into the same partitions
+and hash-joined per partition.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from etlcore.batch import Partitions
-from etlcore.graph.base import BatchRun, Node
-from etlcore.graph.shuffle import shuffle
+from etlcore.graph.base import BatchScope, NarrowNode, Node, TaskContext, WideNode, concat
+from etlcore.graph.shuffle import route
 
 Table = dict[Any, list[Any]]
 
@@ -41,7 +41,7 @@ def hash_join(left: list[tuple[Any, Any]], table: Table, outer: bool) -> list[An
     return out
 
 
-class StaticJoinNode(Node):
+class StaticJoinNode(NarrowNode):
     op = "join_static"
 
     def __init__(self, parent: Node, key: str, data: Any, outer: bool, reload_every: int | None):
@@ -52,26 +52,28 @@ class StaticJoinNode(Node):
         self.table: Table | None = None if self.loader else build_table(data)
         self.loaded_at: int | None = None
 
-    def _table(self, index: int) -> Table:
+    def identity(self) -> dict[str, Any]:
+        return {"outer": self.outer, "reload_every": self.reload_every}
+
+    def param(self, scope: BatchScope) -> Any:
+        """The table, (re)loaded on the driver; shipped to the tasks of this batch."""
         if self.loader is not None and (
             self.table is None or self.loaded_at is None
-            or index - self.loaded_at >= self.reload_every
+            or scope.index - self.loaded_at >= self.reload_every
         ):
             self.table = build_table(self.loader())
-            self.loaded_at = index
-        assert self.table is not None
+            self.loaded_at = scope.index
         return self.table
 
-    def compute(self, run: BatchRun) -> Partitions | None:
-        parts = run.get(self.parents[0])
-        if parts is None:
-            return None
-        table = self._table(run.index)
-        outer = self.outer
-        return run.runner.map(lambda p: hash_join(p, table, outer), parts)
+    def apply(self, records: list[Any], ctx: TaskContext, param: Any) -> list[Any]:
+        return hash_join(records, param, self.outer)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the table travels as the per-batch param; the loader stays on the driver
+        return {**self.__dict__, "table": None, "loader": None}
 
 
-class StreamJoinNode(Node):
+class StreamJoinNode(WideNode):
     op = "join_stream"
 
     def __init__(self, left: Node, right: Node, key: str, outer: bool,
@@ -80,15 +82,15 @@ class StreamJoinNode(Node):
         self.outer = outer
         self.num_partitions = num_partitions
 
-    def compute(self, run: BatchRun) -> Partitions | None:
-        left = run.get(self.parents[0])
-        if left is None:
-            return None
-        right = run.get(self.parents[1]) or []
-        n = self.num_partitions or max(1, len(left), len(right))
-        lparts = shuffle(left, n)
-        rparts = shuffle(right, n) if right else [[] for _ in range(n)]
-        outer = self.outer
-        return run.runner.map(
-            lambda lr: hash_join(lr[0], build_table(lr[1]), outer), list(zip(lparts, rparts, strict=True))
-        )
+    def identity(self) -> dict[str, Any]:
+        return {"outer": self.outer, "num_partitions": self.num_partitions}
+
+    def map_side(self, records: list[Any], side: int, n: int, param: Any,
+                 ctx: TaskContext) -> list[Any]:
+        return route(records, n)
+
+    def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
+                    ctx: TaskContext) -> tuple[list[Any], Any]:
+        left = concat(inputs[0] or [[]])
+        right = concat(inputs[1] or [[]])
+        return hash_join(left, build_table(right), self.outer), None

@@ -3,6 +3,8 @@
 reduce_by_key combines map-side with the hash-aggregation kernel, routes the
 partial aggregates through the partition kernel (Kafka-compatible murmur2 for
 bytes and str keys) and merges them reduce-side: Spark's combineByKey shape.
+When the whole batch is one upstream task and one reduce partition, the map
+side aggregates completely and the reduce side passes the result on.
 """
 
 from __future__ import annotations
@@ -11,76 +13,113 @@ from collections.abc import Callable
 from typing import Any
 
 from etlcore import _fast
-from etlcore.batch import Partitions
-from etlcore.graph.base import BatchRun, Node
+from etlcore.graph.base import BatchScope, Node, TaskContext, WideNode, concat
 
 Reducer = str | Callable[[Any, Any], Any]
 
 
-def shuffle(parts: Partitions, n: int) -> Partitions:
-    """Route (key, value) pairs of every partition into ``n`` partitions by key."""
+def route(pairs: list[Any], n: int) -> list[list[Any]]:
+    """(key, value) pairs split into ``n`` blocks by key (Kafka's murmur2 for str/bytes)."""
     if n == 1:
-        return [[r for p in parts for r in p]] if len(parts) != 1 else [parts[0]]
-    out: Partitions = [[] for _ in range(n)]
-    split = _fast.partition.partition_pairs
+        return [pairs]
+    return _fast.partition.partition_pairs(pairs, n)
+
+
+def shuffle(parts: list[list[Any]], n: int) -> list[list[Any]]:
+    """Route (key, value) pairs of every partition into ``n`` partitions by key."""
+    out: list[list[Any]] = [[] for _ in range(n)]
     for part in parts:
-        for i, bucket in enumerate(split(part, n)):
+        for i, bucket in enumerate(route(part, n)):
             if bucket:
                 out[i].extend(bucket)
     return out
 
 
-class ShuffleNode(Node):
+class ShuffleNode(WideNode):
     """A keyed operator: its parent's batch routed into ``n`` partitions by key."""
 
     def __init__(self, parent: Node, key: str, num_partitions: int | None):
         super().__init__([parent], key)
         self.num_partitions = num_partitions
 
-    def compute(self, run: BatchRun) -> Partitions | None:
-        parts = run.get(self.parents[0])
-        if parts is None:
-            return None
-        return self.combine(run, parts, self.num_partitions or max(1, len(parts)))
+    def identity(self) -> dict[str, Any]:
+        return {"num_partitions": self.num_partitions}
 
-    def combine(self, run: BatchRun, parts: Partitions, n: int) -> Partitions:
+
+
+class _CombiningNode(ShuffleNode):
+    """Map-side partial aggregation; the driver says when the map side can finish alone."""
+
+    def param(self, scope: BatchScope, upstream_tasks: int) -> Any:
+        return upstream_tasks == 1
+
+    def combine(self, records: list[Any]) -> list[Any]:
         raise NotImplementedError
 
+    def complete(self, records: list[Any]) -> list[Any]:
+        raise NotImplementedError
 
-class ReduceByKeyNode(ShuffleNode):
+    def merge(self, blocks: list[list[Any]]) -> list[Any]:
+        raise NotImplementedError
+
+    def map_side(self, records: list[Any], side: int, n: int, param: Any,
+                 ctx: TaskContext) -> list[Any]:
+        if param and n == 1:  # the only map task: aggregate completely
+            return [("done", self.complete(records))]
+        return [("partial", b) for b in route(self.combine(records), n)]
+
+    def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
+                    ctx: TaskContext) -> tuple[list[Any], Any]:
+        blocks = inputs[0] or []
+        if len(blocks) == 1 and blocks[0][0] == "done":
+            return blocks[0][1], None
+        return self.merge([b for _, b in blocks]), None
+
+
+class ReduceByKeyNode(_CombiningNode):
     op = "reduce_by_key"
 
     def __init__(self, parent: Node, key: str, reducer: Reducer, num_partitions: int | None):
         super().__init__(parent, key, num_partitions)
         self.reducer = reducer
 
-    def combine(self, run: BatchRun, parts: Partitions, n: int) -> Partitions:
-        hashagg, reducer = _fast.hashagg, self.reducer
-        if n == 1:
-            agg = hashagg.HashAgg(reducer)
-            for part in parts:
-                agg.add_pairs(part)
-            return [agg.results()]
-        partials = run.runner.map(lambda p: hashagg.combine(p, reducer), parts)
-        return run.runner.map(lambda p: hashagg.merge([p], reducer), shuffle(partials, n))
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "reducer": self.reducer}
+
+    def combine(self, records: list[Any]) -> list[Any]:
+        return _fast.hashagg.combine(records, self.reducer)
+
+    def complete(self, records: list[Any]) -> list[Any]:
+        agg = _fast.hashagg.HashAgg(self.reducer)
+        agg.add_pairs(records)
+        return agg.results()
+
+    def merge(self, blocks: list[list[Any]]) -> list[Any]:
+        return _fast.hashagg.merge(blocks, self.reducer)
 
 
-class CountByValueNode(ShuffleNode):
+class CountByValueNode(_CombiningNode):
     op = "count_by_value"
 
-    def combine(self, run: BatchRun, parts: Partitions, n: int) -> Partitions:
-        hashagg = _fast.hashagg
-        counted = run.runner.map(hashagg.count_values, parts)
-        if n == 1 and len(counted) == 1:
-            return counted
-        return run.runner.map(lambda p: hashagg.merge([p], "sum"), shuffle(counted, n))
+    def combine(self, records: list[Any]) -> list[Any]:
+        return _fast.hashagg.count_values(records)
+
+    complete = combine
+
+    def merge(self, blocks: list[list[Any]]) -> list[Any]:
+        return _fast.hashagg.merge(blocks, "sum")
 
 
 class GroupByKeyNode(ShuffleNode):
     op = "group_by_key"
 
-    def combine(self, run: BatchRun, parts: Partitions, n: int) -> Partitions:
-        return run.runner.map(lambda p: list(group_values(p).items()), shuffle(parts, n))
+    def map_side(self, records: list[Any], side: int, n: int, param: Any,
+                 ctx: TaskContext) -> list[Any]:
+        return route(records, n)
+
+    def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
+                    ctx: TaskContext) -> tuple[list[Any], Any]:
+        return list(group_values(concat(inputs[0] or [[]])).items()), None
 
 
 def group_values(pairs: list[tuple[Any, Any]]) -> dict[Any, list[Any]]:

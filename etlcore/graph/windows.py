@@ -2,7 +2,9 @@
 
 Window length and slide are whole multiples of the batch interval. A window
 stream has data only at batch times that are multiples of the slide; between
-them it has none (``compute`` returns None), so outputs skip those batches.
+them it has none, so outputs skip those batches. State lives in reduce
+partitions: the raw window keeps one partition of batches, the keyed window
+one sliding-window kernel per key partition.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ from collections import deque
 from typing import Any
 
 from etlcore import _fast
-from etlcore.batch import Partitions
 from etlcore.errors import ConfigError
-from etlcore.graph.base import BatchRun, Node
-from etlcore.graph.shuffle import Reducer, shuffle
+from etlcore.graph.base import BatchScope, Node, TaskContext, WideNode, concat
+from etlcore.graph.shuffle import Reducer, route
 
 
 def batches_in(duration: float, interval: float, key: str) -> int:
@@ -26,36 +27,54 @@ def batches_in(duration: float, interval: float, key: str) -> int:
     return count
 
 
-class WindowNode(Node):
-    """All records of the last ``length`` batches, every ``slide`` batches."""
-
-    op = "window"
+class _SlidingNode(WideNode):
     stateful = True
+    propagate_none = False
 
     def __init__(self, parent: Node, key: str, length: int, slide: int):
         super().__init__([parent], key)
         self.length = length
         self.slide = slide
-        self.buffer: deque[list[Any]] = deque(maxlen=length)
 
-    def compute(self, run: BatchRun) -> Partitions | None:
-        parts = run.get(self.parents[0])
-        self.buffer.append([r for p in parts for r in p] if parts else [])
-        if (run.index + 1) % self.slide:
-            return None
-        return [[r for batch in self.buffer for r in batch]]
+    def identity(self) -> dict[str, Any]:
+        return {"length": self.length, "slide": self.slide, "partitions": self.num_partitions}
 
-    def snapshot(self) -> Any:
-        return list(self.buffer)
+    def emits(self, scope: BatchScope) -> bool:
+        return (scope.index + 1) % self.slide == 0
 
-    def restore(self, state: Any) -> None:
-        self.buffer = deque(state, maxlen=self.length)
-
-    def state_size(self) -> int:
-        return sum(len(b) for b in self.buffer)
+    def param(self, scope: BatchScope, upstream_tasks: int) -> Any:
+        return self.emits(scope)
 
 
-class ReduceByKeyAndWindowNode(Node):
+class WindowNode(_SlidingNode):
+    """All records of the last ``length`` batches, every ``slide`` batches."""
+
+    op = "window"
+    num_partitions = 1
+
+    def map_side(self, records: list[Any], side: int, n: int, param: Any,
+                 ctx: TaskContext) -> list[Any]:
+        return [records]
+
+    def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
+                    ctx: TaskContext) -> tuple[list[Any], Any]:
+        state.append(concat(inputs[0]) if inputs[0] else [])
+        return ([r for batch in state for r in batch] if param else []), state
+
+    def new_state(self) -> Any:
+        return deque(maxlen=self.length)
+
+    def encode_state(self, state: Any) -> Any:
+        return list(state)
+
+    def decode_state(self, data: Any) -> Any:
+        return deque(data, maxlen=self.length)
+
+    def state_len(self, state: Any) -> int:
+        return sum(len(b) for b in state)
+
+
+class ReduceByKeyAndWindowNode(_SlidingNode):
     """Per-key aggregate over the last ``length`` batches, via the window kernel.
 
     Each batch is one pane. With an inverse function (or the built-in "sum" and
@@ -64,36 +83,34 @@ class ReduceByKeyAndWindowNode(Node):
     """
 
     op = "reduce_by_key_and_window"
-    stateful = True
 
     def __init__(self, parent: Node, key: str, reducer: Reducer, inverse: Any,
                  length: int, slide: int, num_partitions: int):
-        super().__init__([parent], key)
+        super().__init__(parent, key, length, slide)
         self.reducer = reducer
         self.inverse = inverse
-        self.length = length
-        self.slide = slide
         self.num_partitions = num_partitions
-        self.windows = [self._new_window() for _ in range(num_partitions)]
 
-    def _new_window(self) -> Any:
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "reducer": self.reducer, "inverse": self.inverse}
+
+    def map_side(self, records: list[Any], side: int, n: int, param: Any,
+                 ctx: TaskContext) -> list[Any]:
+        return route(records, n)
+
+    def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
+                    ctx: TaskContext) -> tuple[list[Any], Any]:
+        state.push(concat(inputs[0]) if inputs[0] else [])
+        return (state.result() if param else []), state
+
+    def new_state(self) -> Any:
         return _fast.window.SlidingWindow(self.length, self.reducer, self.inverse)
 
-    def compute(self, run: BatchRun) -> Partitions | None:
-        parts = run.get(self.parents[0]) or []
-        routed = shuffle(parts, self.num_partitions) if parts else [[]] * self.num_partitions
-        for window, pairs in zip(self.windows, routed, strict=True):
-            window.push(pairs)
-        if (run.index + 1) % self.slide:
-            return None
-        return [w.result() for w in self.windows]
+    def encode_state(self, state: Any) -> Any:
+        return state.to_state()
 
-    def snapshot(self) -> Any:
-        return [w.to_state() for w in self.windows]
+    def decode_state(self, data: Any) -> Any:
+        return _fast.window.SlidingWindow.from_state(self.length, self.reducer, self.inverse, data)
 
-    def restore(self, state: Any) -> None:
-        cls = _fast.window.SlidingWindow
-        self.windows = [cls.from_state(self.length, self.reducer, self.inverse, s) for s in state]
-
-    def state_size(self) -> int:
-        return sum(len(w) for w in self.windows)
+    def state_len(self, state: Any) -> int:
+        return len(state)

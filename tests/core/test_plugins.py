@@ -7,7 +7,7 @@ import pytest
 from etlcore.errors import PluginNotFoundError
 from etlcore.plugin import hookspecs
 from etlcore.plugin.registry import Registry, get_registry, make_plugin_manager
-from etlcore.sink import Sink
+from etlcore.sink import CollectingSink
 
 
 def test_builtins_register_through_hooks():
@@ -38,11 +38,11 @@ class NopConfig:
     pass
 
 
-class NopSink(Sink):
+class NopSink(CollectingSink):
     def __init__(self, config: NopConfig):
         self.config = config
 
-    def write(self, batch, partition, records):
+    def store(self, batch, records):
         pass
 
 

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from etlcore import BatchInfo, Sink, StreamingContext
+from etlcore.sink import SinkWriter
 
 pytestmark = pytest.mark.slow
 
@@ -24,9 +25,17 @@ MAX_RATE = 1000  # records/s per partition: 2 x 1000 x 0.5 s = 1000 records per 
 CAPPED = 1000
 
 
-class SlowSink(Sink):
+class SlowWriter(SinkWriter):
     def write(self, batch: BatchInfo, partition: int, records: list) -> None:
         time.sleep(PER_RECORD * len(records))
+
+
+class SlowSink(Sink):
+    def writer(self) -> SinkWriter:
+        return SlowWriter()
+
+    def commit(self, batch: BatchInfo, messages: list) -> None:
+        pass
 
 
 def run(backpressure: bool, seconds: float = 9.0):

@@ -1,0 +1,236 @@
+"""The driver's side of one batch: tasks per stage, blocks between stages, state kept.
+
+Stages run in order. For each, the driver builds one task per partition
+(source ranges from the logged plan, or the blocks routed to a reduce
+partition together with that partition's state), hands them to the runner,
+and files the results: blocks into the inbox of the next stage, commit
+messages per sink, records for ``foreach_batch``, dead letters and counters.
+Nothing else crosses between driver and workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from etlcore.batch import BatchInfo, BatchPlan
+from etlcore.errors import CheckpointError
+from etlcore.graph.base import BatchScope, DeadLetter, NarrowNode, Node, WideNode
+from etlcore.graph.io import SourceNode
+from etlcore.engine.stages import StagePlan
+from etlcore.engine.task import Task, TaskResult
+
+if TYPE_CHECKING:
+    from etlcore.runners.base import Runner
+
+
+@dataclass
+class BatchOutcome:
+    info: BatchInfo
+    records_in: int = 0
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    late_records: int = 0
+    messages: dict[str, list[Any]] = field(default_factory=dict)  # sink output -> messages
+    written: dict[str, int] = field(default_factory=dict)
+    collected: dict[str, list[Any]] = field(default_factory=dict)  # foreach output -> records
+
+
+class StateTable:
+    """Per stateful node, one state value per reduce partition (live, or encoded)."""
+
+    def __init__(self, plan: StagePlan, encoded: bool):
+        self.encoded = encoded
+        self.nodes = {n.key: n for n in plan.stateful}
+        self.parts: dict[str, list[Any]] = {}
+        self.sizes: dict[str, list[int]] = {}
+        for node in plan.stateful:
+            n = node.num_partitions or 1
+            self.parts[node.key] = [None if encoded else node.new_state() for _ in range(n)]
+            self.sizes[node.key] = [0] * n
+
+    def snapshot(self) -> dict[str, Any]:
+        out = {}
+        for key, node in self.nodes.items():
+            parts = self.parts[key]
+            if not self.encoded:
+                parts = [node.encode_state(s) for s in parts]
+            else:
+                parts = [node.encode_state(node.new_state()) if s is None else s for s in parts]
+            out[key] = {"driver": node.driver_state(), "parts": parts}
+        return out
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        for key, node in self.nodes.items():
+            if key not in snapshot:
+                continue
+            data = snapshot[key]
+            if not isinstance(data, dict) or "parts" not in data:
+                raise CheckpointError(f"{key}: the checkpoint's state has an old or unknown "
+                                      "layout; use a new checkpoint directory")
+            parts = data["parts"]
+            want = node.num_partitions or 1
+            if len(parts) != want:
+                raise CheckpointError(
+                    f"{key}: the checkpoint holds state for {len(parts)} partitions, the job has "
+                    f"{want}; keep num_partitions (and parallelism) or use a new checkpoint "
+                    "directory")
+            node.restore_driver_state(data.get("driver"))
+            live = [node.decode_state(p) for p in parts]
+            self.sizes[key] = [node.state_len(s) for s in live]
+            self.parts[key] = list(parts) if self.encoded else live
+
+    def size(self) -> int:
+        """Keys or records held, as the tasks last reported them."""
+        return sum(sum(sizes) for sizes in self.sizes.values())
+
+
+class BatchExecutor:
+    """Runs batches of one job's stage plan on a runner."""
+
+    def __init__(self, plan: StagePlan, runner: Runner, sources: dict[str, SourceNode]):
+        self.plan = plan
+        self.runner = runner
+        self.sources = sources
+        self.states = StateTable(plan, plan.program.encode_state)
+
+    def _count(self, node: Node, ntasks: dict[str, int], memo: dict[str, int]) -> int:
+        """Partitions of ``node`` in this batch (decides ``n`` for shuffles without one)."""
+        if node.key in memo:
+            return memo[node.key]
+        if node.kind == "source":
+            n = ntasks[node.key]
+        elif isinstance(node, WideNode):
+            n = node.partitions([self._count(p, ntasks, memo) for p in node.parents])
+        elif node.kind == "narrow" and not isinstance(node, NarrowNode):  # a union
+            n = sum(self._count(p, ntasks, memo) for p in node.parents)
+        else:
+            n = self._count(node.parents[0], ntasks, memo)
+        memo[node.key] = n
+        return n
+
+    def run(self, plan: BatchPlan, replay: bool = False, state_only: bool = False) -> BatchOutcome:
+        sp, program = self.plan, self.plan.program
+        info = BatchInfo(plan.batch_id, plan.batch_time, replay or state_only)
+        scope = BatchScope(info, plan.batch_id)
+        outcome = BatchOutcome(info)
+
+        ntasks: dict[str, int] = {}
+        for stage in program.stages:
+            if stage.kind == "source":
+                ntasks[stage.root] = len(plan.ranges.get(stage.root, {}))
+        memo: dict[str, int] = {}
+        for stage in program.stages:
+            if stage.kind == "wide":
+                ntasks[stage.root] = self._count(sp.nodes[stage.root], ntasks, memo)
+
+        params: dict[str, Any] = {}
+        for key, node in sp.nodes.items():
+            if isinstance(node, WideNode):
+                upstream = sum(ntasks[program.stages[s].root] for s in sp.feeders.get(key, []))
+                params[key] = node.param(scope, upstream)
+            elif isinstance(node, NarrowNode):
+                params[key] = node.param(scope)
+        shuffle_n = {key: ntasks[key] for key, node in sp.nodes.items()
+                     if isinstance(node, WideNode)}
+
+        sink_next: dict[str, int] = {}  # output name -> next partition number
+        inbox: dict[tuple[str, int], list[list[Any]] | None] = {}
+        counters: list[dict[str, Any]] = []
+        messages: dict[str, list[tuple[int, Any]]] = {}
+        collected: dict[str, list[tuple[tuple[int, int], list[list[Any]]]]] = {}
+
+        for stage in program.stages:
+            n_tasks = ntasks[stage.root]
+            root = sp.nodes[stage.root]
+            tasks: list[Task] = []
+            if stage.kind == "source":
+                ranges = plan.ranges.get(stage.root, {})
+                source = self.sources[stage.root].source
+                for i, (partition, (start, end)) in enumerate(sorted(ranges.items())):
+                    task = Task(stage.id, i, info, plan.batch_id)
+                    if stage.reader is None:
+                        task.records = [] if start == end else list(
+                            source.read(partition, start, end))
+                    else:
+                        task.source = (partition, start, end)
+                    tasks.append(task)
+            else:
+                assert isinstance(root, WideNode)
+                sides = [inbox.get((root.key, s)) for s in range(len(root.parents))]
+                if root.propagate_none and sides[0] is None:
+                    tasks = []  # no input this batch: no output either
+                    n_tasks = 0
+                else:
+                    emits = root.emits(scope)
+                    states = self.states.parts.get(root.key)
+                    for i in range(n_tasks):
+                        inputs = [None if side is None else side[i] for side in sides]
+                        tasks.append(Task(stage.id, i, info, plan.batch_id, inputs=inputs,
+                                          state=states[i] if states is not None else None,
+                                          emits=emits))
+            bases: dict[int, int] = {}
+            for ex in stage.exits:
+                if ex.kind == "sink":
+                    bases[ex.id] = sink_next.get(ex.target, 0)
+                    sink_next[ex.target] = bases[ex.id] + n_tasks * stage.subparts[ex.node]
+            for i, task in enumerate(tasks):
+                task.params = params
+                task.shuffle_n = shuffle_n
+                task.state_only = state_only
+                task.sink_base = {eid: b + i * stage.subparts[self._exit(stage, eid).node]
+                                  for eid, b in bases.items()}
+            results = self.runner.run(program, tasks) if tasks else []
+            self._file(stage, results, shuffle_n, inbox, outcome, counters, messages, collected)
+            if root.kind == "wide" and root.stateful and results:
+                parts = self.states.parts[root.key]
+                sizes = self.states.sizes[root.key]
+                for r in results:
+                    parts[r.part] = r.state
+                    sizes[r.part] = r.state_len
+
+        for key, node in sp.nodes.items():
+            if isinstance(node, WideNode):
+                node.after_batch(counters, params.get(key))
+        for name, msgs in messages.items():
+            outcome.messages[name] = [m for _, m in sorted(msgs, key=lambda x: x[0])]
+        for name in sp.sink_outputs:
+            outcome.messages.setdefault(name, [])
+        for name, chunks in collected.items():
+            chunks.sort(key=lambda c: c[0])
+            outcome.collected[name] = [r for _, parts in chunks for p in parts for r in p]
+        return outcome
+
+    @staticmethod
+    def _exit(stage: Any, eid: int) -> Any:
+        return stage.exits[eid]
+
+    def _file(self, stage: Any, results: list[TaskResult], shuffle_n: dict[str, int],
+              inbox: dict[tuple[str, int], list[list[Any]] | None], outcome: BatchOutcome,
+              counters: list[dict[str, Any]],
+              messages: dict[str, list[tuple[int, Any]]],
+              collected: dict[str, list[tuple[tuple[int, int], list[list[Any]]]]]) -> None:
+        for r in sorted(results, key=lambda r: r.part):
+            outcome.records_in += r.records_in
+            outcome.dead_letters.extend(r.dead_letters)
+            outcome.late_records += r.late_records
+            if r.counters:
+                counters.append(r.counters)
+            for ex in stage.exits:
+                if ex.kind == "shuffle":
+                    blocks = r.shuffle.get(ex.id)
+                    slot = (ex.target, ex.side)
+                    if blocks is None:
+                        inbox.setdefault(slot, None)
+                        continue
+                    box = inbox.get(slot)
+                    if box is None:
+                        box = inbox[slot] = [[] for _ in range(shuffle_n[ex.target])]
+                    for i, block in enumerate(blocks):
+                        box[i].append(block)
+                elif ex.kind == "sink" and ex.id in r.messages:
+                    messages.setdefault(ex.target, []).extend(r.messages[ex.id])
+                    outcome.written[ex.target] = (outcome.written.get(ex.target, 0)
+                                                  + r.written.get(ex.id, 0))
+                elif ex.kind == "collect" and r.collected.get(ex.id) is not None:
+                    collected.setdefault(ex.target, []).append(
+                        ((stage.id, r.part), r.collected[ex.id]))

@@ -1,0 +1,196 @@
+"""One stage task: what a worker runs, with values in and values out.
+
+A task never touches a driver object. Its input is a source range (or records
+the driver read), or the shuffle blocks routed to its reduce partition and
+that partition's state; its result carries the blocks for the next stage
+(already map-side combined and routed), sink commit messages, records for the
+driver, dead letters, counters and the partition's new state.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from etlcore.batch import BatchInfo
+from etlcore.errors import BackpressureError
+from etlcore.graph.base import DeadLetter, TaskContext, concat
+from etlcore.sink import SinkWriter, WriterContext
+from etlcore.source import ReaderContext, Rejected, SourceReader
+from etlcore.engine.stages import Program
+
+
+@dataclass
+class Task:
+    stage: int
+    part: int
+    info: BatchInfo
+    index: int
+    source: tuple[str, Any, Any] | None = None  # (partition, start, end) for a worker read
+    records: list[Any] | None = None  # records the driver read (DriverReader sources)
+    inputs: list[list[Any] | None] | None = None  # wide stages: blocks per consumer side
+    state: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
+    shuffle_n: dict[str, int] = field(default_factory=dict)
+    sink_base: dict[int, int] = field(default_factory=dict)  # exit id -> first partition number
+    emits: bool = True
+    state_only: bool = False
+
+
+@dataclass
+class TaskResult:
+    stage: int
+    part: int
+    shuffle: dict[int, list[Any] | None] = field(default_factory=dict)
+    messages: dict[int, list[tuple[int, Any]]] = field(default_factory=dict)
+    written: dict[int, int] = field(default_factory=dict)
+    collected: dict[int, list[list[Any]] | None] = field(default_factory=dict)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    late_records: int = 0
+    counters: dict[str, Any] = field(default_factory=dict)
+    records_in: int = 0
+    state: Any = None
+    state_len: int = 0
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class WorkerEnv:
+    """Readers and writers opened once per worker and reused across batches."""
+
+    def __init__(self, worker: str = "driver"):
+        self.worker = worker
+        self.readers: dict[tuple[str, int], SourceReader] = {}
+        self.writers: dict[tuple[str, str], SinkWriter] = {}
+
+    def reader(self, program: Program, stage: int) -> SourceReader:
+        key = (program.uid, stage)
+        reader = self.readers.get(key)
+        if reader is None:
+            st = program.stages[stage]
+            reader = st.reader
+            assert reader is not None
+            reader.open(ReaderContext(st.root, program.job, program.checkpoint_dir, self.worker))
+            self.readers[key] = reader
+        return reader
+
+    def writer(self, program: Program, name: str) -> SinkWriter:
+        key = (program.uid, name)
+        writer = self.writers.get(key)
+        if writer is None:
+            writer = program.writers[name]
+            writer.open(WriterContext(name, program.job, program.checkpoint_dir, self.worker))
+            self.writers[key] = writer
+        return writer
+
+    def close(self) -> None:
+        items: list[Any] = [*self.readers.values(), *self.writers.values()]
+        self.readers.clear()
+        self.writers.clear()
+        for item in items:
+            try:
+                item.close()
+            except Exception:  # noqa: BLE001,S110 - closing everything matters more
+                pass
+
+
+def _read(program: Program, env: WorkerEnv, task: Task, ctx: TaskContext,
+          result: TaskResult) -> list[Any]:
+    if task.records is not None:
+        records = task.records
+    elif task.source is not None and task.source[1] != task.source[2]:
+        partition, start, end = task.source
+        records = list(env.reader(program, task.stage).read(partition, start, end))
+    else:
+        records = []
+    result.records_in = len(records)
+    if Rejected in map(type, records):  # a C-level scan: no Python call per record
+        root = program.stages[task.stage].root
+        for r in records:
+            if type(r) is Rejected:
+                ctx.dead_letter(r.record, r.reason, root)
+        records = [r for r in records if type(r) is not Rejected]
+    return records
+
+
+_WRITE_RETRIES = 30
+
+
+def _write(writer: SinkWriter, info: BatchInfo, partition: int, records: list[Any]) -> Any:
+    """A write, retried while the sink says it is saturated (BackpressureError)."""
+    for attempt in range(_WRITE_RETRIES):
+        try:
+            return writer.write(info, partition, records)
+        except BackpressureError as err:
+            if attempt == _WRITE_RETRIES - 1:
+                raise
+            time.sleep(err.retry_after)
+    return None
+
+
+def execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
+    """Run one stage task; operator errors propagate with the stage named."""
+    stage = program.stages[task.stage]
+    ctx = TaskContext(task.info, task.index)
+    result = TaskResult(task.stage, task.part)
+    vals: dict[str, list[list[Any]] | None] = {}
+    where = stage.root
+    try:
+        if stage.kind == "source":
+            vals[stage.root] = [_read(program, env, task, ctx, result)]
+        else:
+            wide = stage.wide
+            assert wide is not None
+            state = task.state
+            if wide.stateful and program.encode_state:
+                state = wide.new_state() if state is None else wide.decode_state(state)
+            out, state = wide.reduce_side(task.part, task.inputs or [None],
+                                          state, task.params.get(stage.root), ctx)
+            if wide.stateful:
+                result.state_len = wide.state_len(state)
+                result.state = wide.encode_state(state) if program.encode_state else state
+            vals[stage.root] = [out] if task.emits else None
+        for m in stage.members:
+            where = m.key
+            if m.node is None:  # a union: its in-stage inputs side by side
+                ins = [vals[k] for k in m.inputs]
+                present = [p for p in ins if p is not None]
+                vals[m.key] = [part for p in present for part in p] if present else None
+                continue
+            parts = vals[m.inputs[0]]
+            param = task.params.get(m.key)
+            vals[m.key] = None if parts is None else [m.node.apply(p, ctx, param) for p in parts]
+        for ex in stage.exits:
+            where = ex.target
+            parts = vals[ex.node]
+            if ex.kind == "shuffle":
+                if parts is None:
+                    result.shuffle[ex.id] = None
+                    continue
+                consumer = program.consumers[ex.target]
+                result.shuffle[ex.id] = consumer.map_side(
+                    concat(parts), ex.side, task.shuffle_n[ex.target],
+                    task.params.get(ex.target), ctx)
+            elif task.state_only or parts is None:
+                continue
+            elif ex.kind == "sink":
+                writer = env.writer(program, ex.target)
+                base = task.sink_base[ex.id]
+                result.messages[ex.id] = [(base + j, _write(writer, task.info, base + j, p))
+                                          for j, p in enumerate(parts)]
+                result.written[ex.id] = sum(len(p) for p in parts)
+            else:
+                result.collected[ex.id] = parts
+    except Exception as err:
+        err.add_note(f"etlcore: in {where} (stage {task.stage}, partition {task.part}, "
+                     f"batch {task.info.batch_id}, worker {env.worker})")
+        raise
+    result.dead_letters = ctx.dead_letters
+    result.late_records = ctx.late_records
+    result.counters = ctx.counters
+    return result

@@ -1,0 +1,37 @@
+"""The runner protocol: take a job's program once, then run lists of stage tasks."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from etlcore.engine.stages import Program
+from etlcore.engine.task import Task, TaskResult
+
+
+class Runner(ABC):
+    """Runs stage tasks somewhere and returns their results in task order.
+
+    ``ships`` is True when tasks leave this process: then the program is pickled
+    (checked before the first batch) and state travels encoded.
+    """
+
+    name: str = "runner"
+    ships: bool = False
+
+    @property
+    def default_parallelism(self) -> int:
+        """Partitions for keyed state and windows unless the job sets them."""
+        return 1
+
+    def start(self, program: Program) -> None:  # noqa: B027 - optional hook
+        """Called once before the first batch (and again after a stop)."""
+
+    @abstractmethod
+    def run(self, program: Program, tasks: list[Task]) -> list[TaskResult]:
+        """Run the tasks (in parallel where the runner can); results in task order."""
+
+    def stop(self) -> None:  # noqa: B027 - optional hook
+        """Release workers; readers and writers they opened are closed."""
+
+    def describe(self) -> str:
+        return self.name
