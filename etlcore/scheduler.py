@@ -79,6 +79,10 @@ class Scheduler:
             sink.open(SinkContext(sink_name, ctx.name, ckpt_dir, self.hard_stop))
         self._opened = True
         runner = ctx.runner
+        if runner.multi_host and ckpt_dir is not None and "://" not in str(ctx.checkpoint_dir):
+            log.warning("the %s runner may run tasks on other hosts, but the checkpoint %s is a "
+                        "local path: put it on storage every host sees (a shared file system, "
+                        "or s3:// / hdfs:// with their plugins)", runner.describe(), ckpt_dir)
         stage_plan = cut(self.graph.reachable(), self.graph.outputs, ctx.name,
                          str(ckpt_dir) if ckpt_dir is not None else None, runner.ships)
         if runner.ships:

@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from etlcore.errors import EtlcoreError
+from etlcore.errors import ConfigError, EtlcoreError
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -69,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Run a job file: a YAML job, or a .py file defining "
                          "`job` (a Job) or `build()` (returning a Job or StreamingContext).")
     run.add_argument("job", metavar="JOB", help="path to the job file")
+    where = run.add_argument_group("where tasks run (overrides the job file)")
+    where.add_argument("--runner", choices=["local", "processes", "spark"], default=None,
+                       help="local: in this process; processes: a pool of worker processes; "
+                            "spark: a Spark cluster")
+    where.add_argument("--workers", type=_positive_int, metavar="N", default=None,
+                       help="worker processes (processes) or cores (spark); default: one per core")
+    where.add_argument("--master", metavar="URL", default=None,
+                       help="Spark master, e.g. spark://127.0.0.1:7077 (default local[N])")
     _stop_options(run)
 
     demo = sub.add_parser("demo", parents=[common], help="run the built-in hashtag demo",
@@ -106,7 +114,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "run":
         from etlcore.cli.loader import load_target
+        from etlcore.runners import override_runner
 
+        if args.runner is None and (args.workers is not None or args.master is not None):
+            raise ConfigError("--runner", "--workers and --master need --runner processes or "
+                              "spark", has_value=False)
+        override_runner(args.runner, args.workers, args.master)
         return _run(load_target(args.job), args)
     from etlcore.job.demo import DEFAULT_OUT, demo_job
 
@@ -139,7 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         else:
-            print(f"error: job failed: {type(err).__name__}: {err} "
+            notes = "".join(f" [{n.removeprefix('etlcore: ')}]"
+                            for n in getattr(err, "__notes__", ()))
+            print(f"error: job failed: {type(err).__name__}: {err}{notes} "
                   "(--debug shows the traceback)", file=sys.stderr)
         return EXIT_FAILED
 

@@ -25,7 +25,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -67,6 +67,9 @@ class JobSpec:
     checkpoint_interval: int = 10
     max_rate_per_partition: float | None = None
     backpressure: bool = False
+    runner: Literal["local", "processes", "spark"] = "local"
+    workers: int | None = None
+    master: str | None = None
 
 
 def job_from_mapping(data: Any) -> Job:
@@ -76,6 +79,9 @@ def job_from_mapping(data: Any) -> Job:
         "parallelism": spec.parallelism,
         "checkpoint_interval": spec.checkpoint_interval,
         "backpressure": spec.backpressure,
+        "runner": spec.runner,
+        "workers": spec.workers,
+        "master": spec.master,
     }
     if spec.max_rate_per_partition is not None:
         options["max_rate_per_partition"] = spec.max_rate_per_partition

@@ -15,12 +15,29 @@ from etlcore.runners.local import LocalRunner
 
 RUNNERS = ("local", "processes", "spark")
 
-__all__ = ["RUNNERS", "LocalRunner", "Runner", "make_runner"]
+__all__ = ["RUNNERS", "LocalRunner", "Runner", "make_runner", "override_runner"]
+
+_override: dict[str, Any] | None = None
+
+
+def override_runner(runner: str | None, workers: int | None = None,
+                    master: str | None = None) -> None:
+    """Make every context built from now on use this runner (``etlcore run --runner``).
+
+    The command line wins over what a job file says, as ``spark-submit --master`` does.
+    """
+    global _override
+    _override = None if runner is None else {"runner": runner, "workers": workers,
+                                             "master": master}
 
 
 def make_runner(runner: Any = None, *, workers: int | None = None,
                 master: str | None = None) -> Runner:
     """A runner from a name (``local``, ``processes``, ``spark``) or a Runner instance."""
+    if _override is not None:
+        runner = _override["runner"]
+        workers = _override["workers"] or workers
+        master = _override["master"] or master
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
         raise ConfigError("workers", "a positive number of worker processes", workers)

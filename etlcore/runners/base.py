@@ -33,5 +33,10 @@ class Runner(ABC):
     def stop(self) -> None:  # noqa: B027 - optional hook
         """Release workers; readers and writers they opened are closed."""
 
+    @property
+    def multi_host(self) -> bool:
+        """True when tasks may run on other machines (local paths are then not shared)."""
+        return False
+
     def describe(self) -> str:
         return self.name

@@ -66,7 +66,9 @@ class SparkRunner(Runner):
     ships = True
 
     def __init__(self, master: str | None = None, workers: int | None = None,
-                 conf: dict[str, str] | None = None):
+                 conf: dict[str, str] | None = None, context: Any = None):
+        if context is not None:
+            master = context.master
         self.master = master or os.environ.get("ETLCORE_SPARK_MASTER") or (
             f"local[{workers or os.cpu_count() or 1}]")
         if not isinstance(self.master, str) or not re.match(r"(local(\[.*\])?|spark://|yarn|k8s://)",
@@ -75,7 +77,8 @@ class SparkRunner(Runner):
                               "spark://host:7077", self.master)
         self.workers = workers
         self.conf = dict(conf or {})
-        self._sc: Any = None
+        self._sc: Any = context
+        self._own_context = context is None  # a context handed in outlives the job
         self._broadcast: Any = None
         self._uid: str | None = None
 
@@ -84,7 +87,16 @@ class SparkRunner(Runner):
         if self.workers:
             return self.workers
         m = re.fullmatch(r"local\[(\d+)(,\d+)?\]", self.master)
-        return int(m.group(1)) if m else 2
+        if m:
+            return int(m.group(1))
+        if self._sc is not None:
+            return max(1, int(self._sc.defaultParallelism))
+        return 2
+
+    @property
+    def multi_host(self) -> bool:
+        return not (_is_local(self.master)
+                    or re.match(r"spark://(127\.0\.0\.1|localhost)[:/]", self.master) is not None)
 
     def describe(self) -> str:
         return f"spark ({self.master})"
@@ -99,6 +111,7 @@ class SparkRunner(Runner):
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         conf = (SparkConf().setMaster(_with_retries(self.master)).setAppName(f"etlcore-{job}")
                 .set("spark.ui.enabled", "false")
+                .set("spark.ui.showConsoleProgress", "false")
                 .set("spark.executor.memory", "512m")
                 .set("spark.python.worker.reuse", "true")
                 .set("spark.task.maxFailures", "4")
@@ -140,6 +153,6 @@ class SparkRunner(Runner):
             except Exception:  # noqa: BLE001 - the context may already be gone
                 pass
             self._broadcast = None
-        if self._sc is not None:
+        if self._sc is not None and self._own_context:
             self._sc.stop()
             self._sc = None
