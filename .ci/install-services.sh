@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the service tests need, idempotently and non-interactively:
-# Python clients, kcat, and the servers' artifacts (cached under ~/.cache/etlcore-services).
+# Python clients, kcat, and the servers' artifacts (cached under ~/.cache/etlcore-services;
+# pyspark goes into site-packages).
 # Usage: bash .ci/install-services.sh   (then: python3 scripts/services/svc.py start ...)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,4 +28,6 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     as_root apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" </dev/null
 fi
 
-"$PY" scripts/services/svc.py fetch kafka kinesis </dev/null
+# spark: `fetch` pip-installs pyspark (pinned in svcharness/spark.py, ~490 MB) only when
+# `import pyspark` fails; the same package is the test driver and the cluster (Java 17).
+"$PY" scripts/services/svc.py fetch kafka kinesis spark </dev/null

@@ -3,6 +3,10 @@
 Records a cleanse step or a guarded operator refuses are written here with
 the reason and the stage. Any sink plugin can take its place
 (``StreamingContext(dead_letter=("files", {"path": ...}))``).
+
+Sides: the engine writes dead letters through the sink protocol on the driver;
+the writer hands the letters to ``commit``, which keeps them in memory and
+writes the batch's file under the checkpoint.
 """
 
 from __future__ import annotations
@@ -13,14 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from etlcore.batch import BatchInfo
-from etlcore.sink import SinkContext, StagedFileSink
+from etlcore.checkpoint import atomic_write
+from etlcore.sink import CollectingSink, SinkContext
 
 
-class DeadLetterSink(StagedFileSink):
-    """Last ``keep`` dead letters in memory; JSON lines per batch under the checkpoint."""
+class DeadLetterSink(CollectingSink):
+    """Last ``keep`` dead letters in memory; JSON lines per batch under the checkpoint.
+
+    The file name comes from the batch id and is replaced atomically, so a
+    replayed batch rewrites the same file (strategy 2 of :mod:`etlcore.sink`).
+    """
 
     def __init__(self, keep: int = 10_000):
-        super().__init__()
         self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
         self.folder: Path | None = None
 
@@ -28,20 +36,17 @@ class DeadLetterSink(StagedFileSink):
         if ctx.checkpoint_dir is not None:
             self.folder = ctx.checkpoint_dir / "dead-letter"
 
-    def final_path(self, batch: BatchInfo, partition: int) -> Path:
-        assert self.folder is not None
-        return self.folder / f"batch-{batch.batch_id:012d}-{partition:05d}.jsonl"
+    def path(self, batch: BatchInfo) -> Path | None:
+        """The batch's file (the ``-00000`` suffix keeps the old per-partition layout)."""
+        if self.folder is None:
+            return None
+        return self.folder / f"batch-{batch.batch_id:012d}-00000.jsonl"
 
-    def write_file(self, path: Path, records: list[Any]) -> None:
-        with open(path, "w", encoding="utf-8") as f:
-            for r in records:
-                f.write(json.dumps(r, default=repr) + "\n")
-
-    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> None:
+    def store(self, batch: BatchInfo, records: list[Any]) -> None:
+        if not records:
+            return
+        path = self.path(batch)
+        if path is not None:
+            data = "".join(json.dumps(r, default=repr) + "\n" for r in records)
+            atomic_write(path, data.encode())
         self.recent.extend(records)
-        if self.folder is not None:
-            super().write(batch, partition, records)
-
-    def commit(self, batch: BatchInfo) -> None:
-        if self.folder is not None:
-            super().commit(batch)

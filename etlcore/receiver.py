@@ -6,6 +6,11 @@ what it gets with :meth:`ReceiverSource.store`, which appends to a log in the
 checkpoint directory and fsyncs *before* returning; only then may the receiver
 acknowledge to its sender. Batches are then planned over log offsets exactly
 like a replayable source (Spark's receiver write-ahead log).
+
+Sides: the receiver threads and the log's writer stay on the driver. With a
+checkpoint, :class:`ReceiverLogReader` (just the log's path) reads planned
+offsets from the log file on any worker that sees the checkpoint; without one
+the log is in the driver's memory and the driver reads (``DriverReader``).
 """
 
 from __future__ import annotations
@@ -14,10 +19,64 @@ import json
 import os
 import threading
 from abc import abstractmethod
+from array import array
 from pathlib import Path
 from typing import Any, ClassVar
 
-from etlcore.source import OffsetSource, SourceContext
+from etlcore.source import DriverReader, OffsetSource, SourceContext, SourceReader
+
+
+class LineIndex:
+    """Byte offsets of the complete lines of an append-only JSON-lines file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.starts = array("q")  # where line i begins
+        self.size = 0  # where the last complete line ends
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def scan(self) -> int:
+        """Index the complete lines appended since the last scan; returns the line count."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.size)
+                data = f.read()
+        except FileNotFoundError:
+            return len(self.starts)
+        end = data.rfind(b"\n") + 1  # a line still being written is not a line yet
+        pos = 0
+        while pos < end:
+            self.starts.append(self.size + pos)
+            pos = data.index(b"\n", pos) + 1
+        self.size += end
+        return len(self.starts)
+
+    def add(self, lengths: list[int]) -> None:
+        """Index lines of these byte lengths just appended at ``size``."""
+        for n in lengths:
+            self.starts.append(self.size)
+            self.size += n
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The bytes ``[begin, stop)`` holding lines ``[start, end)``."""
+        if end > len(self.starts) or start > end:
+            raise ValueError(f"receiver log {self.path}: range [{start}, {end}) is beyond the "
+                             f"log ({len(self.starts)} records); the checkpoint and the log "
+                             "disagree")
+        if start == end:
+            return 0, 0
+        stop = self.starts[end] if end < len(self.starts) else self.size
+        return self.starts[start], stop
+
+    def read(self, begin: int, stop: int) -> list[Any]:
+        if begin == stop:
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(begin)
+            data = f.read(stop - begin)
+        return [json.loads(line) for line in data.split(b"\n")[:-1]]
 
 
 class ReceiverLog:
@@ -26,31 +85,25 @@ class ReceiverLog:
     def __init__(self, folder: Path | None):
         self._lock = threading.Lock()
         self._records: list[Any] | None = None
-        self._starts: list[int] = []
         self._file = None
+        self.path: Path | None = None
         if folder is None:
             self._records = []
             return
         self.path = folder / "received.jsonl"
+        self.index = LineIndex(self.path)
         self._recover()
         self._file = open(self.path, "ab")  # noqa: SIM115 - kept open for appends
 
     def _recover(self) -> None:
         """Index complete lines; cut a torn last line left by a crash mid-write."""
-        if not self.path.exists():
-            return
-        data = self.path.read_bytes()
-        end = data.rfind(b"\n") + 1
-        if end < len(data):
+        self.index.scan()
+        assert self.path is not None
+        if self.path.exists() and self.path.stat().st_size > self.index.size:
             with open(self.path, "r+b") as f:
-                f.truncate(end)
+                f.truncate(self.index.size)
                 f.flush()
                 os.fsync(f.fileno())
-        pos = 0
-        while pos < end:
-            self._starts.append(pos)
-            pos = data.index(b"\n", pos) + 1
-        self._size = end
 
     def append(self, records: list[Any]) -> int:
         """Durably add records; returns the log's new length."""
@@ -59,35 +112,46 @@ class ReceiverLog:
                 self._records.extend(records)
                 return len(self._records)
             assert self._file is not None
-            pos = self._file.tell()
-            chunk = bytearray()
-            for r in records:
-                self._starts.append(pos + len(chunk))
-                chunk += json.dumps(r, ensure_ascii=False).encode() + b"\n"
-            self._file.write(chunk)
+            lines = [json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records]
+            self._file.write(b"".join(lines))
             self._file.flush()
             os.fsync(self._file.fileno())
-            return len(self._starts)
+            self.index.add([len(line) for line in lines])
+            return len(self.index)
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._records) if self._records is not None else len(self._starts)
+            return len(self._records) if self._records is not None else len(self.index)
 
     def read(self, start: int, end: int) -> list[Any]:
         with self._lock:
             if self._records is not None:
                 return self._records[start:end]
-            begin = self._starts[start]
-            stop = self._starts[end] if end < len(self._starts) else None
-        with open(self.path, "rb") as f:
-            f.seek(begin)
-            data = f.read() if stop is None else f.read(stop - begin)
-        return [json.loads(line) for line in data.splitlines()[: end - start]]
+            begin, stop = self.index.span(start, end)
+        return self.index.read(begin, stop)
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class ReceiverLogReader(SourceReader):
+    """Reads planned offsets from the log file; picklable (the path and an index).
+
+    The driver fsyncs records to the log before it plans over them, so a planned
+    range is always in the file. The index grows from what it last scanned; one
+    partition means one read at a time, so it needs no lock.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._index = LineIndex(Path(path))
+
+    def read(self, partition: str, start: int, end: int) -> list[Any]:
+        if end > len(self._index):
+            self._index.scan()
+        return self._index.read(*self._index.span(start, end))
 
 
 class ReceiverSource(OffsetSource):
@@ -117,6 +181,15 @@ class ReceiverSource(OffsetSource):
             return len(self.log)
         return self.log.append(records)
 
+    def reader(self) -> SourceReader:
+        """Workers read the log file; an in-memory log (no checkpoint) is read here."""
+        if not hasattr(self, "log"):
+            raise RuntimeError(f"{type(self).__name__}: reader() before open(); the log "
+                               "is opened with the source")
+        if self.log.path is None:
+            return DriverReader(self)
+        return ReceiverLogReader(os.path.abspath(self.log.path))  # workers have another cwd
+
     def partitions(self) -> list[str]:
         return ["0"]
 
@@ -124,6 +197,7 @@ class ReceiverSource(OffsetSource):
         return len(self.log)
 
     def read(self, partition: str, start: int, end: int) -> list[Any]:
+        """Without a checkpoint (``DriverReader``): from the in-memory log."""
         return self.log.read(start, end)
 
     def close(self) -> None:

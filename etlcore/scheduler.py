@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from etlcore.batch import BatchInfo, BatchPlan
+from etlcore.batch import BatchPlan
 from etlcore.checkpoint import Checkpoint, Recovery
 from etlcore.engine.batch import BatchExecutor, BatchOutcome
 from etlcore.engine.shipping import check_program

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
+
 from etlcore.context import StreamingContext
 from etlcore.errors import EtlcoreError
 from etlcore.job.job import Job
@@ -30,6 +32,8 @@ def _load_python(path: Path) -> Any:
         raise JobFileError(f"{path}: cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
+    # workers cannot import a module made from a file path: ship its functions by value
+    cloudpickle.register_pickle_by_value(module)
     try:
         spec.loader.exec_module(module)
         build = getattr(module, "build", None)

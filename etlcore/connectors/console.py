@@ -1,4 +1,8 @@
-"""Print each batch to the terminal (Spark's pprint)."""
+"""Print each batch to the terminal (Spark's pprint).
+
+Sides: ``ConsoleWriter`` on a worker sends back only the first ``limit``
+records of its partition and the count; the driver prints at commit.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 
 from etlcore.batch import BatchInfo
 from etlcore.config import option
-from etlcore.sink import Sink
+from etlcore.sink import Sink, SinkWriter
 
 
 @dataclass
@@ -18,28 +22,37 @@ class ConsoleSinkConfig:
     header: bool = option(True, help="print a 'Batch N' header line")
 
 
+@dataclass(frozen=True)
+class ConsoleWriter(SinkWriter):
+    """No partition needs to ship more than the driver will print."""
+
+    limit: int
+
+    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> Any:
+        return records[: self.limit], len(records)
+
+
 class ConsoleSink(Sink):
     """Prints the first ``limit`` records of each committed batch to stdout."""
 
     def __init__(self, config: ConsoleSinkConfig):
         self.limit = config.limit
         self.header = config.header
-        self._pending: dict[int, list[Any]] = {}
 
-    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> None:
-        self._pending[partition] = records
+    def writer(self) -> ConsoleWriter:
+        return ConsoleWriter(self.limit)
 
-    def commit(self, batch: BatchInfo) -> None:
-        pending, self._pending = self._pending, {}
-        records = [r for p in sorted(pending) for r in pending[p]]
-        if not records:
+    def commit(self, batch: BatchInfo, messages: list[Any]) -> None:
+        total = sum(n for _, n in messages)
+        if not total:
             return
         out = sys.stdout
         if self.header:
             when = datetime.fromtimestamp(batch.batch_time, tz=timezone.utc).strftime("%H:%M:%S")
-            out.write(f"-------- batch {batch.batch_id} at {when} ({len(records)} records)\n")
-        for r in records[: self.limit]:
+            out.write(f"-------- batch {batch.batch_id} at {when} ({total} records)\n")
+        shown = [r for head, _ in messages for r in head][: self.limit]
+        for r in shown:
             out.write(f"{r}\n")
-        if len(records) > self.limit:
+        if total > self.limit:
             out.write("...\n")
         out.flush()

@@ -6,6 +6,11 @@ replayed batch reads exactly the files it read the first time. With a
 checkpoint the manifest is a JSON-lines file under the source's state
 directory; without one it lives in memory.
 
+Sides: discovery, the manifest and planning stay on the driver. With a
+checkpoint, ``DirectoryReader`` (folder, manifest path, format) reads a planned
+range on any worker that sees the same paths; without one the manifest exists
+only in the driver's memory, so the driver reads (``DriverReader``).
+
 Writers should write to a name starting with ``.`` or ``_`` and rename when
 done (the write-then-rename convention): such names, and directories, are never
 picked up, so a half-written file is never read. A name is read once: a file
@@ -30,13 +35,13 @@ import json
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from etlcore.config import option
 from etlcore.errors import ConfigError
-from etlcore.source import Source, SourceContext
+from etlcore.source import DriverReader, Source, SourceContext, SourceReader
 
 
 @dataclass
@@ -56,6 +61,44 @@ class DirectorySourceConfig:
                               self.max_files_per_batch)
 
 
+def read_names(path: Path, offset: int = 0) -> tuple[list[str], int]:
+    """Names in the complete manifest lines after byte ``offset``, and the offset after them."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return [], offset
+    complete = data[: data.rfind(b"\n") + 1]  # a torn last line was never planned over
+    return [json.loads(line)["name"] for line in complete.splitlines()], offset + len(complete)
+
+
+def _check_range(start: int, end: int, names: list[str], known: int) -> list[str]:
+    if len(names) < end - start:
+        raise ValueError(f"directory source: range [{start}, {end}) is beyond the "
+                         f"manifest ({known} files); the checkpoint "
+                         "and the source state disagree")
+    return names
+
+
+def read_files(folder: Path, names: list[str], fmt: str, encoding: str) -> Iterator[Any]:
+    """The records of the named files, in order, parsed as ``fmt``."""
+    for name in names:
+        with open(folder / name, encoding=encoding, newline="" if fmt == "csv" else None) as f:
+            if fmt == "csv":
+                yield from csv.DictReader(f)
+                continue
+            for line in f:
+                line = line.removesuffix("\n")
+                if fmt == "text":
+                    yield line
+                elif line.strip():
+                    try:
+                        yield json.loads(line)
+                    except ValueError:
+                        yield line
+
+
 class Manifest:
     """Discovered file names in discovery order; durable (fsynced JSON lines) with a folder."""
 
@@ -64,13 +107,12 @@ class Manifest:
         self.known: set[str] = set()
         self.path = folder / "manifest.jsonl" if folder is not None else None
         if self.path is not None and self.path.exists():
-            data = self.path.read_bytes()
-            complete = data[: data.rfind(b"\n") + 1]  # a torn last line was never planned over
-            if len(complete) < len(data):
+            names, size = read_names(self.path)
+            if size < self.path.stat().st_size:  # cut the torn line before appending
                 with open(self.path, "r+b") as f:
-                    f.truncate(len(complete))
-            for line in complete.splitlines():
-                self._add(json.loads(line)["name"])
+                    f.truncate(size)
+            for name in names:
+                self._add(name)
 
     def _add(self, name: str) -> None:
         self.names.append(name)
@@ -89,6 +131,32 @@ class Manifest:
             self._add(e["name"])
 
 
+@dataclass
+class DirectoryReader(SourceReader):
+    """Reads a planned range of files, finding their names in the manifest file.
+
+    The driver appends to the manifest (fsynced) before it plans over the new
+    entries, so every planned index is in the file by the time a task reads it.
+    Workers must see the checkpoint and the watched directory at the same paths.
+    """
+
+    folder: str
+    manifest: str
+    format: str = "text"
+    encoding: str = "utf-8"
+    _cache: tuple[tuple[str, ...], int] = field(  # names read so far, byte offset after them
+        default=((), 0), init=False, repr=False, compare=False)
+
+    def read(self, partition: str, start: int, end: int) -> Iterator[Any]:
+        names, offset = self._cache
+        if end > len(names):  # new entries since the last read: parse only those
+            more, offset = read_names(Path(self.manifest), offset)
+            names = names + tuple(more)
+            self._cache = (names, offset)  # one assignment: a racing read sees old or new
+        picked = _check_range(start, end, list(names[start:end]), len(names))
+        return read_files(Path(self.folder), picked, self.format, self.encoding)
+
+
 class DirectorySource(Source):
     """One partition, ``"0"``; positions are manifest indexes; never exhausted."""
 
@@ -100,6 +168,17 @@ class DirectorySource(Source):
 
     def open(self, ctx: SourceContext) -> None:
         self.manifest = Manifest(ctx.state_dir())
+
+    def reader(self) -> SourceReader:
+        """Workers read the manifest file; without a checkpoint it is only in memory here.
+
+        Paths are made absolute here: a worker's working directory is not the driver's.
+        """
+        if self.manifest.path is None:
+            return DriverReader(self)
+        c = self.config
+        return DirectoryReader(os.path.abspath(self.folder), os.path.abspath(self.manifest.path),
+                               c.format, c.encoding)
 
     def partitions(self) -> list[str]:
         return ["0"]
@@ -140,32 +219,10 @@ class DirectorySource(Source):
     def estimate(self, partition: str, start: int, end: int) -> int | None:
         return None  # positions count files, not records
 
-    def files(self, start: int, end: int) -> list[Path]:
-        """The paths a range covers."""
+    def read(self, partition: str, start: int, end: int) -> Iterator[Any]:
+        """Without a checkpoint (``DriverReader``): names from the in-memory manifest."""
         with self._lock:
             names = self.manifest.names[start:end]
-        if len(names) < end - start:
-            raise ValueError(f"directory source: range [{start}, {end}) is beyond the "
-                             f"manifest ({len(self.manifest.names)} files); the checkpoint "
-                             "and the source state disagree")
-        return [self.folder / n for n in names]
-
-    def read(self, partition: str, start: int, end: int) -> Iterator[Any]:
-        for path in self.files(start, end):
-            yield from self._read_file(path)
-
-    def _read_file(self, path: Path) -> Iterator[Any]:
-        fmt, encoding = self.config.format, self.config.encoding
-        with open(path, encoding=encoding, newline="" if fmt == "csv" else None) as f:
-            if fmt == "csv":
-                yield from csv.DictReader(f)
-                return
-            for line in f:
-                line = line.removesuffix("\n")
-                if fmt == "text":
-                    yield line
-                elif line.strip():
-                    try:
-                        yield json.loads(line)
-                    except ValueError:
-                        yield line
+            known = len(self.manifest.names)
+        _check_range(start, end, names, known)
+        return read_files(self.folder, names, self.config.format, self.config.encoding)

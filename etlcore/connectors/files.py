@@ -10,6 +10,10 @@ Formats: ``jsonl`` (one JSON value per line; tuples become arrays, values JSON
 cannot represent are written with ``str``), ``csv`` (dict records: a header of
 the keys in first-seen order; tuples and lists: rows, nested tuples flattened;
 anything else: one column) and ``text`` (``str(record)`` per line).
+
+Sides: the sink is its own picklable writer config; workers write and fsync
+temp files, the driver renames them and writes ``_SUCCESS`` at commit. Workers
+and driver must see the same file system.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from etlcore.batch import BatchInfo
 from etlcore.config import option
 from etlcore.connectors.sqlite import flatten
 from etlcore.errors import ConfigError
-from etlcore.sink import StagedFileSink
+from etlcore.sink import SinkContext, StagedFileSink, fsync_path
 
 _EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "text": "txt"}
 
@@ -52,20 +56,19 @@ class FilesSink(StagedFileSink):
     """Strategy 2 of :mod:`etlcore.sink`: staged temp files renamed at commit."""
 
     def __init__(self, config: FilesSinkConfig):
-        super().__init__()
         self.root = Path(config.path)
         self.format = config.format
         self.ext = _EXTENSIONS[config.format]
 
+    def open(self, ctx: SinkContext) -> None:
+        """Resolve the root on the driver: the writer ships to workers with another cwd."""
+        self.root = self.root.absolute()
+
     def final_path(self, batch: BatchInfo, partition: int) -> Path:
         return self.root / f"batch-{batch.batch_id:012d}" / f"part-{partition:05d}.{self.ext}"
 
-    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> None:
-        if records:
-            super().write(batch, partition, records)
-
     def write_file(self, path: Path, records: list[Any]) -> None:
-        """Write and fsync: the rename at commit must publish complete data."""
+        """Write the records (runs on a worker; the writer fsyncs the file after)."""
         with open(path, "w", encoding="utf-8", newline="") as f:
             if self.format == "jsonl":
                 for r in records:
@@ -80,14 +83,9 @@ class FilesSink(StagedFileSink):
                 for r in records:
                     f.write(f"{r}\n")
 
-    def commit(self, batch: BatchInfo) -> None:
-        dirs = {final.parent for final in self._staged}
-        super().commit(batch)
+    def committed(self, batch: BatchInfo, dirs: list[str]) -> None:
+        """Mark each batch directory complete once all its parts are in place."""
         for d in dirs:
-            with open(d / "_SUCCESS", "wb") as f:
+            with open(os.path.join(d, "_SUCCESS"), "wb") as f:
                 os.fsync(f.fileno())
-            fd = os.open(d, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_path(d)

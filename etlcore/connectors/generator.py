@@ -6,6 +6,10 @@ range can be read again after a crash and comes out identical. Event times are
 ``start_time + i / rate_per_partition``: near the clock time of the batch that
 carries the record, and the same on every replay.
 
+Sides: ``GeneratorSource`` paces and plans on the driver and fixes the start
+time there (kept in the checkpoint); its ``GeneratorReader`` is that config
+alone, so any worker regenerates any planned range.
+
     ctx.source("generator", kind="clicks", rate=500, partitions=2, bad_ratio=0.01)
 """
 
@@ -22,7 +26,7 @@ from typing import Any, Literal
 from etlcore.checkpoint import atomic_write
 from etlcore.config import option
 from etlcore.errors import ConfigError
-from etlcore.source import OffsetSource, SourceContext
+from etlcore.source import OffsetSource, SourceContext, SourceReader
 
 _M64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -124,7 +128,7 @@ _SLOTS, _EPOCH = 16, 16  # concurrent click sessions per partition; steps per se
 _SENSORS = 16  # per partition
 
 
-def _tweet(rng: Rng, gen: GeneratorSource, p: int, i: int, ts: float) -> dict[str, Any]:
+def _tweet(rng: Rng, gen: GeneratorReader, p: int, i: int, ts: float) -> dict[str, Any]:
     words = [rng.choice(_WORDS) for _ in range(4 + rng.below(9))]
     n_tags = rng.pick([0.3, 0.65, 0.9, 1.0])
     for _ in range(n_tags):
@@ -139,7 +143,7 @@ def _tweet(rng: Rng, gen: GeneratorSource, p: int, i: int, ts: float) -> dict[st
     }
 
 
-def _click(rng: Rng, gen: GeneratorSource, p: int, i: int, ts: float) -> dict[str, Any]:
+def _click(rng: Rng, gen: GeneratorReader, p: int, i: int, ts: float) -> dict[str, Any]:
     """Sessions of 2-16 events from one user, interleaved with one-off visits.
 
     Index ``i`` belongs to one of ``_SLOTS`` interleaved lanes; each lane runs
@@ -165,7 +169,7 @@ def _click(rng: Rng, gen: GeneratorSource, p: int, i: int, ts: float) -> dict[st
     }
 
 
-def _sensor(rng: Rng, gen: GeneratorSource, p: int, i: int, ts: float) -> dict[str, Any]:
+def _sensor(rng: Rng, gen: GeneratorReader, p: int, i: int, ts: float) -> dict[str, Any]:
     sensor = p * _SENSORS + i % _SENSORS
     phase = Rng(gen.seed, sensor).random()
     wave = math.sin(2 * math.pi * (ts / 3600.0 + phase))
@@ -181,7 +185,7 @@ def _sensor(rng: Rng, gen: GeneratorSource, p: int, i: int, ts: float) -> dict[s
     }
 
 
-_MAKERS: dict[str, Callable[[Rng, GeneratorSource, int, int, float], dict[str, Any]]] = {
+_MAKERS: dict[str, Callable[[Rng, GeneratorReader, int, int, float], dict[str, Any]]] = {
     "tweets": _tweet,
     "clicks": _click,
     "sensors": _sensor,
@@ -201,6 +205,37 @@ def _corrupt_fields(rng: Rng, record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+@dataclass(frozen=True)
+class GeneratorReader(SourceReader):
+    """Everything a record depends on; picklable, so a worker regenerates any range."""
+
+    kind: str
+    seed: int
+    n_parts: int
+    rate_pp: float  # records/s per partition: spaces the event times
+    start_time: float
+    format: str = "dict"
+    bad_ratio: float = 0.0
+
+    def read(self, partition: str, start: int, end: int) -> list[Any]:
+        p = int(partition)
+        return [self.record(p, i) for i in range(start, end)]
+
+    def record(self, p: int, i: int) -> Any:
+        """Record ``i`` of partition ``p``: a pure function of the fields and (p, i)."""
+        kind_id = _KINDS[self.kind]
+        rng = Rng(self.seed, kind_id, p, i)
+        ts = self.start_time + i / self.rate_pp
+        record = _MAKERS[self.kind](rng, self, p, i, ts)
+        bad = self.bad_ratio > 0 and Rng(self.seed, _BAD_SALT, kind_id, p, i).random() < (
+            self.bad_ratio
+        )
+        if self.format == "json":
+            text = json.dumps(record, separators=(",", ":"))
+            return text[: 1 + rng.below(len(text) - 1)] if bad else text
+        return _corrupt_fields(rng, record) if bad else record
+
+
 class GeneratorSource(OffsetSource):
     """Synthetic records at ``rate``/s, as many partitions as asked, replayable by offset.
 
@@ -213,12 +248,9 @@ class GeneratorSource(OffsetSource):
 
     def __init__(self, config: GeneratorSourceConfig):
         self.config = config
-        self.seed = config.seed
         self.n_parts = config.partitions
         self.rate_pp = config.rate / config.partitions
         self.start_time = config.start_time
-        self._kind_id = _KINDS[config.kind]
-        self._make = _MAKERS[config.kind]
         self._frontier: dict[str, float] = {}
         self._planned: dict[str, int] = {}
         self._last_plan: dict[str, float] = {}
@@ -243,6 +275,15 @@ class GeneratorSource(OffsetSource):
         atomic_write(path, json.dumps({"start_time": now}).encode())
         return now
 
+    def reader(self) -> GeneratorReader:
+        """The config plus the start time, which ``open`` fixes (so call it after ``open``)."""
+        if self.start_time is None:
+            raise RuntimeError("generator source: reader() before open(); the start time "
+                               "of the event times is fixed when the source opens")
+        c = self.config
+        return GeneratorReader(c.kind, c.seed, self.n_parts, self.rate_pp, self.start_time,
+                               c.format, c.bad_ratio)
+
     def partitions(self) -> list[str]:
         return [str(p) for p in range(self.n_parts)]
 
@@ -265,19 +306,3 @@ class GeneratorSource(OffsetSource):
         return limit is not None and all(
             self._planned.get(p, 0) >= limit for p in self.partitions()
         )
-
-    def read(self, partition: str, start: int, end: int) -> list[Any]:
-        return [self.record(int(partition), i) for i in range(start, end)]
-
-    def record(self, p: int, i: int) -> Any:
-        """Record ``i`` of partition ``p``: a pure function of (seed, kind, p, i, start_time)."""
-        rng = Rng(self.seed, self._kind_id, p, i)
-        ts = (self.start_time or 0.0) + i / self.rate_pp
-        record = self._make(rng, self, p, i, ts)
-        bad = self.config.bad_ratio > 0 and Rng(self.seed, _BAD_SALT, self._kind_id, p, i).random() < (
-            self.config.bad_ratio
-        )
-        if self.config.format == "json":
-            text = json.dumps(record, separators=(",", ":"))
-            return text[: 1 + rng.below(len(text) - 1)] if bad else text
-        return _corrupt_fields(rng, record) if bad else record

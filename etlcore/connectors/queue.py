@@ -1,4 +1,9 @@
-"""In-memory sources and sinks for tests and examples (Spark's queueStream)."""
+"""In-memory sources and sinks for tests and examples (Spark's queueStream).
+
+Sides: the queue lives in the driver's memory, so ``QueueSource`` reads on the
+driver (``DriverReader``); ``MemorySink``'s writer returns the records and the
+driver stores them per batch id at commit.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,8 @@ from typing import Any, ClassVar
 
 from etlcore.batch import BatchInfo
 from etlcore.config import option
-from etlcore.sink import Sink, SinkContext
-from etlcore.source import OffsetSource
+from etlcore.sink import CollectingSink, SinkContext
+from etlcore.source import DriverReader, OffsetSource, SourceReader
 
 
 @dataclass
@@ -45,6 +50,10 @@ class QueueSource(OffsetSource):
             end = len(self.batches)
         return min(end, start + 1) if self.one_at_a_time else end
 
+    def reader(self) -> SourceReader:
+        """The queue exists only in this process: read on the driver, ship the records."""
+        return DriverReader(self)
+
     def read(self, partition: str, start: int, end: int) -> list[Any]:
         with self._lock:
             return [r for b in self.batches[start:end] for r in b]
@@ -61,26 +70,21 @@ class MemorySinkConfig:
     name: str = option("memory", help="key under which results are kept (MemorySink.results(name))")
 
 
-class MemorySink(Sink):
-    """Keeps committed batches in memory, keyed by batch id: a replay replaces, never doubles."""
+class MemorySink(CollectingSink):
+    """Keeps committed batches in the driver's memory, keyed by batch id: a replay replaces."""
 
     stores: ClassVar[dict[str, dict[int, list[Any]]]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, config: MemorySinkConfig):
         self.key = config.name
-        self._pending: dict[int, list[Any]] = {}
 
     def open(self, ctx: SinkContext) -> None:
         with self._lock:
             self.stores.setdefault(self.key, {})
 
-    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> None:
-        self._pending[partition] = list(records)
-
-    def commit(self, batch: BatchInfo) -> None:
-        pending, self._pending = self._pending, {}
-        records = [r for p in sorted(pending) for r in pending[p]]
+    def store(self, batch: BatchInfo, records: list[Any]) -> None:
+        records = list(records)  # a copy: the batch's lists may be reused by the engine
         with self._lock:
             store = self.stores.setdefault(self.key, {})
             if records:

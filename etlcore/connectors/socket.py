@@ -6,6 +6,10 @@ lines, reconnecting with backoff until the job stops. ``mode="listen"`` binds
 gets ``ACK <n>\\n`` after its lines are durably logged (``n`` counts the lines
 of that connection stored so far), so a sender can resend what was not acked.
 
+Sides: sockets, threads and the write-ahead log live on the driver; workers
+read planned ranges from the log file (``ReceiverLogReader``), or the driver
+reads its in-memory log when there is no checkpoint (:mod:`etlcore.receiver`).
+
     ctx.source("socket", port=0, mode="listen", ack=True)   # source.port is the bound port
 """
 

@@ -5,6 +5,9 @@ committed; it is updated in the same transaction as the rows, so a batch the
 engine replays after a crash is skipped, which makes ``append`` exactly-once
 too (strategy 3 of :mod:`etlcore.sink`).
 
+Sides: SQLite wants one writer, so workers only send their records back
+(``CollectWriter``) and the driver writes the batch in one transaction at commit.
+
 Records are dicts (columns by name) or tuples and lists matched positionally
 to ``columns`` after nested tuples are flattened, so ``((window_end, tag), count)``
 fills three columns. A missing table is created on the first write, typed by
@@ -91,7 +94,6 @@ class SqliteSink(TransactionalSink):
     """Upserts or appends each batch to one table, exactly once per batch id."""
 
     def __init__(self, config: SqliteSinkConfig):
-        super().__init__()
         self.config = config
         self.table = quote(config.table)
         self.conn: sqlite3.Connection | None = None

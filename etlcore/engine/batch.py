@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from etlcore.batch import BatchInfo, BatchPlan
+from etlcore.engine.stages import StagePlan
+from etlcore.engine.task import Task, TaskResult
 from etlcore.errors import CheckpointError
 from etlcore.graph.base import BatchScope, DeadLetter, NarrowNode, Node, WideNode
 from etlcore.graph.io import SourceNode
-from etlcore.engine.stages import StagePlan
-from etlcore.engine.task import Task, TaskResult
 
 if TYPE_CHECKING:
     from etlcore.runners.base import Runner

@@ -34,7 +34,9 @@ def _children(obj: Any) -> list[tuple[str, Any]]:
         for name in code.co_names:
             if name in obj.__globals__ and not isinstance(obj.__globals__[name], types.ModuleType):
                 out.append((name, obj.__globals__[name]))
-        out.extend((f"default[{i}]", d) for i, d in enumerate(obj.__defaults__ or ()))
+        defaults = obj.__defaults__ or ()
+        names = code.co_varnames[code.co_argcount - len(defaults):code.co_argcount]
+        out.extend(zip(names, defaults, strict=False))
         return out
     if isinstance(obj, types.MethodType):
         return [("__self__", obj.__self__), ("__func__", obj.__func__)]

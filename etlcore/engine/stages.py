@@ -14,6 +14,7 @@ copies without parents or driver state, source readers and sink writers.
 from __future__ import annotations
 
 import copy
+import os
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,7 +138,7 @@ def cut(live: list[Node], outputs: list[Any], job: str, checkpoint_dir: str | No
     sinks = {o.name: o for o in outputs if isinstance(o, SinkOutput)}
     program = Program(
         job=job,
-        checkpoint_dir=checkpoint_dir,
+        checkpoint_dir=None if checkpoint_dir is None else os.path.abspath(checkpoint_dir),
         stages=stages,
         consumers={n.key: worker_copy(n) for n in live if isinstance(n, WideNode)},
         writers={name: out.sink.writer() for name, out in sinks.items()},

@@ -9,6 +9,7 @@ driver, dead letters, counters and the partition's new state.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -16,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from etlcore.batch import BatchInfo
+from etlcore.engine.stages import Program
 from etlcore.errors import BackpressureError
 from etlcore.graph.base import DeadLetter, TaskContext, concat
 from etlcore.sink import SinkWriter, WriterContext
 from etlcore.source import ReaderContext, Rejected, SourceReader
-from etlcore.engine.stages import Program
 
 
 @dataclass
@@ -93,10 +94,8 @@ class WorkerEnv:
         self.readers.clear()
         self.writers.clear()
         for item in items:
-            try:
+            with contextlib.suppress(Exception):  # closing everything matters more
                 item.close()
-            except Exception:  # noqa: BLE001,S110 - closing everything matters more
-                pass
 
 
 def _read(program: Program, env: WorkerEnv, task: Task, ctx: TaskContext,

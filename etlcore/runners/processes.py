@@ -20,8 +20,10 @@ import multiprocessing.util
 import os
 import signal
 import sys
-from concurrent.futures import Future, ProcessPoolExecutor
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
@@ -43,10 +45,27 @@ _env: WorkerEnv | None = None
 _init_error: BaseException | None = None
 
 
-def _init(blob: bytes, sys_path: list[str]) -> None:
+def _watch_driver(driver: int) -> None:
+    """End this worker when the driver is gone (a SIGKILLed driver cannot stop its pool)."""
+    parent = os.getppid()
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(0)
+        try:
+            os.kill(driver, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:  # pragma: no cover - a reused pid of another user
+            os._exit(0)
+
+
+def _init(blob: bytes, sys_path: list[str], driver: int) -> None:
     """Worker start: the driver's import path, then the program (errors kept for the first task)."""
     global _program, _env, _init_error
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    threading.Thread(target=_watch_driver, args=(driver,), daemon=True,
+                     name="etlcore-driver-watch").start()
     sys.path[:] = sys_path
     try:
         _program = cloudpickle.loads(blob)
@@ -125,7 +144,7 @@ class ProcessRunner(Runner):
         ctx: Any = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["etlcore.engine.task", "etlcore.graph.shuffle"])
         return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init,
-                                   initargs=(self._blob, list(sys.path)))
+                                   initargs=(self._blob, list(sys.path), os.getpid()))
 
     def run(self, program: Program, tasks: list[Task]) -> list[TaskResult]:
         if self._pool is None:

@@ -19,6 +19,7 @@ must be on storage every host sees (a network file system; ``s3://`` and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -148,10 +149,8 @@ class SparkRunner(Runner):
 
     def stop(self) -> None:
         if self._broadcast is not None:
-            try:
+            with contextlib.suppress(Exception):  # the context may already be gone
                 self._broadcast.destroy()
-            except Exception:  # noqa: BLE001 - the context may already be gone
-                pass
             self._broadcast = None
         if self._sc is not None and self._own_context:
             self._sc.stop()

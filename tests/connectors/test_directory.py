@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import pytest
 
 from etlcore import ConfigError, StreamingContext
 from etlcore.clock import ManualClock
-from etlcore.connectors.directory import DirectorySource
+from etlcore.connectors.directory import DirectoryReader, DirectorySource
 from etlcore.connectors.queue import MemorySink
 from etlcore.plugin.registry import get_registry
-from etlcore.source import SourceContext
+from etlcore.source import DriverReader, SourceContext
+
+from .protocol import PICKLERS, open_reader, read
 
 
 def write(folder: Path, name: str, text: str, mtime: float | None = None) -> Path:
@@ -60,9 +63,9 @@ def test_discovery_order_is_mtime_then_name_and_pattern_filters(tmp_path):
     write(tmp_path, "skip.txt", "no\n", mtime=50)
     source = build(tmp_path, pattern="*.log", max_files_per_batch=2)
     assert source.plan("0", 0, None) == 2
-    assert list(source.read("0", 0, 2)) == ["z", "a"]
+    assert read(source, "0", 0, 2) == ["z", "a"]
     assert source.plan("0", 2, 1) == 3  # max_records counts records, not files: ignored
-    assert list(source.read("0", 2, 3)) == ["b"]
+    assert read(source, "0", 2, 3) == ["b"]
     assert not source.exhausted()
 
 
@@ -82,7 +85,7 @@ def test_csv_rows_become_dicts(tmp_path):
     write(tmp_path, "people.csv", 'name,city\nAda,London\n"Grace, RA",Arlington\n')
     source = build(tmp_path, format="csv")
     end = source.plan("0", 0, None)
-    assert list(source.read("0", 0, end)) == [
+    assert read(source, "0", 0, end) == [
         {"name": "Ada", "city": "London"}, {"name": "Grace, RA", "city": "Arlington"}
     ]
 
@@ -95,15 +98,15 @@ def test_replay_reads_the_same_files_after_a_restart(tmp_path):
     write(inbox, "2.txt", "two\n", mtime=20)
     first = build(inbox, state)
     assert first.plan("0", 0, None) == 2
-    before = list(first.read("0", 0, 2))
-    assert list(first.read("0", 1, 2)) == ["two"]
+    before = read(first, "0", 0, 2)
+    assert read(first, "0", 1, 2) == ["two"]
 
     os.utime(inbox / "1.txt", (30, 30))  # touched later: order must not change
     write(inbox, "0.txt", "zero\n", mtime=5)  # older than both, but discovered later
     again = build(inbox, state)  # a restart: the manifest comes from the state directory
-    assert list(again.read("0", 0, 2)) == before == ["one", "two"]
+    assert read(again, "0", 0, 2) == before == ["one", "two"]
     assert again.plan("0", 2, None) == 3
-    assert list(again.read("0", 2, 3)) == ["zero"]
+    assert read(again, "0", 2, 3) == ["zero"]
 
 
 def test_a_checkpointed_job_resumes_with_new_files_only(tmp_path, sink_name):
@@ -124,9 +127,46 @@ def test_a_checkpointed_job_resumes_with_new_files_only(tmp_path, sink_name):
     assert len(manifest.read_text().splitlines()) == 2
 
 
-def test_a_range_beyond_the_manifest_is_an_error(tmp_path):
+@pytest.mark.parametrize("checkpointed", [False, True])
+def test_a_range_beyond_the_manifest_is_an_error(tmp_path, checkpointed):
+    source = build(tmp_path / "in", tmp_path / "state" if checkpointed else None)
     with pytest.raises(ValueError, match="beyond the manifest"):
-        list(build(tmp_path).read("0", 0, 1))
+        read(source, "0", 0, 1)
+
+
+@pytest.mark.parametrize("how", sorted(PICKLERS))
+def test_the_reader_crosses_processes_and_sees_later_manifest_entries(tmp_path, how,
+                                                                      monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    inbox, state = Path("in"), Path("state")  # relative to the driver's directory
+    inbox.mkdir()
+    write(inbox, "a.json", '{"n": 1}\n', mtime=1)
+    write(inbox, "b.json", '{"n": 2}\n{"n": 3}\n', mtime=2)
+    source = build(inbox, state, format="json")
+    assert source.plan("0", 0, None) == 2
+    original = open_reader(source)
+    assert isinstance(original, DirectoryReader)
+    shipped = open_reader(source, how=how)
+    monkeypatch.chdir(tmp_path / "in")  # a worker runs elsewhere
+    assert list(shipped.read("0", 0, 2)) == list(original.read("0", 0, 2)) == [
+        {"n": 1}, {"n": 2}, {"n": 3}]
+    monkeypatch.chdir(tmp_path)  # the driver again
+    write(inbox, "c.json", '{"n": 4}\n', mtime=3)  # appended to the manifest after shipping
+    assert source.plan("0", 2, None) == 3
+    monkeypatch.chdir(tmp_path / "in")
+    assert list(shipped.read("0", 1, 3)) == list(original.read("0", 1, 3)) == [
+        {"n": 2}, {"n": 3}, {"n": 4}]
+
+
+def test_without_a_checkpoint_the_driver_reads(tmp_path):
+    write(tmp_path, "a.txt", "a\n")
+    source = build(tmp_path)
+    assert source.plan("0", 0, None) == 1
+    reader = source.reader()
+    assert isinstance(reader, DriverReader)
+    assert list(reader.read("0", 0, 1)) == ["a"]
+    with pytest.raises(TypeError, match="never pickled"):
+        pickle.dumps(reader)
 
 
 def test_config_errors_name_the_key():

@@ -13,6 +13,8 @@ from etlcore.connectors.files import FilesSink
 from etlcore.plugin.registry import get_registry
 from etlcore.sink import SinkContext
 
+from .protocol import PICKLERS, open_writer, write, write_and_commit
+
 
 def build(path: Path, **config) -> FilesSink:
     sink = get_registry().get("sink", "files").build({"path": str(path), **config})
@@ -42,11 +44,11 @@ def test_end_to_end_names_per_batch_and_partition(tmp_path):
 def test_staged_files_appear_only_at_commit(tmp_path):
     sink = build(tmp_path)
     batch = BatchInfo(7, 7.0)
-    sink.write(batch, 0, [{"a": 1}])
+    messages = write(sink, batch, [[{"a": 1}]])
     final = tmp_path / "batch-000000000007" / "part-00000.jsonl"
     assert not final.exists()
     assert tree(tmp_path) == ["batch-000000000007/.part-00000.jsonl.tmp"]
-    sink.commit(batch)
+    sink.commit(batch, messages)
     assert tree(tmp_path) == ["batch-000000000007/_SUCCESS", "batch-000000000007/part-00000.jsonl"]
     assert final.read_text() == '{"a": 1}\n'
 
@@ -56,9 +58,7 @@ def test_a_replay_overwrites_the_same_names(tmp_path):
     for replay in (False, True):
         sink = build(tmp_path)
         batch = BatchInfo(3, 3.0, replay=replay)
-        sink.write(batch, 0, records)
-        sink.write(batch, 1, [])  # an empty partition writes nothing
-        sink.commit(batch)
+        write_and_commit(sink, batch, [records, []])  # an empty partition writes nothing
         assert tree(tmp_path) == ["batch-000000000003/_SUCCESS",
                                   "batch-000000000003/part-00000.jsonl"]
     lines = (tmp_path / "batch-000000000003" / "part-00000.jsonl").read_text().splitlines()
@@ -69,18 +69,50 @@ def test_a_replay_overwrites_the_same_names(tmp_path):
 def test_csv_and_text_formats(tmp_path):
     csv_sink = build(tmp_path / "csv", format="csv")
     batch = BatchInfo(0, 0.0)
-    csv_sink.write(batch, 0, [{"a": 1, "b": "x,y"}, {"b": "z", "c": None}])
-    csv_sink.write(batch, 1, [(("w", 1), 2), "solo"])
-    csv_sink.commit(batch)
+    write_and_commit(csv_sink, batch, [[{"a": 1, "b": "x,y"}, {"b": "z", "c": None}],
+                                       [(("w", 1), 2), "solo"]])
     folder = tmp_path / "csv" / "batch-000000000000"
     assert (folder / "part-00000.csv").read_text() == 'a,b,c\n1,"x,y",\n,z,\n'
     assert (folder / "part-00001.csv").read_text() == "w,1,2\nsolo\n"
 
     text_sink = build(tmp_path / "text", format="text")
-    text_sink.write(batch, 0, ["line", ("k", 2)])
-    text_sink.commit(batch)
+    write_and_commit(text_sink, batch, [["line", ("k", 2)]])
     assert (tmp_path / "text" / "batch-000000000000" / "part-00000.txt").read_text() == (
         "line\n('k', 2)\n")
+
+
+def test_a_replay_after_a_crash_between_rename_and_marker_publishes_again(tmp_path):
+    sink = build(tmp_path)
+    batch = BatchInfo(4, 4.0)
+    write_and_commit(sink, batch, [[1], [2]])
+    (tmp_path / "batch-000000000004" / "_SUCCESS").unlink()  # the crash: marker never written
+    write_and_commit(build(tmp_path), BatchInfo(4, 4.0, replay=True), [[1], [2]])
+    assert tree(tmp_path) == ["batch-000000000004/_SUCCESS", "batch-000000000004/part-00000.jsonl",
+                              "batch-000000000004/part-00001.jsonl"]
+
+
+def test_abort_drops_what_the_writers_staged(tmp_path):
+    sink = build(tmp_path)
+    batch = BatchInfo(5, 5.0)
+    sink.abort(batch, write(sink, batch, [[1], [], [3]]))
+    assert tree(tmp_path) == []
+
+
+@pytest.mark.parametrize("how", sorted(PICKLERS))
+def test_the_writer_crosses_processes(tmp_path, how, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sink = build(Path("."), format="csv")  # relative to the driver's directory
+    batch = BatchInfo(2, 2.0)
+    here, there = open_writer(sink), open_writer(sink, how=how)
+    (tmp_path / "worker").mkdir()
+    monkeypatch.chdir(tmp_path / "worker")  # a worker runs elsewhere
+    shipped = there.write(batch, 1, [{"a": 1}, {"a": 2}])
+    staged = tmp_path / "batch-000000000002" / ".part-00001.csv.tmp"
+    content = staged.read_text()
+    assert here.write(batch, 1, [{"a": 1}, {"a": 2}]) == shipped
+    assert staged.read_text() == content == "a\n1\n2\n"
+    sink.commit(batch, [None, shipped])
+    assert tree(tmp_path) == ["batch-000000000002/_SUCCESS", "batch-000000000002/part-00001.csv"]
 
 
 def test_config_errors_name_the_key():

@@ -8,10 +8,12 @@ import pytest
 
 from etlcore import ConfigError, StreamingContext
 from etlcore.clock import ManualClock
-from etlcore.connectors.generator import GeneratorSource, GeneratorSourceConfig
+from etlcore.connectors.generator import GeneratorReader, GeneratorSource, GeneratorSourceConfig
 from etlcore.connectors.queue import MemorySink
 from etlcore.plugin.registry import get_registry
 from etlcore.source import SourceContext
+
+from .protocol import PICKLERS, open_reader, read
 
 FIELDS = {
     "tweets": {"id": int, "user": str, "text": str, "lang": str, "created_at": float,
@@ -25,6 +27,11 @@ def build(**config) -> GeneratorSource:
     source = get_registry().get("source", "generator").build(config)
     source.open(SourceContext("generator-1", ManualClock()))
     return source
+
+
+def records(p: str, start: int, end: int, **config) -> list:
+    """A range read through the reader of a freshly opened source."""
+    return read(build(**config), p, start, end)
 
 
 def valid(kind: str, record) -> bool:
@@ -59,25 +66,47 @@ def test_rate_is_split_over_partitions_and_event_times_follow_the_clock(sink_nam
 
 @pytest.mark.parametrize("kind", ["tweets", "clicks", "sensors"])
 def test_records_are_a_pure_function_of_seed_partition_and_offset(kind):
-    a, b = build(kind=kind, partitions=3), build(kind=kind, partitions=3)
+    a = open_reader(build(kind=kind, partitions=3))
     for p in ("0", "2"):
         whole = a.read(p, 0, 30)
-        assert b.read(p, 0, 30) == whole
+        assert records(p, 0, 30, kind=kind, partitions=3) == whole
         assert a.read(p, 10, 20) == whole[10:20]
         assert all(valid(kind, r) for r in whole)
     assert a.read("0", 0, 30) != a.read("1", 0, 30)
-    assert build(kind=kind, seed=7).read("0", 0, 30) != build(kind=kind).read("0", 0, 30)
+    assert records("0", 0, 30, kind=kind, seed=7) != records("0", 0, 30, kind=kind)
+
+
+@pytest.mark.parametrize("how", sorted(PICKLERS))
+def test_the_reader_is_its_config_and_regenerates_on_a_worker(how):
+    source = build(kind="tweets", partitions=2, format="json", bad_ratio=0.1, start_time=5.0)
+    original, shipped = open_reader(source), open_reader(source, how=how)
+    assert isinstance(shipped, GeneratorReader) and shipped == original
+    assert shipped.read("1", 40, 90) == original.read("1", 40, 90)
+
+
+def test_the_start_time_is_fixed_on_the_driver_before_the_reader_ships(tmp_path):
+    source = get_registry().get("source", "generator").build({"kind": "sensors"})
+    with pytest.raises(RuntimeError, match="before open"):
+        source.reader()
+    clock = ManualClock()
+    clock.advance(100.0)
+    source.open(SourceContext("generator-1", clock, tmp_path))
+    again = get_registry().get("source", "generator").build({"kind": "sensors"})
+    clock.advance(50.0)
+    again.open(SourceContext("generator-1", clock, tmp_path))  # a restart: same start time
+    assert source.reader().start_time == again.reader().start_time == clock.now() - 50.0
+    assert read(again, "0", 0, 5) == read(source, "0", 0, 5)
 
 
 def test_bad_ratio_marks_a_deterministic_share_of_records():
-    good = build(kind="clicks").read("0", 0, 2000)
+    good = records("0", 0, 2000, kind="clicks")
     assert all(valid("clicks", r) for r in good)
-    dicts = build(kind="clicks", bad_ratio=0.1).read("0", 0, 2000)
+    dicts = records("0", 0, 2000, kind="clicks", bad_ratio=0.1)
     bad = [i for i, r in enumerate(dicts) if not valid("clicks", r)]
     assert 140 <= len(bad) <= 260
-    assert build(kind="clicks", bad_ratio=0.1).read("0", 0, 2000) == dicts
+    assert records("0", 0, 2000, kind="clicks", bad_ratio=0.1) == dicts
 
-    texts = build(kind="clicks", bad_ratio=0.1, format="json").read("0", 0, 2000)
+    texts = records("0", 0, 2000, kind="clicks", bad_ratio=0.1, format="json")
     broken = []
     for i, text in enumerate(texts):
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import socket
 import threading
 from pathlib import Path
@@ -10,10 +11,15 @@ from pathlib import Path
 import pytest
 
 from etlcore import ConfigError, StreamingContext
+from etlcore.clock import ManualClock
 from etlcore.connectors.queue import MemorySink
+from etlcore.connectors.socket import SocketSource
 from etlcore.plugin.registry import get_registry
+from etlcore.receiver import ReceiverLogReader
+from etlcore.source import DriverReader, SourceContext
 
 from .helpers import open_job, wait_for
+from .protocol import PICKLERS, open_reader, read
 
 
 class LineServer:
@@ -129,6 +135,65 @@ def test_stop_ends_every_thread():
     scheduler.close()
     assert not any(t.is_alive() for t in source._threads)
     idle.close()
+
+
+def opened(checkpoint: Path | None) -> SocketSource:
+    """A listening socket source, opened as the driver opens it."""
+    source = get_registry().get("source", "socket").build({"port": 0, "mode": "listen"})
+    source.open(SourceContext("socket-1", ManualClock(), checkpoint))
+    return source
+
+
+@pytest.mark.parametrize("how", sorted(PICKLERS))
+def test_the_log_reader_crosses_processes_and_follows_the_log(tmp_path, how, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    source = opened(Path("ckpt"))  # relative to the driver's directory
+    try:
+        source.store(["one", "twö", "three"])
+        original, shipped = open_reader(source), open_reader(source, how=how)
+        monkeypatch.chdir(tmp_path / "ckpt")  # a worker runs elsewhere
+        assert isinstance(shipped, ReceiverLogReader)
+        assert shipped.read("0", 1, 3) == original.read("0", 1, 3) == ["twö", "three"]
+        source.store(["four"])  # logged after the reader was shipped
+        assert shipped.read("0", 2, 4) == original.read("0", 2, 4) == ["three", "four"]
+        assert shipped.read("0", 4, 4) == []
+        with pytest.raises(ValueError, match="beyond the log"):
+            shipped.read("0", 3, 5)
+    finally:
+        source.close()
+
+
+def test_a_torn_last_line_is_not_read_and_is_cut_at_restart(tmp_path):
+    source = opened(tmp_path)
+    source.store(["a", "b"])
+    source.close()
+    wal = tmp_path / "sources" / "socket-1" / "received.jsonl"
+    with open(wal, "ab") as f:
+        f.write(b'"c')  # a crash in the middle of an append
+    reader = ReceiverLogReader(str(wal))
+    assert reader.read("0", 0, 2) == ["a", "b"]
+    with pytest.raises(ValueError, match="beyond the log"):
+        reader.read("0", 0, 3)
+    again = opened(tmp_path)
+    try:
+        again.store(["d"])
+        assert again.available("0") == 3
+        assert read(again, "0", 0, 3) == reader.read("0", 0, 3) == ["a", "b", "d"]
+    finally:
+        again.close()
+
+
+def test_without_a_checkpoint_the_driver_reads_its_memory_log():
+    source = opened(None)
+    try:
+        source.store(["x", "y"])
+        reader = source.reader()
+        assert isinstance(reader, DriverReader)
+        assert list(reader.read("0", 0, 2)) == ["x", "y"]
+        with pytest.raises(TypeError, match="never pickled"):
+            pickle.dumps(reader)
+    finally:
+        source.close()
 
 
 @pytest.mark.parametrize(("config", "key"), [

@@ -12,6 +12,8 @@ from etlcore.connectors.sqlite import SqliteSink
 from etlcore.plugin.registry import get_registry
 from etlcore.sink import SinkContext
 
+from .protocol import PICKLERS, open_writer, write, write_and_commit
+
 
 def build(db: Path, checkpoint: Path | None = None, **config) -> SqliteSink:
     sink = get_registry().get("sink", "sqlite").build({"path": str(db), **config})
@@ -40,9 +42,8 @@ def test_nested_tuples_are_flattened_into_columns(tmp_path):
     db = tmp_path / "out.db"
     sink = build(db, table="trending", key=["window_end", "tag"],
                  columns=["window_end", "tag", "count"])
-    sink.write(BatchInfo(0, 1.0), 0, [((10.0, "#ai"), 3), ((10.0, "#rust"), 1)])
-    sink.write(BatchInfo(0, 1.0), 1, [((20.0, "#ai"), 2)])
-    sink.commit(BatchInfo(0, 1.0))
+    write_and_commit(sink, BatchInfo(0, 1.0), [[((10.0, "#ai"), 3), ((10.0, "#rust"), 1)],
+                                               [((20.0, "#ai"), 2)]])
     assert rows(db, "SELECT * FROM trending ORDER BY window_end, tag") == [
         (10.0, "#ai", 3), (10.0, "#rust", 1), (20.0, "#ai", 2)]
     types = {r[1]: r[2] for r in rows(db, "PRAGMA table_info(trending)")}
@@ -82,13 +83,11 @@ def test_commit_twice_writes_once_and_a_new_checkpoint_starts_afresh(tmp_path):
     sink = build(db, tmp_path / "ckpt1", table="t", mode="append")
     batch = BatchInfo(0, 1.0)
     for _ in range(2):
-        sink.write(batch, 0, [{"x": 1}])
-        sink.commit(batch)
+        write_and_commit(sink, batch, [[{"x": 1}]])
     sink.close()
     assert rows(db, "SELECT x FROM t") == [(1,)]
     fresh = build(db, tmp_path / "ckpt2", table="t", mode="append")
-    fresh.write(batch, 0, [{"x": 2}])
-    fresh.commit(batch)
+    write_and_commit(fresh, batch, [[{"x": 2}]])
     assert rows(db, "SELECT x FROM t ORDER BY x") == [(1,), (2,)]
 
 
@@ -98,8 +97,8 @@ def test_existing_tables_and_new_dict_keys(tmp_path):
         conn.execute("CREATE TABLE users (id INTEGER, name TEXT)")
         conn.execute("INSERT INTO users VALUES (1, 'old')")
     sink = build(db, table="users", key=["id"])
-    sink.write(BatchInfo(0, 1.0), 0, [{"id": 1, "name": "new", "tags": ["a"]}, {"id": 2}])
-    sink.commit(BatchInfo(0, 1.0))
+    write_and_commit(sink, BatchInfo(0, 1.0), [[{"id": 1, "name": "new", "tags": ["a"]},
+                                               {"id": 2}]])
     assert rows(db, "SELECT id, name, tags FROM users ORDER BY id") == [
         (1, "new", '["a"]'), (2, None, None)]
 
@@ -107,19 +106,33 @@ def test_existing_tables_and_new_dict_keys(tmp_path):
 def test_a_failed_batch_leaves_nothing(tmp_path):
     db = tmp_path / "out.db"
     sink = build(db, tmp_path / "ckpt", table="t", key=["k"], columns=["k", "v"])
-    sink.write(BatchInfo(0, 1.0), 0, [("a", 1), ("b", 2, 3)])
+    messages = write(sink, BatchInfo(0, 1.0), [[("a", 1), ("b", 2, 3)]])
     with pytest.raises(ValueError, match="2 values|3 values"):
-        sink.commit(BatchInfo(0, 1.0))
+        sink.commit(BatchInfo(0, 1.0), messages)
     assert rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 't'") == [(0,)]
     assert sink.last_committed_batch() is None
 
 
 def test_tuples_without_columns_name_the_key(tmp_path):
     sink = build(tmp_path / "out.db", table="t", mode="append")
-    sink.write(BatchInfo(0, 1.0), 0, [("a", 1)])
+    messages = write(sink, BatchInfo(0, 1.0), [[("a", 1)]])
     with pytest.raises(ConfigError) as err:
-        sink.commit(BatchInfo(0, 1.0))
+        sink.commit(BatchInfo(0, 1.0), messages)
     assert err.value.key == "columns"
+
+
+@pytest.mark.parametrize("how", sorted(PICKLERS))
+def test_the_writer_crosses_processes_and_the_driver_writes(tmp_path, how):
+    db = tmp_path / "out.db"
+    sink = build(db, tmp_path / "ckpt", table="t", key=["k"], columns=["k", "v"])
+    batch = BatchInfo(0, 1.0)
+    here, there = open_writer(sink), open_writer(sink, how=how)
+    parts = [[("a", 1)], [("b", 2), ("a", 3)]]
+    messages = [there.write(batch, i, p) for i, p in enumerate(parts)]
+    assert messages == [here.write(batch, i, p) for i, p in enumerate(parts)]
+    assert rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 't'") == [(0,)]
+    sink.commit(batch, messages)
+    assert rows(db, "SELECT k, v FROM t ORDER BY k") == [("a", 3), ("b", 2)]
 
 
 @pytest.mark.parametrize(("config", "key"), [

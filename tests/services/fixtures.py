@@ -6,8 +6,8 @@ that cannot be started makes the test fail with the harness's error; it is never
 
 Fixtures: ``kafka_bootstrap``, ``kafka_admin``, ``kafka_topic``, ``kafka_topic_factory``,
 ``kinesis_endpoint``, ``kinesis_client``, ``kinesis_stream``, ``kinesis_stream_factory``,
-``restart_service``. Markers ``kafka_topic(partitions=N)`` and ``kinesis_stream(shards=N)``
-size the default resources.
+``spark_master`` (a :class:`SparkCluster`), ``restart_service``. Markers
+``kafka_topic(partitions=N)`` and ``kinesis_stream(shards=N)`` size the default resources.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ import svcharness  # noqa: E402
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
+    from pyspark import SparkConf
 
 KINESIS_REGION = "us-east-1"
 KINESIS_KEY = "etlcore"  # kinesalite wants a signature but checks no credentials
@@ -243,3 +245,84 @@ def kinesis_stream(
     if hasattr(request, "param"):
         kwargs["shards"] = int(request.param)
     return kinesis_stream_factory(**kwargs)
+
+
+# --------------------------------------------------------------------------- spark
+
+
+@dataclass(frozen=True)
+class SparkCluster:
+    """What ``spark_master`` yields: a standalone Master with two 1-core Workers."""
+
+    url: str  # "spark://127.0.0.1:7077"
+    service: svcharness.Spark
+
+    @property
+    def workers(self) -> int:
+        return svcharness.spark.WORKERS
+
+    def conf(self, app: str = "etlcore-test", **settings: str) -> SparkConf:
+        """A driver SparkConf for this cluster: loopback only, no UI, 512m driver and
+        executors (C1-only JVMs), and ``SparkContext`` waits (up to 30 s) until every Worker
+        has an executor. ``settings`` override or add keys."""
+        from pyspark import SparkConf
+
+        defaults = {
+            "spark.driver.host": "127.0.0.1",
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.driver.memory": "512m",
+            "spark.executor.memory": svcharness.spark.WORKER_MEMORY,
+            "spark.driver.extraJavaOptions": svcharness.spark.FAST_JVM_OPTS,
+            "spark.executor.extraJavaOptions": svcharness.spark.FAST_JVM_OPTS,
+            "spark.cores.max": str(self.workers * svcharness.spark.WORKER_CORES),
+            "spark.scheduler.minRegisteredResourcesRatio": "1.0",
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+        }
+        conf = SparkConf().setMaster(self.url).setAppName(app)
+        for key, value in {**defaults, **settings}.items():
+            conf.set(key, value)
+        return conf
+
+    def alive_workers(self) -> int:
+        """How many Workers the Master counts as ALIVE."""
+        return self.service.alive_workers()
+
+    def kill_worker(self, index: int) -> None:
+        """SIGKILL Worker ``index`` (0 or 1) and its executors, as if the node died."""
+        self.service.kill_worker(index)
+
+    def restart_worker(self, index: int, timeout: float = 60.0) -> float:
+        """Start Worker ``index`` again (stopping it first if it runs); returns the seconds
+        until it registered with the Master."""
+        return self.service.restart_worker(index, timeout=timeout)
+
+    def ensure_workers(self) -> None:
+        """Relaunch any Worker that is down and wait until all are registered."""
+        self.service.start()
+
+
+@pytest.fixture(scope="session")
+def spark_master() -> Iterator[SparkCluster]:
+    """A running Spark standalone cluster (Master + 2 Workers, 1 core and 512m each).
+
+    Executors run this interpreter (``PYSPARK_PYTHON`` is set for the session). Sessions
+    share the cluster; the last one out stops it if this session started it.
+    """
+    was_up = svcharness.get("spark").pid() is not None
+    svc = ensure_service("spark")
+    assert isinstance(svc, svcharness.Spark)
+    try:  # under the service lock: a session ending meanwhile cannot stop it under us
+        started = svc.acquire()
+    except svcharness.HarnessError as exc:
+        pytest.fail(f"service 'spark' unavailable: {exc}", pytrace=False)
+    started = started or not was_up
+    env = pytest.MonkeyPatch()
+    env.setenv("PYSPARK_PYTHON", sys.executable)  # the driver picks the executors' Python
+    env.setenv("SPARK_LOCAL_IP", "127.0.0.1")  # the driver JVM: no hostname lookup warning
+    try:
+        yield SparkCluster(url=svc.url(), service=svc)
+    finally:
+        env.undo()
+        with contextlib.suppress(svcharness.HarnessError):
+            svc.release(stop=started)

@@ -8,10 +8,12 @@ from __future__ import annotations
 from .base import HarnessError, Service, Status, cache_root, state_root
 from .kafka import Kafka
 from .kinesis import Kinesis
+from .spark import Spark
 
 SERVICES: dict[str, type[Service]] = {
     "kafka": Kafka,
     "kinesis": Kinesis,
+    "spark": Spark,
 }
 
 
@@ -29,6 +31,7 @@ __all__ = [
     "Kafka",
     "Kinesis",
     "Service",
+    "Spark",
     "Status",
     "cache_root",
     "get",

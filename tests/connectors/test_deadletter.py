@@ -1,0 +1,49 @@
+"""The default dead-letter sink: recent letters in memory, one file per batch on disk."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from etlcore import BatchInfo
+from etlcore.deadletter import DeadLetterSink
+from etlcore.sink import SinkContext
+
+from .protocol import PICKLERS, open_writer, write, write_and_commit
+
+LETTERS = [{"record": "x", "reason": "ValueError: x", "stage": "map", "batch_id": 1},
+           {"record": [1], "reason": "TypeError", "stage": "source", "batch_id": 1}]
+
+
+def test_letters_show_and_land_on_disk_only_at_commit(tmp_path):
+    sink = DeadLetterSink(keep=3)
+    sink.open(SinkContext("dead-letter", "job", tmp_path))
+    messages = write(sink, BatchInfo(1, 1.0), [LETTERS])
+    assert list(sink.recent) == [] and not (tmp_path / "dead-letter").exists()
+    sink.commit(BatchInfo(1, 1.0), messages)
+    path = tmp_path / "dead-letter" / "batch-000000000001-00000.jsonl"
+    assert [json.loads(line) for line in path.read_text().splitlines()] == LETTERS
+    assert list(sink.recent) == LETTERS
+    write_and_commit(sink, BatchInfo(1, 1.0, replay=True), [LETTERS[:1]])  # a replay rewrites
+    assert [json.loads(line) for line in path.read_text().splitlines()] == LETTERS[:1]
+    assert list(sink.recent) == [*LETTERS, LETTERS[0]][-3:]  # keeps the last ``keep``
+
+
+def test_without_a_checkpoint_letters_stay_in_memory():
+    sink = DeadLetterSink()
+    sink.open(SinkContext("dead-letter", "job"))
+    write_and_commit(sink, BatchInfo(0, 0.0), [LETTERS[:1], LETTERS[1:]])
+    write_and_commit(sink, BatchInfo(1, 0.0), [[]])
+    assert list(sink.recent) == LETTERS
+
+
+@pytest.mark.parametrize("how", sorted(PICKLERS))
+def test_the_writer_crosses_processes(tmp_path, how):
+    sink = DeadLetterSink()
+    sink.open(SinkContext("dead-letter", "job", tmp_path))
+    here, there = open_writer(sink), open_writer(sink, how=how)
+    shipped = there.write(BatchInfo(0, 0.0), 0, LETTERS)
+    assert shipped == here.write(BatchInfo(0, 0.0), 0, LETTERS)
+    sink.commit(BatchInfo(0, 0.0), [shipped])
+    assert list(sink.recent) == LETTERS
