@@ -1,6 +1,9 @@
 """Crash-test job: generator clicks -> windowed counts (files, sqlite append) + running totals.
 
-    python clicks_job.py CKPT OUT
+    python clicks_job.py CKPT OUT [RUNNER]
+
+``RUNNER`` is local (default), processes or spark (the master from
+``ETLCORE_SPARK_MASTER``); ``CLICKS_BOUND`` sets records per partition per batch.
 
 Every batch reads exactly ``BOUND`` records per partition (the generator's rate
 is far above the cap), so with the manual clock a restarted job plans the same
@@ -11,13 +14,14 @@ first empty one), also when that batch is replayed during recovery.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
 from etlcore import StreamingContext
 
-PARTITIONS, LIMIT, BOUND = 2, 3200, 5
+PARTITIONS, LIMIT, BOUND = 2, 3200, int(os.environ.get("CLICKS_BOUND", "5"))
 LAST = LIMIT // BOUND  # batches 0..LAST-1 carry data, batch LAST is empty
 SLOW = 0.02
 
@@ -27,11 +31,11 @@ def last_commit(ckpt: Path) -> int:
     return max(ids, default=-1)
 
 
-def main(ckpt: Path, out: Path) -> None:
+def main(ckpt: Path, out: Path, runner: str = "local") -> None:
     if last_commit(ckpt) >= LAST:
         return  # finished before the last kill landed
     ctx = StreamingContext(1.0, ckpt, clock="manual", name="clicks", checkpoint_interval=4,
-                           max_rate_per_partition=BOUND)
+                           max_rate_per_partition=BOUND, runner=runner, parallelism=2)
     clicks = ctx.source("generator", kind="clicks", seed=11, rate=1000, partitions=PARTITIONS,
                         limit=LIMIT, start_time=1_700_000_000.0)
     events = clicks.map(lambda r: (r["event"], 1))
@@ -55,4 +59,4 @@ def main(ckpt: Path, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]), *sys.argv[3:])
