@@ -124,6 +124,10 @@ class SparkRunner(Runner):
             conf = conf.set("spark.cores.max", str(self.workers))
         for k, v in self.conf.items():
             conf = conf.set(k, v)
+        active = SparkContext._active_spark_context
+        if active is not None:  # one driver per process: share it, leave it running after
+            self._own_context = False
+            return active
         try:
             sc = SparkContext.getOrCreate(conf)
         except Exception as err:

@@ -1,5 +1,6 @@
 """Every example loads the way `etlcore run` loads it; the finite one runs to the end."""
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -33,3 +34,43 @@ def test_wordcount_directory_counts_every_word(tmp_path, monkeypatch):
             "SELECT SUM(count), SUM(CASE WHEN word = 'alice' THEN count END) FROM word_counts"
         ).fetchone()
     assert total == words and alice == 2
+
+
+RUNNERS = ["local", "processes", "spark"]
+STORED = {  # example -> (sqlite file under the run folder, table)
+    "wordcount_directory.py": ("etlcore-examples/wordcount_directory/counts.db", "word_counts"),
+    "hashtags.yaml": ("etlcore-examples/hashtags/hashtags.db", "hashtag_counts"),
+    "hashtags_window.py": ("etlcore-examples/hashtags_window/hashtags.db", "hashtag_counts"),
+}
+
+
+def _run_example(name: str, runner: str, folder: Path, master: str | None) -> list[tuple]:
+    from etlcore.runners import override_runner
+
+    folder.mkdir()
+    cwd = Path.cwd()
+    os.chdir(folder)
+    override_runner(runner, 2 if runner != "local" else None, master)
+    try:
+        ctx = load_target(EXAMPLES / name)
+        ctx.clock = ManualClock(1_700_000_000.0)
+        if name == "wordcount_directory.py":
+            ctx.run(until_idle=True)
+        else:
+            ctx.run(batches=12)
+    finally:
+        override_runner(None)
+        os.chdir(cwd)
+    db, table = STORED[name]
+    with sqlite3.connect(folder / db) as conn:
+        return sorted(conn.execute(f"SELECT * FROM {table}").fetchall())
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("runner", RUNNERS[1:])
+@pytest.mark.parametrize("name", list(STORED))
+def test_examples_store_the_same_rows_on_every_runner(name, runner, tmp_path, request):
+    master = request.getfixturevalue("spark_master").url if runner == "spark" else None
+    want = _run_example(name, "local", tmp_path / "local", None)
+    assert len(want) > 5
+    assert _run_example(name, runner, tmp_path / runner, master) == want
