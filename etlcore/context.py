@@ -191,17 +191,34 @@ class StreamingContext:
         return scheduler.metrics
 
     def start(self, **run_options: Any) -> None:
-        """Run in a background thread; see :meth:`await_termination` and :meth:`stop`."""
+        """Run in a background thread; see :meth:`await_termination` and :meth:`stop`.
+
+        Sources and sinks are opened, used and closed on that thread; ``start``
+        returns once they are open (a push source is listening by then).
+        """
+
+        opened = threading.Event()
 
         def target() -> None:
+            try:
+                self.open()  # on the thread that runs the job: connectors see one thread
+            except BaseException as err:  # noqa: BLE001 - re-raised by start
+                self._error = err
+                opened.set()
+                return
+            opened.set()
             try:
                 self.run(**run_options)
             except BaseException as err:  # noqa: BLE001 - re-raised by await_termination
                 self._error = err
 
-        self.open()
+        self._get_scheduler()
         self._thread = threading.Thread(target=target, name=f"etlcore-{self.name}", daemon=True)
         self._thread.start()
+        opened.wait()  # push sources are listening when start returns
+        if self._error is not None and not self._thread.is_alive():
+            err, self._error = self._error, None
+            raise err
 
     def await_termination(self, timeout: float | None = None) -> bool:
         """Wait for the run to end; re-raise its error. True if it ended."""

@@ -203,11 +203,16 @@ class Scheduler:
         if letters:
             assert self._dead_letter_writer is not None
             dl_messages = [self._dead_letter_writer.write(info, 0, letters)]
-        for out in self.graph.outputs:
-            sink = getattr(out, "sink", None)
-            if sink is not None:
-                sink.commit(info, outcome.messages.get(out.name, []))
-        self.graph.dead_letter_sink.commit(info, dl_messages)
+        commits = [(out.name, out.sink, outcome.messages.get(out.name, []))
+                   for out in self.graph.outputs if hasattr(out, "sink")]
+        commits.append(("dead-letter", self.graph.dead_letter_sink, dl_messages))
+        for name, sink, messages in commits:
+            try:
+                sink.commit(info, messages)
+            except Exception as err:
+                err.add_note(f"etlcore: in sink '{name}' ({type(sink).__name__}.commit, "
+                             f"batch {info.batch_id}, on the driver)")
+                raise
 
     def _finish(self, result: tuple[BatchOutcome, float], plan: BatchPlan,
                 scheduling_delay: float = 0.0, bound: int | None = None) -> BatchMetrics:

@@ -59,6 +59,20 @@ class WriterContext:
     worker: str = "driver"
 
 
+@dataclass
+class WriteResult:
+    """A commit message plus the records the writer could not store.
+
+    Return it from :meth:`SinkWriter.write` when some records cannot be encoded
+    for the target (an integer too wide for SQLite, NaN for strict JSON): the
+    engine dead-letters each ``(record, reason)`` before any sink commits the
+    batch, so every sink of the batch still commits and the job goes on.
+    """
+
+    message: Any
+    rejected: list[tuple[Any, str]] = field(default_factory=list)
+
+
 class SinkWriter(ABC):
     """The worker half of a sink: stages one partition, returns a commit message."""
 

@@ -20,7 +20,7 @@ from etlcore.batch import BatchInfo
 from etlcore.engine.stages import Program
 from etlcore.errors import BackpressureError
 from etlcore.graph.base import DeadLetter, TaskContext, concat
-from etlcore.sink import SinkWriter, WriterContext
+from etlcore.sink import SinkWriter, WriteResult, WriterContext
 from etlcore.source import ReaderContext, Rejected, SourceReader
 
 
@@ -180,8 +180,15 @@ def execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
             elif ex.kind == "sink":
                 writer = env.writer(program, ex.target)
                 base = task.sink_base[ex.id]
-                result.messages[ex.id] = [(base + j, _write(writer, task.info, base + j, p))
-                                          for j, p in enumerate(parts)]
+                messages = []
+                for j, p in enumerate(parts):
+                    message = _write(writer, task.info, base + j, p)
+                    if isinstance(message, WriteResult):
+                        for record, reason in message.rejected:
+                            ctx.dead_letter(record, reason, f"sink '{ex.target}'")
+                        message = message.message
+                    messages.append((base + j, message))
+                result.messages[ex.id] = messages
                 result.written[ex.id] = sum(len(p) for p in parts)
             else:
                 result.collected[ex.id] = parts
