@@ -20,7 +20,7 @@ from etlcore.batch import BatchInfo
 from etlcore.engine.stages import Program
 from etlcore.errors import BackpressureError
 from etlcore.graph.base import DeadLetter, TaskContext, concat
-from etlcore.sink import SinkWriter, WriteResult, WriterContext
+from etlcore.sink import SinkWriter, WriterContext, WriteResult
 from etlcore.source import ReaderContext, Rejected, SourceReader
 
 
