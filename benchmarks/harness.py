@@ -19,7 +19,7 @@ from typing import Any
 
 from benchmarks.child import MARK
 from benchmarks.data import CACHE, Spec, load
-from benchmarks.engines import ENGINES
+from benchmarks.engines import resolve
 from benchmarks.reference import reference_checksum
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +55,7 @@ def run_engine(engine: str, spec: Spec, repeat: int, timeout: float, budget: flo
 
     The child stops repeating once ``budget`` seconds of runs are spent (at least one run).
     """
-    module, extra = ENGINES[engine]
+    module, extra = resolve(engine)
     extra = {**extra, **(env or {})}
     row: dict[str, Any] = {"workload": spec.workload, "engine": engine, "records": spec.records,
                            "keys": spec.keys, "per_second": spec.per_second,

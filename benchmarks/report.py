@@ -7,16 +7,37 @@ from pathlib import Path
 from typing import Any
 
 YARDSTICK = "plain-python"
+LOCAL = "etlcore[local]"
+SPARK_RDD = "spark-rdd"
+
+#: (field, engine it compares against, which rows get it) for the same workload of one run
+_RATIOS = (
+    ("vs_plain", YARDSTICK, lambda e: True),
+    ("vs_pure", "etlcore-pure", lambda e: True),
+    ("vs_local", LOCAL, lambda e: e.startswith("etlcore[")),
+    ("vs_spark_rdd", SPARK_RDD, lambda e: e.startswith("etlcore")),
+)
 
 
 def ratios(rows: list[dict[str, Any]]) -> None:
-    """Add ``vs_plain`` (records/s over the plain loop's) and ``vs_pure`` to each row."""
+    """Add ratios of records/s over another engine's in the same run and workload.
+
+    ``vs_plain`` (the plain loop) and ``vs_pure`` for every row; ``vs_local``
+    (``etlcore[local]``) for etlcore on each runner; ``vs_spark_rdd`` for etlcore
+    rows. A scaling row (``base="W1"``) compares with its base workload's rows.
+    """
+    rate: dict[tuple[str, str], float] = {}
+    for r in rows:
+        if r.get("records_per_s"):
+            rate.setdefault((r["engine"], r.get("base") or r["workload"]), r["records_per_s"])
     for row in rows:
-        for field, base in (("vs_plain", YARDSTICK), ("vs_pure", "etlcore-pure")):
-            ref = next((r for r in rows if r["engine"] == base and r["workload"] == row["workload"]
-                        and r.get("records_per_s")), None)
-            if ref and row.get("records_per_s"):
-                row[field] = round(row["records_per_s"] / ref["records_per_s"], 2)
+        mine = row.get("records_per_s")
+        if not mine:
+            continue
+        for field, base, applies in _RATIOS:
+            ref = rate.get((base, row.get("base") or row["workload"]))
+            if ref and (applies(row["engine"]) or row["engine"] == base):
+                row[field] = round(mine / ref, 2)
 
 
 def _fmt(value: Any, spec: str = ",.0f") -> str:
@@ -24,11 +45,14 @@ def _fmt(value: Any, spec: str = ",.0f") -> str:
 
 
 def table(rows: list[dict[str, Any]], title: str) -> Any:
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title=title)
+    extra = [(f, label) for f, label in (("vs_local", "x local"), ("vs_spark_rdd", "x spark-rdd"))
+             if any(f in r for r in rows)]
     for col in ("workload", "engine", "records", "records/s", "x plain", "x pure",
-                "startup s", "peak RSS MB", "correct", "error"):
+                *(label for _, label in extra), "startup s", "peak RSS MB", "correct", "error"):
         t.add_column(col, justify="left" if col in ("workload", "engine", "error") else "right",
                      no_wrap=col != "error", overflow="fold")
     for r in rows:
@@ -38,10 +62,10 @@ def table(rows: list[dict[str, Any]], title: str) -> Any:
         rss = _fmt(r.get("peak_rss_mb"), ",.0f")
         if r.get("jvm_peak_rss_mb"):
             rss += f" (+JVM {r['jvm_peak_rss_mb']:,.0f})"
-        t.add_row(r["workload"], r["engine"], _fmt(r.get("records")),
+        t.add_row(r["workload"], escape(r["engine"]), _fmt(r.get("records")),
                   _fmt(r.get("records_per_s")), _fmt(r.get("vs_plain"), ".2f"),
-                  _fmt(r.get("vs_pure"), ".2f"), _fmt(r.get("startup_s"), ".2f"), rss, status,
-                  (r.get("error") or "")[:90])
+                  _fmt(r.get("vs_pure"), ".2f"), *(_fmt(r.get(f), ".2f") for f, _ in extra),
+                  _fmt(r.get("startup_s"), ".2f"), rss, status, (r.get("error") or "")[:90])
     return t
 
 

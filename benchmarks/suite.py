@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.data import Spec
+from benchmarks.engines import on_runner
 from benchmarks.harness import ROOT, child_env, run_engine
 
 FULL = {"W1": 200_000, "W2": 2_000_000, "W3": 500_000, "W4": 1_000_000}
@@ -21,7 +22,22 @@ WORKLOADS = ["W1", "W2", "W3", "W4", "W5"]
 Report = Callable[[dict[str, Any]], None]
 
 
-def run_suite(workloads: list[str], engines: list[str], quick: bool, report: Report) -> list[dict]:
+def _workers_env(workers: int) -> dict[str, str]:
+    """Children's worker count: etlcore's processes/spark runners and spark-rdd's local[N]."""
+    return {"ETLCORE_BENCH_WORKERS": str(workers)}
+
+
+def _runner_fields(row: dict[str, Any], workers: int) -> None:
+    engine = row["engine"]
+    if engine.endswith("]"):
+        runner = engine[engine.index("[") + 1:-1]
+        row.update(runner=runner, workers=1 if runner == "local" else workers)
+    elif engine.startswith("spark"):
+        row["workers"] = workers
+
+
+def run_suite(workloads: list[str], engines: list[str], quick: bool, report: Report,
+              workers: int = 2) -> list[dict]:
     sizes = QUICK if quick else FULL
     repeat, budget, timeout = (2, 20.0, 300.0) if quick else (3, 60.0, 1800.0)
     rows = []
@@ -33,9 +49,38 @@ def run_suite(workloads: list[str], engines: list[str], quick: bool, report: Rep
             continue
         spec = Spec(workload, sizes[workload])
         for engine in engines:
-            row = run_engine(engine, spec, repeat, timeout, budget)
+            row = run_engine(engine, spec, repeat, timeout, budget, _workers_env(workers))
+            _runner_fields(row, workers)
             report(row)
             rows.append(row)
+    return rows
+
+
+RUNNER_SCALING = ("W1", "W3")
+
+
+def run_runner_scaling(runners: list[str], max_workers: int, quick: bool,
+                       report: Report) -> list[dict[str, Any]]:
+    """W1 and W3 records/s against the number of workers (1..max_workers) per parallel runner.
+
+    ``local`` (always one worker) is one row per workload: the baseline of ``x local``.
+    Rows are ``workload="W1 workers=2"`` with ``base="W1"``.
+    """
+    sizes = QUICK if quick else FULL
+    repeat, budget, timeout = (2, 20.0, 300.0) if quick else (3, 60.0, 1800.0)
+    rows = []
+    for workload in RUNNER_SCALING:
+        spec = Spec(workload, sizes[workload])
+        for runner in runners:
+            counts = [1] if runner == "local" else list(range(1, max_workers + 1))
+            for n in counts:
+                row = run_engine(on_runner(runner), spec, repeat, timeout, budget,
+                                 _workers_env(n))
+                _runner_fields(row, n)
+                row.update(workload=f"{workload} workers={n}", base=workload, axis="workers",
+                           point=n)
+                report(row)
+                rows.append(row)
     return rows
 
 

@@ -1,6 +1,12 @@
-"""Engine registry: name -> (module, extra environment for its child process)."""
+"""Engine registry: name -> (module, extra environment for its child process).
+
+``etlcore[RUNNER]`` (``--runners``) is etlcore on one of its runners (``local``,
+``processes``, ``spark``); the worker count comes from ``ETLCORE_BENCH_WORKERS``.
+"""
 
 from __future__ import annotations
+
+import re
 
 ENGINES: dict[str, tuple[str, dict[str, str]]] = {
     "etlcore": ("benchmarks.engines.etlcore_engine", {}),
@@ -22,9 +28,30 @@ GROUPS: dict[str, list[str]] = {
     "all": list(ENGINES),
 }
 
+RUNNERS = ("local", "processes", "spark")
+_ON_RUNNER = re.compile(r"(etlcore(?:-pure)?)\[(\w+)\]")
 
-def select(spec: str) -> list[str]:
-    """Engine names for a comma-separated list of engine and group names."""
+
+def on_runner(runner: str, engine: str = "etlcore") -> str:
+    """The engine name of etlcore on ``runner``: ``etlcore[processes]``."""
+    return f"{engine}[{runner}]"
+
+
+def resolve(engine: str) -> tuple[str, dict[str, str]]:
+    """The module and child environment of an engine name (``etlcore[spark]`` included)."""
+    m = _ON_RUNNER.fullmatch(engine)
+    if m and m.group(2) in RUNNERS:
+        module, env = ENGINES[m.group(1)]
+        return module, {**env, "ETLCORE_BENCH_RUNNER": m.group(2)}
+    return ENGINES[engine]
+
+
+def select(spec: str, runners: list[str] | None = None) -> list[str]:
+    """Engine names for a comma-separated list of engine and group names.
+
+    With ``runners``, the compiled ``etlcore`` engine becomes one ``etlcore[RUNNER]``
+    row per runner (first in the list when ``spec`` does not name it).
+    """
     out: list[str] = []
     for name in (s.strip() for s in spec.split(",")):
         if not name:
@@ -34,4 +61,13 @@ def select(spec: str) -> list[str]:
             choices = ", ".join(sorted(set(ENGINES) | set(GROUPS)))
             raise SystemExit(f"unknown engine {name!r}; choose from {choices}")
         out.extend(n for n in names if n not in out)
-    return out
+    if not runners:
+        return out
+    unknown = [r for r in runners if r not in RUNNERS]
+    if unknown:
+        raise SystemExit(f"unknown runners {unknown}; choose from {', '.join(RUNNERS)}")
+    rows = [on_runner(r) for r in runners]
+    if "etlcore" not in out:
+        return rows + out
+    i = out.index("etlcore")
+    return out[:i] + rows + out[i + 1:]

@@ -63,6 +63,14 @@ class CountingSink:
         self.count, self.sum_id, self.sum_amount, self.sum_user_len = (
             count, sum_id, sum_amount, sum_len)
 
+    def merge(self, partial: tuple[int, int, float, int]) -> None:
+        """Add another fold's ``row()`` (a partition's partial) to this one."""
+        count, sum_id, sum_amount, sum_len = partial
+        self.count += count
+        self.sum_id += sum_id
+        self.sum_amount += sum_amount
+        self.sum_user_len += sum_len
+
     def row(self) -> tuple[int, int, float, int]:
         return (self.count, self.sum_id, self.sum_amount, self.sum_user_len)
 

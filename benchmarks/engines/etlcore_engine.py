@@ -4,6 +4,16 @@ The same class serves the compiled kernels and, in a child started with
 ``ETLCORE_PURE_PYTHON=1``, the pure-Python reference kernels. Each run builds a
 fresh StreamingContext (manual clock: batches run back to back) over a
 :class:`BenchSource` that serves pre-generated records ``BATCH_SIZE`` at a time.
+
+``ETLCORE_BENCH_RUNNER`` picks the runner (``local``, ``processes``, ``spark``;
+the suite's ``--runners``) and ``ETLCORE_BENCH_WORKERS`` its worker count
+(``--workers``); the source then has one partition per worker. Each run is a
+new job: under ``processes`` that is a new worker pool (forked from the fork
+server, the program unpickled by each worker) inside the timed run. Under
+``spark`` the SparkContext is made in ``setup`` (timed as startup, as
+``spark-rdd``'s session is) and every run's job uses it through
+``SparkRunner(context=sc)``; ``ETLCORE_BENCH_SPARK_MASTER`` overrides the
+master (default ``local[workers]``).
 """
 
 from __future__ import annotations
@@ -20,10 +30,13 @@ from benchmarks.reference import w2_row, w4_row
 BATCH_SIZE = int(os.environ.get("ETLCORE_BENCH_BATCH", "50000"))  # records per micro-batch
 _PARALLELISM = os.environ.get("ETLCORE_BENCH_PARALLELISM")  # unset: StreamingContext's default
 PARALLELISM = int(_PARALLELISM) if _PARALLELISM else None
+RUNNER = os.environ.get("ETLCORE_BENCH_RUNNER", "local")
+WORKERS = int(os.environ.get("ETLCORE_BENCH_WORKERS", "2"))
 
 
 class Etlcore(Engine):
     name = "etlcore"
+    sc: Any = None  # the spark runner's SparkContext, made once in setup
 
     def setup(self) -> None:
         import etlcore
@@ -32,21 +45,51 @@ class Etlcore(Engine):
         self.etlcore = etlcore
         self.compiled = _fast.COMPILED
         self.name = "etlcore" if self.compiled else "etlcore-pure"
-        self.note = (f"batch {BATCH_SIZE} records, parallelism {PARALLELISM or 'default (1)'}, LocalRunner, "
-                     f"{'compiled' if self.compiled else 'pure-Python'} kernels, "
-                     "W2/W4 via with_event_time")
+        self.partitions = 1
+        where = "LocalRunner"
+        if RUNNER == "processes":
+            self.partitions = WORKERS
+            where = f"ProcessRunner, {WORKERS} workers"
+        elif RUNNER == "spark":
+            self.sc = _spark_context(os.environ.get("ETLCORE_BENCH_SPARK_MASTER")
+                                     or f"local[{WORKERS}]")
+            self.partitions = max(1, int(self.sc.defaultParallelism))
+            where = f"SparkRunner, {self.sc.master}"
+        elif RUNNER != "local":
+            raise ValueError(f"ETLCORE_BENCH_RUNNER={RUNNER!r}: local, processes or spark")
+        self.note = (f"batch {BATCH_SIZE} records, {self.partitions} source partition(s), "
+                     f"parallelism {PARALLELISM or 'default'}, {where}, "
+                     f"{'compiled' if self.compiled else 'pure-Python'} kernels")
 
     def version(self) -> str:
         return f"{self.etlcore.__version__}+{'compiled' if self.compiled else 'pure'}"
 
+    def close(self) -> None:
+        if self.sc is None:
+            return
+        try:  # the JVM's peak RSS, reported beside the child's as spark-rdd does
+            pid = self.sc._jvm.java.lang.ProcessHandle.current().pid()
+            with open(f"/proc/{pid}/status") as f:
+                hwm = next(ln for ln in f if ln.startswith("VmHWM:"))
+            self.extra_rss_mb = round(int(hwm.split()[1]) / 1024, 1)
+        except (OSError, StopIteration):
+            pass
+        self.sc.stop()
+
     def _context(self) -> Any:
-        return self.etlcore.StreamingContext(batch_interval="1s", clock="manual",
-                                             parallelism=PARALLELISM)
+        runner: Any = RUNNER
+        if RUNNER == "spark":
+            from etlcore.runners.spark import SparkRunner
+
+            runner = SparkRunner(context=self.sc)
+        return self.etlcore.StreamingContext(
+            batch_interval="1s", clock="manual", parallelism=PARALLELISM, runner=runner,
+            workers=WORKERS if RUNNER == "processes" else None)
 
     def _source(self, records: list[Any]) -> Any:
         from benchmarks.engines.etlcore_io import BenchSource
 
-        return BenchSource(records, BATCH_SIZE)
+        return BenchSource(records, BATCH_SIZE, self.partitions)
 
     # -- W1 word count ------------------------------------------------------------
     def run_W1(self, lines: list[str]) -> dict[str, int]:
@@ -115,6 +158,21 @@ class Etlcore(Engine):
         return [w4_row(s.key, s.window_start, s.count,
                        s.window_end - SESSION_GAP_S - s.window_start)
                 for s in out if s.key != FLUSH_KEY]
+
+
+def _spark_context(master: str) -> Any:
+    """A SparkContext configured as ``spark-rdd``'s session (driver memory 1g, no UI)."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark import SparkConf, SparkContext
+
+    conf = (SparkConf().setMaster(master).setAppName("etlcore-bench")
+            .set("spark.driver.memory", "1g")
+            .set("spark.ui.enabled", "false")
+            .set("spark.ui.showConsoleProgress", "false")
+            .set("spark.python.worker.reuse", "true"))
+    sc = SparkContext.getOrCreate(conf)
+    sc.setLogLevel("ERROR")
+    return sc
 
 
 ENGINE = Etlcore

@@ -1,8 +1,11 @@
-"""Apache Spark local[2]: the RDD API (``spark-rdd``); Structured Streaming (``spark-sss``).
+"""Apache Spark local[N]: the RDD API (``spark-rdd``); Structured Streaming (``spark-sss``).
 
-The driver gets 1 GiB (``spark.driver.memory``); ``SPARK_LOCAL_IP=127.0.0.1``.
-RDD runs parallelize the in-memory records into 2 partitions, so shipping them
-to the Python workers is part of the timed work (as it is for a real job).
+N is ``ETLCORE_BENCH_WORKERS`` (the suite's ``--workers``, default 2), the same
+cores etlcore's spark runner gets; ``ETLCORE_BENCH_SPARK_MASTER`` overrides the
+master for both. The driver gets 1 GiB (``spark.driver.memory``);
+``SPARK_LOCAL_IP=127.0.0.1``. RDD runs parallelize the in-memory records into N
+partitions, so shipping them to the Python workers is part of the timed work
+(as it is for a real job).
 Structured Streaming reads the same records from Parquet files written at
 prepare time, one file per ``SSS_BATCH`` records and one file per trigger.
 """
@@ -23,6 +26,8 @@ from benchmarks.reference import w2_row, w3_row, w4_row
 
 MODE = os.environ.get("BENCH_SPARK_MODE", "rdd")
 SSS_BATCH = 200_000
+WORKERS = int(os.environ.get("ETLCORE_BENCH_WORKERS", "2"))
+MASTER = os.environ.get("ETLCORE_BENCH_SPARK_MASTER") or f"local[{WORKERS}]"
 
 
 def _parse(line: str) -> Any:
@@ -63,21 +68,22 @@ def _sessions(item: tuple[int, Any]) -> list[tuple[int, float, int, float]]:
 
 class Spark(Engine):
     name = f"spark-{MODE}"
-    note = "local[2], driver memory 1g" + (", RDD API" if MODE == "rdd" else
+    note = f"{MASTER}, driver memory 1g" + (", RDD API" if MODE == "rdd" else
                                             f", Structured Streaming, {SSS_BATCH} records/trigger")
 
     def setup(self) -> None:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         from pyspark.sql import SparkSession
 
-        self.spark = (SparkSession.builder.master("local[2]").appName("etlcore-bench")
+        self.spark = (SparkSession.builder.master(MASTER).appName("etlcore-bench")
                       .config("spark.driver.memory", "1g")
                       .config("spark.ui.enabled", "false")
-                      .config("spark.sql.shuffle.partitions", "2")
+                      .config("spark.sql.shuffle.partitions", str(WORKERS))
                       .config("spark.sql.session.timeZone", "UTC")
                       .getOrCreate())
         self.sc = self.spark.sparkContext
         self.sc.setLogLevel("ERROR")
+        self.parts = max(1, int(self.sc.defaultParallelism))
         self.tmp = tempfile.mkdtemp(prefix="bench-spark-")
 
     def version(self) -> str:
@@ -121,22 +127,22 @@ class Spark(Engine):
 
     # -- RDD --------------------------------------------------------------------
     def run_W1(self, lines: list[str]) -> Any:
-        return (self.sc.parallelize(lines, 2).flatMap(str.split).map(lambda w: (w, 1))
+        return (self.sc.parallelize(lines, self.parts).flatMap(str.split).map(lambda w: (w, 1))
                 .reduceByKey(add).collect())
 
     def run_W2(self, records: list[Any]) -> Any:
-        return (self.sc.parallelize(records, 2)
+        return (self.sc.parallelize(records, self.parts)
                 .map(lambda r: ((r[1], math.floor(r[0])), r[2]))
                 .reduceByKey(add).collect())
 
     def run_W3(self, lines: list[str]) -> Any:
-        folds = (self.sc.parallelize(lines, 2).map(_parse).filter(_valid)
+        folds = (self.sc.parallelize(lines, self.parts).map(_parse).filter(_valid)
                  .map(lambda r: (r["id"], r["user"], r["amount"]))
                  .mapPartitions(_fold).collect())
         return [tuple(map(sum, zip(*folds, strict=True)))]
 
     def run_W4(self, events: list[Any]) -> Any:
-        return (self.sc.parallelize(events, 2).map(lambda e: (e[1], e[0])).groupByKey()
+        return (self.sc.parallelize(events, self.parts).map(lambda e: (e[1], e[0])).groupByKey()
                 .flatMap(_sessions).collect())
 
     def rows_W2(self, out: Any) -> Any:
