@@ -1,5 +1,7 @@
 """What the Kafka source and sink share: client configs, secret hygiene, retries.
 
+Used on both sides: by the driver's clients and by each worker's reader consumers.
+
 ``client_config`` is passed to librdkafka as is, so it is where SASL and TLS
 credentials live. Every value whose key looks secret is masked wherever this
 plugin prints a config or an error, because librdkafka's own messages may quote

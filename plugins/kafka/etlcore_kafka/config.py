@@ -1,5 +1,8 @@
 """Config schemas of the Kafka source and sink, checked before a job runs.
 
+Checked on the driver; the source's config also travels to workers inside its
+reader (which needs ``client_config`` to connect), the sink's never does.
+
 ``client_config`` is marked secret as a whole (so core's ``redacted()`` and
 ``etlcore plugins`` never print it); the reprs here show it with only the
 secret-looking values masked, which keeps non-secret settings debuggable.

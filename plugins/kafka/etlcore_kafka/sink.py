@@ -1,6 +1,15 @@
 """The ``kafka`` sink: one Kafka transaction per batch, exactly once across crashes.
 
-The producer's ``transactional.id`` is stable per (job, sink), so a restarted
+- :class:`KafkaWriter` (worker): encodes each record's key and value to bytes
+  and hashes the key with murmur2; its commit message is the encoded list. It
+  holds no client and no client config.
+- :class:`KafkaSink` (driver): one transactional producer; ``commit`` places
+  each message by ``hash % partitions`` (Java's default partitioner) and
+  produces them all with a batch-id marker in one transaction.
+
+Only the driver produces because a Kafka transaction belongs to one producer:
+writers that produced themselves could not commit a batch atomically. The
+producer's ``transactional.id`` is stable per (job, sink), so a restarted
 job's ``init_transactions()`` aborts whatever its crashed predecessor left open
 and fences any zombie still running. Each batch's records and the batch id are
 committed in the same transaction: a marker record keyed by the transactional id
@@ -27,7 +36,7 @@ from typing import Any
 from etlcore._fast import partition as kernel
 from etlcore.batch import BatchInfo
 from etlcore.errors import EtlcoreError
-from etlcore.sink import Sink, SinkContext
+from etlcore.sink import Sink, SinkContext, SinkWriter, WriterContext
 
 from etlcore_kafka._client import (
     KafkaException,
@@ -45,7 +54,7 @@ _METADATA_MAX_AGE = 30.0  # seconds a topic's partition count is trusted
 _PRODUCER_ONLY = frozenset({"transactional.id", "enable.idempotence", "acks", "linger.ms",
                             "transaction.timeout.ms", "message.timeout.ms"})
 _MARKER_WINDOW = 1000  # commit-topic records read per step when looking for the last marker
-_Encoded = tuple[bytes | None, bytes | None, int]  # key, value, partition (-1: librdkafka picks)
+_Encoded = tuple[bytes | None, bytes | None, int]  # key, value, key hash (-1: no key)
 
 
 class KafkaSink(Sink):
@@ -58,7 +67,6 @@ class KafkaSink(Sink):
         self._producer: Any = None
         self._txn_id = ""
         self._commit_topic = config.commit_topic or f"{config.topic}.etlcore-commits"
-        self._pending: list[_Encoded] = []
         self._last: int | None = None  # last batch id committed under this epoch
         self._epoch = uuid.uuid4().hex
         self._group = ""
@@ -102,26 +110,25 @@ class KafkaSink(Sink):
         if producer is not None:
             producer.flush(self.config.request_timeout)
 
-    # -- writing --------------------------------------------------------------------
-    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> None:
-        """Encode now (a bad record fails the batch before anything is sent)."""
-        n = self._partition_count()
-        encode = self._encode
-        self._pending.extend(encode(r, n) for r in records)
+    def writer(self) -> KafkaWriter:
+        c = self.config
+        return KafkaWriter(c.key_field, c.key_format, c.value_format)
 
-    def commit(self, batch: BatchInfo) -> None:
-        """Produce the batch and its id in one transaction; skip a batch already there."""
-        pending, self._pending = self._pending, []
+    def commit(self, batch: BatchInfo, messages: list[list[_Encoded] | None]) -> None:
+        """Produce the batch and its id in one transaction; skip a batch already there.
+
+        Nothing reaches Kafka before this, so ``abort`` has nothing to drop.
+        """
         if self._last is not None and batch.batch_id <= self._last:
             log.info("kafka sink '%s': batch %d already committed, skipping its replay",
                      self.name, batch.batch_id)
             return
-        if not pending:
+        if not any(messages):
             return  # nothing to make visible; a replay of it produces nothing either
         delay = 0.25
         while True:
             try:
-                self._transaction(batch, pending)
+                self._transaction(batch, messages)
                 break
             except KafkaException as err:
                 kerr = err.args[0]
@@ -139,19 +146,22 @@ class KafkaSink(Sink):
                 delay = min(5.0, delay * 2)
         self._last = batch.batch_id
 
-    def _transaction(self, batch: BatchInfo, pending: list[_Encoded]) -> None:
+    def _transaction(self, batch: BatchInfo, messages: list[list[_Encoded] | None]) -> None:
         """begin, produce, store the batch id, commit; transient errors retry the same step."""
         producer = self._producer
         topic = self.config.topic
         timeout = self.config.request_timeout
+        n = self._partition_count()
         producer.begin_transaction()
-        for key, value, part in pending:
-            while True:
-                try:
-                    producer.produce(topic, value=value, key=key, partition=part)
-                    break
-                except BufferError:  # local queue full: let deliveries drain
-                    producer.poll(0.05)
+        for message in messages:
+            for key, value, h in message or ():
+                part = -1 if h < 0 else h % n
+                while True:
+                    try:
+                        producer.produce(topic, value=value, key=key, partition=part)
+                        break
+                    except BufferError:  # local queue full: let deliveries drain
+                        producer.poll(0.05)
         marker = json.dumps({"batch": batch.batch_id, "epoch": self._epoch}).encode()
         producer.produce(self._commit_topic, key=self._txn_id.encode(), value=marker, partition=0)
         # commit flushes; during a broker outage it raises retriable errors: wait it out
@@ -224,23 +234,38 @@ class KafkaSink(Sink):
         self._partitions_at = now
         return self._partitions
 
-    def _encode(self, record: Any, n: int) -> _Encoded:
-        c = self.config
-        if c.key_field is not None:
-            if not isinstance(record, dict) or c.key_field not in record:
-                raise EtlcoreError(f"kafka sink '{self.name}': key_field {c.key_field!r} "
+    def _retry(self, fn: Any, what: str) -> Any:
+        return retry(fn, f"kafka sink '{self.name}': {what}", None, self._conf)
+
+
+class KafkaWriter(SinkWriter):
+    """Encodes a partition's records (worker side); a bad record fails the batch before any send."""
+
+    def __init__(self, key_field: str | None, key_format: str, value_format: str):
+        self.key_field = key_field
+        self.key_format = key_format
+        self.value_format = value_format
+        self.name = "kafka"
+
+    def open(self, ctx: WriterContext) -> None:
+        self.name = ctx.name
+
+    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> list[_Encoded]:
+        return [self._encode(r) for r in records]
+
+    def _encode(self, record: Any) -> _Encoded:
+        if self.key_field is not None:
+            if not isinstance(record, dict) or self.key_field not in record:
+                raise EtlcoreError(f"kafka sink '{self.name}': key_field {self.key_field!r} "
                                    f"missing from a {type(record).__name__} record")
-            key, value = record[c.key_field], record
+            key, value = record[self.key_field], record
         elif isinstance(record, tuple) and len(record) == 2:
             key, value = record
         else:
             key, value = None, record
-        key_bytes = _encode(key, c.key_format, self.name, "key")
-        part = -1 if key_bytes is None else kernel.partition_for(key_bytes, n)
-        return key_bytes, _encode(value, c.value_format, self.name, "value"), part
-
-    def _retry(self, fn: Any, what: str) -> Any:
-        return retry(fn, f"kafka sink '{self.name}': {what}", None, self._conf)
+        key_bytes = _encode(key, self.key_format, self.name, "key")
+        h = -1 if key_bytes is None else kernel.stable_hash(key_bytes)  # toPositive(murmur2)
+        return key_bytes, _encode(value, self.value_format, self.name, "value"), h
 
 
 def _encode(value: Any, fmt: str, sink: str, what: str) -> bytes | None:

@@ -1,15 +1,21 @@
 """The ``kafka`` source: Spark's direct approach over explicit offset ranges.
 
+- :class:`KafkaSource` (driver): lists partitions, plans each batch's offset
+  range and commits processed offsets to ``group_id``; its one consumer only
+  reads metadata and watermarks.
+- :class:`KafkaReader` (worker): picklable (config only); opens its own consumer
+  per partition and reads exactly the planned range.
+
 Partitions are ``"topic:partition"`` and positions are offsets. The driver
 plans each batch from the partition's end (the last stable offset under
 read_committed, the high watermark otherwise), bounded by ``max_records``, and
-the engine logs that range before reading it. ``read`` fetches exactly the
-range with a consumer *assigned* to the partition; nothing is auto-committed,
-because the checkpoint, not a consumer group, owns progress.
+the engine logs that range before a reader fetches it. Nothing is
+auto-committed: the checkpoint, not a consumer group, owns progress.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -18,7 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from etlcore.errors import EtlcoreError
-from etlcore.source import Position, Rejected, Source, SourceContext
+from etlcore.source import Position, ReaderContext, Rejected, Source, SourceContext, SourceReader
 
 from etlcore_kafka._client import (
     KafkaError,
@@ -48,24 +54,38 @@ log = logging.getLogger("etlcore.kafka")
 _FETCH = 10_000  # messages per consume() call: large calls amortise the C boundary
 _REFRESH_AFTER = 5.0  # seconds without progress before a partition's consumer is replaced
 _STALL_WARN = 30.0  # seconds without progress before a read warns (the range exists)
+_UNKNOWN_GRACE = 60.0  # seconds a listed partition may be missing from a restarted broker
 
 OFFSET_END, OFFSET_BEGINNING = -1, -2
 
 
+def _consumer_conf(c: KafkaSourceConfig, name: str) -> dict[str, Any]:
+    """The librdkafka settings of the driver's and the readers' consumers."""
+    fixed = {
+        "group.id": c.group_id or f"etlcore-reader-{name}",  # only the driver commits to it
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "error",  # a planned offset that is gone is data loss
+        "isolation.level": c.isolation,
+        "enable.partition.eof": False,
+    }
+    conf = client_conf(c.bootstrap_servers, c.client_config, fixed, f"source '{name}'")
+    conf.setdefault("fetch.wait.max.ms", 100)  # a long poll delays re-assignment
+    conf.setdefault("queued.max.messages.kbytes", 16384)  # prefetch per partition
+    return conf
+
+
 class KafkaSource(Source):
-    """Reads planned offset ranges of every partition of ``topics``."""
+    """Plans offset ranges of every partition of ``topics`` (driver side)."""
 
     replayable = True
 
     def __init__(self, config: KafkaSourceConfig):
         self.config = config
         self.name = "kafka"
-        self._stop: threading.Event | None = None
+        self._stop = threading.Event()  # the engine's hard stop, once open
         self._conf: dict[str, Any] = {}
-        self._consumer: Any = None  # the driver's: metadata, watermarks, group commits
-        self._readers: dict[str, _Reader] = {}
-        self._committer: Any = None  # commits group offsets (only with group_id)
-        self._lock = threading.Lock()
+        self._consumer: Any = None  # metadata, watermarks and group commits
         self._listing: list[str] = []
         self._listed_at = float("-inf")
         self._at_open: set[str] = set()
@@ -74,36 +94,21 @@ class KafkaSource(Source):
     def __repr__(self) -> str:
         return f"KafkaSource({self.config!r})"
 
-    # -- lifecycle ------------------------------------------------------------
     def open(self, ctx: SourceContext) -> None:
         self.name = ctx.name
         self._stop = ctx.stop_event
-        c = self.config
-        fixed = {
-            "group.id": c.group_id or f"etlcore-reader-{ctx.name}",  # never used to commit
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "error",  # a planned offset that is gone is data loss
-            "isolation.level": c.isolation,
-            "enable.partition.eof": False,
-        }
-        self._conf = client_conf(c.bootstrap_servers, c.client_config, fixed, f"source '{ctx.name}'")
-        self._conf.setdefault("fetch.wait.max.ms", 100)  # a long poll delays re-assignment
-        self._conf.setdefault("queued.max.messages.kbytes", 16384)  # prefetch per partition
+        self._conf = _consumer_conf(self.config, ctx.name)
         self._consumer = build(confluent_kafka.Consumer, self._conf, f"source '{ctx.name}'")
-        if c.group_id:
-            self._committer = self._consumer
         self._at_open = set(self.partitions())
 
     def close(self) -> None:
-        readers, self._readers = self._readers, {}
-        for reader in readers.values():
-            reader.consumer.close()
-        consumer, self._consumer, self._committer = self._consumer, None, None
+        consumer, self._consumer = self._consumer, None
         if consumer is not None:
             consumer.close()
 
-    # -- driver side ----------------------------------------------------------------
+    def reader(self) -> KafkaReader:
+        return KafkaReader(self.config)
+
     def partitions(self) -> list[str]:
         """Every partition of the topics, re-listed once the cached listing is stale."""
         now = time.monotonic()
@@ -126,17 +131,29 @@ class KafkaSource(Source):
         # never drop a partition we knew: a listing during a broker restart can be partial
         known = set(found)
         found.extend(p for p in self._listing if p not in known)
-        self._listing = sorted(found, key=lambda n: (split_partition(n)[0], split_partition(n)[1]))
+        self._listing = sorted(found, key=split_partition)
         self._listed_at = now
         return list(self._listing)
 
     def _watermarks(self, partition: str) -> tuple[int, int]:
-        topic, part = split_partition(partition)
-        tp = confluent_kafka.TopicPartition(topic, part)
-        with self._lock:
-            return self._retry(lambda: self._consumer.get_watermark_offsets(
-                tp, timeout=self.config.request_timeout, cached=False),
-                f"offsets of {partition}")
+        """Low and high (or last stable) offset; waits out a listed partition briefly
+        unknown, as a restarted broker reports it until loaded (librdkafka then keeps
+        that answer cached until asked about the topic again)."""
+        tp = confluent_kafka.TopicPartition(*split_partition(partition))
+        give_up = time.monotonic() + _UNKNOWN_GRACE
+        while True:
+            try:
+                return self._retry(lambda: self._consumer.get_watermark_offsets(
+                    tp, timeout=self.config.request_timeout, cached=False),
+                    f"offsets of {partition}")
+            except confluent_kafka.KafkaException as err:
+                if (err.args[0].code() != KafkaError._UNKNOWN_PARTITION
+                        or time.monotonic() > give_up or self._stop.wait(0.5)):
+                    raise
+                log.warning("kafka source '%s': %s unknown to the broker (restarting?); "
+                            "retrying", self.name, partition)
+                with contextlib.suppress(confluent_kafka.KafkaException):
+                    self._consumer.list_topics(tp.topic, timeout=self.config.request_timeout)
 
     def initial_position(self, partition: str) -> int:
         """Earliest or latest by ``start``; partitions that appear later start at earliest."""
@@ -161,17 +178,75 @@ class KafkaSource(Source):
             end = min(end, start + max_records)
         return max(int(start), end)
 
-    # -- reading -------------------------------------------------------------------------
+    def on_batch_committed(self, positions: dict[str, Position]) -> None:
+        """Commit the batch's end offsets to ``group_id`` (best effort: monitoring only)."""
+        if not self.config.group_id or self._consumer is None or not positions:
+            return
+        offsets = [confluent_kafka.TopicPartition(*split_partition(name), int(offset))
+                   for name, offset in positions.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except confluent_kafka.KafkaException as err:
+            log.warning("kafka source '%s': could not commit offsets to group %r (%s); "
+                        "progress is safe in the checkpoint", self.name, self.config.group_id,
+                        scrub(str(err), self._conf))
+
+    def _retry(self, fn: Any, what: str) -> Any:
+        return retry(fn, f"kafka source '{self.name}': {what}", self._stop, self._conf)
+
+
+class KafkaReader(SourceReader):
+    """Reads planned offset ranges (worker side); pickles as its config alone."""
+
+    def __init__(self, config: KafkaSourceConfig):
+        self.config = config
+        self.name = "kafka"
+        self._conf: dict[str, Any] = {}
+        self._parts: dict[str, _Partition] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()  # close() from another thread ends a waiting read
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return KafkaReader, (self.config,)
+
+    def __repr__(self) -> str:
+        return f"KafkaReader({self.config!r})"
+
+    def open(self, ctx: ReaderContext) -> None:
+        self.name = ctx.name
+        self._conf = _consumer_conf(self.config, ctx.name)
+        self._stop.clear()
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            parts, self._parts = self._parts, {}
+        for part in parts.values():
+            part.consumer.close()
+
     def read(self, partition: str, start: Position, end: Position) -> list[Any]:
         """Exactly the records at offsets ``[start, end)``, decoded."""
-        return list(self._decode_all(self._fetch(partition, int(start), int(end))))
+        if not self._conf:
+            raise EtlcoreError(f"kafka source '{self.name}': reader used before open()")
+        try:
+            return list(self._decode_all(self._fetch(partition, int(start), int(end))))
+        except RuntimeError:  # "Consumer closed": close() ran on another thread mid-read
+            if not self._stop.is_set():
+                raise
+            raise EtlcoreError(f"kafka source '{self.name}': stopped while reading "
+                               f"{partition} [{start}, {end})") from None
 
-    def _reader(self, partition: str) -> _Reader:
-        reader = self._readers.get(partition)
-        if reader is None:
+    def _fresh(self, partition: str, offset: int) -> _Partition:
+        """A new consumer assigned at ``offset`` (a re-assigned one reports its old position)."""
+        with self._lock:
+            old = self._parts.pop(partition, None)
             consumer = build(confluent_kafka.Consumer, self._conf, f"source '{self.name}'")
-            reader = self._readers[partition] = _Reader(consumer)
-        return reader
+            part = self._parts[partition] = _Partition(consumer)
+        if old is not None:
+            old.consumer.close()
+        topic, number = split_partition(partition)
+        consumer.assign([confluent_kafka.TopicPartition(topic, number, offset)])
+        return part
 
     def _fetch(self, partition: str, start: int, end: int) -> Iterator[Any]:
         """Raw messages of the range; stops at offset end-1 or when the position reaches end.
@@ -179,26 +254,18 @@ class KafkaSource(Source):
         Each partition keeps its own assigned consumer, so the next batch's
         range continues from what was prefetched (Spark caches consumers per
         partition for the same reason); a range that does not continue the
-        last one (a replay) re-assigns at ``start``. Transaction markers and
-        aborted records occupy offsets but are never delivered under
-        read_committed, so the last offset of a range may never arrive: the
-        consumer position, which moves past them, ends the read.
+        last one (a replay, another worker's turn) starts a consumer at
+        ``start``. Transaction markers and aborted records occupy offsets but
+        are never delivered under read_committed, so the last offset of a range
+        may never arrive: the consumer position, which moves past them, ends the read.
         """
-        topic, part = split_partition(partition)
-        tp = confluent_kafka.TopicPartition(topic, part, start)
-        reader = self._reader(partition)
-        if reader.next_offset != start:
-            # a fresh consumer: after a re-assign the old one reports its old position for a while
-            if reader.assigned:
-                reader.consumer.close()
-                self._readers.pop(partition)
-                reader = self._reader(partition)
-            reader.consumer.assign([tp])
-            reader.assigned = True
-        consumer = reader.consumer
-        reader.refreshes = 0
-        reader.next_offset = None  # unknown until this read completes
-        msgs, reader.leftover = reader.leftover, []
+        part = self._parts.get(partition)
+        if part is None or part.next_offset != start:
+            part = self._fresh(partition, start)
+        tp = confluent_kafka.TopicPartition(*split_partition(partition))
+        part.next_offset = None  # unknown until this read completes
+        msgs, part.leftover = part.leftover, []
+        refreshes = 0
         last_progress = time.monotonic()
         warned = 0.0
         expected = start
@@ -212,46 +279,39 @@ class KafkaSource(Source):
                 if offset < start:
                     continue
                 if offset >= end:
-                    reader.leftover = [m for m in msgs[i:] if m.error() is None]
-                    reader.next_offset = end
+                    part.leftover = [m for m in msgs[i:] if m.error() is None]
+                    part.next_offset = end
                     return
                 expected = offset + 1
                 yield msg
                 if offset >= end - 1:
-                    reader.leftover = [m for m in msgs[i + 1:] if m.error() is None]
-                    reader.next_offset = end
+                    part.leftover = [m for m in msgs[i + 1:] if m.error() is None]
+                    part.next_offset = end
                     return
             if msgs:
                 last_progress = time.monotonic()
-            position = consumer.position([tp])[0].offset
+            position = part.consumer.position([tp])[0].offset
             if position >= end:
-                reader.next_offset = end
+                part.next_offset = end
                 return
-            if self._stop is not None and self._stop.is_set():
+            if self._stop.is_set():
                 raise EtlcoreError(f"kafka source '{self.name}': stopped while reading "
                                    f"{partition} [{start}, {end})")
             stalled = time.monotonic() - last_progress
-            if stalled > _REFRESH_AFTER * (reader.refreshes + 1):
+            if stalled > _REFRESH_AFTER * (refreshes + 1):
                 # the range exists (it was planned), so a silent consumer is wedged, e.g.
                 # on leader validation after a broker restart: start over from `expected`
                 log.warning("kafka source '%s': %s silent for %.0fs at offset %d; reconnecting",
                             self.name, partition, stalled, expected)
-                refreshes = reader.refreshes + 1
-                reader.consumer.close()
-                self._readers.pop(partition)
-                reader = self._reader(partition)
-                reader.refreshes = refreshes
-                consumer = reader.consumer
-                tp = confluent_kafka.TopicPartition(topic, part, expected)
-                consumer.assign([tp])
-                reader.assigned = True
+                refreshes += 1
+                part = self._fresh(partition, expected)
             if stalled - warned > _STALL_WARN:
                 warned = stalled
                 log.warning("kafka source '%s': no data from %s for %.0fs at offset %s (range "
                             "[%d, %d)); still waiting", self.name, partition, stalled, position,
                             start, end)
             # consume() waits until it has the count asked for: ask for no more than is left
-            msgs = consumer.consume(max(1, min(_FETCH, end - expected)), 0.2)
+            msgs = part.consumer.consume(max(1, min(_FETCH, end - expected)), 0.2)
 
     def _fetch_error(self, err: Any, partition: str, start: int, end: int) -> None:
         code = err.code()
@@ -296,39 +356,14 @@ class KafkaSource(Source):
                 "timestamp": ts if ts_type != confluent_kafka.TIMESTAMP_NOT_AVAILABLE else None,
             }
 
-    # -- progress for lag tools ------------------------------------------------------------
-    def on_batch_committed(self, positions: dict[str, Position]) -> None:
-        """Commit the batch's end offsets to ``group_id`` (best effort: monitoring only)."""
-        if self._committer is None or not positions:
-            return
-        offsets = []
-        for name, offset in positions.items():
-            topic, part = split_partition(name)
-            offsets.append(confluent_kafka.TopicPartition(topic, part, int(offset)))
-        try:
-            with self._lock:
-                self._committer.commit(offsets=offsets, asynchronous=False)
-        except confluent_kafka.KafkaException as err:
-            log.warning("kafka source '%s': could not commit offsets to group %r (%s); "
-                        "progress is safe in the checkpoint", self.name, self.config.group_id,
-                        scrub(str(err), self._conf))
 
-    def estimate(self, partition: str, start: Position, end: Position) -> int | None:
-        return int(end) - int(start)
-
-    def _retry(self, fn: Any, what: str) -> Any:
-        return retry(fn, f"kafka source '{self.name}': {what}", self._stop, self._conf)
-
-
-class _Reader:
+class _Partition:
     """One partition's consumer, where its last read ended, and what it fetched beyond."""
 
     def __init__(self, consumer: Any):
         self.consumer = consumer
         self.next_offset: int | None = None
         self.leftover: list[Any] = []
-        self.assigned = False
-        self.refreshes = 0
 
 
 def _decode(raw: bytes | None, fmt: str) -> Any:
@@ -341,5 +376,5 @@ def _decode(raw: bytes | None, fmt: str) -> Any:
 
 
 def _rejected(msg: Any, err: ValueError) -> Rejected:
-    where = f"{msg.topic()}:{msg.partition()}@{msg.offset()}"
-    return Rejected(msg.value(), f"invalid JSON: {err} (at {where})")
+    return Rejected(msg.value(), f"invalid JSON: {err}",
+                    f"partition {msg.topic()}:{msg.partition()}, offset {msg.offset()}")

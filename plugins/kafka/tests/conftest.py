@@ -23,6 +23,7 @@ from tests.services.fixtures import (  # noqa: E402,F401 - fixtures used by name
     kafka_admin,
     kafka_bootstrap,
     kafka_topic_factory,
+    spark_master,
 )
 
 

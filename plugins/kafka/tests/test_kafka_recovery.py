@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import subprocess
@@ -28,24 +29,27 @@ def _assert_exactly_once(bootstrap: str, topic: str, n: int) -> None:
     assert all(v["double"] == 2 * v["id"] for v in got)
 
 
+@pytest.mark.parametrize("runner", [[], ["--processes"]], ids=["local", "processes"])
 def test_sigkill_loop_converges_to_exactly_once(kafka_bootstrap: str,
                                                 topics: Callable[..., str], tmp_path: Path,
-                                                subprocess_env: dict[str, str]) -> None:
-    """Kill the job with SIGKILL 12 times at seeded random moments; the output is exact."""
+                                                subprocess_env: dict[str, str],
+                                                runner: list[str]) -> None:
+    """Kill the job (and its workers) with SIGKILL 12 times at seeded random moments; the
+    output is exact."""
     src, dst = topics(partitions=3), topics(partitions=3)
     n = 6000
     produce_json(kafka_bootstrap, src, [{"id": i} for i in range(n)])
     ckpt = tmp_path / "ckpt"
-    argv = [sys.executable, str(JOB), kafka_bootstrap, src, dst, str(ckpt)]
+    argv = [sys.executable, str(JOB), kafka_bootstrap, src, dst, str(ckpt), *runner]
     rng = random.Random(20240611)
     kills = 0
     for _ in range(12):
         proc = subprocess.Popen(argv, env=subprocess_env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
+                                stderr=subprocess.PIPE, start_new_session=True)
         try:
             proc.wait(timeout=rng.uniform(0.6, 1.6))
         except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)  # the driver and its worker processes at once
             proc.wait(timeout=30)
             kills += 1
         else:

@@ -2,6 +2,9 @@
 
     ctx.source("kinesis", stream_name="clicks", start="trim_horizon", value_format="json")
 
+- :class:`KinesisSource` (driver): shard discovery and planning.
+- :class:`KinesisReader` (worker): reads planned sequence-number ranges.
+
 Registered through the ``etlcore`` entry point in pyproject.toml, the same
 hook the built-in connectors use. See :mod:`etlcore_kinesis.source` for how
 positions make replays exact.
@@ -12,12 +15,13 @@ from __future__ import annotations
 from etlcore.plugin.hookspecs import hookimpl
 from etlcore.plugin.registry import Registrar
 from etlcore_kinesis.config import KinesisSourceConfig
-from etlcore_kinesis.source import KinesisSource
+from etlcore_kinesis.source import KinesisReader, KinesisSource
 
-__all__ = ["KinesisSource", "KinesisSourceConfig", "etlcore_register_sources"]
+__all__ = ["KinesisReader", "KinesisSource", "KinesisSourceConfig", "etlcore_register_sources"]
 
 
 @hookimpl
 def etlcore_register_sources(register: Registrar) -> None:
-    register.source("kinesis", KinesisSource, KinesisSourceConfig,
+    register.source("kinesis", "etlcore_kinesis.source:KinesisSource",
+                    "etlcore_kinesis.config:KinesisSourceConfig",
                     "Amazon Kinesis Data Streams, one partition per shard, resharding followed")

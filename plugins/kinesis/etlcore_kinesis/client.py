@@ -1,5 +1,7 @@
 """A boto3 Kinesis client with etlcore's retry policy and error messages.
 
+Used on both sides: the planner's client on the driver, each reader's own on its worker.
+
 botocore's own retries are switched off so that one policy applies: throttling
 (ProvisionedThroughputExceededException, LimitExceededException) and network
 failures are retried with exponential backoff and full jitter, each retry logged
@@ -129,6 +131,14 @@ class KinesisClient:
             if self.stop.wait(delay):
                 raise KinesisError(f"stopped while retrying Kinesis {operation} on stream "
                                    f"'{self.stream}'")
+
+    def iterator(self, shard: str, kind: str, seq: str | None = None) -> str:
+        """A shard iterator of ``kind`` (at or after ``seq`` for the sequence-number kinds)."""
+        kwargs: dict[str, Any] = {"StreamName": self.stream, "ShardId": shard,
+                                  "ShardIteratorType": kind}
+        if seq is not None:
+            kwargs["StartingSequenceNumber"] = seq
+        return str(self.call("get_shard_iterator", **kwargs)["ShardIterator"])
 
     def close(self) -> None:
         close = getattr(self._client, "close", None)

@@ -1,4 +1,7 @@
-"""Config schema of the ``kinesis`` source, checked before a job runs."""
+"""Config schema of the ``kinesis`` source, checked before a job runs.
+
+Checked on the driver; travels to workers inside each reader (credentials included).
+"""
 
 from __future__ import annotations
 

@@ -1,10 +1,16 @@
 """The ``kinesis`` source: shards as partitions, sequence numbers as positions.
 
+- :class:`KinesisSource` (driver): discovers shards, gates children on their
+  parents and plans each range by reading ahead.
+- :class:`KinesisReader` (worker): picklable (config only); opens its own boto3
+  client and reads a planned range again by sequence numbers.
+
 Kinesis sequence numbers cannot be counted ahead, so :meth:`KinesisSource.plan`
-reads ahead: it fetches up to ``max_records`` records past ``start``, keeps
-them in memory keyed by the planned range, and returns the last sequence number
-read as the range's end. :meth:`KinesisSource.read` serves that cache, or after
-a restart reads the range again from Kinesis, bounded by sequence numbers.
+reads ahead: it fetches up to ``max_records`` records past ``start`` and
+returns the last sequence number read as the range's end. It leaves those
+records in a process-local hand-off, so a reader in the driver's process (the
+``local`` runner) takes them instead of calling Kinesis twice; a reader
+elsewhere, or after a restart, reads the range again, bounded by sequence numbers.
 
 Positions (JSON objects, written to the batch-plan log):
 
@@ -38,11 +44,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from etlcore.checkpoint import atomic_write
-from etlcore.source import Position, Rejected, Source, SourceContext
+from etlcore.source import Position, ReaderContext, Rejected, Source, SourceContext, SourceReader
 from etlcore_kinesis.client import IteratorExpired, KinesisClient, KinesisError
 from etlcore_kinesis.config import KinesisSourceConfig
 
@@ -51,9 +56,22 @@ log = logging.getLogger("etlcore_kinesis")
 _CURSOR_TTL = 240.0  # shard iterators live 300 s; reuse them for less
 _EMPTY_POLLS = 5  # empty GetRecords answers tolerated while MillisBehindLatest > 0
 
+Record = dict[str, Any]  # a GetRecords record: SequenceNumber, Data, PartitionKey, ...
+_HandoffKey = tuple[str, str, str, str, str]  # endpoint, stream, shard, start, end
+
+# ranges the planner read ahead, for a reader in the same process; one per shard and source
+_handoff: dict[_HandoffKey, list[Record]] = {}
+_handoff_lock = threading.Lock()
+
 
 def _key(position: Position) -> str:
     return json.dumps(position, sort_keys=True)
+
+
+def _handoff_key(config: KinesisSourceConfig, shard: str, start: Position,
+                 end: Position) -> _HandoffKey:
+    endpoint = config.endpoint_url or config.region
+    return endpoint, config.stream_name, shard, _key(start), _key(end)
 
 
 def _closed(position: Position) -> bool:
@@ -65,7 +83,7 @@ def _parents(shard: dict[str, Any]) -> list[str]:
 
 
 class KinesisSource(Source):
-    """Reads a Kinesis stream in planned, replayable sequence-number ranges."""
+    """Plans replayable sequence-number ranges of a Kinesis stream (driver side)."""
 
     replayable = True
 
@@ -73,11 +91,10 @@ class KinesisSource(Source):
         self.config = config
         self.name = config.stream_name
         self._client: KinesisClient | None = None
-        self._lock = threading.Lock()
         self._shards: dict[str, dict[str, Any]] = {}
         self._since: float | None = None
-        self._cache: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
         self._cursors: dict[str, tuple[str, str, float]] = {}  # shard -> (start key, iterator, t)
+        self._planned: dict[str, tuple[_HandoffKey, int]] = {}  # shard -> last range, count
         self._seen: dict[str, Position] = {}  # start of each shard in the current plan
         self._committed: dict[str, Position] = {}
 
@@ -112,16 +129,21 @@ class KinesisSource(Source):
         start = _key({"since": self._since})
         for shard_id, shard in self._list_shards().items():
             if "EndingSequenceNumber" not in shard["SequenceNumberRange"]:
-                iterator = self._iterator(shard_id, "LATEST")
+                iterator = self.client.iterator(shard_id, "LATEST")
                 self._cursors[shard_id] = (start, iterator, time.monotonic())
 
     def close(self) -> None:
-        with self._lock:
-            self._cache.clear()
-            self._cursors.clear()
+        self._cursors.clear()
+        with _handoff_lock:
+            for key, _ in self._planned.values():
+                _handoff.pop(key, None)
+        self._planned.clear()
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    def reader(self) -> KinesisReader:
+        return KinesisReader(self.config)
 
     def on_batch_committed(self, positions: dict[str, Position]) -> None:
         self._committed = dict(positions)
@@ -201,22 +223,23 @@ class KinesisSource(Source):
             end["closed"] = True
             log.info("Kinesis shard %s of stream '%s' is closed and read to its end",
                      partition, self.name)
-        with self._lock:
-            stale = [k for k in self._cache if k[0] == partition and k[1] != _key(start)]
-            for k in stale:
-                del self._cache[k]
-            self._cache[(partition, _key(start), _key(end))] = records
+        self._hand_off(partition, _handoff_key(self.config, partition, start, end), records)
         return end
 
-    def _iterator(self, shard: str, kind: str, seq: str | None = None,
-                  timestamp: float | None = None) -> str:
-        kwargs: dict[str, Any] = {"StreamName": self.name, "ShardId": shard,
-                                  "ShardIteratorType": kind}
-        if seq is not None:
-            kwargs["StartingSequenceNumber"] = seq
-        if timestamp is not None:
-            kwargs["Timestamp"] = timestamp
-        return str(self.client.call("get_shard_iterator", **kwargs)["ShardIterator"])
+    def _hand_off(self, shard: str, key: _HandoffKey, records: list[Record]) -> None:
+        """Leave the range for a reader in this process, replacing the shard's last one."""
+        with _handoff_lock:
+            previous = self._planned.get(shard)
+            if previous is not None:
+                _handoff.pop(previous[0], None)
+            _handoff[key] = records
+        self._planned[shard] = (key, len(records))
+
+    def estimate(self, partition: str, start: Position, end: Position) -> int | None:
+        planned = self._planned.get(partition)
+        if planned is None or planned[0] != _handoff_key(self.config, partition, start, end):
+            return None
+        return planned[1]
 
     def _start_iterator(self, shard: str, start: Position) -> str:
         """A fresh iterator at ``start``; ``since`` scans from TRIM_HORIZON (filtered after).
@@ -227,15 +250,14 @@ class KinesisSource(Source):
         if not isinstance(start, dict):
             raise KinesisError(f"unknown Kinesis position {start!r} for shard {shard}")
         if "after" in start:
-            return self._iterator(shard, "AFTER_SEQUENCE_NUMBER", start["after"])
+            return self.client.iterator(shard, "AFTER_SEQUENCE_NUMBER", start["after"])
         if start.get("at") == "TRIM_HORIZON" or "since" in start:
-            return self._iterator(shard, "TRIM_HORIZON")
+            return self.client.iterator(shard, "TRIM_HORIZON")
         raise KinesisError(f"unknown Kinesis position {start!r} for shard {shard}")
 
-    def _fetch(self, shard: str, start: Position, limit: int) -> tuple[list[dict[str, Any]], bool]:
+    def _fetch(self, shard: str, start: Position, limit: int) -> tuple[list[Record], bool]:
         """Up to ``limit`` records after ``start`` and whether the shard ended."""
-        with self._lock:
-            cursor = self._cursors.pop(shard, None)
+        cursor = self._cursors.pop(shard, None)
         iterator = None
         if cursor and cursor[0] == _key(start) and time.monotonic() - cursor[2] < _CURSOR_TTL:
             iterator = cursor[1]
@@ -245,9 +267,9 @@ class KinesisSource(Source):
             return self._poll(shard, start, limit, self._start_iterator(shard, start))
 
     def _poll(self, shard: str, start: Position, limit: int,
-              iterator: str) -> tuple[list[dict[str, Any]], bool]:
+              iterator: str) -> tuple[list[Record], bool]:
         since = start.get("since") if "after" not in start else None
-        out: list[dict[str, Any]] = []
+        out: list[Record] = []
         empty = 0
         closed = False
         while len(out) < limit:
@@ -272,25 +294,41 @@ class KinesisSource(Source):
                 break
         if not closed:
             end_key = _key({"after": out[-1]["SequenceNumber"]} if out else start)
-            with self._lock:
-                self._cursors[shard] = (end_key, iterator, time.monotonic())
+            self._cursors[shard] = (end_key, iterator, time.monotonic())
         return out, closed
 
-    # -- reading -----------------------------------------------------------------
-    def read(self, partition: str, start: Position, end: Position) -> Iterable[Any]:
-        """The records of ``[start, end]`` from the plan's cache or, after a restart, Kinesis."""
-        with self._lock:
-            records = self._cache.pop((partition, _key(start), _key(end)), None)
+
+class KinesisReader(SourceReader):
+    """Reads planned ranges (worker side); pickles as its config alone."""
+
+    def __init__(self, config: KinesisSourceConfig):
+        self.config = config
+        self.name = config.stream_name
+        self._client: KinesisClient | None = None
+        self._stop = threading.Event()  # close() from another thread ends a retrying read
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return KinesisReader, (self.config,)
+
+    def open(self, ctx: ReaderContext) -> None:
+        self._stop.clear()
+        self._client = KinesisClient(self.config, self._stop)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def read(self, partition: str, start: Position, end: Position) -> list[Any]:
+        """The records of ``[start, end]``: the planner's hand-off, else from Kinesis."""
+        with _handoff_lock:
+            records = _handoff.pop(_handoff_key(self.config, partition, start, end), None)
         if records is None:
             records = self._reread(partition, start, end)
         return [self._decode(partition, r) for r in records]
 
-    def estimate(self, partition: str, start: Position, end: Position) -> int | None:
-        with self._lock:
-            records = self._cache.get((partition, _key(start), _key(end)))
-        return None if records is None else len(records)
-
-    def _reread(self, shard: str, start: Position, end: Position) -> list[dict[str, Any]]:
+    def _reread(self, shard: str, start: Position, end: Position) -> list[Record]:
         last = end.get("after") if isinstance(end, dict) else None
         if last is None or (isinstance(start, dict) and last == start.get("after")):
             return []
@@ -307,14 +345,16 @@ class KinesisSource(Source):
                 continue
         raise KinesisError(f"shard iterators kept expiring while replaying shard {shard}")
 
-    def _read_until(self, shard: str, origin: tuple[str, str],
-                    last: int) -> list[dict[str, Any]]:
-        iterator = self._iterator(shard, *origin)
-        out: list[dict[str, Any]] = []
+    def _read_until(self, shard: str, origin: tuple[str, str], last: int) -> list[Record]:
+        if self._client is None:
+            raise KinesisError(f"kinesis reader for stream '{self.name}' used before open()")
+        client = self._client
+        iterator = client.iterator(shard, *origin)
+        out: list[Record] = []
         empty = 0
         while True:
-            resp = self.client.call("get_records", ShardIterator=iterator,
-                                    Limit=self.config.max_records_per_call)
+            resp = client.call("get_records", ShardIterator=iterator,
+                               Limit=self.config.max_records_per_call)
             for record in resp.get("Records", []):
                 seq = int(record["SequenceNumber"])
                 if seq > last:
@@ -331,8 +371,7 @@ class KinesisSource(Source):
                     f"range ending at {last} (expired past retention?); cannot replay it exactly")
             iterator = following
 
-    # -- decoding ----------------------------------------------------------------
-    def _decode(self, shard: str, record: dict[str, Any]) -> Any:
+    def _decode(self, shard: str, record: Record) -> Any:
         raw: bytes = record["Data"]
         fmt = self.config.value_format
         value: Any = raw
@@ -342,19 +381,19 @@ class KinesisSource(Source):
             elif fmt == "json":
                 value = json.loads(raw)
         except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            seq = record["SequenceNumber"]
-            return Rejected(raw if self.config.value_only else self._meta(shard, record, raw),
-                            f"undecodable {fmt} in shard {shard} sequence {seq}: {err}")
-        return value if self.config.value_only else self._meta(shard, record, value)
-
-    @staticmethod
-    def _meta(shard: str, record: dict[str, Any], data: Any) -> dict[str, Any]:
-        return {"shard": shard, "sequence_number": record["SequenceNumber"],
-                "partition_key": record.get("PartitionKey"), "data": data,
-                "approximate_arrival_timestamp": _arrival(record)}
+            return Rejected(raw if self.config.value_only else _meta(shard, record, raw),
+                            f"undecodable {fmt}: {err}",
+                            f"shard {shard}, sequence {record['SequenceNumber']}")
+        return value if self.config.value_only else _meta(shard, record, value)
 
 
-def _arrival(record: dict[str, Any]) -> float:
+def _meta(shard: str, record: Record, data: Any) -> dict[str, Any]:
+    return {"shard": shard, "sequence_number": record["SequenceNumber"],
+            "partition_key": record.get("PartitionKey"), "data": data,
+            "approximate_arrival_timestamp": _arrival(record)}
+
+
+def _arrival(record: Record) -> float:
     stamp = record.get("ApproximateArrivalTimestamp")
     if stamp is None:
         return 0.0

@@ -26,8 +26,13 @@ SERVICES = "tests.services.fixtures"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if not config.pluginmanager.has_plugin(SERVICES):
+    if config.pluginmanager.has_plugin(SERVICES):
+        return
+    module = sys.modules.get(SERVICES)  # imported already by the kafka plugin's conftest
+    if module is None:
         config.pluginmanager.import_plugin(SERVICES)
+    else:
+        config.pluginmanager.register(module, SERVICES)
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 """A kinesis -> sqlite job run as a subprocess by the crash tests (SIGKILLed and restarted).
 
-    python kinesis_job.py STREAM ENDPOINT CHECKPOINT DB [--until-idle] [--slow S]
+    python kinesis_job.py STREAM ENDPOINT CHECKPOINT DB [--until-idle] [--slow S] [--processes]
 
 The sqlite sink appends, and commits the batch id in the same transaction, so a
 record written twice would show up as two rows.
@@ -36,11 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("db")
     parser.add_argument("--until-idle", action="store_true")
     parser.add_argument("--slow", type=float, default=0.0, help="seconds per record")
+    parser.add_argument("--processes", action="store_true", help="tasks in 2 worker processes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    runner: dict[str, Any] = {"runner": "processes", "workers": 2} if args.processes else {}
     ctx = StreamingContext("20ms", args.checkpoint, name="kinesis-crash",
-                           max_rate_per_partition=1500)  # 30 records per shard per batch
+                           max_rate_per_partition=1500, **runner)  # 30/shard/batch
     config: dict[str, Any] = {
         "stream_name": args.stream, "endpoint_url": args.endpoint, "value_format": "json",
         "value_only": False, "aws_access_key_id": "etlcore", "aws_secret_access_key": "etlcore",

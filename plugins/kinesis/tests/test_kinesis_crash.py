@@ -62,18 +62,21 @@ def _output(db: Path) -> list[dict[str, Any]]:
     return [{"data": {"i": i}, "shard": shard, "sequence_number": seq} for i, shard, seq in rows]
 
 
+@pytest.mark.parametrize("runner", [[], ["--processes"]], ids=["local", "processes"])
 def test_sigkill_and_restart_is_exactly_once(
     kinesis_client: Any, kinesis_stream_factory: Any, kinesis_endpoint: str, tmp_path: Path,
+    runner: list[str],
 ) -> None:
     stream = kinesis_stream_factory(shards=2)
     checkpoint, db, log = tmp_path / "ckpt", tmp_path / "out.db", tmp_path / "job.log"
-    args = [stream, kinesis_endpoint, str(checkpoint), str(db)]
+    # every run is the same job (the checkpoint refuses a changed transform): same --slow
+    args = [stream, kinesis_endpoint, str(checkpoint), str(db), "--slow", "0.002", *runner]
     rng = random.Random(20240611)
     put(kinesis_client, stream, numbered(0, 300))
     chunks = iter(range(300, TOTAL, (TOTAL - 300) // KILLS))
     for _ in range(KILLS):
         before = _plans(checkpoint)
-        job = _start([*args, "--slow", "0.002"], log)
+        job = _start(args, log)
         deadline = time.monotonic() + 20
         while _plans(checkpoint) == before and job.poll() is None:
             assert time.monotonic() < deadline, "the job planned no batch"

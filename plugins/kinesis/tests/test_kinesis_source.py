@@ -1,9 +1,13 @@
-"""The kinesis source against a real Kinesis API (kinesalite from the service harness)."""
+"""The kinesis source in jobs against a real Kinesis API (kinesalite from the service harness).
+
+The planner and reader on their own (ranges, replays, pickling) are in test_kinesis_split.py.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import time
 from pathlib import Path
@@ -11,16 +15,14 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
-from etlcore_kinesis import KinesisSource, KinesisSourceConfig
+from etlcore_kinesis import KinesisSourceConfig
 from etlcore_kinesis.client import KinesisClient, KinesisError
 from kinesis_testlib import assert_shard_order, numbered, put
 
 from etlcore import StreamingContext
-from etlcore.clock import make_clock
 from etlcore.config import parse_config
 from etlcore.connectors.queue import MemorySink
 from etlcore.errors import ConfigError, EtlcoreError
-from etlcore.source import SourceContext
 
 pytestmark = pytest.mark.services
 
@@ -32,16 +34,24 @@ def _run(config: dict[str, Any], sink: str, checkpoint: Path | None = None,
     return ctx
 
 
+@pytest.mark.parametrize("runner", ["local", "processes", "spark"])
 def test_round_trip_every_record_once_in_shard_order(
-    kinesis_client: Any, kinesis_stream_factory: Any, source_config: dict[str, Any]
+    kinesis_client: Any, kinesis_stream_factory: Any, source_config: dict[str, Any],
+    runner: str, request: pytest.FixtureRequest,
 ) -> None:
+    """On every runner; off the driver's process readers re-read each planned range."""
+    options: dict[str, Any] = {}
+    if runner == "processes":
+        options = {"runner": "processes", "workers": 2}
+    elif runner == "spark":
+        options = {"runner": "spark", "master": request.getfixturevalue("spark_master").url}
     stream = kinesis_stream_factory(shards=2)
     sent = numbered(0, 300)
     acks = put(kinesis_client, stream, sent)
     assert len({a["ShardId"] for a in acks}) == 2
     ctx = _run({**source_config, "stream_name": stream, "value_format": "json",
                 "value_only": False, "max_records_per_call": 25}, "rt",
-               max_rate_per_partition=60)
+               max_rate_per_partition=60, **options)
     ctx.run(until_idle=True)
     got = MemorySink.results("rt")
     assert sorted(r["data"]["i"] for r in got) == list(range(300))
@@ -112,6 +122,7 @@ def test_malformed_json_is_dead_lettered(
     assert len(letters) == 2
     text = json.dumps(letters, default=repr)
     assert "undecodable json" in text and "not json" in text
+    assert all(re.fullmatch(r"shard shardId-\d+, sequence \d+", d["origin"]) for d in letters)
 
 
 def test_str_values(
@@ -181,29 +192,3 @@ def test_config_errors_name_the_key(values: dict[str, Any], key: str) -> None:
         parse_config(KinesisSourceConfig, values, "source 'kinesis'")
     assert info.value.key == f"source 'kinesis'.{key}"
     assert "AKIA" not in str(info.value)
-
-
-def test_a_restarted_source_rereads_planned_ranges_exactly(
-    kinesis_client: Any, kinesis_stream_factory: Any, source_config: dict[str, Any]
-) -> None:
-    """Ranges planned by one process are read identically by another (no cache)."""
-    stream = kinesis_stream_factory(shards=1)
-    put(kinesis_client, stream, numbered(0, 25))
-    config = parse_config(KinesisSourceConfig, {**source_config, "stream_name": stream,
-                                                "value_format": "json"})
-    planner, replayer = KinesisSource(config), KinesisSource(config)
-    for source in (planner, replayer):
-        source.open(SourceContext("k", make_clock("manual")))
-    (shard,) = planner.partitions()
-    start = planner.initial_position(shard)
-    ranges = []
-    for _ in range(3):
-        end = planner.plan(shard, start, 10)
-        ranges.append((start, end))
-        start = end
-    assert ranges[0][0] == {"at": "TRIM_HORIZON"} and "first" in ranges[0][1]
-    assert planner.plan(shard, start, 10) == start  # nothing new
-    replayed = [list(replayer.read(shard, s, e)) for s, e in ranges]
-    assert [[r["i"] for r in part] for part in replayed] == [
-        list(range(0, 10)), list(range(10, 20)), list(range(20, 25))]
-    assert [list(planner.read(shard, s, e)) for s, e in ranges] == replayed

@@ -1,5 +1,9 @@
 """etlcore-log: a sink that writes each committed batch to Python logging.
 
+- :class:`HeadWriter` (worker): counts a partition's records and keeps the first
+  ``limit``; that pair is its commit message, so workers ship no more than is shown.
+- :class:`LogSink` (driver): logs the batch at commit, in partition order.
+
 The example external plugin: the ``etlcore`` entry point in pyproject.toml
 names this module, and the hook at the bottom registers the sink exactly as
 the built-in connectors register theirs.
@@ -18,9 +22,9 @@ from etlcore.config import option
 from etlcore.errors import ConfigError
 from etlcore.plugin.hookspecs import hookimpl
 from etlcore.plugin.registry import Registrar
-from etlcore.sink import Sink
+from etlcore.sink import Sink, SinkWriter
 
-__all__ = ["LogSink", "LogSinkConfig", "etlcore_register_sinks"]
+__all__ = ["HeadWriter", "LogSink", "LogSinkConfig", "etlcore_register_sinks"]
 
 
 @dataclass
@@ -35,36 +39,48 @@ class LogSinkConfig:
             raise ConfigError(key, "a non-negative number of records or null", self.limit)
 
 
-class LogSink(Sink):
-    """Logs at commit, so only batches every partition of which was written appear.
+class HeadWriter(SinkWriter):
+    """Counts a partition and keeps its first ``limit`` records (all with no limit)."""
 
-    Logging cannot be undone or deduplicated: a batch replayed after a crash is
-    logged again, marked ``(replay)``. That is at-least-once, fine for a log.
+    def __init__(self, limit: int | None):
+        self.limit = limit
+
+    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> tuple[int, list[Any]]:
+        return len(records), records[: self.limit]  # a copy: the engine may reuse the list
+
+
+class LogSink(Sink):
+    """Logs at commit, on the driver: one place to look, and only batches that completed.
+
+    Logging on workers would scatter lines over processes and executors and show
+    batches that then failed. Logging cannot be undone or deduplicated: a batch
+    replayed after a crash is logged again, marked ``(replay)``. That is
+    at-least-once, fine for a log.
     """
 
     def __init__(self, config: LogSinkConfig):
         self.log = logging.getLogger(config.logger)
         self.level = logging.getLevelName(config.level)
         self.limit = config.limit
-        self._pending: dict[int, list[Any]] = {}
 
-    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> None:
-        self._pending[partition] = list(records)
+    def writer(self) -> HeadWriter:
+        return HeadWriter(self.limit)
 
-    def commit(self, batch: BatchInfo) -> None:
-        pending, self._pending = self._pending, {}
-        records = [r for p in sorted(pending) for r in pending[p]]
-        if not records or not self.log.isEnabledFor(self.level):
+    def commit(self, batch: BatchInfo, messages: list[tuple[int, list[Any]] | None]) -> None:
+        parts = [m for m in messages if m is not None]
+        total = sum(count for count, _ in parts)
+        if not total or not self.log.isEnabledFor(self.level):
             return
         replay = " (replay)" if batch.replay else ""
-        self.log.log(self.level, "batch %d%s: %d records", batch.batch_id, replay, len(records))
-        shown = records if self.limit is None else records[: self.limit]
+        self.log.log(self.level, "batch %d%s: %d records", batch.batch_id, replay, total)
+        shown = [r for _, head in parts for r in head][: self.limit]
         for record in shown:
             self.log.log(self.level, "  %r", record)
-        if len(shown) < len(records):
-            self.log.log(self.level, "  ... %d more", len(records) - len(shown))
+        if len(shown) < total:
+            self.log.log(self.level, "  ... %d more", total - len(shown))
 
 
 @hookimpl
 def etlcore_register_sinks(register: Registrar) -> None:
-    register.sink("log", LogSink, LogSinkConfig, "log each committed batch (Python logging)")
+    register.sink("log", "etlcore_log:LogSink", "etlcore_log:LogSinkConfig",
+                  "log each committed batch (Python logging)")
