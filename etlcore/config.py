@@ -9,6 +9,7 @@ reprs, logs, errors or ``etlcore plugins`` output.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -21,6 +22,7 @@ T = TypeVar("T")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+MAX_DURATION = 1e9  # seconds; longer ones overflow sleeps and timestamps at run time
 
 
 def secret(default: Any = None, *, help: str = "") -> Any:  # noqa: A002 - mirrors argparse
@@ -33,29 +35,59 @@ def secret(default: Any = None, *, help: str = "") -> Any:  # noqa: A002 - mirro
     return dataclasses.field(default=default, repr=False, metadata=metadata)
 
 
-def option(default: Any = dataclasses.MISSING, *, help: str = "", **kwargs: Any) -> Any:  # noqa: A002
-    """A config field with a help text (shown by ``etlcore plugins``)."""
+def option(default: Any = dataclasses.MISSING, *, help: str = "",  # noqa: A002
+           identity: bool = True, **kwargs: Any) -> Any:
+    """A config field with a help text (shown by ``etlcore plugins``).
+
+    ``identity=False`` marks a setting that only tunes delivery (a timeout, a
+    batch bound, acks): changing it does not change what a source reads, so the
+    checkpoint fingerprint (``Source.identity()``) leaves it out.
+    """
     if isinstance(default, (list, dict, set)):
         value = default
         kwargs["default_factory"] = lambda: type(value)(value)
     elif default is not dataclasses.MISSING:
         kwargs["default"] = default
-    return dataclasses.field(metadata={"help": help}, **kwargs)
+    return dataclasses.field(metadata={"help": help, "identity": identity}, **kwargs)
 
 
 def parse_duration(value: Any, key: str = "") -> float:
-    """Seconds from ``2``, ``2.5``, ``"500ms"``, ``"10s"``, ``"5m"`` or ``"1h"``."""
+    """Seconds from ``2``, ``2.5``, ``"500ms"``, ``"10s"``, ``"5m"`` or ``"1h"``.
+
+    NaN and infinity are refused here, with the key: a NaN interval compares
+    false with everything (a loop that never waits), an infinite one fails
+    deep inside the run, after the checkpoint was written.
+    """
     if isinstance(value, bool):
         raise ConfigError(key, "a duration such as 2, '500ms', '10s' or '5m'", value)
+    seconds: float | None = None
     if isinstance(value, (int, float)):
-        if value < 0:
-            raise ConfigError(key, "a non-negative duration", value)
-        return float(value)
-    if isinstance(value, str):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int wider than any float
+            seconds = math.inf
+    elif isinstance(value, str):
         match = _DURATION.match(value)
         if match:
-            return float(match.group(1)) * _UNITS[match.group(2)]
-    raise ConfigError(key, "a duration such as 2, '500ms', '10s' or '5m'", value)
+            seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds is None:
+        raise ConfigError(key, "a duration such as 2, '500ms', '10s' or '5m'", value)
+    if not math.isfinite(seconds) or abs(seconds) > MAX_DURATION:
+        raise ConfigError(key, f"a finite duration of at most {MAX_DURATION:g} s (~31 years)",
+                          value)
+    if seconds < 0:
+        raise ConfigError(key, "a non-negative duration", value)
+    return seconds
+
+
+def check_encoding(key: str, value: str) -> None:
+    """A ConfigError naming ``key`` unless ``value`` is a text encoding Python knows."""
+    try:
+        "".encode(value)
+        b"".decode(value)
+    except (LookupError, TypeError):
+        raise ConfigError(key, "a known text encoding such as 'utf-8' or 'latin-1'",
+                          value) from None
 
 
 class Duration(float):
@@ -137,7 +169,13 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         raise ConfigError(key, "an integer", value)
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number):  # .nan/.inf in YAML: nothing a setting can mean
+                raise ConfigError(key, "a finite number", value)
+            return number
         raise ConfigError(key, "a number", value)
     if tp is str:
         if isinstance(value, str):

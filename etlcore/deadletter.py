@@ -1,7 +1,12 @@
 """The default dead-letter sink: kept in memory and, with a checkpoint, on disk.
 
-Records a cleanse step or a guarded operator refuses are written here with
-the reason and the stage. Any sink plugin can take its place
+Records a source cannot decode, a cleanse step or a guarded operator refuses,
+or a sink cannot store are written here with the reason, the stage and, when
+known, the origin (file and line, partition and offset). Letters are made
+storable when written (:func:`etlcore.encoding.storable_letter`): on disk a
+record that is not plain JSON is kept as its ``ascii()`` repr with
+``record_repr: true``, so no record can make the dead-letter sink fail; in
+memory (``ctx.dead_letters``) letters hold the records themselves. Any sink plugin can take its place
 (``StreamingContext(dead_letter=("files", {"path": ...}))``).
 
 Sides: the engine writes dead letters through the sink protocol on the driver;
@@ -18,6 +23,7 @@ from typing import Any
 
 from etlcore.batch import BatchInfo
 from etlcore.checkpoint import atomic_write
+from etlcore.encoding import safe_repr, storable_letter
 from etlcore.sink import CollectingSink, SinkContext
 
 
@@ -47,6 +53,11 @@ class DeadLetterSink(CollectingSink):
             return
         path = self.path(batch)
         if path is not None:
-            data = "".join(json.dumps(r, default=repr) + "\n" for r in records)
-            atomic_write(path, data.encode())
+            atomic_write(path, "".join(_line(r) for r in records).encode())
         self.recent.extend(records)
+
+
+def _line(letter: Any) -> str:
+    """One letter as a JSON line, whatever its record holds: this must never fail."""
+    safe = storable_letter(letter) if isinstance(letter, dict) else safe_repr(letter)
+    return json.dumps(safe, default=safe_repr) + "\n"

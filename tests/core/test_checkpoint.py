@@ -57,8 +57,10 @@ def test_changed_operators_are_refused(tmp_path, sink_name):
     build(tmp_path, sink_name).run(batches=1)
     ctx = StreamingContext(1.0, tmp_path, clock="manual", name="job")
     ctx.queue_stream(BATCHES).window(2).sink("memory", name=sink_name)
-    with pytest.raises(CheckpointError, match="different operators"):
+    with pytest.raises(CheckpointError, match="different version of job 'job'") as err:
         ctx.run(batches=1)
+    assert "operator 'reduce_by_key_and_window-1' was removed" in str(err.value)
+    assert "operator 'window-1' was added" in str(err.value)
 
 
 def test_not_a_checkpoint(tmp_path):
@@ -75,6 +77,15 @@ def test_newer_format_is_refused(tmp_path):
         json.dumps({"format": "etlcore-checkpoint", "version": 99, "job": "job", "graph": []}))
     with pytest.raises(CheckpointError, match="format 99"):
         Checkpoint(tmp_path, "job", []).open()
+
+
+def test_format_1_checkpoints_are_refused_with_a_reason(tmp_path):
+    """What this week's etlcore wrote: keys-only fingerprint, logs without checksums."""
+    (tmp_path / "metadata.json").write_text(json.dumps(
+        {"format": "etlcore-checkpoint", "version": 1, "job": "job",
+         "graph": ["queue-1", "window-1"], "state_codec": "msgpack", "created": 1.0}))
+    with pytest.raises(CheckpointError, match=r"older etlcore \(checkpoint format 1\)"):
+        Checkpoint(tmp_path, "job", {}).open()
 
 
 def test_corrupt_state_snapshot_is_detected(tmp_path, sink_name):

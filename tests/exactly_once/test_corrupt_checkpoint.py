@@ -11,6 +11,7 @@ import json
 import pytest
 
 from etlcore import StreamingContext
+from etlcore.checkpoint import seal
 from etlcore.connectors.queue import MemorySink
 from etlcore.errors import CheckpointError
 
@@ -50,6 +51,9 @@ def test_truncated_pending_plan(ckpt):
 def test_plan_that_is_json_but_not_a_plan(ckpt):
     commit(ckpt, 3).unlink()
     plan(ckpt, 3).write_text(json.dumps(["not", "a", "plan"]))
+    with pytest.raises(CheckpointError, match=r"000000000003\.json: no checksum"):
+        build(ckpt).run(batches=1)
+    plan(ckpt, 3).write_bytes(seal({"batch_id": 3, "ranges": "nowhere"}))  # checksum fine
     with pytest.raises(CheckpointError, match="corrupt batch plan 3"):
         build(ckpt).run(batches=1)
 
@@ -61,7 +65,7 @@ def test_garbage_commit_file(ckpt):
 
 
 def test_commit_without_positions(ckpt):
-    commit(ckpt, 3).write_text(json.dumps({"batch_id": 3}))
+    commit(ckpt, 3).write_bytes(seal({"batch_id": 3}))
     with pytest.raises(CheckpointError, match="corrupt commit 3"):
         build(ckpt).run(batches=1)
 
@@ -99,8 +103,9 @@ def test_state_for_another_partition_count(ckpt):
                            parallelism=3)
     (ctx.queue_stream(BATCHES).update_state_by_key(lambda new, old: (old or 0) + sum(new))
         .sink("memory", name="corrupt"))
-    with pytest.raises(CheckpointError, match="1 partitions, the job has 3"):
+    with pytest.raises(CheckpointError, match="different version of job") as err:
         ctx.run(batches=1)
+    assert "operator 'update_state_by_key-1': partitions 1 -> 3" in str(err.value)
 
 
 def test_undamaged_checkpoint_resumes(ckpt):
