@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -27,6 +29,8 @@ from etlcore.scheduler import Scheduler
 from etlcore.source import Source
 from etlcore.stream import Stream
 
+_log = logging.getLogger("etlcore.context")
+
 
 class StreamingContext:
     """Declares sources, streams and sinks; runs them in micro-batches.
@@ -42,6 +46,8 @@ class StreamingContext:
     (``master`` such as ``"spark://host:7077"``, default ``local[workers]``).
     ``parallelism``: partitions for keyed state and windows; by default the runner's
     (1 in-process, where more would only add routing work; the worker count otherwise).
+    ``allow_changed_job=True`` resumes a checkpoint written by a different version of
+    the job instead of refusing it (README, "Changing a job", says what is kept).
     """
 
     def __init__(
@@ -60,6 +66,7 @@ class StreamingContext:
         workers: int | None = None,
         master: str | None = None,
         dead_letter: Any = None,
+        allow_changed_job: bool = False,
     ):
         self.batch_interval = parse_duration(batch_interval, "batch_interval")
         if self.batch_interval <= 0:
@@ -74,13 +81,17 @@ class StreamingContext:
                               checkpoint_interval)
         if max_rate_per_partition is not None and (
             isinstance(max_rate_per_partition, bool)
-            or not isinstance(max_rate_per_partition, (int, float)) or max_rate_per_partition <= 0
+            or not isinstance(max_rate_per_partition, (int, float))
+            or not 0 < max_rate_per_partition < math.inf
         ):
             raise ConfigError("max_rate_per_partition", "a positive number of records/s",
                               max_rate_per_partition)
         if not isinstance(name, str) or not name:
             raise ConfigError("name", "a non-empty job name", name)
+        if not isinstance(allow_changed_job, bool):
+            raise ConfigError("allow_changed_job", "true or false", allow_changed_job)
         self.name = name
+        self.allow_changed_job = allow_changed_job
         self.checkpoint_dir = Path(checkpoint) if checkpoint is not None else None
         self.clock = make_clock(clock)
         self.parallelism = parallelism
@@ -156,8 +167,14 @@ class StreamingContext:
                 "sinks": [name for name, _ in self._graph.all_sinks()]}
 
     def _hook(self, name: str, **kwargs: Any) -> None:
-        registry = get_registry()
-        getattr(registry.pm.hook, name)(**kwargs)
+        """Call a lifecycle hook of every plugin; one that raises is logged, not fatal."""
+        hook = getattr(get_registry().pm.hook, name)
+        for impl in hook.get_hookimpls():
+            try:
+                impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+            except Exception as err:  # noqa: BLE001 - a dashboard must not stop the job
+                _log.warning("plugin %s: %s raised %s: %s (the job goes on)",
+                             impl.plugin_name, name, type(err).__name__, err)
 
     # -- running ------------------------------------------------------------------------
     def _get_scheduler(self) -> Scheduler:

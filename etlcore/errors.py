@@ -27,14 +27,61 @@ class ConfigError(EtlcoreError):
 
 
 class PluginNotFoundError(EtlcoreError):
-    """A source or sink name that no installed plugin provides."""
+    """No usable plugin answers to a source or sink name.
 
-    def __init__(self, kind: str, name: str, installed: list[str], package: str | None):
+    Plain: nothing installed registers it. The subclasses say why an installed
+    plugin cannot serve it (blocked, broken, registered twice), so code that
+    catches this one (``Job`` turns it into a ConfigError naming the key) covers
+    them all. ``note`` is appended as is (which plugins were not loaded, ...).
+    """
+
+    def __init__(self, kind: str, name: str, installed: list[str],
+                 package: str | None = None, *, note: str = ""):
         self.kind = kind
         self.name = name
         hint = f" Install it with: pip install {package}" if package else ""
         listing = ", ".join(sorted(installed)) or "(none)"
-        super().__init__(f"no {kind} plugin named '{name}'. Installed {kind}s: {listing}.{hint}")
+        super().__init__(f"no {kind} plugin named '{name}'. Installed {kind}s: "
+                         f"{listing}.{hint}{note}")
+
+
+class _PluginUnusableError(PluginNotFoundError):
+    """An installed plugin should provide ``kind 'name'`` but cannot; the message says why."""
+
+    def __init__(self, kind: str, name: str, message: str, plugins: list[str]):
+        self.kind = kind
+        self.name = name
+        self.plugins = plugins  # entry-point names of the plugins at fault
+        EtlcoreError.__init__(self, message)
+
+
+class PluginBlockedError(_PluginUnusableError):
+    """The plugin is installed but ETLCORE_BLOCK_PLUGINS or ETLCORE_PLUGINS keeps it unloaded."""
+
+
+class PluginBrokenError(_PluginUnusableError):
+    """The plugin failed to import, to register, or to import the connector asked for."""
+
+
+class PluginConflictError(_PluginUnusableError):
+    """Two plugins register the same name; using either silently would be a guess."""
+
+
+class MissingDependencyError(EtlcoreError):
+    """A library a plugin needs is not importable; says what to pip install.
+
+    Raised by :func:`etlcore.plugin.require`. Deliberately not an ImportError:
+    the CLI prints EtlcoreErrors as one line but lets ImportErrors through as
+    tracebacks (they usually mean a broken install of etlcore itself).
+    """
+
+    def __init__(self, module: str, package: str, plugin: str | None, cause: BaseException):
+        self.module = module
+        self.package = package
+        self.plugin = plugin
+        who = plugin or "this plugin"
+        super().__init__(f"{who} needs the Python module '{module}', which cannot be imported "
+                         f"({type(cause).__name__}: {cause}): run pip install {package}")
 
 
 class CheckpointError(EtlcoreError):

@@ -1,5 +1,9 @@
 """Make a push-based receiver replayable with a write-ahead log.
 
+Log lines are JSON records; a line starting with ``!`` is a dead letter (input
+the receiver could not decode, kept with its reason and origin so it is
+acknowledged, counted and reported like any record, never silently dropped).
+
 A socket, a Flume Avro client or a Twitter stream cannot be asked for "the
 records between positions 10 and 20" again after a crash. A receiver stores
 what it gets with :meth:`ReceiverSource.store`, which appends to a log in the
@@ -23,7 +27,15 @@ from array import array
 from pathlib import Path
 from typing import Any, ClassVar
 
-from etlcore.source import DriverReader, OffsetSource, SourceContext, SourceReader
+from etlcore.encoding import printable, safe_repr
+from etlcore.errors import CheckpointError
+from etlcore.source import (
+    DriverReader,
+    OffsetSource,
+    Rejected,
+    SourceContext,
+    SourceReader,
+)
 
 
 class LineIndex:
@@ -70,13 +82,56 @@ class LineIndex:
         stop = self.starts[end] if end < len(self.starts) else self.size
         return self.starts[start], stop
 
-    def read(self, begin: int, stop: int) -> list[Any]:
+    def read(self, begin: int, stop: int, first: int = 0, partition: str = "0") -> list[Any]:
+        """The records of bytes ``[begin, stop)``, the first being record ``first``."""
         if begin == stop:
             return []
         with open(self.path, "rb") as f:
             f.seek(begin)
             data = f.read(stop - begin)
-        return [json.loads(line) for line in data.split(b"\n")[:-1]]
+        lines = data.split(b"\n")[:-1]
+        try:
+            return [json.loads(line) for line in lines]
+        except (ValueError, RecursionError):  # a rejected entry, or damage: look line by line
+            return [_decode(line, self.path, partition, first + i) for i, line in enumerate(lines)]
+
+
+_REJECTED = b"!"  # a logged line that is not a record but a dead letter (no JSON starts so)
+
+
+def rejected_line(rejected: Rejected) -> bytes:
+    """A log line for input the receiver could not decode (so the reader dead-letters it)."""
+    entry = {"record": rejected.record, "reason": rejected.reason, "origin": rejected.origin}
+    try:
+        text = json.dumps(entry)
+    except (ValueError, TypeError, RecursionError):
+        text = json.dumps({**entry, "record": safe_repr(rejected.record)}, default=safe_repr)
+    return _REJECTED + text.encode() + b"\n"
+
+
+def _decode(line: bytes, path: Path, partition: str, offset: int) -> Any:
+    where = f"partition {partition}, offset {offset}"
+    try:
+        if line.startswith(_REJECTED):
+            entry = json.loads(line[1:])
+            origin = entry.get("origin")
+            return Rejected(entry["record"], entry["reason"],
+                            f"{where} ({origin})" if origin else where)
+        return json.loads(line)
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
+        raise CheckpointError(f"corrupt receiver log {path}: record at {where} does not "
+                              f"parse ({type(err).__name__}: {err})") from None
+
+
+def _log_line(record: Any) -> bytes:
+    """A record as one log line; one that JSON cannot hold is logged as a dead letter."""
+    if type(record) is Rejected:
+        return rejected_line(record)
+    try:
+        return json.dumps(record, ensure_ascii=False).encode() + b"\n"
+    except (ValueError, TypeError, RecursionError, UnicodeEncodeError) as err:
+        reason = f"the receiver cannot log it as JSON: {type(err).__name__}: {err}"
+        return rejected_line(Rejected(safe_repr(record), printable(reason)))
 
 
 class ReceiverLog:
@@ -106,13 +161,18 @@ class ReceiverLog:
                 os.fsync(f.fileno())
 
     def append(self, records: list[Any]) -> int:
-        """Durably add records; returns the log's new length."""
+        """Durably add records (``Rejected`` ones become dead letters); the new length."""
         with self._lock:
             if self._records is not None:
-                self._records.extend(records)
+                n = len(self._records)
+                self._records.extend(
+                    r if type(r) is not Rejected else Rejected(
+                        r.record, r.reason, f"partition 0, offset {n + i}"
+                        + (f" ({r.origin})" if r.origin else ""))
+                    for i, r in enumerate(records))
                 return len(self._records)
             assert self._file is not None
-            lines = [json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records]
+            lines = [_log_line(r) for r in records]
             self._file.write(b"".join(lines))
             self._file.flush()
             os.fsync(self._file.fileno())
@@ -128,7 +188,7 @@ class ReceiverLog:
             if self._records is not None:
                 return self._records[start:end]
             begin, stop = self.index.span(start, end)
-        return self.index.read(begin, stop)
+        return self.index.read(begin, stop, start)
 
     def close(self) -> None:
         if self._file is not None:
@@ -151,14 +211,18 @@ class ReceiverLogReader(SourceReader):
     def read(self, partition: str, start: int, end: int) -> list[Any]:
         if end > len(self._index):
             self._index.scan()
-        return self._index.read(*self._index.span(start, end))
+        return self._index.read(*self._index.span(start, end), start, partition)
 
 
 class ReceiverSource(OffsetSource):
     """Base for push sources: subclasses start receiving in ``start_receiving``.
 
-    Records must be JSON-serialisable. With a checkpoint directory the log is
-    durable; without one it lives in memory (nothing survives a crash then).
+    Records must be JSON-serialisable. Input the receiver cannot decode should
+    be stored as :class:`~etlcore.source.Rejected` (the raw input, the reason,
+    where it came from): it is logged like a record, acknowledged like one, and
+    read back as a dead letter, so the job goes on. A record JSON cannot hold is
+    logged as a dead letter too. With a checkpoint directory the log is durable;
+    without one it lives in memory (nothing survives a crash then).
     """
 
     replayable: ClassVar[bool] = False

@@ -25,7 +25,7 @@ from etlcore.checkpoint import Checkpoint, Recovery
 from etlcore.engine.batch import BatchExecutor, BatchOutcome
 from etlcore.engine.shipping import check_program
 from etlcore.engine.stages import cut
-from etlcore.errors import StopJob
+from etlcore.errors import CheckpointError, StopJob
 from etlcore.metrics import BatchMetrics, JobMetrics
 from etlcore.sink import SinkContext, SinkWriter, WriterContext
 from etlcore.source import SourceContext
@@ -56,17 +56,31 @@ class Scheduler:
         self._last_bound: int | None = None  # the rate controller's per-partition cap this batch
         self.executor: BatchExecutor | None = None
         self._dead_letter_writer: SinkWriter | None = None
+        self._snapshot_every_batch = False
 
     # -- lifecycle ------------------------------------------------------------
     def open(self) -> None:
         ctx = self.ctx
+        fingerprint = self.graph.fingerprint()  # the job as written, before fusing
         self.graph.optimize()
+        self._snapshot_every_batch = not all(n.source.input_retained for n in self.graph.sources)
+        if ctx.checkpoint_dir is not None:
+            # locked before anything is written; released by close() or the process's death
+            self.checkpoint = Checkpoint(ctx.checkpoint_dir, ctx.name, fingerprint,
+                                         ctx.state_codec, ctx.allow_changed_job)
+            self.checkpoint.open()
+        try:
+            self._open()
+        except BaseException:
+            if self.checkpoint is not None:
+                self.checkpoint.close()
+            raise
+
+    def _open(self) -> None:
+        ctx = self.ctx
         ckpt_dir = None
         recovery = None
-        if ctx.checkpoint_dir is not None:
-            self.checkpoint = Checkpoint(ctx.checkpoint_dir, ctx.name, self.graph.fingerprint(),
-                                         ctx.state_codec)
-            self.checkpoint.open()
+        if self.checkpoint is not None:
             ckpt_dir = self.checkpoint.path
             recovery = self.checkpoint.recover()
             if recovery.last_batch_time is not None and not ctx.clock.sleeps:
@@ -117,14 +131,24 @@ class Scheduler:
             except Exception as err:  # noqa: BLE001
                 errors.append(err)
         self.ctx._hook("etlcore_job_stopped", job_name=self.ctx.name)
+        if self.checkpoint is not None:
+            self.checkpoint.close()
         if errors:
             log.warning("errors while closing: %s", errors)
 
     def _recover(self, rec: Recovery) -> None:
         stateful = self.graph.stateful_nodes()
         assert self.executor is not None
+        if rec.dropped_state:
+            log.warning("job changed: state of %s starts empty", ", ".join(rec.dropped_state))
         if rec.state is not None:
-            self.executor.states.restore(rec.state)
+            try:
+                self.executor.states.restore(rec.state)
+            except CheckpointError as err:
+                raise CheckpointError(f"state snapshot {rec.state_path}: {err}") from None
+            except Exception as err:  # noqa: BLE001 - a state no operator can take is corrupt
+                raise CheckpointError(f"corrupt state snapshot {rec.state_path}: "
+                                      f"{type(err).__name__}: {err}") from None
             self._last_snapshot = rec.snapshot_batch
         if stateful:
             for plan in rec.replay_plans:
@@ -218,18 +242,20 @@ class Scheduler:
                 scheduling_delay: float = 0.0, bound: int | None = None) -> BatchMetrics:
         run, processing = result
         assert self.executor is not None
+        stateful = self.graph.stateful_nodes()
+        snapshot = (self.checkpoint is not None and bool(stateful) and (
+            self._snapshot_every_batch or (plan.batch_id + 1) % self.ctx.checkpoint_interval == 0))
         if self.checkpoint is not None:
+            if snapshot:  # before the commit: a committed batch always has its state on disk
+                self.checkpoint.write_state(plan.batch_id, self.executor.states.snapshot())
             self.checkpoint.write_commit(plan, run.records_in)
+            if snapshot:
+                if self._last_snapshot >= 0:
+                    self.checkpoint.prune(self._last_snapshot)
+                self._last_snapshot = plan.batch_id
         for node in self.graph.sources:
             node.source.on_batch_committed(plan.end_positions().get(node.key, {}))
         self.positions = plan.end_positions()
-        stateful = self.graph.stateful_nodes()
-        if (self.checkpoint is not None and stateful
-                and (plan.batch_id + 1) % self.ctx.checkpoint_interval == 0):
-            self.checkpoint.write_state(plan.batch_id, self.executor.states.snapshot())
-            if self._last_snapshot >= 0:
-                self.checkpoint.prune(self._last_snapshot)
-            self._last_snapshot = plan.batch_id
         metrics = BatchMetrics(
             job=self.ctx.name,
             batch_id=plan.batch_id,

@@ -24,7 +24,14 @@ and commit both). Pick one of three strategies:
    a replay overwrites the same names.
 3. **Stored last-committed batch id** (:class:`TransactionalSink`): the sink
    keeps the id of the last batch it committed in the target store, updated in
-   the same transaction as the data, and skips batches at or below it.
+   the same transaction as the data, and skips batches at or below it. Store
+   it with ``ctx.epoch`` (:mod:`etlcore.plugin.epoch`): batch ids restart at 0
+   with a new checkpoint.
+
+Building blocks for writers that store directly from the worker:
+:class:`BufferingWriter` (chunks of N records or bytes, retried),
+:class:`UpsertWriter` with :class:`UpsertSink` (strategy 1), and
+:class:`DirectSink` (nothing to publish at commit).
 """
 
 from __future__ import annotations
@@ -32,11 +39,15 @@ from __future__ import annotations
 import os
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePath
+from typing import Any, ClassVar
 
 from etlcore.batch import BatchInfo
+from etlcore.plugin.epoch import checkpoint_epoch, sink_state_dir
+from etlcore.plugin.fs import FileSystem, LocalFileSystem
+from etlcore.plugin.retry import RetryOn, retry
 
 
 @dataclass
@@ -48,6 +59,19 @@ class SinkContext:
     checkpoint_dir: Path | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)  # set on a hard stop
 
+    @property
+    def epoch(self) -> str | None:
+        """The checkpoint's random id (None without a checkpoint): store it with batch ids.
+
+        Read it once in ``open`` (it is a file read) and pass it to the writer
+        if workers need it.
+        """
+        return checkpoint_epoch(self.checkpoint_dir)
+
+    def state_dir(self) -> Path | None:
+        """``<checkpoint>/sinks/<name>/``, created; None without a checkpoint."""
+        return sink_state_dir(self.checkpoint_dir, self.name)
+
 
 @dataclass
 class WriterContext:
@@ -57,6 +81,15 @@ class WriterContext:
     job_name: str
     checkpoint_dir: str | None = None
     worker: str = "driver"
+
+    @property
+    def epoch(self) -> str | None:
+        """As :attr:`SinkContext.epoch`; the worker must see the checkpoint directory."""
+        return checkpoint_epoch(self.checkpoint_dir)
+
+    def state_dir(self) -> Path | None:
+        """As :meth:`SinkContext.state_dir`, on a worker that sees the checkpoint."""
+        return sink_state_dir(self.checkpoint_dir, self.name)
 
 
 @dataclass
@@ -165,6 +198,14 @@ def fsync_path(path: Path | str) -> None:
         os.close(fd)
 
 
+def staging_path(final: Path | str) -> Path | str:
+    """The temp name beside ``final`` (hidden, so directory readers skip it)."""
+    if isinstance(final, PurePath):
+        return final.with_name(f".{final.name}.tmp")
+    head, _, name = final.rpartition("/")
+    return f"{head}/.{name}.tmp" if head else f".{name}.tmp"
+
+
 class StagedFileWriter(SinkWriter):
     """Writes a partition to a temp file beside its final name; the message is the pair."""
 
@@ -174,11 +215,12 @@ class StagedFileWriter(SinkWriter):
     def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> Any:
         if not records and self.layout.skip_empty:
             return None
+        fs = self.layout.fs
         final = self.layout.final_path(batch, partition)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{final.name}.tmp")
-        self.layout.write_file(tmp, records)
-        fsync_path(tmp)
+        fs.mkdirs(os.path.dirname(final))
+        tmp = staging_path(final)
+        self.layout.write_file(tmp, records)  # type: ignore[arg-type]  # a str off local disks
+        fs.sync(tmp)
         return (str(final), str(tmp))
 
 
@@ -189,9 +231,14 @@ class StagedFileSink(Sink):
     only): the writer carries the sink to workers. Workers and driver must see the
     same file system. Readers never see a partial file and a replay overwrites the
     same names.
+
+    Storage goes through ``fs`` (:mod:`etlcore.plugin.fs`): the local file
+    system by default; a sink for an object store sets another and then
+    returns ``str`` URLs from ``final_path`` and writes with ``self.fs.open``.
     """
 
     skip_empty = True  # partitions without records write no file
+    fs: FileSystem = LocalFileSystem()
 
     def writer(self) -> SinkWriter:
         return StagedFileWriter(self)
@@ -205,18 +252,19 @@ class StagedFileSink(Sink):
         """Write records to ``path`` (a temp file)."""
 
     def commit(self, batch: BatchInfo, messages: list[Any]) -> None:
+        fs = self.fs
         dirs = set()
         for message in messages:
             if message is None:
                 continue
             final, tmp = message
-            if os.path.exists(tmp):
-                os.replace(tmp, final)
-            elif not os.path.exists(final):  # a replay whose temp vanished: nothing to publish
+            if fs.exists(tmp):
+                fs.rename(tmp, final)
+            elif not fs.exists(final):  # a replay whose temp vanished: nothing to publish
                 continue
             dirs.add(os.path.dirname(final))
         for d in dirs:
-            fsync_path(d)
+            fs.sync(d)
         self.committed(batch, sorted(dirs))
 
     def committed(self, batch: BatchInfo, dirs: list[str]) -> None:  # noqa: B027
@@ -224,5 +272,172 @@ class StagedFileSink(Sink):
 
     def abort(self, batch: BatchInfo, messages: list[Any]) -> None:
         for message in messages:
-            if message is not None and os.path.exists(message[1]):
-                os.unlink(message[1])
+            if message is not None:
+                self.fs.remove(message[1])
+
+
+# -- writers that store directly from the worker -------------------------------------
+
+
+class RejectRecord(Exception):  # noqa: N818 - an instruction, like StopIteration
+    """Raise from :meth:`BufferingWriter.prepare` for a record the target cannot take.
+
+    The record goes to the dead letters with ``reason`` and the batch goes on.
+    """
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class BufferingWriter(SinkWriter):
+    """Stores a partition in chunks of at most ``chunk_records`` records / ``chunk_bytes`` bytes.
+
+    For targets with a bulk API (Cassandra batches, Elasticsearch ``_bulk``,
+    an HTTP endpoint): one round trip per chunk. Subclasses give :meth:`send`
+    (store one chunk) and usually :meth:`prepare` (encode one record, or
+    raise :class:`RejectRecord`). Every chunk is sent before ``write``
+    returns, so a commit message never stands for records still in a buffer.
+    A ``send`` that raises one of ``retry_on`` is retried with backoff and
+    jitter (:func:`etlcore.plugin.retry.retry`); the chunk must therefore be
+    safe to send twice (idempotent, or at-least-once is acceptable).
+
+    Set the class attributes in ``__init__`` from the connector's config.
+    """
+
+    chunk_records: int = 500
+    chunk_bytes: int | None = None
+    retry_on: RetryOn = ()
+    attempts: int = 5
+    retry_base: float = 0.1  # seconds before the first retry (jittered)
+    retry_cap: float = 10.0  # longest wait between retries
+
+    def prepare(self, record: Any) -> Any:
+        """What :meth:`send` gets for ``record``; raise RejectRecord to dead-letter it."""
+        return record
+
+    def combine(self, items: list[Any]) -> list[Any]:
+        """The prepared items of a partition, before chunking (e.g. last value per key)."""
+        return items
+
+    def size(self, item: Any) -> int:
+        """Bytes ``item`` adds to a chunk (only with ``chunk_bytes``): override for encodings."""
+        return len(item) if isinstance(item, (bytes, bytearray, str)) else len(repr(item))
+
+    @abstractmethod
+    def send(self, batch: BatchInfo, partition: int, chunk: list[Any]) -> None:
+        """Store one chunk of prepared items."""
+
+    def message(self, batch: BatchInfo, partition: int, sent: int) -> Any:
+        """The commit message of a partition; by default how many items were sent."""
+        return sent
+
+    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> Any:
+        items: list[Any] = []
+        rejected: list[tuple[Any, str]] = []
+        for record in records:
+            try:
+                items.append(self.prepare(record))
+            except RejectRecord as err:
+                rejected.append((record, err.reason))
+        items = self.combine(items)
+        for chunk in self.chunks(items):
+            self._send(batch, partition, chunk)
+        message = self.message(batch, partition, len(items))
+        return WriteResult(message, rejected) if rejected else message
+
+    def chunks(self, items: list[Any]) -> list[list[Any]]:
+        """``items`` cut at ``chunk_records`` items or ``chunk_bytes`` bytes, in order."""
+        out: list[list[Any]] = []
+        chunk: list[Any] = []
+        nbytes = 0
+        limit = max(1, self.chunk_records)
+        for item in items:
+            n = self.size(item) if self.chunk_bytes is not None else 0
+            if chunk and (len(chunk) >= limit or
+                          (self.chunk_bytes is not None and nbytes + n > self.chunk_bytes)):
+                out.append(chunk)
+                chunk, nbytes = [], 0
+            chunk.append(item)
+            nbytes += n
+        if chunk:
+            out.append(chunk)
+        return out
+
+    def _send(self, batch: BatchInfo, partition: int, chunk: list[Any]) -> None:
+        if self.retry_on == ():
+            self.send(batch, partition, chunk)
+            return
+        retry(lambda: self.send(batch, partition, chunk), self.attempts, self.retry_base,
+              self.retry_cap, self.retry_on, what=f"{type(self).__name__}.send")
+
+
+class UpsertWriter(BufferingWriter):
+    """Strategy 1: each record is written under a key derived from the record alone.
+
+    For stores with a native upsert (Cassandra, MongoDB ``replace_one(upsert=True)``,
+    HBase puts, SQL ``ON CONFLICT``). Subclasses give :meth:`connect` (on the
+    worker, at ``open``), :meth:`key` and :meth:`upsert`. A replayed batch
+    writes the same keys with the same values, so it converges; the key must
+    therefore never involve a clock, a random id or a counter. Within a
+    partition the last record per key wins (in record order); records of one
+    key in *different* partitions of a batch race, so partition by the key
+    first (``reduce_by_key``, ``key_by``) when keys can repeat.
+
+    Rows are visible as soon as ``upsert`` returns, before the batch commits.
+    """
+
+    def open(self, ctx: WriterContext) -> None:
+        self.connect()
+
+    def close(self) -> None:
+        self.disconnect()
+
+    @abstractmethod
+    def connect(self) -> None:
+        """Open the client (on the worker; the writer was pickled without it)."""
+
+    def disconnect(self) -> None:  # noqa: B027 - optional hook
+        """Close the client."""
+
+    @abstractmethod
+    def key(self, record: Any) -> Hashable:
+        """The record's key; raise RejectRecord for a record without one."""
+
+    @abstractmethod
+    def upsert(self, rows: list[tuple[Hashable, Any]]) -> None:
+        """Insert or replace each ``(key, record)``; keys are distinct within a call."""
+
+    def prepare(self, record: Any) -> tuple[Hashable, Any]:
+        return self.key(record), record
+
+    def combine(self, items: list[Any]) -> list[Any]:
+        latest: dict[Hashable, Any] = {}
+        for key, record in items:
+            latest.pop(key, None)  # re-insert: the order is that of the last occurrences
+            latest[key] = record
+        return list(latest.items())
+
+    def send(self, batch: BatchInfo, partition: int, chunk: list[Any]) -> None:
+        self.upsert(chunk)
+
+
+class DirectSink(Sink):
+    """The driver half of sinks whose writers store directly: nothing to publish at commit.
+
+    Exactly-once only when the writes are idempotent (:class:`UpsertSink`);
+    otherwise a replayed batch is stored again (at-least-once).
+    """
+
+    visible_before_commit: ClassVar[bool] = True
+
+    def commit(self, batch: BatchInfo, messages: list[Any]) -> None:
+        """Every partition is stored by the time the driver commits."""
+
+
+class UpsertSink(DirectSink):
+    """Strategy 1 on the driver: :meth:`writer` returns an :class:`UpsertWriter`.
+
+    A failed batch is not undone (``abort`` can do nothing): its replay rewrites
+    the same keys.
+    """

@@ -26,6 +26,7 @@ strings, lists), because they are written to the batch-plan log.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -43,11 +44,14 @@ class Rejected:
     """Yield this from ``Source.read`` for input that cannot be decoded.
 
     The engine sends it to the dead-letter sink with the reason (stage: the
-    source's name) and the batch goes on without it.
+    source's name) and the batch goes on without it. ``origin`` says where the
+    input was (``"in/a.csv line 3 (byte 40)"``, ``"partition 0, offset 17"``), so
+    it can be found and fixed at its source.
     """
 
     record: Any
     reason: str
+    origin: str | None = None
 
 
 @dataclass
@@ -123,6 +127,25 @@ class Source(ABC):
     """
 
     replayable: ClassVar[bool] = True
+    # False when the input of a committed batch may be gone (the directory source
+    # lets users delete processed files): the engine then snapshots keyed state at
+    # every commit, so recovery never has to read committed input again.
+    input_retained: ClassVar[bool] = True
+
+    def identity(self) -> dict[str, Any]:
+        """What makes this stream this stream (the checkpoint fingerprint covers it).
+
+        A checkpoint written for one directory, topic or seed must not resume
+        another. Default: the ``config`` dataclass the plugin was built from,
+        without secrets (a rotated password is the same stream) and without
+        settings marked ``option(..., identity=False)`` (timeouts, batch bounds);
+        override to add what the config does not show.
+        """
+        config = getattr(self, "config", None)
+        if config is None or not dataclasses.is_dataclass(config):
+            return {"type": f"{type(self).__module__}.{type(self).__qualname__}"}
+        return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+                if not f.metadata.get("secret") and f.metadata.get("identity", True)}
 
     def open(self, ctx: SourceContext) -> None:  # noqa: B027 - optional hook
         """Connect, start receiver threads. Called once before the first plan."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from etlcore.config import parse_duration
 from etlcore.errors import CheckpointError, ConfigError
 from etlcore.graph.base import Node, TaskContext, WideNode, concat
+from etlcore.graph.identity import describe
 from etlcore.graph.shuffle import group_values, route
 
 if TYPE_CHECKING:
@@ -49,7 +50,8 @@ class _KeyedStateNode(WideNode):
         self.num_partitions = num_partitions
 
     def identity(self) -> dict[str, Any]:
-        return {"timeout": self.timeout, "partitions": self.num_partitions}
+        return {"fn": describe(self.fn), "timeout": self.timeout,
+                "partitions": self.num_partitions}
 
     def map_side(self, records: list[Any], side: int, n: int, param: Any,
                  ctx: TaskContext) -> list[Any]:

@@ -48,8 +48,12 @@ def _load_python(path: Path) -> Any:
     raise JobFileError(f"{path}: defines neither `job` (a Job) nor `build()`")
 
 
-def load_target(path: str | Path) -> StreamingContext:
-    """A ready-to-run StreamingContext from a job file (config checked, nothing run yet)."""
+def load_target(path: str | Path, *, allow_changed_job: bool = False) -> StreamingContext:
+    """A ready-to-run StreamingContext from a job file (config checked, nothing run yet).
+
+    ``allow_changed_job`` (``--allow-changed-job``) lets the job resume a checkpoint
+    written by a different version of it.
+    """
     p = Path(path)
     if not p.is_file():
         raise JobFileError(f"{p}: no such job file")
@@ -61,8 +65,10 @@ def load_target(path: str | Path) -> StreamingContext:
     else:
         raise JobFileError(f"{p}: expected a .yaml, .yml or .py job file")
     if isinstance(target, Job):
-        return target.build()
+        return target.build(**({"allow_changed_job": True} if allow_changed_job else {}))
     if isinstance(target, StreamingContext):
+        if allow_changed_job:
+            target.allow_changed_job = True
         return target
     raise JobFileError(f"{p}: `job`/`build()` gave a {type(target).__name__}, expected a Job "
                        "or a StreamingContext")

@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="worker processes (processes) or cores (spark); default: one per core")
     where.add_argument("--master", metavar="URL", default=None,
                        help="Spark master, e.g. spark://127.0.0.1:7077 (default local[N])")
+    run.add_argument("--allow-changed-job", action="store_true",
+                     help="resume a checkpoint written by a different version of the job "
+                          "(keeps committed positions, source logs and unchanged operators' "
+                          "state; see the README, 'Changing a job')")
     _stop_options(run)
 
     demo = sub.add_parser("demo", parents=[common], help="run the built-in hashtag demo",
@@ -89,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins = sub.add_parser("plugins", parents=[common], help="list installed sources and sinks")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
+
+    from etlcore.cli.newplugin import add_parser as add_new_plugin
+
+    add_new_plugin(sub, common)
     return parser
 
 
@@ -107,6 +115,10 @@ def _run(ctx: Any, args: argparse.Namespace) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "new-plugin":
+        from etlcore.cli.newplugin import run
+
+        return run(args)
     if args.command == "plugins":
         from etlcore.cli.plugins import show_plugins
 
@@ -120,7 +132,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise ConfigError("--runner", "--workers and --master need --runner processes or "
                               "spark", has_value=False)
         override_runner(args.runner, args.workers, args.master)
-        return _run(load_target(args.job), args)
+        return _run(load_target(args.job, allow_changed_job=args.allow_changed_job), args)
     from etlcore.job.demo import DEFAULT_OUT, demo_job
 
     out = args.out or DEFAULT_OUT

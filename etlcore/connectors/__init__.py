@@ -1,4 +1,8 @@
-"""The built-in connectors, registered through the same hooks as external plugins."""
+"""The built-in connectors, registered through the same hooks as external plugins.
+
+Registered as ``"module:Class"`` strings: a connector's module is imported only
+when a job uses it (see :mod:`etlcore.plugin.lazy`).
+"""
 
 from __future__ import annotations
 
@@ -8,31 +12,29 @@ from etlcore.plugin.registry import Registrar
 
 @hookimpl
 def etlcore_register_sources(register: Registrar) -> None:
-    from etlcore.connectors.directory import DirectorySource, DirectorySourceConfig
-    from etlcore.connectors.generator import GeneratorSource, GeneratorSourceConfig
-    from etlcore.connectors.queue import QueueSource, QueueSourceConfig
-    from etlcore.connectors.socket import SocketSource, SocketSourceConfig
-
-    register.source("queue", QueueSource, QueueSourceConfig,
+    register.source("queue", "etlcore.connectors.queue:QueueSource",
+                    "etlcore.connectors.queue:QueueSourceConfig",
                     "in-memory batches of records (Spark's queueStream)")
-    register.source("generator", GeneratorSource, GeneratorSourceConfig,
+    register.source("generator", "etlcore.connectors.generator:GeneratorSource",
+                    "etlcore.connectors.generator:GeneratorSourceConfig",
                     "seeded synthetic tweets, clicks or sensor readings, replayable")
-    register.source("socket", SocketSource, SocketSourceConfig,
+    register.source("socket", "etlcore.connectors.socket:SocketSource",
+                    "etlcore.connectors.socket:SocketSourceConfig",
                     "text lines over TCP, as client or server, with a write-ahead log")
-    register.source("directory", DirectorySource, DirectorySourceConfig,
+    register.source("directory", "etlcore.connectors.directory:DirectorySource",
+                    "etlcore.connectors.directory:DirectorySourceConfig",
                     "new files in a directory as text, JSON lines or CSV (textFileStream)")
 
 
 @hookimpl
 def etlcore_register_sinks(register: Registrar) -> None:
-    from etlcore.connectors.console import ConsoleSink, ConsoleSinkConfig
-    from etlcore.connectors.files import FilesSink, FilesSinkConfig
-    from etlcore.connectors.queue import MemorySink, MemorySinkConfig
-    from etlcore.connectors.sqlite import SqliteSink, SqliteSinkConfig
-
-    register.sink("console", ConsoleSink, ConsoleSinkConfig, "print each batch to stdout")
-    register.sink("memory", MemorySink, MemorySinkConfig, "keep batches in memory (tests)")
-    register.sink("files", FilesSink, FilesSinkConfig,
+    register.sink("console", "etlcore.connectors.console:ConsoleSink",
+                  "etlcore.connectors.console:ConsoleSinkConfig", "print each batch to stdout")
+    register.sink("memory", "etlcore.connectors.queue:MemorySink",
+                  "etlcore.connectors.queue:MemorySinkConfig", "keep batches in memory (tests)")
+    register.sink("files", "etlcore.connectors.files:FilesSink",
+                  "etlcore.connectors.files:FilesSinkConfig",
                   "one file per batch and partition, renamed into place at commit")
-    register.sink("sqlite", SqliteSink, SqliteSinkConfig,
+    register.sink("sqlite", "etlcore.connectors.sqlite:SqliteSink",
+                  "etlcore.connectors.sqlite:SqliteSinkConfig",
                   "upsert or append to a SQLite table, exactly once per batch")

@@ -4,7 +4,7 @@ Every file the source discovers is appended to a manifest, in discovery order,
 before any batch plans over it; positions are indexes into that manifest, so a
 replayed batch reads exactly the files it read the first time. With a
 checkpoint the manifest is a JSON-lines file under the source's state
-directory; without one it lives in memory.
+directory, each line sealed with a checksum; without one it lives in memory.
 
 Sides: discovery, the manifest and planning stay on the driver. With a
 checkpoint, ``DirectoryReader`` (folder, manifest path, format) reads a planned
@@ -14,34 +14,54 @@ only in the driver's memory, so the driver reads (``DriverReader``).
 Writers should write to a name starting with ``.`` or ``_`` and rename when
 done (the write-then-rename convention): such names, and directories, are never
 picked up, so a half-written file is never read. A name is read once: a file
-re-created under a name already in the manifest is not read again. Files must
-stay in place until the batches that read them are committed.
+re-created under a name already in the manifest is not read again.
+
+Retention: a file may be deleted once the batch that read it is committed
+(``commits/<batch>.json`` exists in the checkpoint). Because of that the
+source declares ``input_retained = False`` and the engine snapshots keyed state
+at every commit, so recovery never reads committed files again. A file that
+is gone when its (uncommitted) batch reads it becomes a dead letter.
 
 ``max_records`` from rate control is ignored here: positions count files, not
 records, and bounding a batch by records would need positions inside files.
 Use ``max_files_per_batch`` to bound batches.
 
-Formats: ``text`` yields lines without their newline; ``json`` yields one
-parsed value per non-blank line, and a line that is not valid JSON is yielded
-as the raw string, so a cleanse step can dead-letter it instead of the batch
-failing; ``csv`` yields one dict per row (``csv.DictReader``, header first).
+Formats, and what becomes a dead letter (reason and origin ``file line N (byte
+B)``) instead of stopping the job:
+
+- ``text``: one record per line, without its line break (``\\n``, ``\\r\\n`` or
+  ``\\r``). A line that is not valid in ``encoding`` is a dead letter holding the
+  line with the bad bytes backslash-escaped.
+- ``json``: one value per non-blank line, strict JSON (RFC 8259): a line that
+  does not parse, uses ``NaN``/``Infinity``, nests deeper than the recursion
+  limit, or holds a string with a lone surrogate (no UTF-8 form) is a dead letter.
+- ``csv``: one dict per row, keyed by the header (the first line). By default a
+  row is one line: a quote left open is a dead letter for its line instead of
+  swallowing the rows after it; ``csv_multiline: true`` lets quoted fields span
+  lines. A row with more fields than the header, or a field over the csv
+  module's limit (128 KiB), is a dead letter; missing fields are None.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import fnmatch
+import io
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from etlcore.config import option
-from etlcore.errors import ConfigError
-from etlcore.source import DriverReader, Source, SourceContext, SourceReader
+from etlcore.checkpoint import seal, unseal
+from etlcore.config import check_encoding, option
+from etlcore.encoding import Unstorable, check_utf8
+from etlcore.errors import CheckpointError, ConfigError
+from etlcore.source import DriverReader, Rejected, Source, SourceContext, SourceReader
 
 
 @dataclass
@@ -49,8 +69,10 @@ class DirectorySourceConfig:
     path: str = option(help="the directory to watch (not recursive)")
     format: Literal["text", "json", "csv"] = option("text", help="how to read each file")
     pattern: str = option("*", help="glob the file names must match")
-    max_files_per_batch: int | None = option(None, help="at most this many new files per batch")
+    max_files_per_batch: int | None = option(None, help="at most this many new files per batch",
+                                             identity=False)
     encoding: str = option("utf-8", help="text encoding of the files")
+    csv_multiline: bool = option(False, help="csv: quoted fields may span lines")
 
     def validate(self, where: str) -> None:
         prefix = f"{where}." if where else ""
@@ -59,10 +81,17 @@ class DirectorySourceConfig:
         if self.max_files_per_batch is not None and self.max_files_per_batch < 1:
             raise ConfigError(f"{prefix}max_files_per_batch", "a positive integer or null",
                               self.max_files_per_batch)
+        check_encoding(f"{prefix}encoding", self.encoding)
 
+
+# -- the manifest ------------------------------------------------------------------------
 
 def read_names(path: Path, offset: int = 0) -> tuple[list[str], int]:
-    """Names in the complete manifest lines after byte ``offset``, and the offset after them."""
+    """Names in the complete manifest lines after byte ``offset``, and the offset after them.
+
+    Each line is sealed (:func:`etlcore.checkpoint.seal`); a damaged one is a
+    CheckpointError naming the file and line, not a bare JSON error.
+    """
     try:
         with open(path, "rb") as f:
             f.seek(offset)
@@ -70,7 +99,16 @@ def read_names(path: Path, offset: int = 0) -> tuple[list[str], int]:
     except FileNotFoundError:
         return [], offset
     complete = data[: data.rfind(b"\n") + 1]  # a torn last line was never planned over
-    return [json.loads(line)["name"] for line in complete.splitlines()], offset + len(complete)
+    names = []
+    pos = offset
+    for i, line in enumerate(complete.splitlines()):
+        where = f"{path}, line {i + 1}" if offset == 0 else f"{path}, entry at byte {pos}"
+        pos += len(line) + 1
+        name = unseal(line, where).get("name")
+        if not isinstance(name, str):
+            raise CheckpointError(f"corrupt checkpoint file {where}: an entry without a name")
+        names.append(name)
+    return names, offset + len(complete)
 
 
 def _check_range(start: int, end: int, names: list[str], known: int) -> list[str]:
@@ -79,24 +117,6 @@ def _check_range(start: int, end: int, names: list[str], known: int) -> list[str
                          f"manifest ({known} files); the checkpoint "
                          "and the source state disagree")
     return names
-
-
-def read_files(folder: Path, names: list[str], fmt: str, encoding: str) -> Iterator[Any]:
-    """The records of the named files, in order, parsed as ``fmt``."""
-    for name in names:
-        with open(folder / name, encoding=encoding, newline="" if fmt == "csv" else None) as f:
-            if fmt == "csv":
-                yield from csv.DictReader(f)
-                continue
-            for line in f:
-                line = line.removesuffix("\n")
-                if fmt == "text":
-                    yield line
-                elif line.strip():
-                    try:
-                        yield json.loads(line)
-                    except ValueError:
-                        yield line
 
 
 class Manifest:
@@ -124,11 +144,249 @@ class Manifest:
             return
         if self.path is not None:
             with open(self.path, "ab") as f:
-                f.write(b"".join(json.dumps(e).encode() + b"\n" for e in entries))
+                f.write(b"".join(seal(e) + b"\n" for e in entries))
                 f.flush()
                 os.fsync(f.fileno())
         for e in entries:
             self._add(e["name"])
+
+
+# -- reading files -----------------------------------------------------------------------
+
+_EOL = re.compile(r"\r\n|\r|\n")
+_BAD_BYTE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of undecodable bytes
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SHOWN = 1024  # characters of an oversized row kept in its dead letter
+_UNCLOSED = "csv: a quote opened on this line is never closed"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (only Python accepts it)")
+
+
+_JSON = json.JSONDecoder(parse_constant=_no_constant)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            yield v
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
+def parse_json_line(line: str) -> Any:
+    """One strict JSON value; ValueError with the reason otherwise."""
+    try:
+        value = _JSON.decode(line)
+    except RecursionError:
+        raise ValueError("invalid JSON: nested too deeply") from None
+    except ValueError as err:
+        raise ValueError(f"invalid JSON: {err}") from None
+    if _SURROGATE_ESCAPE.search(line):  # rare: only then look for a lone surrogate
+        try:
+            for s in _strings(value):
+                check_utf8(s, "a JSON string")
+        except Unstorable as err:
+            raise ValueError(f"invalid JSON text: {err.reason}") from None
+    return value
+
+
+@dataclass
+class _File:
+    """One file's text split into lines, and where each line starts in its bytes."""
+
+    path: Path
+    index: int  # its entry in the manifest
+    lines: list[str]
+    text: str
+    encoding: str
+    errors: str  # "strict", or "surrogateescape" when some bytes did not decode
+    _offsets: list[int] | None = None
+
+    def origin(self, line: int) -> str:
+        if self._offsets is None:  # computed once per file, and only for dead letters
+            enc = codecs.getincrementalencoder(self.encoding)(self.errors)
+            offsets, pos, total = [0], 0, 0
+            for m in _EOL.finditer(self.text):
+                total += len(enc.encode(self.text[pos:m.end()]))
+                pos = m.end()
+                offsets.append(total)
+            self._offsets = offsets
+        byte = self._offsets[line] if line < len(self._offsets) else "?"
+        return f"{self.path} line {line + 1} (byte {byte}, manifest entry {self.index})"
+
+    def raw(self, line: int) -> str:
+        """The line as read, undecodable bytes backslash-escaped (storable in any sink)."""
+        text = self.lines[line]
+        if self.errors == "strict":
+            return text
+        return text.encode(self.encoding, "surrogateescape").decode(self.encoding,
+                                                                   "backslashreplace")
+
+    def bad(self, line: int) -> str | None:
+        """Why the line did not decode, or None."""
+        if self.errors == "strict":
+            return None
+        m = _BAD_BYTE.search(self.lines[line])
+        if m is None:
+            return None
+        return (f"not valid {self.encoding} text: byte 0x{ord(m.group()) - 0xDC00:02x} at "
+                f"column {m.start() + 1} does not decode")
+
+
+def _load(path: Path, index: int, encoding: str) -> _File | Rejected:
+    origin = f"{path} (manifest entry {index})"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return Rejected(str(path), "file removed before the batch that reads it committed "
+                        "(delete files only after their batch's commit)", origin)
+    except OSError as err:
+        return Rejected(str(path), f"cannot read the file: {err.strerror}", origin)
+    errors = "strict"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as err:
+        try:
+            text, errors = data.decode(encoding, "surrogateescape"), "surrogateescape"
+        except UnicodeDecodeError:  # e.g. UTF-16 with an odd byte: no line can be trusted
+            shown = data[:_SHOWN].decode("latin-1")
+            return Rejected(shown, f"not valid {encoding} text: {err.reason} at byte "
+                            f"{err.start}; the whole file is refused", origin)
+    lines = text.split("\n") if "\r" not in text else _EOL.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return _File(path, index, lines, text, encoding, errors)
+
+
+def _text(f: _File) -> Iterator[Any]:
+    if f.errors == "strict":
+        yield from f.lines
+        return
+    for i, line in enumerate(f.lines):
+        why = f.bad(i)
+        yield line if why is None else Rejected(f.raw(i), why, f.origin(i))
+
+
+def _json(f: _File) -> Iterator[Any]:
+    for i, line in enumerate(f.lines):
+        if f.errors != "strict":
+            why = f.bad(i)
+            if why is not None:
+                yield Rejected(f.raw(i), why, f.origin(i))
+                continue
+        if not line.strip():
+            continue
+        try:
+            yield parse_json_line(line)
+        except ValueError as err:
+            yield Rejected(line, str(err), f.origin(i))
+
+
+def _csv_segment(f: _File, start: int, stop: int,
+                 multiline: bool) -> Iterator[tuple[int, list[str] | str]]:
+    """``(first line, row)`` or ``(first line, reason)`` for lines ``[start, stop)``."""
+    lines = f.lines
+    pos = start
+    while pos < stop:
+        if pos == 0 and stop == len(lines):  # the whole file: let csv split the lines itself
+            source: Iterator[str] = io.StringIO(f.text, newline="")
+        else:
+            source = (lines[k] + "\n" for k in range(pos, stop))
+        reader = csv.reader(source)
+        consumed, restart, last_num = 0, stop, stop - pos
+        try:
+            for row in reader:
+                num = reader.line_num
+                if num - consumed != 1 or num == last_num:  # spans lines, or ends the input
+                    first = pos + consumed
+                    # a row that ran to the end of the input may have done so inside a quote
+                    unclosed = num == last_num and sum(
+                        lines[k].count('"') for k in range(first, pos + num)) % 2 == 1
+                    if unclosed or (num - consumed != 1 and not multiline):
+                        yield first, _UNCLOSED
+                        restart = first + 1  # the lines it swallowed are rows of their own
+                        break
+                yield pos + consumed, row
+                consumed = num
+        except csv.Error as err:
+            first = pos + consumed
+            spanned = pos + reader.line_num - 1 > first
+            yield first, _UNCLOSED if spanned and not multiline else f"csv: {err}"
+            restart = first + 1 if not multiline else max(first + 1, pos + reader.line_num)
+        pos = restart
+
+
+def _csv_items(f: _File, multiline: bool) -> Iterator[tuple[int, list[str] | str]]:
+    """Rows and reasons of the whole file; undecodable lines are reasons of their own."""
+    if f.errors == "strict":
+        yield from _csv_segment(f, 0, len(f.lines), multiline)
+        return
+    n, i = len(f.lines), 0
+    while i < n:
+        why = f.bad(i)
+        if why is not None:
+            yield i, why
+            i += 1
+            continue
+        j = i
+        while j < n and f.bad(j) is None:
+            j += 1
+        yield from _csv_segment(f, i, j, multiline)
+        i = j
+
+
+def _csv(f: _File, multiline: bool) -> Iterator[Any]:
+    header: list[str] | None = None
+    header_error: str | None = None
+    width = 0
+    for line, row in _csv_items(f, multiline):
+        if header is not None and row.__class__ is list and 0 < len(row) <= width:
+            record = dict(zip(header, row))  # noqa: B905 - a short row gets None below
+            if len(row) < width:
+                for name in header[len(row):]:
+                    record[name] = None
+            yield record
+        elif isinstance(row, str):  # a reason
+            if header is None and header_error is None:
+                header_error = f"the header (line {line + 1}) is unreadable: {row}"
+            shown = f.raw(line)
+            if len(shown) > _SHOWN:
+                shown = f"{shown[:_SHOWN]}... ({len(shown)} characters)"
+            yield Rejected(shown, row, f.origin(line))
+        elif not row:
+            continue  # a blank line
+        elif header is None and header_error is None:
+            header, width = row, len(row)
+        elif header is None:
+            yield Rejected(f.raw(line), f"csv: {header_error}", f.origin(line))
+        else:
+            yield Rejected(f.raw(line), f"csv: the row has {len(row)} fields, the header "
+                           f"{width}", f.origin(line))
+
+
+def read_files(folder: Path, names: list[str], fmt: str, encoding: str, first: int = 0,
+               csv_multiline: bool = False) -> Iterator[Any]:
+    """The records of the named files, in order, parsed as ``fmt``; bad input as Rejected.
+
+    ``first`` is the manifest index of ``names[0]`` (it goes into origins).
+    """
+    for k, name in enumerate(names):
+        loaded = _load(folder / name, first + k, encoding)
+        if isinstance(loaded, Rejected):
+            yield loaded
+        elif fmt == "text":
+            yield from _text(loaded)
+        elif fmt == "json":
+            yield from _json(loaded)
+        else:
+            yield from _csv(loaded, csv_multiline)
 
 
 @dataclass
@@ -144,6 +402,7 @@ class DirectoryReader(SourceReader):
     manifest: str
     format: str = "text"
     encoding: str = "utf-8"
+    csv_multiline: bool = False
     _cache: tuple[tuple[str, ...], int] = field(  # names read so far, byte offset after them
         default=((), 0), init=False, repr=False, compare=False)
 
@@ -154,17 +413,30 @@ class DirectoryReader(SourceReader):
             names = names + tuple(more)
             self._cache = (names, offset)  # one assignment: a racing read sees old or new
         picked = _check_range(start, end, list(names[start:end]), len(names))
-        return read_files(Path(self.folder), picked, self.format, self.encoding)
+        return read_files(Path(self.folder), picked, self.format, self.encoding, start,
+                          self.csv_multiline)
 
 
 class DirectorySource(Source):
     """One partition, ``"0"``; positions are manifest indexes; never exhausted."""
+
+    input_retained: ClassVar[bool] = False  # processed files may be deleted (module docs)
 
     def __init__(self, config: DirectorySourceConfig):
         self.config = config
         self.folder = Path(config.path)
         self.manifest = Manifest(None)
         self._lock = threading.Lock()
+
+    def identity(self) -> dict[str, Any]:
+        """The directory (absolute), what is read there and how; not the batch bound.
+
+        A checkpoint's manifest names files of one directory: pointed at another,
+        the job would skip every file whose name it has seen.
+        """
+        c = self.config
+        return {"path": os.path.abspath(c.path), "format": c.format, "pattern": c.pattern,
+                "encoding": codecs.lookup(c.encoding).name, "csv_multiline": c.csv_multiline}
 
     def open(self, ctx: SourceContext) -> None:
         self.manifest = Manifest(ctx.state_dir())
@@ -178,7 +450,7 @@ class DirectorySource(Source):
             return DriverReader(self)
         c = self.config
         return DirectoryReader(os.path.abspath(self.folder), os.path.abspath(self.manifest.path),
-                               c.format, c.encoding)
+                               c.format, c.encoding, c.csv_multiline)
 
     def partitions(self) -> list[str]:
         return ["0"]
@@ -225,4 +497,5 @@ class DirectorySource(Source):
             names = self.manifest.names[start:end]
             known = len(self.manifest.names)
         _check_range(start, end, names, known)
-        return read_files(self.folder, names, self.config.format, self.config.encoding)
+        c = self.config
+        return read_files(self.folder, names, c.format, c.encoding, start, c.csv_multiline)

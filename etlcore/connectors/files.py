@@ -9,7 +9,16 @@ a batch without any records leaves no directory.
 Formats: ``jsonl`` (one JSON value per line; tuples become arrays, values JSON
 cannot represent are written with ``str``), ``csv`` (dict records: a header of
 the keys in first-seen order; tuples and lists: rows, nested tuples flattened;
-anything else: one column) and ``text`` (``str(record)`` per line).
+anything else: one column) and ``text`` (``str(record)`` per line). Files are UTF-8.
+
+Records the sink cannot write do not stop the job: the writer hands them back
+as dead letters (``WriteResult``) before any sink commits the batch. That is a
+record holding a lone surrogate (no UTF-8 form), one nested too deeply, one
+whose ``str`` fails, and, in ``jsonl``, one holding NaN or Infinity, which
+JSON has no form for: ``non_finite`` picks ``dead_letter`` (default), ``null``
+or ``string`` (``"NaN"``, ``"Infinity"``, ``"-Infinity"``); see
+:mod:`etlcore.encoding`. Used as the job's dead-letter sink, it refuses
+nothing: what it cannot encode it writes as the record's ``ascii()`` repr.
 
 Sides: the sink is its own picklable writer config; workers write and fsync
 temp files, the driver renames them and writes ``_SUCCESS`` at commit. Workers
@@ -19,7 +28,7 @@ and driver must see the same file system.
 from __future__ import annotations
 
 import csv
-import json
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +37,17 @@ from typing import Any, Literal
 from etlcore.batch import BatchInfo
 from etlcore.config import option
 from etlcore.connectors.sqlite import flatten
+from etlcore.encoding import NonFinite, Unstorable, json_text, safe_repr, storable_letter
 from etlcore.errors import ConfigError
-from etlcore.sink import SinkContext, StagedFileSink, fsync_path
+from etlcore.sink import (
+    SinkContext,
+    SinkWriter,
+    StagedFileSink,
+    StagedFileWriter,
+    WriterContext,
+    WriteResult,
+    fsync_path,
+)
 
 _EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "text": "txt"}
 
@@ -38,6 +56,8 @@ _EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "text": "txt"}
 class FilesSinkConfig:
     path: str = option(help="output directory; one sub-directory per batch")
     format: Literal["jsonl", "csv", "text"] = option("jsonl", help="file format")
+    non_finite: NonFinite = option("dead_letter", help="jsonl: what to do with NaN and "
+                                   "Infinity (dead_letter, null or string)")
 
     def validate(self, where: str) -> None:
         if not self.path:
@@ -52,6 +72,30 @@ def _csv_rows(records: list[Any]) -> tuple[list[str] | None, list[list[Any]]]:
     return None, [flatten(r) if isinstance(r, (tuple, list)) else [r] for r in records]
 
 
+class _Encoded(list):  # type: ignore[type-arg]
+    """A partition already encoded by :class:`FilesWriter`: at most one item, its bytes."""
+
+
+class FilesWriter(StagedFileWriter):
+    """Encodes on the worker first, so records the file cannot hold become dead letters."""
+
+    layout: FilesSink
+
+    def __init__(self, layout: FilesSink):
+        super().__init__(layout)
+        self.keep_all = False  # True when this is the job's dead-letter sink
+
+    def open(self, ctx: WriterContext) -> None:
+        self.keep_all = ctx.name == "dead-letter"
+
+    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> Any:
+        if self.keep_all:  # dead letters: a record that cannot be written is shown as its repr
+            records = [storable_letter(r) if isinstance(r, dict) else r for r in records]
+        data, rejected = self.layout.encode(records, self.keep_all)
+        message = super().write(batch, partition, _Encoded([data] if data else []))
+        return WriteResult(message, rejected) if rejected else message
+
+
 class FilesSink(StagedFileSink):
     """Strategy 2 of :mod:`etlcore.sink`: staged temp files renamed at commit."""
 
@@ -59,6 +103,10 @@ class FilesSink(StagedFileSink):
         self.root = Path(config.path)
         self.format = config.format
         self.ext = _EXTENSIONS[config.format]
+        self.non_finite: NonFinite = config.non_finite
+
+    def writer(self) -> SinkWriter:
+        return FilesWriter(self)
 
     def open(self, ctx: SinkContext) -> None:
         """Resolve the root on the driver: the writer ships to workers with another cwd."""
@@ -69,19 +117,64 @@ class FilesSink(StagedFileSink):
 
     def write_file(self, path: Path, records: list[Any]) -> None:
         """Write the records (runs on a worker; the writer fsyncs the file after)."""
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            if self.format == "jsonl":
-                for r in records:
-                    f.write(json.dumps(r, default=str, ensure_ascii=False) + "\n")
-            elif self.format == "csv":
-                header, rows = _csv_rows(records)
-                writer = csv.writer(f, lineterminator="\n")
-                if header is not None:
-                    writer.writerow(header)
-                writer.writerows(rows)
+        if isinstance(records, _Encoded):
+            data = records[0] if records else b""
+        else:  # called directly: nothing to hand rejections back to, so keep everything
+            data, _ = self.encode(records, keep_all=True)
+        with open(path, "wb") as f:
+            f.write(data)
+
+    # -- encoding ---------------------------------------------------------------------
+    def encode(self, records: list[Any], keep_all: bool = False) -> tuple[bytes, list[Any]]:
+        """The file's bytes and ``(record, reason)`` for each record it cannot hold.
+
+        The whole partition is encoded at once; only when that fails is each
+        record tried alone, to find the ones at fault. ``keep_all`` writes
+        those as their ``ascii()`` repr instead (a dead-letter sink loses nothing).
+        """
+        try:
+            return self._encode_all(records), []
+        except Exception:  # noqa: BLE001, S110 - some record cannot be written: find it below
+            pass
+        kept: list[Any] = []
+        rejected: list[Any] = []
+        for r in records:
+            try:
+                self._encode_all([r])
+            except Exception as err:  # noqa: BLE001 - UnicodeEncodeError, RecursionError, ...
+                if keep_all:
+                    kept.append(safe_repr(r))
+                else:
+                    rejected.append((r, err.reason if isinstance(err, Unstorable)
+                                     else self._why(err)))
             else:
-                for r in records:
-                    f.write(f"{r}\n")
+                kept.append(r)
+        return self._encode_all(kept), rejected
+
+    def _why(self, err: Exception) -> str:
+        if isinstance(err, UnicodeEncodeError):
+            char = err.object[err.start] if isinstance(err.object, str) else "?"
+            return (f"holds U+{ord(char):04X} (a lone surrogate), which has no UTF-8 form"
+                    if isinstance(char, str) and len(char) == 1 else "has no UTF-8 form")
+        if isinstance(err, RecursionError):
+            return "nested too deeply to write"
+        return f"cannot be written as {self.format}: {type(err).__name__}: {err}"
+
+    def _encode_all(self, records: list[Any]) -> bytes:
+        if not records:
+            return b""
+        if self.format == "jsonl":
+            text = "\n".join([json_text(r, self.non_finite) for r in records])
+            return (text + "\n").encode("utf-8")
+        if self.format == "csv":
+            out = io.StringIO()
+            header, rows = _csv_rows(records)
+            writer = csv.writer(out, lineterminator="\n")
+            if header is not None:
+                writer.writerow(header)
+            writer.writerows(rows)
+            return out.getvalue().encode("utf-8")
+        return "".join([f"{r}\n" for r in records]).encode("utf-8")
 
     def committed(self, batch: BatchInfo, dirs: list[str]) -> None:
         """Mark each batch directory complete once all its parts are in place."""

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, Literal
 
-from etlcore.checkpoint import atomic_write
+from etlcore.checkpoint import read_sealed, write_sealed
 from etlcore.config import option
-from etlcore.errors import ConfigError
+from etlcore.errors import CheckpointError, ConfigError
 from etlcore.source import OffsetSource, SourceContext, SourceReader
 
 _M64 = (1 << 64) - 1
@@ -271,8 +271,11 @@ class GeneratorSource(OffsetSource):
             return now
         path = folder / "generator.json"
         if path.exists():
-            return float(json.loads(path.read_text())["start_time"])
-        atomic_write(path, json.dumps({"start_time": now}).encode())
+            start = read_sealed(path).get("start_time")
+            if isinstance(start, bool) or not isinstance(start, (int, float)):
+                raise CheckpointError(f"corrupt checkpoint file {path}: no start_time")
+            return float(start)
+        write_sealed(path, {"start_time": now})
         return now
 
     def reader(self) -> GeneratorReader:

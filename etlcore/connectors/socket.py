@@ -6,6 +6,11 @@ lines, reconnecting with backoff until the job stops. ``mode="listen"`` binds
 gets ``ACK <n>\\n`` after its lines are durably logged (``n`` counts the lines
 of that connection stored so far), so a sender can resend what was not acked.
 
+A line that is not valid in ``encoding``, or longer than ``max_line_bytes``, is
+logged and acknowledged like any line but read back as a dead letter (reason,
+peer and line number; origin ``partition 0, offset N``), so the job goes on and
+nothing is stored as replacement characters.
+
 Sides: sockets, threads and the write-ahead log live on the driver; workers
 read planned ranges from the log file (``ReceiverLogReader``), or the driver
 reads its in-memory log when there is no checkpoint (:mod:`etlcore.receiver`).
@@ -21,11 +26,12 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from etlcore.config import option
+from etlcore.config import check_encoding, option
 from etlcore.errors import ConfigError
 from etlcore.receiver import ReceiverSource
+from etlcore.source import Rejected
 
 log = logging.getLogger("etlcore.connectors.socket")
 
@@ -39,8 +45,11 @@ class SocketSourceConfig:
     port: int = option(help="TCP port to connect to, or to listen on (0: any free port)")
     host: str = option("127.0.0.1", help="host to connect to, or interface to bind")
     mode: Literal["connect", "listen"] = option("connect", help="connect to a server, or serve")
-    ack: bool = option(False, help="listen mode: answer 'ACK <n>' after lines are logged")
+    ack: bool = option(False, help="listen mode: answer 'ACK <n>' after lines are logged",
+                       identity=False)
     encoding: str = option("utf-8", help="text encoding of the lines")
+    max_line_bytes: int = option(1 << 20, help="longer lines are dead letters (their first "
+                                 "KiB kept), not records", identity=False)
 
     def validate(self, where: str) -> None:
         prefix = f"{where}." if where else ""
@@ -50,30 +59,67 @@ class SocketSourceConfig:
         if self.ack and self.mode != "listen":
             raise ConfigError(f"{prefix}ack", "false in connect mode (only listen mode acks)",
                               self.ack)
-        try:
-            "".encode(self.encoding)
-        except LookupError:
-            raise ConfigError(f"{prefix}encoding", "a known text encoding", self.encoding) from None
+        check_encoding(f"{prefix}encoding", self.encoding)
+        if self.max_line_bytes < 1:
+            raise ConfigError(f"{prefix}max_line_bytes", "a positive number of bytes",
+                              self.max_line_bytes)
+
+
+_SHOWN = 1024  # bytes of an overlong line kept in its dead letter
 
 
 class _LineBuffer:
-    """Splits a byte stream into lines, keeping the unfinished tail for the next chunk."""
+    """Splits a byte stream into lines, keeping the unfinished tail for the next chunk.
 
-    def __init__(self, encoding: str):
+    A line that does not decode, or runs past ``max_bytes``, comes out as a
+    :class:`Rejected` (raw bytes backslash-escaped, the reason, the peer and
+    line number), never as U+FFFD replacement text posing as good data.
+    """
+
+    def __init__(self, encoding: str, max_bytes: int = 1 << 20, peer: str = "peer"):
         self.encoding = encoding
+        self.max_bytes = max_bytes
+        self.peer = peer
         self.tail = b""
+        self.line_no = 0
+        self.overflow: int | None = None  # bytes of an overlong line dropped so far
 
-    def feed(self, data: bytes) -> list[str]:
-        *lines, self.tail = (self.tail + data).split(b"\n")
-        return [self._decode(line) for line in lines]
+    def feed(self, data: bytes) -> list[Any]:
+        *lines, tail = (self.tail + data).split(b"\n")
+        out = []
+        for line in lines:
+            out.append(self._line(line))
+        self.tail = tail
+        if len(tail) > self.max_bytes:  # keep the head for the dead letter, drop the rest
+            self.overflow = (self.overflow or 0) + len(tail) - _SHOWN
+            self.tail = tail[:_SHOWN]
+        return out
 
-    def flush(self) -> list[str]:
+    def flush(self) -> list[Any]:
         """The last line when the peer closed without a final newline."""
-        tail, self.tail = self.tail, b""
-        return [self._decode(tail)] if tail else []
+        if not self.tail and self.overflow is None:
+            return []
+        line, self.tail = self.tail, b""
+        return [self._line(line)]
 
-    def _decode(self, line: bytes) -> str:
-        return line.removesuffix(b"\r").decode(self.encoding, errors="replace")
+    def _line(self, line: bytes) -> Any:
+        self.line_no += 1
+        overflow, self.overflow = self.overflow, None
+        line = line.removesuffix(b"\r")
+        if overflow is not None or len(line) > self.max_bytes:
+            size = len(line) + (overflow or 0)
+            return self._reject(line[:_SHOWN], f"line of {size} bytes (or more) is longer than "
+                                f"max_line_bytes ({self.max_bytes}); its first {_SHOWN} "
+                                "bytes are kept")
+        try:
+            return line.decode(self.encoding)
+        except UnicodeDecodeError as err:
+            return self._reject(line, f"not valid {self.encoding} text: {err.reason} at byte "
+                                f"{err.start}")
+
+    def _reject(self, raw: bytes, reason: str) -> Rejected:
+        shown = raw.decode(self.encoding, errors="backslashreplace")
+        return Rejected(shown, reason, f"{self.peer}, line {self.line_no} of the connection")
 
 
 class SocketSource(ReceiverSource):
@@ -163,7 +209,11 @@ class SocketSource(ReceiverSource):
         conn.settimeout(_POLL)
         with self._lock:
             self._conns.add(conn)
-        buffer = _LineBuffer(self.config.encoding)
+        try:
+            peer = "{}:{}".format(*conn.getpeername()[:2])
+        except OSError:
+            peer = "peer"
+        buffer = _LineBuffer(self.config.encoding, self.config.max_line_bytes, f"from {peer}")
         stored = 0
         try:
             while not self._stopping():

@@ -15,24 +15,34 @@ the first record's values, with ``PRIMARY KEY(key)`` when a key is given; new
 dict keys add columns when ``columns`` is not set. Lists and dicts inside a
 record are stored as JSON text, other unknown types as ``str``.
 
+Encoding happens on the worker (``SqliteWriter``): a record SQLite cannot
+store goes back as a dead letter (``WriteResult``) before any sink commits, so
+the batch still commits everywhere. That is an integer beyond 64 bits
+(``oversize_int``: ``dead_letter`` or ``text``), NaN or Infinity
+(``non_finite``: ``dead_letter``, ``null`` or ``store``), text with a lone
+surrogate, a value nested too deeply for JSON, a dict key that is not a string
+or names the same column as another key (SQLite column names ignore ASCII
+case), a tuple whose length is not the column count, and in ``upsert`` mode a
+record whose key is missing or null.
+
     stream.sink("sqlite", path="out.db", table="counts", key=["word"])
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from etlcore.batch import BatchInfo
-from etlcore.checkpoint import atomic_write
 from etlcore.config import option
+from etlcore.encoding import Unstorable, check_utf8, json_text, safe_repr
 from etlcore.errors import ConfigError
-from etlcore.sink import SinkContext, TransactionalSink
+from etlcore.sink import SinkContext, SinkWriter, TransactionalSink, WriteResult
 
 _COMMITS = "_etlcore_commits"
 _TYPES = {bool: "INTEGER", int: "INTEGER", float: "REAL", str: "TEXT", bytes: "BLOB",
@@ -46,13 +56,23 @@ class SqliteSinkConfig:
     key: list[str] = option([], help="upsert key columns (the table's primary key)")
     columns: list[str] | None = option(None, help="column names; required for tuple records")
     mode: Literal["upsert", "append"] = option("upsert", help="update rows by key, or insert")
+    non_finite: Literal["dead_letter", "null", "store"] = option(
+        "dead_letter", help="NaN and Infinity: dead-letter the record, store NULL, or store "
+        "them (Infinity as REAL; SQLite turns NaN into NULL)")
+    oversize_int: Literal["dead_letter", "text"] = option(
+        "dead_letter", help="integers beyond 64 bits: dead-letter the record, or store as TEXT")
 
     def validate(self, where: str) -> None:
         prefix = f"{where}." if where else ""
         if not self.path:
             raise ConfigError(f"{prefix}path", "a database file path", self.path)
-        if not self.table:
-            raise ConfigError(f"{prefix}table", "a table name", self.table)
+        if not self.table or "\x00" in self.table:
+            raise ConfigError(f"{prefix}table", "a table name (no NUL character)", self.table)
+        for name in ("key", "columns"):
+            names = getattr(self, name) or []
+            if any(not n or "\x00" in n for n in names):
+                raise ConfigError(f"{prefix}{name}", "non-empty column names without NUL "
+                                  "characters", names)
         if self.mode == "upsert" and not self.key:
             raise ConfigError(f"{prefix}key", "at least one key column for mode 'upsert' "
                               "(or set mode: append)", self.key)
@@ -90,6 +110,115 @@ def _adapt(value: Any) -> Any:
     return str(value)
 
 
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def fold(name: str) -> str:
+    """A column name as SQLite compares it (ASCII letters case-insensitively)."""
+    return name.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
+
+
+class SqliteWriter(SinkWriter):
+    """Encodes each record into a row on the worker; what SQLite cannot store is refused.
+
+    The message is the encoded rows (dicts of column -> value, or flat tuples),
+    which the driver stores in one transaction at commit (``SqliteSink.store``).
+    """
+
+    def __init__(self, config: SqliteSinkConfig, columns: list[str] | None):
+        self.config = config
+        self.columns = config.columns or columns  # tuple records need them
+        self.key = [] if config.mode == "append" else list(config.key)
+
+    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> Any:
+        rows: list[Any] = []
+        rejected: list[tuple[Any, str]] = []
+        for record in records:
+            try:
+                rows.append(self.encode(record))
+            except Unstorable as err:
+                rejected.append((record, err.reason))
+        return WriteResult(rows, rejected) if rejected else rows
+
+    def encode(self, record: Any) -> dict[str, Any] | tuple[Any, ...]:
+        if isinstance(record, dict):
+            return self._dict(record)
+        flat = flatten(record) if isinstance(record, (tuple, list)) else [record]
+        columns = self.columns
+        if columns is None:
+            raise ConfigError("columns", "column names for the table, because the records are "
+                              f"tuples (first record: {safe_repr(record)[:200]})",
+                              has_value=False)
+        if len(flat) != len(columns):
+            raise Unstorable(f"has {len(flat)} values after flattening, but the columns are "
+                             f"{columns}")
+        row = tuple(self._value(v, c) for v, c in zip(flat, columns, strict=True))
+        for k in self.key:
+            if row[columns.index(k)] is None:
+                raise Unstorable(f"key column '{k}' is null (mode upsert)")
+        return row
+
+    def _dict(self, record: dict[Any, Any]) -> dict[str, Any]:
+        if self.config.columns:
+            out = {c: self._value(record.get(c), c) for c in self.config.columns}
+        else:
+            out = {}
+            seen: dict[str, str] = {}
+            for k, v in record.items():
+                if not isinstance(k, str):
+                    raise Unstorable(f"column name {safe_repr(k)[:100]} is not a string")
+                check_utf8(k, "a column name")
+                if not k or "\x00" in k:
+                    raise Unstorable(f"column name {k!r} is empty or holds a NUL character")
+                other = seen.setdefault(fold(k), k)
+                if other != k:
+                    raise Unstorable(f"keys '{other}' and '{k}' name the same SQLite column "
+                                     "(column names ignore case)")
+                out[k] = self._value(v, k)
+        for k in self.key:
+            if out.get(k) is None:
+                raise Unstorable(f"key column '{k}' is missing or null (mode upsert)")
+        return out
+
+    def _value(self, v: Any, column: str) -> Any:
+        if v is None or isinstance(v, (bool, bytes)):
+            return v
+        if isinstance(v, int):
+            if _INT64[0] <= v <= _INT64[1]:
+                return v
+            if self.config.oversize_int == "text":
+                try:
+                    return str(v)
+                except ValueError as err:  # more digits than int->str allows
+                    raise Unstorable(f"column '{column}': {err}") from None
+            raise Unstorable(f"column '{column}': integer of {v.bit_length()} bits does not fit "
+                             "SQLite's 64-bit INTEGER (oversize_int: dead_letter; 'text' "
+                             "stores it as text)")
+        if isinstance(v, float):
+            if math.isfinite(v) or self.config.non_finite == "store":
+                return v
+            if self.config.non_finite == "null":
+                return None
+            raise Unstorable(f"column '{column}': {v!r} (non_finite: dead_letter; null or "
+                             "store keeps the record)")
+        if isinstance(v, str):
+            return check_utf8(v, f"column '{column}'")
+        if isinstance(v, (bytearray, memoryview)):
+            return bytes(v)
+        if isinstance(v, (dict, list, tuple)):
+            policy = {"store": "string"}.get(self.config.non_finite, self.config.non_finite)
+            try:
+                text = json_text(v, policy)  # type: ignore[arg-type]
+            except Unstorable as err:
+                raise Unstorable(f"column '{column}': {err.reason}") from None
+            return check_utf8(text, f"column '{column}'")
+        try:
+            text = str(v)
+        except Exception as err:  # noqa: BLE001 - a value's own __str__ failed
+            raise Unstorable(f"column '{column}': str() failed: {type(err).__name__}") from None
+        return check_utf8(text, f"column '{column}'")
+
+
 class SqliteSink(TransactionalSink):
     """Upserts or appends each batch to one table, exactly once per batch id."""
 
@@ -116,20 +245,21 @@ class SqliteSink(TransactionalSink):
 
     @staticmethod
     def _sink_id(ctx: SinkContext) -> str | None:
-        """Job, sink and a token kept in the checkpoint, so a new checkpoint starts afresh.
+        """Job, sink and the checkpoint's epoch, so a new checkpoint starts afresh.
 
         Without a checkpoint nothing is replayed and batch ids restart at 0 on every
-        run, so the sink neither checks nor records them.
+        run, so the sink neither checks nor records them. Checkpoints written before
+        ``ctx.epoch`` existed keep the token this sink stored in them.
         """
         if ctx.checkpoint_dir is None:
             return None
-        path = ctx.checkpoint_dir / "sinks" / f"{ctx.name}.json"
-        if path.exists():
-            token = json.loads(path.read_text())["token"]
-        else:
-            token = uuid.uuid4().hex
-            atomic_write(path, json.dumps({"token": token}).encode())
+        legacy = ctx.checkpoint_dir / "sinks" / f"{ctx.name}.json"
+        token = json.loads(legacy.read_text())["token"] if legacy.exists() else ctx.epoch
         return f"{ctx.job_name}/{ctx.name}/{token}"
+
+    def writer(self) -> SinkWriter:
+        """Encodes on workers; knows the table's columns as they are now (for tuples)."""
+        return SqliteWriter(self.config, list(self._columns) if self._columns else None)
 
     def close(self) -> None:
         if self.conn is not None:
@@ -150,8 +280,7 @@ class SqliteSink(TransactionalSink):
         with self._lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if records:
-                    columns, rows = self._rows(records)
+                for columns, rows in self._groups(records):
                     conn.executemany(self._insert_sql(columns), rows)
                 if self.sink_id is not None:
                     conn.execute(f"INSERT INTO {_COMMITS} (sink, batch_id) VALUES (?, ?) "
@@ -174,14 +303,25 @@ class SqliteSink(TransactionalSink):
         info = self._db().execute(f"PRAGMA table_info({self.table})").fetchall()
         return [row[1] for row in info] or None
 
+    def _groups(self, records: list[Any]) -> list[tuple[list[str], list[list[Any]]]]:
+        """Column names and rows for each run of dict or tuple rows, in record order."""
+        out = []
+        start = 0
+        for i in range(1, len(records) + 1):
+            if i == len(records) or isinstance(records[i], dict) != isinstance(records[start],
+                                                                               dict):
+                out.append(self._rows(records[start:i]))
+                start = i
+        return out
+
     def _rows(self, records: list[Any]) -> tuple[list[str], list[list[Any]]]:
-        """Column names and one row per record; creates or widens the table as needed."""
+        """Column names and one row per record; creates or widens the table as needed.
+
+        Records come from ``SqliteWriter.encode`` (values already adapted) or, in
+        direct use, as the caller gives them (adapted here).
+        """
         if isinstance(records[0], dict):
-            columns = self.config.columns or list(
-                dict.fromkeys(k for r in records if isinstance(r, dict) for k in r)
-            )
-            self._ensure_table(columns, [records[0].get(c) for c in columns])
-            return columns, [self._dict_row(r, columns) for r in records]
+            return self._dict_rows(records)
         flat = [flatten(r) if isinstance(r, (tuple, list)) else [r] for r in records]
         columns = self.config.columns or self._columns
         if columns is None:
@@ -194,11 +334,22 @@ class SqliteSink(TransactionalSink):
         self._ensure_table(columns, flat[0])
         return columns, [[_adapt(v) for v in row] for row in flat]
 
-    def _dict_row(self, record: Any, columns: list[str]) -> list[Any]:
-        if not isinstance(record, dict):
-            raise ValueError(f"sqlite sink: expected a dict like the batch's first record, "
-                             f"got {record!r}")
-        return [_adapt(record.get(c)) for c in columns]
+    def _dict_rows(self, records: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+        """Dict records as rows; keys that differ only in ASCII case share one column."""
+        names = self.config.columns or list(dict.fromkeys(k for r in records for k in r))
+        canon = {fold(c): c for c in self._columns or []}
+        columns = list(dict.fromkeys(canon.setdefault(fold(n), n) for n in names))
+        index = {fold(c): i for i, c in enumerate(columns)}
+        rows = []
+        for r in records:
+            row: list[Any] = [None] * len(columns)
+            for k, v in r.items():
+                i = index.get(fold(k))
+                if i is not None:
+                    row[i] = _adapt(v)
+            rows.append(row)
+        self._ensure_table(columns, rows[0])
+        return columns, rows
 
     def _ensure_table(self, columns: list[str], sample: list[Any]) -> None:
         """Create the table typed by a sample row, or add the columns it lacks."""
@@ -220,8 +371,9 @@ class SqliteSink(TransactionalSink):
             index = quote(f"{self.config.table}__etlcore_key")
             conn.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {self.table} ({keys})")
         self._key_checked = True
+        have = {fold(c) for c in self._columns}
         for c in columns:
-            if c not in self._columns:
+            if fold(c) not in have:
                 conn.execute(f"ALTER TABLE {self.table} ADD COLUMN {quote(c)} {types[c]}".rstrip())
                 self._columns.append(c)
 

@@ -17,7 +17,7 @@ from etlcore.batch import BatchInfo, BatchPlan
 from etlcore.engine.stages import StagePlan
 from etlcore.engine.task import Task, TaskResult
 from etlcore.errors import CheckpointError
-from etlcore.graph.base import BatchScope, DeadLetter, NarrowNode, Node, WideNode
+from etlcore.graph.base import BatchScope, DeadLetter, NarrowNode, Node, UnionNode, WideNode
 from etlcore.graph.io import SourceNode
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ class BatchExecutor:
             n = ntasks[node.key]
         elif isinstance(node, WideNode):
             n = node.partitions([self._count(p, ntasks, memo) for p in node.parents])
-        elif node.kind == "narrow" and not isinstance(node, NarrowNode):  # a union
+        elif isinstance(node, UnionNode):
             n = sum(self._count(p, ntasks, memo) for p in node.parents)
         else:
             n = self._count(node.parents[0], ntasks, memo)
@@ -177,7 +177,7 @@ class BatchExecutor:
                 task.params = params
                 task.shuffle_n = shuffle_n
                 task.state_only = state_only
-                task.sink_base = {eid: b + i * stage.subparts[self._exit(stage, eid).node]
+                task.sink_base = {eid: b + i * stage.subparts[stage.exits[eid].node]
                                   for eid, b in bases.items()}
             results = self.runner.run(program, tasks) if tasks else []
             self._file(stage, results, shuffle_n, inbox, outcome, counters, messages, collected)
@@ -199,10 +199,6 @@ class BatchExecutor:
             chunks.sort(key=lambda c: c[0])
             outcome.collected[name] = [r for _, parts in chunks for p in parts for r in p]
         return outcome
-
-    @staticmethod
-    def _exit(stage: Any, eid: int) -> Any:
-        return stage.exits[eid]
 
     def _file(self, stage: Any, results: list[TaskResult], shuffle_n: dict[str, int],
               inbox: dict[tuple[str, int], list[list[Any]] | None], outcome: BatchOutcome,

@@ -112,7 +112,7 @@ def _read(program: Program, env: WorkerEnv, task: Task, ctx: TaskContext,
         root = program.stages[task.stage].root
         for r in records:
             if type(r) is Rejected:
-                ctx.dead_letter(r.record, r.reason, root)
+                ctx.dead_letter(r.record, r.reason, root, r.origin)
         records = [r for r in records if type(r) is not Rejected]
     return records
 
@@ -185,7 +185,8 @@ def execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
                     message = _write(writer, task.info, base + j, p)
                     if isinstance(message, WriteResult):
                         for record, reason in message.rejected:
-                            ctx.dead_letter(record, reason, f"sink '{ex.target}'")
+                            ctx.dead_letter(record, reason, f"sink '{ex.target}'",
+                                            f"sink partition {base + j}")
                         message = message.message
                     messages.append((base + j, message))
                 result.messages[ex.id] = messages

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 from etlcore import _fast
 from etlcore.errors import CheckpointError
 from etlcore.graph.base import Node, TaskContext, WideNode
+from etlcore.graph.identity import describe
 from etlcore.graph.shuffle import Reducer
 
 US = 1_000_000  # microseconds per second
@@ -103,7 +104,9 @@ class EventTimeNode(WideNode):
 
     def identity(self) -> dict[str, Any]:
         spec = self.spec
-        return {"delay_us": spec.delay_us, "agg": spec.agg, "emit": spec.emit, "late": spec.late,
+        return {"extract": describe(spec.extract), "key": describe(spec.key),
+                "value": describe(spec.value), "delay_us": spec.delay_us,
+                "agg": describe(spec.agg), "emit": spec.emit, "late": spec.late,
                 "partitions": self.num_partitions}
 
     @property

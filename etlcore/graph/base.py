@@ -25,19 +25,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from etlcore.batch import BatchInfo
+from etlcore.graph.identity import describe, user_functions
 
 
 @dataclass
 class DeadLetter:
-    """A record that a stage refused, with why."""
+    """A record that a stage refused, with why and, when known, where it came from."""
 
     record: Any
     reason: str
     stage: str
+    origin: str | None = None  # "in/a.csv line 3 (byte 40)", "partition 0, offset 17"
 
     def to_dict(self, batch_id: int) -> dict[str, Any]:
-        return {"batch_id": batch_id, "stage": self.stage, "reason": self.reason,
-                "record": self.record}
+        """The letter as dead-letter sinks get it (``origin`` only when known).
+
+        The record is the object itself; a sink that writes it somewhere makes it
+        storable first (:func:`etlcore.encoding.storable_letter`).
+        """
+        letter = {"batch_id": batch_id, "stage": self.stage, "reason": self.reason,
+                  "record": self.record}
+        if self.origin is not None:
+            letter["origin"] = self.origin
+        return letter
 
 
 @dataclass
@@ -50,8 +60,8 @@ class TaskContext:
     late_records: int = 0
     counters: dict[str, Any] = field(default_factory=dict)  # e.g. the latest event time seen
 
-    def dead_letter(self, record: Any, reason: str, stage: str) -> None:
-        self.dead_letters.append(DeadLetter(record, reason, stage))
+    def dead_letter(self, record: Any, reason: str, stage: str, origin: str | None = None) -> None:
+        self.dead_letters.append(DeadLetter(record, reason, stage, origin))
 
     def max_counter(self, name: str, value: Any) -> None:
         old = self.counters.get(name)
@@ -79,7 +89,11 @@ class Node:
         self.key = key
 
     def identity(self) -> dict[str, Any]:
-        """Parameters that change this operator's output (the checkpoint fingerprint)."""
+        """Parameters that change this operator's output (the checkpoint fingerprint).
+
+        Values may be functions: the fingerprint describes them by name and code
+        (:mod:`etlcore.graph.identity`), so editing a function counts as a change.
+        """
         return {}
 
 
@@ -114,6 +128,11 @@ class MapPartitionsNode(NarrowNode):
         self.transform = transform
         self.stage = stage or key
         self.fused: list[str] = [key]
+
+    def identity(self) -> dict[str, Any]:
+        """The transform and, through what it closes over, the user functions it runs."""
+        return {"stage": self.stage, "calls": user_functions(self.transform),
+                "code": describe(self.transform)}
 
     def apply(self, records: list[Any], ctx: TaskContext, param: Any) -> list[Any]:
         return list(self.transform(records, ctx))
@@ -219,6 +238,9 @@ class TransformNode(WideNode):
         super().__init__([parent], key)
         self.fn = fn
         self.pass_info = pass_info
+
+    def identity(self) -> dict[str, Any]:
+        return {"fn": describe(self.fn), "pass_info": self.pass_info}
 
     def map_side(self, records: list[Any], side: int, n: int, param: Any,
                  ctx: TaskContext) -> list[Any]:

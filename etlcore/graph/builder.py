@@ -8,6 +8,7 @@ from typing import Any
 
 from etlcore.deadletter import DeadLetterSink
 from etlcore.graph.base import Node, fuse_narrow
+from etlcore.graph.identity import compact, describe
 from etlcore.graph.io import ForeachBatchOutput, Output, SinkOutput, SourceNode
 from etlcore.plugin.registry import get_registry
 from etlcore.sink import Sink
@@ -21,6 +22,7 @@ class Graph:
         self.outputs: list[Output] = []
         self.dead_letter_sink: Sink = DeadLetterSink()
         self._counts: Counter[str] = Counter()
+        self._fingerprint: dict[str, Any] | None = None  # fixed when the graph is optimized
 
     def new_key(self, op: str) -> str:
         """``op-N``: the same job built the same way gets the same keys (checkpoints rely on it)."""
@@ -88,7 +90,14 @@ class Graph:
         return [n for n in self.nodes if id(n) in seen]
 
     def optimize(self) -> None:
-        """Fuse chains of narrow operators (run once, before the first batch)."""
+        """Fuse chains of narrow operators (once, before the first batch).
+
+        The fingerprint is taken first: it describes the job as written, not
+        how it happens to be fused.
+        """
+        if self._fingerprint is not None:
+            return
+        self._fingerprint = self._describe()
         live = self.reachable()
         consumers: Counter[int] = Counter()
         for node in live:
@@ -101,6 +110,27 @@ class Graph:
     def stateful_nodes(self) -> list[Node]:
         return [n for n in self.reachable() if n.stateful]
 
-    def fingerprint(self) -> list[str]:
-        """What a checkpoint must agree with: sources and stateful operators by key."""
-        return [n.key for n in self.sources] + [n.key for n in self.stateful_nodes()]
+    def fingerprint(self) -> dict[str, Any]:
+        """What a checkpoint must agree with: everything that changes the job's output.
+
+        Every operator some output depends on, with its kind, its inputs and its
+        parameters (``Node.identity()``, user functions by name and code), every
+        source's identity (``Source.identity()``: the directory, topic, seed) and
+        every output. Plain JSON, stored in the checkpoint's metadata; see
+        :func:`etlcore.checkpoint.diff_fingerprints`.
+        """
+        return self._fingerprint if self._fingerprint is not None else self._describe()
+
+    def _describe(self) -> dict[str, Any]:
+        nodes: dict[str, Any] = {}
+        for node in self.reachable():
+            if isinstance(node, SourceNode):
+                identity = {"plugin": node.plugin, **node.source.identity()}
+            else:
+                identity = node.identity()
+            nodes[node.key] = {"op": node.op, "inputs": [p.key for p in node.parents],
+                               "stateful": node.stateful,
+                               "identity": {k: compact(describe(v)) for k, v in identity.items()}}
+        outputs = {o.name: {"input": o.node.key, "kind": type(o).__name__,
+                            "plugin": getattr(o, "plugin", None)} for o in self.outputs}
+        return {"nodes": nodes, "outputs": outputs}

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from etlcore.graph.base import BatchScope, NarrowNode, Node, TaskContext, WideNode, concat
+from etlcore.graph.identity import compact, describe
 from etlcore.graph.shuffle import route
 
 Table = dict[Any, list[Any]]
@@ -53,7 +54,10 @@ class StaticJoinNode(NarrowNode):
         self.loaded_at: int | None = None
 
     def identity(self) -> dict[str, Any]:
-        return {"outer": self.outer, "reload_every": self.reload_every}
+        """The join's data counts too: a static table by content, a loader by its code."""
+        data = self.loader if self.loader is not None else self.table
+        return {"outer": self.outer, "reload_every": self.reload_every,
+                "data": compact(describe(data))}
 
     def param(self, scope: BatchScope) -> Any:
         """The table, (re)loaded on the driver; shipped to the tasks of this batch."""

@@ -10,6 +10,7 @@ validation path and every config error names its key.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -66,6 +67,11 @@ def _mapping(args: Any, key: str, what: str) -> Mapping[str, Any]:
 
 # -- parse_json -----------------------------------------------------------------------
 
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are Python's extension, not JSON: reject rather than pass them on."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _make_parse_json(args: Any, key: str) -> RecordFn:
     if args not in (None, {}):
         raise ConfigError(key, "no settings ({} or nothing)", args)
@@ -76,9 +82,11 @@ def _make_parse_json(args: Any, key: str) -> RecordFn:
         if not isinstance(record, (str, bytes, bytearray)):
             raise Reject(f"expected JSON text, got {type(record).__name__}")
         try:
-            value = json.loads(record)
+            value = json.loads(record, parse_constant=_no_constant)
         except ValueError as err:
             raise Reject(f"invalid JSON: {err}") from None
+        except RecursionError:
+            raise Reject("invalid JSON: nested too deeply") from None
         if not isinstance(value, dict):
             raise Reject(f"expected a JSON object, got {type(value).__name__}")
         return value
@@ -127,10 +135,17 @@ def _to_int(v: Any) -> int:
     return int(v.strip() if isinstance(v, str) else v)
 
 
+def _finite(x: float) -> float:
+    """NaN and infinity are no measurement: JSON cannot hold them and they poison sums."""
+    if not math.isfinite(x):
+        raise ValueError("not a finite number")
+    return x
+
+
 def _to_float(v: Any) -> float:
     if isinstance(v, bool):
         raise ValueError("a boolean is not a number")
-    return float(v)
+    return _finite(float(v))
 
 
 def _to_bool(v: Any) -> bool:
@@ -148,13 +163,15 @@ def _to_timestamp(v: Any) -> float:
     if isinstance(v, bool):
         raise ValueError("a boolean is not a timestamp")
     if isinstance(v, (int, float)):
-        return float(v)
+        return _finite(float(v))
     if isinstance(v, str):
         text = v.strip()
         try:
-            return float(text)
+            number = float(text)
         except ValueError:
             pass
+        else:
+            return _finite(number)
         parsed = datetime.fromisoformat(text)
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=timezone.utc)

@@ -22,6 +22,9 @@ def resolve_callable(path: Any, key: str) -> Callable[..., Any]:
         obj: Any = importlib.import_module(module_name)
     except ImportError as err:
         raise ConfigError(key, f"{_EXPECTED} that imports ({err})", path) from None
+    except Exception as err:  # noqa: BLE001 - a SyntaxError or a failing module body
+        raise ConfigError(key, f"{_EXPECTED} whose module imports, but importing "
+                          f"'{module_name}' failed: {type(err).__name__}: {err}", path) from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)

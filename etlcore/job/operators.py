@@ -35,6 +35,17 @@ class Operator:
 
 # -- settings schemas ---------------------------------------------------------------------
 
+class _Positive:
+    """Counts that must be positive when given: 0 would silently mean "the default"."""
+
+    def validate(self, where: str) -> None:
+        for name in ("num_partitions", "limit"):
+            value = getattr(self, name, None)
+            if value is not None and value < 1:
+                raise ConfigError(f"{where}.{name}" if where else name,
+                                  "a positive integer, or null for the default", value)
+
+
 @dataclass
 class _Function:
     function: Any
@@ -77,19 +88,19 @@ class _ToDict:
 
 
 @dataclass
-class _Sort:
+class _Sort(_Positive):
     by: str | int | None = None
     descending: bool = False
     limit: int | None = None
 
 
 @dataclass
-class _Partitions:
+class _Partitions(_Positive):
     num_partitions: int | None = None
 
 
 @dataclass
-class _Reduce:
+class _Reduce(_Positive):
     func: Any = "sum"
     num_partitions: int | None = None
 
@@ -101,14 +112,14 @@ class _Window:
 
 
 @dataclass
-class _CountWindow:
+class _CountWindow(_Positive):
     length: Duration
     slide: Duration | None = None
     num_partitions: int | None = None
 
 
 @dataclass(kw_only=True)
-class _ReduceWindow:
+class _ReduceWindow(_Positive):
     func: Any = "sum"
     inv_func: Any = None
     length: Duration

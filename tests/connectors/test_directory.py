@@ -69,7 +69,7 @@ def test_discovery_order_is_mtime_then_name_and_pattern_filters(tmp_path):
     assert not source.exhausted()
 
 
-def test_json_lines_that_do_not_parse_come_through_raw(tmp_path, sink_name):
+def test_json_lines_that_do_not_parse_are_dead_letters_of_the_source(tmp_path, sink_name):
     inbox = tmp_path / "in"
     inbox.mkdir()
     write(inbox, "events.json", '{"n": 1}\n{"n": 2,\n\n[3]\n{"n": 4}\n')
@@ -78,7 +78,11 @@ def test_json_lines_that_do_not_parse_come_through_raw(tmp_path, sink_name):
     events.map(lambda e: e["n"], on_error="dead_letter").sink("memory", name=sink_name)
     ctx.run(until_idle=True)
     assert MemorySink.results(sink_name) == [1, 4]
-    assert [d["record"] for d in ctx.dead_letters] == ['{"n": 2,', [3]]
+    assert [(d["record"], d["stage"]) for d in ctx.dead_letters] == [
+        ('{"n": 2,', "directory-1"), ([3], "map-1")]
+    parse_error = ctx.dead_letters[0]
+    assert parse_error["reason"].startswith("invalid JSON: Expecting")
+    assert parse_error["origin"] == f"{inbox / 'events.json'} line 2 (byte 9, manifest entry 0)"
 
 
 def test_csv_rows_become_dicts(tmp_path):

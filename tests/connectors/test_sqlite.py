@@ -10,7 +10,7 @@ import pytest
 from etlcore import BatchInfo, ConfigError, StreamingContext
 from etlcore.connectors.sqlite import SqliteSink
 from etlcore.plugin.registry import get_registry
-from etlcore.sink import SinkContext
+from etlcore.sink import SinkContext, WriteResult
 
 from .protocol import PICKLERS, open_writer, write, write_and_commit
 
@@ -103,21 +103,32 @@ def test_existing_tables_and_new_dict_keys(tmp_path):
         (1, "new", '["a"]'), (2, None, None)]
 
 
+def test_a_record_that_does_not_fit_is_refused_by_the_writer(tmp_path):
+    """Refused on the worker, before any sink commits: the rest of the batch is stored."""
+    db = tmp_path / "out.db"
+    sink = build(db, tmp_path / "ckpt", table="t", key=["k"], columns=["k", "v"])
+    [result] = write(sink, BatchInfo(0, 1.0), [[("a", 1), ("b", 2, 3)]])
+    assert isinstance(result, WriteResult)
+    assert result.rejected == [(("b", 2, 3), "has 3 values after flattening, but the columns "
+                                             "are ['k', 'v']")]
+    sink.commit(BatchInfo(0, 1.0), [result.message])
+    assert rows(db, "SELECT k, v FROM t") == [("a", 1)]
+    assert sink.last_committed_batch() == 0
+
+
 def test_a_failed_batch_leaves_nothing(tmp_path):
     db = tmp_path / "out.db"
     sink = build(db, tmp_path / "ckpt", table="t", key=["k"], columns=["k", "v"])
-    messages = write(sink, BatchInfo(0, 1.0), [[("a", 1), ("b", 2, 3)]])
-    with pytest.raises(ValueError, match="2 values|3 values"):
-        sink.commit(BatchInfo(0, 1.0), messages)
+    with pytest.raises(ValueError, match="2 values|3 values"):  # rows not from the writer
+        sink.commit(BatchInfo(0, 1.0), [[("a", 1), ("b", 2, 3)]])
     assert rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 't'") == [(0,)]
     assert sink.last_committed_batch() is None
 
 
 def test_tuples_without_columns_name_the_key(tmp_path):
     sink = build(tmp_path / "out.db", table="t", mode="append")
-    messages = write(sink, BatchInfo(0, 1.0), [[("a", 1)]])
-    with pytest.raises(ConfigError) as err:
-        sink.commit(BatchInfo(0, 1.0), messages)
+    with pytest.raises(ConfigError) as err:  # on the worker, before any sink commits
+        write(sink, BatchInfo(0, 1.0), [[("a", 1)]])
     assert err.value.key == "columns"
 
 

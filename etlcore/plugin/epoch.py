@@ -1,0 +1,81 @@
+"""The checkpoint's epoch: a random id that lives and dies with the checkpoint.
+
+A sink that skips batches it already stored (strategy 3 of :mod:`etlcore.sink`)
+keeps "the last batch id I committed" in the target store. Batch ids restart
+at 0 when a job starts over with a new checkpoint, so a bare batch id would
+make the sink skip every batch up to the old high-water mark: silent data
+loss. Storing ``(epoch, batch id)`` instead, and comparing ids only within the
+same epoch, makes a new checkpoint start afresh while a restart on the same
+checkpoint still skips what it committed.
+
+The epoch is created the first time anyone asks (driver or worker, whichever
+comes first; creation is race-free) and kept in ``<checkpoint>/epoch.json``.
+Sinks read it through :attr:`etlcore.sink.SinkContext.epoch`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+from etlcore.errors import CheckpointError
+
+EPOCH_FILE = "epoch.json"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path) -> str:
+    try:
+        epoch = json.loads(path.read_bytes())["epoch"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"corrupt checkpoint epoch {path}: {err}") from None
+    if not isinstance(epoch, str) or not epoch:
+        raise CheckpointError(f"corrupt checkpoint epoch {path}: {epoch!r}")
+    return epoch
+
+
+def _create(path: Path) -> None:
+    """Publish a new epoch unless one exists: link() fails when the name is taken."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, json.dumps({"epoch": uuid.uuid4().hex}).encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # atomic and exclusive: two creators agree on the winner
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+def checkpoint_epoch(checkpoint_dir: str | os.PathLike[str] | None) -> str | None:
+    """The epoch of the checkpoint at ``checkpoint_dir`` (created now if new); None without one."""
+    if checkpoint_dir is None:
+        return None
+    path = Path(checkpoint_dir) / EPOCH_FILE
+    if not path.exists():
+        _create(path)
+    return _read(path)
+
+
+def sink_state_dir(checkpoint_dir: str | os.PathLike[str] | None, name: str) -> Path | None:
+    """``<checkpoint>/sinks/<name>/``, created; None without a checkpoint."""
+    if checkpoint_dir is None:
+        return None
+    path = Path(checkpoint_dir) / "sinks" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
