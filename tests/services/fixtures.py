@@ -252,7 +252,8 @@ def kinesis_stream(
 
 @dataclass(frozen=True)
 class SparkCluster:
-    """What ``spark_master`` yields: a standalone Master with two 1-core Workers."""
+    """What ``spark_master`` yields: a standalone Master with two Workers, each with room
+    for one 1-core executor of two applications."""
 
     url: str  # "spark://127.0.0.1:7077"
     service: svcharness.Spark
@@ -271,10 +272,11 @@ class SparkCluster:
             "spark.driver.host": "127.0.0.1",
             "spark.driver.bindAddress": "127.0.0.1",
             "spark.driver.memory": "512m",
-            "spark.executor.memory": svcharness.spark.WORKER_MEMORY,
+            "spark.executor.memory": svcharness.spark.EXECUTOR_MEMORY,
+            "spark.executor.cores": str(svcharness.spark.EXECUTOR_CORES),
             "spark.driver.extraJavaOptions": svcharness.spark.FAST_JVM_OPTS,
             "spark.executor.extraJavaOptions": svcharness.spark.FAST_JVM_OPTS,
-            "spark.cores.max": str(self.workers * svcharness.spark.WORKER_CORES),
+            "spark.cores.max": str(self.workers * svcharness.spark.EXECUTOR_CORES),
             "spark.scheduler.minRegisteredResourcesRatio": "1.0",
             "spark.ui.enabled": "false",
             "spark.ui.showConsoleProgress": "false",
@@ -304,7 +306,8 @@ class SparkCluster:
 
 @pytest.fixture(scope="session")
 def spark_master() -> Iterator[SparkCluster]:
-    """A running Spark standalone cluster (Master + 2 Workers, 1 core and 512m each).
+    """A running Spark standalone cluster (Master + 2 Workers, 2 cores and 1g each;
+    an application gets one 1-core 512m executor per Worker).
 
     Executors run this interpreter (``PYSPARK_PYTHON`` is set for the session). Sessions
     share the cluster; the last one out stops it if this session started it.
@@ -326,3 +329,18 @@ def spark_master() -> Iterator[SparkCluster]:
         env.undo()
         with contextlib.suppress(svcharness.HarnessError):
             svc.release(stop=started)
+
+
+@pytest.fixture(scope="session")
+def spark_context(spark_master: SparkCluster) -> Iterator[Any]:
+    """The session's one Spark driver on the harness cluster. PySpark allows one
+    SparkContext per process, so every in-process test shares this one; job subprocesses
+    start their own application beside it (each Worker hosts two executors)."""
+    from pyspark import SparkContext
+
+    sc = SparkContext(conf=spark_master.conf("etlcore-tests", **{"spark.task.maxFailures": "4"}))
+    sc.setLogLevel("ERROR")
+    try:
+        yield sc
+    finally:
+        sc.stop()

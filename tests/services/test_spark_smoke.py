@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,16 +20,10 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.services
 
 
-@pytest.fixture(scope="module")
-def sc(spark_master: SparkCluster) -> Iterator[SparkContext]:
-    from pyspark import SparkContext
-
-    ctx = SparkContext(conf=spark_master.conf("etlcore-spark-smoke"))
-    ctx.setLogLevel("WARN")
-    try:
-        yield ctx
-    finally:
-        ctx.stop()
+@pytest.fixture
+def sc(spark_context: SparkContext) -> SparkContext:
+    """The session's shared driver (one SparkContext per process)."""
+    return spark_context
 
 
 def _executors(sc: SparkContext) -> int:
@@ -47,8 +41,8 @@ def _wait(what: str, cond: Callable[[], bool], timeout: float = 30.0) -> None:
 def test_job_runs_on_both_workers(sc: SparkContext, spark_master: SparkCluster) -> None:
     assert spark_master.url == os.environ["ETLCORE_SPARK_MASTER"]
     assert spark_master.alive_workers() == 2
+    _wait("2 executors", lambda: _executors(sc) == 2)
     assert sc.parallelize(range(1000), 4).map(lambda x: x * 2).sum() == 999000
-    assert _executors(sc) == 2
     # An executor's Python runs in <state>/work/worker-<i>/<app-id>/<executor-id>.
     cwds = sc.parallelize(range(8), 8).map(lambda _: os.getcwd()).collect()
     assert {Path(c).parts[-3] for c in cwds} == {"worker-0", "worker-1"}

@@ -34,8 +34,13 @@ from .base import (
 
 VERSION = "4.3.0"  # what `fetch` installs; any importable pyspark 4.x is used as is
 WORKERS = 2
-WORKER_CORES = 1
-WORKER_MEMORY = "512m"  # what a Worker offers executors (spark.executor.memory <= this)
+EXECUTOR_CORES = 1  # what one application's executor takes on a Worker
+EXECUTOR_MEMORY = "512m"
+# Each Worker offers room for two applications' executors: the test session's shared driver
+# and a job subprocess (the SIGKILL loops) run side by side instead of one waiting forever.
+APPS_PER_WORKER = 2
+WORKER_CORES = EXECUTOR_CORES * APPS_PER_WORKER
+WORKER_MEMORY = f"{512 * APPS_PER_WORKER}m"
 DAEMON_MEMORY = "256m"  # SPARK_DAEMON_MEMORY: -Xmx of the Master and Worker JVMs
 # Short-lived test JVMs: C1 only and the serial collector start ~25% faster on 2 cores and
 # use less memory. Executors get the same from the fixture's driver conf.
