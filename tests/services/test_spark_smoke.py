@@ -44,7 +44,11 @@ def test_job_runs_on_both_workers(sc: SparkContext, spark_master: SparkCluster) 
     _wait("2 executors", lambda: _executors(sc) == 2)
     assert sc.parallelize(range(1000), 4).map(lambda x: x * 2).sum() == 999000
     # An executor's Python runs in <state>/work/worker-<i>/<app-id>/<executor-id>.
-    cwds = sc.parallelize(range(8), 8).map(lambda _: os.getcwd()).collect()
+    def cwd(_: int) -> str:  # long enough that both 1-core executors get tasks
+        time.sleep(0.2)
+        return os.getcwd()
+
+    cwds = sc.parallelize(range(8), 8).map(cwd).collect()
     assert {Path(c).parts[-3] for c in cwds} == {"worker-0", "worker-1"}
     assert all(Path(c).is_relative_to(spark_master.service.state_dir()) for c in cwds)
 
