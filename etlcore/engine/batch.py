@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from etlcore.batch import BatchInfo, BatchPlan
 from etlcore.engine.stages import StagePlan
-from etlcore.engine.task import Task, TaskResult
+from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute
 from etlcore.errors import CheckpointError
 from etlcore.graph.base import BatchScope, DeadLetter, NarrowNode, Node, UnionNode, WideNode
 from etlcore.graph.io import SourceNode
@@ -92,6 +92,7 @@ class BatchExecutor:
         self.runner = runner
         self.sources = sources
         self.states = StateTable(plan, plan.program.encode_state)
+        self.driver_env = WorkerEnv("driver")  # for stages that run on the driver
 
     def _count(self, node: Node, ntasks: dict[str, int], memo: dict[str, int]) -> int:
         """Partitions of ``node`` in this batch (decides ``n`` for shuffles without one)."""
@@ -179,7 +180,12 @@ class BatchExecutor:
                 task.state_only = state_only
                 task.sink_base = {eid: b + i * stage.subparts[stage.exits[eid].node]
                                   for eid, b in bases.items()}
-            results = self.runner.run(program, tasks) if tasks else []
+            if not tasks:
+                results = []
+            elif stage.on_driver and self.runner.ships:
+                results = [execute(program, self.driver_env, t) for t in tasks]
+            else:
+                results = self.runner.run(program, tasks)
             self._file(stage, results, shuffle_n, inbox, outcome, counters, messages, collected)
             if root.kind == "wide" and root.stateful and results:
                 parts = self.states.parts[root.key]

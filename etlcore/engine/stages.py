@@ -56,6 +56,18 @@ class Stage:
     wide: WideNode | None = None  # the root's worker copy (wide stages)
     reader: SourceReader | None = None  # source stages; None: the driver reads
 
+    @property
+    def on_driver(self) -> bool:
+        """Run on the driver even when the runner ships tasks.
+
+        A stateless reduce whose every output goes to ``foreach_batch`` returns all
+        its records to the driver anyway: shipping its blocks out and its records
+        back costs two serialisations for a merge the driver can do as it files
+        them (Spark's ``countByValue`` and ``reduceByKeyLocally`` merge there too).
+        """
+        return (self.kind == "wide" and self.wide is not None and not self.wide.stateful
+                and bool(self.exits) and all(ex.kind == "collect" for ex in self.exits))
+
 
 @dataclass
 class Program:

@@ -10,6 +10,7 @@ driver, dead letters, counters and the partition's new state.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import socket
 import time
@@ -96,6 +97,25 @@ class WorkerEnv:
         for item in items:
             with contextlib.suppress(Exception):  # closing everything matters more
                 item.close()
+
+
+@contextlib.contextmanager
+def gc_paused() -> Any:
+    """No cyclic GC while a shipped task runs.
+
+    A task allocates many short-lived containers (parsed JSON, tuples, partial
+    aggregates) that reference counting frees; the collector's passes over them
+    find nothing (W3, JSON: 1.04x -> 1.26x ``local`` on 2 processes). A worker
+    process runs nothing else meanwhile; collection resumes after the task.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _read(program: Program, env: WorkerEnv, task: Task, ctx: TaskContext,

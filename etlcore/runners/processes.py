@@ -31,7 +31,7 @@ from typing import Any
 import cloudpickle
 
 from etlcore.engine.stages import Program
-from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute, worker_name
+from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute, gc_paused, worker_name
 from etlcore.errors import EtlcoreError
 from etlcore.runners.base import Runner
 
@@ -80,7 +80,8 @@ def _run(task: Task) -> TaskResult:
         raise RuntimeError(f"worker could not load the job: {type(_init_error).__name__}: "
                            f"{_init_error}") from _init_error
     assert _program is not None and _env is not None
-    return execute(_program, _env, task)
+    with gc_paused():
+        return execute(_program, _env, task)
 
 
 @contextmanager

@@ -29,7 +29,7 @@ from typing import Any
 import cloudpickle
 
 from etlcore.engine.stages import Program
-from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute, worker_name
+from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute, gc_paused, worker_name
 from etlcore.errors import ConfigError, EtlcoreError
 from etlcore.runners.base import Runner
 
@@ -47,7 +47,8 @@ def _execute(blob: Any, uid: str, task: Task) -> TaskResult:
         program = _programs[uid] = cloudpickle.loads(blob.value)
     if _env is None:
         _env = WorkerEnv(f"spark-{worker_name()}")
-    return execute(program, _env, task)
+    with gc_paused():
+        return execute(program, _env, task)
 
 
 def _is_local(master: str) -> bool:
