@@ -258,4 +258,5 @@ class StreamingContext:
             self._scheduler.graceful_stop.set()
         else:
             self._scheduler.hard_stop.set()
+            self._scheduler.interrupt()
         self._scheduler.wake.set()

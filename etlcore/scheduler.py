@@ -278,6 +278,11 @@ class Scheduler:
         self.ctx._hook("etlcore_batch_completed", metrics=metrics)
         return metrics
 
+    def interrupt(self) -> None:
+        """A hard stop from another thread: waiting tasks of the running batch end soon."""
+        if self.executor is not None:
+            self.executor.runner.interrupt()
+
     def run_one(self) -> BatchMetrics | None:
         """Plan, log and run the next batch at its scheduled time."""
         clock = self.ctx.clock
@@ -292,7 +297,15 @@ class Scheduler:
         if self.checkpoint is not None:
             self.checkpoint.write_plan(plan)
         bound, self._last_bound = self._last_bound, None
-        metrics = self._finish(self._execute(plan), plan, max(0.0, started - batch_time), bound)
+        try:
+            result = self._execute(plan)
+        except Exception:
+            if self.hard_stop.is_set():  # interrupted: not committed, replayed on restart
+                log.info("batch %d stopped mid-run by a hard stop; a restart replays it",
+                         plan.batch_id)
+                return None
+            raise
+        metrics = self._finish(result, plan, max(0.0, started - batch_time), bound)
         self.next_batch_id += 1
         self.next_batch_time = batch_time + self.ctx.batch_interval
         self.last_plan = plan

@@ -80,6 +80,9 @@ class ReaderContext:
     job_name: str
     checkpoint_dir: str | None = None
     worker: str = "driver"  # "driver", "process-<pid>", "spark-<host>-<pid>"
+    # Set on a hard stop while this worker runs a task: a read that waits (for a server,
+    # for records) should check it and raise soon. Made on the worker, never pickled.
+    stop_event: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
 class SourceReader(ABC):

@@ -13,6 +13,7 @@ import contextlib
 import gc
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +68,7 @@ class WorkerEnv:
 
     def __init__(self, worker: str = "driver"):
         self.worker = worker
+        self.stopping = threading.Event()  # a hard stop: readers see it as ctx.stop_event
         self.readers: dict[tuple[str, int], SourceReader] = {}
         self.writers: dict[tuple[str, str], SinkWriter] = {}
 
@@ -77,7 +79,8 @@ class WorkerEnv:
             st = program.stages[stage]
             reader = st.reader
             assert reader is not None
-            reader.open(ReaderContext(st.root, program.job, program.checkpoint_dir, self.worker))
+            reader.open(ReaderContext(st.root, program.job, program.checkpoint_dir, self.worker,
+                                      self.stopping))
             self.readers[key] = reader
         return reader
 

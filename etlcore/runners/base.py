@@ -30,6 +30,10 @@ class Runner(ABC):
     def run(self, program: Program, tasks: list[Task]) -> list[TaskResult]:
         """Run the tasks (in parallel where the runner can); results in task order."""
 
+    def interrupt(self) -> None:  # noqa: B027 - optional hook
+        """A hard stop, called from another thread while a batch may be running: make
+        waiting tasks end soon. The batch is not committed; a restart replays it."""
+
     def stop(self) -> None:  # noqa: B027 - optional hook
         """Release workers; readers and writers they opened are closed."""
 

@@ -19,5 +19,11 @@ class LocalRunner(Runner):
         env = self.env
         return [execute(program, env, t) for t in tasks]
 
+    def interrupt(self) -> None:
+        self.env.stopping.set()
+
+    def start(self, program: Program) -> None:
+        self.env.stopping.clear()
+
     def stop(self) -> None:
         self.env.close()

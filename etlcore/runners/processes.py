@@ -129,6 +129,7 @@ class ProcessRunner(Runner):
         self._pool: ProcessPoolExecutor | None = None
         self._blob: bytes | None = None
         self.restarts = 0  # pools replaced after a worker died (a metric for tests)
+        self._interrupted = threading.Event()
 
     @property
     def default_parallelism(self) -> int:
@@ -138,6 +139,7 @@ class ProcessRunner(Runner):
         return f"processes ({self.workers} workers)"
 
     def start(self, program: Program) -> None:
+        self._interrupted.clear()
         self._blob = cloudpickle.dumps(program)
         self._pool = self._new_pool()
 
@@ -168,6 +170,9 @@ class ProcessRunner(Runner):
                     broken = True
             if not broken:
                 continue
+            if self._interrupted.is_set():
+                raise EtlcoreError("stopped: the worker processes were ended mid-batch by a "
+                                   "hard stop (the batch is replayed on restart)")
             deaths.append(self._bury(tasks, pending, results))
             if len(deaths) > self.max_restarts:
                 raise WorkerLostError(
@@ -192,6 +197,14 @@ class ProcessRunner(Runner):
                 if results[i] is None]
         return (f"{', '.join(dead) or 'a worker process'} died; rerunning "
                 f"{len(left)} task(s): {', '.join(left[:4])}{' ...' if len(left) > 4 else ''}")
+
+    def interrupt(self) -> None:
+        """End the workers now (tasks are deterministic: the batch is replayed on restart)."""
+        self._interrupted.set()
+        pool = self._pool
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            if proc.exitcode is None:
+                proc.kill()
 
     def stop(self) -> None:
         if self._pool is not None:

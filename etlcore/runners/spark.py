@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import sys
+import uuid
 from typing import Any
 
 import cloudpickle
@@ -83,6 +84,7 @@ class SparkRunner(Runner):
         self._own_context = context is None  # a context handed in outlives the job
         self._broadcast: Any = None
         self._uid: str | None = None
+        self._group = f"etlcore-{uuid.uuid4().hex[:12]}"  # this runner's jobs, for interrupt()
 
     @property
     def default_parallelism(self) -> int:
@@ -149,8 +151,15 @@ class SparkRunner(Runner):
         if self._sc is None or self._uid != program.uid:
             self.start(program)
         blob, uid = self._broadcast, program.uid
+        self._sc.setJobGroup(self._group, f"etlcore {program.job}", interruptOnCancel=True)
         rdd = self._sc.parallelize(tasks, len(tasks))
         return rdd.map(lambda task: _execute(blob, uid, task)).collect()
+
+    def interrupt(self) -> None:
+        """Cancel this runner's Spark jobs (and only those, on a shared context)."""
+        if self._sc is not None:
+            with contextlib.suppress(Exception):  # the context may be stopping already
+                self._sc.cancelJobGroup(self._group)
 
     def stop(self) -> None:
         if self._broadcast is not None:

@@ -205,6 +205,7 @@ class KafkaReader(SourceReader):
         self._parts: dict[str, _Partition] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()  # close() from another thread ends a waiting read
+        self._engine_stop = threading.Event()  # the engine's hard stop (ReaderContext)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return KafkaReader, (self.config,)
@@ -216,6 +217,10 @@ class KafkaReader(SourceReader):
         self.name = ctx.name
         self._conf = _consumer_conf(self.config, ctx.name)
         self._stop.clear()
+        self._engine_stop = ctx.stop_event
+
+    def _stopping(self) -> bool:
+        return self._stop.is_set() or self._engine_stop.is_set()
 
     def close(self) -> None:
         self._stop.set()
@@ -231,7 +236,7 @@ class KafkaReader(SourceReader):
         try:
             return list(self._decode_all(self._fetch(partition, int(start), int(end))))
         except RuntimeError:  # "Consumer closed": close() ran on another thread mid-read
-            if not self._stop.is_set():
+            if not self._stopping():
                 raise
             raise EtlcoreError(f"kafka source '{self.name}': stopped while reading "
                                f"{partition} [{start}, {end})") from None
@@ -294,7 +299,7 @@ class KafkaReader(SourceReader):
             if position >= end:
                 part.next_offset = end
                 return
-            if self._stop.is_set():
+            if self._stopping():
                 raise EtlcoreError(f"kafka source '{self.name}': stopped while reading "
                                    f"{partition} [{start}, {end})")
             stalled = time.monotonic() - last_progress
