@@ -170,9 +170,9 @@ def test_a_declared_name_the_hooks_forgot(site):
 
 def test_not_installed_gives_no_made_up_package(site):
     pkgs.install(site, "etlcore-jsonl", pkgs.MISSPELLED, ep="jsonl-typo")
-    message = error_for("sink", "cassandra")
+    message = error_for("sink", "nosuchstore")
     assert "pip install" not in message
-    assert message.startswith("no sink plugin named 'cassandra'. Installed sinks: ")
+    assert message.startswith("no sink plugin named 'nosuchstore'. Installed sinks: ")
     assert "memory" in message
     assert message.endswith("Plugins not loaded: 'jsonl-typo' (broken). "
                             "`etlcore plugins` lists what is installed.")

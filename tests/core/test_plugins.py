@@ -21,9 +21,9 @@ def test_builtins_register_through_hooks():
 def test_missing_plugin_names_installed_ones_and_where_to_look():
     """No made-up package: what is not installed has no metadata to take a hint from."""
     with pytest.raises(PluginNotFoundError) as err:
-        get_registry().get("sink", "cassandra")
+        get_registry().get("sink", "nosuchstore")
     msg = str(err.value)
-    assert "no sink plugin named 'cassandra'" in msg
+    assert "no sink plugin named 'nosuchstore'" in msg
     assert "memory" in msg
     assert "`etlcore plugins` lists what is installed" in msg
     assert "pip install" not in msg
