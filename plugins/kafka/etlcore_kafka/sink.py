@@ -257,7 +257,8 @@ class KafkaWriter(SinkWriter):
         if self.key_field is not None:
             if not isinstance(record, dict) or self.key_field not in record:
                 raise EtlcoreError(f"kafka sink '{self.name}': key_field {self.key_field!r} "
-                                   f"missing from a {type(record).__name__} record")
+                                   f"missing from a {type(record).__name__} record: "
+                                   f"{_show(record)}")
             key, value = record[self.key_field], record
         elif isinstance(record, tuple) and len(record) == 2:
             key, value = record
@@ -266,6 +267,13 @@ class KafkaWriter(SinkWriter):
         key_bytes = _encode(key, self.key_format, self.name, "key")
         h = -1 if key_bytes is None else kernel.stable_hash(key_bytes)  # toPositive(murmur2)
         return key_bytes, _encode(value, self.value_format, self.name, "value"), h
+
+
+def _show(record: Any, limit: int = 200) -> str:
+    """A record's repr for an error message, cut short: the message must name the record,
+    not carry a whole document."""
+    text = repr(record)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
 
 def _encode(value: Any, fmt: str, sink: str, what: str) -> bytes | None:
@@ -278,7 +286,7 @@ def _encode(value: Any, fmt: str, sink: str, what: str) -> bytes | None:
         return bytes(value)
     if fmt == "bytes":
         raise EtlcoreError(f"kafka sink '{sink}': {what}_format 'bytes' needs bytes, got a "
-                           f"{type(value).__name__}")
+                           f"{type(value).__name__}: {_show(value)}")
     return str(value).encode()
 
 
