@@ -17,7 +17,7 @@ from typing import Any, Literal
 from etlcore.config import Duration, option
 from etlcore.errors import ConfigError
 
-from etlcore_kafka._client import mask
+from etlcore_kafka.secrets import mask
 
 Format = Literal["bytes", "str", "json"]
 
