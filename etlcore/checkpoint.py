@@ -7,11 +7,12 @@ Layout (format version 2)::
     plans/<batch_id>.json         the batch plan, written before the batch runs
     commits/<batch_id>.json       written after every sink committed the batch
     state/<batch_id>.state        snapshot of every stateful operator (codec below)
+    epoch.json                    the checkpoint's epoch (:mod:`etlcore.plugin.epoch`)
 
 Every file is written to a temp name, fsynced, renamed, and the directory
 fsynced, so a crash leaves either the old file or the new one. Plans, commits,
-metadata and the side files connectors keep here (a directory source's
-manifest, a sink's token) are JSON *sealed* with a CRC-32 of their content
+metadata, the epoch and the side files connectors keep here (a directory
+source's manifest, a sink's token) are JSON *sealed* with a CRC-32 of their content
 (:func:`seal`), so an edited or damaged file is refused with its name instead
 of being replayed as something else. State uses :mod:`etlcore.codec` (msgpack,
 no pickle) behind its own header and CRC.

@@ -206,14 +206,12 @@ def _timeout(timeout: Any, op: str) -> float | None:
 
 def _build(stream: Stream, cls: type[_KeyedStateNode], fn: Callable[..., Any], timeout: Any,
            num_partitions: int | None) -> Stream:
-    from etlcore.stream import Stream
+    from etlcore.stream import Stream, check_num_partitions
 
     op = cls.op
     if not callable(fn):
         raise ConfigError(f"{op}.fn", "a function", fn)
-    n = num_partitions or stream.ctx.parallelism
-    if not isinstance(n, int) or n < 1:
-        raise ConfigError(f"{op}.num_partitions", "a positive integer", num_partitions)
+    n = check_num_partitions(num_partitions, f"{op}.num_partitions") or stream.ctx.parallelism
     graph = stream.ctx._graph
     node = cls(stream.node, graph.new_key(op), fn, _timeout(timeout, op), n)
     return Stream(stream.ctx, graph.add(node))

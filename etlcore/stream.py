@@ -43,6 +43,18 @@ def _check_reducer(func: Any, key: str) -> Reducer:
     raise ConfigError(key, "a function f(a, b) or one of " + ", ".join(_BUILTIN_REDUCERS), func)
 
 
+def check_num_partitions(value: Any, key: str) -> int | None:
+    """``value`` if it is None (the context's parallelism) or a positive integer.
+
+    Refused when the operator is declared, before anything runs: ``0`` would
+    otherwise silently mean "the default" (``value or parallelism``), and a
+    negative or fractional count fails deep inside a shuffle.
+    """
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise ConfigError(key, "a positive integer, or None for the default", value)
+
+
 def _as_list(records: Iterable[Any]) -> list[Any]:
     """What map_partitions functions get: a list (fusion may hand over an iterator)."""
     return records if isinstance(records, list) else list(records)
@@ -206,15 +218,18 @@ class Stream:
     def reduce_by_key(self, func: Reducer, num_partitions: int | None = None) -> Stream:
         """Combine the values of each key: ``func(a, b)`` or "sum"/"count"/"min"/"max"/"mean"."""
         reducer = _check_reducer(func, "reduce_by_key.func")
-        return self._derive(ReduceByKeyNode, "reduce_by_key", reducer, num_partitions)
+        n = check_num_partitions(num_partitions, "reduce_by_key.num_partitions")
+        return self._derive(ReduceByKeyNode, "reduce_by_key", reducer, n)
 
     def group_by_key(self, num_partitions: int | None = None) -> Stream:
         """``(key, [values...])`` per key, values in arrival order."""
-        return self._derive(GroupByKeyNode, "group_by_key", num_partitions)
+        n = check_num_partitions(num_partitions, "group_by_key.num_partitions")
+        return self._derive(GroupByKeyNode, "group_by_key", n)
 
     def count_by_value(self, num_partitions: int | None = None) -> Stream:
         """``(record, count)`` for every distinct record."""
-        return self._derive(CountByValueNode, "count_by_value", num_partitions)
+        n = check_num_partitions(num_partitions, "count_by_value.num_partitions")
+        return self._derive(CountByValueNode, "count_by_value", n)
 
     # -- windows (processing time) ---------------------------------------------
 
@@ -250,13 +265,15 @@ class Stream:
                 "a function, and only with a function func (the built-in 'sum' and 'count' "
                 "are already incremental)", inv_func)
         n_len, n_slide = self._window_sizes("reduce_by_key_and_window", length, slide)
-        n = num_partitions or self.ctx.parallelism
+        n = check_num_partitions(num_partitions, "reduce_by_key_and_window.num_partitions")
+        n = n or self.ctx.parallelism
         return self._derive(ReduceByKeyAndWindowNode, "reduce_by_key_and_window",
                             reducer, inv_func, n_len, n_slide, n)
 
     def count_by_value_and_window(self, length: Any, slide: Any = None,
                                   num_partitions: int | None = None) -> Stream:
         """``(record, count)`` over a sliding window."""
+        check_num_partitions(num_partitions, "count_by_value_and_window.num_partitions")
         pairs = self._narrow("pair_with_one", lambda part, run: zip(part, repeat(1)))
         return pairs.reduce_by_key_and_window("sum", None, length, slide, num_partitions)
 
@@ -269,6 +286,7 @@ class Stream:
     def _join(self, other: Any, outer: bool, num_partitions: int | None,
               reload_every: int | None) -> Stream:
         op = "left_outer_join" if outer else "join"
+        num_partitions = check_num_partitions(num_partitions, f"{op}.num_partitions")
         if isinstance(other, Stream):
             key = self.ctx._graph.new_key(op)
             node = StreamJoinNode(self.node, other.node, key, outer, num_partitions)

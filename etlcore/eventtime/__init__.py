@@ -22,7 +22,7 @@ from etlcore.errors import ConfigError
 from etlcore.eventtime.base import US, SessionResult, WindowResult, WindowSpec
 from etlcore.eventtime.panes import PaneWindowNode
 from etlcore.eventtime.sessions import SessionWindowNode
-from etlcore.stream import Stream
+from etlcore.stream import Stream, check_num_partitions
 
 if TYPE_CHECKING:
     from etlcore.context import StreamingContext
@@ -72,10 +72,7 @@ class EventTimeStream(Stream):
                           _optional_fn(value, f"{op}.value"), agg, emit, late)
 
     def _partitions(self, op: str, num_partitions: int | None) -> int:
-        n = num_partitions or self.ctx.parallelism
-        if not isinstance(n, int) or n < 1:
-            raise ConfigError(f"{op}.num_partitions", "a positive integer", num_partitions)
-        return n
+        return check_num_partitions(num_partitions, f"{op}.num_partitions") or self.ctx.parallelism
 
     def _add(self, node: Node) -> Stream:
         return Stream(self.ctx, self.ctx._graph.add(node))

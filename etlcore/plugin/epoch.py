@@ -11,15 +11,20 @@ checkpoint still skips what it committed.
 The epoch is created the first time anyone asks (driver or worker, whichever
 comes first; creation is race-free) and kept in ``<checkpoint>/epoch.json``.
 Sinks read it through :attr:`etlcore.sink.SinkContext.epoch`.
+
+The file is sealed with a checksum like the checkpoint's other files
+(:func:`etlcore.checkpoint.seal`): a damaged epoch read as another value would
+make a sink store every batch again (or skip new ones), so it is refused,
+naming the file, instead.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from pathlib import Path
 
+from etlcore.checkpoint import seal, unseal
 from etlcore.errors import CheckpointError
 
 EPOCH_FILE = "epoch.json"
@@ -35,11 +40,12 @@ def _fsync_dir(path: Path) -> None:
 
 def _read(path: Path) -> str:
     try:
-        epoch = json.loads(path.read_bytes())["epoch"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise CheckpointError(f"corrupt checkpoint epoch {path}: {err}") from None
+        data = path.read_bytes()
+    except OSError as err:
+        raise CheckpointError(f"cannot read checkpoint file {path}: {err.strerror}") from None
+    epoch = unseal(data, str(path)).get("epoch")
     if not isinstance(epoch, str) or not epoch:
-        raise CheckpointError(f"corrupt checkpoint epoch {path}: {epoch!r}")
+        raise CheckpointError(f"corrupt checkpoint file {path}: no epoch (got {epoch!r})")
     return epoch
 
 
@@ -49,7 +55,7 @@ def _create(path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        os.write(fd, json.dumps({"epoch": uuid.uuid4().hex}).encode())
+        os.write(fd, seal({"epoch": uuid.uuid4().hex}))
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -9,6 +9,7 @@ from multiprocessing import get_context
 import pytest
 
 from etlcore import BatchInfo, StreamingContext
+from etlcore.checkpoint import seal, unseal
 from etlcore.errors import CheckpointError
 from etlcore.plugin.epoch import EPOCH_FILE, checkpoint_epoch
 from etlcore.sink import SinkContext, WriterContext
@@ -20,7 +21,7 @@ def test_created_once_and_kept(tmp_path):
     assert first and len(first) == 32
     assert SinkContext("other", "job", ckpt).epoch == first
     assert WriterContext("s", "job", str(ckpt), worker="process-1").epoch == first
-    assert json.loads((ckpt / EPOCH_FILE).read_text()) == {"epoch": first}
+    assert unseal((ckpt / EPOCH_FILE).read_bytes(), "epoch") == {"epoch": first}
     assert SinkContext("s", "job", tmp_path / "new").epoch != first
     assert SinkContext("s", "job").epoch is None and WriterContext("s", "job").epoch is None
     assert [p.name for p in ckpt.iterdir()] == [EPOCH_FILE]  # no temp files left
@@ -35,10 +36,29 @@ def test_racing_creators_agree(tmp_path):
     assert len(threads) == 1 and procs == threads
 
 
-def test_a_corrupt_epoch_is_a_checkpoint_error(tmp_path):
-    (tmp_path / EPOCH_FILE).write_text("{")
-    with pytest.raises(CheckpointError, match="corrupt checkpoint epoch"):
+@pytest.mark.parametrize(("content", "why"), [
+    (b"{", "Expecting property name"),
+    (b"", "Expecting value"),
+    (json.dumps({"epoch": "0" * 32}).encode(), "no checksum"),  # unsealed: edited by hand
+    (seal({"epoch": "a" * 32}).replace(b"a" * 32, b"b" * 32), "checksum mismatch"),
+    (seal({"epoch": ""}), "no epoch"),
+    (seal({"token": "x"}), "no epoch"),
+])
+def test_a_corrupt_epoch_is_refused_naming_the_file(tmp_path, content, why):
+    """A damaged epoch read as another one would make sinks store batches again."""
+    path = tmp_path / EPOCH_FILE
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as err:
         checkpoint_epoch(tmp_path)
+    assert str(err.value).startswith(f"corrupt checkpoint file {path}: ")
+    assert why in str(err.value)
+    assert path.read_bytes() == content  # refused, not replaced
+
+
+def test_the_epoch_file_is_sealed(tmp_path):
+    """Written with a checksum, like the plan and commit files."""
+    epoch = checkpoint_epoch(tmp_path)
+    assert (tmp_path / EPOCH_FILE).read_bytes() == seal({"epoch": epoch})
 
 
 def test_state_dir_is_per_sink(tmp_path):

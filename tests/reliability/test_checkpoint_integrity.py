@@ -131,3 +131,21 @@ def test_a_corrupt_generator_start_time_names_the_file(tmp_path, sink_name):
     side.write_text('{"start_time": "soon"}')
     with pytest.raises(CheckpointError, match=f"corrupt checkpoint file {side}: no checksum"):
         job().run(batches=1)
+
+
+def test_an_edited_epoch_stops_the_job_naming_the_file(tmp_path):
+    """A sink keyed by the epoch (sqlite append) would store every batch again under a new one."""
+    db, ckpt = tmp_path / "out.db", tmp_path / "ckpt"
+
+    def job() -> StreamingContext:
+        ctx = StreamingContext(1.0, ckpt, clock="manual", name="epochs")
+        ctx.queue_stream([[{"x": 1}], [{"x": 2}]]).sink("sqlite", path=str(db), table="t",
+                                                         mode="append")
+        return ctx
+
+    job().run(until_idle=True)
+    path = ckpt / "epoch.json"
+    sealed = unseal(path.read_bytes(), str(path))
+    path.write_bytes(seal(sealed).replace(sealed["epoch"].encode(), b"f" * 32))
+    with pytest.raises(CheckpointError, match=f"corrupt checkpoint file {path}: checksum"):
+        job().run(until_idle=True)

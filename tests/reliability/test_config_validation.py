@@ -126,3 +126,54 @@ def test_cli_refuses_a_job_file_that_is_not_utf8(tmp_path):
     result = run_cli(tmp_path, "job.yaml", "--batches", "1")
     assert result.returncode == 2
     assert "job.yaml:1: not UTF-8 text (byte 0xe9 at offset 9)" in result.stderr
+
+
+def _declare(op: str, n: object):
+    """A Python job declaring ``op`` with ``num_partitions=n``; returns what ran (nothing)."""
+    from etlcore import StreamingContext
+
+    ctx = StreamingContext(1.0, None, clock="manual", name="partitions")
+    pairs = ctx.queue_stream([[("a", 1)]])
+    calls = {
+        "reduce_by_key": lambda: pairs.reduce_by_key("sum", num_partitions=n),
+        "group_by_key": lambda: pairs.group_by_key(num_partitions=n),
+        "count_by_value": lambda: pairs.count_by_value(num_partitions=n),
+        "reduce_by_key_and_window": lambda: pairs.reduce_by_key_and_window(
+            "sum", length=2, num_partitions=n),
+        "count_by_value_and_window": lambda: pairs.count_by_value_and_window(
+            2, num_partitions=n),
+        "join": lambda: pairs.join(pairs, num_partitions=n),
+        "left_outer_join": lambda: pairs.left_outer_join(pairs, num_partitions=n),
+        "update_state_by_key": lambda: pairs.update_state_by_key(
+            lambda new, old: (old or 0) + sum(new), num_partitions=n),
+        "map_with_state": lambda: pairs.map_with_state(
+            lambda key, value, state: value, num_partitions=n),
+        "tumbling_window": lambda: pairs.with_event_time(lambda r: 0.0, "1s").tumbling_window(
+            "10s", num_partitions=n),
+    }
+    return ctx, calls[op]
+
+
+OPS = ["reduce_by_key", "group_by_key", "count_by_value", "reduce_by_key_and_window",
+       "count_by_value_and_window", "join", "left_outer_join", "update_state_by_key",
+       "map_with_state", "tumbling_window"]
+
+
+@pytest.mark.parametrize("n", [0, -2, 1.5, True, "4"])
+@pytest.mark.parametrize("op", OPS)
+def test_the_python_api_refuses_a_bad_num_partitions(op: str, n: object) -> None:
+    """``num_partitions=0`` used to mean the default silently; it is refused when declared."""
+    ctx, declare = _declare(op, n)
+    with pytest.raises(ConfigError) as err:
+        declare()
+    assert err.value.key == f"{op}.num_partitions"
+    assert str(err.value) == (f"config key '{op}.num_partitions': expected a positive integer, "
+                              f"or None for the default, got {n!r}")
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_the_python_api_takes_a_positive_num_partitions(op: str) -> None:
+    _, declare = _declare(op, 3)
+    declare()
+    _, declare = _declare(op, None)
+    declare()

@@ -17,16 +17,18 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from etlcore.errors import ConfigError, EtlcoreError
+from etlcore.plugin.imports import require_module
 
-try:
-    import confluent_kafka
-    from confluent_kafka import KafkaError, KafkaException
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "etlcore-kafka needs the confluent-kafka client: run pip install confluent-kafka"
-    ) from exc
+from etlcore_kafka.secrets import REDACTED, is_secret_key, mask, scrub
+
+# Only the connector modules import this one, so registering the plugin and checking
+# configs never load the client; a missing client is an error with the pip command.
+require_module("confluent_kafka", "confluent-kafka>=2.3", feature="the kafka source and sink")
+import confluent_kafka  # noqa: E402
+from confluent_kafka import KafkaError, KafkaException  # noqa: E402
 
 __all__ = [
+    "REDACTED",
     "KafkaError",
     "KafkaException",
     "KafkaUnavailable",
@@ -39,10 +41,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("etlcore.kafka")
-
-REDACTED = "<redacted>"
-_SECRET_WORDS = ("password", "secret", "token", "jaas")
-_SECRET_KEYS = frozenset({"sasl.password", "sasl.username.password"})
 
 # librdkafka codes that mean "the cluster is not reachable right now": wait, don't fail
 _TRANSIENT = {
@@ -67,25 +65,6 @@ T = TypeVar("T")
 
 class KafkaUnavailable(EtlcoreError):
     """The cluster stayed unreachable until the job was asked to stop."""
-
-
-def is_secret_key(key: str) -> bool:
-    """True for client settings whose values must never be shown."""
-    low = key.lower()
-    return low in _SECRET_KEYS or any(word in low for word in _SECRET_WORDS)
-
-
-def mask(conf: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a client config with every secret value replaced (for reprs and logs)."""
-    return {k: REDACTED if is_secret_key(k) else v for k, v in conf.items()}
-
-
-def scrub(text: str, conf: Mapping[str, Any]) -> str:
-    """``text`` with every secret value of ``conf`` cut out (error messages quote values)."""
-    for key, value in conf.items():
-        if is_secret_key(key) and value not in (None, ""):
-            text = text.replace(str(value), REDACTED)
-    return text
 
 
 def client_conf(bootstrap: str, extra: Mapping[str, Any], fixed: Mapping[str, Any],

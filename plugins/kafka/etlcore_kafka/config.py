@@ -3,6 +3,11 @@
 Checked on the driver; the source's config also travels to workers inside its
 reader (which needs ``client_config`` to connect), the sink's never does.
 
+Settings that only tune delivery (timeouts, how often topics are listed, the
+lag-monitoring group) are ``option(..., identity=False)``: changing them does
+not change what the source reads, so the checkpoint fingerprint leaves them
+out and a restart with new values is not refused.
+
 ``client_config`` is marked secret as a whole (so core's ``redacted()`` and
 ``etlcore plugins`` never print it); the reprs here show it with only the
 secret-looking values masked, which keeps non-secret settings debuggable.
@@ -17,7 +22,7 @@ from typing import Any, Literal
 from etlcore.config import Duration, option
 from etlcore.errors import ConfigError
 
-from etlcore_kafka._client import mask
+from etlcore_kafka.secrets import mask
 
 Format = Literal["bytes", "str", "json"]
 
@@ -92,13 +97,15 @@ class KafkaSourceConfig:
         "aborted transactions")
     group_id: str | None = option(
         None, help="commit processed offsets to this consumer group (for lag tools); "
-        "progress itself lives in the checkpoint")
+        "progress itself lives in the checkpoint", identity=False)
     value_only: bool = option(
         True, help="records are decoded values; false: dicts with topic, partition, offset, "
         "key, value, headers, timestamp")
     metadata_max_age: Duration = option(
-        1.0, help="how long a partition listing is reused before topics are listed again")
-    request_timeout: Duration = option(10.0, help="timeout of one metadata/offset request")
+        1.0, help="how long a partition listing is reused before topics are listed again",
+        identity=False)
+    request_timeout: Duration = option(10.0, help="timeout of one metadata/offset request",
+                                       identity=False)
     client_config: dict[str, Any] = _client_config_field()
 
     def validate(self, where: str) -> None:
@@ -153,8 +160,10 @@ class KafkaSinkConfig:
         None, help="compacted topic with one marker per committed batch, written in the "
         "batch's transaction; default '<topic>.etlcore-commits' (created if missing)")
     transaction_timeout: Duration = option(
-        60.0, help="how long the broker keeps a transaction of a crashed job open at most")
-    request_timeout: Duration = option(10.0, help="timeout of one metadata/transaction request")
+        60.0, help="how long the broker keeps a transaction of a crashed job open at most",
+        identity=False)
+    request_timeout: Duration = option(10.0, help="timeout of one metadata/transaction request",
+                                       identity=False)
     client_config: dict[str, Any] = _client_config_field()
 
     def validate(self, where: str) -> None:

@@ -20,22 +20,24 @@ record rather than ``send_offsets_to_transaction``: librdkafka 2.16's
 ``send_offsets_to_transaction`` can hang for good after a broker restart,
 librdkafka issue #5511, and it needs no group coordinator.)
 
-The id is paired with an *epoch* kept in the checkpoint directory, so a job
-started from a fresh checkpoint (batch ids from 0 again) is not mistaken for a
-replay of the old run.
+The id is paired with the checkpoint's *epoch* (``ctx.epoch``, a sealed file in
+the checkpoint directory), so a job started from a fresh checkpoint (batch ids
+from 0 again) is not mistaken for a replay of the old run.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from etlcore._fast import partition as kernel
 from etlcore.batch import BatchInfo
-from etlcore.errors import EtlcoreError
+from etlcore.errors import CheckpointError, EtlcoreError
 from etlcore.sink import Sink, SinkContext, SinkWriter, WriterContext
 
 from etlcore_kafka._client import (
@@ -84,7 +86,7 @@ class KafkaSink(Sink):
         self._txn_id = txn_id
         self._group = f"{txn_id}.reader"
         if ctx.checkpoint_dir is not None:
-            self._epoch = _load_epoch(ctx.checkpoint_dir / "sinks" / ctx.name / "kafka-epoch")
+            self._epoch = sink_epoch(ctx)
         where = f"sink '{ctx.name}'"
         fixed = {
             "transactional.id": txn_id,
@@ -257,7 +259,8 @@ class KafkaWriter(SinkWriter):
         if self.key_field is not None:
             if not isinstance(record, dict) or self.key_field not in record:
                 raise EtlcoreError(f"kafka sink '{self.name}': key_field {self.key_field!r} "
-                                   f"missing from a {type(record).__name__} record")
+                                   f"missing from a {type(record).__name__} record: "
+                                   f"{_show(record)}")
             key, value = record[self.key_field], record
         elif isinstance(record, tuple) and len(record) == 2:
             key, value = record
@@ -266,6 +269,13 @@ class KafkaWriter(SinkWriter):
         key_bytes = _encode(key, self.key_format, self.name, "key")
         h = -1 if key_bytes is None else kernel.stable_hash(key_bytes)  # toPositive(murmur2)
         return key_bytes, _encode(value, self.value_format, self.name, "value"), h
+
+
+def _show(record: Any, limit: int = 200) -> str:
+    """A record's repr for an error message, cut short: the message must name the record,
+    not carry a whole document."""
+    text = repr(record)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
 
 def _encode(value: Any, fmt: str, sink: str, what: str) -> bytes | None:
@@ -278,7 +288,7 @@ def _encode(value: Any, fmt: str, sink: str, what: str) -> bytes | None:
         return bytes(value)
     if fmt == "bytes":
         raise EtlcoreError(f"kafka sink '{sink}': {what}_format 'bytes' needs bytes, got a "
-                           f"{type(value).__name__}")
+                           f"{type(value).__name__}: {_show(value)}")
     return str(value).encode()
 
 
@@ -299,12 +309,21 @@ def _read_range(consumer: Any, topic: str, start: int, end: int) -> list[Any]:
     raise EtlcoreError(f"kafka sink: could not read {topic} [{start}, {end}) within 60s")
 
 
-def _load_epoch(path: Any) -> str:
-    """The checkpoint's sink epoch, created on first use."""
-    if path.exists():
-        return path.read_text().strip()
-    from etlcore.checkpoint import atomic_write
+def sink_epoch(ctx: SinkContext) -> str:
+    """The checkpoint's epoch (``ctx.epoch``, sealed and shared by its sinks).
 
-    epoch = uuid.uuid4().hex
-    atomic_write(path, epoch.encode())
+    A checkpoint from before ``ctx.epoch`` keeps the epoch this sink wrote to
+    ``sinks/<name>/kafka-epoch`` then, so its commit markers still match and a
+    replay is still skipped; a damaged one is refused rather than taken for
+    another epoch (which would commit replayed batches again).
+    """
+    legacy = Path(ctx.checkpoint_dir or ".") / "sinks" / ctx.name / "kafka-epoch"
+    if legacy.exists():
+        epoch = legacy.read_text(errors="replace").strip()
+        if not re.fullmatch(r"[0-9a-f]{32}", epoch):
+            raise CheckpointError(f"corrupt checkpoint file {legacy}: not a sink epoch "
+                                  f"(got {epoch[:40]!r})")
+        return epoch
+    epoch = ctx.epoch
+    assert epoch is not None  # a checkpoint directory has one
     return epoch

@@ -12,12 +12,28 @@ positions make replays exact.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from etlcore.plugin.hookspecs import hookimpl
 from etlcore.plugin.registry import Registrar
-from etlcore_kinesis.config import KinesisSourceConfig
-from etlcore_kinesis.source import KinesisReader, KinesisSource
+
+if TYPE_CHECKING:
+    from etlcore_kinesis.config import KinesisSourceConfig
+    from etlcore_kinesis.source import KinesisReader, KinesisSource
 
 __all__ = ["KinesisReader", "KinesisSource", "KinesisSourceConfig", "etlcore_register_sources"]
+
+# re-exports resolved on first access: importing the plugin to register it must not
+# import boto3 (the registry imports the connector itself when a job uses it)
+_LAZY = {"KinesisReader": "etlcore_kinesis.source", "KinesisSource": "etlcore_kinesis.source",
+         "KinesisSourceConfig": "etlcore_kinesis.config"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @hookimpl

@@ -17,22 +17,23 @@ import threading
 from typing import Any
 
 from etlcore.errors import EtlcoreError
+from etlcore.plugin.imports import require_module
 from etlcore_kinesis.config import KinesisSourceConfig
 
-try:
-    import boto3
-    from botocore.config import Config as BotoConfig
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        NoCredentialsError,
-        NoRegionError,
-    )
-    from botocore.exceptions import (
-        ConnectionError as BotoConnectionError,
-    )
-except ImportError as err:  # pragma: no cover - boto3 is a declared dependency
-    raise ImportError("the kinesis source needs boto3: run pip install boto3") from err
+# Only the connector module imports this one, so registering the plugin and checking
+# configs never load boto3; a missing one is an error with the pip command.
+require_module("boto3", feature="the kinesis source")
+import boto3  # noqa: E402
+from botocore.config import Config as BotoConfig  # noqa: E402
+from botocore.exceptions import (  # noqa: E402
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+)
+from botocore.exceptions import (  # noqa: E402
+    ConnectionError as BotoConnectionError,
+)
 
 log = logging.getLogger("etlcore_kinesis")
 

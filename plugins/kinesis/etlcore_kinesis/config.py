@@ -35,12 +35,15 @@ class KinesisSourceConfig:
         None, help="access key id; default: the normal boto3 credential chain")
     aws_secret_access_key: str | None = secret(
         None, help="secret access key (given together with aws_access_key_id)")
+    # the three below tune delivery, not what is read: left out of the checkpoint fingerprint
     max_records_per_call: int = option(
-        1000, help="Limit of one GetRecords call (1-10000)")
+        1000, help="Limit of one GetRecords call (1-10000)", identity=False)
     max_records_per_batch: int = option(
-        10000, help="records one batch takes from a shard when no rate limit is set")
+        10000, help="records one batch takes from a shard when no rate limit is set",
+        identity=False)
     max_retries: int = option(
-        8, help="retries of a throttled or failed call (exponential backoff with jitter)")
+        8, help="retries of a throttled or failed call (exponential backoff with jitter)",
+        identity=False)
 
     def validate(self, where: str) -> None:
         prefix = f"{where}." if where else ""

@@ -150,3 +150,15 @@ def test_reader_retries_throttling_and_needs_open(source_config: dict[str, Any],
             assert reader.read("shardId-0", start, end) == [{"n": 2}, {"n": 3}]
     assert "throttled (ProvisionedThroughputExceededException)" in caplog.text
     reader.close()
+
+
+def test_tuning_options_stay_out_of_the_fingerprint() -> None:
+    """Call limits and retries change how the stream is read, not what: a restart that
+    changes them resumes the checkpoint."""
+    base = {"stream_name": "clicks", "region": "eu-west-1"}
+    tuned = {**base, "max_records_per_call": 50, "max_records_per_batch": 7, "max_retries": 2}
+    identity = KinesisSource(parse_config(KinesisSourceConfig, base)).identity()
+    assert KinesisSource(parse_config(KinesisSourceConfig, tuned)).identity() == identity
+    assert identity["stream_name"] == "clicks" and "max_retries" not in identity
+    other = KinesisSource(parse_config(KinesisSourceConfig, {**base, "stream_name": "views"}))
+    assert other.identity() != identity
