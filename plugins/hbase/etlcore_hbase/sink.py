@@ -117,6 +117,18 @@ def _flatten(record: tuple[Any, ...] | list[Any]) -> list[Any]:
     return out
 
 
+def _utf8(value: str) -> bytes:
+    return value.encode("utf-8")
+
+
+def _int_text(value: int) -> bytes:
+    return str(value).encode()
+
+
+def _float_text(value: float) -> bytes:
+    return repr(value).encode()
+
+
 _TYPE_CHECKS = {
     "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
@@ -141,6 +153,11 @@ class RowEncoder:
                 family, _, qualifier = target.rpartition(":")
                 self.columns[field] = f"{family or config.family}:{qualifier}".encode()
         self.family = config.family.encode()
+        self._column_cache: dict[str, bytes] = {}
+        # Exact types whose encoding cannot fail, unless a declared type must be checked.
+        self._fast: dict[type, Any] = {str: _utf8, bytes: bytes}
+        if config.int_encoding == "text":
+            self._fast.update({int: _int_text, float: _float_text})
 
     def view(self, record: Any) -> dict[str, Any]:
         """The record as field -> value."""
@@ -150,7 +167,7 @@ class RowEncoder:
                 raise RejectRecord(f"field names must be strings, got {bad[0]!r}")
             return record
         if isinstance(record, (tuple, list)) and self.config.fields is not None:
-            values = _flatten(record)
+            values = record if tuple not in map(type, record) else _flatten(record)
             if len(values) != len(self.config.fields):
                 raise RejectRecord(f"{len(values)} values for {len(self.config.fields)} fields "
                                    f"{self.config.fields}")
@@ -216,28 +233,45 @@ class RowEncoder:
         raise RejectRecord(f"field {field!r}: a {type(value).__name__} cannot be stored (str, "
                            "int, float, bool, bytes, or JSON lists and dicts)")
 
-    def cells(self, view: dict[str, Any], key: bytes) -> dict[bytes, bytes]:
+    def column(self, field: str) -> bytes:
+        """``family:field`` for a field ``columns`` does not map (cached per field name)."""
+        column = self._column_cache.get(field)
+        if column is None:
+            column = self.family + b":" + field.encode("utf-8", "surrogatepass")
+            if len(self._column_cache) < 10_000:
+                self._column_cache[field] = column
+        return column
+
+    def cells(self, view: dict[str, Any], key: bytes) -> tuple[dict[bytes, bytes], int]:
+        """The record's cells and their size in bytes (key included once per cell)."""
         if self.columns is None:
-            pairs = [(f, self.family + b":" + f.encode("utf-8", "surrogatepass"))
-                     for f in view]
+            cache = self._column_cache
+            fields = [(f, v, cache.get(f) or self.column(f)) for f, v in view.items()
+                      if v is not None]
         else:
-            pairs = [(f, c) for f, c in self.columns.items() if f in view]
+            fields = [(f, view[f], c) for f, c in self.columns.items()
+                      if view.get(f) is not None]
         cells: dict[bytes, bytes] = {}
-        limit = self.config.max_cell_bytes
-        for field, column in pairs:
-            value = view[field]
-            if value is None:
-                continue  # no cell: an absent value
-            encoded = self.value(field, value)
-            size = len(key) + len(column) + len(encoded)
+        limit = self.config.max_cell_bytes - len(key)
+        fast = self._fast if not self.config.types else {}
+        total = 0
+        for field, value, column in fields:
+            encode = fast.get(type(value))
+            try:
+                encoded = encode(value) if encode is not None else self.value(field, value)
+            except UnicodeEncodeError as err:
+                raise RejectRecord(f"field {field!r}: not valid UTF-8 text: {err}") from None
+            size = len(column) + len(encoded)
             if size > limit:
-                raise RejectRecord(f"field {field!r}: a cell of {size} bytes is over "
-                                   f"max_cell_bytes {limit} (HBase: KeyValue size too large)")
+                raise RejectRecord(f"field {field!r}: a cell of {size + len(key)} bytes is over "
+                                   f"max_cell_bytes {self.config.max_cell_bytes} (HBase: "
+                                   "KeyValue size too large)")
             cells[column] = encoded
+            total += size
         if not cells:
             raise RejectRecord("nothing to store: every mapped field is missing or null "
                                "(HBase: No columns to insert)")
-        return cells
+        return cells, total + len(key) * len(cells)
 
 
 def connect(config: HBaseSinkConfig) -> Any:
@@ -324,11 +358,11 @@ class HBaseWriter(RedactedRepr, UpsertWriter):
             key = self.encoder.row_key(view)
         else:
             key = self.position_key(self._batch, self._partition, position)
-        return key, (self.encoder.cells(view, key), record)
+        cells, nbytes = self.encoder.cells(view, key)
+        return key, (cells, record, nbytes)
 
     def size(self, item: Any) -> int:
-        key, (cells, _) = item
-        return len(key) + sum(len(c) + len(v) for c, v in cells.items())
+        return int(item[1][2])
 
     # ---- sending ----------------------------------------------------------------
 
@@ -350,8 +384,9 @@ class HBaseWriter(RedactedRepr, UpsertWriter):
         if self._table is None:
             self.connect()
         batch = self._table.batch(timestamp=timestamp)
-        for key, (cells, _) in rows:
-            batch.put(key, cells)
+        put = batch.put
+        for key, (cells, _, _) in rows:
+            put(key, cells)
         batch.send()
 
     def upsert(self, rows: list[tuple[Hashable, Any]]) -> None:
