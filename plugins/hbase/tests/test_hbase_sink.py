@@ -99,13 +99,16 @@ def test_bad_records_go_to_dead_letters_with_the_stores_reason(
     assert sink.stats["rows"] == 3
 
 
+@pytest.mark.parametrize("outage_of", ["thrift", "server"])
 def test_server_outage_mid_job_is_retried_and_nothing_lost_or_doubled(
-        hbase_thrift: tuple[str, int], hbase_service: Any,
+        outage_of: str, hbase_thrift: tuple[str, int], hbase_service: Any,
         hbase_table_factory: Callable[..., str], tmp_path: Any,
         caplog: pytest.LogCaptureFixture) -> None:
-    """The Thrift server is stopped for 12 s while batches keep coming; writers retry with
-    backoff (warnings logged, retries counted), the job catches up once it is back, and
-    every record is stored once, with its batch's time as the cell timestamp."""
+    """The Thrift server alone (``thrift``), or the whole server, Thrift and master with
+    its region server and ZooKeeper (``server``, SIGTERM, same data), is down for 12 s while
+    batches keep coming; writers retry with backoff (warnings logged, retries counted), the
+    job catches up once it is back, and every record is stored once, with its batch's time
+    as the cell timestamp."""
     caplog.set_level(logging.WARNING, logger="etlcore.hbase")
     host, port = hbase_thrift
     table = hbase_table_factory(create=False)
@@ -131,13 +134,16 @@ def test_server_outage_mid_job_is_retried_and_nothing_lost_or_doubled(
             push(50)
             time.sleep(0.1)
         wait_for(lambda: sink.stats["rows"] >= 250, 30, "the rows before the outage")
-        hbase_service.stop_thrift()
+        if outage_of == "thrift":
+            hbase_service.stop_thrift()
+        else:
+            hbase_service.stop()
         down = time.monotonic()
         stopper = threading.Event()
         while time.monotonic() - down < 12:
             push(50)
             stopper.wait(0.5)
-        took = hbase_service.start_thrift()
+        took = hbase_service.start_thrift() if outage_of == "thrift" else hbase_service.start()
         outage = time.monotonic() - down
         for _ in range(3):
             push(50)
@@ -145,7 +151,7 @@ def test_server_outage_mid_job_is_retried_and_nothing_lost_or_doubled(
     finally:
         ctx.stop()
         ctx.await_termination(60)
-    print(f"outage {outage:.1f}s (thrift back in {took:.1f}s), {pushed} records, "
+    print(f"{outage_of} outage {outage:.1f}s (back in {took:.1f}s), {pushed} records, "
           f"{sink.stats['retries']} failed attempts retried")
     assert outage >= 10
     assert sink.stats["retries"] > 0
