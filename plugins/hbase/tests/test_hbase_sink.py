@@ -162,3 +162,34 @@ def test_server_outage_mid_job_is_retried_and_nothing_lost_or_doubled(
         batch = int(cells[b"cf:batch"][0])
         stamps = {ts for _, ts in cells.values()}
         assert stamps == {int(round(times[batch] * 1000))}, (key, cells)
+
+
+def test_open_checks_the_table_and_its_families(hbase_thrift: tuple[str, int],
+                                                hbase_table_factory: Callable[..., str]) -> None:
+    """Before any batch: a missing table is an error naming create_table, a family the
+    table lacks is a ConfigError naming the key, and create_table creates every family."""
+    from etlcore.errors import ConfigError, EtlcoreError
+    from etlcore.sink import SinkContext
+
+    host, port = hbase_thrift
+    missing = hbase_table_factory(create=False)
+    with pytest.raises(EtlcoreError, match="create_table: true"):
+        build_sink(host=host, port=port, table=missing, row_key="{a}").open(
+            SinkContext("hbase", "job"))
+    existing = hbase_table_factory(families=("cf",))
+    with pytest.raises(ConfigError) as err:
+        build_sink(host=host, port=port, table=existing, row_key="{a}",
+                   columns={"a": "cf:a", "b": "other:b"}).open(SinkContext("hbase", "job"))
+    assert err.value.key == "hbase.columns" and err.value.got == "other"
+    created = hbase_table_factory(create=False)
+    build_sink(host=host, port=port, table=created, row_key="{a}", create_table=True,
+               max_versions=3, columns={"a": "x:a", "b": "y:b"}).open(SinkContext("hbase", "j"))
+    import happybase
+
+    conn = happybase.Connection(host, port)
+    try:
+        families = conn.table(created).families()
+    finally:
+        conn.close()
+    assert sorted(families) == [b"x", b"y"]
+    assert families[b"x"]["max_versions"] == 3
