@@ -6,7 +6,8 @@ that cannot be started makes the test fail with the harness's error; it is never
 
 Fixtures: ``kafka_bootstrap``, ``kafka_admin``, ``kafka_topic``, ``kafka_topic_factory``,
 ``kinesis_endpoint``, ``kinesis_client``, ``kinesis_stream``, ``kinesis_stream_factory``,
-``spark_master`` (a :class:`SparkCluster`), ``restart_service``. Markers
+``spark_master`` (a :class:`SparkCluster`), ``hbase_thrift``, ``hbase_service``,
+``hbase_table_factory``, ``restart_service``. Markers
 ``kafka_topic(partitions=N)`` and ``kinesis_stream(shards=N)`` size the default resources.
 """
 
@@ -245,6 +246,58 @@ def kinesis_stream(
     if hasattr(request, "param"):
         kwargs["shards"] = int(request.param)
     return kinesis_stream_factory(**kwargs)
+
+
+# --------------------------------------------------------------------------- hbase
+
+
+@pytest.fixture(scope="session")
+def hbase_thrift() -> tuple[str, int]:
+    """``(host, port)`` of a running HBase Thrift v1 server (standalone HBase behind it)."""
+    env = ensure_service("hbase").env()
+    return env["ETLCORE_HBASE_HOST"], int(env["ETLCORE_HBASE_PORT"])
+
+
+@pytest.fixture
+def hbase_service(hbase_thrift: tuple[str, int]) -> svcharness.HBase:
+    """The harness's HBase service: ``stop_thrift()`` / ``start_thrift()`` for outages."""
+    svc = svcharness.get("hbase")
+    assert isinstance(svc, svcharness.HBase)
+    return svc
+
+
+@pytest.fixture
+def hbase_table_factory(
+    hbase_thrift: tuple[str, int], request: pytest.FixtureRequest
+) -> Iterator[Callable[..., str]]:
+    """``make(families=("cf",), create=True) -> name``: uuid-named tables, dropped after
+    (``create=False`` only reserves the name, for code that creates the table itself)."""
+    import happybase
+
+    host, port = hbase_thrift
+    created: list[str] = []
+
+    def make(families: tuple[str, ...] = ("cf",), create: bool = True) -> str:
+        name = _unique("t", request).replace("-", "_")
+        if create:
+            conn = happybase.Connection(host, port, timeout=30000)
+            try:
+                conn.create_table(name, {f: {"max_versions": 1} for f in families})
+            finally:
+                conn.close()
+        created.append(name)
+        return name
+
+    yield make
+    conn = None
+    with contextlib.suppress(Exception):  # best effort: the server may have been bounced
+        conn = happybase.Connection(host, port, timeout=30000)
+        existing = {t.decode() for t in conn.tables()}
+        for name in created:
+            if name in existing:
+                conn.delete_table(name, disable=True)
+    if conn is not None:
+        conn.close()
 
 
 # --------------------------------------------------------------------------- spark

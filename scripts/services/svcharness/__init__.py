@@ -6,11 +6,13 @@ Add a service by writing one :class:`Service` subclass and listing it in ``SERVI
 from __future__ import annotations
 
 from .base import HarnessError, Service, Status, cache_root, state_root
+from .hbase import HBase
 from .kafka import Kafka
 from .kinesis import Kinesis
 from .spark import Spark
 
 SERVICES: dict[str, type[Service]] = {
+    "hbase": HBase,
     "kafka": Kafka,
     "kinesis": Kinesis,
     "spark": Spark,
@@ -27,6 +29,7 @@ def get(name: str) -> Service:
 
 __all__ = [
     "SERVICES",
+    "HBase",
     "HarnessError",
     "Kafka",
     "Kinesis",
