@@ -6,11 +6,13 @@ Add a service by writing one :class:`Service` subclass and listing it in ``SERVI
 from __future__ import annotations
 
 from .base import HarnessError, Service, Status, cache_root, state_root
+from .cassandra import Cassandra
 from .kafka import Kafka
 from .kinesis import Kinesis
 from .spark import Spark
 
 SERVICES: dict[str, type[Service]] = {
+    "cassandra": Cassandra,
     "kafka": Kafka,
     "kinesis": Kinesis,
     "spark": Spark,
@@ -27,6 +29,7 @@ def get(name: str) -> Service:
 
 __all__ = [
     "SERVICES",
+    "Cassandra",
     "HarnessError",
     "Kafka",
     "Kinesis",
