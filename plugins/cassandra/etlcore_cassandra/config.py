@@ -82,7 +82,8 @@ class CassandraSinkConfig:
         120.0, help="seconds a write keeps being retried (backoff with jitter) while the "
         "cluster times out, is unavailable or unreachable; then the batch fails")
     retry_cap: float = option(2.0, help="longest wait in seconds between two retries")
-    username: str | None = option(None, help="user for password authentication")
+    username: str | None = secret(None, help="user for password authentication (never "
+                                  "printed, like the password)")
     password: str | None = secret(None, help="password for password authentication")
     protocol_version: int | None = option(None, help="native protocol version (default: "
                                           "negotiated)")

@@ -86,13 +86,18 @@ def _open_cluster(config: CassandraSinkConfig, what: str, *, metadata: bool) -> 
     from cassandra import ConsistencyLevel
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.connection import DefaultEndPoint
-    from cassandra.policies import ConstantReconnectionPolicy
+    from cassandra.policies import (
+        ConstantReconnectionPolicy,
+        DCAwareRoundRobinPolicy,
+        TokenAwarePolicy,
+    )
 
     points = []
     for host in config.contact_points:
         name, _, port = host.rpartition(":") if ":" in host else (host, "", "")
         points.append(DefaultEndPoint(name, int(port) if port else config.port))
     profile = cluster_mod.ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
         consistency_level=getattr(ConsistencyLevel, config.consistency.upper()),
         request_timeout=config.request_timeout)
     kwargs: dict[str, Any] = {}
