@@ -147,6 +147,7 @@ class CassandraWriter(RedactedRepr, UpsertWriter):
         self.chunk_records = config.chunk_records
         self._names = [c for c, _ in columns]
         self._index = {c: i for i, c in enumerate(self._names)}
+        self._key_index = [self._index[k] for k in key_fields]
         self._cluster: Any = None
         self._session: Any = None
         self._insert: Any = None
@@ -231,6 +232,9 @@ class CassandraWriter(RedactedRepr, UpsertWriter):
                 values[i] = value
             return values
         if isinstance(record, (tuple, list)):
+            if len(record) == len(self._names) and not any(
+                    type(v) is tuple for v in record):  # the common case: no nesting
+                return list(record)
             flat: list[Any] = []
             _flatten(record, flat)
             if len(flat) != len(self._names):
@@ -251,14 +255,11 @@ class CassandraWriter(RedactedRepr, UpsertWriter):
             key: Hashable = (self.epoch, self._batch_id, self._partition, position)
             values.extend(key)  # type: ignore[arg-type]
         else:
-            parts = []
-            for field in self.key_fields:
-                value = values[self._index[field]]
+            key = tuple([values[i] for i in self._key_index])
+            for field, value in zip(self.key_fields, key, strict=True):
                 if value is self._unset or value is None:
                     raise RejectRecord(f"key field {field!r} is "
                                        f"{'missing' if value is self._unset else 'null'}")
-                parts.append(value)
-            key = tuple(parts)
             try:
                 hash(key)
             except TypeError:
@@ -272,6 +273,13 @@ class CassandraWriter(RedactedRepr, UpsertWriter):
             raise RejectRecord(f"cannot be stored in {self.config.keyspace}."
                                f"{self.config.table}: {type(err).__name__}: {err}") from None
         return key, (bound, record)
+
+    def combine(self, items: list[Any]) -> list[Any]:
+        """The last record per key, in the order of last occurrences (as UpsertWriter's);
+        append keys never repeat, and distinct upsert keys are kept as they are."""
+        if self.config.mode == "append" or len({key for key, _ in items}) == len(items):
+            return items
+        return super().combine(items)
 
     def upsert(self, rows: list[tuple[Hashable, Any]]) -> None:
         from cassandra import InvalidRequest
@@ -355,11 +363,11 @@ class CassandraSink(RedactedRepr, UpsertSink):
         if self.config.mode == "append" and self._epoch is None:
             raise EtlcoreError(f"{self.what}: mode 'append' keys rows by the checkpoint's "
                                "epoch and batch ids: give the job a checkpoint")
-        cluster, session = _open_cluster(self.config, self.what, metadata=True)
+        cluster, session = _open_cluster(self.config, self.what, metadata=False)
         try:
             with redacted_errors(self.config, self.what):
                 self._ddl(session)
-                self._read_table(cluster)
+                self._read_table(session)
         finally:
             cluster.shutdown()
 
@@ -386,15 +394,20 @@ class CassandraSink(RedactedRepr, UpsertSink):
                             f"({body}, PRIMARY KEY ({partition}{rest}))")
             session.cluster.control_connection.wait_for_schema_agreement()
 
-    def _read_table(self, cluster: Any) -> None:
+    def _read_table(self, session: Any) -> None:
+        """Columns and primary key from ``system_schema`` (no full schema metadata fetch)."""
         c = self.config
-        cluster.refresh_table_metadata(c.keyspace, c.table)
-        ks = cluster.metadata.keyspaces.get(c.keyspace)
-        table = ks.tables.get(c.table) if ks is not None else None
-        if table is None:
+        found = list(session.execute(
+            "SELECT column_name, kind, position, type FROM system_schema.columns "
+            "WHERE keyspace_name = %s AND table_name = %s", (c.keyspace, c.table)))
+        if not found:
             raise EtlcoreError(f"{self.what}: table {c.keyspace}.{c.table} does not exist "
                                "(set create_table with columns and primary_key, or create it)")
-        pk = [col.name for col in table.primary_key]
+        order = {"partition_key": 0, "clustering": 1}
+        found.sort(key=lambda r: (order.get(r.kind, 2), r.position if r.kind in order else 0,
+                                  r.column_name))
+        table_columns = {r.column_name: r.type for r in found}
+        pk = [r.column_name for r in found if r.kind in order]
         if c.mode == "append":
             if pk != flat_key(APPEND_PRIMARY_KEY):
                 raise EtlcoreError(f"{self.what}: append mode needs the primary key "
@@ -407,9 +420,9 @@ class CassandraSink(RedactedRepr, UpsertSink):
                                    f"{c.keyspace}.{c.table}: Cassandra upserts by primary key")
             self._key = list(key)
         if self._columns is None:
-            self._columns = [(n, col.cql_type) for n, col in table.columns.items()
+            self._columns = [(n, t) for n, t in table_columns.items()
                              if c.mode != "append" or n not in APPEND_KEY]
-        missing = [n for n, _ in self._columns if n not in table.columns]
+        missing = [n for n, _ in self._columns if n not in table_columns]
         if missing:
             raise EtlcoreError(f"{self.what}: declared columns {missing} are not in "
                                f"{c.keyspace}.{c.table}")
