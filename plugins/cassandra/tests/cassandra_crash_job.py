@@ -25,7 +25,7 @@ from pathlib import Path
 from etlcore import StreamingContext
 
 PARTITIONS, BOUND = 2, 5
-LIMIT = int(os.environ.get("CRASH_LIMIT", "1500"))
+LIMIT = int(os.environ.get("CRASH_LIMIT", "1000"))
 LAST = LIMIT // BOUND
 SLOW = 0.01
 

@@ -78,9 +78,12 @@ def stored(session: Any, keyspace: str, prefix: str) -> dict[str, list[tuple[Any
     }
 
 
+@pytest.mark.parametrize("runner", ["local", "processes"])
 def test_sigkill_loop_converges_to_one_uninterrupted_run(
-        cassandra_contact: str, cassandra_keyspace: str, cassandra_session: Any,
+        runner: str, cassandra_contact: str, cassandra_keyspace: str, cassandra_session: Any,
         tmp_path: Path) -> None:
+    """The job (and, under ``processes``, its two worker processes: the whole process group)
+    is SIGKILLed; the uninterrupted reference always runs on the local runner."""
     seed = int(os.environ.get("ETLCORE_CRASH_SEED", random.randrange(1 << 30)))
     print(f"crash seed {seed} (rerun with ETLCORE_CRASH_SEED={seed})")
     rng = random.Random(seed)
@@ -90,8 +93,8 @@ def test_sigkill_loop_converges_to_one_uninterrupted_run(
     ckpt = tmp_path / "ckpt"
     kills = 0
     while kills < KILLS:
-        if not kill_after_progress(spawn(cassandra_contact, cassandra_keyspace, run, ckpt),
-                                   ckpt, rng):
+        if not kill_after_progress(
+                spawn(cassandra_contact, cassandra_keyspace, run, ckpt, runner), ckpt, rng):
             break
         kills += 1
     crashed_at = last_commit(ckpt)
@@ -99,7 +102,7 @@ def test_sigkill_loop_converges_to_one_uninterrupted_run(
           f"{time.monotonic() - started:.1f}s")
     assert kills >= KILLS, f"the job finished after only {kills} kills: give it more data"
     assert crashed_at < LAST
-    check_exit(spawn(cassandra_contact, cassandra_keyspace, run, ckpt), timeout=180)
+    check_exit(spawn(cassandra_contact, cassandra_keyspace, run, ckpt, runner), timeout=180)
     check_exit(reference, timeout=180)
     print(f"total {time.monotonic() - started:.1f}s")
     got = stored(cassandra_session, cassandra_keyspace, run)
