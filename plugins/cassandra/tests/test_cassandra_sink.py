@@ -62,20 +62,23 @@ def test_bad_records_go_to_dead_letters_with_the_stores_reason(
     table = table_name()
     good = [{"k": f"k{i}", "n": i} for i in range(20)]
     huge_key = {"k": "x" * 70_000, "n": 1}           # the server refuses keys over 64 KiB
+    huge_value = {"k": "big", "n": 2, "note": "y" * 14_000_000}  # a CQL message over 12.8 MiB
     wrong_type = {"k": "w", "n": "many"}             # the driver cannot encode it as bigint
     missing_key = {"n": 3}
     null_key = {"k": None, "n": 4}
-    bad = [huge_key, wrong_type, missing_key, null_key]
+    bad = [huge_key, wrong_type, huge_value, missing_key, null_key]
     ctx = StreamingContext(1.0, tmp_path / "ckpt", clock="manual", name="bad")
-    ctx.queue_stream([good[:10] + bad[:2], bad[2:] + good[10:]]).sink(
-        "cassandra", table=table, columns={"k": "text", "n": "bigint"}, primary_key=["k"],
+    ctx.queue_stream([good[:10] + bad[:3], bad[3:] + good[10:]]).sink(
+        "cassandra", table=table, columns={"k": "text", "n": "bigint", "note": "text"},
+        primary_key=["k"],
         create_table=True, **base_config)
     ctx.run(until_idle=True)
     reasons = {d["record"].get("k", "<none>")[:5] if d["record"].get("k") else
                repr(d["record"]): d["reason"] for d in ctx.dead_letters}
-    assert len(ctx.dead_letters) == 4, ctx.dead_letters
+    assert len(ctx.dead_letters) == 5, [d["reason"] for d in ctx.dead_letters]
     assert "Key length of 70000 is longer than maximum of 65535" in reasons["xxxxx"]
     assert "Cassandra refused the row" in reasons["xxxxx"]
+    assert "exceeds allowed maximum" in reasons["big"]  # the server's own words
     assert "invalid type" in reasons["w"] and "LongType" in reasons["w"]
     assert "key field 'k' is missing" in reasons[repr(missing_key)]
     assert "key field 'k' is null" in reasons[repr(null_key)]
