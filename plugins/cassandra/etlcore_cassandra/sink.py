@@ -200,7 +200,8 @@ class CassandraWriter(RedactedRepr, UpsertWriter):
                 delay = min(backoff(attempt, 0.2, self.config.retry_cap), left)
                 _count("retries")
                 log.warning("%s: %s failed (%s: %s); retry %d in %.2fs", self.what, what,
-                            type(err).__name__, err, attempt + 1, delay)
+                            type(err).__name__, redact(str(err), self.config), attempt + 1,
+                            delay)
                 time.sleep(delay)
                 attempt += 1
 

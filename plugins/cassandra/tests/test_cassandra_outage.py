@@ -18,7 +18,7 @@ from tests.services.fixtures import svcharness
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-PARTITIONS, LIMIT, BOUND = 2, 1500, 10
+PARTITIONS, LIMIT, BOUND = 2, 1000, 10
 OUTAGE = 10.0
 
 
