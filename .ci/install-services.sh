@@ -11,9 +11,9 @@ PY="${PYTHON:-python3}"
 # Run as root, or through passwordless sudo when not.
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 
-if ! "$PY" -c 'import confluent_kafka, boto3, happybase' 2>/dev/null; then
+if ! "$PY" -c 'import confluent_kafka, boto3, happybase, cassandra' 2>/dev/null; then
     "$PY" -m pip install --quiet --disable-pip-version-check confluent-kafka boto3 \
-        'happybase>=1.2' </dev/null
+        'happybase>=1.2' 'cassandra-driver>=3.29' </dev/null
 fi
 
 # System packages: kcat always; the toolchains only if this machine somehow lacks them.
@@ -32,4 +32,5 @@ fi
 # spark: `fetch` pip-installs pyspark (pinned in svcharness/spark.py, ~490 MB) only when
 # `import pyspark` fails; the same package is the test driver and the cluster (Java 17).
 # hbase: HBase 2.6.1 (hbase-server + hbase-thrift, ~111 MB of jars) through mvn into the cache.
-"$PY" scripts/services/svc.py fetch kafka kinesis spark hbase </dev/null
+# cassandra: cassandra-all 5.0.x and its jars from Maven Central (~67 MB, ~20 s).
+"$PY" scripts/services/svc.py fetch kafka kinesis spark hbase cassandra </dev/null

@@ -6,8 +6,9 @@ that cannot be started makes the test fail with the harness's error; it is never
 
 Fixtures: ``kafka_bootstrap``, ``kafka_admin``, ``kafka_topic``, ``kafka_topic_factory``,
 ``kinesis_endpoint``, ``kinesis_client``, ``kinesis_stream``, ``kinesis_stream_factory``,
-``spark_master`` (a :class:`SparkCluster`), ``hbase_thrift``, ``hbase_service``,
-``hbase_table_factory``, ``restart_service``. Markers
+``spark_master`` (a :class:`SparkCluster`), ``spark_context``, ``hbase_thrift``,
+``hbase_service``, ``hbase_table_factory``, ``cassandra_contact``, ``cassandra_session``,
+``cassandra_keyspace``, ``restart_service``. Markers
 ``kafka_topic(partitions=N)`` and ``kinesis_stream(shards=N)`` size the default resources.
 """
 
@@ -298,6 +299,46 @@ def hbase_table_factory(
                 conn.delete_table(name, disable=True)
     if conn is not None:
         conn.close()
+
+
+# --------------------------------------------------------------------------- cassandra
+
+
+@pytest.fixture(scope="session")
+def cassandra_contact() -> str:
+    """``host:port`` of a running single-node Cassandra (CQL native port)."""
+    return str(ensure_service("cassandra").env()["ETLCORE_CASSANDRA_CONTACT"])
+
+
+@pytest.fixture(scope="session")
+def cassandra_session(cassandra_contact: str) -> Iterator[Any]:
+    """A cassandra-driver ``Session`` on the harness's node (no keyspace set)."""
+    from cassandra.cluster import Cluster
+    from cassandra.policies import ConstantReconnectionPolicy
+
+    host, _, port = cassandra_contact.rpartition(":")
+    cluster = Cluster([host], port=int(port), connect_timeout=10,
+                      reconnection_policy=ConstantReconnectionPolicy(0.5, None))
+    session = cluster.connect()
+    session.default_timeout = 30
+    try:
+        yield session
+    finally:
+        cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def cassandra_keyspace(cassandra_session: Any) -> Iterator[str]:
+    """A uuid-named keyspace (SimpleStrategy, RF 1) for the session, dropped after."""
+    name = f"etl_{uuid.uuid4().hex[:12]}"
+    cassandra_session.execute(
+        f"CREATE KEYSPACE {name} WITH replication = "
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(Exception):  # best effort: the node may have been bounced
+            cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=60)
 
 
 # --------------------------------------------------------------------------- spark

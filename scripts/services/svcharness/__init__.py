@@ -6,12 +6,14 @@ Add a service by writing one :class:`Service` subclass and listing it in ``SERVI
 from __future__ import annotations
 
 from .base import HarnessError, Service, Status, cache_root, state_root
+from .cassandra import Cassandra
 from .hbase import HBase
 from .kafka import Kafka
 from .kinesis import Kinesis
 from .spark import Spark
 
 SERVICES: dict[str, type[Service]] = {
+    "cassandra": Cassandra,
     "hbase": HBase,
     "kafka": Kafka,
     "kinesis": Kinesis,
@@ -29,6 +31,7 @@ def get(name: str) -> Service:
 
 __all__ = [
     "SERVICES",
+    "Cassandra",
     "HBase",
     "HarnessError",
     "Kafka",
