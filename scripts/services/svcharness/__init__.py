@@ -6,11 +6,13 @@ Add a service by writing one :class:`Service` subclass and listing it in ``SERVI
 from __future__ import annotations
 
 from .base import HarnessError, Service, Status, cache_root, state_root
+from .flume import Flume, FlumeAgent
 from .kafka import Kafka
 from .kinesis import Kinesis
 from .spark import Spark
 
 SERVICES: dict[str, type[Service]] = {
+    "flume": Flume,
     "kafka": Kafka,
     "kinesis": Kinesis,
     "spark": Spark,
@@ -27,6 +29,8 @@ def get(name: str) -> Service:
 
 __all__ = [
     "SERVICES",
+    "Flume",
+    "FlumeAgent",
     "HarnessError",
     "Kafka",
     "Kinesis",
