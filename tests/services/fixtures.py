@@ -6,7 +6,8 @@ that cannot be started makes the test fail with the harness's error; it is never
 
 Fixtures: ``kafka_bootstrap``, ``kafka_admin``, ``kafka_topic``, ``kafka_topic_factory``,
 ``kinesis_endpoint``, ``kinesis_client``, ``kinesis_stream``, ``kinesis_stream_factory``,
-``spark_master`` (a :class:`SparkCluster`), ``restart_service``. Markers
+``spark_master`` (a :class:`SparkCluster`), ``restart_service``, ``flume_agent`` (a factory
+of Flume agents delivering to a port under test). Markers
 ``kafka_topic(partitions=N)`` and ``kinesis_stream(shards=N)`` size the default resources.
 """
 
@@ -344,3 +345,41 @@ def spark_context(spark_master: SparkCluster) -> Iterator[Any]:
         yield sc
     finally:
         sc.stop()
+
+
+# --------------------------------------------------------------------------- flume
+
+
+@pytest.fixture(scope="session")
+def flume_fetched() -> Path:
+    """Flume's jars, fetched into the cache if needed (agents are started per test)."""
+    _used.add("flume")
+    if "flume" in _failed:
+        pytest.fail(f"service 'flume' unavailable (as before): {_failed['flume']}", pytrace=False)
+    svc = svcharness.get("flume")
+    try:
+        svc.fetch()
+    except svcharness.HarnessError as exc:
+        _failed["flume"] = str(exc)
+        pytest.fail(f"service 'flume' unavailable: {exc}", pytrace=False)
+    return svcharness.flume.lib_dir()
+
+
+@pytest.fixture
+def flume_agent(
+    flume_fetched: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., svcharness.FlumeAgent]]:
+    """``start(port=..., events=1000, source="seq", channel="memory", ...) -> FlumeAgent``:
+    launch an agent whose avro sink delivers to ``127.0.0.1:port``; stopped after the test.
+    Keyword arguments are :class:`svcharness.flume.AgentConfig` fields."""
+    agents: list[svcharness.FlumeAgent] = []
+
+    def start(**settings: Any) -> svcharness.FlumeAgent:
+        folder = tmp_path_factory.mktemp("flume-agent")
+        agent = svcharness.FlumeAgent(svcharness.flume.AgentConfig(**settings), folder)
+        agents.append(agent.start())
+        return agent
+
+    yield start
+    for agent in agents:
+        agent.stop()

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import HarnessError, Service, cache_root, env_port, run_checked
+from .base import HarnessError, Service, cache_root, env_port, port_open, run_checked
 
 VERSION = "1.11.0"
 LOG4J_VERSION = "2.18.0"
@@ -101,7 +101,8 @@ class AgentConfig:
         elif self.source == "netcat":
             props |= {"a1.sources.s1.type": "netcat", "a1.sources.s1.bind": "127.0.0.1",
                       "a1.sources.s1.port": str(self.netcat_port),
-                      "a1.sources.s1.max-line-length": "65536"}
+                      "a1.sources.s1.max-line-length": "65536",
+                      "a1.sources.s1.ack-every-event": "false"}
         else:
             raise HarnessError(f"flume agent: source {self.source!r}: expected seq or netcat")
         capacity = max(10000, self.batch_size * 10)
@@ -172,6 +173,20 @@ class FlumeAgent:
                 return text in self.log()
             time.sleep(0.1)
         return False
+
+    def wait_started(self, timeout: float = 60.0) -> FlumeAgent:
+        """Wait until the avro sink runs (and a netcat source listens); raise if it does not."""
+        if not self.wait_log(SINK_STARTED, timeout):
+            raise HarnessError(f"flume agent in {self.folder} did not start its sink within "
+                               f"{timeout:.0f}s:\n{self.tail()}")
+        if self.config.source == "netcat":
+            deadline = time.monotonic() + timeout
+            while not port_open(self.config.netcat_port):
+                if time.monotonic() > deadline or not self.alive():
+                    raise HarnessError(f"flume agent netcat source not listening on "
+                                       f"{self.config.netcat_port}:\n{self.tail()}")
+                time.sleep(0.1)
+        return self
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
