@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -78,3 +79,44 @@ def stop_job(proc: subprocess.Popen[bytes], out: Path, log: Path, timeout: float
         proc.kill()
         proc.wait()
     assert proc.returncode == 0, f"job exited {proc.returncode}:\n{log.read_text()[-4000:]}"
+
+
+class AvroClient:
+    """A Python Avro IPC client (the avro package's Requestor) over Netty framing.
+
+    Not Flume's Java client: its protocol hash differs from the server's, so the
+    handshake goes NONE, then CLIENT with the protocol text; each call opens a
+    connection (the Requestor sends a handshake with every call).
+    """
+
+    def __init__(self, port: int):
+        from avro import ipc, protocol
+
+        from etlcore_flume.protocol import PROTOCOL_TEXT
+
+        self.port = port
+        self.remote_name = f"127.0.0.1:{port}".encode()
+        self.requestor = ipc.Requestor(protocol.parse(PROTOCOL_TEXT), self)
+        self.serial = 0
+
+    def transceive(self, request: bytes) -> bytes:
+        from etlcore_flume.framing import encode_frame
+
+        self.serial += 1
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as conn:
+            conn.sendall(encode_frame(self.serial, request))
+            data = b""
+            while True:
+                chunk = conn.recv(65536)
+                assert chunk, "the server closed the connection without a reply"
+                data += chunk
+                if len(data) >= 12:
+                    serial, count = struct.unpack(">ii", data[:8])
+                    (length,) = struct.unpack(">i", data[8:12])
+                    if len(data) >= 12 + length:
+                        assert (serial, count) == (self.serial, 1)
+                        return data[12:12 + length]
+
+    def append_batch(self, events: list[tuple[dict[str, str], bytes]]) -> str:
+        datum = {"events": [{"headers": h, "body": b} for h, b in events]}
+        return str(self.requestor.request("appendBatch", datum))
