@@ -91,7 +91,6 @@ class AvroClient:
 
     def __init__(self, port: int):
         from avro import ipc, protocol
-
         from etlcore_flume.protocol import PROTOCOL_TEXT
 
         self.port = port

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from etlcore_flume.config import FlumeSourceConfig
+from etlcore_flume.source import FlumeSource
 from flume_testlib import AvroClient, free_ports, tagged, wait_until
 
 from etlcore.clock import ManualClock
 from etlcore.config import parse_config
 from etlcore.source import Rejected, SourceContext
-from etlcore_flume.config import FlumeSourceConfig
-from etlcore_flume.source import FlumeSource
 
 pytestmark = pytest.mark.services
 
