@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the service tests need, idempotently and non-interactively:
-# Python clients, kcat, and the servers' artifacts (cached under ~/.cache/etlcore-services;
-# pyspark goes into site-packages).
+# Python clients (avro and fastavro for the flume plugin), kcat, and the servers' artifacts
+# (cached under ~/.cache/etlcore-services; pyspark goes into site-packages).
 # Usage: bash .ci/install-services.sh   (then: python3 scripts/services/svc.py start ...)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -11,8 +11,9 @@ PY="${PYTHON:-python3}"
 # Run as root, or through passwordless sudo when not.
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 
-if ! "$PY" -c 'import confluent_kafka, boto3' 2>/dev/null; then
-    "$PY" -m pip install --quiet --disable-pip-version-check confluent-kafka boto3 </dev/null
+if ! "$PY" -c 'import confluent_kafka, boto3, avro, fastavro' 2>/dev/null; then
+    "$PY" -m pip install --quiet --disable-pip-version-check confluent-kafka boto3 avro \
+        fastavro </dev/null
 fi
 
 # System packages: kcat always; the toolchains only if this machine somehow lacks them.
@@ -30,4 +31,4 @@ fi
 
 # spark: `fetch` pip-installs pyspark (pinned in svcharness/spark.py, ~490 MB) only when
 # `import pyspark` fails; the same package is the test driver and the cluster (Java 17).
-"$PY" scripts/services/svc.py fetch kafka kinesis spark </dev/null
+"$PY" scripts/services/svc.py fetch kafka kinesis spark flume </dev/null
