@@ -8,10 +8,12 @@ the same checkpoint. Delivery tuning (limits, compression) is
 
 from __future__ import annotations
 
+import os
+import ssl
 from dataclasses import dataclass
 from typing import Literal
 
-from etlcore.config import option
+from etlcore.config import option, secret
 from etlcore.errors import ConfigError
 
 Format = Literal["text", "json", "bytes"]
@@ -34,6 +36,12 @@ class FlumeSourceConfig:
         "get FAILED (the agent backs off and resends)", identity=False)
     max_frame_bytes: int = option(64 << 20, help="a larger call closes its connection",
                                   identity=False)
+    ssl: bool = option(False, help="TLS, as the agent avro sink's ssl = true", identity=False)
+    ssl_certfile: str = option("", help="with ssl: the server certificate chain (PEM)",
+                               identity=False)
+    ssl_keyfile: str = option("", help="with ssl: its private key (PEM; default: in the "
+                              "certfile)", identity=False)
+    ssl_key_password: str = secret("", help="with ssl: the private key's password, if any")
 
     def receiver_ports(self) -> list[int]:
         if self.ports:
@@ -72,6 +80,28 @@ class FlumeSourceConfig:
         if self.max_unconsumed_bytes < 1:
             raise ConfigError(f"{prefix}max_unconsumed_bytes", "a positive number of bytes",
                               self.max_unconsumed_bytes)
+        if self.ssl and not self.ssl_certfile:
+            raise ConfigError(f"{prefix}ssl_certfile", "a PEM certificate file when ssl is true",
+                              has_value=False)
+        for key in ("ssl_certfile", "ssl_keyfile"):
+            path = getattr(self, key)
+            if path and not os.path.isfile(path):
+                raise ConfigError(f"{prefix}{key}", "an existing PEM file", path)
+        if self.ssl:
+            self._check_certificate(prefix)
         if self.max_frame_bytes < 1024:
             raise ConfigError(f"{prefix}max_frame_bytes", "at least 1024 bytes",
                               self.max_frame_bytes)
+
+    def _check_certificate(self, prefix: str) -> None:
+        """Load the certificate and key now, so a bad pair fails before the job runs."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile or None,
+                                    self.ssl_key_password or None)
+        except (ssl.SSLError, OSError) as err:
+            key = "ssl_keyfile" if self.ssl_keyfile else "ssl_certfile"
+            raise ConfigError(f"{prefix}{key}", "a PEM certificate chain and private key that "
+                              f"load with ssl_key_password ({type(err).__name__}: "
+                              f"{getattr(err, 'reason', None) or err.args[-1]})",
+                              has_value=False) from None

@@ -18,6 +18,7 @@ from etlcore_flume.protocol import ProtocolError
 
 _INT = struct.Struct(">i")
 _HEAD = struct.Struct(">ii")
+_SLACK = 1 << 20  # buffered bytes allowed past max_frame_bytes (headers, a next frame's start)
 
 
 @dataclass
@@ -83,6 +84,9 @@ class FrameReader:
                                         f"{n} bytes)")
                 return False
             self.buffer += self.deflate.inflate(data) if self.deflate else data
+            if len(self.buffer) > self.max_frame_bytes + _SLACK:  # a deflate bomb, say
+                raise ProtocolError(f"{len(self.buffer)} bytes buffered without a complete "
+                                    f"frame: over max_frame_bytes ({self.max_frame_bytes})")
         return True
 
     def _take(self, n: int) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ log = logging.getLogger("etlcore.flume")
 
 Deliver = Callable[[list[dict[str, Any]], str], str]
 _POLL = 0.2  # seconds a blocked accept/recv waits before checking for stop
+_TLS_HANDSHAKE = 10.0  # seconds a client has to complete the TLS handshake
 
 
 class AvroRpcServer:
@@ -30,13 +32,15 @@ class AvroRpcServer:
 
     def __init__(self, host: str, port: int, deliver: Deliver, *, compression: str = "none",
                  max_frame_bytes: int = 64 << 20, name: str = "flume",
-                 stopping: Callable[[], bool] = lambda: False):
+                 stopping: Callable[[], bool] = lambda: False,
+                 ssl_context: ssl.SSLContext | None = None):
         self.host, self.port = host, port
         self.deliver = deliver
         self.compression = compression
         self.max_frame_bytes = max_frame_bytes
         self.name = name
         self._external_stop = stopping
+        self.ssl_context = ssl_context
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._conns: set[socket.socket] = set()
@@ -93,10 +97,26 @@ class AvroRpcServer:
 
     def _serve(self, conn: socket.socket, peer: str) -> None:
         """Answer calls until the peer hangs up, errs, or the server stops."""
-        conn.settimeout(_POLL)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
             self._conns.add(conn)
+        if self.ssl_context is not None:  # in this thread: a slow handshake blocks no one
+            plain = conn
+            try:
+                conn.settimeout(_TLS_HANDSHAKE)
+                conn = self.ssl_context.wrap_socket(conn, server_side=True)
+            except (ssl.SSLError, OSError) as err:
+                self.closed_for_errors += 1
+                log.warning("%s: closing connection from %s on port %s: TLS handshake failed "
+                            "(%s)", self.name, peer, self.port, err)
+                with self._lock:
+                    self._conns.discard(plain)
+                plain.close()
+                return
+            with self._lock:
+                self._conns.discard(plain)
+                self._conns.add(conn)
+        conn.settimeout(_POLL)
         deflate = Deflate() if self.compression == "deflate" else None
         reader = FrameReader(conn, self.max_frame_bytes, deflate, self.stopping)
         session = Session()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import ssl
 import threading
 import time
 from array import array
@@ -81,7 +82,8 @@ class FlumeSource(PartitionedReceiverSource):
                 lambda events, peer, p=partition: self._deliver(p, events, peer),
                 compression=self.config.compression,
                 max_frame_bytes=self.config.max_frame_bytes,
-                name=f"flume-{partition}", stopping=self.stopping)
+                name=f"flume-{partition}", stopping=self.stopping,
+                ssl_context=self._ssl_context())
             try:
                 server.start()
             except OSError:
@@ -92,6 +94,14 @@ class FlumeSource(PartitionedReceiverSource):
             self.ports[i] = server.port
         log.info("flume source listening on %s:%s", self.config.host,
                  ",".join(map(str, self.ports)))
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if not self.config.ssl:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.config.ssl_certfile, self.config.ssl_keyfile or None,
+                                self.config.ssl_key_password or None)
+        return context
 
     def interrupt(self) -> None:
         for server in self.servers:
@@ -117,7 +127,7 @@ class FlumeSource(PartitionedReceiverSource):
                     for e in events:
                         total += len(e["body"]) + 16
                         sizes.append(total)
-        except OSError as err:
+        except (OSError, ValueError) as err:  # ValueError: the log closed under us
             self.failed_calls += 1
             log.error("flume: cannot log %d events of partition %s (%s); the agent gets "
                       "FAILED and resends them", len(events), partition, err)

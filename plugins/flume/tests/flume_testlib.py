@@ -119,3 +119,13 @@ class AvroClient:
     def append_batch(self, events: list[tuple[dict[str, str], bytes]]) -> str:
         datum = {"events": [{"headers": h, "body": b} for h, b in events]}
         return str(self.requestor.request("appendBatch", datum))
+
+
+def self_signed(folder: Path, password: str = "") -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key (encrypted with ``password``)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    argv = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-days", "2", "-subj",
+            "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)]
+    argv += ["-passout", f"pass:{password}"] if password else ["-nodes"]
+    subprocess.run(argv, check=True, capture_output=True)
+    return cert, key

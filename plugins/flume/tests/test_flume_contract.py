@@ -64,4 +64,6 @@ class TestFlumeSource(SourceContract):
                 ({"receivers": 0}, "receivers"), ({"format": "xml"}, "format"),
                 ({"compression": "snappy"}, "compression"), ({"host": " "}, "host"),
                 ({"max_unconsumed_bytes": 0}, "max_unconsumed_bytes"),
-                ({"max_frame_bytes": 10}, "max_frame_bytes")]
+                ({"max_frame_bytes": 10}, "max_frame_bytes"),
+                ({"ssl": True}, "ssl_certfile"),
+                ({"ssl": True, "ssl_certfile": "/no/such/cert.pem"}, "ssl_certfile")]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from etlcore_flume.config import FlumeSourceConfig
 from etlcore_flume.source import FlumeSource
-from flume_testlib import AvroClient, free_ports, tagged, wait_until
+from flume_testlib import AvroClient, free_ports, self_signed, tagged, wait_until
 
 from etlcore.clock import ManualClock
 from etlcore.config import parse_config
@@ -176,3 +176,40 @@ def test_records_json_round_trip(flume_agent: Agent) -> None:
     import base64
     assert sorted(int(base64.b64decode(r["body"])) for r in records) == list(range(10))
     assert json.loads(json.dumps(records)) == records
+
+
+def test_tls_agent(flume_agent: Agent, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path, password="pw")
+    source = open_source(tmp_path / "ckpt", port=0, ssl=True, ssl_certfile=str(cert),
+                         ssl_keyfile=str(key), ssl_key_password="pw")
+    try:
+        flume_agent(port=source.ports[0], events=500, ssl=True)
+        records = drain(source, 500)["0"]
+    finally:
+        source.close()
+    assert sorted(int(r["body"]) for r in records) == list(range(500))
+
+
+def test_tls_refuses_a_plain_client(flume_agent: Agent, tmp_path: Path,
+                                    caplog: pytest.LogCaptureFixture) -> None:
+    """An agent without ssl cannot deliver to a TLS receiver: logged, nothing stored."""
+    caplog.set_level(logging.WARNING, logger="etlcore.flume")
+    cert, key = self_signed(tmp_path)
+    source = open_source(None, port=0, ssl=True, ssl_certfile=str(cert), ssl_keyfile=str(key))
+    try:
+        agent = flume_agent(port=source.ports[0], events=10)
+        assert wait_until(lambda: "TLS handshake failed" in caplog.text, 60), agent.tail()
+        assert source.available("0") == 0
+    finally:
+        source.close()
+
+
+def test_a_key_that_does_not_load_is_a_config_error(tmp_path: Path) -> None:
+    from etlcore.errors import ConfigError
+
+    cert, key = self_signed(tmp_path, password="right")
+    with pytest.raises(ConfigError) as err:
+        parse_config(FlumeSourceConfig, {"port": 0, "ssl": True, "ssl_certfile": str(cert),
+                                         "ssl_keyfile": str(key),
+                                         "ssl_key_password": "wrong"}, "flume")
+    assert err.value.key == "flume.ssl_keyfile" and "wrong" not in str(err.value)

@@ -81,6 +81,7 @@ class AgentConfig:
     channel: str = "memory"  # "memory" or "file"
     batch_size: int = 100
     compression: str | None = None  # "deflate"
+    ssl: bool = False  # TLS to the target, trusting any certificate (a test's self-signed one)
     request_timeout_ms: int = 5000
     connect_timeout_ms: int = 5000
     extra: dict[str, str] = field(default_factory=dict)  # more agent properties
@@ -121,6 +122,8 @@ class AgentConfig:
         if self.compression:
             props |= {"a1.sinks.k1.compression-type": self.compression,
                       "a1.sinks.k1.compression-level": "6"}
+        if self.ssl:
+            props |= {"a1.sinks.k1.ssl": "true", "a1.sinks.k1.trust-all-certs": "true"}
         props |= self.extra
         return "".join(f"{k} = {v}\n" for k, v in props.items())
 
