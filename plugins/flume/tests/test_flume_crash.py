@@ -1,7 +1,7 @@
 """Exactly once through SIGKILLs: two Flume agents keep sending while the job is killed.
 
-Each agent (a ``seq`` source: bodies 0..N-1, a static ``agent`` header) delivers
-to its own receiver port. The job is SIGKILLed 21 times, mostly right after a
+Each agent (a ``seq`` source: bodies 0..N-1, a static ``agent`` header; one
+with a memory channel, one with a file channel) delivers to its own receiver port. The job is SIGKILLed 21 times, mostly right after a
 receiver logged new events (so calls are cut mid-stream) and sometimes during
 startup; the agents retry every call that did not get ``OK``. At the end every
 event of both agents is in the output exactly once.
@@ -41,8 +41,9 @@ def test_every_event_once_across_sigkills(flume_agent: Callable[..., Any], tmp_p
     rng = random.Random(seed)
     ports = free_ports(2)
     ckpt, out, log = tmp_path / "ckpt", tmp_path / "out", tmp_path / "job.log"
-    agents = [flume_agent(**tagged(name, port=port, events=EVENTS, batch_size=50))
-              for name, port in zip("AB", ports, strict=True)]
+    agents = [flume_agent(**tagged(name, port=port, events=EVENTS, batch_size=50,
+                                   channel=channel))
+              for name, port, channel in zip("AB", ports, ("memory", "file"), strict=True)]
     kills = mid_stream = 0
     while kills < KILLS:
         before = logged_records(ckpt)

@@ -3,6 +3,7 @@ malformed frames and backpressure."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import socket
@@ -165,7 +166,7 @@ def test_full_log_makes_the_agent_back_off_and_nothing_is_lost(
     assert any("max_unconsumed_bytes" in r.getMessage() for r in caplog.records)
 
 
-def test_records_json_round_trip(flume_agent: Agent) -> None:
+def test_bytes_format_is_base64(flume_agent: Agent) -> None:
     """format bytes: bodies are base64 text, so the log (JSON) holds any bytes."""
     source = open_source(None, port=0, format="bytes")
     try:
@@ -173,7 +174,6 @@ def test_records_json_round_trip(flume_agent: Agent) -> None:
         records = drain(source, 10)["0"]
     finally:
         source.close()
-    import base64
     assert sorted(int(base64.b64decode(r["body"])) for r in records) == list(range(10))
     assert json.loads(json.dumps(records)) == records
 
@@ -213,3 +213,18 @@ def test_a_key_that_does_not_load_is_a_config_error(tmp_path: Path) -> None:
                                          "ssl_keyfile": str(key),
                                          "ssl_key_password": "wrong"}, "flume")
     assert err.value.key == "flume.ssl_keyfile" and "wrong" not in str(err.value)
+
+
+def test_a_missing_avro_library_names_the_pip_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    from etlcore.plugin.imports import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "avro", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "etlcore_flume.protocol", raising=False)
+    for name in [m for m in sys.modules if m.startswith("avro.")]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(MissingDependencyError) as err:
+        importlib.import_module("etlcore_flume.protocol")
+    assert "pip install 'avro>=1.11'" in str(err.value) and "flume source" in str(err.value)
