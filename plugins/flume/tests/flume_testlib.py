@@ -120,6 +120,10 @@ class AvroClient:
         datum = {"events": [{"headers": h, "body": b} for h, b in events]}
         return str(self.requestor.request("appendBatch", datum))
 
+    def append(self, headers: dict[str, str], body: bytes) -> str:
+        return str(self.requestor.request("append", {"event": {"headers": headers,
+                                                               "body": body}}))
+
 
 def self_signed(folder: Path, password: str = "") -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and its key (encrypted with ``password``)."""

@@ -228,3 +228,17 @@ def test_a_missing_avro_library_names_the_pip_install(monkeypatch: pytest.Monkey
     with pytest.raises(MissingDependencyError) as err:
         importlib.import_module("etlcore_flume.protocol")
     assert "pip install 'avro>=1.11'" in str(err.value) and "flume source" in str(err.value)
+
+
+def test_single_append_from_another_avro_client(tmp_path: Path) -> None:
+    """``append`` (one event), from a client whose protocol hash is not Java's (NONE, CLIENT)."""
+    source = open_source(tmp_path / "ckpt", port=0, format="json")
+    try:
+        client = AvroClient(source.ports[0])
+        assert client.append({"k": "v"}, b'{"n": 1}') == "OK"
+        assert client.append_batch([({}, b"2"), ({}, b"3")]) == "OK"
+        records = drain(source, 3)["0"]
+    finally:
+        source.close()
+    assert records == [{"headers": {"k": "v"}, "body": {"n": 1}}, {"headers": {}, "body": 2},
+                       {"headers": {}, "body": 3}]
