@@ -86,10 +86,12 @@ class FlumeSource(PartitionedReceiverSource):
                 ssl_context=self._ssl_context())
             try:
                 server.start()
-            except OSError:
+            except OSError as err:
                 for started in self.servers:
                     started.stop()
-                raise
+                self.servers = []
+                raise OSError(err.errno, f"flume source: receiver {partition} cannot listen "
+                              f"on {self.config.host}:{port}: {err.strerror}") from err
             self.servers.append(server)
             self.ports[i] = server.port
         log.info("flume source listening on %s:%s", self.config.host,

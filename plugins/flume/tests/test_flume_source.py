@@ -242,3 +242,10 @@ def test_single_append_from_another_avro_client(tmp_path: Path) -> None:
         source.close()
     assert records == [{"headers": {"k": "v"}, "body": {"n": 1}}, {"headers": {}, "body": 2},
                        {"headers": {}, "body": 3}]
+
+
+def test_a_port_in_use_is_named(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match=f"receiver 1 cannot listen on 127.0.0.1:{port}"):
+            open_source(tmp_path / "ckpt", ports=[0, port])
