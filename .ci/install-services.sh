@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the service tests need, idempotently and non-interactively:
-# Python clients, kcat, and the servers' artifacts (cached under ~/.cache/etlcore-services;
-# pyspark goes into site-packages).
+# Python clients (avro and fastavro for the flume plugin), kcat, and the servers' artifacts
+# (cached under ~/.cache/etlcore-services; pyspark goes into site-packages).
 # Usage: bash .ci/install-services.sh   (then: python3 scripts/services/svc.py start ...)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -11,9 +11,10 @@ PY="${PYTHON:-python3}"
 # Run as root, or through passwordless sudo when not.
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 
-if ! "$PY" -c 'import confluent_kafka, boto3, happybase, cassandra' 2>/dev/null; then
+if ! "$PY" -c 'import confluent_kafka, boto3, happybase, cassandra, avro, fastavro' 2>/dev/null
+then
     "$PY" -m pip install --quiet --disable-pip-version-check confluent-kafka boto3 \
-        'happybase>=1.2' 'cassandra-driver>=3.29' </dev/null
+        'happybase>=1.2' 'cassandra-driver>=3.29' avro fastavro </dev/null
 fi
 
 # System packages: kcat always; the toolchains only if this machine somehow lacks them.
@@ -33,4 +34,5 @@ fi
 # `import pyspark` fails; the same package is the test driver and the cluster (Java 17).
 # hbase: HBase 2.6.1 (hbase-server + hbase-thrift, ~111 MB of jars) through mvn into the cache.
 # cassandra: cassandra-all 5.0.x and its jars from Maven Central (~67 MB, ~20 s).
-"$PY" scripts/services/svc.py fetch kafka kinesis spark hbase cassandra </dev/null
+# flume: flume-ng-node 1.11.0 and log4j jars from Maven Central (~42 MB); tests run the agents.
+"$PY" scripts/services/svc.py fetch kafka kinesis spark hbase cassandra flume </dev/null

@@ -8,7 +8,8 @@ Fixtures: ``kafka_bootstrap``, ``kafka_admin``, ``kafka_topic``, ``kafka_topic_f
 ``kinesis_endpoint``, ``kinesis_client``, ``kinesis_stream``, ``kinesis_stream_factory``,
 ``spark_master`` (a :class:`SparkCluster`), ``spark_context``, ``hbase_thrift``,
 ``hbase_service``, ``hbase_table_factory``, ``cassandra_contact``, ``cassandra_session``,
-``cassandra_keyspace``, ``restart_service``. Markers
+``cassandra_keyspace``, ``restart_service``, ``flume_agent`` (a factory of Flume agents
+delivering to a port under test). Markers
 ``kafka_topic(partitions=N)`` and ``kinesis_stream(shards=N)`` size the default resources.
 """
 
@@ -438,3 +439,41 @@ def spark_context(spark_master: SparkCluster) -> Iterator[Any]:
         yield sc
     finally:
         sc.stop()
+
+
+# --------------------------------------------------------------------------- flume
+
+
+@pytest.fixture(scope="session")
+def flume_fetched() -> Path:
+    """Flume's jars, fetched into the cache if needed (agents are started per test)."""
+    _used.add("flume")
+    if "flume" in _failed:
+        pytest.fail(f"service 'flume' unavailable (as before): {_failed['flume']}", pytrace=False)
+    svc = svcharness.get("flume")
+    try:
+        svc.fetch()
+    except svcharness.HarnessError as exc:
+        _failed["flume"] = str(exc)
+        pytest.fail(f"service 'flume' unavailable: {exc}", pytrace=False)
+    return svcharness.flume.lib_dir()
+
+
+@pytest.fixture
+def flume_agent(
+    flume_fetched: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., svcharness.FlumeAgent]]:
+    """``start(port=..., events=1000, source="seq", channel="memory", ...) -> FlumeAgent``:
+    launch an agent whose avro sink delivers to ``127.0.0.1:port``; stopped after the test.
+    Keyword arguments are :class:`svcharness.flume.AgentConfig` fields."""
+    agents: list[svcharness.FlumeAgent] = []
+
+    def start(**settings: Any) -> svcharness.FlumeAgent:
+        folder = tmp_path_factory.mktemp("flume-agent")
+        agent = svcharness.FlumeAgent(svcharness.flume.AgentConfig(**settings), folder)
+        agents.append(agent.start())
+        return agent
+
+    yield start
+    for agent in agents:
+        agent.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .base import HarnessError, Service, Status, cache_root, state_root
 from .cassandra import Cassandra
+from .flume import Flume, FlumeAgent
 from .hbase import HBase
 from .kafka import Kafka
 from .kinesis import Kinesis
@@ -15,6 +16,7 @@ from .spark import Spark
 SERVICES: dict[str, type[Service]] = {
     "cassandra": Cassandra,
     "hbase": HBase,
+    "flume": Flume,
     "kafka": Kafka,
     "kinesis": Kinesis,
     "spark": Spark,
@@ -33,6 +35,8 @@ __all__ = [
     "SERVICES",
     "Cassandra",
     "HBase",
+    "Flume",
+    "FlumeAgent",
     "HarnessError",
     "Kafka",
     "Kinesis",
