@@ -8,11 +8,13 @@ from __future__ import annotations
 from .base import HarnessError, Service, Status, cache_root, state_root
 from .kafka import Kafka
 from .kinesis import Kinesis
+from .mongodb import MongoDB
 from .spark import Spark
 
 SERVICES: dict[str, type[Service]] = {
     "kafka": Kafka,
     "kinesis": Kinesis,
+    "mongodb": MongoDB,
     "spark": Spark,
 }
 
@@ -30,6 +32,7 @@ __all__ = [
     "HarnessError",
     "Kafka",
     "Kinesis",
+    "MongoDB",
     "Service",
     "Spark",
     "Status",
