@@ -6,7 +6,8 @@ that cannot be started makes the test fail with the harness's error; it is never
 
 Fixtures: ``kafka_bootstrap``, ``kafka_admin``, ``kafka_topic``, ``kafka_topic_factory``,
 ``kinesis_endpoint``, ``kinesis_client``, ``kinesis_stream``, ``kinesis_stream_factory``,
-``spark_master`` (a :class:`SparkCluster`), ``restart_service``. Markers
+``mongodb_uri``, ``mongodb_client``, ``mongodb_database``, ``spark_master`` (a
+:class:`SparkCluster`), ``restart_service``. Markers
 ``kafka_topic(partitions=N)`` and ``kinesis_stream(shards=N)`` size the default resources.
 """
 
@@ -245,6 +246,34 @@ def kinesis_stream(
     if hasattr(request, "param"):
         kwargs["shards"] = int(request.param)
     return kinesis_stream_factory(**kwargs)
+
+
+# --------------------------------------------------------------------------- mongodb
+
+
+@pytest.fixture(scope="session")
+def mongodb_uri() -> str:
+    """``mongodb://127.0.0.1:PORT/`` of a running FerretDB (MongoDB wire, SQLite backend)."""
+    return str(ensure_service("mongodb").env()["ETLCORE_MONGODB_URI"])
+
+
+@pytest.fixture(scope="session")
+def mongodb_client(mongodb_uri: str) -> Iterator[Any]:
+    """A pymongo ``MongoClient`` for the test server (short server-selection timeout)."""
+    from pymongo import MongoClient
+
+    client: Any = MongoClient(mongodb_uri, serverSelectionTimeoutMS=10_000)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def mongodb_database(mongodb_client: Any, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A uuid-named database for one test, dropped after it (FerretDB: a SQLite file)."""
+    name = _unique("t", request).replace("-", "_")[:60]
+    yield name
+    with contextlib.suppress(Exception):
+        mongodb_client.drop_database(name)
 
 
 # --------------------------------------------------------------------------- spark
