@@ -3,7 +3,8 @@
 Every record becomes ``ReplaceOne({_id: key}, doc, upsert=True)`` (or ``UpdateOne`` with
 ``$set``), sent with ``bulk_write(ordered=False)`` in chunks. The ``_id`` comes from the
 record alone (``key`` fields), or for append-only streams from the record's position
-``<checkpoint epoch>/<batch id>/<partition>/<index>``; the only time ever written is the
+``<checkpoint epoch>/<batch id>/<partition>/<index>`` (the index counts the partition's
+records that were not dead-lettered before sending); the only time ever written is the
 batch's scheduled time. So a replayed batch writes the same documents under the same ids,
 and converges.
 
@@ -216,8 +217,7 @@ class MongoWriter(RedactedRepr, UpsertWriter):
         return _freeze(self._key_of(self.document(record)))
 
     def prepare(self, record: Any) -> tuple[Hashable, _Row]:
-        batch, partition, index = self._position
-        self._position[2] = index + 1
+        batch, partition, index = self._position  # index: among the records accepted so far
         doc = self.document(record)
         if any(not isinstance(k, str) for k in doc):
             raise RejectRecord("field names must be strings: "
@@ -239,7 +239,9 @@ class MongoWriter(RedactedRepr, UpsertWriter):
                                                                          dt.timezone.utc)
         if self.config.non_finite == "dead_letter" and _non_finite(doc):
             raise RejectRecord("NaN or Infinity in the record (non_finite: dead_letter)")
-        return _freeze(_id), _Row(record, self._encode(doc))
+        row = _Row(record, self._encode(doc))
+        self._position[2] = index + 1  # a record rejected above takes no position
+        return _freeze(_id), row
 
     def _key_of(self, doc: dict[str, Any]) -> Any:
         names = self.config.key
