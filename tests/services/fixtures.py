@@ -270,7 +270,8 @@ def mongodb_client(mongodb_uri: str) -> Iterator[Any]:
 @pytest.fixture
 def mongodb_database(mongodb_client: Any, request: pytest.FixtureRequest) -> Iterator[str]:
     """A uuid-named database for one test, dropped after it (FerretDB: a SQLite file)."""
-    name = _unique("t", request).replace("-", "_")[:60]
+    test = "".join(c if c.isalnum() else "_" for c in request.node.name)[:28].strip("_")
+    name = f"t_{test}_{uuid.uuid4().hex[:10]}"  # FerretDB: at most 63 characters
     yield name
     with contextlib.suppress(Exception):
         mongodb_client.drop_database(name)
