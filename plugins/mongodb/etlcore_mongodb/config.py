@@ -46,6 +46,11 @@ class MongoSinkConfig:
                             "without them is dead-lettered. Empty: _id is the record's position "
                             "'<checkpoint epoch>/<batch>/<partition>/<index>', for append-only "
                             "streams")
+    id_format: Literal["native", "string"] = option(
+        "native", help="native: _id is the key value (one field) or a sub-document (several); "
+        'string: _id is the JSON text of the key value(s), e.g. "42" or ["a",1]. FerretDB '
+        "v1 (SQLite) looks up only string and ObjectId _ids by index and scans the whole "
+        "collection for any other, so use string there")
     fields: list[str] | None = option(None, help="field names for tuple or scalar records "
                                       "(nested tuples are flattened: ((end, tag), n) is 3 "
                                       "fields); dict records need none")

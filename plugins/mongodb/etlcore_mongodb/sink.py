@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import json
 import logging
 import math
 import threading
@@ -252,6 +253,14 @@ class MongoWriter(RedactedRepr, UpsertWriter):
             if isinstance(value, (list, tuple, set)):
                 raise RejectRecord(f"key field {name!r} is a {type(value).__name__}: "
                                    "an _id cannot be an array")
+        if self.config.id_format == "string":
+            values = [doc[name] for name in names]
+            try:
+                return json.dumps(values[0] if len(values) == 1 else values, ensure_ascii=False,
+                                  separators=(",", ":"), allow_nan=False)
+            except (TypeError, ValueError) as err:
+                raise RejectRecord(f"key {values!r} has no JSON text for a string _id "
+                                   f"(id_format: string): {err}") from None
         if len(names) == 1:
             return doc[names[0]]
         return {name: doc[name] for name in names}

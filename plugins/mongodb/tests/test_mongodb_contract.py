@@ -90,3 +90,22 @@ class TestMongoSinkByPosition(MongoContract):
 
     def bad_records(self) -> list[Any]:
         return [("u1",), ("u1", 2, 3), ("u1", float("inf")), 7]  # refused before sending
+
+
+class TestMongoSinkStringIds(MongoContract):
+    """A composite key as a string ``_id`` (``id_format: string``), in update mode."""
+
+    def settings(self) -> dict[str, Any]:
+        return {"key": ["user", "day"], "id_format": "string", "operation": "update"}
+
+    def sample_batches(self) -> list[list[Any]]:
+        return [[{"user": f"u{i}", "day": i % 2, "n": i} for i in range(6)],
+                [{"user": f"u{i}", "day": i % 2, "m": -i} for i in range(3, 8)]]
+
+    def stored(self, sink: Sink, target: Target) -> list[Any]:
+        docs = self.documents(target)
+        assert all(isinstance(d["_id"], str) for d in docs), docs
+        return docs
+
+    def bad_records(self) -> list[Any]:
+        return [{"user": "u1", "n": 1}, {"user": "u1", "day": float("inf")}]
