@@ -37,3 +37,14 @@ def test_unique_index_refuses_duplicates(mongodb_client: Any, mongodb_database: 
     with pytest.raises(DuplicateKeyError):
         coll.insert_one({"_id": 2, "email": "a@example.com"})
     assert [d["_id"] for d in coll.find()] == [1]
+
+
+def test_lookups_by_string_id_use_the_id_index(mongodb_client: Any,
+                                               mongodb_database: str) -> None:
+    """The harness's id-index patch: without it SQLite scans the table for every _id."""
+    db = mongodb_client[mongodb_database]
+    db["smoke"].insert_many([{"_id": f"k{i}"} for i in range(20)])
+    plan = db.command("explain", {"find": "smoke", "filter": {"_id": "k3"}})
+    assert plan["filterPushdown"] is True
+    assert any("USING INDEX" in step and "__id_" in step
+               for step in plan["queryPlanner"]["Plan"]), plan["queryPlanner"]
