@@ -71,6 +71,10 @@ def pymongo() -> Any:
     return require_module("pymongo", "pymongo>=4", feature="the mongodb sink")
 
 
+def _bson() -> Any:
+    return require_module("bson", "pymongo>=4", feature="the mongodb sink")
+
+
 def count(name: str, n: int = 1) -> None:
     with _stats_lock:
         STATS[name] += n
@@ -116,13 +120,17 @@ def _type_ok(kind: str, value: Any) -> bool:
     return isinstance(value, expected)
 
 
-def _non_finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(_non_finite(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_non_finite(v) for v in value)
+def _non_finite(values: Any) -> bool:
+    """Whether NaN or an infinity is among ``values`` (nested lists and dicts included)."""
+    for v in values:
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return True
+        elif isinstance(v, dict):
+            if _non_finite(v.values()):
+                return True
+        elif isinstance(v, (list, tuple)) and _non_finite(v):
+            return True
     return False
 
 
@@ -157,13 +165,15 @@ class MongoWriter(RedactedRepr, UpsertWriter):
         self.retry_cap = config.retry_backoff_max
         self.client: Any = None
         self.collection: Any = None
+        self._ops: Any = None  # ReplaceOne or UpdateOne, once connected
+        self._raw: Any = None  # bson's encode and RawBSONDocument, once connected
         self.epoch: str | None = None
         self._position: list[Any] = [None, 0, 0]  # batch, partition, index of the next record
         self._refused: list[tuple[Any, str]] = []
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(client=None, collection=None, _refused=[])
+        state.update(client=None, collection=None, _refused=[], _ops=None, _raw=None)
         state.pop("retry_on", None)
         return state
 
@@ -174,8 +184,11 @@ class MongoWriter(RedactedRepr, UpsertWriter):
         super().open(ctx)
 
     def connect(self) -> None:
-        pm = pymongo()
+        pm, bson = pymongo(), _bson()
         errors = pm.errors
+        self._ops = pm.UpdateOne if self.config.operation == "update" else pm.ReplaceOne
+        self._raw = (bson.encode, bson.raw_bson.RawBSONDocument,
+                     (bson.errors.InvalidDocument, OverflowError, TypeError, ValueError))
         self.retry_on = (errors.ConnectionFailure, errors.WTimeoutError,
                          errors.ExecutionTimeout, TransientWriteError)
         self.client = connect(self.config)
@@ -238,7 +251,7 @@ class MongoWriter(RedactedRepr, UpsertWriter):
         if self.config.timestamp_field:
             doc[self.config.timestamp_field] = dt.datetime.fromtimestamp(batch.batch_time,
                                                                          dt.timezone.utc)
-        if self.config.non_finite == "dead_letter" and _non_finite(doc):
+        if self.config.non_finite == "dead_letter" and _non_finite(doc.values()):
             raise RejectRecord("NaN or Infinity in the record (non_finite: dead_letter)")
         row = _Row(record, self._encode(doc))
         self._position[2] = index + 1  # a record rejected above takes no position
@@ -255,6 +268,8 @@ class MongoWriter(RedactedRepr, UpsertWriter):
                                    "an _id cannot be an array")
         if self.config.id_format == "string":
             values = [doc[name] for name in names]
+            if len(values) == 1 and type(values[0]) is int:  # noqa: E721 - not bool
+                return str(values[0])  # its JSON text
             try:
                 return json.dumps(values[0] if len(values) == 1 else values, ensure_ascii=False,
                                   separators=(",", ":"), allow_nan=False)
@@ -266,15 +281,15 @@ class MongoWriter(RedactedRepr, UpsertWriter):
         return {name: doc[name] for name in names}
 
     def _encode(self, doc: dict[str, Any]) -> Any:
-        bson = require_module("bson", "pymongo>=4", feature="the mongodb sink")
+        encode, raw, failures = self._raw
         try:
-            data = bson.encode(doc)
-        except (bson.errors.InvalidDocument, OverflowError, TypeError, ValueError) as err:
+            data = encode(doc)
+        except failures as err:
             raise RejectRecord(f"not storable as BSON: {err}") from None
         if len(data) > self.config.max_document_bytes:
             raise RejectRecord(f"document of {len(data)} bytes exceeds max_document_bytes "
                                f"({self.config.max_document_bytes})")
-        return bson.raw_bson.RawBSONDocument(data)
+        return raw(data)
 
     def combine(self, items: list[Any]) -> list[Any]:
         combined = super().combine(items)
@@ -282,10 +297,9 @@ class MongoWriter(RedactedRepr, UpsertWriter):
 
     # -- storing ------------------------------------------------------------------------
     def _operation(self, _id: Any, row: _Row) -> Any:
-        pm = pymongo()
         if self.config.operation == "update":
-            return pm.UpdateOne({"_id": _id}, {"$set": row.doc}, upsert=True)
-        return pm.ReplaceOne({"_id": _id}, row.doc, upsert=True)
+            return self._ops({"_id": _id}, {"$set": row.doc}, upsert=True)
+        return self._ops({"_id": _id}, row.doc, upsert=True)
 
     def upsert(self, rows: list[tuple[Hashable, Any]]) -> None:
         pending = [(k, row) for k, row in rows if row.state == _PENDING]
