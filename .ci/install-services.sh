@@ -11,8 +11,9 @@ PY="${PYTHON:-python3}"
 # Run as root, or through passwordless sudo when not.
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 
-if ! "$PY" -c 'import confluent_kafka, boto3' 2>/dev/null; then
-    "$PY" -m pip install --quiet --disable-pip-version-check confluent-kafka boto3 </dev/null
+if ! "$PY" -c 'import confluent_kafka, boto3, pymongo' 2>/dev/null; then
+    "$PY" -m pip install --quiet --disable-pip-version-check confluent-kafka boto3 \
+        'pymongo>=4.6' </dev/null
 fi
 
 # System packages: kcat always; the toolchains only if this machine somehow lacks them.
@@ -30,4 +31,6 @@ fi
 
 # spark: `fetch` pip-installs pyspark (pinned in svcharness/spark.py, ~490 MB) only when
 # `import pyspark` fails; the same package is the test driver and the cluster (Java 17).
-"$PY" scripts/services/svc.py fetch kafka kinesis spark </dev/null
+# mongodb: FerretDB is built from the Go module proxy (`go`, 1.21+, switches to the toolchain
+# FerretDB's go.mod asks for by itself; Debian 12's golang-go 1.19 is too old for that).
+"$PY" scripts/services/svc.py fetch kafka kinesis spark mongodb </dev/null

@@ -24,9 +24,14 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import re
 import shutil
 import socket
 import struct
+import subprocess
+import urllib.request
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -34,6 +39,8 @@ from .base import HarnessError, Service, cache_root, env_port, run_checked
 
 DEFAULT_VERSION = "v1.24.2"
 MODULE = "github.com/FerretDB/FerretDB"
+BOOTSTRAP_GO = "1.24.3"  # FerretDB v1.24's go.mod toolchain; used when no go 1.21+ is on PATH
+GOPROXY = "https://proxy.golang.org"
 
 #: the leak fixed by :func:`patch_update_iterators` (FerretDB v1.24, msg_update.go)
 _UPDATE_LINE = 'result, err := common.UpdateDocument(ctx, c, "update", iter, &u)'
@@ -151,13 +158,52 @@ class MongoDB(Service):
             return False
         return self.binary.exists() and marker == f"{self.version}\n{PATCH_LEVEL}\n"
 
+    def _go(self) -> str:
+        """A ``go`` of 1.21 or newer (it fetches the toolchain go.mod asks for itself): the one
+        on PATH, else Go 1.24 from the module proxy (``golang.org/toolchain``) into the cache."""
+        found = shutil.which("go")
+        if found:
+            out = subprocess.run([found, "env", "GOVERSION"], capture_output=True, text=True)
+            m = re.match(r"go1\.(\d+)", out.stdout.strip())
+            if m and int(m.group(1)) >= 21:
+                return found
+        root = cache_root() / f"go-{BOOTSTRAP_GO}"
+        go = root / "bin" / "go"
+        if go.exists():
+            return str(go)
+        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+        tag = f"v0.0.1-go{BOOTSTRAP_GO}.{platform.system().lower()}-{arch}"
+        url = f"{GOPROXY}/golang.org/toolchain/@v/{tag}.zip"
+        prefix = f"golang.org/toolchain@{tag}/"  # every path in the zip starts with it
+        tmp = root.with_name(root.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            with urllib.request.urlopen(url, timeout=120) as resp:
+                (tmp / "go.zip").write_bytes(resp.read())
+            with zipfile.ZipFile(tmp / "go.zip") as zf:
+                for info in zf.infolist():
+                    name = info.filename.removeprefix(prefix)
+                    if name == info.filename or not name or info.is_dir():
+                        continue
+                    dest = tmp / "go" / name
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.write_bytes(zf.read(info))
+                    dest.chmod((info.external_attr >> 16) & 0o777 or 0o644)
+        except OSError as exc:
+            raise HarnessError(f"mongodb: no go 1.21+ on PATH, and fetching {url} failed: "
+                               f"{exc}") from exc
+        shutil.rmtree(root, ignore_errors=True)
+        (tmp / "go").rename(root)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return str(go)
+
     def _go_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
             {
                 "GOMODCACHE": str(cache_root() / "gomod"),
                 "GOFLAGS": "-buildvcs=false -mod=mod",
-                "GOTOOLCHAIN": "local",
                 "CGO_ENABLED": "0",
             }
         )
@@ -166,8 +212,7 @@ class MongoDB(Service):
     def fetch(self) -> None:
         if self.fetched():
             return
-        if shutil.which("go") is None:
-            raise HarnessError("mongodb: needs `go` (1.21 or newer) on PATH to build FerretDB")
+        go = self._go()
         work = self.cache_dir()
         work.mkdir(parents=True, exist_ok=True)
         env = self._go_env()
@@ -176,7 +221,7 @@ class MongoDB(Service):
         try:
             out = work / "module.json"
             run_checked(
-                ["sh", "-c", f"go mod download -json {MODULE}@{self.version} > {out}"],
+                ["sh", "-c", f"'{go}' mod download -json {MODULE}@{self.version} > '{out}'"],
                 cwd=work,
                 what="mongodb: go mod download",
             )
@@ -191,7 +236,7 @@ class MongoDB(Service):
             patch_id_column(src)
             (work / "bin").mkdir(exist_ok=True)
             run_checked(
-                ["go", "build", "-o", str(self.binary) + ".partial", "./cmd/ferretdb"],
+                [go, "build", "-o", str(self.binary) + ".partial", "./cmd/ferretdb"],
                 cwd=src,
                 what="mongodb: go build ferretdb",
             )
