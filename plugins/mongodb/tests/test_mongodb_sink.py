@@ -1,7 +1,7 @@
 """The mongodb sink in jobs against FerretDB: round trips, dead letters, secrets.
 
-Round trips run on the local and the processes runner (writers pickled to worker
-processes, each opening its own client). Records the sink or the server refuses reach the
+Round trips run on the local, processes and Spark runners (writers pickled to worker
+processes or Spark executors, each opening its own client). Records the sink or the server refuses reach the
 dead letters with the reason, and the job goes on.
 """
 
@@ -27,15 +27,20 @@ def docs(client: Any, database: str, collection: str) -> list[dict[str, Any]]:
     return sorted(client[database][collection].find(), key=lambda d: repr(d["_id"]))
 
 
-@pytest.mark.parametrize("runner", ["local", "processes"])
+@pytest.mark.parametrize("runner", ["local", "processes", "spark"])
 def test_round_trip(runner: str, mongodb_uri: str, mongodb_client: Any, mongodb_database: str,
-                    tmp_path: Path) -> None:
-    """Keyed counts (reduce_by_key across batches through state) and raw events."""
+                    tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Keyed totals (state across batches) and raw events, writers shipped to the runner's
+    workers (processes; Spark executors' Python workers), each opening its own client."""
     batches = [[{"user": f"u{i % 5}", "amount": i} for i in range(b * 20, b * 20 + 20)]
                for b in range(4)]
+    options: dict[str, Any] = {"runner": runner}
+    if runner == "processes":
+        options["workers"] = 2
+    elif runner == "spark":
+        options["master"] = request.getfixturevalue("spark_master").url
     ctx = StreamingContext(1.0, tmp_path / "ckpt", clock="manual", name="round-trip",
-                           runner=runner, workers=2 if runner == "processes" else None,
-                           parallelism=2)
+                           parallelism=2, **options)
     events = ctx.queue_stream(batches)
     events.sink("mongodb", uri=mongodb_uri, database=mongodb_database, collection="events",
                 timestamp_field="batch_time")
