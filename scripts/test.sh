@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash .ci/install-services.sh
-python scripts/services/svc.py start kafka kinesis
+python scripts/services/svc.py start kafka kinesis mongodb
 eval "$(python scripts/services/svc.py env --export)"
 export ETLCORE_REQUIRE_COMPILED=1
 python -m ruff check .
