@@ -156,7 +156,7 @@ def is_transient(error: dict[str, Any]) -> bool:
 class MongoWriter(RedactedRepr, UpsertWriter):
     """Worker side: encodes records to BSON, upserts them in chunks. Pickled without a client."""
 
-    def __init__(self, config: MongoSinkConfig, job_name: str = ""):
+    def __init__(self, config: MongoSinkConfig, job_name: str = "", epoch: str | None = None):
         self.config = config
         self.job_name = job_name
         self.chunk_records = config.chunk_records
@@ -167,7 +167,7 @@ class MongoWriter(RedactedRepr, UpsertWriter):
         self.collection: Any = None
         self._ops: Any = None  # ReplaceOne or UpdateOne, once connected
         self._raw: Any = None  # bson's encode and RawBSONDocument, once connected
-        self.epoch: str | None = None
+        self.epoch = epoch  # the driver's read of the checkpoint's epoch
         self._position: list[Any] = [None, 0, 0]  # batch, partition, index of the next record
         self._refused: list[tuple[Any, str]] = []
 
@@ -179,7 +179,8 @@ class MongoWriter(RedactedRepr, UpsertWriter):
 
     # -- connection ---------------------------------------------------------------------
     def open(self, ctx: WriterContext) -> None:
-        self.epoch = ctx.epoch
+        if self.epoch is None:  # a writer built before the sink was opened
+            self.epoch = ctx.epoch
         self.job_name = self.job_name or ctx.job_name
         super().open(ctx)
 
@@ -432,9 +433,11 @@ class MongoSink(RedactedRepr, UpsertSink):
     def __init__(self, config: MongoSinkConfig):
         self.config = config
         self.job_name = ""
+        self.epoch: str | None = None
 
     def open(self, ctx: SinkContext) -> None:
         self.job_name = ctx.job_name
+        self.epoch = ctx.epoch  # read once here; writers may not see the checkpoint
         if not self.config.unique_indexes:
             return
         pm = pymongo()
@@ -449,7 +452,7 @@ class MongoSink(RedactedRepr, UpsertSink):
             client.close()
 
     def writer(self) -> MongoWriter:
-        return MongoWriter(self.config, self.job_name)
+        return MongoWriter(self.config, self.job_name, self.epoch)
 
     def describe(self) -> dict[str, Any]:
         c = self.config
