@@ -136,3 +136,20 @@ def test_missing_client_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -
 
     with pytest.raises(EtlcoreError, match="pip install 'pymongo>=4'"):
         pymongo()
+
+
+def test_etlcore_plugins_lists_the_sink_and_its_keys() -> None:
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-m", "etlcore.cli", "plugins", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    data = json.loads(out)
+    entries = data if isinstance(data, list) else data["plugins"]
+    (entry,) = [e for e in entries if e["name"] == "mongodb" and e["kind"] == "sink"]
+    assert entry["status"] == "ok" and entry["package"] == "etlcore-mongodb"
+    keys = {c["name"]: c for c in entry["config"]}
+    assert {"database", "collection", "uri", "key", "write_concern", "unique_indexes",
+            "id_format", "max_retries"} <= set(keys)
+    assert keys["password"]["secret"] and keys["database"]["required"]
+    assert all(c["help"] for c in entry["config"])
