@@ -91,3 +91,25 @@ def test_gives_up_after_max_retries() -> None:
         writer(coll, max_retries=2).write(BatchInfo(0, 1.0), 0, [{"k": 1}])
     assert len(coll.calls) == 3
     assert "gave up after 3 attempts" in "".join(getattr(err.value, "__notes__", []))
+
+
+def test_a_password_in_the_uri_moves_to_the_secret_field() -> None:
+    from etlcore_mongodb.config import split_password
+
+    from etlcore.errors import ConfigError
+    from etlcore.plugin.redact import config_repr
+
+    assert split_password("mongodb://u:p%40ss@h1:1,h2:2/db?tls=true") == (
+        "mongodb://u@h1:1,h2:2/db?tls=true", "p@ss")
+    assert split_password("mongodb+srv://u:x@c.example.net/") == ("mongodb+srv://u@c.example.net/",
+                                                                    "x")
+    assert split_password("mongodb://u@h/") == ("mongodb://u@h/", None)
+    assert split_password("mongodb://h/?authSource=a@b") == ("mongodb://h/?authSource=a@b", None)
+    config = parse_config(MongoSinkConfig, {"database": "d", "collection": "c",
+                                            "uri": "mongodb://u:hunter2@h/"}, "sink")
+    assert (config.uri, config.password) == ("mongodb://u@h/", "hunter2")
+    assert "hunter2" not in config_repr(config) and "hunter2" not in repr(config)
+    with pytest.raises(ConfigError) as err:
+        parse_config(MongoSinkConfig, {"database": "d", "collection": "c", "password": "other",
+                                       "uri": "mongodb://u:hunter2@h/"}, "sink")
+    assert err.value.key == "sink.password" and "hunter2" not in str(err.value)
