@@ -320,7 +320,11 @@ class MongoWriter(RedactedRepr, UpsertWriter):
             log.debug("mongodb sink: unusable bulk_write reply (%s: %s); writing the chunk "
                       "one operation at a time", type(err).__name__, err)
             count("one_by_one_chunks")
-            self._one_by_one(pending)
+            try:
+                self._one_by_one(pending)
+            except errors.ConnectionFailure as err2:
+                self._transient(f"server unreachable: {err2}")
+                raise
         except errors.ConnectionFailure as err:
             self._transient(f"server unreachable: {err}")
             raise
