@@ -265,7 +265,7 @@ class MongoDB(Service):
             f"--debug-addr=127.0.0.1:{ports['debug']}",
             f"--state-dir={self.state_dir().resolve()}",
             "--telemetry=disable",
-            "--log-level=warn",
+            "--log-level=error",  # warn logs every unsupported endSessions in full
         ]
 
     def ready(self) -> bool:
