@@ -11,10 +11,10 @@ PY="${PYTHON:-python3}"
 # Run as root, or through passwordless sudo when not.
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 
-if ! "$PY" -c 'import confluent_kafka, boto3, happybase, cassandra, avro, fastavro' 2>/dev/null
-then
+if ! "$PY" -c 'import confluent_kafka, boto3, happybase, cassandra, avro, fastavro, pymongo' \
+        2>/dev/null; then
     "$PY" -m pip install --quiet --disable-pip-version-check confluent-kafka boto3 \
-        'happybase>=1.2' 'cassandra-driver>=3.29' avro fastavro </dev/null
+        'happybase>=1.2' 'cassandra-driver>=3.29' avro fastavro 'pymongo>=4.6' </dev/null
 fi
 
 # System packages: kcat always; the toolchains only if this machine somehow lacks them.
@@ -35,4 +35,6 @@ fi
 # hbase: HBase 2.6.1 (hbase-server + hbase-thrift, ~111 MB of jars) through mvn into the cache.
 # cassandra: cassandra-all 5.0.x and its jars from Maven Central (~67 MB, ~20 s).
 # flume: flume-ng-node 1.11.0 and log4j jars from Maven Central (~42 MB); tests run the agents.
-"$PY" scripts/services/svc.py fetch kafka kinesis spark hbase cassandra flume </dev/null
+# mongodb: FerretDB is built from the Go module proxy (`go`, 1.21+, switches to the toolchain
+# FerretDB's go.mod asks for by itself; Debian 12's golang-go 1.19 is too old for that).
+"$PY" scripts/services/svc.py fetch kafka kinesis spark hbase cassandra flume mongodb </dev/null

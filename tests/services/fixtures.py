@@ -8,8 +8,9 @@ Fixtures: ``kafka_bootstrap``, ``kafka_admin``, ``kafka_topic``, ``kafka_topic_f
 ``kinesis_endpoint``, ``kinesis_client``, ``kinesis_stream``, ``kinesis_stream_factory``,
 ``spark_master`` (a :class:`SparkCluster`), ``spark_context``, ``hbase_thrift``,
 ``hbase_service``, ``hbase_table_factory``, ``cassandra_contact``, ``cassandra_session``,
-``cassandra_keyspace``, ``restart_service``, ``flume_agent`` (a factory of Flume agents
-delivering to a port under test). Markers
+``cassandra_keyspace``, ``mongodb_uri``, ``mongodb_client``, ``mongodb_database``,
+``restart_service``, ``flume_agent`` (a factory of Flume agents delivering to a port under
+test). Markers
 ``kafka_topic(partitions=N)`` and ``kinesis_stream(shards=N)`` size the default resources.
 """
 
@@ -340,6 +341,33 @@ def cassandra_keyspace(cassandra_session: Any) -> Iterator[str]:
     finally:
         with contextlib.suppress(Exception):  # best effort: the node may have been bounced
             cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=60)
+# --------------------------------------------------------------------------- mongodb
+
+
+@pytest.fixture(scope="session")
+def mongodb_uri() -> str:
+    """``mongodb://127.0.0.1:PORT/`` of a running FerretDB (MongoDB wire, SQLite backend)."""
+    return str(ensure_service("mongodb").env()["ETLCORE_MONGODB_URI"])
+
+
+@pytest.fixture(scope="session")
+def mongodb_client(mongodb_uri: str) -> Iterator[Any]:
+    """A pymongo ``MongoClient`` for the test server (short server-selection timeout)."""
+    from pymongo import MongoClient
+
+    client: Any = MongoClient(mongodb_uri, serverSelectionTimeoutMS=10_000)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def mongodb_database(mongodb_client: Any, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A uuid-named database for one test, dropped after it (FerretDB: a SQLite file)."""
+    test = "".join(c if c.isalnum() else "_" for c in request.node.name)[:28].strip("_")
+    name = f"t_{test}_{uuid.uuid4().hex[:10]}"  # FerretDB: at most 63 characters
+    yield name
+    with contextlib.suppress(Exception):
+        mongodb_client.drop_database(name)
 
 
 # --------------------------------------------------------------------------- spark

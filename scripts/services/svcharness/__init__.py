@@ -11,6 +11,7 @@ from .flume import Flume, FlumeAgent
 from .hbase import HBase
 from .kafka import Kafka
 from .kinesis import Kinesis
+from .mongodb import MongoDB
 from .spark import Spark
 
 SERVICES: dict[str, type[Service]] = {
@@ -19,6 +20,7 @@ SERVICES: dict[str, type[Service]] = {
     "flume": Flume,
     "kafka": Kafka,
     "kinesis": Kinesis,
+    "mongodb": MongoDB,
     "spark": Spark,
 }
 
@@ -40,6 +42,7 @@ __all__ = [
     "HarnessError",
     "Kafka",
     "Kinesis",
+    "MongoDB",
     "Service",
     "Spark",
     "Status",
