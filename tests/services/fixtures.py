@@ -43,6 +43,7 @@ KINESIS_KEY = "etlcore"  # kinesalite wants a signature but checks no credential
 
 _used: set[str] = set()  # services this session touched, for the failure summary
 _failed: dict[str, str] = {}  # service -> harness error, so a dead service fails fast
+_started: list[str] = []  # services this session started (not found running): stopped at the end
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -69,7 +70,10 @@ def ensure_service(name: str) -> svcharness.Service:
         svc = svcharness.get(name)
         if not svc.fetched():
             svc.fetch()
+        was_up = svc.pid() is not None
         svc.start()
+        if not was_up and name not in _started and name != "spark":  # spark: its fixture
+            _started.append(name)
     except svcharness.HarnessError as exc:
         _failed[name] = str(exc)
     else:
@@ -96,6 +100,18 @@ def restart_service(name: str, *, kill: bool = False, timeout: float | None = No
 def _restart_service_fixture() -> Callable[..., float]:
     """The :func:`restart_service` helper, e.g. ``restart_service("kafka")`` mid-job."""
     return restart_service
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop what this session started: a server runs only while tests need it.
+
+    Services found running (``scripts/test.sh`` starts Kafka and Kinesis, a developer
+    may keep one up) are left as they were.
+    """
+    for name in reversed(_started):
+        with contextlib.suppress(svcharness.HarnessError):
+            svcharness.get(name).stop()
+    _started.clear()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
