@@ -1,0 +1,157 @@
+"""The ``twitter`` source: the X API v2 filtered stream, made replayable by a receiver log.
+
+One receiver thread on the driver syncs the rules, holds the stream open and
+reconnects with the documented backoff. Every tweet is stored in the
+write-ahead log (fsynced) before it counts as received; a tweet id already in
+the recent-id set (a redelivery after a reconnect, or ``backfill_minutes``) is
+dropped. Batches are planned over log offsets and read from the log file on
+any worker (:class:`etlcore.plugin.receivers.PartitionedReceiverSource`).
+
+Records are the stream's objects as sent: ``{"data": {...}, "includes": {...},
+"matching_rules": [...]}``. A 401/403 (or rules the API refuses) stops the
+receiver and fails the job at its next batch with the API's title and detail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from typing import Any
+
+from etlcore.plugin.receivers import PartitionedReceiverSource
+from etlcore.plugin.redact import RedactedRepr
+from etlcore.source import SourceContext
+from etlcore_twitter.backoff import Backoff, Kind
+from etlcore_twitter.client import NetworkError, TwitterClient
+from etlcore_twitter.config import TwitterSourceConfig
+from etlcore_twitter.lines import Notice, RecentIds, decode_line, tweet_id
+from etlcore_twitter.problems import RetryableHttpError, TwitterError
+
+log = logging.getLogger("etlcore_twitter")
+
+_CHUNK = 65536
+
+
+class TwitterSource(RedactedRepr, PartitionedReceiverSource):
+    """Receives the filtered stream into partition ``"0"``'s write-ahead log."""
+
+    def __init__(self, config: TwitterSourceConfig):
+        self.config = config
+        self.name = "twitter"
+        self.connections = 0  # streams opened (tests read it)
+        self.duplicates = 0  # redeliveries dropped by id
+        self.rules_synced = threading.Event()
+        self._fatal: TwitterError | None = None
+        self._response: Any = None
+
+    def open(self, ctx: SourceContext) -> None:
+        self.name = ctx.name
+        super().open(ctx)
+
+    def start_receiving(self) -> None:
+        self.recent = RecentIds(self.config.dedup_ids)
+        log0 = self.logs["0"]
+        n = len(log0)
+        self.recent.add(i for i in map(tweet_id, log0.read(max(0, n - self.config.dedup_ids), n))
+                        if i is not None)
+        super().start_receiving()
+
+    # -- the driver asks -------------------------------------------------------------------
+    def available(self, partition: str) -> int:
+        if self._fatal is not None:
+            raise self._fatal
+        return super().available(partition)
+
+    def interrupt(self) -> None:
+        """Shut the stream's socket so a blocked read returns now, not after stall_timeout."""
+        resp = self._response
+        sock = getattr(getattr(getattr(resp, "raw", None), "connection", None), "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    # -- the receiver thread -----------------------------------------------------------------
+    def receive(self, partition: str) -> None:
+        c = self.config
+        backoff = Backoff(c.network_backoff, c.network_backoff_cap, c.http_backoff,
+                          c.http_backoff_cap, c.rate_limit_backoff, c.rate_limit_backoff_cap)
+        client = TwitterClient(c, self.name)
+        try:
+            self._receive(client, backoff)
+        except TwitterError as err:
+            self._fatal = err
+            log.error("%s", err)
+        except Exception as err:  # noqa: BLE001 - a bug must fail the job, not hide
+            self._fatal = TwitterError(client.redact(
+                f"twitter source '{self.name}': receiver failed: {type(err).__name__}: {err}"))
+            log.exception("twitter source '%s': receiver failed", self.name)
+        finally:
+            client.close()
+
+    def _receive(self, client: TwitterClient, backoff: Backoff) -> None:
+        while not self.stopping():
+            kind: Kind = "network"
+            try:
+                if self.config.sync_rules and not self.rules_synced.is_set():
+                    added, deleted = client.sync_rules(self.config.desired_rules())
+                    log.info("twitter source '%s': rules synced (%d added, %d deleted)",
+                             self.name, len(added), len(deleted))
+                    self.rules_synced.set()
+                if self._stream(client):
+                    backoff.reset()
+                if self.stopping():
+                    return
+                log.warning("twitter source '%s': the stream ended; reconnecting", self.name)
+            except RetryableHttpError as err:
+                kind = "rate_limit" if err.problem.status == 429 else "http"
+                log.warning("twitter source '%s': %s; backing off", self.name, err.problem.summary)
+            except NetworkError as err:
+                if self.stopping():
+                    return
+                log.warning("twitter source '%s': network error or %.0f s of silence (%s); "
+                            "reconnecting", self.name, self.config.stall_timeout,
+                            client.redact(f"{type(err).__name__}: {err}"))
+            wait = backoff.next(kind)
+            if self.wait(wait):
+                return
+
+    def _stream(self, client: TwitterClient) -> bool:
+        """Read one connection until it ends; True if it delivered any line."""
+        resp = client.connect()
+        self._response = resp
+        self.connections += 1
+        conn = self.connections
+        delivered, tail, line_no = False, b"", 0
+        try:
+            for chunk in resp.iter_content(chunk_size=None):
+                if self.stopping():
+                    return delivered
+                *lines, tail = (tail + chunk).split(b"\n")
+                records: list[Any] = []
+                ids: list[str] = []
+                for line in lines:
+                    line_no += 1
+                    item = decode_line(line, f"connection {conn}, line {line_no}")
+                    delivered = True  # keep-alives prove the stream is live too
+                    if item is None:
+                        continue
+                    if isinstance(item, Notice):
+                        log.warning("twitter source '%s': stream notice: %s", self.name,
+                                    item.text)
+                        continue
+                    tid = tweet_id(item)
+                    if tid is not None:
+                        if tid in self.recent or tid in ids:
+                            self.duplicates += 1
+                            continue
+                        ids.append(tid)
+                    records.append(item)
+                if records:
+                    self.store(records)  # durable before the ids count as received
+                    self.recent.add(ids)
+        finally:
+            self._response = None
+            resp.close()
+        return delivered  # an unfinished tail is dropped: the API redelivers it
