@@ -110,7 +110,7 @@ class TwitterSource(RedactedRepr, PartitionedReceiverSource):
             except NetworkError as err:
                 if self.stopping():
                     return
-                log.warning("twitter source '%s': network error or %.0f s of silence (%s); "
+                log.warning("twitter source '%s': network error or %g s of silence (%s); "
                             "reconnecting", self.name, self.config.stall_timeout,
                             client.redact(f"{type(err).__name__}: {err}"))
             wait = backoff.next(kind)
