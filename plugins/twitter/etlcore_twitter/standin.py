@@ -18,6 +18,7 @@ back and sent again. Faults (``Faults``) are drawn from one seeded RNG.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
@@ -157,6 +158,16 @@ class StandinServer:
         with self.lock:
             first, self.generated = self.generated, self.generated + n
         return self.publish([make_tweet(self.seed, i) for i in range(first, first + n)])
+
+    def finish(self) -> None:
+        """Generate no more tweets (those queued are still delivered)."""
+        with self.lock:
+            self.limit = self.generated
+
+    def drained(self) -> bool:
+        """True when every queued item was taken and none waits to be sent again."""
+        with self.lock:
+            return self.cursor >= len(self.items) and not self.retry
 
     def sent_ids(self) -> set[str]:
         with self.lock:
@@ -434,42 +445,53 @@ class _Handler(BaseHTTPRequestHandler):
                  pending: deque[int]) -> None:
         s = self.standin
         while not s.closed.is_set():
+            backfilled = bool(pending)
             index = pending.popleft() if pending else s.take(s.keepalive)
             if index is None:
                 self._chunk(b"\r\n")  # keep-alive
                 continue
-            tid, item = s.items[index]
-            if tid is None:
-                assert isinstance(item, bytes)
-                self._chunk(item + b"\r\n")
-                s.mark_sent(index, conn)
-                continue
-            assert isinstance(item, dict)
-            rules = s.matching_rules(item)
-            if not rules:
-                continue  # the stream only carries tweets some rule matches
-            line = json.dumps({**shape(item, *params), "matching_rules": rules}).encode()
-            if s.draw("drop"):
-                s.give_back(index)
-                self._chunk(line[: len(line) // 2])
-                return
-            if s.draw("stall"):
-                s.give_back(index)
-                s.closed.wait(s.faults.stall_seconds)
-                return
-            if s.draw("malformed"):
-                self._chunk(s.rng.choice(MALFORMED) + b"\r\n")
-                with s.lock:
-                    s.malformed_sent += 1
             try:
-                self._chunk(line + b"\r\n")
-            except OSError:
-                s.give_back(index)
+                done = self._send(conn, params, index)
+            except BaseException:
+                if not backfilled:
+                    s.give_back(index)  # not written whole: the next connection sends it
                 raise
+            if not done:
+                return
+
+    def _send(self, conn: int, params: tuple[set[str], set[str], set[str]], index: int) -> bool:
+        """Write item ``index`` (with its faults); False when the connection must end."""
+        s = self.standin
+        tid, item = s.items[index]
+        if tid is None:
+            assert isinstance(item, bytes)
+            self._chunk(item + b"\r\n")
             s.mark_sent(index, conn)
-            if s.draw("duplicate"):
-                self._chunk(line + b"\r\n")
-                s.mark_sent(index, conn)
+            return True
+        assert isinstance(item, dict)
+        rules = s.matching_rules(item)
+        if not rules:
+            return True  # the stream only carries tweets some rule matches
+        line = json.dumps({**shape(item, *params), "matching_rules": rules}).encode()
+        if s.draw("drop"):
+            s.give_back(index)
+            with contextlib.suppress(OSError):
+                self._chunk(line[: len(line) // 2])
+            return False
+        if s.draw("stall"):
+            s.give_back(index)
+            s.closed.wait(s.faults.stall_seconds)
+            return False
+        if s.draw("malformed"):
+            self._chunk(s.rng.choice(MALFORMED) + b"\r\n")
+            with s.lock:
+                s.malformed_sent += 1
+        self._chunk(line + b"\r\n")
+        s.mark_sent(index, conn)
+        if s.draw("duplicate"):
+            self._chunk(line + b"\r\n")
+            s.mark_sent(index, conn)
+        return True
 
 
 def main() -> None:

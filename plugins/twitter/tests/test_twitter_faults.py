@@ -1,0 +1,84 @@
+"""The trending-hashtags job on the stand-in with every fault injected.
+
+Drops mid-line, stalls past the stall timeout, 429s and 5xx answers with
+problem bodies, malformed lines and duplicate deliveries, plus backfill
+redeliveries on every reconnect: every tweet the server sent at least once
+must be stored exactly once, malformed lines must reach the dead letters, and
+each window's counts must be the hashtags of the tweets stored in it.
+``ETLCORE_TWITTER_SOAK`` (seconds, default 40) runs it longer.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from twitter_testlib import fast, rows, wait_for
+
+from etlcore import StreamingContext
+from etlcore_twitter.standin import Faults
+from etlcore_twitter.trending import build, hashtags
+
+SOAK = float(os.environ.get("ETLCORE_TWITTER_SOAK", "40"))
+LENGTH, SLIDE = 2.0, 0.5
+
+
+def test_every_sent_tweet_is_stored_once_under_all_faults(standin, tmp_path: Path) -> None:
+    seed = int(os.environ.get("ETLCORE_TWITTER_SEED", random.randrange(1 << 30)))
+    print(f"seed {seed} (rerun with ETLCORE_TWITTER_SEED={seed})")
+    server = standin(seed=seed, rate=120.0, faults=Faults.all(0.01, stall_seconds=1.5),
+                     backfill_minute=2.0)  # a reconnect resends the last 2 s
+    db = tmp_path / "out.db"
+    ctx = StreamingContext(0.25, tmp_path / "ckpt", name="trending")
+    build(ctx, fast(server, backfill_minutes=1), db, length=LENGTH, slide=SLIDE)
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            ctx.run()
+        except BaseException as err:  # noqa: BLE001 - reported by the test thread
+            failed.append(err)
+
+    job = threading.Thread(target=run, daemon=True)
+    job.start()
+    try:
+        wait_for(lambda: failed or server.closed.wait(SOAK) or True, SOAK + 5, "the soak")
+        server.finish()
+        wait_for(server.drained, 60, "the stand-in to deliver every queued tweet")
+        sent = server.sent_ids()
+        wait_for(lambda: failed or sent <= {r[0] for r in rows(db, "SELECT id FROM tweets")},
+                 60, "every sent tweet in the output")
+    finally:
+        ctx.stop()
+        job.join(60)
+    assert not failed, f"the job failed: {failed[0]!r}"
+
+    stored = Counter(r[0] for r in rows(db, "SELECT id FROM tweets"))
+    twice = [tid for tid, n in stored.items() if n > 1]
+    assert not twice, f"tweets stored twice: {twice[:10]}"
+    sent = server.sent_ids()
+    assert set(stored) == sent, (f"missing {sorted(sent - set(stored))[:10]}, "
+                                 f"never sent {sorted(set(stored) - sent)[:10]}")
+    print(f"{len(sent)} tweets, {len(server.sent)} deliveries, {server.connections} "
+          f"connections, faults {dict(server.faults_done)}")
+    for fault in ("drop", "stall", "error", "malformed", "duplicate"):
+        assert server.faults_done[fault] > 0, f"no {fault} fault was injected: soak longer"
+    assert len(server.sent) > len(sent), "no tweet was delivered twice"
+
+    letters = ctx.dead_letters
+    assert 0 < len(letters) <= server.malformed_sent, (len(letters), server.malformed_sent)
+    assert all("stream" in str(letter) for letter in letters), letters[:3]
+
+    by_id = {tid: item for tid, item in server.items if tid is not None}
+    batch_of = dict(rows(db, "SELECT id, batch_time FROM tweets"))
+    windows: dict[float, Counter[str]] = defaultdict(Counter)
+    for end, tag, n in rows(db, "SELECT window_end, tag, count FROM hashtag_counts"):
+        windows[end][tag] = n
+    assert len(windows) > SOAK / SLIDE / 2, f"only {len(windows)} windows emitted"
+    for end, counts in windows.items():
+        expected = Counter(tag for tid, t in batch_of.items() if end - LENGTH < t <= end + 1e-6
+                           for tag in hashtags({"data": by_id[tid]}))
+        assert counts == expected, f"window ending {end}: {counts} != {expected}"
