@@ -45,6 +45,9 @@ class TwitterSource(RedactedRepr, PartitionedReceiverSource):
         self.rules_synced = threading.Event()
         self._fatal: TwitterError | None = None
         self._response: Any = None
+        self._queued = threading.Condition()
+        self._pending: list[Any] = []  # decoded, not yet stored
+        self._pending_ids: set[str] = set()
 
     def open(self, ctx: SourceContext) -> None:
         self.name = ctx.name
@@ -57,6 +60,7 @@ class TwitterSource(RedactedRepr, PartitionedReceiverSource):
         self.recent.add(i for i in map(tweet_id, log0.read(max(0, n - self.config.dedup_ids), n))
                         if i is not None)
         super().start_receiving()
+        self.spawn(self._store_loop, f"{type(self).__name__}-store")
 
     # -- the driver asks -------------------------------------------------------------------
     def available(self, partition: str) -> int:
@@ -130,7 +134,6 @@ class TwitterSource(RedactedRepr, PartitionedReceiverSource):
                     return delivered
                 *lines, tail = (tail + chunk).split(b"\n")
                 records: list[Any] = []
-                ids: list[str] = []
                 for line in lines:
                     line_no += 1
                     item = decode_line(line, f"connection {conn}, line {line_no}")
@@ -141,17 +144,46 @@ class TwitterSource(RedactedRepr, PartitionedReceiverSource):
                         log.warning("twitter source '%s': stream notice: %s", self.name,
                                     item.text)
                         continue
-                    tid = tweet_id(item)
-                    if tid is not None:
-                        if tid in self.recent or tid in ids:
-                            self.duplicates += 1
-                            continue
-                        ids.append(tid)
                     records.append(item)
                 if records:
-                    self.store(records)  # durable before the ids count as received
-                    self.recent.add(ids)
+                    self._enqueue(records)
         finally:
             self._response = None
             resp.close()
         return delivered  # an unfinished tail is dropped: the API redelivers it
+
+    # -- group commit: the store thread ----------------------------------------------------------
+    def _enqueue(self, records: list[Any]) -> None:
+        """Queue decoded lines for the store thread, dropping ids already stored or queued."""
+        with self._queued:
+            for record in records:
+                tid = tweet_id(record)
+                if tid is not None:
+                    if tid in self.recent or tid in self._pending_ids:
+                        self.duplicates += 1
+                        continue
+                    self._pending_ids.add(tid)
+                self._pending.append(record)
+            self._queued.notify()
+
+    def _store_loop(self) -> None:
+        """Store what the receiver queued, all of it per fsync (one fsync per line is too slow).
+
+        A tweet counts as received (its id joins ``recent``) once stored; what is
+        queued when the process dies was never stored, and a reconnect with
+        ``backfill_minutes`` brings it again.
+        """
+        while True:
+            with self._queued:
+                if not self._pending:
+                    if self.stopping():
+                        return
+                    self._queued.wait(0.1)
+                records, self._pending = self._pending, []
+            if not records:
+                continue
+            self.store(records)
+            ids = [tid for tid in map(tweet_id, records) if tid is not None]
+            with self._queued:
+                self.recent.add(ids)
+                self._pending_ids.difference_update(ids)

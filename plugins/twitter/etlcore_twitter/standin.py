@@ -451,7 +451,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._chunk(b"\r\n")  # keep-alive
                 continue
             try:
-                done = self._send(conn, params, index)
+                done = self._send(conn, params, index, backfilled)
             except BaseException:
                 if not backfilled:
                     s.give_back(index)  # not written whole: the next connection sends it
@@ -459,8 +459,13 @@ class _Handler(BaseHTTPRequestHandler):
             if not done:
                 return
 
-    def _send(self, conn: int, params: tuple[set[str], set[str], set[str]], index: int) -> bool:
-        """Write item ``index`` (with its faults); False when the connection must end."""
+    def _send(self, conn: int, params: tuple[set[str], set[str], set[str]], index: int,
+              backfilled: bool) -> bool:
+        """Write item ``index`` (with its faults); False when the connection must end.
+
+        An item cut by a drop or a stall is given back, unless it was a backfill
+        resend (it was sent whole before).
+        """
         s = self.standin
         tid, item = s.items[index]
         if tid is None:
@@ -474,12 +479,14 @@ class _Handler(BaseHTTPRequestHandler):
             return True  # the stream only carries tweets some rule matches
         line = json.dumps({**shape(item, *params), "matching_rules": rules}).encode()
         if s.draw("drop"):
-            s.give_back(index)
+            if not backfilled:
+                s.give_back(index)
             with contextlib.suppress(OSError):
                 self._chunk(line[: len(line) // 2])
             return False
         if s.draw("stall"):
-            s.give_back(index)
+            if not backfilled:
+                s.give_back(index)
             s.closed.wait(s.faults.stall_seconds)
             return False
         if s.draw("malformed"):

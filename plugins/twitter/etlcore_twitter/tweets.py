@@ -13,8 +13,9 @@ from typing import Any
 
 from etlcore.connectors.generator import HASHTAGS
 
-_WORDS = ("the a new just today this is so my we love great big day time people what why how "
-          "best really think about more back good world here now going first last").split()
+_WORD_TEXT = ("the a new just today this is so my we love great big day time people what why "
+              "how best really think about more back good world here now going first last")
+_WORDS = _WORD_TEXT.split()
 _TAG_CUM = list(accumulate(1.0 / (k + 1) ** 1.1 for k in range(len(HASHTAGS))))
 _LANGS = ("en", "es", "ja", "pt", "fr", "de")
 FIRST_ID = 1_600_000_000_000_000_000  # snowflake-sized ids, as strings on the wire

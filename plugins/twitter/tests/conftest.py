@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from etlcore_twitter.standin import StandinServer
 
 from etlcore.connectors.queue import MemorySink
 from etlcore.plugin.registry import reset_registry
-from etlcore_twitter.standin import StandinServer
 
 
 @pytest.fixture(autouse=True)

@@ -16,11 +16,11 @@ import threading
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from etlcore_twitter.standin import Faults
+from etlcore_twitter.trending import build, hashtags
 from twitter_testlib import fast, rows, wait_for
 
 from etlcore import StreamingContext
-from etlcore_twitter.standin import Faults
-from etlcore_twitter.trending import build, hashtags
 
 SOAK = float(os.environ.get("ETLCORE_TWITTER_SOAK", "40"))
 LENGTH, SLIDE = 2.0, 0.5
@@ -29,8 +29,8 @@ LENGTH, SLIDE = 2.0, 0.5
 def test_every_sent_tweet_is_stored_once_under_all_faults(standin, tmp_path: Path) -> None:
     seed = int(os.environ.get("ETLCORE_TWITTER_SEED", random.randrange(1 << 30)))
     print(f"seed {seed} (rerun with ETLCORE_TWITTER_SEED={seed})")
-    server = standin(seed=seed, rate=120.0, faults=Faults.all(0.01, stall_seconds=1.5),
-                     backfill_minute=2.0)  # a reconnect resends the last 2 s
+    server = standin(seed=seed, rate=60.0, faults=Faults.all(0.004, stall_seconds=1.5),
+                     backfill_minute=1.0)  # a reconnect resends what was sent in the last 1 s
     db = tmp_path / "out.db"
     ctx = StreamingContext(0.25, tmp_path / "ckpt", name="trending")
     build(ctx, fast(server, backfill_minutes=1), db, length=LENGTH, slide=SLIDE)
