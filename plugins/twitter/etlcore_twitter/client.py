@@ -115,15 +115,19 @@ class TwitterClient:
         """Make the stream's rules exactly ``desired``: (rules added, ids deleted).
 
         Compared on (value, tag): a rule whose tag changed is deleted and added
-        again. New rules are validated with ``dry_run`` before anything changes.
+        again. New rules are validated with ``dry_run`` before anything changes
+        (all but those whose value is on the stream already: the API would call
+        them duplicates, and it accepted that value before).
         """
         existing = self.list_rules()
         wanted = {(r["value"], r.get("tag", "")) for r in desired}
         have = {(r["value"], r.get("tag", "")): r["id"] for r in existing}
         delete = [rid for key, rid in have.items() if key not in wanted]
         add = [r for r in desired if (r["value"], r.get("tag", "")) not in have]
-        if add:
-            self.add_rules(add, dry_run=True)
+        values = {r["value"] for r in existing}
+        new = [r for r in add if r["value"] not in values]
+        if new:
+            self.add_rules(new, dry_run=True)
         if delete:
             self.delete_rules(delete)
         if add:

@@ -97,32 +97,33 @@ class TwitterSource(RedactedRepr, PartitionedReceiverSource):
     def _receive(self, client: TwitterClient, backoff: Backoff) -> None:
         while not self.stopping():
             kind: Kind = "network"
+            why = ""
             try:
                 if self.config.sync_rules and not self.rules_synced.is_set():
                     added, deleted = client.sync_rules(self.config.desired_rules())
                     log.info("twitter source '%s': rules synced (%d added, %d deleted)",
                              self.name, len(added), len(deleted))
                     self.rules_synced.set()
-                if self._stream(client):
-                    backoff.reset()
+                self._stream(client, backoff)
                 if self.stopping():
                     return
-                log.warning("twitter source '%s': the stream ended; reconnecting", self.name)
+                why = "the stream ended"
             except RetryableHttpError as err:
                 kind = "rate_limit" if err.problem.status == 429 else "http"
-                log.warning("twitter source '%s': %s; backing off", self.name, err.problem.summary)
+                why = err.problem.summary
             except NetworkError as err:
                 if self.stopping():
                     return
-                log.warning("twitter source '%s': network error or %g s of silence (%s); "
-                            "reconnecting", self.name, self.config.stall_timeout,
-                            client.redact(f"{type(err).__name__}: {err}"))
+                why = client.redact(f"network error or {self.config.stall_timeout:g} s of "
+                                    f"silence ({type(err).__name__}: {err})")
             wait = backoff.next(kind)
+            log.warning("twitter source '%s': %s; reconnecting in %.2f s (%s backoff)",
+                        self.name, why, wait, kind)
             if self.wait(wait):
                 return
 
-    def _stream(self, client: TwitterClient) -> bool:
-        """Read one connection until it ends; True if it delivered any line."""
+    def _stream(self, client: TwitterClient, backoff: Backoff) -> None:
+        """Read one connection until it ends; its first line resets the backoff."""
         resp = client.connect()
         self._response = resp
         self.connections += 1
@@ -131,13 +132,15 @@ class TwitterSource(RedactedRepr, PartitionedReceiverSource):
         try:
             for chunk in resp.iter_content(chunk_size=None):
                 if self.stopping():
-                    return delivered
+                    return
                 *lines, tail = (tail + chunk).split(b"\n")
                 records: list[Any] = []
                 for line in lines:
                     line_no += 1
                     item = decode_line(line, f"connection {conn}, line {line_no}")
-                    delivered = True  # keep-alives prove the stream is live too
+                    if not delivered:  # keep-alives prove the stream is live too
+                        delivered = True
+                        backoff.reset()
                     if item is None:
                         continue
                     if isinstance(item, Notice):
@@ -150,7 +153,7 @@ class TwitterSource(RedactedRepr, PartitionedReceiverSource):
         finally:
             self._response = None
             resp.close()
-        return delivered  # an unfinished tail is dropped: the API redelivers it
+        # an unfinished tail is dropped: the API redelivers it (backfill_minutes)
 
     # -- group commit: the store thread ----------------------------------------------------------
     def _enqueue(self, records: list[Any]) -> None:

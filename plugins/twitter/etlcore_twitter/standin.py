@@ -53,6 +53,7 @@ class Faults:
     error: float = 0.0  # answer a connection attempt with 429 or 5xx and a problem body
     malformed: float = 0.0  # send a line that is not a tweet object before the tweet
     duplicate: float = 0.0  # send the tweet twice
+    error_statuses: tuple[int, ...] = (429, 500, 503)  # which error answers ``error`` draws
 
     @classmethod
     def all(cls, rate: float = 0.01, stall_seconds: float = 2.0) -> Faults:
@@ -418,7 +419,8 @@ class _Handler(BaseHTTPRequestHandler):
         if params is None:
             return
         if s.draw("error"):
-            status, doc = ERRORS[s.rng.randrange(len(ERRORS))]
+            choices = [e for e in ERRORS if e[0] in s.faults.error_statuses]
+            status, doc = choices[s.rng.randrange(len(choices))]
             self._answer(status, doc)
             return
         with s.lock:
