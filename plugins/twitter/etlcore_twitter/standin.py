@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import select
+import socket
 import threading
 import time
 from collections import Counter, deque
@@ -439,6 +441,14 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def _peer_gone(self) -> bool:
+        """True when the client closed its end (it sends nothing else on a stream)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
@@ -449,6 +459,10 @@ class _Handler(BaseHTTPRequestHandler):
         while not s.closed.is_set():
             backfilled = bool(pending)
             index = pending.popleft() if pending else s.take(s.keepalive)
+            if self._peer_gone():  # a real server sees the FIN too: keep the item for the next
+                if index is not None and not backfilled:
+                    s.give_back(index)
+                return
             if index is None:
                 self._chunk(b"\r\n")  # keep-alive
                 continue
