@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from etlcore_twitter.standin import StandinServer
+from etlcore_twitter.tweets import shape
 from twitter_testlib import HASHTAG_RULES, fast, wait_for
 
 from etlcore.contract import REMOVE, SourceContract
 from etlcore.source import Source
-from etlcore_twitter.standin import StandinServer
-from etlcore_twitter.tweets import shape
 
 
 class TestTwitterSource(SourceContract):

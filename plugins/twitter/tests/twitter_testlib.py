@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from etlcore_twitter.standin import StandinServer
+from etlcore_twitter.trending import hashtags
 
 HASHTAG_RULES = [{"value": "has:hashtags", "tag": "tagged"}]
 
@@ -41,3 +43,20 @@ def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
         return []
     finally:
         conn.close()
+
+
+def check_windows(db: Path, server: Any, panes: int) -> int:
+    """Every stored window's counts are the hashtags of its last ``panes`` batches' tweets."""
+    by_id = {tid: item for tid, item in server.items if tid is not None}
+    tags_of: dict[int, Counter[str]] = defaultdict(Counter)
+    for tid, batch in rows(db, "SELECT id, batch_id FROM tweets"):
+        tags_of[batch].update(hashtags({"data": by_id[tid]}))
+    windows: dict[int, Counter[str]] = defaultdict(Counter)
+    for batch, tag, n in rows(db, "SELECT batch_id, tag, count FROM hashtag_counts"):
+        windows[batch][tag] = n
+    for batch, counts in windows.items():
+        expected: Counter[str] = Counter()
+        for b in range(batch - panes + 1, batch + 1):
+            expected.update(tags_of.get(b, Counter()))
+        assert counts == expected, f"window of batch {batch}: {counts} != {expected}"
+    return len(windows)
