@@ -34,8 +34,10 @@ def tweet_rows(records: list[dict[str, Any]], info: BatchInfo) -> list[dict[str,
 
 
 def count_rows(pairs: list[tuple[str, int]], info: BatchInfo) -> list[dict[str, Any]]:
+    """One row per tag of a window, most used first (what the console shows)."""
+    ranked = sorted(pairs, key=lambda p: (-p[1], p[0]))
     return [{"window_end": info.batch_time, "tag": tag, "count": n, "batch_id": info.batch_id}
-            for tag, n in pairs]
+            for tag, n in ranked]
 
 
 def build(ctx: Any, source: dict[str, Any], db: str | Path, *, length: float = 10.0,
