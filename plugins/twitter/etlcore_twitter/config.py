@@ -28,9 +28,13 @@ class TwitterSourceConfig:
     bearer_token_env: str | None = option(
         None, help="name of an environment variable holding the bearer token", identity=False)
     base_url: str = option("https://api.twitter.com", help="API root (a stand-in in tests)")
+    # rules choose what arrives from now on; the receiver log (positions) is unchanged by an
+    # edit, so a job may change them and resume its checkpoint: not in the fingerprint
     rules: list[dict[str, str]] = option(
-        [], help="filter rules [{value, tag}]; synced to the stream (added and deleted to match)")
-    sync_rules: bool = option(True, help="make the stream's rules exactly `rules` at start")
+        [], help="filter rules [{value, tag}]; synced to the stream (added and deleted to match)",
+        identity=False)
+    sync_rules: bool = option(True, help="make the stream's rules exactly `rules` at start",
+                              identity=False)
     tweet_fields: list[str] = option([], help="tweet.fields, e.g. [created_at, lang]")
     expansions: list[str] = option([], help="expansions, e.g. [author_id]")
     user_fields: list[str] = option([], help="user.fields, e.g. [username]")
