@@ -1,0 +1,94 @@
+"""The receiver: redeliveries dropped by id across restarts, notices, prompt close."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from etlcore_twitter.lines import RecentIds
+from twitter_testlib import fast, wait_for
+
+from etlcore.clock import ManualClock
+from etlcore.plugin.registry import get_registry
+from etlcore.source import SourceContext
+
+
+def open_source(config: dict[str, Any], checkpoint: Path | None) -> Any:
+    source = get_registry().get("source", "twitter").build(config, where="tweets")
+    source.open(SourceContext("tweets", ManualClock(0.0), checkpoint))
+    return source
+
+
+def tagged(n: int, first: int = 0) -> list[dict[str, str]]:
+    return [{"id": str(9000 + i), "text": f"tweet {i} #t{i % 4}"} for i in range(first, first + n)]
+
+
+def test_backfill_after_restart_is_dropped_by_the_ids_in_the_log(standin, tmp_path) -> None:
+    server = standin(backfill_minute=30.0)
+    config = fast(server, backfill_minutes=1)
+    source = open_source(config, tmp_path)
+    server.publish(tagged(20))
+    wait_for(lambda: source.available("0") == 20, 20, "20 tweets logged")
+    source.close()
+
+    source = open_source(config, tmp_path)  # reconnects asking for the last minute again
+    try:
+        wait_for(lambda: source.duplicates == 20, 20, "the backfill to be dropped")
+        server.publish(tagged(5, first=20))
+        wait_for(lambda: source.available("0") == 25, 20, "the new tweets logged")
+        time.sleep(0.3)
+        assert source.available("0") == 25
+        ids = [r["data"]["id"] for r in source.reader().read("0", 0, 25)]
+        assert sorted(ids) == sorted(t["id"] for t in tagged(25))
+    finally:
+        source.close()
+    assert sum(1 for tid, _ in server.sent if tid == "9000") == 2  # really sent twice
+
+
+def test_without_the_id_set_a_backfill_is_stored_again(standin, tmp_path) -> None:
+    server = standin(backfill_minute=30.0)
+    config = fast(server, backfill_minutes=1, dedup_ids=0)
+    source = open_source(config, tmp_path)
+    server.publish(tagged(10))
+    wait_for(lambda: source.available("0") == 10, 20, "10 tweets logged")
+    source.close()
+    source = open_source(config, tmp_path)
+    try:
+        wait_for(lambda: source.available("0") == 20, 20, "the backfill logged again")
+    finally:
+        source.close()
+
+
+def test_recent_ids_are_bounded() -> None:
+    recent = RecentIds(3)
+    recent.add(["a", "b", "c", "a", "d"])
+    assert "a" not in recent and all(i in recent for i in "bcd") and len(recent) == 3
+
+
+def test_in_band_notice_is_logged_not_stored(standin, caplog) -> None:
+    server = standin()
+    source = open_source(fast(server), None)
+    try:
+        with caplog.at_level(logging.WARNING, logger="etlcore_twitter"):
+            server.publish_raw(b'{"errors": [{"title": "operational-disconnect", "detail": '
+                               b'"This stream has been disconnected upstream for operational '
+                               b'reasons.", "disconnect_type": "UpstreamOperationalDisconnect"}]}')
+            server.publish(tagged(1))
+            wait_for(lambda: source.available("0") == 1, 20, "the tweet")
+        assert "stream notice: operational-disconnect: This stream has been disconnected" in \
+            caplog.text
+        assert source.reader().read("0", 0, 1)[0]["data"]["id"] == "9000"
+    finally:
+        source.close()
+
+
+def test_close_interrupts_a_silent_stream(standin) -> None:
+    server = standin(keepalive=60.0)  # no keep-alive: the read blocks up to stall_timeout
+    source = open_source(fast(server, stall_timeout=30.0), None)
+    wait_for(lambda: source.connections, 20, "a connection")
+    time.sleep(0.2)
+    started = time.monotonic()
+    source.close()
+    assert time.monotonic() - started < 3.0
