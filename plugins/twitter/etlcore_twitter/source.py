@@ -1,9 +1,10 @@
 """The ``twitter`` source: the X API v2 filtered stream, made replayable by a receiver log.
 
 One receiver thread on the driver syncs the rules, holds the stream open and
-reconnects with the documented backoff. Every tweet is stored in the
-write-ahead log (fsynced) before it counts as received; a tweet id already in
-the recent-id set (a redelivery after a reconnect, or ``backfill_minutes``) is
+reconnects with the documented backoff; a store thread appends what it decoded
+to the write-ahead log, one fsync per group (one per line caps a stream at the
+disk's fsync rate). A tweet counts as received once stored; a tweet id already
+stored or queued (a redelivery after a reconnect, or ``backfill_minutes``) is
 dropped. Batches are planned over log offsets and read from the log file on
 any worker (:class:`etlcore.plugin.receivers.PartitionedReceiverSource`).
 
@@ -30,8 +31,6 @@ from etlcore_twitter.lines import Notice, RecentIds, decode_line, tweet_id
 from etlcore_twitter.problems import RetryableHttpError, TwitterError
 
 log = logging.getLogger("etlcore_twitter")
-
-_CHUNK = 65536
 
 
 class TwitterSource(RedactedRepr, PartitionedReceiverSource):
@@ -170,12 +169,18 @@ class TwitterSource(RedactedRepr, PartitionedReceiverSource):
             self._queued.notify()
 
     def _store_loop(self) -> None:
-        """Store what the receiver queued, all of it per fsync (one fsync per line is too slow).
+        """Store what the receiver queued, all of it per fsync; a failure fails the job."""
+        try:
+            self._store_queued()
+        except Exception as err:  # noqa: BLE001 - a full disk must stop the job, not hide
+            self._fatal = TwitterError(f"twitter source '{self.name}': storing received "
+                                       f"tweets failed: {type(err).__name__}: {err}")
+            log.exception("twitter source '%s': the store thread failed", self.name)
+            self._stop.set()
 
-        A tweet counts as received (its id joins ``recent``) once stored; what is
-        queued when the process dies was never stored, and a reconnect with
-        ``backfill_minutes`` brings it again.
-        """
+    def _store_queued(self) -> None:
+        """A tweet counts as received (its id joins ``recent``) once stored; what is queued
+        when the process dies was never stored, and ``backfill_minutes`` brings it again."""
         while True:
             with self._queued:
                 if not self._pending:

@@ -92,3 +92,25 @@ def test_close_interrupts_a_silent_stream(standin) -> None:
     started = time.monotonic()
     source.close()
     assert time.monotonic() - started < 3.0
+
+
+def test_a_failing_log_write_fails_the_job(standin, tmp_path) -> None:
+    server = standin()
+    source = open_source(fast(server), tmp_path)
+    try:
+        def full(records: list[Any]) -> int:
+            raise OSError(28, "No space left on device")
+
+        source.logs["0"].append = full
+        server.publish(tagged(3))
+        wait_for(lambda: source._fatal, 20, "the store failure")
+        try:
+            source.plan("0", 0, None)
+        except Exception as err:  # noqa: BLE001 - checked below
+            message = str(err)
+        else:
+            raise AssertionError("plan went on after the log failed")
+    finally:
+        source.close()
+    assert "twitter source 'tweets': storing received tweets failed" in message, message
+    assert "No space left on device" in message
