@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from etlcore_twitter.standin import Faults
 from twitter_testlib import check_windows, rows, wait_for
 
@@ -33,14 +34,15 @@ def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
                                 stderr=err)
 
 
-def test_sigkilled_job_stores_every_sent_tweet_once(standin, tmp_path: Path) -> None:
+@pytest.mark.parametrize("runner", ["local", "processes"])
+def test_sigkilled_job_stores_every_sent_tweet_once(standin, tmp_path: Path, runner: str) -> None:
     seed = int(os.environ.get("ETLCORE_TWITTER_SEED", random.randrange(1 << 30)))
     print(f"seed {seed} (rerun with ETLCORE_TWITTER_SEED={seed})")
     rng = random.Random(seed)
     server = standin(seed=seed, rate=60.0, backfill_minute=10.0,
                      faults=Faults(duplicate=0.01, malformed=0.005, drop=0.002))
     db, log = tmp_path / "out.db", tmp_path / "job.log"
-    args = [str(tmp_path / "ckpt"), str(db), server.url, server.token]
+    args = [str(tmp_path / "ckpt"), str(db), server.url, server.token, runner]
     kills = 0
     for _ in range(KILLS):
         before = server.connections

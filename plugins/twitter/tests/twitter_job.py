@@ -1,6 +1,9 @@
 """The trending-hashtags job as a process, for the SIGKILL test (killed and restarted).
 
-    python twitter_job.py CHECKPOINT DB BASE_URL TOKEN
+    python twitter_job.py CHECKPOINT DB BASE_URL TOKEN [RUNNER]
+
+RUNNER is ``local`` (default) or ``processes`` (tasks read the receiver log
+in two worker processes).
 
 Stops when the file ``DB.stop`` exists and a batch planned after that read
 nothing new. Backfill on every connect brings back what a kill lost between
@@ -21,10 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from twitter_testlib import HASHTAG_RULES  # noqa: E402
 
 
-def main(checkpoint: str, db: str, url: str, token: str) -> None:
+def main(checkpoint: str, db: str, url: str, token: str, runner: str = "local") -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    ctx = StreamingContext(0.2, checkpoint, name="trending-crash", checkpoint_interval=3)
+    workers = {"workers": 2} if runner == "processes" else {}
+    ctx = StreamingContext(0.2, checkpoint, name="trending-crash", checkpoint_interval=3,
+                           runner=runner, **workers)
     source = {"base_url": url, "bearer_token": token, "rules": HASHTAG_RULES,
               "backfill_minutes": 1, "stall_timeout": 1.0, "network_backoff": 0.02,
               "network_backoff_cap": 0.2, "http_backoff": 0.05, "http_backoff_cap": 0.4,
@@ -43,4 +48,4 @@ def main(checkpoint: str, db: str, url: str, token: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    main(*sys.argv[1:6])
