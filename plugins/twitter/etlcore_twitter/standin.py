@@ -18,31 +18,17 @@ back and sent again. Faults (``Faults``) are drawn from one seeded RNG.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import random
-import select
-import socket
 import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from etlcore_twitter.tweets import (
-    EXPANSIONS,
-    TWEET_FIELDS,
-    USER_FIELDS,
-    make_tweet,
-    matches,
-    shape,
-)
-
-STREAM = "/2/tweets/search/stream"
-RULES = "/2/tweets/search/stream/rules"
-_PROBLEM = "https://api.twitter.com/2/problems/"
+from etlcore_twitter.standin_http import StreamHandler
+from etlcore_twitter.standin_rules import RuleBook
+from etlcore_twitter.tweets import make_tweet
 
 
 @dataclass
@@ -62,21 +48,6 @@ class Faults:
         """Every fault at about ``rate`` per tweet (errors per connection, more often)."""
         return cls(drop=rate, stall=rate / 3, stall_seconds=stall_seconds, error=0.3,
                    malformed=rate, duplicate=rate * 2)
-
-
-ERRORS = [
-    (429, {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank",
-           "status": 429}),
-    (429, {"title": "ConnectionException", "detail": "This stream is currently at the maximum "
-           "allowed connection limit.", "connection_issue": "TooManyConnections",
-           "type": _PROBLEM + "streaming-connection"}),
-    (503, {"title": "Service Unavailable", "detail": "Service Unavailable",
-           "type": "about:blank", "status": 503}),
-    (500, {"errors": [{"message": "Internal error"}], "title": "Internal Server Error",
-           "detail": "Internal error", "type": "about:blank", "status": 500}),
-]
-MALFORMED = [b'{"data": {"id": "1", "text": "cut sho', b"<html>502 Bad Gateway</html>",
-             b'["not", "an", "object"]', b'{"data": {"text": "no id"}}']
 
 
 class StandinServer:
@@ -106,10 +77,9 @@ class StandinServer:
         self.connections = 0
         self.faults_done: Counter[str] = Counter()
         self.requests: list[dict[str, Any]] = []
-        self.rules: dict[str, dict[str, str]] = {}
-        self._rule_ids = 1_580_000_000_000_000_000
+        self.rulebook = RuleBook()
         self.generated = 0
-        self._httpd = ThreadingHTTPServer((host, port), _Handler)
+        self._httpd = ThreadingHTTPServer((host, port), StreamHandler)
         self._httpd.daemon_threads = True
         self._httpd.standin = self  # type: ignore[attr-defined]
         self._threads: list[threading.Thread] = []
@@ -171,6 +141,18 @@ class StandinServer:
         """True when every queued item was taken and none waits to be sent again."""
         with self.lock:
             return self.cursor >= len(self.items) and not self.retry
+
+    @property
+    def rules(self) -> dict[str, dict[str, str]]:
+        """The stream's rules by id (tests read and check them)."""
+        return self.rulebook.rules
+
+    def change_rules(self, body: Any, dry_run: bool) -> tuple[int, dict[str, Any]]:
+        """What ``POST .../rules`` answers (tests use it to put rules in place)."""
+        return self.rulebook.change(body, dry_run)
+
+    def matching_rules(self, tweet: dict[str, Any]) -> list[dict[str, str]]:
+        return self.rulebook.matching(tweet)
 
     def sent_ids(self) -> set[str]:
         with self.lock:
@@ -234,288 +216,6 @@ class StandinServer:
             if hit:
                 self.faults_done[fault] += 1
         return hit
-
-    # -- rules -----------------------------------------------------------------------------
-    def rule_list(self) -> dict[str, Any]:
-        with self.lock:
-            data = [dict(r) for r in self.rules.values()]
-        meta = {"sent": _now(), "result_count": len(data)}
-        return {"data": data, "meta": meta} if data else {"meta": meta}
-
-    def change_rules(self, body: Any, dry_run: bool) -> tuple[int, dict[str, Any]]:
-        if not isinstance(body, dict) or ("add" in body) == ("delete" in body):
-            return 400, _invalid("Request body must hold exactly one of 'add' or 'delete'")
-        with self.lock:
-            if "add" in body:
-                return self._add(body["add"], dry_run)
-            return self._delete(body["delete"], dry_run)
-
-    def _add(self, rules: Any, dry_run: bool) -> tuple[int, dict[str, Any]]:
-        if not isinstance(rules, list) or not rules:
-            return 400, _invalid("'add' must be a non-empty list of rules")
-        errors, have = [], {r["value"] for r in self.rules.values()}
-        for rule in rules:
-            value = rule.get("value") if isinstance(rule, dict) else None
-            why = _rule_problem(value)
-            if why:
-                errors.append({"value": value, "details": [why], "title": "Invalid Rule",
-                               "type": _PROBLEM + "invalid-rules"})
-            elif value in have:
-                errors.append({"value": value, "id": next(
-                    i for i, r in self.rules.items() if r["value"] == value),
-                    "title": "DuplicateRule", "type": _PROBLEM + "duplicate-rules"})
-        summary = {"created": 0, "not_created": len(rules), "valid": len(rules) - len(errors),
-                   "invalid": len(errors)}
-        if errors:  # one bad rule: none is created
-            return 200, {"meta": {"sent": _now(), "summary": summary}, "errors": errors}
-        data = []
-        for rule in rules:
-            self._rule_ids += 1
-            made = {"id": str(self._rule_ids), "value": rule["value"],
-                    **({"tag": rule["tag"]} if rule.get("tag") else {})}
-            data.append(made)
-            if not dry_run:
-                self.rules[made["id"]] = made
-        summary.update(created=0 if dry_run else len(rules), not_created=len(rules) if dry_run
-                       else 0)
-        return 201, {"data": data, "meta": {"sent": _now(), "summary": summary}}
-
-    def _delete(self, spec: Any, dry_run: bool) -> tuple[int, dict[str, Any]]:
-        ids = spec.get("ids") if isinstance(spec, dict) else None
-        if not isinstance(ids, list) or not ids:
-            return 400, _invalid("'delete' must be {\"ids\": [rule ids]}")
-        errors = [{"value": i, "title": "RuleNotFound", "details": ["no rule with this id"],
-                   "type": _PROBLEM + "resource-not-found"} for i in ids if i not in self.rules]
-        if not dry_run and not errors:
-            for i in ids:
-                del self.rules[i]
-        deleted = 0 if errors or dry_run else len(ids)
-        doc: dict[str, Any] = {"meta": {"sent": _now(), "summary": {
-            "deleted": deleted, "not_deleted": len(ids) - deleted}}}
-        if errors:
-            doc["errors"] = errors
-        return 200, doc
-
-    def matching_rules(self, tweet: dict[str, Any]) -> list[dict[str, str]]:
-        with self.lock:
-            rules = list(self.rules.values())
-        return [{"id": r["id"], "tag": r.get("tag", "")} for r in rules
-                if matches(r["value"], tweet["text"])]
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-
-
-def _invalid(message: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"errors": [{"parameters": parameters or {}, "message": message}],
-            "title": "Invalid Request", "detail": "One or more parameters to your request was "
-            "invalid.", "type": _PROBLEM + "invalid-request"}
-
-
-def _rule_problem(value: Any) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return "a rule needs a non-empty value"
-    if len(value) > 1024:
-        return "rule is longer than 1024 characters"
-    if value.count("(") != value.count(")"):
-        return "unbalanced parentheses"
-    if value.strip().upper().endswith((" OR", " AND")) or value.strip().upper() == "OR":
-        return "dangling operator"
-    return None
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "twitter-standin/1"
-
-    @property
-    def standin(self) -> StandinServer:
-        return self.server.standin  # type: ignore[attr-defined]
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by design
-        pass
-
-    def _answer(self, status: int, doc: dict[str, Any]) -> None:
-        body = json.dumps(doc).encode()
-        self.send_response(status)
-        ctype = "application/problem+json" if status >= 400 else "application/json"
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _authorized(self) -> bool:
-        s = self.standin
-        if self.headers.get("Authorization") != f"Bearer {s.token}":
-            self._answer(401, {"title": "Unauthorized", "type": "about:blank", "status": 401,
-                               "detail": "Unauthorized"})
-            return False
-        if s.status in (401, 403):
-            detail = ("When authenticating requests to the Twitter API v2 endpoints, you must "
-                      "use keys and tokens from a Twitter developer App that is attached to a "
-                      "Project.")
-            self._answer(s.status, {"title": "Client Forbidden", "detail": detail,
-                                    "reason": "client-not-enrolled", "status": s.status,
-                                    "type": _PROBLEM + "client-forbidden"}
-                         if s.status == 403 else {"title": "Unauthorized", "status": 401,
-                                                  "type": "about:blank",
-                                                  "detail": "Unauthorized"})
-            return False
-        return True
-
-    def _log(self, body: Any = None) -> tuple[str, dict[str, list[str]]]:
-        parts = urlsplit(self.path)
-        query = parse_qs(parts.query)
-        with self.standin.lock:
-            self.standin.requests.append({"method": self.command, "path": parts.path,
-                                          "query": query, "body": body})
-        return parts.path, query
-
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-        path, query = self._log()
-        if not self._authorized():
-            return
-        if path == RULES:
-            self._answer(200, self.standin.rule_list())
-        elif path == STREAM:
-            self._stream(query)
-        else:
-            self._answer(404, {"title": "Not Found Error", "detail": f"no route {path}",
-                               "type": "about:blank", "status": 404})
-
-    def do_POST(self) -> None:  # noqa: N802
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length)
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
-        path, query = self._log(body)
-        if not self._authorized():
-            return
-        if path != RULES:
-            self._answer(404, {"title": "Not Found Error", "detail": f"no route {path}",
-                               "type": "about:blank", "status": 404})
-            return
-        dry_run = query.get("dry_run", ["false"])[0] == "true"
-        self._answer(*self.standin.change_rules(body, dry_run))
-
-    # -- the stream ----------------------------------------------------------------------------
-    def _params(self, query: dict[str, list[str]]) -> tuple[set[str], set[str], set[str]] | None:
-        got = {k: set(",".join(v).split(",")) - {""} for k, v in query.items()}
-        for key, allowed in (("tweet.fields", TWEET_FIELDS), ("expansions", EXPANSIONS),
-                             ("user.fields", USER_FIELDS)):
-            bad = sorted(got.get(key, set()) - allowed)
-            if bad:
-                self._answer(400, _invalid(
-                    f"The `{key}` query parameter value [{bad[0]}] is not one of "
-                    f"[{','.join(sorted(allowed))}]", {key: bad}))
-                return None
-        return got.get("tweet.fields", set()), got.get("expansions", set()), got.get(
-            "user.fields", set())
-
-    def _stream(self, query: dict[str, list[str]]) -> None:
-        s = self.standin
-        params = self._params(query)
-        if params is None:
-            return
-        if s.draw("error"):
-            choices = [e for e in ERRORS if e[0] in s.faults.error_statuses]
-            status, doc = choices[s.rng.randrange(len(choices))]
-            self._answer(status, doc)
-            return
-        with s.lock:
-            s.connections += 1
-            conn = s.connections
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        self.close_connection = True
-        minutes = int(query.get("backfill_minutes", ["0"])[0] or 0)
-        pending = deque(s.backfill(minutes)) if minutes else deque()
-        try:
-            self._deliver(conn, params, pending)
-            self._chunk(b"")
-        except OSError:
-            pass
-
-    def _peer_gone(self) -> bool:
-        """True when the client closed its end (it sends nothing else on a stream)."""
-        try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
-        except OSError:
-            return True
-
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
-
-    def _deliver(self, conn: int, params: tuple[set[str], set[str], set[str]],
-                 pending: deque[int]) -> None:
-        s = self.standin
-        while not s.closed.is_set():
-            backfilled = bool(pending)
-            index = pending.popleft() if pending else s.take(s.keepalive)
-            if self._peer_gone():  # a real server sees the FIN too: keep the item for the next
-                if index is not None and not backfilled:
-                    s.give_back(index)
-                return
-            if index is None:
-                self._chunk(b"\r\n")  # keep-alive
-                continue
-            try:
-                done = self._send(conn, params, index, backfilled)
-            except BaseException:
-                if not backfilled:
-                    s.give_back(index)  # not written whole: the next connection sends it
-                raise
-            if not done:
-                return
-
-    def _send(self, conn: int, params: tuple[set[str], set[str], set[str]], index: int,
-              backfilled: bool) -> bool:
-        """Write item ``index`` (with its faults); False when the connection must end.
-
-        An item cut by a drop or a stall is given back, unless it was a backfill
-        resend (it was sent whole before).
-        """
-        s = self.standin
-        tid, item = s.items[index]
-        if tid is None:
-            assert isinstance(item, bytes)
-            self._chunk(item + b"\r\n")
-            s.mark_sent(index, conn)
-            return True
-        assert isinstance(item, dict)
-        rules = s.matching_rules(item)
-        if not rules:
-            return True  # the stream only carries tweets some rule matches
-        line = json.dumps({**shape(item, *params), "matching_rules": rules}).encode()
-        if s.draw("drop"):
-            if not backfilled:
-                s.give_back(index)
-            with contextlib.suppress(OSError):
-                self._chunk(line[: len(line) // 2])
-            return False
-        if s.draw("stall"):
-            if not backfilled:
-                s.give_back(index)
-            s.closed.wait(s.faults.stall_seconds)
-            return False
-        if s.draw("malformed"):
-            self._chunk(s.rng.choice(MALFORMED) + b"\r\n")
-            with s.lock:
-                s.malformed_sent += 1
-        self._chunk(line + b"\r\n")
-        s.mark_sent(index, conn)
-        if s.draw("duplicate"):
-            self._chunk(line + b"\r\n")
-            s.mark_sent(index, conn)
-        return True
-
 
 def main() -> None:
     """``python -m etlcore_twitter.standin [PORT]``: serve generated tweets until Ctrl-C."""
