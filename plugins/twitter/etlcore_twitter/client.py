@@ -16,6 +16,7 @@ from etlcore.plugin.imports import require_module
 from etlcore_twitter.config import TwitterSourceConfig
 from etlcore_twitter.problems import (
     FATAL_HINTS,
+    Problem,
     RetryableHttpError,
     TwitterError,
     is_retryable,
@@ -87,7 +88,7 @@ class TwitterClient:
     def list_rules(self) -> list[dict[str, Any]]:
         resp = self.session.get(self.base + RULES, timeout=self._timeout())
         self.check(resp, "listing the stream rules")
-        return list(resp.json().get("data") or [])
+        return list(_json(resp).get("data") or [])
 
     def _timeout(self) -> tuple[float, float]:
         return (self.config.connect_timeout, max(self.config.stall_timeout, 30.0))
@@ -97,7 +98,7 @@ class TwitterClient:
         resp = self.session.post(self.base + RULES, params=params, json=body,
                                  timeout=self._timeout())
         self.check(resp, what)
-        doc = resp.json()
+        doc = _json(resp)
         errors = doc.get("errors") or []
         if errors:
             raise TwitterError(self.redact(f"twitter source '{self.name}': {what} refused: "
@@ -133,6 +134,18 @@ class TwitterClient:
         if add:
             self.add_rules(add)
         return add, delete
+
+
+def _json(resp: Any) -> dict[str, Any]:
+    """A success answer's JSON object; anything else (a proxy's HTML page) is retried."""
+    try:
+        doc = resp.json()
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise RetryableHttpError(Problem(resp.status_code, "answer is not a JSON object",
+                                         f"body: {resp.text[:300]}"))
+    return doc
 
 
 def _rule_error(err: Any) -> str:
