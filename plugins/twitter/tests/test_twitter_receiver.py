@@ -114,3 +114,23 @@ def test_a_failing_log_write_fails_the_job(standin, tmp_path) -> None:
         source.close()
     assert "twitter source 'tweets': storing received tweets failed" in message, message
     assert "No space left on device" in message
+
+
+def test_fields_and_expansions_from_the_config_shape_the_records(standin) -> None:
+    server = standin()
+    source = open_source(fast(server, tweet_fields=["created_at", "lang"],
+                              expansions=["author_id"], user_fields=["username"]), None)
+    try:
+        server.generate(40)
+        wait_for(lambda: source.available("0") >= 5, 20, "tweets")
+        record = source.reader().read("0", 0, 1)[0]
+    finally:
+        source.close()
+    stream = [r for r in server.requests if r["path"] == "/2/tweets/search/stream"]
+    assert stream[0]["query"] == {"tweet.fields": ["created_at,lang"],
+                                  "expansions": ["author_id"], "user.fields": ["username"]}
+    assert set(record["data"]) == {"id", "text", "edit_history_tweet_ids", "created_at", "lang",
+                                   "author_id"}
+    assert record["includes"]["users"][0]["id"] == record["data"]["author_id"]
+    assert set(record["includes"]["users"][0]) == {"id", "name", "username"}
+    assert record["matching_rules"][0]["tag"] == "tagged"
