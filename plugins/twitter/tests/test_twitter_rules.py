@@ -104,3 +104,23 @@ def test_a_rule_the_api_refuses_fails_the_job_and_changes_nothing(standin) -> No
     assert posts(server) == [(True, {"add": [{"value": "(#a OR #b", "tag": "broken"}]})]
     assert [r["value"] for r in server.rules.values()] == ["#old"]
     assert server.connections == 0
+
+
+def test_a_listing_that_is_not_a_json_object_is_retried(standin, caplog) -> None:
+    server = standin()
+    real, calls = server.rulebook.listing, []
+
+    def flaky() -> Any:
+        calls.append(1)
+        return ["not", "an object"] if len(calls) <= 2 else real()
+
+    server.rulebook.listing = flaky
+    with caplog.at_level("WARNING", logger="etlcore_twitter"):
+        source = open_source(fast(server, rules=[{"value": "#a"}]))
+        try:
+            assert source.rules_synced.wait(10), "rules never synced"
+        finally:
+            source.close()
+    assert len(calls) == 3
+    assert caplog.text.count("HTTP 200 answer is not a JSON object") == 2, caplog.text
+    assert [r["value"] for r in server.rules.values()] == ["#a"]
