@@ -23,6 +23,8 @@ import pytest
 from etlcore_twitter.standin import Faults
 from twitter_testlib import check_windows, rows, wait_for
 
+pytestmark = pytest.mark.slow
+
 JOB = Path(__file__).with_name("twitter_job.py")
 KILLS = int(os.environ.get("ETLCORE_TWITTER_KILLS", "12"))
 LENGTH, INTERVAL = 1.0, 0.2  # as twitter_job.py sets them

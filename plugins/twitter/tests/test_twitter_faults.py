@@ -18,11 +18,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from etlcore_twitter.standin import Faults
 from etlcore_twitter.trending import build
 from twitter_testlib import check_windows, fast, rows, wait_for
 
 from etlcore import StreamingContext
+
+pytestmark = pytest.mark.slow
 
 SOAK = float(os.environ.get("ETLCORE_TWITTER_SOAK", "30"))
 KINDS = ("drop", "stall", "error", "malformed", "duplicate")
