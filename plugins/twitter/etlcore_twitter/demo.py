@@ -29,6 +29,7 @@ def standin_demo(out: str | Path, *, rate: float = 200.0,
         path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     server = StandinServer(rate=rate, seed=seed, keepalive=5.0, backfill_minute=10.0,
+                           keep_log=False,
                            faults=Faults(drop=0.001, duplicate=0.002, malformed=0.002)).start()
     ctx = StreamingContext(1.0, checkpoint, name="demo-twitter")
     build(ctx, {"base_url": server.url, "bearer_token": server.token, "rules": RULES,

@@ -50,13 +50,17 @@ class Faults:
                    malformed=rate, duplicate=rate * 2)
 
 
+_GONE: tuple[str | None, dict[str, Any] | bytes] = (None, b"")  # a forgotten tweet
+
+
 class StandinServer:
     """The stand-in: call :meth:`start` (or use ``with``), then point the source at ``url``."""
 
     def __init__(self, *, token: str = "standin-token", seed: int = 0, rate: float = 0.0,
                  limit: int | None = None, faults: Faults | None = None,
                  keepalive: float = 20.0, backfill_minute: float = 60.0,
-                 status: int | None = None, host: str = "127.0.0.1", port: int = 0):
+                 status: int | None = None, host: str = "127.0.0.1", port: int = 0,
+                 keep_log: bool = True):
         self.token = token
         self.seed = seed
         self.rate = rate
@@ -65,13 +69,16 @@ class StandinServer:
         self.keepalive = keepalive
         self.backfill_minute = backfill_minute  # seconds one backfill "minute" spans
         self.status = status  # answer every request with this error status (401, 403)
+        # False (a long demo): no `sent` log, and tweets past the backfill horizon are forgotten
+        self.keep_log = keep_log
         self.rng = random.Random(seed)
         self.lock = threading.Condition()
         self.closed = threading.Event()
         self.items: list[tuple[str | None, dict[str, Any] | bytes]] = []  # (id, tweet) or raw
         self.cursor = 0
         self.retry: deque[int] = deque()
-        self.history: list[tuple[float, int]] = []  # (when, item) of each tweet sent
+        self.history: deque[tuple[float, int]] = deque()  # (when, item) of each tweet sent
+        self._last_sent: dict[int, float] = {}
         self.sent: list[tuple[str, int]] = []  # (tweet id, connection) per complete line
         self.malformed_sent = 0
         self.connections = 0
@@ -195,10 +202,11 @@ class StandinServer:
         since = time.monotonic() - minutes * self.backfill_minute
         with self.lock:
             seen: dict[int, None] = {}
-            for when, index in self.history:
-                if when >= since:
-                    seen.setdefault(index, None)
-            return list(seen)
+            for when, index in reversed(self.history):
+                if when < since:
+                    break
+                seen[index] = None
+            return sorted(seen)
 
     def mark_sent(self, index: int, connection: int) -> None:
         with self.lock:
@@ -206,8 +214,21 @@ class StandinServer:
             if tid is None:
                 self.malformed_sent += 1
                 return
-            self.sent.append((tid, connection))
-            self.history.append((time.monotonic(), index))
+            now = time.monotonic()
+            if self.keep_log:
+                self.sent.append((tid, connection))
+            self.history.append((now, index))
+            self._last_sent[index] = now
+            self._forget(now - 5 * self.backfill_minute)  # backfill_minutes is at most 5
+
+    def _forget(self, horizon: float) -> None:
+        """Drop sends older than any backfill; without ``keep_log``, the tweets too."""
+        while self.history and self.history[0][0] < horizon:
+            when, index = self.history.popleft()
+            if self._last_sent.get(index) == when:  # its last send: no backfill needs it
+                del self._last_sent[index]
+                if not self.keep_log:
+                    self.items[index] = _GONE
 
     def draw(self, fault: str) -> bool:
         p = getattr(self.faults, fault)
@@ -216,6 +237,7 @@ class StandinServer:
             if hit:
                 self.faults_done[fault] += 1
         return hit
+
 
 def main() -> None:
     """``python -m etlcore_twitter.standin [PORT]``: serve generated tweets until Ctrl-C."""
