@@ -8,11 +8,13 @@ checkpoint's dedup set would drop the new tweets as redeliveries.
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 from typing import Any
 
 from etlcore import StreamingContext
+from etlcore.errors import ConfigError
 from etlcore_twitter.standin import Faults, StandinServer
 from etlcore_twitter.trending import build
 
@@ -22,6 +24,8 @@ RULES = [{"value": "has:hashtags", "tag": "tagged"}]
 def standin_demo(out: str | Path, *, rate: float = 200.0,
                  seed: int = 42) -> tuple[Any, StandinServer]:
     """A started stand-in and the job reading it into ``out/twitter-demo.db``."""
+    if not rate > 0 or math.isinf(rate):
+        raise ConfigError("--rate", "a positive finite number of tweets per second", rate)
     out = Path(out)
     checkpoint, db = out / "twitter-checkpoint", out / "twitter-demo.db"
     shutil.rmtree(checkpoint, ignore_errors=True)

@@ -32,3 +32,10 @@ def test_demo_without_the_plugin_says_what_to_install(tmp_path: Path, capsys,
     assert code == 2, err
     assert "etlcore demo --source twitter-standin needs" in err and "pip install" in err, err
     assert not (tmp_path / "twitter-demo.db").exists()
+
+
+def test_demo_refuses_a_rate_that_is_not_positive(tmp_path: Path, capsys) -> None:
+    code = main(["demo", "--source", "twitter-standin", "--out", str(tmp_path), "--rate", "0",
+                 "--duration", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "'--rate'" in err and "positive" in err, err
