@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default=None, metavar="DIR",
                       help="where demo.db and the checkpoint go (default ./etlcore-demo)")
     demo.add_argument("--rate", type=float, default=200.0, help="tweets per second (200)")
+    demo.add_argument("--source", choices=["generator", "twitter-standin"], default="generator",
+                      help="generator: built-in generated tweets; twitter-standin: the twitter "
+                           "plugin's source on a local X API stand-in (needs etlcore-twitter)")
     _stop_options(demo)
 
     plugins = sub.add_parser("plugins", parents=[common], help="list installed sources and sinks")
@@ -136,10 +139,27 @@ def _dispatch(args: argparse.Namespace) -> int:
     from etlcore.job.demo import DEFAULT_OUT, demo_job
 
     out = args.out or DEFAULT_OUT
+    if args.source == "twitter-standin":
+        return _twitter_demo(out, args)
     ctx = demo_job(out, rate=args.rate).build()
     print(f"etlcore demo: writing to {out}/demo.db (table hashtag_counts), Ctrl-C to stop",
           flush=True)
     return _run(ctx, args)
+
+
+def _twitter_demo(out: str, args: argparse.Namespace) -> int:
+    """The demo job on the twitter plugin's stand-in server (the plugin is optional)."""
+    from etlcore.plugin.imports import require_module
+
+    demo = require_module("etlcore_twitter.demo", "plugins/twitter",
+                          feature="etlcore demo --source twitter-standin")
+    ctx, server = demo.standin_demo(out, rate=args.rate)
+    print(f"etlcore demo: X API stand-in on {server.url}; writing to {out}/twitter-demo.db "
+          "(table hashtag_counts), Ctrl-C to stop", flush=True)
+    try:
+        return _run(ctx, args)
+    finally:
+        server.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -148,7 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except ImportError as err:
-        if debug or "C kernels" not in str(err):
+        missing = isinstance(err, EtlcoreError)  # MissingDependencyError: says what to install
+        if debug or ("C kernels" not in str(err) and not missing):
             raise
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
