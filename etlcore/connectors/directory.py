@@ -6,6 +6,16 @@ replayed batch reads exactly the files it read the first time. With a
 checkpoint the manifest is a JSON-lines file under the source's state
 directory, each line sealed with a checksum; without one it lives in memory.
 
+Storage goes through :mod:`etlcore.plugin.fs`, picked by the path's URL scheme:
+local paths here, ``s3://bucket/prefix`` with the ``etlcore-s3`` plugin, any
+scheme a plugin registers. Names are listed once per batch (only those after
+the greatest seen with ``listing: after_last``, S3's start-after, for names
+written in increasing order); ``min_age_seconds`` leaves files younger than
+that for a later batch. ``published_only`` reads the output of a files sink on
+a store without rename: only the parts listed by its ``_manifests/`` objects,
+so parts of unpublished batches are never read. Files ending in ``.gz`` are
+gunzipped (``compression``); a corrupt one is a dead letter.
+
 Sides: discovery, the manifest and planning stay on the driver. With a
 checkpoint, ``DirectoryReader`` (folder, manifest path, format) reads a planned
 range on any worker that sees the same paths; without one the manifest exists
@@ -52,6 +62,8 @@ import json
 import os
 import re
 import threading
+import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +73,7 @@ from etlcore.checkpoint import seal, unseal
 from etlcore.config import check_encoding, option
 from etlcore.encoding import Unstorable, check_utf8
 from etlcore.errors import CheckpointError, ConfigError
+from etlcore.plugin.fs import FileInfo, FileSystem, filesystem_for
 from etlcore.source import DriverReader, Rejected, Source, SourceContext, SourceReader
 
 
@@ -73,11 +86,23 @@ class DirectorySourceConfig:
                                              identity=False)
     encoding: str = option("utf-8", help="text encoding of the files")
     csv_multiline: bool = option(False, help="csv: quoted fields may span lines")
+    compression: Literal["auto", "none", "gzip"] = option(
+        "auto", help="auto: gunzip names ending in .gz; gzip: every file; none")
+    min_age_seconds: float = option(0.0, help="leave files modified less than this long ago "
+                                    "for a later batch", identity=False)
+    listing: Literal["full", "after_last"] = option(
+        "full", help="full: list every name each batch; after_last: only names after the "
+        "greatest seen (start-after; for names written in increasing order)")
+    published_only: bool = option(False, help="read a files sink's output on a store without "
+                                  "rename: only parts its _manifests/ objects publish")
 
     def validate(self, where: str) -> None:
         prefix = f"{where}." if where else ""
         if not self.path:
             raise ConfigError(f"{prefix}path", "a directory path", self.path)
+        if self.min_age_seconds < 0:
+            raise ConfigError(f"{prefix}min_age_seconds", "a number of seconds >= 0",
+                              self.min_age_seconds)
         if self.max_files_per_batch is not None and self.max_files_per_batch < 1:
             raise ConfigError(f"{prefix}max_files_per_batch", "a positive integer or null",
                               self.max_files_per_batch)
@@ -153,6 +178,14 @@ class Manifest:
 
 # -- reading files -----------------------------------------------------------------------
 
+MANIFESTS = "_manifests"  # where a files sink on a store without rename publishes batches
+
+
+def part_of(name: str, published_only: bool) -> str:
+    """The file a manifest name stands for (``published_only``: ``<part>#<manifest>``)."""
+    return name.split("#", 1)[0] if published_only else name
+
+
 _EOL = re.compile(r"\r\n|\r|\n")
 _BAD_BYTE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of undecodable bytes
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -201,7 +234,7 @@ def parse_json_line(line: str) -> Any:
 class _File:
     """One file's text split into lines, and where each line starts in its bytes."""
 
-    path: Path
+    path: str
     index: int  # its entry in the manifest
     lines: list[str]
     text: str
@@ -240,15 +273,40 @@ class _File:
                 f"column {m.start() + 1} does not decode")
 
 
-def _load(path: Path, index: int, encoding: str) -> _File | Rejected:
+def _gunzip(data: bytes) -> bytes:
+    """Every gzip member of ``data``; ValueError with the reason and the compressed offset."""
+    out, pos = [], 0
+    while pos < len(data):
+        d = zlib.decompressobj(wbits=31)
+        try:
+            out.append(d.decompress(data[pos:]))
+            out.append(d.flush())
+        except zlib.error as err:
+            raise ValueError(f"corrupt gzip data in the member at byte {pos}: {err}") from None
+        if not d.eof:
+            raise ValueError(f"gzip data truncated in the member at byte {pos} "
+                             f"({len(data) - pos} bytes)")
+        pos = len(data) - len(d.unused_data)
+        if not d.unused_data.strip(b"\0"):
+            break
+    return b"".join(out)
+
+
+def _load(fs: FileSystem, path: str, index: int, encoding: str,
+          compression: str = "auto") -> _File | Rejected:
     origin = f"{path} (manifest entry {index})"
     try:
-        data = path.read_bytes()
+        data = fs.read(path)
     except FileNotFoundError:
         return Rejected(str(path), "file removed before the batch that reads it committed "
                         "(delete files only after their batch's commit)", origin)
     except OSError as err:
-        return Rejected(str(path), f"cannot read the file: {err.strerror}", origin)
+        return Rejected(str(path), f"cannot read the file: {err.strerror or err}", origin)
+    if compression == "gzip" or (compression == "auto" and path.endswith(".gz")):
+        try:
+            data = _gunzip(data)
+        except ValueError as err:
+            return Rejected(str(path), str(err), origin)
     errors = "strict"
     try:
         text = data.decode(encoding)
@@ -371,14 +429,19 @@ def _csv(f: _File, multiline: bool) -> Iterator[Any]:
                            f"{width}", f.origin(line))
 
 
-def read_files(folder: Path, names: list[str], fmt: str, encoding: str, first: int = 0,
-               csv_multiline: bool = False) -> Iterator[Any]:
+def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, first: int = 0,
+               csv_multiline: bool = False, fs: FileSystem | None = None,
+               compression: str = "auto", published_only: bool = False) -> Iterator[Any]:
     """The records of the named files, in order, parsed as ``fmt``; bad input as Rejected.
 
     ``first`` is the manifest index of ``names[0]`` (it goes into origins).
     """
-    for k, name in enumerate(names):
-        loaded = _load(folder / name, first + k, encoding)
+    fs = fs if fs is not None else filesystem_for(folder, load_plugins=True)
+    for k, entry in enumerate(names):
+        name = part_of(entry, published_only)
+        if not name:
+            continue  # a published batch without parts
+        loaded = _load(fs, fs.join(folder, name), first + k, encoding, compression)
         if isinstance(loaded, Rejected):
             yield loaded
         elif fmt == "text":
@@ -403,6 +466,9 @@ class DirectoryReader(SourceReader):
     format: str = "text"
     encoding: str = "utf-8"
     csv_multiline: bool = False
+    fs: FileSystem | None = None  # None: picked by the folder's scheme on the worker
+    compression: str = "auto"
+    published_only: bool = False
     _cache: tuple[tuple[str, ...], int] = field(  # names read so far, byte offset after them
         default=((), 0), init=False, repr=False, compare=False)
 
@@ -413,8 +479,8 @@ class DirectoryReader(SourceReader):
             names = names + tuple(more)
             self._cache = (names, offset)  # one assignment: a racing read sees old or new
         picked = _check_range(start, end, list(names[start:end]), len(names))
-        return read_files(Path(self.folder), picked, self.format, self.encoding, start,
-                          self.csv_multiline)
+        return read_files(self.folder, picked, self.format, self.encoding, start,
+                          self.csv_multiline, self.fs, self.compression, self.published_only)
 
 
 class DirectorySource(Source):
@@ -422,11 +488,13 @@ class DirectorySource(Source):
 
     input_retained: ClassVar[bool] = False  # processed files may be deleted (module docs)
 
-    def __init__(self, config: DirectorySourceConfig):
+    def __init__(self, config: DirectorySourceConfig, fs: FileSystem | None = None):
         self.config = config
-        self.folder = Path(config.path)
+        self.fs = fs if fs is not None else filesystem_for(config.path, load_plugins=True)
+        self.folder = config.path
         self.manifest = Manifest(None)
         self._lock = threading.Lock()
+        self._last = ""  # the greatest name listed (listing: after_last)
 
     def identity(self) -> dict[str, Any]:
         """The directory (absolute), what is read there and how; not the batch bound.
@@ -435,11 +503,15 @@ class DirectorySource(Source):
         the job would skip every file whose name it has seen.
         """
         c = self.config
-        return {"path": os.path.abspath(c.path), "format": c.format, "pattern": c.pattern,
-                "encoding": codecs.lookup(c.encoding).name, "csv_multiline": c.csv_multiline}
+        ident = {"path": self.fs.absolute(c.path), "format": c.format, "pattern": c.pattern,
+                 "encoding": codecs.lookup(c.encoding).name, "csv_multiline": c.csv_multiline}
+        if c.compression != "auto" or c.published_only:  # older checkpoints stay valid
+            ident.update(compression=c.compression, published_only=c.published_only)
+        return ident
 
     def open(self, ctx: SourceContext) -> None:
         self.manifest = Manifest(ctx.state_dir())
+        self._last = max(self._listed_names(self.manifest.names), default="")
 
     def reader(self) -> SourceReader:
         """Workers read the manifest file; without a checkpoint it is only in memory here.
@@ -449,8 +521,9 @@ class DirectorySource(Source):
         if self.manifest.path is None:
             return DriverReader(self)
         c = self.config
-        return DirectoryReader(os.path.abspath(self.folder), os.path.abspath(self.manifest.path),
-                               c.format, c.encoding, c.csv_multiline)
+        return DirectoryReader(self.fs.absolute(self.folder), os.path.abspath(self.manifest.path),
+                               c.format, c.encoding, c.csv_multiline, self.fs, c.compression,
+                               c.published_only)
 
     def partitions(self) -> list[str]:
         return ["0"]
@@ -458,26 +531,59 @@ class DirectorySource(Source):
     def initial_position(self, partition: str) -> int:
         return 0
 
+    def _listed_names(self, names: list[str]) -> list[str]:
+        """The listing names behind manifest names (``published_only``: the manifests')."""
+        if not self.config.published_only:
+            return names
+        return [n.split("#", 1)[1] for n in names if "#" in n]
+
+    def _wanted(self, info: FileInfo) -> bool:
+        name = info.name
+        return not (name.startswith((".", "_")) or name in self.manifest.known
+                    or not fnmatch.fnmatchcase(name, self.config.pattern))
+
+    def _young(self, info: FileInfo) -> bool:
+        age = self.config.min_age_seconds
+        return bool(age) and info.mtime_ns > time.time_ns() - int(age * 1e9)
+
     def discover(self) -> list[dict[str, Any]]:
         """Files not seen before, sorted by mtime then name (one scan's discovery order)."""
-        found = []
-        try:
-            entries = list(os.scandir(self.folder))
-        except FileNotFoundError:
-            return []
-        for entry in entries:
-            name = entry.name
-            if (name.startswith((".", "_")) or name in self.manifest.known
-                    or not fnmatch.fnmatchcase(name, self.config.pattern)):
+        if self.config.published_only:
+            return self._discover_published()
+        after_last = self.config.listing == "after_last"
+        after = self._last if after_last and self._last else None
+        listed = sorted(self.fs.list(self.folder, start_after=after), key=lambda i: i.name)
+        found, last = [], self._last
+        for info in listed:
+            if self._young(info):
+                if after_last:
+                    break  # a later name must not pass it: start-after would skip it
                 continue
-            try:
-                if not entry.is_file():
-                    continue
-                st = entry.stat()
-            except FileNotFoundError:  # renamed or removed while we looked
-                continue
-            found.append({"name": name, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+            last = max(last, info.name)
+            if self._wanted(info):
+                found.append({"name": info.name, "size": info.size, "mtime_ns": info.mtime_ns})
+        self._last = last
         found.sort(key=lambda e: (e["mtime_ns"], e["name"]))
+        return found
+
+    def _discover_published(self) -> list[dict[str, Any]]:
+        """Parts the new ``_manifests/*.json`` of a files sink publish, batch by batch.
+
+        A manifest name enters the source's manifest as ``<part>#<manifest>`` so a
+        restart knows which manifests it has read; the part is read from the folder.
+        """
+        folder = self.fs.join(self.folder, MANIFESTS)
+        seen = set(self._listed_names(self.manifest.names))
+        found = []
+        for info in sorted(self.fs.list(folder), key=lambda i: i.name):
+            if info.name in seen or not info.name.endswith(".json") or self._young(info):
+                continue
+            published = json.loads(self.fs.read(self.fs.join(folder, info.name)))
+            for part in published["parts"]:
+                if fnmatch.fnmatchcase(part.rsplit("/", 1)[-1], self.config.pattern):
+                    found.append({"name": f"{part}#{info.name}", "size": 0, "mtime_ns": 0})
+            if not published["parts"]:  # remember an empty batch was read
+                found.append({"name": f"#{info.name}", "size": 0, "mtime_ns": 0})
         return found
 
     def plan(self, partition: str, start: int, max_records: int | None) -> int:
@@ -498,4 +604,5 @@ class DirectorySource(Source):
             known = len(self.manifest.names)
         _check_range(start, end, names, known)
         c = self.config
-        return read_files(self.folder, names, c.format, c.encoding, start, c.csv_multiline)
+        return read_files(self.folder, names, c.format, c.encoding, start, c.csv_multiline,
+                          self.fs, c.compression, c.published_only)

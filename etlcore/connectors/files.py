@@ -23,12 +23,20 @@ nothing: what it cannot encode it writes as the record's ``ascii()`` repr.
 Sides: the sink is its own picklable writer config; workers write and fsync
 temp files, the driver renames them and writes ``_SUCCESS`` at commit. Workers
 and driver must see the same file system.
+
+Storage goes through :mod:`etlcore.plugin.fs`, picked by the path's scheme. On
+a store without an atomic rename (S3: ``atomic_rename = False``) workers write
+each part under its final name (a replay overwrites it) and the driver
+publishes the batch at commit with ``<path>/_manifests/batch-<id>.json``,
+listing its parts: readers (the directory source with ``published_only``)
+read only published parts, never those of a batch that did not commit.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +44,11 @@ from typing import Any, Literal
 
 from etlcore.batch import BatchInfo
 from etlcore.config import option
+from etlcore.connectors.directory import MANIFESTS
 from etlcore.connectors.sqlite import flatten
 from etlcore.encoding import NonFinite, Unstorable, json_text, safe_repr, storable_letter
 from etlcore.errors import ConfigError
+from etlcore.plugin.fs import FileSystem, LocalFileSystem, filesystem_for, scheme_of
 from etlcore.sink import (
     SinkContext,
     SinkWriter,
@@ -92,15 +102,23 @@ class FilesWriter(StagedFileWriter):
         if self.keep_all:  # dead letters: a record that cannot be written is shown as its repr
             records = [storable_letter(r) if isinstance(r, dict) else r for r in records]
         data, rejected = self.layout.encode(records, self.keep_all)
-        message = super().write(batch, partition, _Encoded([data] if data else []))
+        if self.layout.fs.atomic_rename:
+            message = super().write(batch, partition, _Encoded([data] if data else []))
+        else:  # no rename: the final name directly, published by the manifest at commit
+            final = str(self.layout.final_path(batch, partition))
+            message = None
+            if data:
+                self.layout.fs.write(final, data)
+                message = (final, None)
         return WriteResult(message, rejected) if rejected else message
 
 
 class FilesSink(StagedFileSink):
     """Strategy 2 of :mod:`etlcore.sink`: staged temp files renamed at commit."""
 
-    def __init__(self, config: FilesSinkConfig):
-        self.root = Path(config.path)
+    def __init__(self, config: FilesSinkConfig, fs: FileSystem | None = None):
+        self.fs = fs if fs is not None else filesystem_for(config.path, load_plugins=True)
+        self.root: Path | str = Path(config.path) if not scheme_of(config.path) else config.path
         self.format = config.format
         self.ext = _EXTENSIONS[config.format]
         self.non_finite: NonFinite = config.non_finite
@@ -110,10 +128,17 @@ class FilesSink(StagedFileSink):
 
     def open(self, ctx: SinkContext) -> None:
         """Resolve the root on the driver: the writer ships to workers with another cwd."""
-        self.root = self.root.absolute()
+        if isinstance(self.root, Path):
+            self.root = self.root.absolute()
 
     def final_path(self, batch: BatchInfo, partition: int) -> Path:
-        return self.root / f"batch-{batch.batch_id:012d}" / f"part-{partition:05d}.{self.ext}"
+        names = (f"batch-{batch.batch_id:012d}", f"part-{partition:05d}.{self.ext}")
+        if isinstance(self.root, Path):
+            return self.root.joinpath(*names)
+        return self.fs.join(self.root, *names)  # type: ignore[return-value]  # a URL
+
+    def manifest_path(self, batch: BatchInfo) -> str:
+        return self.fs.join(self.root, MANIFESTS, f"batch-{batch.batch_id:012d}.json")
 
     def write_file(self, path: Path, records: list[Any]) -> None:
         """Write the records (runs on a worker; the writer fsyncs the file after)."""
@@ -121,7 +146,7 @@ class FilesSink(StagedFileSink):
             data = records[0] if records else b""
         else:  # called directly: nothing to hand rejections back to, so keep everything
             data, _ = self.encode(records, keep_all=True)
-        with open(path, "wb") as f:
+        with self.fs.open(path, "wb") as f:
             f.write(data)
 
     # -- encoding ---------------------------------------------------------------------
@@ -176,9 +201,34 @@ class FilesSink(StagedFileSink):
             return out.getvalue().encode("utf-8")
         return "".join([f"{r}\n" for r in records]).encode("utf-8")
 
+    def commit(self, batch: BatchInfo, messages: list[Any]) -> None:
+        if self.fs.atomic_rename:
+            super().commit(batch, messages)
+            return
+        parts = [m[0] for m in messages if m is not None]
+        if not parts:
+            return  # like a local batch without records: nothing to publish
+        root = str(self.root).rstrip("/") + "/"
+        manifest = {"batch": batch.batch_id,
+                    "parts": [p[len(root):] if p.startswith(root) else p for p in parts]}
+        self.fs.write(self.manifest_path(batch),
+                      json.dumps(manifest, sort_keys=True).encode("utf-8"))
+
+    def abort(self, batch: BatchInfo, messages: list[Any]) -> None:
+        if self.fs.atomic_rename:
+            super().abort(batch, messages)
+            return
+        for message in messages:
+            if message is not None:
+                self.fs.remove(message[0])
+
     def committed(self, batch: BatchInfo, dirs: list[str]) -> None:
         """Mark each batch directory complete once all its parts are in place."""
         for d in dirs:
-            with open(os.path.join(d, "_SUCCESS"), "wb") as f:
-                os.fsync(f.fileno())
-            fsync_path(d)
+            if isinstance(self.fs, LocalFileSystem):
+                with open(os.path.join(d, "_SUCCESS"), "wb") as f:
+                    os.fsync(f.fileno())
+                fsync_path(d)
+            else:
+                self.fs.write(self.fs.join(d, "_SUCCESS"), b"")
+                self.fs.sync(d)
