@@ -31,5 +31,6 @@ fi
 
 # spark: `fetch` pip-installs pyspark (pinned in svcharness/spark.py, ~490 MB) only when
 # `import pyspark` fails; the same package is the test driver and the cluster (Java 17).
+# s3: MinIO built with `go install` at a pinned pseudo-version (~2 min cold, 150 MB binary).
 # hbase: HBase 2.6.1 (hbase-server + hbase-thrift, ~111 MB of jars) through mvn into the cache.
-"$PY" scripts/services/svc.py fetch kafka kinesis spark hbase </dev/null
+"$PY" scripts/services/svc.py fetch kafka kinesis spark hbase s3 </dev/null

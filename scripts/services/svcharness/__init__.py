@@ -9,12 +9,17 @@ from .base import HarnessError, Service, Status, cache_root, state_root
 from .hbase import HBase
 from .kafka import Kafka
 from .kinesis import Kinesis
+from .minio import MinIO
 from .spark import Spark
+
+#: other names a service answers to
+ALIASES = {"minio": "s3"}
 
 SERVICES: dict[str, type[Service]] = {
     "hbase": HBase,
     "kafka": Kafka,
     "kinesis": Kinesis,
+    "s3": MinIO,
     "spark": Spark,
 }
 
@@ -22,7 +27,7 @@ SERVICES: dict[str, type[Service]] = {
 def get(name: str) -> Service:
     """The service called ``name``; raises HarnessError for an unknown name."""
     try:
-        return SERVICES[name]()
+        return SERVICES[ALIASES.get(name, name)]()
     except KeyError:
         raise HarnessError(f"unknown service {name!r}; known: {', '.join(SERVICES)}") from None
 
@@ -33,6 +38,7 @@ __all__ = [
     "HarnessError",
     "Kafka",
     "Kinesis",
+    "MinIO",
     "Service",
     "Spark",
     "Status",
