@@ -73,7 +73,7 @@ from etlcore.checkpoint import seal, unseal
 from etlcore.config import check_encoding, option
 from etlcore.encoding import Unstorable, check_utf8
 from etlcore.errors import CheckpointError, ConfigError
-from etlcore.plugin.fs import FileInfo, FileSystem, filesystem_for
+from etlcore.plugin.fs import FileInfo, FileSystem, filesystem_for, local_path
 from etlcore.source import DriverReader, Rejected, Source, SourceContext, SourceReader
 
 
@@ -491,7 +491,7 @@ class DirectorySource(Source):
     def __init__(self, config: DirectorySourceConfig, fs: FileSystem | None = None):
         self.config = config
         self.fs = fs if fs is not None else filesystem_for(config.path, load_plugins=True)
-        self.folder = config.path
+        self.folder = local_path(config.path)
         self.manifest = Manifest(None)
         self._lock = threading.Lock()
         self._last = ""  # the greatest name listed (listing: after_last)
@@ -574,8 +574,9 @@ class DirectorySource(Source):
         """
         folder = self.fs.join(self.folder, MANIFESTS)
         seen = set(self._listed_names(self.manifest.names))
+        after = max(seen) if seen and self.config.listing == "after_last" else None
         found = []
-        for info in sorted(self.fs.list(folder), key=lambda i: i.name):
+        for info in sorted(self.fs.list(folder, start_after=after), key=lambda i: i.name):
             if info.name in seen or not info.name.endswith(".json") or self._young(info):
                 continue
             published = json.loads(self.fs.read(self.fs.join(folder, info.name)))

@@ -48,7 +48,7 @@ from etlcore.connectors.directory import MANIFESTS
 from etlcore.connectors.sqlite import flatten
 from etlcore.encoding import NonFinite, Unstorable, json_text, safe_repr, storable_letter
 from etlcore.errors import ConfigError
-from etlcore.plugin.fs import FileSystem, LocalFileSystem, filesystem_for, scheme_of
+from etlcore.plugin.fs import FileSystem, LocalFileSystem, filesystem_for, local_path, scheme_of
 from etlcore.sink import (
     SinkContext,
     SinkWriter,
@@ -118,7 +118,8 @@ class FilesSink(StagedFileSink):
 
     def __init__(self, config: FilesSinkConfig, fs: FileSystem | None = None):
         self.fs = fs if fs is not None else filesystem_for(config.path, load_plugins=True)
-        self.root: Path | str = Path(config.path) if not scheme_of(config.path) else config.path
+        path = local_path(config.path)
+        self.root: Path | str = Path(path) if not scheme_of(path) else path
         self.format = config.format
         self.ext = _EXTENSIONS[config.format]
         self.non_finite: NonFinite = config.non_finite

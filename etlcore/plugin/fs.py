@@ -107,9 +107,7 @@ class FileSystem(ABC):
 
     def absolute(self, path: PathLike) -> str:
         """``path`` independent of the working directory (URLs are already)."""
-        text = os.fspath(path)
-        if text.startswith("file://"):
-            return text[len("file://"):]
+        text = local_path(path)
         return text if scheme_of(text) else os.path.abspath(text)
 
 
@@ -192,6 +190,12 @@ def scheme_of(path: PathLike) -> str:
     text = os.fspath(path)
     head, sep, _ = text.partition("://")
     return head.lower() if sep and head.isidentifier() else ""
+
+
+def local_path(path: PathLike) -> str:
+    """``file:///x`` -> ``/x``; any other path or URL unchanged."""
+    text = os.fspath(path)
+    return text[len("file://"):] if text.lower().startswith("file://") else text
 
 
 def filesystem_for(path: PathLike, load_plugins: bool = False) -> FileSystem:

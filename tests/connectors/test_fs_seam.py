@@ -113,3 +113,26 @@ def test_an_s3_path_without_the_plugin_names_the_package(monkeypatch):
         DirectorySource(DirectorySourceConfig(path="s3://bucket/in"))
     with pytest.raises(UnknownFileSystemError, match="pip install etlcore-s3"):
         FilesSink(FilesSinkConfig(path="s3a://bucket/out"))
+
+
+def test_file_urls_are_local_paths(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("a\n")
+    src = source(f"file://{tmp_path / 'in'}")
+    assert src.plan("0", 0, None) == 1 and records(src, 0, 1) == ["a"]
+    sink = FilesSink(FilesSinkConfig(path=f"file://{tmp_path / 'out'}"))
+    batch = BatchInfo(0, 1.0)
+    sink.commit(batch, [sink.writer().write(batch, 0, ["x"])])
+    assert (tmp_path / "out" / "batch-000000000000" / "part-00000.jsonl").read_text() == '"x"\n'
+
+
+def test_published_batches_are_listed_after_the_last_manifest_read():
+    Bucket.objects.clear()
+    fs = Bucket()
+    sink = FilesSink(FilesSinkConfig(path="bkt://b/o"), fs=fs)
+    src = source("bkt://b/o", fs=fs, published_only=True, listing="after_last", format="json")
+    for batch_id in range(3):
+        batch = BatchInfo(batch_id, 1.0)
+        sink.commit(batch, [sink.writer().write(batch, 0, [{"b": batch_id}])])
+        assert src.plan("0", batch_id, None) == batch_id + 1
+    assert records(src, 0, 3) == [{"b": 0}, {"b": 1}, {"b": 2}]
