@@ -14,7 +14,8 @@ written in increasing order); ``min_age_seconds`` leaves files younger than
 that for a later batch. ``published_only`` reads the output of a files sink on
 a store without rename: only the parts listed by its ``_manifests/`` objects,
 so parts of unpublished batches are never read. Files ending in ``.gz`` are
-gunzipped (``compression``); a corrupt one is a dead letter.
+gunzipped, ``.zst`` decompressed with ``zstandard`` (``compression``); a
+corrupt or truncated one is a dead letter.
 
 Sides: discovery, the manifest and planning stay on the driver. With a
 checkpoint, ``DirectoryReader`` (folder, manifest path, format) reads a planned
@@ -86,8 +87,9 @@ class DirectorySourceConfig:
                                              identity=False)
     encoding: str = option("utf-8", help="text encoding of the files")
     csv_multiline: bool = option(False, help="csv: quoted fields may span lines")
-    compression: Literal["auto", "none", "gzip"] = option(
-        "auto", help="auto: gunzip names ending in .gz; gzip: every file; none")
+    compression: Literal["auto", "none", "gzip", "zstd"] = option(
+        "auto", help="auto: gunzip names ending in .gz, unzstd .zst/.zstd (needs the "
+        "zstandard package); gzip or zstd: every file; none")
     min_age_seconds: float = option(0.0, help="leave files modified less than this long ago "
                                     "for a later batch", identity=False)
     listing: Literal["full", "after_last"] = option(

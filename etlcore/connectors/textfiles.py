@@ -21,6 +21,7 @@ from typing import Any
 
 from etlcore.encoding import Unstorable, check_utf8
 from etlcore.plugin.fs import FileSystem, filesystem_for
+from etlcore.plugin.imports import require_module
 from etlcore.source import Rejected
 
 
@@ -135,6 +136,32 @@ def _gunzip(data: bytes) -> bytes:
     return b"".join(out)
 
 
+def _unzstd(data: bytes) -> bytes:
+    """Every zstd frame of ``data`` (needs the ``zstandard`` package); ValueError if bad."""
+    zstandard = require_module("zstandard", feature="reading zstd-compressed files")
+    out, pos = [], 0
+    while pos < len(data):
+        d = zstandard.ZstdDecompressor().decompressobj()
+        try:
+            out.append(d.decompress(data[pos:]))
+        except zstandard.ZstdError as err:
+            raise ValueError(f"corrupt zstd data in the frame at byte {pos}: {err}") from None
+        if not d.eof:
+            raise ValueError(f"zstd data truncated in the frame at byte {pos} "
+                             f"({len(data) - pos} bytes)")
+        pos = len(data) - len(d.unused_data)
+    return b"".join(out)
+
+
+def compression_of(path: str, compression: str) -> str:
+    """``gzip``, ``zstd`` or ``none`` for ``path`` (``auto``: by its extension)."""
+    if compression != "auto":
+        return compression
+    if path.endswith(".gz"):
+        return "gzip"
+    return "zstd" if path.endswith((".zst", ".zstd")) else "none"
+
+
 def _load(fs: FileSystem, path: str, index: int, encoding: str,
           compression: str = "auto") -> _File | Rejected:
     origin = f"{path} (manifest entry {index})"
@@ -145,9 +172,10 @@ def _load(fs: FileSystem, path: str, index: int, encoding: str,
                         "(delete files only after their batch's commit)", origin)
     except OSError as err:
         return Rejected(str(path), f"cannot read the file: {err.strerror or err}", origin)
-    if compression == "gzip" or (compression == "auto" and path.endswith(".gz")):
+    how = compression_of(path, compression)
+    if how != "none":
         try:
-            data = _gunzip(data)
+            data = _gunzip(data) if how == "gzip" else _unzstd(data)
         except ValueError as err:
             return Rejected(str(path), str(err), origin)
     errors = "strict"

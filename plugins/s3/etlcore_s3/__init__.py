@@ -49,7 +49,7 @@ register_filesystems()
 def etlcore_register_sources(register: Registrar) -> None:
     register_filesystems()
     register.source("s3", "etlcore_s3.source:S3Source", "etlcore_s3.config:S3SourceConfig",
-                    "new objects under an S3 prefix (text, JSON lines, CSV; gzip), "
+                    "new objects under an S3 prefix (text, JSON lines, CSV; gzip, zstd), "
                     "replayable by a logged list of keys")
 
 

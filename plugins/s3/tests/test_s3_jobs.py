@@ -18,13 +18,18 @@ pytestmark = pytest.mark.services
 
 
 def inputs(client: Any, bucket: str, files: int = 12, per_file: int = 25) -> list[Any]:
-    """JSON-lines objects under ``in/`` (every third gzipped); the records, in file order."""
+    """JSON-lines objects under ``in/`` (a third gzipped, a third zstd); the records."""
+    import zstandard
+
     out = []
     for f in range(files):
         records = [{"f": f, "i": i, "text": f"é{f}-{i}"} for i in range(per_file)]
+        body = "".join(json.dumps(r) + "\n" for r in records).encode()
         if f % 3 == 2:
-            body = "".join(json.dumps(r) + "\n" for r in records).encode()
             client.put_object(Bucket=bucket, Key=f"in/{f:04d}.json.gz", Body=gzip.compress(body))
+        elif f % 3 == 1:
+            client.put_object(Bucket=bucket, Key=f"in/{f:04d}.json.zst",
+                              Body=zstandard.ZstdCompressor().compress(body))
         else:
             put_lines(client, bucket, f"in/{f:04d}.json", records)
         out.extend(records)
@@ -97,13 +102,18 @@ def test_the_builtin_directory_source_and_files_sink_take_s3_urls(
 def test_unreadable_objects_go_to_the_dead_letters(s3_client: Any, s3_bucket_factory: Any,
                                                    s3_settings: dict[str, Any],
                                                    tmp_path: Path) -> None:
+    import zstandard
+
     bucket = s3_bucket_factory()
     put = s3_client.put_object
     put(Bucket=bucket, Key="in/1-good.csv", Body=b"a,b\n1,2\n")
-    put(Bucket=bucket, Key="in/2-corrupt.csv.gz", Body=gzip.compress(b"a,b\n3,4\n")[:-7])
+    cut_gz = gzip.compress(b"a,b\n3,4\n")[:-7]
+    cut_zst = zstandard.ZstdCompressor().compress(b"a,b\n16,17\n")[:-3]
+    put(Bucket=bucket, Key="in/2-corrupt.csv.gz", Body=cut_gz)
     put(Bucket=bucket, Key="in/3-latin1.csv", Body=b"a,b\n5,caf\xe9\n7,8\n")
     put(Bucket=bucket, Key="in/4-badrow.csv", Body=b'a,b\n9,10,11\n"12,13\n14,15\n')
     put(Bucket=bucket, Key="in/5-notgzip.csv.gz", Body=b"plain text")
+    put(Bucket=bucket, Key="in/6-cut.csv.zst", Body=cut_zst)
     ctx = StreamingContext(1.0, tmp_path / "ckpt", clock="manual", name="bad")
     (ctx.source("s3", path=f"s3://{bucket}/in", format="csv", max_files_per_batch=2,
                 **s3_settings).sink("s3", path=f"s3://{bucket}/out", **s3_settings))
@@ -113,10 +123,11 @@ def test_unreadable_objects_go_to_the_dead_letters(s3_client: Any, s3_bucket_fac
     letters = {(d["origin"].split(" ")[0].rsplit("/", 1)[1], d["reason"].split(":")[0])
                for d in ctx.dead_letters}
     assert letters == {
-        ("2-corrupt.csv.gz", "gzip data truncated in the member at byte 0 (21 bytes)"),
+        ("2-corrupt.csv.gz", f"gzip data truncated in the member at byte 0 ({len(cut_gz)} bytes)"),
         ("3-latin1.csv", "not valid utf-8 text"),
         ("4-badrow.csv", "csv"),
         ("5-notgzip.csv.gz", "corrupt gzip data in the member at byte 0"),
+        ("6-cut.csv.zst", f"zstd data truncated in the frame at byte 0 ({len(cut_zst)} bytes)"),
     }
     by_key = {d["origin"]: d for d in ctx.dead_letters}
     assert any(o.startswith(f"s3://{bucket}/in/3-latin1.csv line 2 (byte 4") for o in by_key)
