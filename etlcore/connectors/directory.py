@@ -46,6 +46,8 @@ B)``) instead of stopping the job:
 - ``json``: one value per non-blank line, strict JSON (RFC 8259): a line that
   does not parse, uses ``NaN``/``Infinity``, nests deeper than the recursion
   limit, or holds a string with a lone surrogate (no UTF-8 form) is a dead letter.
+- ``parquet``: one dict per row (needs pyarrow); a file pyarrow cannot read is
+  one dead letter holding its path.
 - ``csv``: one dict per row, keyed by the header (the first line). By default a
   row is one line: a quote left open is a dead letter for its line instead of
   swallowing the rows after it; ``csv_multiline: true`` lets quoted fields span
@@ -81,7 +83,8 @@ __all__ = ["MANIFESTS", "DirectoryReader", "DirectorySource", "DirectorySourceCo
 @dataclass
 class DirectorySourceConfig:
     path: str = option(help="the directory to watch (not recursive)")
-    format: Literal["text", "json", "csv"] = option("text", help="how to read each file")
+    format: Literal["text", "json", "csv", "parquet"] = option(
+        "text", help="how to read each file (parquet: rows as dicts, needs pyarrow)")
     pattern: str = option("*", help="glob the file names must match")
     max_files_per_batch: int | None = option(None, help="at most this many new files per batch",
                                              identity=False)

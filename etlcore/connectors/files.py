@@ -9,7 +9,10 @@ a batch without any records leaves no directory.
 Formats: ``jsonl`` (one JSON value per line; tuples become arrays, values JSON
 cannot represent are written with ``str``), ``csv`` (dict records: a header of
 the keys in first-seen order; tuples and lists: rows, nested tuples flattened;
-anything else: one column) and ``text`` (``str(record)`` per line). Files are UTF-8.
+anything else: one column), ``text`` (``str(record)`` per line) and ``parquet``
+(dict records, or ``{"value": record}``, needs pyarrow; the schema is inferred
+per file from every record; when types conflict, each field keeps its first-seen
+type and a record that does not fit is a dead letter). Text files are UTF-8.
 
 Records the sink cannot write do not stop the job: the writer hands them back
 as dead letters (``WriteResult``) before any sink commits the batch. That is a
@@ -49,6 +52,7 @@ from etlcore.connectors.sqlite import flatten
 from etlcore.encoding import NonFinite, Unstorable, json_text, safe_repr, storable_letter
 from etlcore.errors import ConfigError
 from etlcore.plugin.fs import FileSystem, LocalFileSystem, filesystem_for, local_path, scheme_of
+from etlcore.plugin.imports import require_module
 from etlcore.sink import (
     SinkContext,
     SinkWriter,
@@ -59,13 +63,14 @@ from etlcore.sink import (
     fsync_path,
 )
 
-_EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "text": "txt"}
+_EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "text": "txt", "parquet": "parquet"}
 
 
 @dataclass
 class FilesSinkConfig:
     path: str = option(help="output directory; one sub-directory per batch")
-    format: Literal["jsonl", "csv", "text"] = option("jsonl", help="file format")
+    format: Literal["jsonl", "csv", "text", "parquet"] = option(
+        "jsonl", help="file format (parquet: dict records, one schema per file; needs pyarrow)")
     non_finite: NonFinite = option("dead_letter", help="jsonl: what to do with NaN and "
                                    "Infinity (dead_letter, null or string)")
 
@@ -80,6 +85,47 @@ def _csv_rows(records: list[Any]) -> tuple[list[str] | None, list[list[Any]]]:
         header = list(dict.fromkeys(k for r in records for k in r))
         return header, [[r.get(k) for k in header] for r in records]
     return None, [flatten(r) if isinstance(r, (tuple, list)) else [r] for r in records]
+
+
+def _rows(records: list[Any]) -> list[dict[str, Any]]:
+    return [r if isinstance(r, dict) else {"value": r} for r in records]
+
+
+def _parquet_bytes(records: list[Any], kind: Any = None) -> bytes:
+    """One Parquet file; the schema is ``kind`` or inferred from every record."""
+    pa = require_module("pyarrow", feature="writing Parquet files")
+    pq = require_module("pyarrow.parquet", "pyarrow", feature="writing Parquet files")
+    out = io.BytesIO()
+    pq.write_table(pa.Table.from_struct_array(pa.array(_rows(records), type=kind)), out)
+    return out.getvalue()
+
+
+def _fit_schema(records: list[Any]) -> tuple[list[Any], list[tuple[Any, str]], Any]:
+    """A schema with each field's first-seen type, the records that fit it, and the others
+    with the reason (when the records' types conflict)."""
+    pa = require_module("pyarrow", feature="writing Parquet files")
+    types: dict[str, Any] = {}
+    for row in _rows(records):
+        for key, value in row.items():
+            if value is not None and key not in types:
+                try:
+                    types[key] = pa.array([value]).type
+                except Exception:  # noqa: BLE001, S112 - no Arrow type: the record is rejected below
+                    continue
+            types.setdefault(key, pa.null())
+    kind = pa.struct(list(types.items()))
+    kept, misfits = [], []
+    for r in records:
+        try:
+            unknown = set(_rows([r])[0]) - set(types)  # Arrow would drop them silently
+            if unknown:
+                raise ValueError(f"no Arrow type for the values of {sorted(unknown)}")
+            pa.array(_rows([r]), type=kind)
+        except Exception as err:  # noqa: BLE001 - ArrowInvalid, ArrowTypeError
+            misfits.append((r, f"does not fit the partition's Parquet schema ({kind}): {err}"))
+        else:
+            kept.append(r)
+    return kept, misfits, kind
 
 
 class _Encoded(list):  # type: ignore[type-arg]
@@ -175,6 +221,9 @@ class FilesSink(StagedFileSink):
                                      else self._why(err)))
             else:
                 kept.append(r)
+        if self.format == "parquet":  # the records' types conflict: first-seen types win
+            kept, misfits, kind = _fit_schema(kept)
+            return (_parquet_bytes(kept, kind) if kept else b""), rejected + misfits
         return self._encode_all(kept), rejected
 
     def _why(self, err: Exception) -> str:
@@ -200,6 +249,8 @@ class FilesSink(StagedFileSink):
                 writer.writerow(header)
             writer.writerows(rows)
             return out.getvalue().encode("utf-8")
+        if self.format == "parquet":
+            return _parquet_bytes(records)
         return "".join([f"{r}\n" for r in records]).encode("utf-8")
 
     def commit(self, batch: BatchInfo, messages: list[Any]) -> None:

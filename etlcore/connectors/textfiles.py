@@ -300,6 +300,24 @@ def _csv(f: _File, multiline: bool) -> Iterator[Any]:
                            f"{width}", f.origin(line))
 
 
+def _parquet(fs: FileSystem, path: str, index: int) -> Iterator[Any]:
+    """The rows of a Parquet file as dicts (needs pyarrow); an unreadable file is Rejected."""
+    pq = require_module("pyarrow.parquet", "pyarrow", feature="reading Parquet files")
+    origin = f"{path} (manifest entry {index})"
+    try:
+        data = fs.read(path)
+    except FileNotFoundError:
+        yield Rejected(str(path), "file removed before the batch that reads it committed "
+                       "(delete files only after their batch's commit)", origin)
+        return
+    try:
+        table = pq.read_table(io.BytesIO(data))
+    except Exception as err:  # noqa: BLE001 - ArrowInvalid, OSError: a bad file, not a bug
+        yield Rejected(str(path), f"not a readable Parquet file: {err}", origin)
+        return
+    yield from table.to_pylist()
+
+
 def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, first: int = 0,
                csv_multiline: bool = False, fs: FileSystem | None = None,
                compression: str = "auto", published_only: bool = False) -> Iterator[Any]:
@@ -312,7 +330,11 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
         name = part_of(entry, published_only)
         if not name:
             continue  # a published batch without parts
-        loaded = _load(fs, fs.join(folder, name), first + k, encoding, compression)
+        path = fs.join(folder, name)
+        if fmt == "parquet":
+            yield from _parquet(fs, path, first + k)
+            continue
+        loaded = _load(fs, path, first + k, encoding, compression)
         if isinstance(loaded, Rejected):
             yield loaded
         elif fmt == "text":

@@ -49,12 +49,12 @@ register_filesystems()
 def etlcore_register_sources(register: Registrar) -> None:
     register_filesystems()
     register.source("s3", "etlcore_s3.source:S3Source", "etlcore_s3.config:S3SourceConfig",
-                    "new objects under an S3 prefix (text, JSON lines, CSV; gzip, zstd), "
+                    "new objects under an S3 prefix (text, JSON lines, CSV, Parquet; gzip, zstd), "
                     "replayable by a logged list of keys")
 
 
 @hookimpl
 def etlcore_register_sinks(register: Registrar) -> None:
     register.sink("s3", "etlcore_s3.sink:S3Sink", "etlcore_s3.config:S3SinkConfig",
-                  "one S3 object per batch and partition (JSON lines, CSV), published by "
+                  "one S3 object per batch and partition (JSON lines, CSV, Parquet), published by "
                   "a manifest object at commit: exactly once")

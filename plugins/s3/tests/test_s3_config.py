@@ -55,3 +55,18 @@ def test_plain_s3_paths_use_the_plugin_once_it_is_loaded() -> None:
     get_registry()
     fs = filesystem_for("s3a://bucket/x")
     assert type(fs).__name__ == "S3FileSystem" and not fs.atomic_rename
+
+
+def test_parquet_records_that_do_not_fit_the_schema_are_rejected_with_the_reason() -> None:
+    import io
+
+    import pyarrow.parquet as pq
+
+    sink = get_registry().get("sink", "s3").build({"path": "s3://b/out", "format": "parquet"})
+    data, rejected = sink.encode([{"a": 1, "b": "x"}, {"a": 2, "c": [1.5]}, {"a": "two"}, 7])
+    assert [r for r, _ in rejected] == [{"a": "two"}]
+    assert all("does not fit the partition's Parquet schema" in why for _, why in rejected)
+    rows = pq.read_table(io.BytesIO(data)).to_pylist()
+    assert rows == [{"a": 1, "b": "x", "c": None, "value": None},
+                    {"a": 2, "b": None, "c": [1.5], "value": None},
+                    {"a": None, "b": None, "c": None, "value": 7}]

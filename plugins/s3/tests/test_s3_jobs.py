@@ -132,3 +132,33 @@ def test_unreadable_objects_go_to_the_dead_letters(s3_client: Any, s3_bucket_fac
     by_key = {d["origin"]: d for d in ctx.dead_letters}
     assert any(o.startswith(f"s3://{bucket}/in/3-latin1.csv line 2 (byte 4") for o in by_key)
     assert {d["stage"] for d in ctx.dead_letters} == {"s3-1"}  # the source's stage
+
+
+def test_parquet_round_trip_and_an_unreadable_parquet_object(
+        s3_client: Any, s3_bucket_factory: Any, s3_settings: dict[str, Any],
+        tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    bucket = s3_bucket_factory()
+    want = []
+    for f in range(4):
+        rows = [{"f": f, "i": i, "tags": ["t"] * (i % 3), "x": i / 4} for i in range(50)]
+        out = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(rows), out)
+        s3_client.put_object(Bucket=bucket, Key=f"in/{f}.parquet", Body=out.getvalue())
+        want.extend(rows)
+    s3_client.put_object(Bucket=bucket, Key="in/9-bad.parquet", Body=b"PAR1 not really")
+    ctx = StreamingContext(1.0, tmp_path / "ckpt", clock="manual", name="pq", parallelism=2)
+    (ctx.source("s3", path=f"s3://{bucket}/in", format="parquet", max_files_per_batch=2,
+                **s3_settings).sink("s3", path=f"s3://{bucket}/out", format="parquet",
+                                    **s3_settings))
+    ctx.run(until_idle=True)
+    held = objects(s3_client, bucket, "out/")
+    parts = sorted(k for k in held if k.endswith(".parquet"))
+    assert parts and all(k.startswith("out/batch-") for k in parts)
+    got = [row for k in parts for row in pq.read_table(io.BytesIO(held[k])).to_pylist()]
+    assert sorted(got, key=lambda r: (r["f"], r["i"])) == want
+    [letter] = ctx.dead_letters
+    assert letter["record"] == f"s3://{bucket}/in/9-bad.parquet"
+    assert letter["reason"].startswith("not a readable Parquet file")
