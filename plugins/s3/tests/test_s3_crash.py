@@ -55,7 +55,7 @@ def kill_after_progress(proc: subprocess.Popen[bytes], ckpt: Path, rng: random.R
                 return False
             assert time.monotonic() < deadline, "the job made no progress"
             time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.4))
+        time.sleep(rng.uniform(0.0, 0.3))
         if proc.poll() is not None:
             check_exit(proc)
             return False
