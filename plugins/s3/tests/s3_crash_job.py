@@ -19,7 +19,7 @@ from typing import Any
 
 from etlcore import StreamingContext
 
-FILES = 480
+FILES = 720
 PER_FILE = 10
 PER_BATCH = 2
 LAST = FILES // PER_BATCH  # batches 0..LAST-1 carry data, batch LAST is empty
