@@ -15,6 +15,7 @@ import json
 import re
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,16 +163,21 @@ def compression_of(path: str, compression: str) -> str:
     return "zstd" if path.endswith((".zst", ".zstd")) else "none"
 
 
-def _load(fs: FileSystem, path: str, index: int, encoding: str,
-          compression: str = "auto") -> _File | Rejected:
+def _fetch(fs: FileSystem, path: str, index: int) -> bytes | Rejected:
+    """The file's bytes, or why they cannot be had."""
     origin = f"{path} (manifest entry {index})"
     try:
-        data = fs.read(path)
+        return fs.read(path)
     except FileNotFoundError:
         return Rejected(str(path), "file removed before the batch that reads it committed "
                         "(delete files only after their batch's commit)", origin)
     except OSError as err:
         return Rejected(str(path), f"cannot read the file: {err.strerror or err}", origin)
+
+
+def _load(data: bytes, path: str, index: int, encoding: str,
+          compression: str = "auto") -> _File | Rejected:
+    origin = f"{path} (manifest entry {index})"
     how = compression_of(path, compression)
     if how != "none":
         try:
@@ -300,15 +306,12 @@ def _csv(f: _File, multiline: bool) -> Iterator[Any]:
                            f"{width}", f.origin(line))
 
 
-def _parquet(fs: FileSystem, path: str, index: int) -> Iterator[Any]:
+def _parquet(data: bytes | Rejected, path: str, index: int) -> Iterator[Any]:
     """The rows of a Parquet file as dicts (needs pyarrow); an unreadable file is Rejected."""
     pq = require_module("pyarrow.parquet", "pyarrow", feature="reading Parquet files")
     origin = f"{path} (manifest entry {index})"
-    try:
-        data = fs.read(path)
-    except FileNotFoundError:
-        yield Rejected(str(path), "file removed before the batch that reads it committed "
-                       "(delete files only after their batch's commit)", origin)
+    if isinstance(data, Rejected):
+        yield data
         return
     try:
         table = pq.read_table(io.BytesIO(data))
@@ -326,20 +329,27 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
     ``first`` is the manifest index of ``names[0]`` (it goes into origins).
     """
     fs = fs if fs is not None else filesystem_for(folder, load_plugins=True)
-    for k, entry in enumerate(names):
-        name = part_of(entry, published_only)
-        if not name:
-            continue  # a published batch without parts
-        path = fs.join(folder, name)
-        if fmt == "parquet":
-            yield from _parquet(fs, path, first + k)
-            continue
-        loaded = _load(fs, path, first + k, encoding, compression)
-        if isinstance(loaded, Rejected):
-            yield loaded
-        elif fmt == "text":
-            yield from _text(loaded)
-        elif fmt == "json":
-            yield from _json(loaded)
-        else:
-            yield from _csv(loaded, csv_multiline)
+    paths = [(first + k, fs.join(folder, part_of(entry, published_only)))
+             for k, entry in enumerate(names) if part_of(entry, published_only)]
+    if not paths:
+        return
+    # the next file downloads while this one is parsed (I/O releases the GIL)
+    with ThreadPoolExecutor(1, thread_name_prefix="etlcore-prefetch") as pool:
+        ahead = pool.submit(_fetch, fs, paths[0][1], paths[0][0])
+        for k, (index, path) in enumerate(paths):
+            data = ahead.result()
+            if k + 1 < len(paths):
+                ahead = pool.submit(_fetch, fs, paths[k + 1][1], paths[k + 1][0])
+            if fmt == "parquet":
+                yield from _parquet(data, path, index)
+                continue
+            loaded = data if isinstance(data, Rejected) else _load(data, path, index, encoding,
+                                                                   compression)
+            if isinstance(loaded, Rejected):
+                yield loaded
+            elif fmt == "text":
+                yield from _text(loaded)
+            elif fmt == "json":
+                yield from _json(loaded)
+            else:
+                yield from _csv(loaded, csv_multiline)
