@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from etlcore.plugin import fs as fsmod
 from etlcore.plugin.fs import FileSystem, register_filesystem
 from etlcore.plugin.hookspecs import hookimpl
 
@@ -37,7 +38,13 @@ def _default_filesystem() -> FileSystem:
 
 
 def register_filesystems() -> None:
-    """``s3://`` and ``s3a://`` paths use S3 (also called whenever the registry loads)."""
+    """``s3://`` and ``s3a://`` paths use S3 (also called whenever the registry loads).
+
+    Only on an etlcore whose FileSystem has listings (``FileInfo``): an older one
+    keeps its "pip install" hint instead of failing to import the file system.
+    """
+    if not hasattr(fsmod, "FileInfo"):
+        return
     register_filesystem("s3", _default_filesystem)
     register_filesystem("s3a", _default_filesystem)
 
