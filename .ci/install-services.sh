@@ -32,9 +32,11 @@ fi
 
 # spark: `fetch` pip-installs pyspark (pinned in svcharness/spark.py, ~490 MB) only when
 # `import pyspark` fails; the same package is the test driver and the cluster (Java 17).
+# s3: MinIO built with `go install` at a pinned pseudo-version (~2 min cold, 150 MB binary).
 # hbase: HBase 2.6.1 (hbase-server + hbase-thrift, ~111 MB of jars) through mvn into the cache.
 # cassandra: cassandra-all 5.0.x and its jars from Maven Central (~67 MB, ~20 s).
 # flume: flume-ng-node 1.11.0 and log4j jars from Maven Central (~42 MB); tests run the agents.
 # mongodb: FerretDB is built from the Go module proxy (`go`, 1.21+, switches to the toolchain
 # FerretDB's go.mod asks for by itself; Debian 12's golang-go 1.19 is too old for that).
-"$PY" scripts/services/svc.py fetch kafka kinesis spark hbase cassandra flume mongodb </dev/null
+# s3: MinIO built from the Go module proxy at a pinned pseudo-version.
+"$PY" scripts/services/svc.py fetch kafka kinesis spark hbase cassandra flume mongodb s3 </dev/null

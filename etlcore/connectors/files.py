@@ -9,7 +9,10 @@ a batch without any records leaves no directory.
 Formats: ``jsonl`` (one JSON value per line; tuples become arrays, values JSON
 cannot represent are written with ``str``), ``csv`` (dict records: a header of
 the keys in first-seen order; tuples and lists: rows, nested tuples flattened;
-anything else: one column) and ``text`` (``str(record)`` per line). Files are UTF-8.
+anything else: one column), ``text`` (``str(record)`` per line) and ``parquet``
+(dict records, or ``{"value": record}``, needs pyarrow; the schema is inferred
+per file from every record; when types conflict, each field keeps its first-seen
+type and a record that does not fit is a dead letter). Text files are UTF-8.
 
 Records the sink cannot write do not stop the job: the writer hands them back
 as dead letters (``WriteResult``) before any sink commits the batch. That is a
@@ -23,12 +26,20 @@ nothing: what it cannot encode it writes as the record's ``ascii()`` repr.
 Sides: the sink is its own picklable writer config; workers write and fsync
 temp files, the driver renames them and writes ``_SUCCESS`` at commit. Workers
 and driver must see the same file system.
+
+Storage goes through :mod:`etlcore.plugin.fs`, picked by the path's scheme. On
+a store without an atomic rename (S3: ``atomic_rename = False``) workers write
+each part under its final name (a replay overwrites it) and the driver
+publishes the batch at commit with ``<path>/_manifests/batch-<id>.json``,
+listing its parts: readers (the directory source with ``published_only``)
+read only published parts, never those of a batch that did not commit.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +47,12 @@ from typing import Any, Literal
 
 from etlcore.batch import BatchInfo
 from etlcore.config import option
+from etlcore.connectors.directory import MANIFESTS
 from etlcore.connectors.sqlite import flatten
 from etlcore.encoding import NonFinite, Unstorable, json_text, safe_repr, storable_letter
 from etlcore.errors import ConfigError
+from etlcore.plugin.fs import FileSystem, LocalFileSystem, filesystem_for, local_path, scheme_of
+from etlcore.plugin.imports import require_module
 from etlcore.sink import (
     SinkContext,
     SinkWriter,
@@ -49,13 +63,14 @@ from etlcore.sink import (
     fsync_path,
 )
 
-_EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "text": "txt"}
+_EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "text": "txt", "parquet": "parquet"}
 
 
 @dataclass
 class FilesSinkConfig:
     path: str = option(help="output directory; one sub-directory per batch")
-    format: Literal["jsonl", "csv", "text"] = option("jsonl", help="file format")
+    format: Literal["jsonl", "csv", "text", "parquet"] = option(
+        "jsonl", help="file format (parquet: dict records, one schema per file; needs pyarrow)")
     non_finite: NonFinite = option("dead_letter", help="jsonl: what to do with NaN and "
                                    "Infinity (dead_letter, null or string)")
 
@@ -70,6 +85,47 @@ def _csv_rows(records: list[Any]) -> tuple[list[str] | None, list[list[Any]]]:
         header = list(dict.fromkeys(k for r in records for k in r))
         return header, [[r.get(k) for k in header] for r in records]
     return None, [flatten(r) if isinstance(r, (tuple, list)) else [r] for r in records]
+
+
+def _rows(records: list[Any]) -> list[dict[str, Any]]:
+    return [r if isinstance(r, dict) else {"value": r} for r in records]
+
+
+def _parquet_bytes(records: list[Any], kind: Any = None) -> bytes:
+    """One Parquet file; the schema is ``kind`` or inferred from every record."""
+    pa = require_module("pyarrow", feature="writing Parquet files")
+    pq = require_module("pyarrow.parquet", "pyarrow", feature="writing Parquet files")
+    out = io.BytesIO()
+    pq.write_table(pa.Table.from_struct_array(pa.array(_rows(records), type=kind)), out)
+    return out.getvalue()
+
+
+def _fit_schema(records: list[Any]) -> tuple[list[Any], list[tuple[Any, str]], Any]:
+    """A schema with each field's first-seen type, the records that fit it, and the others
+    with the reason (when the records' types conflict)."""
+    pa = require_module("pyarrow", feature="writing Parquet files")
+    types: dict[str, Any] = {}
+    for row in _rows(records):
+        for key, value in row.items():
+            if value is not None and key not in types:
+                try:
+                    types[key] = pa.array([value]).type
+                except Exception:  # noqa: BLE001, S112 - no Arrow type: the record is rejected below
+                    continue
+            types.setdefault(key, pa.null())
+    kind = pa.struct(list(types.items()))
+    kept, misfits = [], []
+    for r in records:
+        try:
+            unknown = set(_rows([r])[0]) - set(types)  # Arrow would drop them silently
+            if unknown:
+                raise ValueError(f"no Arrow type for the values of {sorted(unknown)}")
+            pa.array(_rows([r]), type=kind)
+        except Exception as err:  # noqa: BLE001 - ArrowInvalid, ArrowTypeError
+            misfits.append((r, f"does not fit the partition's Parquet schema ({kind}): {err}"))
+        else:
+            kept.append(r)
+    return kept, misfits, kind
 
 
 class _Encoded(list):  # type: ignore[type-arg]
@@ -92,15 +148,24 @@ class FilesWriter(StagedFileWriter):
         if self.keep_all:  # dead letters: a record that cannot be written is shown as its repr
             records = [storable_letter(r) if isinstance(r, dict) else r for r in records]
         data, rejected = self.layout.encode(records, self.keep_all)
-        message = super().write(batch, partition, _Encoded([data] if data else []))
+        if self.layout.fs.atomic_rename:
+            message = super().write(batch, partition, _Encoded([data] if data else []))
+        else:  # no rename: the final name directly, published by the manifest at commit
+            final = str(self.layout.final_path(batch, partition))
+            message = None
+            if data:
+                self.layout.fs.write(final, data)
+                message = (final, None)
         return WriteResult(message, rejected) if rejected else message
 
 
 class FilesSink(StagedFileSink):
     """Strategy 2 of :mod:`etlcore.sink`: staged temp files renamed at commit."""
 
-    def __init__(self, config: FilesSinkConfig):
-        self.root = Path(config.path)
+    def __init__(self, config: FilesSinkConfig, fs: FileSystem | None = None):
+        self.fs = fs if fs is not None else filesystem_for(config.path, load_plugins=True)
+        path = local_path(config.path)
+        self.root: Path | str = Path(path) if not scheme_of(path) else path
         self.format = config.format
         self.ext = _EXTENSIONS[config.format]
         self.non_finite: NonFinite = config.non_finite
@@ -110,10 +175,17 @@ class FilesSink(StagedFileSink):
 
     def open(self, ctx: SinkContext) -> None:
         """Resolve the root on the driver: the writer ships to workers with another cwd."""
-        self.root = self.root.absolute()
+        if isinstance(self.root, Path):
+            self.root = self.root.absolute()
 
     def final_path(self, batch: BatchInfo, partition: int) -> Path:
-        return self.root / f"batch-{batch.batch_id:012d}" / f"part-{partition:05d}.{self.ext}"
+        names = (f"batch-{batch.batch_id:012d}", f"part-{partition:05d}.{self.ext}")
+        if isinstance(self.root, Path):
+            return self.root.joinpath(*names)
+        return self.fs.join(self.root, *names)  # type: ignore[return-value]  # a URL
+
+    def manifest_path(self, batch: BatchInfo) -> str:
+        return self.fs.join(self.root, MANIFESTS, f"batch-{batch.batch_id:012d}.json")
 
     def write_file(self, path: Path, records: list[Any]) -> None:
         """Write the records (runs on a worker; the writer fsyncs the file after)."""
@@ -121,7 +193,7 @@ class FilesSink(StagedFileSink):
             data = records[0] if records else b""
         else:  # called directly: nothing to hand rejections back to, so keep everything
             data, _ = self.encode(records, keep_all=True)
-        with open(path, "wb") as f:
+        with self.fs.open(path, "wb") as f:
             f.write(data)
 
     # -- encoding ---------------------------------------------------------------------
@@ -149,6 +221,9 @@ class FilesSink(StagedFileSink):
                                      else self._why(err)))
             else:
                 kept.append(r)
+        if self.format == "parquet":  # the records' types conflict: first-seen types win
+            kept, misfits, kind = _fit_schema(kept)
+            return (_parquet_bytes(kept, kind) if kept else b""), rejected + misfits
         return self._encode_all(kept), rejected
 
     def _why(self, err: Exception) -> str:
@@ -174,11 +249,38 @@ class FilesSink(StagedFileSink):
                 writer.writerow(header)
             writer.writerows(rows)
             return out.getvalue().encode("utf-8")
+        if self.format == "parquet":
+            return _parquet_bytes(records)
         return "".join([f"{r}\n" for r in records]).encode("utf-8")
+
+    def commit(self, batch: BatchInfo, messages: list[Any]) -> None:
+        if self.fs.atomic_rename:
+            super().commit(batch, messages)
+            return
+        parts = [m[0] for m in messages if m is not None]
+        if not parts:
+            return  # like a local batch without records: nothing to publish
+        root = str(self.root).rstrip("/") + "/"
+        manifest = {"batch": batch.batch_id,
+                    "parts": [p[len(root):] if p.startswith(root) else p for p in parts]}
+        self.fs.write(self.manifest_path(batch),
+                      json.dumps(manifest, sort_keys=True).encode("utf-8"))
+
+    def abort(self, batch: BatchInfo, messages: list[Any]) -> None:
+        if self.fs.atomic_rename:
+            super().abort(batch, messages)
+            return
+        for message in messages:
+            if message is not None:
+                self.fs.remove(message[0])
 
     def committed(self, batch: BatchInfo, dirs: list[str]) -> None:
         """Mark each batch directory complete once all its parts are in place."""
         for d in dirs:
-            with open(os.path.join(d, "_SUCCESS"), "wb") as f:
-                os.fsync(f.fileno())
-            fsync_path(d)
+            if isinstance(self.fs, LocalFileSystem):
+                with open(os.path.join(d, "_SUCCESS"), "wb") as f:
+                    os.fsync(f.fileno())
+                fsync_path(d)
+            else:
+                self.fs.write(self.fs.join(d, "_SUCCESS"), b"")
+                self.fs.sync(d)

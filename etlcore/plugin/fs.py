@@ -11,6 +11,13 @@ registers its URL scheme:
     fs = filesystem_for("s3://bucket/out")     # -> the S3FileSystem
 
 Paths are strings (or ``os.PathLike``): local paths, or URLs with a scheme.
+
+Sources that watch a directory also use :meth:`FileSystem.list` (names with
+sizes and mtimes, optionally only those after a name: S3's start-after) and
+:meth:`FileSystem.read` (whole files or byte ranges). A store without an
+atomic rename sets ``atomic_rename = False``: sinks then write final names
+directly and publish a batch with a manifest instead (see
+:mod:`etlcore.connectors.files`).
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from __future__ import annotations
 import contextlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import IO, Any, ClassVar
 
 from etlcore.errors import EtlcoreError
@@ -29,10 +37,21 @@ PathLike = str | os.PathLike[str]
 KNOWN_PACKAGES = {"s3": "etlcore-s3", "s3a": "etlcore-s3", "hdfs": "etlcore-hdfs"}
 
 
+@dataclass(frozen=True)
+class FileInfo:
+    """One file of a listing: its name in the directory, size in bytes, mtime in ns."""
+
+    name: str
+    size: int
+    mtime_ns: int
+
+
 class FileSystem(ABC):
-    """The operations a staged-file sink uses; implementations must be picklable."""
+    """The operations staged-file sinks and directory sources use; must be picklable."""
 
     scheme: ClassVar[str] = ""
+    #: False for object stores: rename is a copy, so sinks publish with manifests instead
+    atomic_rename: ClassVar[bool] = True
 
     @abstractmethod
     def open(self, path: PathLike, mode: str = "rb", **kwargs: Any) -> IO[Any]:
@@ -63,6 +82,33 @@ class FileSystem(ABC):
 
     def sync(self, path: PathLike) -> None:  # noqa: B027 - durable on return elsewhere
         """Make a written file, or the renames in a directory, survive a crash."""
+
+    def join(self, path: PathLike, *names: str) -> str:
+        """``path/name/...``: ``os.path.join`` locally, ``/``-joined for URLs."""
+        text = os.fspath(path)
+        if not scheme_of(text):
+            return os.path.join(text, *names)
+        return "/".join([text.rstrip("/"), *names])
+
+    def list(self, path: PathLike, start_after: str | None = None) -> Iterator[FileInfo]:
+        """Files (not directories) directly in ``path``, with names after ``start_after``
+        if given; any order. Nothing when ``path`` does not exist."""
+        for name in self.listdir(path):
+            if start_after is not None and name <= start_after:
+                continue
+            yield FileInfo(name, 0, 0)  # sizes and mtimes unknown: override where known
+
+    def read(self, path: PathLike, start: int = 0, length: int | None = None) -> bytes:
+        """The file's bytes, or ``length`` bytes from ``start``; FileNotFoundError if gone."""
+        with self.open(path, "rb") as f:
+            if start:
+                f.seek(start)
+            return f.read() if length is None else f.read(length)
+
+    def absolute(self, path: PathLike) -> str:
+        """``path`` independent of the working directory (URLs are already)."""
+        text = local_path(path)
+        return text if scheme_of(text) else os.path.abspath(text)
 
 
 class LocalFileSystem(FileSystem):
@@ -98,6 +144,22 @@ class LocalFileSystem(FileSystem):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
 
+    def list(self, path: PathLike, start_after: str | None = None) -> Iterator[FileInfo]:
+        try:
+            entries = list(os.scandir(path))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if start_after is not None and entry.name <= start_after:
+                continue
+            try:
+                if not entry.is_file():
+                    continue
+                st = entry.stat()
+            except FileNotFoundError:  # renamed or removed while we looked
+                continue
+            yield FileInfo(entry.name, st.st_size, st.st_mtime_ns)
+
     def sync(self, path: PathLike) -> None:
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -130,9 +192,23 @@ def scheme_of(path: PathLike) -> str:
     return head.lower() if sep and head.isidentifier() else ""
 
 
-def filesystem_for(path: PathLike) -> FileSystem:
-    """The file system for ``path``: local for plain paths and ``file://``."""
+def local_path(path: PathLike) -> str:
+    """``file:///x`` -> ``/x``; any other path or URL unchanged."""
+    text = os.fspath(path)
+    return text[len("file://"):] if text.lower().startswith("file://") else text
+
+
+def filesystem_for(path: PathLike, load_plugins: bool = False) -> FileSystem:
+    """The file system for ``path``: local for plain paths and ``file://``.
+
+    ``load_plugins`` first loads the installed plugins (their entry points), so a
+    connector built outside a job still finds the schemes they register.
+    """
     scheme = scheme_of(path)
+    if load_plugins and scheme not in _factories:
+        from etlcore.plugin.registry import get_registry
+
+        get_registry()
     factory = _factories.get(scheme)
     if factory is None:
         package = KNOWN_PACKAGES.get(scheme)

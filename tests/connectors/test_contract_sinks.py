@@ -79,7 +79,7 @@ class TestFilesSink(SinkContract):
         return [{"id": "nan", "v": float("nan")}, {"id": "\ud800", "v": 0}]
 
     def bad_configs(self) -> list[tuple[dict[str, Any], str]]:
-        return [({"path": ""}, "path"), ({"format": "parquet"}, "format"),
+        return [({"path": ""}, "path"), ({"format": "xml"}, "format"),
                 ({"non_finite": "zero"}, "non_finite")]
 
 

@@ -117,7 +117,7 @@ def test_the_writer_crosses_processes(tmp_path, how, monkeypatch):
 
 def test_config_errors_name_the_key():
     with pytest.raises(ConfigError) as err:
-        get_registry().get("sink", "files").build({"path": "x", "format": "parquet"},
+        get_registry().get("sink", "files").build({"path": "x", "format": "xml"},
                                                   where="sink 'files'")
     assert err.value.key == "sink 'files'.format"
     with pytest.raises(ConfigError) as err:

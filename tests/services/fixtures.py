@@ -9,6 +9,7 @@ Fixtures: ``kafka_bootstrap``, ``kafka_admin``, ``kafka_topic``, ``kafka_topic_f
 ``spark_master`` (a :class:`SparkCluster`), ``spark_context``, ``hbase_thrift``,
 ``hbase_service``, ``hbase_table_factory``, ``cassandra_contact``, ``cassandra_session``,
 ``cassandra_keyspace``, ``mongodb_uri``, ``mongodb_client``, ``mongodb_database``,
+``s3_endpoint``, ``s3_credentials``, ``s3_client``, ``s3_service``, ``s3_bucket_factory``,
 ``restart_service``, ``flume_agent`` (a factory of Flume agents delivering to a port under
 test). Markers
 ``kafka_topic(partitions=N)`` and ``kinesis_stream(shards=N)`` size the default resources.
@@ -357,6 +358,8 @@ def cassandra_keyspace(cassandra_session: Any) -> Iterator[str]:
     finally:
         with contextlib.suppress(Exception):  # best effort: the node may have been bounced
             cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=60)
+
+
 # --------------------------------------------------------------------------- mongodb
 
 
@@ -384,6 +387,88 @@ def mongodb_database(mongodb_client: Any, request: pytest.FixtureRequest) -> Ite
     yield name
     with contextlib.suppress(Exception):
         mongodb_client.drop_database(name)
+
+
+# --------------------------------------------------------------------------- s3 (MinIO)
+
+
+@dataclass(frozen=True)
+class S3Credentials:
+    access_key_id: str
+    secret_access_key: str
+    region: str
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> str:
+    """``http://127.0.0.1:9000``: a running MinIO (path-style addressing)."""
+    return str(ensure_service("s3").env()["ETLCORE_S3_ENDPOINT"])
+
+
+@pytest.fixture(scope="session")
+def s3_credentials(s3_endpoint: str) -> S3Credentials:
+    env = svcharness.get("s3").env()
+    return S3Credentials(
+        env["ETLCORE_S3_ACCESS_KEY"], env["ETLCORE_S3_SECRET_KEY"], env["ETLCORE_S3_REGION"]
+    )
+
+
+def s3_connect(endpoint: str, creds: S3Credentials) -> Any:
+    """A boto3 S3 client for the harness's MinIO."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=creds.access_key_id,
+        aws_secret_access_key=creds.secret_access_key,
+        region_name=creds.region,
+        config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 3}),
+    )
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_endpoint: str, s3_credentials: S3Credentials) -> Any:
+    return s3_connect(s3_endpoint, s3_credentials)
+
+
+@pytest.fixture
+def s3_service(s3_endpoint: str) -> svcharness.MinIO:
+    """The harness's MinIO, for outages (``stop()`` / ``start()``)."""
+    svc = svcharness.get("s3")
+    assert isinstance(svc, svcharness.MinIO)
+    return svc
+
+
+def s3_empty_bucket(client: Any, bucket: str) -> None:
+    """Delete every object of ``bucket`` and the bucket."""
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+    client.delete_bucket(Bucket=bucket)
+
+
+@pytest.fixture
+def s3_bucket_factory(
+    s3_client: Any, s3_endpoint: str, s3_credentials: S3Credentials,
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[[], str]]:
+    """``make() -> name``: a fresh uuid-named bucket, emptied and deleted after the test."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = _unique("t", request).lower()[:63].rstrip("-")
+        s3_client.create_bucket(Bucket=name)
+        created.append(name)
+        return name
+
+    yield make
+    client = s3_connect(s3_endpoint, s3_credentials)  # the session's may have seen an outage
+    for name in created:
+        with contextlib.suppress(Exception):  # best effort, like the other services
+            s3_empty_bucket(client, name)
 
 
 # --------------------------------------------------------------------------- spark

@@ -11,8 +11,12 @@ from .flume import Flume, FlumeAgent
 from .hbase import HBase
 from .kafka import Kafka
 from .kinesis import Kinesis
+from .minio import MinIO
 from .mongodb import MongoDB
 from .spark import Spark
+
+#: other names a service answers to
+ALIASES = {"minio": "s3"}
 
 SERVICES: dict[str, type[Service]] = {
     "cassandra": Cassandra,
@@ -21,6 +25,7 @@ SERVICES: dict[str, type[Service]] = {
     "kafka": Kafka,
     "kinesis": Kinesis,
     "mongodb": MongoDB,
+    "s3": MinIO,
     "spark": Spark,
 }
 
@@ -28,7 +33,7 @@ SERVICES: dict[str, type[Service]] = {
 def get(name: str) -> Service:
     """The service called ``name``; raises HarnessError for an unknown name."""
     try:
-        return SERVICES[name]()
+        return SERVICES[ALIASES.get(name, name)]()
     except KeyError:
         raise HarnessError(f"unknown service {name!r}; known: {', '.join(SERVICES)}") from None
 
@@ -43,6 +48,7 @@ __all__ = [
     "Kafka",
     "Kinesis",
     "MongoDB",
+    "MinIO",
     "Service",
     "Spark",
     "Status",

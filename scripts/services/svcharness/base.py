@@ -70,10 +70,21 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
         return False
 
 
-def run_checked(argv: Sequence[str], *, cwd: Path | None = None, what: str) -> None:
-    """Run a fetch step; on failure raise with the tail of its output."""
+def run_checked(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    what: str,
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Run a fetch step (``env``: extra variables); on failure raise with its output's tail."""
     proc = subprocess.run(
-        list(argv), cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True
+        list(argv),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env} if env else None,
     )
     if proc.returncode != 0:
         out = _ANSI.sub("", proc.stdout + proc.stderr).strip().splitlines()

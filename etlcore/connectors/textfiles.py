@@ -1,0 +1,355 @@
+"""A file's bytes as records: text, JSON lines or CSV, gunzipped; bad input as Rejected.
+
+Used by the directory source (:mod:`etlcore.connectors.directory`) on any
+:class:`~etlcore.plugin.fs.FileSystem`. What becomes a dead letter, and the
+origin it carries (``<path> line N (byte B, manifest entry E)``), is described
+there.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from etlcore.encoding import Unstorable, check_utf8
+from etlcore.plugin.fs import FileSystem, filesystem_for
+from etlcore.plugin.imports import require_module
+from etlcore.source import Rejected
+
+
+def part_of(name: str, published_only: bool) -> str:
+    """The file a manifest name stands for (``published_only``: ``<part>#<manifest>``)."""
+    return name.split("#", 1)[0] if published_only else name
+
+
+_EOL = re.compile(r"\r\n|\r|\n")
+_BAD_BYTE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of undecodable bytes
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SHOWN = 1024  # characters of an oversized row kept in its dead letter
+_UNCLOSED = "csv: a quote opened on this line is never closed"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (only Python accepts it)")
+
+
+_JSON = json.JSONDecoder(parse_constant=_no_constant)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            yield v
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
+def parse_json_line(line: str) -> Any:
+    """One strict JSON value; ValueError with the reason otherwise."""
+    try:
+        value = _JSON.decode(line)
+    except RecursionError:
+        raise ValueError("invalid JSON: nested too deeply") from None
+    except ValueError as err:
+        raise ValueError(f"invalid JSON: {err}") from None
+    if _SURROGATE_ESCAPE.search(line):  # rare: only then look for a lone surrogate
+        try:
+            for s in _strings(value):
+                check_utf8(s, "a JSON string")
+        except Unstorable as err:
+            raise ValueError(f"invalid JSON text: {err.reason}") from None
+    return value
+
+
+@dataclass
+class _File:
+    """One file's text split into lines, and where each line starts in its bytes."""
+
+    path: str
+    index: int  # its entry in the manifest
+    lines: list[str]
+    text: str
+    encoding: str
+    errors: str  # "strict", or "surrogateescape" when some bytes did not decode
+    _offsets: list[int] | None = None
+
+    def origin(self, line: int) -> str:
+        if self._offsets is None:  # computed once per file, and only for dead letters
+            enc = codecs.getincrementalencoder(self.encoding)(self.errors)
+            offsets, pos, total = [0], 0, 0
+            for m in _EOL.finditer(self.text):
+                total += len(enc.encode(self.text[pos:m.end()]))
+                pos = m.end()
+                offsets.append(total)
+            self._offsets = offsets
+        byte = self._offsets[line] if line < len(self._offsets) else "?"
+        return f"{self.path} line {line + 1} (byte {byte}, manifest entry {self.index})"
+
+    def raw(self, line: int) -> str:
+        """The line as read, undecodable bytes backslash-escaped (storable in any sink)."""
+        text = self.lines[line]
+        if self.errors == "strict":
+            return text
+        return text.encode(self.encoding, "surrogateescape").decode(self.encoding,
+                                                                   "backslashreplace")
+
+    def bad(self, line: int) -> str | None:
+        """Why the line did not decode, or None."""
+        if self.errors == "strict":
+            return None
+        m = _BAD_BYTE.search(self.lines[line])
+        if m is None:
+            return None
+        return (f"not valid {self.encoding} text: byte 0x{ord(m.group()) - 0xDC00:02x} at "
+                f"column {m.start() + 1} does not decode")
+
+
+def _gunzip(data: bytes) -> bytes:
+    """Every gzip member of ``data``; ValueError with the reason and the compressed offset."""
+    out, pos = [], 0
+    while pos < len(data):
+        d = zlib.decompressobj(wbits=31)
+        try:
+            out.append(d.decompress(data[pos:]))
+            out.append(d.flush())
+        except zlib.error as err:
+            raise ValueError(f"corrupt gzip data in the member at byte {pos}: {err}") from None
+        if not d.eof:
+            raise ValueError(f"gzip data truncated in the member at byte {pos} "
+                             f"({len(data) - pos} bytes)")
+        pos = len(data) - len(d.unused_data)
+        if not d.unused_data.strip(b"\0"):
+            break
+    return b"".join(out)
+
+
+def _unzstd(data: bytes) -> bytes:
+    """Every zstd frame of ``data`` (needs the ``zstandard`` package); ValueError if bad."""
+    zstandard = require_module("zstandard", feature="reading zstd-compressed files")
+    out, pos = [], 0
+    while pos < len(data):
+        d = zstandard.ZstdDecompressor().decompressobj()
+        try:
+            out.append(d.decompress(data[pos:]))
+        except zstandard.ZstdError as err:
+            raise ValueError(f"corrupt zstd data in the frame at byte {pos}: {err}") from None
+        if not d.eof:
+            raise ValueError(f"zstd data truncated in the frame at byte {pos} "
+                             f"({len(data) - pos} bytes)")
+        pos = len(data) - len(d.unused_data)
+    return b"".join(out)
+
+
+def compression_of(path: str, compression: str) -> str:
+    """``gzip``, ``zstd`` or ``none`` for ``path`` (``auto``: by its extension)."""
+    if compression != "auto":
+        return compression
+    if path.endswith(".gz"):
+        return "gzip"
+    return "zstd" if path.endswith((".zst", ".zstd")) else "none"
+
+
+def _fetch(fs: FileSystem, path: str, index: int) -> bytes | Rejected:
+    """The file's bytes, or why they cannot be had."""
+    origin = f"{path} (manifest entry {index})"
+    try:
+        return fs.read(path)
+    except FileNotFoundError:
+        return Rejected(str(path), "file removed before the batch that reads it committed "
+                        "(delete files only after their batch's commit)", origin)
+    except OSError as err:
+        return Rejected(str(path), f"cannot read the file: {err.strerror or err}", origin)
+
+
+def _load(data: bytes, path: str, index: int, encoding: str,
+          compression: str = "auto") -> _File | Rejected:
+    origin = f"{path} (manifest entry {index})"
+    how = compression_of(path, compression)
+    if how != "none":
+        try:
+            data = _gunzip(data) if how == "gzip" else _unzstd(data)
+        except ValueError as err:
+            return Rejected(str(path), str(err), origin)
+    errors = "strict"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as err:
+        try:
+            text, errors = data.decode(encoding, "surrogateescape"), "surrogateescape"
+        except UnicodeDecodeError:  # e.g. UTF-16 with an odd byte: no line can be trusted
+            shown = data[:_SHOWN].decode("latin-1")
+            return Rejected(shown, f"not valid {encoding} text: {err.reason} at byte "
+                            f"{err.start}; the whole file is refused", origin)
+    lines = text.split("\n") if "\r" not in text else _EOL.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return _File(path, index, lines, text, encoding, errors)
+
+
+def _text(f: _File) -> Iterator[Any]:
+    if f.errors == "strict":
+        yield from f.lines
+        return
+    for i, line in enumerate(f.lines):
+        why = f.bad(i)
+        yield line if why is None else Rejected(f.raw(i), why, f.origin(i))
+
+
+def _json(f: _File) -> Iterator[Any]:
+    for i, line in enumerate(f.lines):
+        if f.errors != "strict":
+            why = f.bad(i)
+            if why is not None:
+                yield Rejected(f.raw(i), why, f.origin(i))
+                continue
+        if not line.strip():
+            continue
+        try:
+            yield parse_json_line(line)
+        except ValueError as err:
+            yield Rejected(line, str(err), f.origin(i))
+
+
+def _csv_segment(f: _File, start: int, stop: int,
+                 multiline: bool) -> Iterator[tuple[int, list[str] | str]]:
+    """``(first line, row)`` or ``(first line, reason)`` for lines ``[start, stop)``."""
+    lines = f.lines
+    pos = start
+    while pos < stop:
+        if pos == 0 and stop == len(lines):  # the whole file: let csv split the lines itself
+            source: Iterator[str] = io.StringIO(f.text, newline="")
+        else:
+            source = (lines[k] + "\n" for k in range(pos, stop))
+        reader = csv.reader(source)
+        consumed, restart, last_num = 0, stop, stop - pos
+        try:
+            for row in reader:
+                num = reader.line_num
+                if num - consumed != 1 or num == last_num:  # spans lines, or ends the input
+                    first = pos + consumed
+                    # a row that ran to the end of the input may have done so inside a quote
+                    unclosed = num == last_num and sum(
+                        lines[k].count('"') for k in range(first, pos + num)) % 2 == 1
+                    if unclosed or (num - consumed != 1 and not multiline):
+                        yield first, _UNCLOSED
+                        restart = first + 1  # the lines it swallowed are rows of their own
+                        break
+                yield pos + consumed, row
+                consumed = num
+        except csv.Error as err:
+            first = pos + consumed
+            spanned = pos + reader.line_num - 1 > first
+            yield first, _UNCLOSED if spanned and not multiline else f"csv: {err}"
+            restart = first + 1 if not multiline else max(first + 1, pos + reader.line_num)
+        pos = restart
+
+
+def _csv_items(f: _File, multiline: bool) -> Iterator[tuple[int, list[str] | str]]:
+    """Rows and reasons of the whole file; undecodable lines are reasons of their own."""
+    if f.errors == "strict":
+        yield from _csv_segment(f, 0, len(f.lines), multiline)
+        return
+    n, i = len(f.lines), 0
+    while i < n:
+        why = f.bad(i)
+        if why is not None:
+            yield i, why
+            i += 1
+            continue
+        j = i
+        while j < n and f.bad(j) is None:
+            j += 1
+        yield from _csv_segment(f, i, j, multiline)
+        i = j
+
+
+def _csv(f: _File, multiline: bool) -> Iterator[Any]:
+    header: list[str] | None = None
+    header_error: str | None = None
+    width = 0
+    for line, row in _csv_items(f, multiline):
+        if header is not None and row.__class__ is list and 0 < len(row) <= width:
+            record = dict(zip(header, row))  # noqa: B905 - a short row gets None below
+            if len(row) < width:
+                for name in header[len(row):]:
+                    record[name] = None
+            yield record
+        elif isinstance(row, str):  # a reason
+            if header is None and header_error is None:
+                header_error = f"the header (line {line + 1}) is unreadable: {row}"
+            shown = f.raw(line)
+            if len(shown) > _SHOWN:
+                shown = f"{shown[:_SHOWN]}... ({len(shown)} characters)"
+            yield Rejected(shown, row, f.origin(line))
+        elif not row:
+            continue  # a blank line
+        elif header is None and header_error is None:
+            header, width = row, len(row)
+        elif header is None:
+            yield Rejected(f.raw(line), f"csv: {header_error}", f.origin(line))
+        else:
+            yield Rejected(f.raw(line), f"csv: the row has {len(row)} fields, the header "
+                           f"{width}", f.origin(line))
+
+
+def _parquet(data: bytes | Rejected, path: str, index: int) -> Iterator[Any]:
+    """The rows of a Parquet file as dicts (needs pyarrow); an unreadable file is Rejected."""
+    pq = require_module("pyarrow.parquet", "pyarrow", feature="reading Parquet files")
+    origin = f"{path} (manifest entry {index})"
+    if isinstance(data, Rejected):
+        yield data
+        return
+    try:
+        table = pq.read_table(io.BytesIO(data))
+    except Exception as err:  # noqa: BLE001 - ArrowInvalid, OSError: a bad file, not a bug
+        yield Rejected(str(path), f"not a readable Parquet file: {err}", origin)
+        return
+    yield from table.to_pylist()
+
+
+def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, first: int = 0,
+               csv_multiline: bool = False, fs: FileSystem | None = None,
+               compression: str = "auto", published_only: bool = False) -> Iterator[Any]:
+    """The records of the named files, in order, parsed as ``fmt``; bad input as Rejected.
+
+    ``first`` is the manifest index of ``names[0]`` (it goes into origins).
+    """
+    fs = fs if fs is not None else filesystem_for(folder, load_plugins=True)
+    paths = [(first + k, fs.join(folder, part_of(entry, published_only)))
+             for k, entry in enumerate(names) if part_of(entry, published_only)]
+    if not paths:
+        return
+    # the next file downloads while this one is parsed (I/O releases the GIL)
+    with ThreadPoolExecutor(1, thread_name_prefix="etlcore-prefetch") as pool:
+        ahead = pool.submit(_fetch, fs, paths[0][1], paths[0][0])
+        for k, (index, path) in enumerate(paths):
+            data = ahead.result()
+            if k + 1 < len(paths):
+                ahead = pool.submit(_fetch, fs, paths[k + 1][1], paths[k + 1][0])
+            if fmt == "parquet":
+                yield from _parquet(data, path, index)
+                continue
+            loaded = data if isinstance(data, Rejected) else _load(data, path, index, encoding,
+                                                                   compression)
+            if isinstance(loaded, Rejected):
+                yield loaded
+            elif fmt == "text":
+                yield from _text(loaded)
+            elif fmt == "json":
+                yield from _json(loaded)
+            else:
+                yield from _csv(loaded, csv_multiline)

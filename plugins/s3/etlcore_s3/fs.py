@@ -1,0 +1,292 @@
+"""S3 as an etlcore :class:`~etlcore.plugin.fs.FileSystem` (boto3, any S3 API server).
+
+Paths are ``s3://bucket/key`` (or ``s3a://``). A "directory" is a key prefix
+ending in ``/``: listings use ListObjectsV2 with ``Delimiter="/"`` (not
+recursive, like a local directory) and ``StartAfter``, page by page. S3 has no
+rename, so ``atomic_rename`` is False: the files sink writes final keys and
+publishes batches with manifest objects instead.
+
+Every call is retried with exponential backoff and jitter
+(:func:`etlcore.plugin.retry.retry`) while the server is unreachable, times out
+or answers 5xx / throttling, up to ``retries`` attempts: an outage of a
+minute stalls the job, with a warning per retry and ``STATS["retries"]``
+counting them, instead of failing it. Calls are idempotent (puts of the same
+bytes under the same key, gets, lists, deletes), so a retry is always safe.
+
+Sides: the object is picklable (its settings travel, the boto3 client is made
+lazily in each process) and the client is shared by the threads of a process.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any, ClassVar, TypeVar
+
+from etlcore.plugin.fs import FileInfo, FileSystem, PathLike
+from etlcore.plugin.imports import require_module
+from etlcore.plugin.redact import redact, redacted_errors
+from etlcore.plugin.retry import retry
+from etlcore_s3.config import S3Options, split_url
+
+log = logging.getLogger("etlcore.s3")
+T = TypeVar("T")
+
+#: per process: calls made, retries after transient errors (outages show here)
+STATS: Counter[str] = Counter()
+_TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
+                    "InternalError", "ServiceUnavailable", "XMinioServerNotInitialized",
+                    "XMinioStorageFull", "RequestTimeTooSkewed"}
+
+
+def _boto() -> tuple[Any, Any, Any]:
+    boto3 = require_module("boto3", "etlcore-s3", feature="s3:// paths")
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    return boto3, Config, ClientError
+
+
+def transient(err: BaseException) -> bool:
+    """An error a later attempt may not get: unreachable, timed out, 5xx, throttled."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionError,
+        HTTPClientError,
+        ReadTimeoutError,
+        ResponseStreamingError,
+    )
+
+    if isinstance(err, (ConnectionError, HTTPClientError, ReadTimeoutError,
+                        ResponseStreamingError, ConnectionResetError, TimeoutError)):
+        return True
+    if isinstance(err, ClientError):
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        code = err.response.get("Error", {}).get("Code", "")
+        return bool(status >= 500 or code in _TRANSIENT_CODES)
+    return False
+
+
+def _code(err: BaseException) -> str:
+    response = getattr(err, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+class _Upload(io.BytesIO):
+    """A file opened for writing: the object is put when it is closed."""
+
+    def __init__(self, fs: S3FileSystem, path: str):
+        super().__init__()
+        self._fs, self._path = fs, path
+
+    def close(self) -> None:
+        if not self.closed:
+            data = self.getvalue()
+            super().close()
+            self._fs.write(self._path, data)
+
+
+class S3FileSystem(FileSystem):
+    """S3 through boto3; the settings are an :class:`~etlcore_s3.config.S3Options`."""
+
+    scheme: ClassVar[str] = "s3"
+    atomic_rename: ClassVar[bool] = False
+
+    def __init__(self, options: S3Options):
+        self.options = options
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"options": self.options}  # never a client or a lock
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["options"])  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        where = self.options.endpoint_url or "AWS"
+        return f"S3FileSystem(endpoint={where!r}, path_style={self.options.path_style})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, S3FileSystem) and other.options == self.options
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.options.endpoint_url))
+
+    # -- the client --------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    def _make_client(self) -> Any:
+        boto3, Config, _ = _boto()  # noqa: N806 - a class
+        o = self.options
+        config = Config(
+            region_name=o.region or None,
+            connect_timeout=o.timeout, read_timeout=o.timeout,
+            retries={"total_max_attempts": 1},  # ours retry, with a warning per attempt
+            max_pool_connections=max(10, o.max_concurrency * 2),
+            s3={"addressing_style": "path" if o.path_style else "auto"},
+        )
+        with redacted_errors(o, "s3 client"):
+            session = boto3.session.Session(
+                aws_access_key_id=o.access_key_id, aws_secret_access_key=o.secret_access_key,
+                aws_session_token=o.session_token, profile_name=o.profile)
+            if session.region_name is None and o.region is None:
+                config = config.merge(Config(region_name="us-east-1"))
+            return session.client("s3", endpoint_url=o.endpoint_url, config=config)
+
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        """``fn()`` retried while S3 is unreachable or failing; ``what`` names it in logs."""
+        def attempt() -> T:
+            STATS["calls"] += 1
+            try:
+                return fn()
+            except Exception as err:
+                if transient(err):
+                    STATS["retries"] += 1
+                raise
+
+        o = self.options
+        with redacted_errors(o, f"S3 {what}"):
+            return retry(attempt, attempts=o.retries, base=0.2, cap=o.retry_cap,
+                         retry_on=transient, what=redact(f"S3 {what}", o))
+
+    def transfer_config(self) -> Any:
+        from boto3.s3.transfer import TransferConfig
+
+        o = self.options
+        return TransferConfig(multipart_threshold=o.multipart_threshold,
+                              multipart_chunksize=o.multipart_chunksize,
+                              max_concurrency=o.max_concurrency, use_threads=True)
+
+    # -- FileSystem ----------------------------------------------------------------
+    def open(self, path: PathLike, mode: str = "rb", **kwargs: Any) -> IO[Any]:
+        text = str(path)
+        if "r" in mode:
+            raw: IO[bytes] = io.BytesIO(self.read(text))
+        elif "w" in mode:
+            raw = _Upload(self, text)
+        else:
+            raise ValueError(f"S3 objects open for reading or writing whole, not {mode!r}")
+        return raw if "b" in mode else io.TextIOWrapper(raw, **kwargs)  # type: ignore[arg-type]
+
+    def write(self, path: PathLike, data: bytes) -> None:
+        bucket, key = split_url(str(path))
+        if len(data) >= self.options.multipart_threshold:
+            config = self.transfer_config()
+            self.call(f"upload {path}", lambda: self.client.upload_fileobj(
+                io.BytesIO(data), bucket, key, Config=config))
+        else:
+            self.call(f"PutObject {path}", lambda: self.client.put_object(
+                Bucket=bucket, Key=key, Body=data))
+
+    def rename(self, src: PathLike, dst: PathLike) -> None:
+        """Copy then delete: not atomic (hence ``atomic_rename = False``)."""
+        sb, sk = split_url(str(src))
+        db, dk = split_url(str(dst))
+        self.call(f"copy {src}", lambda: self.client.copy(
+            {"Bucket": sb, "Key": sk}, db, dk, Config=self.transfer_config()))
+        self.remove(src)
+
+    def exists(self, path: PathLike) -> bool:
+        bucket, key = split_url(str(path))
+        try:
+            self.call(f"HeadObject {path}",
+                      lambda: self.client.head_object(Bucket=bucket, Key=key))
+        except Exception as err:
+            if _code(err) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def listdir(self, path: PathLike) -> list[str]:
+        return sorted(info.name for info in self.list(path))
+
+    def list(self, path: PathLike, start_after: str | None = None) -> Iterator[FileInfo]:
+        """Objects directly under ``path/``, by ListObjectsV2 pages (``StartAfter``)."""
+        bucket, prefix = split_url(str(path))
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
+        if start_after is not None:
+            kwargs["StartAfter"] = prefix + start_after
+        while True:
+            page = self.call(f"ListObjectsV2 {path}",
+                             lambda: self.client.list_objects_v2(**kwargs))
+            for obj in page.get("Contents", []):
+                name = obj["Key"][len(prefix):]
+                if name:  # the "directory" marker itself
+                    mtime = int(obj["LastModified"].timestamp() * 1_000_000) * 1000
+                    yield FileInfo(name, int(obj["Size"]), mtime)
+            if not page.get("IsTruncated"):
+                return
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+    def mkdirs(self, path: PathLike) -> None:
+        """Nothing to do: prefixes exist when objects under them do."""
+
+    def remove(self, path: PathLike) -> None:
+        bucket, key = split_url(str(path))
+        self.call(f"DeleteObject {path}",
+                  lambda: self.client.delete_object(Bucket=bucket, Key=key))
+
+    def read(self, path: PathLike, start: int = 0, length: int | None = None) -> bytes:
+        """The object, or a byte range; large objects by parallel ranged GETs."""
+        text = str(path)
+        if length is not None:
+            if length <= 0:
+                return b""
+            return self._get(text, f"bytes={start}-{start + length - 1}")[0]
+        chunk = self.options.multipart_chunksize
+        first, total = self._get(text, f"bytes={start}-{start + chunk - 1}")
+        if total is None or start + len(first) >= total:
+            return first
+        ranges = [(pos, min(pos + chunk, total) - 1)
+                  for pos in range(start + len(first), total, chunk)]
+        with ThreadPoolExecutor(self.options.max_concurrency) as pool:
+            rest = pool.map(lambda r: self._get(text, f"bytes={r[0]}-{r[1]}")[0], ranges)
+            return b"".join([first, *rest])
+
+    def _get(self, path: str, byte_range: str) -> tuple[bytes, int | None]:
+        """Bytes of one ranged GET and the object's size; FileNotFoundError if missing."""
+        bucket, key = split_url(path)
+
+        def get() -> tuple[bytes, int | None]:
+            try:
+                response = self.client.get_object(Bucket=bucket, Key=key, Range=byte_range)
+            except Exception as err:
+                if _code(err) == "InvalidRange":  # an empty object, or a range past its end
+                    return b"", 0
+                raise
+            total = response.get("ContentRange", "").rpartition("/")[2]
+            body = response["Body"].read()  # inside the retry: a cut stream is read again
+            return body, int(total) if total.isdigit() else None
+
+        try:
+            return self.call(f"GetObject {path}", get)
+        except Exception as err:
+            if _code(err) in ("NoSuchKey", "404", "NotFound"):
+                raise FileNotFoundError(2, f"no such object: {path}") from None
+            if _code(err) == "NoSuchBucket":
+                raise FileNotFoundError(2, f"no such bucket: {path}") from None
+            raise
+
+    def check_bucket(self, path: str) -> None:
+        """Fail early, naming the bucket, when it does not exist or is not ours."""
+        bucket, _ = split_url(path)
+        try:
+            self.call(f"HeadBucket {bucket}", lambda: self.client.head_bucket(Bucket=bucket))
+        except Exception as err:
+            if _code(err) in ("404", "NoSuchBucket", "NotFound"):
+                raise FileNotFoundError(2, f"S3 bucket {bucket!r} does not exist at "
+                                        f"{self.options.endpoint_url or 'AWS'}") from None
+            raise

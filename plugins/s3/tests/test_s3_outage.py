@@ -1,0 +1,79 @@
+"""MinIO stopped for 12 seconds mid-job and started again: the job waits, loses nothing.
+
+Every S3 call is retried with backoff while the server is down (a warning per
+retry, ``etlcore_s3.fs.STATS["retries"]`` counting them); afterwards the output
+holds every input record exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from etlcore_s3 import fs as s3fs
+from s3_testlib import published, put_lines
+
+from etlcore import StreamingContext
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+FILES = 120
+OUTAGE = 12.0
+
+
+def last_commit(ckpt: Path) -> int:
+    ids = [int(p.stem) for p in (ckpt / "commits").glob("*.json") if p.stem.isdigit()]
+    return max(ids, default=-1)
+
+
+def wait_for(check: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_outage_mid_job_is_retried_and_nothing_lost_or_doubled(
+        s3_client: Any, s3_bucket_factory: Any, s3_service: Any, s3_settings: dict[str, Any],
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    bucket = s3_bucket_factory()
+    want = []
+    for f in range(FILES):
+        records = [{"f": f, "i": i} for i in range(5)]
+        put_lines(s3_client, bucket, f"in/{f:05d}.json", records)
+        want.extend(records)
+    ckpt = tmp_path / "ckpt"
+    ctx = StreamingContext(1.0, ckpt, clock="manual", name="outage", parallelism=2)
+    s3 = {**s3_settings, "retries": 60, "retry_cap": 1.0, "timeout": 3.0}
+    (ctx.source("s3", path=f"s3://{bucket}/in", format="json", max_files_per_batch=1, **s3)
+        .sink("s3", path=f"s3://{bucket}/out", **s3))
+    before = s3fs.STATS["retries"]
+    caplog.set_level(logging.WARNING, logger="etlcore.retry")
+    ctx.start(until_idle=True)
+    try:
+        wait_for(lambda: last_commit(ckpt) >= 10, 120, "ten batches before the outage")
+        s3_service.stop()
+        down = time.monotonic()
+        at_stop = last_commit(ckpt)
+        time.sleep(OUTAGE)
+        assert last_commit(ckpt) <= at_stop + 1, "batches committed while S3 was down"
+        s3_service.start()
+        outage = time.monotonic() - down
+        assert ctx.await_termination(timeout=300), "the job did not finish after the outage"
+    finally:
+        s3_service.start()  # never leave the shared server down
+        ctx.stop(graceful=False)
+    retries = s3fs.STATS["retries"] - before
+    print(f"outage {outage:.1f}s after batch {at_stop}; {retries} retries")
+    assert outage >= OUTAGE
+    assert at_stop < FILES - 1, "the outage came after the job was done"
+    assert last_commit(ckpt) == FILES  # batch FILES is the empty one that ends the run
+    got = published(s3_client, bucket, "out")
+    assert sorted(got, key=lambda r: (r["f"], r["i"])) == want
+    assert retries >= 5
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("S3 " in m and "retry" in m for m in warnings), warnings[:5]
+    assert all("etlcore-secret" not in m for m in warnings)
