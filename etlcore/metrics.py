@@ -2,9 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+_counts: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar(
+    "etlcore_connector_counts", default=None)
+
+
+def count(name: str, n: int = 1) -> None:
+    """Count a connector event (a retry, an outage, a refused write) in this batch's metrics.
+
+    Call it from a reader, writer or committer while the engine runs it: the
+    count travels back with the task (from any runner) and shows in
+    ``BatchMetrics.counts``. Outside a batch it does nothing.
+    """
+    counts = _counts.get()
+    if counts is not None:
+        counts[name] = counts.get(name, 0) + n
+
+
+@contextlib.contextmanager
+def counting(into: dict[str, int]) -> Iterator[dict[str, int]]:
+    """Collect :func:`count` calls made in this context (the engine wraps tasks and commits)."""
+    token = _counts.set(into)
+    try:
+        yield into
+    finally:
+        _counts.reset(token)
 
 
 @dataclass
@@ -24,6 +52,7 @@ class BatchMetrics:
     state_size: int = 0
     max_records_per_partition: int | None = None  # the rate controller's bound for this batch
     replay: bool = False
+    counts: dict[str, int] = field(default_factory=dict)  # connector events: retries, outages
 
     @property
     def total_delay_s(self) -> float:

@@ -26,7 +26,7 @@ from etlcore.engine.batch import BatchExecutor, BatchOutcome
 from etlcore.engine.shipping import check_program
 from etlcore.engine.stages import cut
 from etlcore.errors import CheckpointError, StopJob
-from etlcore.metrics import BatchMetrics, JobMetrics
+from etlcore.metrics import BatchMetrics, JobMetrics, counting
 from etlcore.sink import SinkContext, SinkWriter, WriterContext
 from etlcore.source import SourceContext
 
@@ -205,7 +205,8 @@ class Scheduler:
             assert self.executor is not None
             outcome = self.executor.run(plan, replay, state_only)
             if not state_only:
-                self._commit(outcome)
+                with counting(outcome.counts):
+                    self._commit(outcome)
             return outcome, time.perf_counter() - started
         finally:
             if gc_was_enabled:
@@ -270,6 +271,7 @@ class Scheduler:
             state_size=self.executor.states.size() if stateful else 0,
             max_records_per_partition=bound,
             replay=run.info.replay,
+            counts=dict(run.counts),
         )
         self.metrics.record(metrics)
         self.ctx.rate_controller.update(metrics)

@@ -33,6 +33,7 @@ class BatchOutcome:
     messages: dict[str, list[Any]] = field(default_factory=dict)  # sink output -> messages
     written: dict[str, int] = field(default_factory=dict)
     collected: dict[str, list[Any]] = field(default_factory=dict)  # foreach output -> records
+    counts: dict[str, int] = field(default_factory=dict)  # connector events from every task
 
 
 class StateTable:
@@ -215,6 +216,8 @@ class BatchExecutor:
             outcome.records_in += r.records_in
             outcome.dead_letters.extend(r.dead_letters)
             outcome.late_records += r.late_records
+            for name, n in r.counts.items():
+                outcome.counts[name] = outcome.counts.get(name, 0) + n
             if r.counters:
                 counters.append(r.counters)
             for ex in stage.exits:

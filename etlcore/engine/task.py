@@ -22,6 +22,7 @@ from etlcore.batch import BatchInfo
 from etlcore.engine.stages import Program
 from etlcore.errors import BackpressureError
 from etlcore.graph.base import DeadLetter, TaskContext, concat
+from etlcore.metrics import counting
 from etlcore.sink import SinkWriter, WriterContext, WriteResult
 from etlcore.source import ReaderContext, Rejected, SourceReader
 
@@ -57,6 +58,7 @@ class TaskResult:
     records_in: int = 0
     state: Any = None
     state_len: int = 0
+    counts: dict[str, int] = field(default_factory=dict)  # etlcore.metrics.count() calls
 
 
 def worker_name() -> str:
@@ -157,6 +159,14 @@ def _write(writer: SinkWriter, info: BatchInfo, partition: int, records: list[An
 
 def execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
     """Run one stage task; operator errors propagate with the stage named."""
+    counts: dict[str, int] = {}
+    with counting(counts):
+        result = _execute(program, env, task)
+    result.counts = counts
+    return result
+
+
+def _execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
     stage = program.stages[task.stage]
     ctx = TaskContext(task.info, task.index)
     result = TaskResult(task.stage, task.part)

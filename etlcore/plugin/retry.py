@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from etlcore.metrics import count
+
 T = TypeVar("T")
 
 RetryOn = type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
@@ -46,7 +48,8 @@ def retry(fn: Callable[[], T], attempts: int = 5, base: float = 0.1, cap: float 
     errors that carry a code, such as botocore's ClientError). The last error
     is re-raised as it was, with a note saying how many attempts were made.
     Waiting ends early when ``stop`` is set (the job is stopping): the error is
-    re-raised then. Each retry is logged as a warning naming ``what``.
+    re-raised then. Each retry is logged as a warning naming ``what`` and counted
+    as ``retries`` in the running batch's ``BatchMetrics.counts``.
     """
     if attempts < 1:
         raise ValueError(f"retry: attempts must be at least 1, got {attempts}")
@@ -60,6 +63,7 @@ def retry(fn: Callable[[], T], attempts: int = 5, base: float = 0.1, cap: float 
                     err.add_note(f"etlcore: gave up after {attempt + 1} attempts")
                 raise
             delay = backoff(attempt, base, cap)
+            count("retries")  # shows in the batch's metrics (BatchMetrics.counts)
             log.warning("%s failed (%s: %s); retry %d/%d in %.2fs", what or "call",
                         type(err).__name__, err, attempt + 1, attempts - 1, delay)
             if stop is not None:

@@ -34,6 +34,7 @@ import time
 from collections.abc import Hashable
 from typing import Any
 
+from etlcore import metrics
 from etlcore.batch import BatchInfo
 from etlcore.errors import EtlcoreError
 from etlcore.plugin.imports import require_module
@@ -58,6 +59,7 @@ _stats_lock = threading.Lock()
 def _count(name: str, n: int = 1) -> None:
     with _stats_lock:
         STATS[name] += n
+    metrics.count(f"cassandra.{name}", n)  # the batch's metrics, from any runner
 
 
 def _driver() -> Any:

@@ -38,6 +38,7 @@ import threading
 from collections.abc import Hashable
 from typing import Any
 
+from etlcore import metrics
 from etlcore.batch import BatchInfo
 from etlcore.encoding import safe_repr
 from etlcore.plugin.imports import require_module
@@ -78,6 +79,7 @@ def _bson() -> Any:
 def count(name: str, n: int = 1) -> None:
     with _stats_lock:
         STATS[name] += n
+    metrics.count(f"mongodb.{name}", n)  # the batch's metrics, from any runner
 
 
 class TransientWriteError(Exception):
