@@ -562,6 +562,10 @@ def spark_context(spark_master: SparkCluster) -> Iterator[Any]:
     start their own application beside it (each Worker hosts two executors)."""
     from pyspark import SparkContext
 
+    active = SparkContext._active_spark_context
+    if active is not None:  # a plugin's conftest imported this fixture: a second instance
+        yield active
+        return
     sc = SparkContext(conf=spark_master.conf("etlcore-tests", **{"spark.task.maxFailures": "4"}))
     sc.setLogLevel("ERROR")
     try:
