@@ -1,5 +1,5 @@
-"""Smoke tests: the harness's Spark standalone cluster runs PySpark jobs on both Workers,
-and a job survives losing a Worker mid-run."""
+"""Smoke tests: the harness's Spark standalone cluster (two Workers) runs PySpark jobs in
+its Workers, and a job survives losing a Worker mid-run."""
 
 from __future__ import annotations
 
