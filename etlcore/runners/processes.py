@@ -185,9 +185,14 @@ class ProcessRunner(Runner):
         """Replace a broken pool; say which worker died and how."""
         assert self._pool is not None
         procs = dict(getattr(self._pool, "_processes", None) or {})
-        dead = [f"pid {pid} ({_describe_exit(p.exitcode)})" for pid, p in procs.items()
-                if p.exitcode is not None]
+        manager = getattr(self._pool, "_executor_manager_thread", None)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        # The pool's manager thread reaps the dead worker. Under forkserver a second
+        # reader of a worker's exit status gets 255, so read it only after that thread ends.
+        if manager is not None:
+            manager.join(timeout=10)
+        dead = [f"pid {pid} ({_describe_exit(p.exitcode)})" for pid, p in procs.items()
+                if p.exitcode is not None and p.exitcode != -signal.SIGTERM]
         for p in procs.values():
             if p.exitcode is None:
                 p.kill()
