@@ -101,6 +101,7 @@ class StreamingContext:
         self.rate_controller: RateController = controller(self.batch_interval,
                                                           max_rate_per_partition)
         self._graph = Graph()
+        self._sql_tables: dict[str, Any] = {}  # name -> etlcore.sql.tables.StaticTable
         self._listeners: list[Callable[[BatchMetrics], Any]] = []
         self._scheduler: Scheduler | None = None
         self._thread: threading.Thread | None = None
@@ -130,6 +131,21 @@ class StreamingContext:
     def text_file_stream(self, path: str, *, name: str | None = None, **config: Any) -> Stream:
         """Lines of new files in a directory (Spark's textFileStream)."""
         return self.source("directory", name=name, path=path, **config)
+
+    def register_table(self, name: str, source: Any, *, reload_every: int | None = None) -> None:
+        """A static table ``name`` that ``stream.sql`` statements can read or join.
+
+        ``source``: a Parquet/CSV path, a pandas DataFrame, a pyarrow Table, a list of
+        dict records, or a function returning one of those (called on the driver at
+        the first batch and every ``reload_every`` batches; a path is re-read likewise).
+        Register tables before the ``sql`` that uses them. Needs ``etlcore[sql]``.
+        """
+        from etlcore.sql.tables import StaticTable
+
+        table = StaticTable(name, source, reload_every)
+        if name.lower() in {n.lower() for n in self._sql_tables}:
+            raise ConfigError("register_table.name", "a name not registered yet", name)
+        self._sql_tables[name] = table
 
     def _set_dead_letter(self, spec: Any) -> None:
         from etlcore.sink import Sink

@@ -30,6 +30,7 @@ from etlcore.graph.shuffle import (
     Reducer,
 )
 from etlcore.graph.windows import ReduceByKeyAndWindowNode, WindowNode, batches_in
+from etlcore.records import Records
 
 if TYPE_CHECKING:
     from etlcore.context import StreamingContext
@@ -113,6 +114,16 @@ def _guarded_flat_map(fn: Callable[[Any], Any], stage: str) -> Callable[[Iterabl
 
 
 _FAILED = object()  # marks a record whose function raised
+
+
+def _with_records(fn: Callable[[int, list[Any]], Any]) -> Callable[[int, list[Any]], Any]:
+    """``fn`` called with the batch as :class:`Records` (a list with to_arrow/to_pandas)."""
+
+    def call(batch_id: int, records: list[Any]) -> Any:
+        return fn(batch_id, records if isinstance(records, Records) else Records(records))
+
+    call.__wrapped__ = fn  # type: ignore[attr-defined]
+    return call
 
 
 class Stream:
@@ -327,11 +338,28 @@ class Stream:
 
         return with_event_time(self, extract, max_delay)
 
+    # -- SQL (etlcore/sql/, the etlcore[sql] extra) ------------------------------------
+
+    def sql(self, query: str, schema: Any = None, *, mode: str = "auto") -> Stream:
+        """DuckDB ``query`` over each batch (the table ``batch``); rows come out as dicts.
+
+        ``schema`` (``{column: type}``) types the records; without it, it is inferred
+        from the batch. Records that do not fit go to the dead letters. ``mode``:
+        ``"auto"`` (row-wise SQL per partition, other SQL on the collected batch),
+        ``"partition"`` or ``"batch"``; see :mod:`etlcore.sql.nodes`.
+        """
+        from etlcore.sql import sql
+
+        return sql(self, query, schema, mode)
+
     # -- outputs --------------------------------------------------------------------
 
     def foreach_batch(self, fn: Callable[[int, list[Any]], Any]) -> Stream:
-        """Call ``fn(batch_id, records)`` every batch (dedupe on batch_id for exactly-once)."""
-        self.ctx._graph.add_foreach(self.node, fn)
+        """Call ``fn(batch_id, records)`` every batch (dedupe on batch_id for exactly-once).
+
+        ``records`` is a list with ``to_arrow()`` and ``to_pandas()`` (:class:`Records`).
+        """
+        self.ctx._graph.add_foreach(self.node, _with_records(fn))
         return self
 
     def sink(self, plugin: str, /, **config: Any) -> Stream:

@@ -26,6 +26,7 @@ from typing import Any
 
 from etlcore.batch import BatchInfo
 from etlcore.graph.identity import describe, user_functions
+from etlcore.records import Records
 
 
 @dataclass
@@ -248,7 +249,7 @@ class TransformNode(WideNode):
 
     def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
                     ctx: TaskContext) -> tuple[list[Any], Any]:
-        records = concat(inputs[0] or [])
+        records = Records(concat(inputs[0] or []))  # with to_arrow() / to_pandas()
         result = self.fn(records, ctx.info) if self.pass_info else self.fn(records)
         return (list(result) if result is not None else []), None
 

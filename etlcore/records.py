@@ -1,0 +1,33 @@
+"""A batch's records as foreach_batch and transform functions get them.
+
+A plain list, plus ``to_arrow()`` and ``to_pandas()`` for code that wants the
+batch as a table (DuckDB, Polars, pandas) without writing the conversion.
+They need the ``etlcore[sql]`` extra (pyarrow) and, for ``to_pandas``, pandas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Records(list):  # type: ignore[type-arg]
+    """The records of one batch (a list)."""
+
+    __slots__ = ()
+
+    def to_arrow(self, schema: Any = None) -> Any:
+        """A ``pyarrow.Table``: typed by ``schema`` ({column: type}) or inferred.
+
+        Records that do not fit the schema raise ValueError naming the record
+        (use ``stream.sql`` to dead-letter them instead).
+        """
+        from etlcore.sql.schema import parse_schema, to_table
+
+        return to_table(self, None if schema is None else parse_schema(schema, "schema"))
+
+    def to_pandas(self, schema: Any = None) -> Any:
+        """A ``pandas.DataFrame`` of the batch (through Arrow, see :meth:`to_arrow`)."""
+        from etlcore.sql import deps
+
+        deps.pandas()
+        return self.to_arrow(schema).to_pandas()
