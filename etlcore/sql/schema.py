@@ -181,14 +181,13 @@ def _slow(records: list[Any], target: Any, dead_letter: DeadLetter | None) -> An
     """Record by record: refuse what does not fit, build the table from the rest."""
     pa = deps.pyarrow()
     names = target.names
-    rows: list[list[Any] | None] = []
+    rows: list[list[Any] | str] = []  # the values, or why the record has the wrong shape
     for record in records:
         try:
             rows.append(_row(record, names))
         except ValueError as err:
-            _refuse(dead_letter, record, str(err))
-            rows.append(None)
-    good = [r for r in rows if r is not None]
+            rows.append(str(err))
+    good = [r for r in rows if not isinstance(r, str)]
     types = []
     for i, f in enumerate(target):
         typ = f.type
@@ -201,11 +200,9 @@ def _slow(records: list[Any], target: Any, dead_letter: DeadLetter | None) -> An
         types.append(typ)
     kept: list[list[Any]] = []
     for record, row in zip(records, rows, strict=True):
-        if row is None:
-            continue
-        why = _misfit(row, names, types)
+        why = row if isinstance(row, str) else _misfit(row, names, types)
         if why is None:
-            kept.append(row)
+            kept.append(row)  # type: ignore[arg-type]
         else:
             _refuse(dead_letter, record, why)
     cols = [list(c) for c in zip(*kept, strict=True)] if kept else [[] for _ in names]
