@@ -23,6 +23,7 @@ from etlcore.errors import ConfigError, PluginNotFoundError
 from etlcore.job.cleanse import Step, step_from_spec
 from etlcore.job.guard import chain_steps
 from etlcore.job.operators import Operator, operator_from_spec
+from etlcore.job.sqlspec import parse_tables, register_tables
 from etlcore.metrics import JobMetrics
 from etlcore.plugin.registry import get_registry
 from etlcore.sink import Sink
@@ -77,6 +78,7 @@ class Job:
         batch_interval: Any = 1.0,
         checkpoint: str | os.PathLike[str] | None = None,
         dead_letter: Any = None,
+        tables: Mapping[str, Any] | None = None,
         **context_options: Any,
     ):
         if not isinstance(name, str) or not name:
@@ -95,6 +97,7 @@ class Job:
         self.store = [_plugin_spec(s, f"store[{i}]", "sink", Sink) for i, s in enumerate(store)]
         self.dead_letter = (None if dead_letter is None
                             else _plugin_spec(dead_letter, "dead_letter", "sink", Sink))
+        self.tables = parse_tables(tables)  # static tables for sql steps (etlcore/job/sqlspec.py)
 
     @staticmethod
     def _compile_cleanse(cleanse: Any) -> list[tuple[str, Callable[[Any], Any]]]:
@@ -129,6 +132,7 @@ class Job:
         if self.dead_letter is not None and "dead_letter" not in overrides:
             options["dead_letter"] = _build_plugin("sink", self.dead_letter, "dead_letter")
         ctx = StreamingContext(**options)
+        register_tables(ctx, self.tables)
         stream = self._source_stream(ctx)
         if self.cleanse:
             stream = chain_steps(stream, "cleanse", self.cleanse)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from etlcore.config import Duration, parse_config
 from etlcore.errors import ConfigError
 from etlcore.graph.windows import batches_in
-from etlcore.job import builtins
+from etlcore.job import builtins, sqlspec
 from etlcore.job.conditions import make_condition
 from etlcore.job.guard import Kind, guarded
 from etlcore.job.imports import resolve_callable
@@ -255,6 +255,7 @@ OPERATORS: dict[str, _Spec] = {
     "count_by_window": _Spec(_Window, _count_by_window),
     "reduce_by_key_and_window": _Spec(_ReduceWindow, _reduce_by_key_and_window),
     "count_by_value_and_window": _Spec(_CountWindow, _count_by_value_and_window),
+    "sql": _Spec(sqlspec.SqlStep, sqlspec.sql_step, "query"),  # etlcore/job/sqlspec.py
 }
 
 

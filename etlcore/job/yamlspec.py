@@ -60,6 +60,7 @@ class JobSpec:
     description: str = ""
     cleanse: list[Any] = field(default_factory=list)
     transform: list[Any] = field(default_factory=list)
+    tables: dict[str, Any] = field(default_factory=dict)  # static tables for sql steps
     dead_letter: SinkSpec | None = None
     batch_interval: Duration = Duration(1.0)
     checkpoint: str | None = None
@@ -91,6 +92,7 @@ def job_from_mapping(data: Any) -> Job:
         source=(spec.source.type, spec.source.config),
         cleanse=spec.cleanse,
         transform=spec.transform,
+        tables=spec.tables,
         store=[(s.sink, s.config) for s in spec.store],
         batch_interval=spec.batch_interval,
         checkpoint=spec.checkpoint,

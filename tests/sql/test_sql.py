@@ -167,7 +167,7 @@ def test_sql_over_a_sliding_window_equals_counting_the_window_in_python():
 
 
 def test_join_with_static_tables_of_every_kind(tmp_path):
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -225,7 +225,6 @@ def test_a_loader_table_is_reloaded_every_n_batches_on_the_driver():
 
 
 def test_to_arrow_and_to_pandas_in_foreach_batch_and_transform():
-    pytest.importorskip("pandas")
     seen: list[Any] = []
     ctx = StreamingContext(1.0, clock="manual")
     s = ctx.queue_stream([[("a", 1), ("b", 2)]])
