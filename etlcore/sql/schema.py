@@ -76,8 +76,7 @@ def parse_schema(schema: Any, key: str = "sql.schema") -> Any:
 
 
 def _is_arrow(record: Any) -> bool:
-    pa = deps.pyarrow()
-    return isinstance(record, (pa.RecordBatch, pa.Table))
+    return type(record).__module__.startswith("pyarrow") and hasattr(record, "schema")
 
 
 def _shape(record: Any) -> str:
@@ -103,20 +102,30 @@ def infer_schema(records: list[Any]) -> Any:
 
 
 def _columns(records: list[Any], names: list[str]) -> list[list[Any]] | None:
-    """Column lists by the records' shared shape, or None if shapes are mixed or wrong."""
-    shape = _shape(records[0])
+    """Column lists by the records' shared shape, or None if shapes are mixed or wrong.
+
+    Shapes are checked per distinct type (``set(map(type, ...))`` runs in C), not
+    per record.
+    """
+    shapes = {_type_shape(t) for t in set(map(type, records))}
+    if len(shapes) != 1:
+        return None
+    shape = shapes.pop()
     if shape == "mapping":
-        if not all(isinstance(r, Mapping) for r in records):
-            return None
         return [[r.get(n) for r in records] for n in names]
     if shape == "tuple":
-        if set(map(len, records)) != {len(names)} or not all(
-                isinstance(r, (tuple, list)) for r in records):
+        if set(map(len, records)) != {len(names)}:
             return None
         return [list(c) for c in zip(*records, strict=True)]
-    if len(names) != 1 or any(isinstance(r, (Mapping, tuple, list)) for r in records):
-        return None
-    return [records]
+    return [records] if len(names) == 1 else None
+
+
+def _type_shape(t: type) -> str:
+    if issubclass(t, Mapping):
+        return "mapping"
+    if issubclass(t, (tuple, list)):
+        return "tuple"
+    return "scalar"
 
 
 def _row(record: Any, names: list[str]) -> list[Any]:
@@ -157,7 +166,7 @@ def to_table(records: list[Any], schema: Any = None,
     Without ``dead_letter`` a record that does not fit raises ValueError.
     """
     pa = deps.pyarrow()
-    if records and all(map(_is_arrow, records)):
+    if records and _is_arrow(records[0]) and all(map(_is_arrow, records)):
         tables = [r if isinstance(r, pa.Table) else pa.Table.from_batches([r]) for r in records]
         table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         return table if schema is None else table.select(schema.names).cast(schema)
