@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     for workload, variants in VARIANTS.items():
         records = inputs[workload]
         times: dict[str, list[float]] = {name: [] for name, _ in variants}
-        for name, build in variants:  # warm-up: imports, DuckDB's first connection
+        for _name, build in variants:  # warm-up: imports, DuckDB's first connection
             ok &= _job(records, args.runner, build) == want
         for _ in range(args.repeat):
             for name, build in variants:
