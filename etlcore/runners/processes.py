@@ -60,6 +60,20 @@ def _watch_driver(driver: int) -> None:
             os._exit(0)
 
 
+def _worker_modules(program: Program | None) -> list[str]:
+    """Heavy modules the job's operators name (``worker_modules``: SQL's duckdb, pyarrow).
+
+    Preloaded in the fork server when this job is the one that starts it, so
+    each new worker does not import them again (about a second each on a busy
+    machine); the fork server skips a module that is not installed.
+    """
+    if program is None:
+        return []
+    nodes = [m.node for st in program.stages for m in st.members] + [
+        st.wide for st in program.stages] + list(program.consumers.values())
+    return sorted({mod for node in nodes for mod in getattr(node, "worker_modules", ())})
+
+
 def _init(blob: bytes, sys_path: list[str], driver: int) -> None:
     """Worker start: the driver's import path, then the program (errors kept for the first task)."""
     global _program, _env, _init_error
@@ -128,6 +142,7 @@ class ProcessRunner(Runner):
         self.max_restarts = max_restarts
         self._pool: ProcessPoolExecutor | None = None
         self._blob: bytes | None = None
+        self._program: Program | None = None
         self.restarts = 0  # pools replaced after a worker died (a metric for tests)
         self._interrupted = threading.Event()
 
@@ -140,12 +155,14 @@ class ProcessRunner(Runner):
 
     def start(self, program: Program) -> None:
         self._interrupted.clear()
+        self._program = program
         self._blob = cloudpickle.dumps(program)
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         ctx: Any = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["etlcore.engine.task", "etlcore.graph.shuffle"])
+        ctx.set_forkserver_preload(["etlcore.engine.task", "etlcore.graph.shuffle",
+                                    *_worker_modules(self._program)])
         return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init,
                                    initargs=(self._blob, list(sys.path), os.getpid()))
 

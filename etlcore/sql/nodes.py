@@ -34,6 +34,7 @@ class _Sql:
     """What both nodes share: the statement, the schema and the tables it reads."""
 
     key: str
+    worker_modules = ("etlcore.sql.warm",)  # preloaded by the processes runner's fork server
 
     def _setup(self, query: str, schema: Any, tables: dict[str, StaticTable]) -> None:
         self.query = query
