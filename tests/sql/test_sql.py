@@ -302,3 +302,18 @@ def test_row_wise_and_aggregating_sql_on_each_runner(runner):
                               for c, (t, n) in sorted(totals.items())]
     junk = [d for d in ctx.dead_letters if d["record"] == "junk"]
     assert len(junk) == 2 and {d["stage"] for d in junk} == {"sql-1", "sql-2"}
+
+
+def test_arrow_records_are_queried_in_place():
+    import pyarrow as pa
+
+    from etlcore.sql.schema import to_table
+
+    first = pa.record_batch({"k": ["a", "b", "a"], "v": [1, 2, 3]})
+    second = pa.table({"k": ["b"], "v": [10]})
+    table = to_table([first, second])
+    assert table.column("v").chunks[0].buffers()[1].address == first.column(1).buffers()[1].address
+    ctx = StreamingContext(1.0, clock="manual")
+    s = ctx.queue_stream([[first, second]])
+    out = collect(ctx, s.sql("SELECT k, sum(v) AS total FROM batch GROUP BY k ORDER BY k"))
+    assert out[0] == [{"k": "a", "total": 4}, {"k": "b", "total": 12}]
