@@ -317,3 +317,26 @@ def test_arrow_records_are_queried_in_place():
     s = ctx.queue_stream([[first, second]])
     out = collect(ctx, s.sql("SELECT k, sum(v) AS total FROM batch GROUP BY k ORDER BY k"))
     assert out[0] == [{"k": "a", "total": 4}, {"k": "b", "total": 12}]
+
+
+def _checkpointed(ckpt: Any, name: str, query: str) -> StreamingContext:
+    ctx = StreamingContext(1.0, ckpt, clock="manual", name="sql-ckpt")
+    s = ctx.queue_stream([[{"k": "a", "v": 1}], [{"k": "a", "v": 2}], [{"k": "b", "v": 3}]])
+    s.window("2s").sql(query, schema={"k": "str", "v": "int"}).sink("memory", name=name)
+    return ctx
+
+
+def test_a_checkpointed_sql_job_resumes_and_a_changed_statement_is_refused(tmp_path):
+    from etlcore.errors import CheckpointError
+
+    name = f"sql-{next(_names)}"
+    MemorySink.clear(name)
+    query = "SELECT k, sum(v) AS total FROM batch GROUP BY k ORDER BY k"
+    _checkpointed(tmp_path, name, query).run(batches=2)
+    _checkpointed(tmp_path, name, query).run(batches=1)
+    got = MemorySink.batches(name)
+    MemorySink.clear(name)
+    assert got == {0: [{"k": "a", "total": 1}], 1: [{"k": "a", "total": 3}],
+                   2: [{"k": "a", "total": 2}, {"k": "b", "total": 3}]}
+    with pytest.raises(CheckpointError, match="operator 'sql-1': query"):
+        _checkpointed(tmp_path, name, query.replace("sum", "max")).run(batches=1)
