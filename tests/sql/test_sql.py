@@ -340,3 +340,24 @@ def test_a_checkpointed_sql_job_resumes_and_a_changed_statement_is_refused(tmp_p
                    2: [{"k": "a", "total": 2}, {"k": "b", "total": 3}]}
     with pytest.raises(CheckpointError, match="operator 'sql-1': query"):
         _checkpointed(tmp_path, name, query.replace("sum", "max")).run(batches=1)
+
+
+def test_mode_overrides_where_the_statement_runs():
+    ctx = StreamingContext(1.0, clock="manual")
+    a = ctx.queue_stream([[{"k": "x"}, {"k": "x"}]], name="a")
+    b = ctx.queue_stream([[{"k": "x"}]], name="b")
+    query = "SELECT k, count(*) AS n FROM batch GROUP BY k"
+    per_partition = a.union(b).sql(query, mode="partition")
+    whole = a.union(b).sql("SELECT k FROM batch", mode="batch")
+    assert isinstance(per_partition.node, SqlPartitionNode)
+    assert isinstance(whole.node, SqlBatchNode)
+    name = f"sql-{next(_names)}"
+    per_partition.sink("memory", name=f"{name}-p")
+    whole.sink("memory", name=f"{name}-w")
+    ctx.run(batches=1)
+    try:
+        assert MemorySink.batches(f"{name}-p")[0] == [{"k": "x", "n": 2}, {"k": "x", "n": 1}]
+        assert MemorySink.batches(f"{name}-w")[0] == [{"k": "x"}] * 3
+    finally:
+        MemorySink.clear(f"{name}-p")
+        MemorySink.clear(f"{name}-w")
