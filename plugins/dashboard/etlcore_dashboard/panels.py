@@ -177,8 +177,8 @@ class PanelState:
 
     ``line`` keeps the latest ``points`` batches; ``bar``, ``number`` and
     ``table`` show the newest batch (a table its latest ``rows`` rows over
-    batches). A commit with no messages (the stream produced nothing this
-    batch, e.g. between a window's slides) changes nothing.
+    batches). A batch without records changes nothing (no zero point for an
+    idle batch, the last bars stay up between a window's slides).
     """
 
     spec: PanelSpec
@@ -193,15 +193,12 @@ class PanelState:
     def commit(self, batch: BatchInfo, messages: list[Any]) -> bool:
         """Fold a batch in; False when it changed nothing."""
         parts = [m for m in messages if m is not None]
-        if not parts:
-            return False
+        if not any(part[0] if isinstance(part, tuple) else part for part in parts):
+            return False  # no records (a table's and a total's message start with the count)
         t = batch.batch_time
         kind = self.spec.kind
         if kind == "table":
-            rows = [row for _, part_rows in parts for row in part_rows][-self.spec.rows:]
-            if not rows:
-                return False
-            self.tables[t] = rows
+            self.tables[t] = [row for _, part_rows in parts for row in part_rows][-self.spec.rows:]
             self._trim_table()
         elif kind == "bar":
             per_key: dict[str, Partial] = {}
@@ -244,8 +241,8 @@ class PanelState:
                 kept += len(self.tables[t])
 
     def rows(self) -> list[dict[str, str]]:
-        """The table's rows, newest batch first, at most ``rows``."""
-        out = [r for t in sorted(self.tables, reverse=True) for r in self.tables[t]]
+        """The table's rows, newest first (the last record of the newest batch), at most ``rows``."""
+        out = [r for t in sorted(self.tables, reverse=True) for r in reversed(self.tables[t])]
         return out[: self.spec.rows]
 
     def columns(self) -> list[str]:

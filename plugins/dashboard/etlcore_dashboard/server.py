@@ -215,7 +215,7 @@ class DashboardServer:
                 runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                        shutdown_timeout=1.0)
                 loop.run_until_complete(runner.setup())
-                site = web.TCPSite(runner, self.host, self.port, shutdown_timeout=1.0)
+                site = web.TCPSite(runner, self.host, self.port)
                 loop.run_until_complete(site.start())
                 self._runner = runner
                 if self.port == 0:
