@@ -30,7 +30,7 @@ from etlcore.plugin.imports import require_module
 log = logging.getLogger("etlcore.dashboard")
 
 STATIC = Path(__file__).with_name("static")
-COOKIE = "etlcore_dashboard_token"
+COOKIE = "etlcore_dashboard_token"  # + the port: cookies are per host, pages per host:port
 KEEPALIVE = 15.0  # seconds between SSE comments on an idle stream (proxies drop silent ones)
 RETRY_MS = 1000  # what EventSource waits before reconnecting
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -47,7 +47,7 @@ def plotly_js() -> Path:
     return path
 
 
-@dataclass
+@dataclass(eq=False)  # kept in a set, by identity
 class _Client:
     """One browser's event stream: the latest unsent message per panel."""
 
@@ -76,6 +76,10 @@ class DashboardServer:
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/"
+
+    @property
+    def cookie(self) -> str:
+        return f"{COOKIE}_{self.port}"
 
     # -- the job thread's side ----------------------------------------------------------
     def put(self, panel_id: str, order: int, view: dict[str, Any]) -> None:
@@ -118,7 +122,7 @@ class DashboardServer:
         offered = request.query.get("token")
         via_query = offered is not None
         if offered is None:
-            offered = request.cookies.get(COOKIE)
+            offered = request.cookies.get(self.cookie)
         if offered is None:
             header = request.headers.get("Authorization", "")
             offered = header[7:] if header.startswith("Bearer ") else None
@@ -140,7 +144,7 @@ class DashboardServer:
             else:
                 response = await handler(request)
                 if via_query and request.path == "/":
-                    response.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict")
+                    response.set_cookie(self.cookie, self.token, httponly=True, samesite="Strict")
             response.headers["Content-Security-Policy"] = CSP
             response.headers["X-Content-Type-Options"] = "nosniff"
             response.headers["Referrer-Policy"] = "no-referrer"
