@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -21,3 +22,17 @@ def _fresh_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     MemorySink.clear()
     reset_registry()
 
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium from Debian's packages, driven by selenium; one for the session.
+
+    The performance log records the page's network events (CDP), so a test can
+    list every request the page made.
+    """
+    from dashboard_testlib import chrome
+
+    driver = chrome()
+    yield driver
+    driver.quit()

@@ -56,7 +56,7 @@
 
   var layoutBase = {margin: {l: 60, r: 20, t: 10, b: 40}, height: 300,
                     paper_bgcolor: "#fff", plot_bgcolor: "#fff"};
-  var plotConfig = {displaylogo: false, responsive: true, staticPlot: false};
+  var plotConfig = {displaylogo: false, displayModeBar: false, responsive: true};
 
   function drawLine(p, v) {
     Plotly.react(p.body, [{x: v.x, y: v.y, type: "scatter", mode: "lines+markers",
@@ -69,7 +69,7 @@
     Plotly.react(p.body, [{x: v.values, y: v.keys.map(plotText), type: "bar", orientation: "h",
                            marker: {color: "#dc6b2f"}, hovertemplate: "%{y}: %{x}<extra></extra>"}],
                  Object.assign({}, layoutBase, {margin: {l: 140, r: 20, t: 10, b: 30},
-                                                yaxis: {autorange: "reversed", type: "category"}}),
+                                                yaxis: {autorange: "reversed", type: "category", automargin: true}}),
                  plotConfig);
   }
 
