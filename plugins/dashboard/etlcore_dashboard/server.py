@@ -33,6 +33,7 @@ STATIC = Path(__file__).with_name("static")
 COOKIE = "etlcore_dashboard_token"  # + the port: cookies are per host, pages per host:port
 KEEPALIVE = 15.0  # seconds between SSE comments on an idle stream (proxies drop silent ones)
 RETRY_MS = 1000  # what EventSource waits before reconnecting
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; "
        "form-action 'none'; frame-ancestors 'none'")
@@ -129,6 +130,14 @@ class DashboardServer:
         ok = offered is not None and hmac.compare_digest(offered.encode(), self.token.encode())
         return ok, via_query and ok
 
+    def _host_allowed(self, host: str) -> bool:
+        """On loopback, only loopback names: a web page that rebinds its own DNS name to
+        127.0.0.1 must not read the dashboard from the user's browser."""
+        if self.host not in LOOPBACK:
+            return True
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        return name.strip("[]") in LOOPBACK
+
     def _app(self) -> Any:
         web = require_module("aiohttp.web", "aiohttp", feature="the dashboard sink")
         plotly_path = plotly_js()
@@ -137,7 +146,10 @@ class DashboardServer:
         @web.middleware
         async def guard(request: Any, handler: Any) -> Any:
             ok, via_query = self._authorized(request)
-            if not ok:
+            if not self._host_allowed(request.host):
+                response = web.Response(status=421, text="This dashboard answers to "
+                                        f"{self.url} only.\n")
+            elif not ok:
                 response = web.Response(
                     status=401, text="This dashboard needs its token: open the page as "
                     "http://HOST:PORT/?token=... (the token set in the sink's config).\n")
@@ -189,8 +201,8 @@ class DashboardServer:
                     batch, client.pending = client.pending, {}
                     chunk = "".join(batch.values()) or ": keep-alive\n\n"
                     await response.write(chunk.encode())
-            except (ConnectionResetError, asyncio.CancelledError):
-                pass  # the browser went away (or the server stops)
+            except ConnectionResetError:
+                pass  # the browser went away
             finally:
                 self._clients.discard(client)
             return response

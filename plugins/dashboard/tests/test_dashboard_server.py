@@ -57,6 +57,12 @@ def test_the_token_guards_the_page_its_events_and_files():
         release(server)
 
 
+def test_on_loopback_only_loopback_host_names_are_answered(page):
+    assert fetch(page + "api/state", {"Host": "evil.example:80"})[0] == 421
+    port = page.rstrip("/").rsplit(":", 1)[1]
+    assert fetch(page + "api/state", {"Host": f"localhost:{port}"})[0] == 200
+
+
 def test_a_busy_port_is_a_config_error_naming_port():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
