@@ -5,6 +5,7 @@ Imports no web library: ``etlcore plugins`` imports it to list the settings.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
@@ -19,6 +20,10 @@ Field = str | int  # a dict key or attribute name, or a tuple index
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_KEPT = 10_000  # points, rows or bars: more would make every page update heavy
+# settings that mean something for some panels only; set for another, they are a mistake
+ONLY_FOR = {"value": ("line", "bar", "number"), "agg": ("line", "bar", "number"),
+            "key": ("bar",), "top": ("bar",), "columns": ("table",), "rows": ("table",),
+            "points": ("line",)}
 
 
 @dataclass
@@ -47,6 +52,12 @@ class DashboardSinkConfig:
 
     def validate(self, where: str) -> None:
         prefix = f"{where}." if where else ""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name, kinds in ONLY_FOR.items():
+            if self.panel not in kinds and getattr(self, name) != defaults[name]:
+                raise ConfigError(f"{prefix}{name}", f"no {name} for panel '{self.panel}' (it is "
+                                  f"a setting of {' and '.join(repr(k) for k in kinds)} panels)",
+                                  has_value=False)
         if self.title is not None and not self.title.strip():
             raise ConfigError(f"{prefix}title", "a non-empty heading (or leave it out)", self.title)
         if self.panel == "bar" and self.key is None:

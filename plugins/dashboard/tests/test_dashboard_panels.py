@@ -171,6 +171,10 @@ def test_a_dump_restores_the_same_view():
     ({"panel": "line", "token_env": "NO_SUCH_DASHBOARD_TOKEN_VAR"}, "token_env"),
     ({"panel": "line", "token": "a", "token_env": "HOME"}, "token_env"),
     ({"panel": "line", "colour": "red"}, "colour"),
+    ({"panel": "line", "key": "tag"}, "key"),
+    ({"panel": "table", "value": "n"}, "value"),
+    ({"panel": "number", "columns": ["a"]}, "columns"),
+    ({"panel": "bar", "key": "k", "points": 5}, "points"),
 ])
 def test_config_errors_name_the_key(config, key):
     with pytest.raises(ConfigError) as err:
