@@ -92,11 +92,10 @@ def finish(p: Partial, agg: str) -> float | None:
     n, total, lo, hi, last = p
     if agg == "count":
         return float(n)
-    if agg == "sum":
-        return total
     if n == 0:
         return None
-    return {"mean": total / n, "min": lo, "max": hi, "last": last}[agg]
+    value = total if agg == "sum" else {"mean": total / n, "min": lo, "max": hi, "last": last}[agg]
+    return value if value is not None and math.isfinite(value) else None  # a sum past 1e308
 
 
 def iso(batch_time: float) -> str:

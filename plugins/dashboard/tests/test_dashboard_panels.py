@@ -72,6 +72,13 @@ def test_a_batch_without_records_changes_nothing():
     assert table.view()["rows"] == [["r"]]
 
 
+def test_a_sum_past_the_float_range_shows_nothing_rather_than_failing_the_batch():
+    number = state("number")
+    commit(number, 1.0, [1])
+    assert not commit(number, 2.0, [1e308, 1e308])
+    assert number.view()["value"] == 1.0
+
+
 def test_a_bar_shows_the_top_keys_of_the_newest_batch():
     bar = state("bar", key="tag", value="count", top=3)
     rows = [("#a", 5), ("#b", 9), ("#c", 5), ("#d", 1), ("#b", 1)]
