@@ -103,12 +103,19 @@ class DashboardServer:
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody listens
             loop.call_soon_threadsafe(self._deliver, panel_id, event)
 
-    def snapshot(self) -> dict[str, Any]:
-        """Every panel's view, in page order (``/api/state``; a new stream's first event)."""
+    def snapshot_json(self) -> str:
+        """Every panel's view in page order, as JSON (a new stream's first event).
+
+        Built from the messages as stored: the lock is held for a copy, not an encoding.
+        """
         with self._lock:
             panels = sorted(self._panels.items(), key=lambda kv: (kv[1][0], kv[0]))
-            return {"title": self.title,
-                    "panels": [json.loads(message) for _, (_, message) in panels]}
+        title = json.dumps(self.title, ensure_ascii=False)
+        return f'{{"title": {title}, "panels": [{", ".join(m for _, (_, m) in panels)}]}}'
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every panel's view, in page order (``/api/state``)."""
+        return json.loads(self.snapshot_json())
 
     # -- the loop's side ------------------------------------------------------------------
     def _deliver(self, panel_id: str, event: str) -> None:
@@ -178,7 +185,7 @@ class DashboardServer:
             return web.FileResponse(STATIC / name, headers={"Content-Type": files[name]})
 
         async def state(request: Any) -> Any:
-            return web.json_response(self.snapshot())
+            return web.Response(text=self.snapshot_json(), content_type="application/json")
 
         async def events(request: Any) -> Any:
             response = web.StreamResponse(headers={
@@ -188,7 +195,7 @@ class DashboardServer:
             client = _Client()
             self._clients.add(client)
             try:
-                first = json.dumps(self.snapshot(), ensure_ascii=False)
+                first = self.snapshot_json()
                 await response.write(f"retry: {RETRY_MS}\nevent: snapshot\ndata: {first}\n\n"
                                      .encode())
                 assert self._stopping is not None
