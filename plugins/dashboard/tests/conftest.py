@@ -1,14 +1,36 @@
-"""Fixtures of the dashboard plugin tests: fresh registries, a page kept up, the browser."""
+"""Fixtures of the dashboard plugin tests: fresh registries and the browser.
+
+The service fixtures (``spark_master``) come from the pytest plugin
+``tests/services/fixtures.py``, registered here when ``tests/conftest.py`` has not done so.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from etlcore.connectors.queue import MemorySink
 from etlcore.plugin.registry import reset_registry
+
+_ROOT = str(Path(__file__).resolve().parents[3])
+if _ROOT not in sys.path:  # so the harness's `tests.services` package imports
+    sys.path.insert(0, _ROOT)
+
+SERVICES = "tests.services.fixtures"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.has_plugin(SERVICES):
+        return
+    module = sys.modules.get(SERVICES)  # imported already by another plugin's conftest
+    if module is None:
+        config.pluginmanager.import_plugin(SERVICES)
+    else:
+        config.pluginmanager.register(module, SERVICES)
 
 
 @pytest.fixture(autouse=True)

@@ -93,13 +93,18 @@ def test_sinks_share_one_page_and_must_agree_on_the_token(page):
     assert err.value.key == "sink 'dashboard'.token"
 
 
-@pytest.mark.parametrize("runner", [{}, {"runner": "processes", "workers": 2}],
-                         ids=["local", "processes"])
-def test_the_page_shows_what_the_job_produced(page, runner):
-    """Writers run on workers under ``processes``; the page lives in the driver, where commits run."""
-    ctx = StreamingContext(1.0, clock="manual", name=f"shows-{len(runner)}", parallelism=2,
-                           **runner)
-    counts = ctx.queue_stream(TAGS).map(lambda r: (r["tag"], r["count"])).reduce_by_key("sum")
+@pytest.mark.parametrize("runner", ["local", "processes", "spark"])
+def test_the_page_shows_what_the_job_produced(page, runner, request):
+    """Writers run on workers (processes, Spark executors); the page lives in the driver,
+    where commits run."""
+    options: dict = {"runner": runner}
+    if runner == "processes":
+        options["workers"] = 2
+    elif runner == "spark":
+        options["master"] = request.getfixturevalue("spark_master").url
+    batches = TAGS[:2] if runner == "spark" else TAGS  # a Spark job per stage and batch: slow
+    ctx = StreamingContext(1.0, clock="manual", name=f"shows-{runner}", parallelism=2, **options)
+    counts = ctx.queue_stream(batches).map(lambda r: (r["tag"], r["count"])).reduce_by_key("sum")
     counts.sink("memory", name="counts")
     rows = counts.map(lambda kv: {"tag": kv[0], "count": kv[1]})
     rows.sink("dashboard", panel="bar", key="tag", value="count", top=5, port=0)
@@ -107,7 +112,7 @@ def test_the_page_shows_what_the_job_produced(page, runner):
     ctx.run(until_idle=True)
     job = ctx.name
     stored = [records for _, records in sorted(MemorySink.batches("counts").items()) if records]
-    assert len(stored) == len(TAGS)
+    assert len(stored) == len(batches)
     last = Counter(dict(stored[-1]))  # the last batch's counts, read back from the job's output
     state = page_state(page)
     bar = panel(state, f"{job}/dashboard")
