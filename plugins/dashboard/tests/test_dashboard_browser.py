@@ -190,6 +190,7 @@ def test_a_missing_token_is_refused(browser_: Any, tmp_path: Path):
         browser_.get(f"{server.url}?token={token}")
         time = wait_for(browser_, TIME, "guarded/dashboard")
         assert wait_for(browser_, TEXT, "guarded/dashboard", time, ".number") == "7"
+        assert browser_.execute_script("return typeof Plotly;") == "object"  # via the cookie
         screenshot(browser_, tmp_path, "dashboard-with-token")
     finally:
         release(server)
