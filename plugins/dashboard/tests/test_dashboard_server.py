@@ -30,10 +30,6 @@ def page() -> Iterator[str]:
     release(server)
 
 
-def sinks_of(ctx: StreamingContext) -> list:
-    return [o.sink for o in ctx._graph.outputs if hasattr(o, "sink")]
-
-
 def test_the_token_guards_the_page_its_events_and_files():
     server = acquire("127.0.0.1", 0, "let-me-in")
     try:
