@@ -7,7 +7,9 @@ on a manual clock, three ways in one process, each best of 3:
 - ``baseline``: the demo as ``etlcore demo`` runs it;
 - ``dashboard``: plus its three panels (``etlcore demo --ui``), one browser-like
   client reading the event stream;
-- ``dashboard + stalled``: the same plus a client that connects and never reads.
+- ``dashboard + stalled``: the same plus a client that connects and never reads,
+  and one that reloads the page (page, its script and style, ``/api/state``;
+  plotly.min.js cached as a browser caches it) over and over, timing each reload.
 
 It prints ms per batch, each row's ratio to the baseline of the same run, and
 the time the batch thread spent in the three dashboard commits (fold, save the
@@ -22,6 +24,7 @@ import contextlib
 import io
 import logging
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,6 +52,32 @@ def reader(url: str) -> Iterator[None]:
     finally:
         proc.kill()
         proc.wait()
+
+
+RELOAD = """
+import sys, time, urllib.request
+url = sys.argv[1]
+while True:
+    started = time.perf_counter()
+    for path in ("", "static/dashboard.js", "static/dashboard.css", "api/state"):
+        urllib.request.urlopen(url + path, timeout=30).read()
+    print(1000 * (time.perf_counter() - started), flush=True)
+    time.sleep(0.25)
+"""
+
+
+@contextlib.contextmanager
+def reloads(url: str, times: list[float]) -> Iterator[None]:
+    """A client in its own process reloading the page (plotly.min.js cached, as a browser
+    does) over and over; the milliseconds of each reload go to ``times``."""
+    proc = subprocess.Popen([sys.executable, "-c", RELOAD, url], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        yield
+    finally:
+        proc.kill()
+        out, _ = proc.communicate()
+        times.extend(float(line) for line in out.split())
 
 
 @contextlib.contextmanager
@@ -79,7 +108,7 @@ def timed_commits(ctx: object, spent: list[float]) -> None:
 
 
 def one_run(batches: int, rate: float, dashboard: bool, stall: bool,
-            spent: list[float] | None = None) -> float:
+            spent: list[float] | None = None, reload_ms: list[float] | None = None) -> float:
     """Seconds for ``batches`` batches of the demo job in a fresh directory."""
     from etlcore_dashboard.server import acquire, release
 
@@ -94,6 +123,8 @@ def one_run(batches: int, rate: float, dashboard: bool, stall: bool,
         with contextlib.ExitStack() as clients:
             if server is not None:
                 clients.enter_context(reader(server.url))
+                if reload_ms is not None:
+                    clients.enter_context(reloads(server.url, reload_ms))
                 if stall:
                     clients.enter_context(stalled(server.url))
             started = time.perf_counter()
@@ -115,10 +146,12 @@ def main(argv: list[str] | None = None) -> int:
             ("dashboard + stalled client", True, True)]
     best: dict[str, float] = {}
     commits: dict[str, float] = {}
+    reload_ms: list[float] = []
     for _ in range(3):  # interleaved, so load changes hit every row alike
         for name, dashboard, stall in rows:
             spent = [0.0]
-            t = one_run(args.batches, args.rate, dashboard, stall, spent)
+            t = one_run(args.batches, args.rate, dashboard, stall, spent,
+                        reload_ms if stall else None)
             if t < best.get(name, float("inf")):
                 best[name], commits[name] = t, spent[0]
     base = best["baseline"]
@@ -127,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, _, _ in rows:
         print(f"{name:28} {1000 * best[name] / args.batches:9.2f} {best[name] / base:11.3f} "
               f"{1000 * commits[name] / args.batches:27.3f}")
+    if reload_ms:
+        reload_ms.sort()
+        print(f"page reloads while the job ran (last row): {len(reload_ms)}, median "
+              f"{statistics.median(reload_ms):.1f} ms, p95 "
+              f"{reload_ms[int(0.95 * (len(reload_ms) - 1))]:.1f} ms, max {reload_ms[-1]:.1f} ms")
     return 0
 
 
