@@ -164,7 +164,8 @@ def test_the_page_reconnects_after_the_server_restarts(browser_: Any, tmp_path: 
         time = wait_for(browser_, TIME, "after/dashboard")
         assert wait_for(browser_, TEXT, "after/dashboard", time, ".number") == "42"
         assert browser_.execute_script("return window.sameDocument === true;")
-        assert browser_.find_element("tag name", "body").get_attribute("data-connections") == "2"
+        connections = browser_.find_element("tag name", "body").get_attribute("data-connections")
+        assert int(connections) >= 2  # the same page, connected again
         assert browser_.execute_script(PANEL, "before/dashboard") is None  # the new page's panels
         screenshot(browser_, tmp_path, "dashboard-reconnected")
     finally:
