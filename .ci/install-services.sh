@@ -17,6 +17,12 @@ if ! "$PY" -c 'import confluent_kafka, boto3, happybase, cassandra, avro, fastav
         'happybase>=1.2' 'cassandra-driver>=3.29' avro fastavro 'pymongo>=4.6' </dev/null
 fi
 
+# The dashboard plugin's browser tests drive Debian's headless Chromium with selenium
+# (no browser download at run time).
+if ! "$PY" -c 'import selenium' 2>/dev/null; then
+    "$PY" -m pip install --quiet --disable-pip-version-check 'selenium>=4.10' </dev/null
+fi
+
 # System packages: kcat always; the toolchains only if this machine somehow lacks them.
 apt_pkgs=()
 command -v kcat >/dev/null || apt_pkgs+=(kcat)
@@ -24,6 +30,8 @@ command -v java >/dev/null || apt_pkgs+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || apt_pkgs+=(maven)
 command -v node >/dev/null || apt_pkgs+=(nodejs)
 command -v npm >/dev/null || apt_pkgs+=(npm)
+command -v chromium >/dev/null || apt_pkgs+=(chromium)
+command -v chromedriver >/dev/null || apt_pkgs+=(chromium-driver)
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     echo "install-services: apt-get install ${apt_pkgs[*]}"
     as_root apt-get update -qq </dev/null

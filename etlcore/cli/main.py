@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--source", choices=["generator", "twitter-standin"], default="generator",
                       help="generator: built-in generated tweets; twitter-standin: the twitter "
                            "plugin's source on a local X API stand-in (needs etlcore-twitter)")
+    demo.add_argument("--ui", action="store_true",
+                      help="also show the trending hashtags on a live dashboard page "
+                           "(needs etlcore-dashboard: pip install ./plugins/dashboard)")
+    demo.add_argument("--dashboard-port", type=int, default=None, metavar="PORT",
+                      help="port of the dashboard page on 127.0.0.1 (8050; 0: any free port)")
     _stop_options(demo)
 
     plugins = sub.add_parser("plugins", parents=[common], help="list installed sources and sinks")
@@ -140,11 +145,30 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     out = args.out or DEFAULT_OUT
     if args.source == "twitter-standin":
+        if args.ui:
+            raise ConfigError("--ui", "the dashboard with --source generator", has_value=False)
         return _twitter_demo(out, args)
-    ctx = demo_job(out, rate=args.rate).build()
+    port = _dashboard_port(args) if args.ui else 0
+    ctx = demo_job(out, rate=args.rate, dashboard=args.ui, dashboard_port=port).build()
     print(f"etlcore demo: writing to {out}/demo.db (table hashtag_counts), Ctrl-C to stop",
           flush=True)
+    if args.ui:
+        print(f"etlcore demo: dashboard at http://127.0.0.1:{port}/", flush=True)
     return _run(ctx, args)
+
+
+def _dashboard_port(args: argparse.Namespace) -> int:
+    """``--dashboard-port``, with 0 resolved to a free port now, so the URL can be printed."""
+    from etlcore.job.demo import DASHBOARD_PORT
+
+    port = DASHBOARD_PORT if args.dashboard_port is None else args.dashboard_port
+    if port == 0:
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    return port
 
 
 def _twitter_demo(out: str, args: argparse.Namespace) -> int:
