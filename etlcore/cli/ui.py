@@ -85,18 +85,20 @@ def serve_history(args: argparse.Namespace) -> int:
     check()
     store = load_history(args.checkpoint)
     token = _token(args)
-    server = UIServer(store, None, args.ui_host, args.ui_port, token).start()
-    suffix = "?token=<your token>" if token else ""
-    print(f"etlcore ui: {store.totals['batches']} batches of job '{store.job['name']}' "
-          f"({store.job['source']}) on {server.url}{suffix}, Ctrl-C to stop", flush=True)
     done = threading.Event()
     previous = {s: signal.signal(s, lambda *_: done.set())
                 for s in (signal.SIGINT, signal.SIGTERM)}
+    server = None
     try:
+        server = UIServer(store, None, args.ui_host, args.ui_port, token).start()
+        suffix = "?token=<your token>" if token else ""
+        print(f"etlcore ui: {store.totals['batches']} batches of job '{store.job['name']}' "
+              f"({store.job['source']}) on {server.url}{suffix}, Ctrl-C to stop", flush=True)
         while not done.wait(0.5):
             pass
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        server.stop()
+        if server is not None:
+            server.stop()
     return 0

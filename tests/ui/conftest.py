@@ -2,6 +2,5 @@
 
 from __future__ import annotations
 
-from tests.ui.browser import browser  # noqa: F401 - session-scoped headless Chromium
-
 from tests.cli.conftest import cli  # noqa: F401 - the `cli` fixture, shared with tests/cli
+from tests.ui.browser import browser  # noqa: F401 - session-scoped headless Chromium

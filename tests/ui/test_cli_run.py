@@ -40,8 +40,11 @@ def test_run_with_ui_prints_where_it_is_and_serves_the_running_job(tmp_path):
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        line = proc.stderr.readline()
-        assert "etlcore: web UI on http://127.0.0.1:" in line, line
+        seen = [proc.stderr.readline() for _ in range(1)]
+        while seen[-1] and "web UI on" not in seen[-1] and len(seen) < 50:
+            seen.append(proc.stderr.readline())  # a warning may come first
+        line = seen[-1]
+        assert "etlcore: web UI on http://127.0.0.1:" in line, seen
         assert "?token=<your token>" in line and "tok" not in line.replace("token", "")
         url = line.split(" on ")[1].split("?")[0]
         job = fetch(url + "api/job", "tok")
