@@ -88,10 +88,12 @@ def test_page_shows_the_job_s_batches_and_updates_on_the_next(browser, tmp_path)
             assert cells[9] == str(b.state_size)
         assert driver.find_element(By.ID, "job-name").text == "browser-live"
         # the timelines plot one point per batch shown, with the job's values
-        plotted = driver.execute_script(
-            "const d = document.getElementById('tl-input_rate').data[0];"
-            "return d ? d.y : null")
-        assert plotted[:len(rows)] == [ran[i].input_rate for i in sorted(rows)]
+        plotted = wait(browser, lambda d: d.execute_script(
+            "const c = document.getElementById('charts');"
+            "return c.data ? c.data.map(t => t.y) : null"), "the charts")
+        assert len(plotted) == 8  # a timeline and a histogram of 4 series
+        assert plotted[0][:len(rows)] == [ran[i].input_rate for i in sorted(rows)]
+        assert plotted[4][:len(rows)] == [ran[i].processing_s * 1000 for i in sorted(rows)]
         newest = max(rows)
         browser.screenshot(tmp_path, "ui")
 

@@ -11,24 +11,57 @@ const SERIES = [
 const MAX_POINTS = 1000;
 const TABLE_ROWS = 100;
 const POLL_MS = 1000;
-const LAYOUT = {margin: {l: 55, r: 10, t: 30, b: 35}, height: 190, font: {size: 11},
-                showlegend: false};
+const ROW_GAP = 0.07;
 const CONFIG = {displayModeBar: false, responsive: true};
 
 let batches = [];
 let lastId = -1;
+let plotlyState = "absent";  // Plotly (4.8 MB) loads after the table shows: numbers first
+const marks = {script: Math.round(performance.now())};  // ms since navigation, for benchmarks
+
+function loadPlotly() {
+  if (plotlyState !== "absent") return;
+  plotlyState = "loading";
+  const script = document.createElement("script");
+  script.src = "/static/plotly.min.js";
+  script.onload = () => { plotlyState = "ready"; drawCharts(); };
+  script.onerror = () => { plotlyState = "absent"; };
+  document.head.appendChild(script);
+}
+
+// One figure: a timeline (left) and a histogram (right) per series, one row each.
+function figure() {
+  const x = batches.map(b => new Date(b.batch_time * 1000));
+  const traces = [];
+  const layout = {height: 4 * 190, margin: {l: 55, r: 10, t: 25, b: 30}, font: {size: 11},
+                  showlegend: false, annotations: []};
+  SERIES.forEach(([key, title, unit, scale], i) => {
+    const y = batches.map(b => b[key] * scale);
+    const t = 2 * i + 1, h = 2 * i + 2;
+    const top = 1 - i / 4, bottom = 1 - (i + 1) / 4 + ROW_GAP;
+    traces.push({x: x, y: y, type: "scatter", mode: "lines+markers", marker: {size: 4},
+                 line: {width: 1.5}, xaxis: "x" + t, yaxis: "y" + t, name: title});
+    traces.push({y: y, type: "histogram", marker: {color: "#5470c6"},
+                 xaxis: "x" + h, yaxis: "y" + h, name: title});
+    layout["xaxis" + t] = {domain: [0, 0.72], anchor: "y" + t, type: "date"};
+    layout["yaxis" + t] = {domain: [bottom, top], anchor: "x" + t};
+    layout["xaxis" + h] = {domain: [0.78, 1], anchor: "y" + h, title: {text: "batches"}};
+    layout["yaxis" + h] = {domain: [bottom, top], anchor: "x" + h};
+    layout.annotations.push({text: title + " (" + unit + ")", showarrow: false,
+                             xref: "paper", yref: "paper", x: 0, y: top,
+                             xanchor: "left", yanchor: "bottom"});
+  });
+  return [traces, layout];
+}
 
 function drawCharts() {
-  const x = batches.map(b => new Date(b.batch_time * 1000));
-  for (const [key, title, unit, scale] of SERIES) {
-    const y = batches.map(b => b[key] * scale);
-    Plotly.react("tl-" + key, [{x: x, y: y, type: "scatter", mode: "lines+markers",
-                                marker: {size: 4}, line: {width: 1.5}}],
-                 Object.assign({}, LAYOUT, {title: {text: title + " (" + unit + ")"},
-                                            xaxis: {type: "date"}}), CONFIG);
-    Plotly.react("hist-" + key, [{y: y, type: "histogram", marker: {color: "#5470c6"}}],
-                 Object.assign({}, LAYOUT, {title: {text: "Histogram"},
-                                            xaxis: {title: {text: "batches"}}}), CONFIG);
+  if (plotlyState !== "ready") { loadPlotly(); return; }
+  const [traces, layout] = figure();
+  Plotly.react("charts", traces, layout, CONFIG);
+  if (!marks.charts) {
+    marks.charts = Math.round(performance.now());
+    document.body.dataset.marks = JSON.stringify(marks);
+    document.body.dataset.firstRenderMs = String(marks.charts);
   }
 }
 
@@ -75,14 +108,15 @@ async function poll() {
     const fresh = await getJSON("/api/batches?since=" + lastId +
                                 (lastId < 0 ? "&limit=" + MAX_POINTS : ""));
     await refreshJob();
+    if (!marks.data) marks.data = Math.round(performance.now());
     if (fresh.length) {
       batches = batches.concat(fresh).slice(-MAX_POINTS);
       lastId = batches[batches.length - 1].batch_id;
+    }
+    if (fresh.length || !marks.table) {
+      drawTable();  // the numbers first, then the charts
+      if (!marks.table) marks.table = Math.round(performance.now());
       drawCharts();
-      drawTable();
-    } else if (lastId < 0) {
-      drawCharts();
-      drawTable();
     }
     document.body.dataset.lastBatch = String(lastId);
   } catch (err) {

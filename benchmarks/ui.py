@@ -1,0 +1,301 @@
+"""What the web UI costs a job: W1 with and without it, and a page reload under load.
+
+    python -m benchmarks.ui                      # 200k W1 lines, 10k-record batches
+    python -m benchmarks.ui --records 100000 --rounds 3 --reloads 10 --json bench-results/ui.json
+
+**Throughput.** W1 (word count, ``flat_map(str.split).count_by_value()``, the
+suite's etlcore engine job) over the suite's W1 data, in one process,
+alternating runs without and with the UI (ABBA order, so drift in machine load
+hits both alike), each run's answer checked against the reference checksum.
+With the UI an open page's requests (``/api/job``, ``/api/batches?since=``)
+and a Prometheus scrape (``/metrics``) are made every second, as a browser and
+a Prometheus server would. Batches are small (``--batch``, 10k records: 20
+batches) so the per-batch cost of the listener is as visible as it gets.
+Reported: median records/s of each and ``cost = 1 - with/without`` (the
+issue's target: under 5%).
+
+**Reload under load.** While a W1 job runs batches back to back (its thread
+keeps a core busy and holds the GIL most of the time) in the same process:
+(1) HTTP: everything a reload fetches (page, scripts, stylesheet, Plotly,
+``/api/job``, ``/api/batches``), in sequence, as one timing; (2) when headless
+Chromium is installed, a real browser reload timed from navigation to the
+page's first full render (batch table and charts drawn; the page records
+``performance.now()`` then). Reported: median, p95 and max (target: < 200 ms).
+Speed is reported, never asserted; the exit status is 1 only for a wrong answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+import urllib.request
+from typing import Any
+
+from benchmarks.data import Spec, load
+from benchmarks.engines.etlcore_io import BenchSource
+from benchmarks.reference import checksum, reference_checksum
+
+RELOAD_PATHS = ("", "static/ui.css", "static/common.js", "static/ui.js",
+                "static/plotly.min.js", "api/job", "api/batches?since=-1&limit=1000")
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.read()
+
+
+class Poller:
+    """An open page and a Prometheus scrape: the requests every second while a job runs."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.stop = threading.Event()
+        self.requests = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        since = -1
+        while not self.stop.wait(1.0):
+            rows = json.loads(_get(f"{self.url}api/batches?since={since}"))
+            if rows:
+                since = rows[-1]["batch_id"]
+            _get(self.url + "api/job")
+            _get(self.url + "metrics")
+            self.requests += 3
+
+    def __enter__(self) -> Poller:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def run_w1(lines: list[str], batch: int, ui: bool, batches: int | None = None,
+           stop: threading.Event | None = None) -> tuple[float, dict[str, int], Any]:
+    """One W1 job; (seconds, word counts, ctx)."""
+    from etlcore import StreamingContext
+    from etlcore.errors import StopJob
+    from etlcore.ui import attach
+
+    totals: dict[str, int] = {}
+
+    def merge(batch_id: int, counts: list[tuple[str, int]]) -> None:
+        get = totals.get
+        for word, n in counts:
+            totals[word] = get(word, 0) + n
+        if stop is not None and stop.is_set():
+            raise StopJob()
+
+    ctx = StreamingContext("1s", clock="manual", name="w1-ui")
+    ctx.stream(BenchSource(lines, batch, 1)).flat_map(str.split).count_by_value() \
+        .foreach_batch(merge)
+    handle = attach(ctx, {"port": 0}) if ui else None
+    try:
+        with Poller(handle.url) if handle is not None else _Null():
+            started = time.perf_counter()
+            if batches is None:
+                ctx.run(until_idle=True)
+            else:
+                ctx.run(batches=batches)
+            seconds = time.perf_counter() - started
+    finally:
+        if handle is not None:
+            handle.stop()
+    return seconds, totals, ctx
+
+
+class Cycling(BenchSource):
+    """W1's batches over and over, until the job is stopped (load for the reload timing)."""
+
+    def available(self, partition: str) -> int:
+        return 1 << 40
+
+    def plan(self, partition: str, start: int, max_records: int | None) -> int:
+        return start + 1
+
+    def read(self, partition: str, start: int, end: int) -> list[Any]:
+        return super().read(partition, start % self.batches, start % self.batches + 1)
+
+    def exhausted(self) -> bool:
+        return False
+
+
+class _Null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def throughput(lines: list[str], batch: int, rounds: int, want: str) -> dict[str, Any]:
+    rates: dict[str, list[float]] = {"without": [], "with": []}
+    wrong = []
+    run_w1(lines, batch, False)  # warm-up: plugin loading, kernels, imports
+    run_w1(lines, batch, True)
+    for r in range(rounds):
+        order = ("without", "with") if r % 2 == 0 else ("with", "without")
+        for mode in order:
+            seconds, totals, _ = run_w1(lines, batch, mode == "with")
+            if checksum(totals.items()) != want:
+                wrong.append(mode)
+            rates[mode].append(len(lines) / seconds)
+            print(f"  round {r} {mode:7s} UI: {rates[mode][-1]:>12,.0f} records/s", flush=True)
+    without = statistics.median(rates["without"])
+    with_ui = statistics.median(rates["with"])
+    return {"records": len(lines), "batch": batch, "rounds": rounds,
+            "without_records_per_s": round(without), "with_records_per_s": round(with_ui),
+            "runs_without": [round(x) for x in rates["without"]],
+            "runs_with": [round(x) for x in rates["with"]],
+            "ratio": round(with_ui / without, 4), "cost_pct": round(100 * (1 - with_ui / without), 2),
+            "correct": not wrong}
+
+
+def _stats(ms: list[float]) -> dict[str, float]:
+    ms = sorted(ms)
+    p95 = ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
+    return {"median_ms": round(statistics.median(ms), 1), "p95_ms": round(p95, 1),
+            "max_ms": round(ms[-1], 1), "n": len(ms)}
+
+
+def _browser() -> Any:
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        return None
+    binary = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
+                   if os.access(p, os.X_OK)), None)
+    driver = next((p for p in ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
+                   if os.access(p, os.X_OK)), None)
+    if binary is None or driver is None:
+        return None
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1400,1600", "--disable-extensions"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(executable_path=driver), options=options)
+
+
+def reload_under_load(lines: list[str], batch: int, reloads: int) -> dict[str, Any]:
+    from etlcore import StreamingContext  # noqa: F401 - imported before the clock starts
+    from etlcore.ui import attach
+
+    stop = threading.Event()
+    holder: dict[str, Any] = {}
+
+    def job() -> None:
+        from etlcore import StreamingContext
+        from etlcore.errors import StopJob
+
+        def merge(batch_id: int, counts: list[Any]) -> None:
+            if stop.is_set():
+                raise StopJob()
+
+        ctx = StreamingContext("1s", clock="manual", name="w1-load")
+        ctx.stream(Cycling(lines, batch, 1)).flat_map(str.split).count_by_value() \
+            .foreach_batch(merge)
+        holder["ui"] = attach(ctx, {"port": 0})
+        holder["ready"].set()
+        try:
+            holder["metrics"] = ctx.run()
+        finally:
+            holder["ui"].stop()
+
+    holder["ready"] = threading.Event()
+    thread = threading.Thread(target=job, daemon=True)
+    thread.start()
+    holder["ready"].wait()
+    url = holder["ui"].url
+    while not json.loads(_get(url + "api/job"))["totals"]["batches"]:
+        time.sleep(0.05)
+    out: dict[str, Any] = {}
+    http = []
+    for _ in range(reloads):
+        started = time.perf_counter()
+        for path in RELOAD_PATHS:
+            _get(url + path)
+        http.append((time.perf_counter() - started) * 1000)
+    out["http_reload"] = _stats(http)
+    driver = _browser()
+    if driver is not None:
+        try:
+            driver.get(url)  # first load: Plotly into the browser's cache, as for a user
+            browser = []
+            marks: dict[str, list[float]] = {}
+            for _ in range(reloads):
+                driver.refresh()
+                deadline = time.monotonic() + 30
+                rendered = None
+                while rendered is None and time.monotonic() < deadline:
+                    rendered = driver.execute_script(
+                        "return document.body && document.body.dataset.firstRenderMs")
+                    if rendered is None:
+                        time.sleep(0.01)
+                if rendered is not None:
+                    browser.append(float(rendered))
+                    for name, ms in json.loads(driver.execute_script(
+                            "return document.body.dataset.marks")).items():
+                        marks.setdefault(name, []).append(float(ms))
+            out["browser_reload"] = _stats(browser) if browser else {"error": "never rendered"}
+            out["browser_marks_median_ms"] = {k: statistics.median(v) for k, v in marks.items()}
+        finally:
+            driver.quit()
+    else:
+        out["browser_reload"] = {"error": "no headless Chromium (apt-get install chromium "
+                                          "chromium-driver) or selenium"}
+    stop.set()
+    thread.join(120)
+    out["batches_during"] = holder["metrics"].total_batches if "metrics" in holder else None
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ui", description=__doc__.split(
+        "\n\n")[0])
+    parser.add_argument("--records", type=int, default=200_000, help="W1 lines (200000)")
+    parser.add_argument("--batch", type=int, default=10_000, help="records per batch (10000)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed runs of each (5)")
+    parser.add_argument("--reloads", type=int, default=20, help="page reloads timed (20)")
+    parser.add_argument("--json", default=None, help="write the results here")
+    args = parser.parse_args(argv)
+    lines = load(Spec("W1", args.records))
+    want = reference_checksum("W1", lines)
+    print(f"W1, {args.records} lines, {args.batch}-record batches, {args.rounds} rounds "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)", flush=True)
+    result = {"throughput": throughput(lines, args.batch, args.rounds, want)}
+    t = result["throughput"]
+    print(f"without UI {t['without_records_per_s']:>12,} records/s (median)\n"
+          f"with UI    {t['with_records_per_s']:>12,} records/s (median)\n"
+          f"with/without {t['ratio']:.3f}: UI cost {t['cost_pct']:.1f}% (target < 5%)",
+          flush=True)
+    result["reload"] = reload_under_load(lines, args.batch, args.reloads)
+    for kind in ("http_reload", "browser_reload"):
+        r = result["reload"][kind]
+        if "error" in r:
+            print(f"{kind}: {r['error']}")
+        else:
+            print(f"{kind} under load: median {r['median_ms']} ms, p95 {r['p95_ms']} ms, "
+                  f"max {r['max_ms']} ms over {r['n']} (target < 200 ms)")
+    if "browser_marks_median_ms" in result["reload"]:
+        print("browser: median ms from navigation to: " + ", ".join(
+            f"{k} {v:.0f}" for k, v in result["reload"]["browser_marks_median_ms"].items()))
+    result["load_average"] = os.getloadavg()
+    result["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if args.json:
+        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    return 0 if t["correct"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
