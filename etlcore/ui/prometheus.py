@@ -60,28 +60,42 @@ class PrometheusExporter:
         self.last_batch = pc.Gauge("etlcore_last_batch_id", "Id of the last committed batch",
                                    ["job"], registry=r)
 
+        self._children: dict[tuple[Any, ...], Any] = {}
+        for metric in (self.batches, self.dead_letters, self.late):
+            self._child(metric)  # exported as 0 before the first letter, not absent
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(job, ...)``, looked up once (this runs on the batch thread)."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(self.job, *labels)
+        return child
+
     def record(self, m: BatchMetrics) -> None:
-        job = self.job
-        self.batches.labels(job).inc()
+        c = self._child
+        c(self.batches).inc()
         for source, n in m.sources.items():
-            self.records_in.labels(job, source).inc(n)
+            c(self.records_in, source).inc(n)
         for sink, n in m.records_out.items():
-            self.records_out.labels(job, sink).inc(n)
-        self.dead_letters.labels(job).inc(m.dead_letters)
-        self.late.labels(job).inc(m.late_records)
+            c(self.records_out, sink).inc(n)
+        if m.dead_letters:
+            c(self.dead_letters).inc(m.dead_letters)
+        if m.late_records:
+            c(self.late).inc(m.late_records)
         for name, n in m.counts.items():
-            self.events.labels(job, name).inc(n)
-        for sink, s in m.sink_write_s.items():
-            self.write_s.labels(job, sink).inc(s)
-        for sink, s in m.sink_commit_s.items():
-            self.commit_s.labels(job, sink).inc(s)
-        self.processing.labels(job).observe(m.processing_s)
-        self.scheduling.labels(job).observe(m.scheduling_delay_s)
-        self.state.labels(job).set(m.state_size)
-        self.input_rate.labels(job).set(m.input_rate)
+            c(self.events, name).inc(n)
+        for sink, sec in m.sink_write_s.items():
+            c(self.write_s, sink).inc(sec)
+        for sink, sec in m.sink_commit_s.items():
+            c(self.commit_s, sink).inc(sec)
+        c(self.processing).observe(m.processing_s)
+        c(self.scheduling).observe(m.scheduling_delay_s)
+        c(self.state).set(m.state_size)
+        c(self.input_rate).set(m.input_rate)
         for source, lag in m.source_lag.items():
-            self.lag.labels(job, source).set(lag)
-        self.last_batch.labels(job).set(m.batch_id)
+            c(self.lag, source).set(lag)
+        c(self.last_batch).set(m.batch_id)
 
     __call__ = record  # a listener
 
