@@ -17,15 +17,14 @@ if ! "$PY" -c 'import confluent_kafka, boto3, happybase, cassandra, avro, fastav
         'happybase>=1.2' 'cassandra-driver>=3.29' avro fastavro 'pymongo>=4.6' </dev/null
 fi
 
-# System packages: kcat always; the toolchains (and Chromium) only if this machine lacks them.
+# System packages: kcat always; the toolchains only if this machine somehow lacks them.
 apt_pkgs=()
 command -v kcat >/dev/null || apt_pkgs+=(kcat)
 command -v java >/dev/null || apt_pkgs+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || apt_pkgs+=(maven)
 command -v node >/dev/null || apt_pkgs+=(nodejs)
 command -v npm >/dev/null || apt_pkgs+=(npm)
-# headless Chromium and its WebDriver for the web UI's browser tests (tests/ui, selenium)
-command -v chromium >/dev/null || apt_pkgs+=(chromium fonts-dejavu-core)  # fonts: readable screenshots
+command -v chromium >/dev/null || apt_pkgs+=(chromium)
 command -v chromedriver >/dev/null || apt_pkgs+=(chromium-driver)
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     echo "install-services: apt-get install ${apt_pkgs[*]}"
