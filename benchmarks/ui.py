@@ -110,11 +110,16 @@ def run_w1(lines: list[str], batch: int, ui: bool, cycles: int = 1,
     source = Cycling(lines, batch, 1)
     ctx.stream(source).flat_map(str.split).count_by_value().foreach_batch(merge)
     handle = attach(ctx, {"port": 0}) if ui else None
+    server_clock = (time.pthread_getcpuclockid(handle.page._thread.ident)
+                    if handle is not None else None)
     try:
         with Poller(handle.url) if handle is not None else _Null():
+            server_cpu = time.clock_gettime(server_clock) if server_clock is not None else 0.0
             started, cpu = time.perf_counter(), time.process_time()
             ctx.run(batches=cycles * source.batches)
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+            if server_clock is not None:
+                ctx.server_cpu_s = time.clock_gettime(server_clock) - server_cpu
     finally:
         if handle is not None:
             handle.stop()
@@ -148,6 +153,7 @@ class _Null:
 def throughput(lines: list[str], batch: int, rounds: int, cycles: int) -> dict[str, Any]:
     rates: dict[str, list[float]] = {"without": [], "with": []}
     cpu_rates: dict[str, list[float]] = {"without": [], "with": []}
+    server_share: list[float] = []  # the UI server thread's CPU / the process's, with the UI
     wrong = []
     want = checksum((w, cycles * n) for w, n in _w1(lines))  # W1's answer, `cycles` times over
     run_w1(lines, batch, False)  # warm-up: plugin loading, kernels, imports
@@ -155,7 +161,9 @@ def throughput(lines: list[str], batch: int, rounds: int, cycles: int) -> dict[s
     for r in range(rounds):
         order = ("without", "with") if r % 2 == 0 else ("with", "without")
         for mode in order:
-            seconds, cpu, totals, _ = run_w1(lines, batch, mode == "with", cycles)
+            seconds, cpu, totals, ctx = run_w1(lines, batch, mode == "with", cycles)
+            if mode == "with":
+                server_share.append(ctx.server_cpu_s / cpu)
             if checksum(totals.items()) != want:
                 wrong.append(mode)
             rates[mode].append(cycles * len(lines) / seconds)
@@ -175,6 +183,7 @@ def throughput(lines: list[str], batch: int, rounds: int, cycles: int) -> dict[s
             "cpu_with_records_per_s": round(cpu_with),
             "cpu_ratio": round(cpu_with / cpu_without, 4),
             "cpu_cost_pct": round(100 * (1 - cpu_with / cpu_without), 2),
+            "server_thread_cpu_pct": round(100 * statistics.median(server_share), 2),
             "correct": not wrong}
 
 
@@ -319,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
           f"with/without {t['ratio']:.3f}: UI cost {t['cost_pct']:.1f}% of wall-clock "
           f"throughput (target < 5%)\n"
           f"per CPU second: with/without {t['cpu_ratio']:.3f}, cost {t['cpu_cost_pct']:.1f}% "
-          "(the server's work included; less sensitive to other processes' load)", flush=True)
+          "(the server's work included; less sensitive to other processes' load)\n"
+          f"the UI server thread's CPU: {t['server_thread_cpu_pct']:.2f}% of the job's (median)",
+          flush=True)
     result["listener"] = listener_cost(lines, args.batch)
     lc = result["listener"]
     print(f"listener on the batch thread: {lc['listener_us_per_batch']} us per batch, "
