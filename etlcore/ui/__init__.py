@@ -46,6 +46,10 @@ class UI:
         self.page: UIServer | None = None
         self.metrics_server: UIServer | None = None
         self._events = EventLog(ctx.checkpoint_dir) if ctx.checkpoint_dir is not None else None
+        if options.token is None and options.host not in ("127.0.0.1", "localhost", "::1"):
+            log.warning("web UI of job %s listens on %s without a token: anyone who can reach "
+                        "it sees the job's records in its dead letters (set --ui-token)",
+                        ctx.name, options.host)
         try:
             if options.port is not None:
                 self.page = UIServer(self.store, self.exporter, options.host, options.port,

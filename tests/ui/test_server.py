@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import urllib.error
 import urllib.request
 
@@ -12,6 +13,7 @@ import pytest
 from etlcore import StreamingContext
 from etlcore.connectors.queue import MemorySink
 from etlcore.errors import ConfigError, EtlcoreError
+from etlcore.plugin.imports import MissingDependencyError
 from etlcore.ui import attach
 
 from . import jobs
@@ -126,3 +128,10 @@ def test_ui_of_the_context_serves_while_the_job_runs_and_stops_with_it(tmp_path)
     assert ctx.ui is None  # stopped with the run
     lines = (tmp_path / "ckpt" / "ui" / "batches.jsonl").read_text().splitlines()
     assert [json.loads(line)["records_in"] for line in lines] == [2, 1]
+
+
+def test_a_missing_ui_library_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "aiohttp", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "aiohttp.web", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'etlcore\[ui\]'"):
+        StreamingContext(1.0, ui=True)
