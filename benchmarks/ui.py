@@ -151,15 +151,17 @@ class _Null:
 
 
 def throughput(lines: list[str], batch: int, rounds: int, cycles: int) -> dict[str, Any]:
-    rates: dict[str, list[float]] = {"without": [], "with": []}
-    cpu_rates: dict[str, list[float]] = {"without": [], "with": []}
+    # "control" is a second job without the UI: its ratio to "without" is the noise floor
+    rates: dict[str, list[float]] = {"without": [], "with": [], "control": []}
+    cpu_rates: dict[str, list[float]] = {"without": [], "with": [], "control": []}
     server_share: list[float] = []  # the UI server thread's CPU / the process's, with the UI
     wrong = []
     want = checksum((w, cycles * n) for w, n in _w1(lines))  # W1's answer, `cycles` times over
     run_w1(lines, batch, False)  # warm-up: plugin loading, kernels, imports
     run_w1(lines, batch, True)
     for r in range(rounds):
-        order = ("without", "with") if r % 2 == 0 else ("with", "without")
+        order = ("without", "with", "control")[r % 3:] + ("without", "with", "control")[:r % 3]
+        order = order if r % 2 == 0 else order[::-1]
         for mode in order:
             seconds, cpu, totals, ctx = run_w1(lines, batch, mode == "with", cycles)
             if mode == "with":
@@ -168,12 +170,15 @@ def throughput(lines: list[str], batch: int, rounds: int, cycles: int) -> dict[s
                 wrong.append(mode)
             rates[mode].append(cycles * len(lines) / seconds)
             cpu_rates[mode].append(cycles * len(lines) / cpu)
-            print(f"  round {r} {mode:7s} UI: {rates[mode][-1]:>12,.0f} records/s wall, "
+            label = {"without": "without UI", "with": "with UI", "control": "control"}[mode]
+            print(f"  round {r} {label:10s}: {rates[mode][-1]:>12,.0f} records/s wall, "
                   f"{cpu_rates[mode][-1]:>12,.0f} records per CPU second", flush=True)
     without = statistics.median(rates["without"])
     with_ui = statistics.median(rates["with"])
     cpu_without = statistics.median(cpu_rates["without"])
     cpu_with = statistics.median(cpu_rates["with"])
+    control = statistics.median(rates["control"])
+    cpu_control = statistics.median(cpu_rates["control"])
     return {"records": cycles * len(lines), "batch": batch, "rounds": rounds,
             "without_records_per_s": round(without), "with_records_per_s": round(with_ui),
             "runs_without": [round(x) for x in rates["without"]],
@@ -183,6 +188,10 @@ def throughput(lines: list[str], batch: int, rounds: int, cycles: int) -> dict[s
             "cpu_with_records_per_s": round(cpu_with),
             "cpu_ratio": round(cpu_with / cpu_without, 4),
             "cpu_cost_pct": round(100 * (1 - cpu_with / cpu_without), 2),
+            "control_records_per_s": round(control),
+            "control_ratio": round(control / without, 4),
+            "cpu_control_ratio": round(cpu_control / cpu_without, 4),
+            "runs_control": [round(x) for x in rates["control"]],
             "server_thread_cpu_pct": round(100 * statistics.median(server_share), 2),
             "correct": not wrong}
 
@@ -329,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
           f"throughput (target < 5%)\n"
           f"per CPU second: with/without {t['cpu_ratio']:.3f}, cost {t['cpu_cost_pct']:.1f}% "
           "(the server's work included; less sensitive to other processes' load)\n"
+          f"control (no UI again) / without: {t['control_ratio']:.3f} wall, "
+          f"{t['cpu_control_ratio']:.3f} per CPU second: the noise floor of this run\n"
           f"the UI server thread's CPU: {t['server_thread_cpu_pct']:.2f}% of the job's (median)",
           flush=True)
     result["listener"] = listener_cost(lines, args.batch)
