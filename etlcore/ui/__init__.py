@@ -78,11 +78,8 @@ class UI:
         """The listener: two appends on the batch thread; the event log is the UI thread's."""
         self.store(m)
         self.exporter.record(m)
-        if self._events is not None:
-            server = self.servers[0]
-            loop = server._loop
-            if loop is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(self._events.append, m)
+        if self._events is not None and self.servers:
+            self.servers[0].call_soon(self._events.append, m)
 
     def stop(self) -> None:
         for server in reversed(self.servers):

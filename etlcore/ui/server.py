@@ -15,6 +15,7 @@ page's own requests) or that cookie.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -120,7 +121,7 @@ class UIServer:
 
     async def _bind(self) -> None:
         web = self.web
-        app = web.Application(middlewares=[self._guard])
+        app = web.Application(middlewares=[self._make_guard()])
         app.router.add_get("/metrics", self._metrics)
         if self.pages:
             app.router.add_get("/", self._page("index.html"))
@@ -137,6 +138,13 @@ class UIServer:
         sockets = self._runner.addresses
         if sockets:
             self.port = sockets[0][1]
+
+    def call_soon(self, fn: Any, *args: Any) -> None:
+        """Run ``fn(*args)`` on the server's thread (from any thread); dropped once stopped."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed between the check and the call
+                loop.call_soon_threadsafe(fn, *args)
 
     def stop(self) -> None:
         loop, thread = self._loop, self._thread
@@ -156,8 +164,7 @@ class UIServer:
         want = self.token.encode()
         return any(t is not None and hmac.compare_digest(t.encode(), want) for t in offered)
 
-    @property
-    def _guard(self) -> Any:
+    def _make_guard(self) -> Any:
         web = self.web
 
         @web.middleware
