@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import threading
 import urllib.error
 import urllib.request
 
@@ -135,3 +136,35 @@ def test_a_missing_ui_library_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "aiohttp.web", None)
     with pytest.raises(MissingDependencyError, match=r"pip install 'etlcore\[ui\]'"):
         StreamingContext(1.0, ui=True)
+
+
+def test_stalled_browsers_neither_stop_batches_nor_wedge_the_server(request):
+    """Clients that never read a 4.8 MB answer, or never finish their request line."""
+    sink = f"stall-{request.node.name}"
+    ctx = StreamingContext(1.0, clock="manual", name="stall")
+    jobs.build(ctx, jobs.lines(5), sink)
+    ui = attach(ctx, {"port": 0})
+    port = ui.page.port
+    stalled = []
+    try:
+        for i in range(6):
+            conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            if i % 2:
+                conn.sendall(b"GET /static/plotly.min.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            else:
+                conn.sendall(b"GET /api/job HTTP/1.1\r\nHo")  # never finished
+            stalled.append(conn)
+        done = []
+        runner = threading.Thread(target=lambda: done.append(ctx.run(batches=5)), daemon=True)
+        runner.start()
+        runner.join(120)
+        assert done, "the job did not finish its batches while browsers stalled"
+        assert done[0].total_batches == 5
+        overview = json.loads(get(ui.url + "api/job")[2])  # a well-behaved client still served
+        assert overview["totals"]["batches"] == 5
+    finally:
+        for conn in stalled:
+            conn.close()
+        ui.stop()
+        MemorySink.clear(sink)
