@@ -48,6 +48,9 @@ class StreamingContext:
     (1 in-process, where more would only add routing work; the worker count otherwise).
     ``allow_changed_job=True`` resumes a checkpoint written by a different version of
     the job instead of refusing it (README, "Changing a job", says what is kept).
+    ``ui=True`` (or ``{"port": 4040, "host": ..., "token": ..., "metrics_port": ...}``)
+    serves the streaming web UI and Prometheus ``/metrics`` while the job runs
+    (:mod:`etlcore.ui`, ``pip install 'etlcore[ui]'``); ``ctx.ui.url`` says where.
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class StreamingContext:
         master: str | None = None,
         dead_letter: Any = None,
         allow_changed_job: bool = False,
+        ui: Any = None,
     ):
         self.batch_interval = parse_duration(batch_interval, "batch_interval")
         if self.batch_interval <= 0:
@@ -108,6 +112,23 @@ class StreamingContext:
         self._error: BaseException | None = None
         if dead_letter is not None:
             self._set_dead_letter(dead_letter)
+        self.ui: Any = None  # the running etlcore.ui.UI, while the job runs with one
+        self._ui_options: Any = None
+        self.enable_ui(ui)
+
+    def enable_ui(self, options: Any = True) -> None:
+        """Serve the web UI and ``/metrics`` while the job runs (``ui=`` of the constructor).
+
+        Settings are checked, and the UI's libraries imported, now: a bad port or a
+        missing ``etlcore[ui]`` is an error before anything runs.
+        """
+        from etlcore.ui.options import ui_options
+
+        self._ui_options = ui_options(options)
+        if self._ui_options is not None:
+            from etlcore.ui import deps
+
+            deps.check()
 
     # -- declaring sources ----------------------------------------------------
     def source(self, plugin: str, /, *, name: str | None = None, **config: Any) -> Stream:
@@ -209,7 +230,27 @@ class StreamingContext:
         """
         scheduler = self._get_scheduler()
         if not scheduler._opened:
-            scheduler.open()
+            self._start_ui()
+            try:
+                scheduler.open()
+            except BaseException:
+                self._stop_ui()
+                raise
+
+    def _start_ui(self) -> None:
+        if self._ui_options is not None and self.ui is None:
+            from etlcore.ui import UI
+
+            self.ui = UI(self, self._ui_options)
+            self._listeners.append(self.ui)
+            where = self.ui.url or self.ui.metrics_url
+            _log.info("web UI of job %s on %s", self.name, where)
+
+    def _stop_ui(self) -> None:
+        if self.ui is not None:
+            ui, self.ui = self.ui, None
+            self._listeners.remove(ui)
+            ui.stop()
 
     def run(self, batches: int | None = None, *, until_idle: bool = False,
             duration: Any = None) -> JobMetrics:
@@ -220,7 +261,10 @@ class StreamingContext:
         try:
             scheduler.loop(batches=batches, until_idle=until_idle, duration=seconds)
         finally:
-            scheduler.close()
+            try:
+                scheduler.close()
+            finally:
+                self._stop_ui()
         return scheduler.metrics
 
     def start(self, **run_options: Any) -> None:

@@ -53,6 +53,15 @@ class BatchMetrics:
     max_records_per_partition: int | None = None  # the rate controller's bound for this batch
     replay: bool = False
     counts: dict[str, int] = field(default_factory=dict)  # connector events: retries, outages
+    # detail for a batch page (the web UI) and labelled metrics (Prometheus)
+    sources: dict[str, int] = field(default_factory=dict)  # source -> records read
+    records_by_operator: dict[str, int] = field(default_factory=dict)  # node key -> records out
+    sink_write_s: dict[str, float] = field(default_factory=dict)  # sink -> writers' seconds
+    sink_commit_s: dict[str, float] = field(default_factory=dict)  # sink -> commit seconds
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)  # reason -> letters
+    dead_letter_samples: list[dict[str, Any]] = field(default_factory=list)  # first few, as text
+    plan: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # source -> [start, end)
+    source_lag: dict[str, int] = field(default_factory=dict)  # source -> records not yet planned
 
     @property
     def total_delay_s(self) -> float:
@@ -62,6 +71,25 @@ class BatchMetrics:
         out = asdict(self)
         out["total_delay_s"] = self.total_delay_s
         return out
+
+
+SAMPLE_LETTERS = 5
+SAMPLE_CHARS = 300
+
+
+def letter_summary(letters: list[Any]) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """Dead letters per reason, and the first few as text (records can be anything)."""
+    reasons: dict[str, int] = {}
+    for d in letters:
+        reasons[d.reason] = reasons.get(d.reason, 0) + 1
+    samples = []
+    for d in letters[:SAMPLE_LETTERS]:
+        record = d.record if isinstance(d.record, str) else repr(d.record)
+        sample = {"reason": d.reason, "stage": d.stage, "record": record[:SAMPLE_CHARS]}
+        if d.origin is not None:
+            sample["origin"] = d.origin
+        samples.append(sample)
+    return reasons, samples
 
 
 class JobMetrics:

@@ -26,7 +26,7 @@ from etlcore.engine.batch import BatchExecutor, BatchOutcome
 from etlcore.engine.shipping import check_program
 from etlcore.engine.stages import cut
 from etlcore.errors import CheckpointError, StopJob
-from etlcore.metrics import BatchMetrics, JobMetrics, counting
+from etlcore.metrics import BatchMetrics, JobMetrics, counting, letter_summary
 from etlcore.sink import SinkContext, SinkWriter, WriterContext
 from etlcore.source import SourceContext
 
@@ -57,6 +57,7 @@ class Scheduler:
         self.executor: BatchExecutor | None = None
         self._dead_letter_writer: SinkWriter | None = None
         self._snapshot_every_batch = False
+        self._lag: dict[str, int] = {}  # source -> records left after the last plan, if known
 
     # -- lifecycle ------------------------------------------------------------
     def open(self) -> None:
@@ -177,6 +178,7 @@ class Scheduler:
     def plan(self, batch_id: int, batch_time: float) -> BatchPlan:
         ranges: dict[str, dict[str, list[Any]]] = {}
         rate = self.ctx.rate_controller
+        self._lag = {}
         for node in self.graph.sources:
             source = node.source
             positions = self.positions.setdefault(node.key, {})
@@ -185,12 +187,17 @@ class Scheduler:
             if bound is not None:
                 self._last_bound = bound if self._last_bound is None else max(self._last_bound, bound)
             parts: dict[str, list[Any]] = {}
+            lag: int | None = 0
             for p in partitions:
                 start = positions.get(p)
                 if start is None:
                     start = source.initial_position(p)
                 parts[p] = [start, source.plan(p, start, bound)]
+                behind = source.lag(p, parts[p][1]) if lag is not None else None
+                lag = None if behind is None or lag is None else lag + behind
             ranges[node.key] = parts
+            if lag is not None and partitions:
+                self._lag[node.key] = lag
         return BatchPlan(batch_id, batch_time, ranges)
 
     # -- running -----------------------------------------------------------------------
@@ -232,8 +239,10 @@ class Scheduler:
                    for out in self.graph.outputs if hasattr(out, "sink")]
         commits.append(("dead-letter", self.graph.dead_letter_sink, dl_messages))
         for name, sink, messages in commits:
+            began = time.perf_counter()
             try:
                 sink.commit(info, messages)
+                outcome.commit_s[name] = time.perf_counter() - began
             except Exception as err:
                 err.add_note(f"etlcore: in sink '{name}' ({type(sink).__name__}.commit, "
                              f"batch {info.batch_id}, on the driver)")
@@ -257,6 +266,7 @@ class Scheduler:
         for node in self.graph.sources:
             node.source.on_batch_committed(plan.end_positions().get(node.key, {}))
         self.positions = plan.end_positions()
+        reasons, samples = letter_summary(run.dead_letters)
         metrics = BatchMetrics(
             job=self.ctx.name,
             batch_id=plan.batch_id,
@@ -272,6 +282,14 @@ class Scheduler:
             max_records_per_partition=bound,
             replay=run.info.replay,
             counts=dict(run.counts),
+            sources=run.sources,
+            records_by_operator=run.records_out,
+            sink_write_s=run.write_s,
+            sink_commit_s=run.commit_s,
+            dead_letter_reasons=reasons,
+            dead_letter_samples=samples,
+            plan=plan.ranges,
+            source_lag={} if run.info.replay else self._lag,
         )
         self.metrics.record(metrics)
         self.ctx.rate_controller.update(metrics)

@@ -188,6 +188,15 @@ class Source(ABC):
             return end - start
         return None
 
+    def lag(self, partition: str, end: Position) -> int | None:
+        """Records the partition holds beyond ``end`` as of the last ``plan`` (None: unknown).
+
+        Shown in the web UI and exported as ``etlcore_source_lag_records``; a
+        source that learns its partitions' ends while planning (Kafka's high
+        watermark) answers without another request.
+        """
+        return None
+
     def on_batch_committed(self, positions: dict[str, Position]) -> None:  # noqa: B027
         """Positions up to which every sink committed (e.g. to commit Kafka group offsets)."""
 
@@ -210,7 +219,18 @@ class OffsetSource(Source):
         return 0
 
     def plan(self, partition: str, start: int, max_records: int | None) -> int:
-        end = self.available(partition)
+        end = available = self.available(partition)
+        self._remember_end(partition, available)
         if max_records is not None:
             end = min(end, start + max_records)
         return max(start, end)
+
+    def _remember_end(self, partition: str, available: int) -> None:
+        ends = self.__dict__.setdefault("_planned_ends", {})
+        ends[partition] = available
+
+    def lag(self, partition: str, end: Position) -> int | None:
+        available = self.__dict__.get("_planned_ends", {}).get(partition)
+        if available is None or not isinstance(end, int):
+            return None
+        return max(0, available - end)

@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "(keeps committed positions, source logs and unchanged operators' "
                           "state; see the README, 'Changing a job')")
     _stop_options(run)
+    from etlcore.cli.ui import add_history_parser, add_run_options
+
+    add_run_options(run)
 
     demo = sub.add_parser("demo", parents=[common], help="run the built-in hashtag demo",
                           description="Generated tweets -> cleanse -> hashtags -> counts over "
@@ -105,17 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
     from etlcore.cli.newplugin import add_parser as add_new_plugin
 
     add_new_plugin(sub, common)
+    add_history_parser(sub, common)
     return parser
 
 
 def _run(ctx: Any, args: argparse.Namespace) -> int:
     from etlcore.cli.live import make_display
     from etlcore.cli.running import run_foreground
+    from etlcore.cli.ui import announce, run_options
 
+    ui = run_options(args) if hasattr(args, "ui") else None
+    if ui is not None:
+        ctx.enable_ui(ui)
     with make_display(f"etlcore: {ctx.name}") as display:
         ctx.add_listener(display)
         metrics = run_foreground(ctx, batches=args.batches, until_idle=args.until_idle,
-                                 duration=args.duration)
+                                 duration=args.duration, on_started=announce)
     s = metrics.summary()
     print(f"done: {s['batches']} batches, {s['records_in']} records in, "
           f"{s['dead_letters']} dead letters", flush=True)
@@ -127,6 +135,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from etlcore.cli.newplugin import run
 
         return run(args)
+    if args.command == "ui":
+        from etlcore.cli.ui import serve_history
+
+        return serve_history(args)
     if args.command == "plugins":
         from etlcore.cli.plugins import show_plugins
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from etlcore.context import StreamingContext
@@ -20,8 +21,12 @@ _POLL_S = 0.2
 
 
 def run_foreground(ctx: StreamingContext, *, batches: int | None = None,
-                   until_idle: bool = False, duration: float | None = None) -> JobMetrics:
-    """Run until a stop option or a signal ends the job; re-raise the job's error."""
+                   until_idle: bool = False, duration: float | None = None,
+                   on_started: Callable[[StreamingContext], Any] | None = None) -> JobMetrics:
+    """Run until a stop option or a signal ends the job; re-raise the job's error.
+
+    ``on_started(ctx)`` runs once the job is open (the CLI prints the UI's address).
+    """
     metrics = ctx.metrics  # creates the scheduler, so a signal from now on can stop it
     signals_seen = 0
 
@@ -42,6 +47,8 @@ def run_foreground(ctx: StreamingContext, *, batches: int | None = None,
     previous = {s: signal.signal(s, on_signal) for s in _SIGNALS}
     try:
         ctx.start(batches=batches, until_idle=until_idle, duration=duration)
+        if on_started is not None:
+            on_started(ctx)
         while not ctx.await_termination(_POLL_S):
             pass
     finally:

@@ -34,6 +34,10 @@ class BatchOutcome:
     written: dict[str, int] = field(default_factory=dict)
     collected: dict[str, list[Any]] = field(default_factory=dict)  # foreach output -> records
     counts: dict[str, int] = field(default_factory=dict)  # connector events from every task
+    sources: dict[str, int] = field(default_factory=dict)  # source key -> records read
+    records_out: dict[str, int] = field(default_factory=dict)  # node key -> records emitted
+    write_s: dict[str, float] = field(default_factory=dict)  # sink output -> seconds, all tasks
+    commit_s: dict[str, float] = field(default_factory=dict)  # sink output -> commit seconds
 
 
 class StateTable:
@@ -214,6 +218,10 @@ class BatchExecutor:
               collected: dict[str, list[tuple[tuple[int, int], list[list[Any]]]]]) -> None:
         for r in sorted(results, key=lambda r: r.part):
             outcome.records_in += r.records_in
+            if stage.kind == "source":
+                outcome.sources[stage.root] = outcome.sources.get(stage.root, 0) + r.records_in
+            for key, n in r.records_out.items():
+                outcome.records_out[key] = outcome.records_out.get(key, 0) + n
             outcome.dead_letters.extend(r.dead_letters)
             outcome.late_records += r.late_records
             for name, n in r.counts.items():
@@ -236,6 +244,8 @@ class BatchExecutor:
                     messages.setdefault(ex.target, []).extend(r.messages[ex.id])
                     outcome.written[ex.target] = (outcome.written.get(ex.target, 0)
                                                   + r.written.get(ex.id, 0))
+                    outcome.write_s[ex.target] = (outcome.write_s.get(ex.target, 0.0)
+                                                  + r.write_s.get(ex.id, 0.0))
                 elif ex.kind == "collect" and r.collected.get(ex.id) is not None:
                     collected.setdefault(ex.target, []).append(
                         ((stage.id, r.part), r.collected[ex.id]))

@@ -59,6 +59,8 @@ class TaskResult:
     state: Any = None
     state_len: int = 0
     counts: dict[str, int] = field(default_factory=dict)  # etlcore.metrics.count() calls
+    records_out: dict[str, int] = field(default_factory=dict)  # node key -> records it emitted
+    write_s: dict[int, float] = field(default_factory=dict)  # sink exit id -> seconds writing
 
 
 def worker_name() -> str:
@@ -183,6 +185,8 @@ def _execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
                 state = wide.new_state() if state is None else wide.decode_state(state)
             out, state = wide.reduce_side(task.part, task.inputs or [None],
                                           state, task.params.get(stage.root), ctx)
+            if task.emits:
+                result.records_out[stage.root] = len(out)
             if wide.stateful:
                 result.state_len = wide.state_len(state)
                 result.state = wide.encode_state(state) if program.encode_state else state
@@ -196,7 +200,11 @@ def _execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
                 continue
             parts = vals[m.inputs[0]]
             param = task.params.get(m.key)
-            vals[m.key] = None if parts is None else [m.node.apply(p, ctx, param) for p in parts]
+            if parts is None:
+                vals[m.key] = None
+                continue
+            applied = vals[m.key] = [m.node.apply(p, ctx, param) for p in parts]
+            result.records_out[m.key] = sum(map(len, applied))
         for ex in stage.exits:
             where = ex.target
             parts = vals[ex.node]
@@ -214,6 +222,7 @@ def _execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
                 writer = env.writer(program, ex.target)
                 base = task.sink_base[ex.id]
                 messages = []
+                began = time.perf_counter()
                 for j, p in enumerate(parts):
                     message = _write(writer, task.info, base + j, p)
                     if isinstance(message, WriteResult):
@@ -223,6 +232,7 @@ def _execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
                         message = message.message
                     messages.append((base + j, message))
                 result.messages[ex.id] = messages
+                result.write_s[ex.id] = time.perf_counter() - began
                 result.written[ex.id] = sum(len(p) for p in parts)
             else:
                 result.collected[ex.id] = parts

@@ -71,6 +71,7 @@ class JobSpec:
     runner: Literal["local", "processes", "spark"] = "local"
     workers: int | None = None
     master: str | None = None
+    ui: Any = None  # true, or {host, port, token, metrics_port}: etlcore.ui.options
 
 
 def job_from_mapping(data: Any) -> Job:
@@ -86,6 +87,11 @@ def job_from_mapping(data: Any) -> Job:
     }
     if spec.max_rate_per_partition is not None:
         options["max_rate_per_partition"] = spec.max_rate_per_partition
+    if spec.ui is not None:
+        from etlcore.ui.options import ui_options
+
+        ui_options(spec.ui)  # a bad setting is named now, as ui.<key>
+        options["ui"] = spec.ui
     dead_letter = spec.dead_letter
     return Job(
         spec.name,

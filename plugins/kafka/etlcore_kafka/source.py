@@ -90,6 +90,7 @@ class KafkaSource(Source):
         self._listed_at = float("-inf")
         self._at_open: set[str] = set()
         self._warned_missing: set[str] = set()
+        self._high: dict[str, int] = {}  # partition -> high watermark at its last plan
 
     def __repr__(self) -> str:
         return f"KafkaSource({self.config!r})"
@@ -174,9 +175,15 @@ class KafkaSource(Source):
     def plan(self, partition: str, start: Position, max_records: int | None) -> int:
         """Up to the partition's end now (LSO under read_committed), at most max_records on."""
         _, end = self._watermarks(partition)
+        self._high[partition] = end
         if max_records is not None:
             end = min(end, start + max_records)
         return max(int(start), end)
+
+    def lag(self, partition: str, end: Position) -> int | None:
+        """Offsets between the batch's end and the high watermark seen while planning."""
+        high = self._high.get(partition)
+        return None if high is None else max(0, high - int(end))
 
     def on_batch_committed(self, positions: dict[str, Position]) -> None:
         """Commit the batch's end offsets to ``group_id`` (best effort: monitoring only)."""
