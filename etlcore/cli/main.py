@@ -117,7 +117,7 @@ def _run(ctx: Any, args: argparse.Namespace) -> int:
     from etlcore.cli.running import run_foreground
     from etlcore.cli.ui import announce, run_options
 
-    ui = run_options(args) if hasattr(args, "ui") else None
+    ui = run_options(args) if args.command == "run" else None  # demo's --ui is the dashboard
     if ui is not None:
         ctx.enable_ui(ui)
     with make_display(f"etlcore: {ctx.name}") as display:
