@@ -80,6 +80,14 @@ class StateTable:
             self.sizes[key] = [node.state_len(s) for s in live]
             self.parts[key] = list(parts) if self.encoded else live
 
+    def live(self, key: str) -> list[Any]:
+        """The partition states of ``key`` as live values (decoded when kept encoded)."""
+        node = self.nodes[key]
+        parts = self.parts[key]
+        if not self.encoded:
+            return parts
+        return [node.new_state() if s is None else node.decode_state(s) for s in parts]
+
     def size(self) -> int:
         """Keys or records held, as the tasks last reported them."""
         return sum(sum(sizes) for sizes in self.sizes.values())
@@ -127,7 +135,12 @@ class BatchExecutor:
 
         params: dict[str, Any] = {}
         for key, node in sp.nodes.items():
-            if isinstance(node, WideNode):
+            if node.reads_state_of is not None:
+                if node.reads_state_of not in self.states.nodes:
+                    raise CheckpointError(f"{key} reads the state of {node.reads_state_of}, "
+                                          "which is not a stateful operator of this job")
+                params[key] = node.state_param(scope, self.states.live(node.reads_state_of))
+            elif isinstance(node, WideNode):
                 upstream = sum(ntasks[program.stages[s].root] for s in sp.feeders.get(key, []))
                 params[key] = node.param(scope, upstream)
             elif isinstance(node, NarrowNode):
