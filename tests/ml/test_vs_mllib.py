@@ -2,7 +2,7 @@
 
 One pyspark StreamingContext (on the session's Spark cluster) feeds the same
 seeded batches through ``queueStream`` to ``StreamingLinearRegressionWithSGD``,
-two ``StreamingLogisticRegressionWithSGD`` (one SGD step per batch, and five
+two ``StreamingLogisticRegressionWithSGD`` (one SGD step per batch, and three
 steps with L2) and two ``StreamingKMeans`` (decay per batch, half-life in
 points), recording every model after every batch. The same configurations in
 etlcore, fed by two sources so the map-side statistics of two tasks are
@@ -25,16 +25,16 @@ from tests.ml.data import cluster_batches, classification_batches, regression_ba
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
 
-N = 6
+N = 4
 SIZE = 120
 TOL = 1e-9
 W0 = [0.1, 0.0, -0.1]
 K_CENTRES = [[1.0, 1.0], [4.0, 3.0], [-3.0, 3.0]]
 K_WEIGHTS = [1.0, 2.0, 1.0]
 
-LIN = {"step": 0.1, "iterations": 5}
+LIN = {"step": 0.1, "iterations": 3}
 LOG1 = {"step": 0.5, "iterations": 1, "reg": 0.0}
-LOG5 = {"step": 0.5, "iterations": 5, "reg": 0.01}
+LOG5 = {"step": 0.5, "iterations": 3, "reg": 0.01}
 KM_BATCHES = {"decay": 0.5}
 KM_POINTS = {"half_life": 150.0}
 
@@ -48,13 +48,13 @@ def _mllib_run(sc: Any) -> dict[str, list[Any]]:
     from pyspark.streaming import StreamingContext as SparkStreamingContext
 
     def labelled(batches: list[list[Any]]) -> list[Any]:
-        return [sc.parallelize([LabeledPoint(y, Vectors.dense(x)) for y, x in b], 2)
+        return [sc.parallelize([LabeledPoint(y, Vectors.dense(x)) for y, x in b], 1)
                 for b in batches]
 
     ssc = SparkStreamingContext(sc, 0.5)
     reg = ssc.queueStream(labelled(regression_batches(N, SIZE)))
     cls = ssc.queueStream(labelled(classification_batches(N, SIZE)))
-    pts = ssc.queueStream([sc.parallelize([Vectors.dense(x) for x in b], 2)
+    pts = ssc.queueStream([sc.parallelize([Vectors.dense(x) for x in b], 1)
                            for b in cluster_batches(N, SIZE)])
     lin = StreamingLinearRegressionWithSGD(stepSize=LIN["step"], numIterations=LIN["iterations"],
                                            miniBatchFraction=1.0, convergenceTol=0.0)
@@ -79,16 +79,22 @@ def _mllib_run(sc: Any) -> dict[str, list[Any]]:
     km_b.trainOn(pts)
     km_p.trainOn(pts)
     seen: dict[str, list[Any]] = {k: [] for k in ("lin", "log1", "log5", "km_b", "km_p")}
+    def record_sgd(rdd: Any) -> None:  # foreachRDD functions must return None
+        seen["lin"].append(lin.latestModel().weights.toArray().copy())
+
+    def record_cls(rdd: Any) -> None:
+        seen["log1"].append(log1.latestModel().weights.toArray().copy())
+        seen["log5"].append(log5.latestModel().weights.toArray().copy())
+
+    def record_km(rdd: Any) -> None:
+        for name, model in (("km_b", km_b), ("km_p", km_p)):
+            latest = model.latestModel()
+            seen[name].append((np.array(latest.centers), np.array(latest.clusterWeights)))
+
     # registered after trainOn: Spark runs a batch's output operations in this order
-    reg.foreachRDD(lambda rdd: seen["lin"].append(lin.latestModel().weights.toArray().copy()))
-    cls.foreachRDD(lambda rdd: (
-        seen["log1"].append(log1.latestModel().weights.toArray().copy()),
-        seen["log5"].append(log5.latestModel().weights.toArray().copy())))
-    pts.foreachRDD(lambda rdd: (
-        seen["km_b"].append((np.array(km_b.latestModel().centers),
-                             np.array(km_b.latestModel().clusterWeights))),
-        seen["km_p"].append((np.array(km_p.latestModel().centers),
-                             np.array(km_p.latestModel().clusterWeights)))))
+    reg.foreachRDD(record_sgd)
+    cls.foreachRDD(record_cls)
+    pts.foreachRDD(record_km)
     ssc.start()
     try:
         deadline = time.monotonic() + 240
@@ -142,7 +148,10 @@ def _etlcore_run() -> dict[str, list[Any]]:
 
 @pytest.fixture(scope="module")
 def runs(spark_context: Any) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
-    return _mllib_run(spark_context), _etlcore_run()
+    started = time.monotonic()
+    mllib = _mllib_run(spark_context)
+    print(f"MLlib run: {time.monotonic() - started:.1f}s")
+    return mllib, _etlcore_run()
 
 
 @pytest.mark.parametrize("name", ["lin", "log1", "log5"])
