@@ -21,7 +21,7 @@ import pytest
 
 from etlcore import StreamingContext
 from etlcore.ml import StreamingKMeans, StreamingLinearRegression, StreamingLogisticRegression
-from tests.ml.data import cluster_batches, classification_batches, regression_batches
+from tests.ml.data import classification_batches, cluster_batches, regression_batches
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
 
@@ -41,10 +41,10 @@ KM_POINTS = {"half_life": 150.0}
 
 def _mllib_run(sc: Any) -> dict[str, list[Any]]:
     """Every model after each of the N batches, as MLlib computes it."""
+    from pyspark.mllib.classification import StreamingLogisticRegressionWithSGD
     from pyspark.mllib.clustering import StreamingKMeans as MKMeans
     from pyspark.mllib.linalg import Vectors
     from pyspark.mllib.regression import LabeledPoint, StreamingLinearRegressionWithSGD
-    from pyspark.mllib.classification import StreamingLogisticRegressionWithSGD
     from pyspark.streaming import StreamingContext as SparkStreamingContext
 
     def labelled(batches: list[list[Any]]) -> list[Any]:
