@@ -7,7 +7,6 @@ bad ones go to the dead letters with the reason, and the job goes on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -34,35 +33,47 @@ def _fast(rows: list[Any], dim: int) -> np.ndarray | None:
     return x
 
 
+def _labels(firsts: list[Any], kind: str | None) -> Any:
+    """All labels at once (None: any key, kept as is); ValueError if one is bad."""
+    if kind is None:
+        return firsts
+    y = np.asarray(firsts, dtype=np.float64)
+    if y.ndim != 1 or not np.isfinite(y).all():
+        raise ValueError("labels")
+    if kind == "binary" and not ((y == 0.0) | (y == 1.0)).all():
+        raise ValueError("labels")
+    return y
+
+
 def split(records: list[Any], dim: int, ctx: TaskContext, stage: str, what: str,
-          check_first: Callable[[Any], Any] | None = None) -> tuple[np.ndarray, list[Any]]:
+          label: str | None = None) -> tuple[np.ndarray, Any]:
     """``(first, features)`` pairs -> ``(X, firsts)``; bad pairs become dead letters.
 
-    ``first`` is a label (training) or a key (``predict_on_values``);
-    ``check_first`` converts it or raises ValueError.
+    ``first`` is a key (``label=None``: kept as is, a list) or a label
+    (``"real"`` or ``"binary"``: checked, a float array).
     """
     if not records:
-        return np.empty((0, dim)), []
+        return np.empty((0, dim)), _labels([], label)
     try:
-        firsts = [r[0] for r in records]
-        x = _fast([r[1] for r in records], dim)
-        if check_first is not None:
-            firsts = [check_first(f) for f in firsts]
-        if x is not None and all(len(r) == 2 for r in records):
-            return x, firsts
-    except (TypeError, ValueError, IndexError, KeyError):
+        if set(map(len, records)) == {2}:
+            firsts, rows = zip(*records, strict=True)
+            x = _fast(list(rows), dim)
+            if x is not None:
+                return x, _labels(list(firsts), label)
+    except (TypeError, ValueError):
         pass
-    rows, keep = [], []
+    check = {None: None, "real": real_label, "binary": binary_label}[label]
+    xs, keep = [], []
     for r in records:
         try:
             if not isinstance(r, (tuple, list)) or len(r) != 2:
                 raise ValueError(f"expected a ({what}, features) pair")
-            first = check_first(r[0]) if check_first is not None else r[0]
-            rows.append(_vector(r[1], dim))
+            first = check(r[0]) if check is not None else r[0]
+            xs.append(_vector(r[1], dim))
             keep.append(first)
         except (TypeError, ValueError) as err:
             ctx.dead_letter(r, f"{stage}: {err}", stage)
-    return (np.vstack(rows) if rows else np.empty((0, dim))), keep
+    return (np.vstack(xs) if xs else np.empty((0, dim))), _labels(keep, label)
 
 
 def matrix(records: list[Any], dim: int, ctx: TaskContext, stage: str) -> tuple[np.ndarray, list[Any]]:

@@ -82,9 +82,9 @@ class LinearSGD:
         return np.hstack([x, np.ones((x.shape[0], 1))]) if self.intercept else x
 
     def parse(self, records: list[Any], ctx: TaskContext, stage: str) -> tuple[np.ndarray, Any]:
-        check = _records.binary_label if self.loss == "logistic" else _records.real_label
-        x, labels = _records.split(records, self.dim, ctx, stage, "label", check)
-        return self._design(x), np.asarray(labels, dtype=np.float64)
+        kind = "binary" if self.loss == "logistic" else "real"
+        x, labels = _records.split(records, self.dim, ctx, stage, "label", kind)
+        return self._design(x), labels
 
     def _sample(self, n: int, batch_id: int, it: int, salt: int) -> np.ndarray | None:
         """The points step ``it`` uses (None: all of them)."""
