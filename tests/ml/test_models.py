@@ -162,3 +162,19 @@ def test_a_model_without_initial_weights_is_refused_before_the_job_runs():
     ctx = StreamingContext(1, clock="manual")
     with pytest.raises(ConfigError, match="initial weights"):
         StreamingLinearRegression().train_on(ctx.queue_stream([[]]))
+
+
+@pytest.mark.parametrize("make", [
+    lambda f: StreamingLinearRegression(0.2, 5, f, num_features=3),
+    lambda f: StreamingLogisticRegression(0.5, 3, f, num_features=3),
+    lambda f: StreamingLogisticRegression(0.5, 1, f, num_features=3),
+])
+def test_mini_batch_sampling_is_deterministic_and_samples(make):
+    batches = [[(float(y > 0), x) for y, x in b] for b in regression_batches(3, 200)]
+    runs = []
+    for fraction in (0.5, 0.5, 1.0):
+        model = make(fraction)
+        run(model, batches)
+        runs.append(model.latest_model().weights)
+    assert np.array_equal(runs[0], runs[1])  # a replay draws the same sample
+    assert not np.allclose(runs[0], runs[2])  # and it is a sample
