@@ -29,11 +29,26 @@ from etlcore.ml.nodes import Model
 BATCHES, POINTS = "batches", "points"
 
 
+_CHUNK = 1 << 22  # differences held at once (32 MB of float64), however large the batch
+
+
 def closest(centers: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the nearest centre for every row (ties: the lowest index) and its squared distance."""
-    d2 = ((x[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
-    idx = d2.argmin(axis=1)
-    return idx, d2[np.arange(len(idx)), idx]
+    """Index of the nearest centre for every row (ties: the lowest index) and its squared distance.
+
+    Exact differences, not ``|x|^2 - 2 x.c + |c|^2``, which cancels badly for
+    points far from the origin; computed in chunks of rows to bound memory.
+    """
+    k, d = centers.shape
+    rows = max(1, _CHUNK // max(1, k * d))
+    idx = np.empty(len(x), dtype=np.int64)
+    best = np.empty(len(x))
+    for start in range(0, len(x), rows):
+        part = x[start:start + rows]
+        d2 = ((part[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+        i = d2.argmin(axis=1)
+        idx[start:start + rows] = i
+        best[start:start + rows] = d2[np.arange(len(i)), i]
+    return idx, best
 
 
 class KMeansUpdate:

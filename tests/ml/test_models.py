@@ -178,3 +178,15 @@ def test_mini_batch_sampling_is_deterministic_and_samples(make):
         runs.append(model.latest_model().weights)
     assert np.array_equal(runs[0], runs[1])  # a replay draws the same sample
     assert not np.allclose(runs[0], runs[2])  # and it is a sample
+
+
+def test_nearest_centres_are_found_in_bounded_chunks(monkeypatch):
+    from etlcore.ml import kmeans
+
+    rng = np.random.default_rng(0)
+    centres, points = rng.normal(size=(3, 2)), rng.normal(size=(50, 2))
+    d2 = ((points[:, None] - centres[None]) ** 2).sum(axis=2)
+    monkeypatch.setattr(kmeans, "_CHUNK", 10)  # 1 row per chunk
+    idx, dist = kmeans.closest(centres, points)
+    assert (idx == d2.argmin(axis=1)).all()
+    np.testing.assert_array_equal(dist, d2.min(axis=1))
