@@ -3,7 +3,9 @@
 The models are checkpointed state (numpy arrays in the state codec); recovery
 restores the last snapshot and re-runs the committed batches after it, so the
 weights and centres must come out bit for bit equal, and the z-score alerts
-stored in SQLite row for row.
+stored in SQLite row for row. The killed runs use the local runner or worker
+processes (model state then travels encoded between driver and workers); the
+reference is always one uninterrupted local run.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ def kill_after_progress(proc, ckpt: Path, rng: random.Random, timeout: float = 1
     return True
 
 
-def test_models_after_sigkills_equal_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("runner", ["local", "processes"])
+def test_models_after_sigkills_equal_an_uninterrupted_run(tmp_path, runner):
     seed = int(os.environ.get("ETLCORE_CRASH_SEED", random.randrange(1 << 30)))
     print(f"crash seed {seed} (rerun with ETLCORE_CRASH_SEED={seed})")
     rng = random.Random(seed)
@@ -64,11 +67,11 @@ def test_models_after_sigkills_equal_an_uninterrupted_run(tmp_path):
     check_exit(spawn(tmp_path / "ref-ckpt", ref), timeout=300)
     ckpt, out = tmp_path / "ckpt", tmp_path / "out"
     kills = 0
-    while kills < KILLS and kill_after_progress(spawn(ckpt, out), ckpt, rng):
+    while kills < KILLS and kill_after_progress(spawn(ckpt, out, runner), ckpt, rng):
         kills += 1
     print(f"{kills} kills, last committed batch {job.last_commit(ckpt)}")
     assert kills >= 3, f"the job finished after only {kills} kills: give it more data"
-    check_exit(spawn(ckpt, out), timeout=300)
+    check_exit(spawn(ckpt, out, runner), timeout=300)
 
     want, got = np.load(ref / "models.npz"), np.load(out / "models.npz")
     assert sorted(want.files) == sorted(got.files) == ["centers", "cweights", "weights"]
