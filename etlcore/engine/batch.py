@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from etlcore.batch import BatchInfo, BatchPlan
 from etlcore.engine.stages import StagePlan
 from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute
-from etlcore.errors import CheckpointError
+from etlcore.errors import CheckpointError, EtlcoreError
 from etlcore.graph.base import BatchScope, DeadLetter, NarrowNode, Node, UnionNode, WideNode
 from etlcore.graph.io import SourceNode
 
@@ -101,6 +101,11 @@ class BatchExecutor:
         self.runner = runner
         self.sources = sources
         self.states = StateTable(plan, plan.program.encode_state)
+        for key, node in plan.nodes.items():
+            if node.reads_state_of is not None and node.reads_state_of not in self.states.nodes:
+                raise EtlcoreError(f"operator '{key}' reads the state of "
+                                   f"'{node.reads_state_of}', which is not a stateful operator "
+                                   "of this job")
         self.driver_env = WorkerEnv("driver")  # for stages that run on the driver
 
     def _count(self, node: Node, ntasks: dict[str, int], memo: dict[str, int]) -> int:
@@ -136,9 +141,6 @@ class BatchExecutor:
         params: dict[str, Any] = {}
         for key, node in sp.nodes.items():
             if node.reads_state_of is not None:
-                if node.reads_state_of not in self.states.nodes:
-                    raise CheckpointError(f"{key} reads the state of {node.reads_state_of}, "
-                                          "which is not a stateful operator of this job")
                 params[key] = node.state_param(scope, self.states.live(node.reads_state_of))
             elif isinstance(node, WideNode):
                 upstream = sum(ntasks[program.stages[s].root] for s in sp.feeders.get(key, []))
