@@ -85,7 +85,7 @@ def build(out: Path = OUT) -> StreamingContext:
     model_path = out / "model.npz"
     if not model_path.exists():
         train_offline(model_path)
-    ctx = StreamingContext(1.0, out / "checkpoint", name="fraud_online")
+    ctx = StreamingContext("200ms", out / "checkpoint", name="fraud_online")
     txns = ctx.queue_stream(transactions(BATCHES, PER_BATCH, seed=2, drift=1.0))
     model = StreamingLogisticRegression.from_npz(model_path, step_size=3.0, reg_param=1e-3,
                                                  threshold=None)
