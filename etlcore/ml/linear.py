@@ -18,6 +18,11 @@ gradient sum at the current weights; with more iterations each step needs the
 previous one's weights, so the batch's points travel, as arrays, to the one
 training task (MLlib instead runs one Spark job per iteration).
 
+With ``intercept=True`` the intercept is the last weight (MLlib's
+``appendBias``) and carries over from batch to batch; MLlib's streaming
+models cannot fit one (pyspark passes the intercept's value as the flag, and
+``GeneralizedLinearAlgorithm`` would restart it at 1.0 every batch).
+
 Sampling (``mini_batch_fraction < 1``) is Bernoulli per point, seeded by the
 seed, the batch, the iteration and the task's points, so a replayed batch
 draws the same sample; it is not Spark's sampler, so only fraction 1.0
