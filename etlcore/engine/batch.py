@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from etlcore.batch import BatchInfo, BatchPlan
 from etlcore.engine.stages import StagePlan
 from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute
-from etlcore.errors import CheckpointError
+from etlcore.errors import CheckpointError, EtlcoreError
 from etlcore.graph.base import BatchScope, DeadLetter, NarrowNode, Node, UnionNode, WideNode
 from etlcore.graph.io import SourceNode
 
@@ -84,6 +84,14 @@ class StateTable:
             self.sizes[key] = [node.state_len(s) for s in live]
             self.parts[key] = list(parts) if self.encoded else live
 
+    def live(self, key: str) -> list[Any]:
+        """The partition states of ``key`` as live values (decoded when kept encoded)."""
+        node = self.nodes[key]
+        parts = self.parts[key]
+        if not self.encoded:
+            return parts
+        return [node.new_state() if s is None else node.decode_state(s) for s in parts]
+
     def size(self) -> int:
         """Keys or records held, as the tasks last reported them."""
         return sum(sum(sizes) for sizes in self.sizes.values())
@@ -97,6 +105,11 @@ class BatchExecutor:
         self.runner = runner
         self.sources = sources
         self.states = StateTable(plan, plan.program.encode_state)
+        for key, node in plan.nodes.items():
+            if node.reads_state_of is not None and node.reads_state_of not in self.states.nodes:
+                raise EtlcoreError(f"operator '{key}' reads the state of "
+                                   f"'{node.reads_state_of}', which is not a stateful operator "
+                                   "of this job")
         self.driver_env = WorkerEnv("driver")  # for stages that run on the driver
 
     def _count(self, node: Node, ntasks: dict[str, int], memo: dict[str, int]) -> int:
@@ -131,7 +144,9 @@ class BatchExecutor:
 
         params: dict[str, Any] = {}
         for key, node in sp.nodes.items():
-            if isinstance(node, WideNode):
+            if node.reads_state_of is not None:
+                params[key] = node.state_param(scope, self.states.live(node.reads_state_of))
+            elif isinstance(node, WideNode):
                 upstream = sum(ntasks[program.stages[s].root] for s in sp.feeders.get(key, []))
                 params[key] = node.param(scope, upstream)
             elif isinstance(node, NarrowNode):

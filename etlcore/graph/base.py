@@ -84,6 +84,9 @@ class Node:
     op: str = "node"
     kind: str = "narrow"  # "source" | "narrow" | "wide"
     stateful: bool = False
+    # The key of a stateful wide node whose current state this node's per-batch
+    # param is computed from (see :meth:`state_param`), or None.
+    reads_state_of: str | None = None
 
     def __init__(self, parents: list[Node], key: str):
         self.parents = parents
@@ -96,6 +99,18 @@ class Node:
         (:mod:`etlcore.graph.identity`), so editing a function counts as a change.
         """
         return {}
+
+    def state_param(self, scope: BatchScope, states: list[Any]) -> Any:
+        """Driver: per-batch data computed from the state of ``reads_state_of``.
+
+        ``states`` holds that node's partition states as they stand before this
+        batch runs (decoded). This is how a model reaches the tasks that use it,
+        as MLlib broadcasts its model every batch: the map side of a training
+        operator computes partial statistics with it, a scoring operator scores
+        with it, and the model itself stays checkpointed state of one partition.
+        It replaces ``param`` for a node that sets ``reads_state_of``.
+        """
+        return None
 
 
 Transform = Callable[[Iterable[Any], TaskContext], Iterable[Any]]

@@ -14,7 +14,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.mark.parametrize("name", ["wordcount_socket.py", "wordcount_directory.py",
-                                  "hashtags_window.py", "hashtags.yaml"])
+                                  "hashtags_window.py", "hashtags.yaml", "fraud_online.py"])
 def test_example_loads_with_a_how_to_run_docstring(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert isinstance(load_target(EXAMPLES / name), StreamingContext)

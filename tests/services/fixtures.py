@@ -504,6 +504,8 @@ class SparkCluster:
             "spark.scheduler.minRegisteredResourcesRatio": "1.0",
             "spark.ui.enabled": "false",
             "spark.ui.showConsoleProgress": "false",
+            # executors import the code under test (a worktree), not whatever is installed
+            "spark.executorEnv.PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
         }
         conf = SparkConf().setMaster(self.url).setAppName(app)
         for key, value in {**defaults, **settings}.items():
