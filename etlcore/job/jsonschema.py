@@ -71,7 +71,10 @@ def dataclass_schema(cls: type) -> dict[str, Any]:
             required.append(f.name)
         elif f.default is not dataclasses.MISSING and _plain(f.default) and not f.metadata.get(
                 "secret"):
-            prop = {**prop, "default": f.default}
+            default = f.default
+            if isinstance(default, float) and type(default) is not float:  # Duration(1.0)
+                default = float(default)
+            prop = {**prop, "default": default}
         props[f.name] = prop
     out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
     if required:
