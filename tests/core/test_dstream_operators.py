@@ -198,3 +198,22 @@ def test_unknown_names_get_no_hint():
         s.flatMapp  # noqa: B018
     assert "did you mean" not in str(err.value)
     assert not hasattr(s, "mapPartitionsWithIndex")
+
+
+def test_a_carried_window_resumes_from_its_checkpoint(tmp_path):
+    """Stopped after 5 batches and restarted, the window equals an uninterrupted run's."""
+
+    def build(ctx: StreamingContext) -> Any:
+        src = ctx.source("generator", kind="clicks", seed=5, rate=1e6, partitions=2,
+                         limit=400, start_time=1_700_000_000.0)
+        pairs = src.map(lambda r: ((r["event"], r["user_id"][-1]), 1))  # tuple keys
+        return pairs.reduce_by_key_and_window(
+            lambda a, b: a + b, lambda a, b: a - b, 4, 2, num_partitions=2,
+            filter_func=lambda kv: kv[1] > 1)
+
+    options = {"max_rate_per_partition": 20, "checkpoint_interval": 1}
+    whole = run(build, 10, checkpoint=str(tmp_path / "a"), name="carried-a", **options)
+    first = run(build, 5, checkpoint=str(tmp_path / "b"), name="carried-b", **options)
+    rest = run(build, 5, checkpoint=str(tmp_path / "b"), name="carried-b", **options)
+    assert {**first, **rest} == whole
+    assert len(whole) == 5 and all(whole.values())
