@@ -153,13 +153,14 @@ def _run_pyspark(sc: SparkContext, checkpoint: str) -> dict[str, dict[int, list[
     _GOT.clear()
     every_batch = [build(a, b).map(lambda r, op=op: (op, r))
                    for op, build in _pyspark_ops(sc).items() if op not in SLIDE_2]
-    ssc.union(*every_batch).foreachRDD(lambda t, rdd: _collect("slide-1", t, rdd))
+    # one task collects it all (the shuffles before it keep their own tasks)
+    ssc.union(*every_batch).foreachRDD(lambda t, rdd: _collect("slide-1", t, rdd.coalesce(1)))
     slide_2 = [build(a, b).map(lambda r, op=op: (op, r))
                for op, build in _pyspark_ops(sc).items() if op in SLIDE_2]
     ssc.union(*slide_2).foreachRDD(lambda t, rdd: _collect("slide-2", t, rdd))
     ssc.start()
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 420  # generous: a loaded machine
         while len(_GOT.get("slide-1", {})) < TOTAL_BATCHES:
             assert time.monotonic() < deadline, "PySpark did not finish its batches in time"
             time.sleep(0.2)
