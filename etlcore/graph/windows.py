@@ -126,11 +126,11 @@ class ReduceByKeyAndWindowNode(_SlidingNode):
 
 
 def _reduce_panes(panes: Any, func: Any) -> dict[Any, Any]:
-    out: dict[Any, Any] = {}
+    """Per-key ``func`` over the ``(key, value)`` pairs of ``panes`` (the hash-agg kernel)."""
+    agg = _fast.hashagg.HashAgg(func)
     for pane in panes:
-        for k, v in pane:
-            out[k] = func(out[k], v) if k in out else v
-    return out
+        agg.merge_partials(pane)  # a callable reducer's partials are plain values
+    return dict(agg.results())
 
 
 class InverseWindowNode(_SlidingNode):
@@ -168,8 +168,10 @@ class InverseWindowNode(_SlidingNode):
     def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
                     ctx: TaskContext) -> tuple[list[Any], Any]:
         panes, window = state
-        pane = _reduce_panes([concat(inputs[0])] if inputs[0] else [], self.reducer)
-        panes.append(list(pane.items()))
+        agg = _fast.hashagg.HashAgg(self.reducer)
+        if inputs[0]:
+            agg.add_pairs(concat(inputs[0]))
+        panes.append(agg.results())
         if not param:
             return [], state
         m, length, slide = len(panes), self.length, self.slide
