@@ -131,6 +131,12 @@ class StreamingContext:
             deps.check()
 
     # -- declaring sources ----------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        """Only reached for a missing name: Spark's camelCase gets a "did you mean"."""
+        from etlcore.naming import missing_attribute
+
+        raise missing_attribute(self, name)
+
     def source(self, plugin: str, /, *, name: str | None = None, **config: Any) -> Stream:
         """A stream from the source plugin ``plugin`` (config checked now)."""
         where = f"source '{name or plugin}'"

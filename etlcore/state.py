@@ -13,13 +13,13 @@ prunes the same keys at the same batch as the original run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from etlcore.config import parse_duration
 from etlcore.errors import CheckpointError, ConfigError
 from etlcore.graph.base import Node, TaskContext, WideNode, concat
-from etlcore.graph.identity import describe
+from etlcore.graph.identity import compact, describe
 from etlcore.graph.shuffle import group_values, route
 
 if TYPE_CHECKING:
@@ -62,8 +62,10 @@ class _KeyedStateNode(WideNode):
         pairs = concat(inputs[0]) if inputs[0] else []
         return self._update(state, pairs, ctx.info.batch_time), state
 
-    def _idle(self, last_seen: float, now: float) -> bool:
-        return self.timeout is not None and now - last_seen > self.timeout + _EPS
+    def _idle(self, last_seen: float | None, now: float) -> bool:
+        # None: an initial-state key not yet through a batch (its clock starts at the first)
+        return (self.timeout is not None and last_seen is not None
+                and now - last_seen > self.timeout + _EPS)
 
     def _update(self, table: Table, pairs: list[Any], now: float) -> list[Any]:
         raise NotImplementedError
@@ -96,6 +98,25 @@ class UpdateStateByKeyNode(_KeyedStateNode):
 
     op = "update_state_by_key"
 
+    def __init__(self, parent: Node, key: str, fn: Callable[..., Any],
+                 timeout: float | None, num_partitions: int,
+                 initial: list[tuple[Any, Any]] | None = None):
+        super().__init__(parent, key, fn, timeout, num_partitions)
+        self.initial = initial
+
+    def identity(self) -> dict[str, Any]:
+        ident = super().identity()
+        if self.initial is not None:  # the initial state counts: other values, other output
+            ident["initial"] = compact(describe(self.initial))
+        return ident
+
+    def first_state(self, part: int) -> Any:
+        """The initial ``(key, state)`` pairs this partition owns, routed as data will be."""
+        if not self.initial:
+            return self.new_state()
+        block = route(self.initial, self.num_partitions)[part]
+        return {k: [s, None] for k, s in block if s is not None}
+
     def _update(self, table: Table, pairs: list[Any], now: float) -> list[Any]:
         fn = self.fn
         groups = group_values(pairs)
@@ -106,7 +127,7 @@ class UpdateStateByKeyNode(_KeyedStateNode):
                 if self._idle(row[1], now):
                     continue
                 state = fn([], row[0])
-                seen = row[1]
+                seen = now if row[1] is None else row[1]
             else:
                 state = fn(values, row[0])
                 seen = now
@@ -204,8 +225,21 @@ def _timeout(timeout: Any, op: str) -> float | None:
     return seconds
 
 
+def _initial_pairs(data: Any, op: str) -> list[tuple[Any, Any]] | None:
+    """A mapping or ``(key, state)`` pairs as a list of pairs (Spark's ``initialRDD``)."""
+    if data is None:
+        return None
+    items = data.items() if isinstance(data, Mapping) else data
+    try:
+        pairs = [(k, s) for k, s in items]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{op}.initial_state", "a mapping key -> state or (key, state) pairs",
+                          data) from None
+    return pairs
+
+
 def _build(stream: Stream, cls: type[_KeyedStateNode], fn: Callable[..., Any], timeout: Any,
-           num_partitions: int | None) -> Stream:
+           num_partitions: int | None, **extra: Any) -> Stream:
     from etlcore.stream import Stream, check_num_partitions
 
     op = cls.op
@@ -213,14 +247,20 @@ def _build(stream: Stream, cls: type[_KeyedStateNode], fn: Callable[..., Any], t
         raise ConfigError(f"{op}.fn", "a function", fn)
     n = check_num_partitions(num_partitions, f"{op}.num_partitions") or stream.ctx.parallelism
     graph = stream.ctx._graph
-    node = cls(stream.node, graph.new_key(op), fn, _timeout(timeout, op), n)
+    node = cls(stream.node, graph.new_key(op), fn, _timeout(timeout, op), n, **extra)
     return Stream(stream.ctx, graph.add(node))
 
 
 def update_state_by_key(stream: Stream, fn: Callable[[list[Any], Any], Any], timeout: Any = None,
-                        num_partitions: int | None = None) -> Stream:
-    """``(key, state)`` every batch for every key with state; see :class:`UpdateStateByKeyNode`."""
-    return _build(stream, UpdateStateByKeyNode, fn, timeout, num_partitions)
+                        num_partitions: int | None = None, initial_state: Any = None) -> Stream:
+    """``(key, state)`` every batch for every key with state; see :class:`UpdateStateByKeyNode`.
+
+    ``initial_state`` (a mapping or ``(key, state)`` pairs) is the state before the
+    first batch, as Spark's ``initialRDD``: its keys are updated from the first
+    batch on, with ``[]`` when they get no values. A checkpoint's state replaces it.
+    """
+    initial = _initial_pairs(initial_state, "update_state_by_key")
+    return _build(stream, UpdateStateByKeyNode, fn, timeout, num_partitions, initial=initial)
 
 
 def map_with_state(stream: Stream, fn: Callable[[Any, Any, State], Any], timeout: Any = None,

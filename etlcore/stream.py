@@ -8,6 +8,7 @@ nothing runs until the context starts. Keyed operators take records that are
 from __future__ import annotations
 
 import inspect
+import operator
 from collections.abc import Callable, Iterable
 from itertools import chain, compress, repeat
 from typing import TYPE_CHECKING, Any
@@ -22,20 +23,29 @@ from etlcore.graph.base import (
     TransformNode,
     UnionNode,
 )
-from etlcore.graph.joins import StaticJoinNode, StreamJoinNode
+from etlcore.graph.joins import CogroupNode, StaticJoinNode, StreamJoinNode, TransformWithNode
 from etlcore.graph.shuffle import (
     CountByValueNode,
     GroupByKeyNode,
     ReduceByKeyNode,
+    ReduceNode,
     Reducer,
+    RepartitionNode,
 )
-from etlcore.graph.windows import ReduceByKeyAndWindowNode, WindowNode, batches_in
+from etlcore.graph.windows import (
+    InverseWindowNode,
+    ReduceByKeyAndWindowNode,
+    WindowNode,
+    batches_in,
+)
+from etlcore.naming import missing_attribute
 from etlcore.records import Records
 
 if TYPE_CHECKING:
     from etlcore.context import StreamingContext
 
 _BUILTIN_REDUCERS = ("sum", "count", "min", "max", "mean")
+_FOLDS: dict[str, Callable[[Any, Any], Any]] = {"sum": operator.add, "min": min, "max": max}
 
 
 def _check_reducer(func: Any, key: str) -> Reducer:
@@ -54,6 +64,30 @@ def check_num_partitions(value: Any, key: str) -> int | None:
     if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
         return value
     raise ConfigError(key, "a positive integer, or None for the default", value)
+
+
+def _positional_count(fn: Callable[..., Any]) -> int:
+    """How many positional parameters ``fn`` takes (0 when it cannot be inspected)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 0
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
+
+
+def _check_fold(func: Any, key: str) -> Callable[[Any, Any], Any]:
+    """A two-argument function, or "sum"/"min"/"max" as one."""
+    if callable(func):
+        return func
+    if func in _FOLDS:
+        return _FOLDS[func]
+    raise ConfigError(key, "a function f(a, b) or one of " + ", ".join(_FOLDS), func)
+
+
+def _check_function(fn: Any, key: str) -> Any:
+    if fn is None or callable(fn):
+        return fn
+    raise ConfigError(key, "a function", fn)
 
 
 def _as_list(records: Iterable[Any]) -> list[Any]:
@@ -133,6 +167,10 @@ class Stream:
         self.ctx = ctx
         self.node = node
 
+    def __getattr__(self, name: str) -> Any:
+        """Only reached for a missing name: Spark's camelCase gets a "did you mean"."""
+        raise missing_attribute(self, name)
+
     def _narrow(self, op: str, transform: Transform, stage: str | None = None) -> Stream:
         key = self.ctx._graph.new_key(op)
         node = MapPartitionsNode(self.node, key, transform, stage=stage)
@@ -202,6 +240,11 @@ class Stream:
         """``(k, fn(v))`` for every pair, keys untouched."""
         return self._narrow("map_values", lambda part, run: ((k, fn(v)) for k, v in part))
 
+    def flat_map_values(self, fn: Callable[[Any], Iterable[Any]]) -> Stream:
+        """``(k, w)`` for every ``w`` in ``fn(v)``: zero or more pairs per pair, keys untouched."""
+        return self._narrow("flat_map_values",
+                            lambda part, run: ((k, w) for k, v in part for w in fn(v)))
+
     def union(self, *others: Stream) -> Stream:
         """Records of this stream and the others, batch by batch."""
         nodes = [self.node] + [o.node for o in others]
@@ -210,15 +253,32 @@ class Stream:
 
     def transform(self, fn: Callable[..., Iterable[Any]]) -> Stream:
         """``fn(records)`` or ``fn(records, batch_info)`` over the whole batch."""
-        try:
-            params = [
-                p for p in inspect.signature(fn).parameters.values()
-                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-            ]
-            pass_info = len(params) >= 2
-        except (TypeError, ValueError):
-            pass_info = False
-        return self._derive(TransformNode, "transform", fn, pass_info)
+        return self._derive(TransformNode, "transform", fn, _positional_count(fn) >= 2)
+
+    def transform_with(self, other: Stream, fn: Callable[..., Iterable[Any]]) -> Stream:
+        """``fn(records, other_records)`` or ``fn(records, other_records, batch_info)`` per batch.
+
+        Spark's ``transformWith``: both streams' whole batches, any records out.
+        Runs when either stream has data this batch.
+        """
+        if not isinstance(other, Stream):
+            raise ConfigError("transform_with.other", "a Stream of the same context", other)
+        if not callable(fn):
+            raise ConfigError("transform_with.fn", "a function f(records, other_records)", fn)
+        key = self.ctx._graph.new_key("transform_with")
+        node = TransformWithNode(self.node, other.node, key, fn, _positional_count(fn) >= 3)
+        return Stream(self.ctx, self.ctx._graph.add(node))
+
+    def repartition(self, num_partitions: int) -> Stream:
+        """The same records spread evenly over ``num_partitions`` partitions (a shuffle)."""
+        if num_partitions is None:
+            raise ConfigError("repartition.num_partitions", "a positive integer", None)
+        n = check_num_partitions(num_partitions, "repartition.num_partitions")
+        return self._derive(RepartitionNode, "repartition", n)
+
+    def reduce(self, func: Callable[[Any, Any], Any] | str) -> Stream:
+        """One record per batch: every record folded with ``func(a, b)`` (none if empty)."""
+        return self._derive(ReduceNode, "reduce", _check_fold(func, "reduce.func"))
 
     def count(self) -> Stream:
         """One record per batch: the number of records in it."""
@@ -236,6 +296,14 @@ class Stream:
         """``(key, [values...])`` per key, values in arrival order."""
         n = check_num_partitions(num_partitions, "group_by_key.num_partitions")
         return self._derive(GroupByKeyNode, "group_by_key", n)
+
+    def cogroup(self, other: Stream, num_partitions: int | None = None) -> Stream:
+        """``(k, ([values here], [values there]))`` for every key in either batch."""
+        if not isinstance(other, Stream):
+            raise ConfigError("cogroup.other", "a Stream of the same context", other)
+        n = check_num_partitions(num_partitions, "cogroup.num_partitions")
+        key = self.ctx._graph.new_key("cogroup")
+        return Stream(self.ctx, self.ctx._graph.add(CogroupNode(self.node, other.node, key, n)))
 
     def count_by_value(self, num_partitions: int | None = None) -> Stream:
         """``(record, count)`` for every distinct record."""
@@ -267,19 +335,60 @@ class Stream:
         length: Any = None,
         slide: Any = None,
         num_partitions: int | None = None,
+        filter_func: Callable[[tuple[Any, Any]], bool] | None = None,
     ) -> Stream:
-        """Per-key aggregate over a sliding window; ``inv_func`` makes it incremental."""
+        """Per-key aggregate over a sliding window, Spark's ``reduceByKeyAndWindow``.
+
+        Without ``inv_func`` (and with the built-ins) a window holds the keys that
+        have records in it. With ``inv_func`` the window is carried forward slide
+        by slide (the panes that left are taken out with ``inv_func``), and, as in
+        Spark, a key stays after its records left, with the value the inverse
+        left (0 for a sum), until ``filter_func((key, value))`` is false.
+        ``filter_func`` filters the output in both cases.
+        """
         reducer = _check_reducer(func, "reduce_by_key_and_window.func")
         if inv_func is not None and not (callable(reducer) and callable(inv_func)):
             raise ConfigError(
                 "reduce_by_key_and_window.inv_func",
                 "a function, and only with a function func (the built-in 'sum' and 'count' "
                 "are already incremental)", inv_func)
+        _check_function(filter_func, "reduce_by_key_and_window.filter_func")
         n_len, n_slide = self._window_sizes("reduce_by_key_and_window", length, slide)
         n = check_num_partitions(num_partitions, "reduce_by_key_and_window.num_partitions")
         n = n or self.ctx.parallelism
+        if inv_func is not None:
+            return self._derive(InverseWindowNode, "reduce_by_key_and_window", reducer,
+                                inv_func, filter_func, n_len, n_slide, n)
         return self._derive(ReduceByKeyAndWindowNode, "reduce_by_key_and_window",
-                            reducer, inv_func, n_len, n_slide, n)
+                            reducer, None, n_len, n_slide, n, filter_func)
+
+    def group_by_key_and_window(self, length: Any, slide: Any = None,
+                                num_partitions: int | None = None) -> Stream:
+        """``(key, [values...])`` over a sliding window (Spark: window, then groupByKey)."""
+        check_num_partitions(num_partitions, "group_by_key_and_window.num_partitions")
+        return self.window(length, slide).group_by_key(num_partitions)
+
+    def reduce_by_window(self, func: Callable[[Any, Any], Any] | str,
+                         inv_func: Callable[[Any, Any], Any] | None = None,
+                         length: Any = None, slide: Any = None) -> Stream:
+        """One record per slide: the window's records folded with ``func``.
+
+        With ``inv_func`` the value is carried forward slide by slide (Spark's
+        incremental form): once the window has held data it emits every slide,
+        e.g. 0 for a sum after every record left. Without, an empty window
+        emits nothing, as Spark's ``window(...).reduce(func)``.
+        """
+        fold = _check_fold(func, "reduce_by_window.func")
+        if inv_func is None:
+            self._window_sizes("reduce_by_window", length, slide)
+            return self.window(length, slide).reduce(fold)
+        if not callable(inv_func):
+            raise ConfigError("reduce_by_window.inv_func", "a function f(a, b)", inv_func)
+        n_len, n_slide = self._window_sizes("reduce_by_window", length, slide)
+        keyed = self._narrow("reduce_by_window", lambda part, run: zip(repeat(None), part))
+        windowed = keyed._derive(InverseWindowNode, "reduce_by_key_and_window", fold, inv_func,
+                                 None, n_len, n_slide, 1)
+        return windowed._narrow("values", lambda part, run: (v for _, v in part))
 
     def count_by_value_and_window(self, length: Any, slide: Any = None,
                                   num_partitions: int | None = None) -> Stream:
@@ -295,13 +404,17 @@ class Stream:
     # -- joins --------------------------------------------------------------------
 
     def _join(self, other: Any, outer: bool, num_partitions: int | None,
-              reload_every: int | None) -> Stream:
-        op = "left_outer_join" if outer else "join"
+              reload_every: int | None, how: str | None = None) -> Stream:
+        op = {"right": "right_outer_join", "full": "full_outer_join"}.get(
+            how or "", "left_outer_join" if outer else "join")
         num_partitions = check_num_partitions(num_partitions, f"{op}.num_partitions")
         if isinstance(other, Stream):
             key = self.ctx._graph.new_key(op)
-            node = StreamJoinNode(self.node, other.node, key, outer, num_partitions)
+            node = StreamJoinNode(self.node, other.node, key, outer, num_partitions, how)
             return Stream(self.ctx, self.ctx._graph.add(node))
+        if how in ("right", "full"):
+            raise ConfigError(f"{op}.other", "a Stream (a static table has no batch of its own "
+                              "to keep; use left_outer_join from the table's side)", other)
         if reload_every is not None and (not isinstance(reload_every, int) or reload_every < 1):
             raise ConfigError(f"{op}.reload_every", "a positive number of batches", reload_every)
         return self._derive(StaticJoinNode, op, other, outer, reload_every)
@@ -316,14 +429,27 @@ class Stream:
         """Like :meth:`join`, keeping unmatched records as ``(k, (v, None))``."""
         return self._join(other, True, num_partitions, reload_every)
 
+    def right_outer_join(self, other: Stream, num_partitions: int | None = None) -> Stream:
+        """Join with another stream, keeping its unmatched pairs as ``(k, (None, w))``."""
+        return self._join(other, False, num_partitions, None, "right")
+
+    def full_outer_join(self, other: Stream, num_partitions: int | None = None) -> Stream:
+        """Join with another stream, keeping unmatched pairs of both sides (None for the other)."""
+        return self._join(other, True, num_partitions, None, "full")
+
     # -- keyed state and event time (etlcore/state.py, etlcore/eventtime/) ------------
 
     def update_state_by_key(self, fn: Callable[[list[Any], Any], Any], timeout: Any = None,
-                            num_partitions: int | None = None) -> Stream:
-        """Per-key state ``fn(new_values, state) -> state`` (None removes the key)."""
+                            num_partitions: int | None = None,
+                            initial_state: Any = None) -> Stream:
+        """Per-key state ``fn(new_values, state) -> state`` (None removes the key).
+
+        ``initial_state``: a mapping or ``(key, state)`` pairs, the state before
+        the first batch (Spark's ``initialRDD``).
+        """
         from etlcore.state import update_state_by_key
 
-        return update_state_by_key(self, fn, timeout, num_partitions)
+        return update_state_by_key(self, fn, timeout, num_partitions, initial_state)
 
     def map_with_state(self, fn: Callable[..., Any], timeout: Any = None,
                        num_partitions: int | None = None) -> Stream:

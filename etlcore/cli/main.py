@@ -102,6 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="port of the dashboard page on 127.0.0.1 (8050; 0: any free port)")
     _stop_options(demo)
 
+    check = sub.add_parser("validate", parents=[common], help="check a job file without running it",
+                           description="Parse a job file and build its operator graph: every "
+                           "key, plugin setting, import path, window size and stream name is "
+                           "checked; nothing is read, written or started.")
+    check.add_argument("job", metavar="JOB", help="path to the job file (.yaml or .py)")
+    sub.add_parser("schema", parents=[common], help="print the JSON Schema of job files",
+                   description="The JSON Schema of YAML job files, with the settings of every "
+                   "installed plugin, for editors (e.g. `etlcore schema > job.schema.json`).")
+
     plugins = sub.add_parser("plugins", parents=[common], help="list installed sources and sinks")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -139,6 +148,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from etlcore.cli.ui import serve_history
 
         return serve_history(args)
+    if args.command == "validate":
+        from etlcore.cli.checks import validate
+
+        return validate(args.job)
+    if args.command == "schema":
+        from etlcore.cli.checks import print_schema
+
+        return print_schema()
     if args.command == "plugins":
         from etlcore.cli.plugins import show_plugins
 

@@ -50,7 +50,7 @@ class StateTable:
         self.sizes: dict[str, list[int]] = {}
         for node in plan.stateful:
             n = node.num_partitions or 1
-            self.parts[node.key] = [None if encoded else node.new_state() for _ in range(n)]
+            self.parts[node.key] = [None if encoded else node.first_state(i) for i in range(n)]
             self.sizes[node.key] = [0] * n
 
     def snapshot(self) -> dict[str, Any]:
@@ -60,7 +60,8 @@ class StateTable:
             if not self.encoded:
                 parts = [node.encode_state(s) for s in parts]
             else:
-                parts = [node.encode_state(node.new_state()) if s is None else s for s in parts]
+                parts = [node.encode_state(node.first_state(i)) if s is None else s
+                         for i, s in enumerate(parts)]
             out[key] = {"driver": node.driver_state(), "parts": parts}
         return out
 
@@ -178,7 +179,7 @@ class BatchExecutor:
             else:
                 assert isinstance(root, WideNode)
                 sides = [inbox.get((root.key, s)) for s in range(len(root.parents))]
-                if root.propagate_none and sides[0] is None:
+                if root.skips(sides):
                     tasks = []  # no input this batch: no output either
                     n_tasks = 0
                 else:

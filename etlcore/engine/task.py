@@ -182,7 +182,8 @@ def _execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
             assert wide is not None
             state = task.state
             if wide.stateful and program.encode_state:
-                state = wide.new_state() if state is None else wide.decode_state(state)
+                state = (wide.first_state(task.part) if state is None
+                         else wide.decode_state(state))
             out, state = wide.reduce_side(task.part, task.inputs or [None],
                                           state, task.params.get(stage.root), ctx)
             if task.emits:

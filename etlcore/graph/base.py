@@ -206,6 +206,10 @@ class WideNode(Node):
         """False at batch times where the stream has no data (a window between slides)."""
         return True
 
+    def skips(self, sides: list[Any]) -> bool:
+        """No tasks this batch: the first parent had no data (an outer join needs all empty)."""
+        return self.propagate_none and sides[0] is None
+
     def map_side(self, records: list[Any], side: int, n: int, param: Any,
                  ctx: TaskContext) -> list[Any]:
         raise NotImplementedError
@@ -221,6 +225,10 @@ class WideNode(Node):
     # -- state (stateful nodes) -------------------------------------------------------
     def new_state(self) -> Any:
         return None
+
+    def first_state(self, part: int) -> Any:
+        """Partition ``part``'s state before the first batch (an initial state, routed by key)."""
+        return self.new_state()
 
     def encode_state(self, state: Any) -> Any:
         return state

@@ -77,17 +77,41 @@ class StaticJoinNode(NarrowNode):
         return {**self.__dict__, "table": None, "loader": None}
 
 
+def right_unmatched(left: list[tuple[Any, Any]], right: list[tuple[Any, Any]]) -> list[Any]:
+    """``(k, (None, w))`` for every right pair whose key has no left pair."""
+    keys = {k for k, _ in left}
+    return [(k, (None, w)) for k, w in right if k not in keys]
+
+
+JOIN_KINDS = ("inner", "left", "right", "full")
+
+
 class StreamJoinNode(WideNode):
+    """Two streams' batches joined on key: inner, left, right or full outer (Spark's four).
+
+    An outer side keeps its unmatched pairs with None for the other value. A
+    right or full join runs when either side has data this batch.
+    """
+
     op = "join_stream"
 
     def __init__(self, left: Node, right: Node, key: str, outer: bool,
-                 num_partitions: int | None):
+                 num_partitions: int | None, how: str | None = None):
         super().__init__([left, right], key)
-        self.outer = outer
+        self.how = how or ("left" if outer else "inner")
+        self.outer = self.how in ("left", "full")
         self.num_partitions = num_partitions
 
     def identity(self) -> dict[str, Any]:
-        return {"outer": self.outer, "num_partitions": self.num_partitions}
+        ident: dict[str, Any] = {"outer": self.outer, "num_partitions": self.num_partitions}
+        if self.how in ("right", "full"):  # inner and left keep their fingerprints
+            ident["how"] = self.how
+        return ident
+
+    def skips(self, sides: list[Any]) -> bool:
+        if self.how in ("right", "full"):
+            return all(side is None for side in sides)
+        return sides[0] is None
 
     def map_side(self, records: list[Any], side: int, n: int, param: Any,
                  ctx: TaskContext) -> list[Any]:
@@ -97,4 +121,68 @@ class StreamJoinNode(WideNode):
                     ctx: TaskContext) -> tuple[list[Any], Any]:
         left = concat(inputs[0] or [[]])
         right = concat(inputs[1] or [[]])
-        return hash_join(left, build_table(right), self.outer), None
+        out = hash_join(left, build_table(right), self.outer)
+        if self.how in ("right", "full"):
+            out.extend(right_unmatched(left, right))
+        return out, None
+
+
+class CogroupNode(WideNode):
+    """``(k, (left_values, right_values))`` for every key in either batch (Spark's cogroup)."""
+
+    op = "cogroup"
+
+    def __init__(self, left: Node, right: Node, key: str, num_partitions: int | None):
+        super().__init__([left, right], key)
+        self.num_partitions = num_partitions
+
+    def identity(self) -> dict[str, Any]:
+        return {"num_partitions": self.num_partitions}
+
+    def skips(self, sides: list[Any]) -> bool:
+        return all(side is None for side in sides)
+
+    def map_side(self, records: list[Any], side: int, n: int, param: Any,
+                 ctx: TaskContext) -> list[Any]:
+        return route(records, n)
+
+    def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
+                    ctx: TaskContext) -> tuple[list[Any], Any]:
+        groups: dict[Any, tuple[list[Any], list[Any]]] = {}
+        for side in (0, 1):
+            for k, v in concat(inputs[side] or [[]]):
+                entry = groups.get(k)
+                if entry is None:
+                    entry = groups[k] = ([], [])
+                entry[side].append(v)
+        return list(groups.items()), None
+
+
+class TransformWithNode(WideNode):
+    """``fn(left_records, right_records[, batch_info])`` per batch (Spark's transformWith)."""
+
+    op = "transform_with"
+    num_partitions = 1
+
+    def __init__(self, left: Node, right: Node, key: str, fn: Callable[..., Any],
+                 pass_info: bool):
+        super().__init__([left, right], key)
+        self.fn = fn
+        self.pass_info = pass_info
+
+    def identity(self) -> dict[str, Any]:
+        return {"fn": describe(self.fn), "pass_info": self.pass_info}
+
+    def skips(self, sides: list[Any]) -> bool:
+        return all(side is None for side in sides)
+
+    def map_side(self, records: list[Any], side: int, n: int, param: Any,
+                 ctx: TaskContext) -> list[Any]:
+        return [records]
+
+    def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
+                    ctx: TaskContext) -> tuple[list[Any], Any]:
+        left = concat(inputs[0] or [[]])
+        right = concat(inputs[1] or [[]])
+        result = self.fn(left, right, ctx.info) if self.pass_info else self.fn(left, right)
+        return (list(result) if result is not None else []), None

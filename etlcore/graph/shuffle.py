@@ -9,6 +9,7 @@ side aggregates completely and the reduce side passes the result on.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -132,3 +133,58 @@ def group_values(pairs: list[tuple[Any, Any]]) -> dict[Any, list[Any]]:
         else:
             group.append(v)
     return groups
+
+
+class RepartitionNode(WideNode):
+    """The batch spread evenly over ``n`` partitions, round robin (Spark's repartition).
+
+    Each upstream task deals its records out starting at a different partition,
+    so many small tasks do not all fill partition 0. Deterministic: a replayed
+    batch lands in the same partitions.
+    """
+
+    op = "repartition"
+
+    def __init__(self, parent: Node, key: str, num_partitions: int):
+        super().__init__([parent], key)
+        self.num_partitions = num_partitions
+
+    def identity(self) -> dict[str, Any]:
+        return {"num_partitions": self.num_partitions}
+
+    def map_side(self, records: list[Any], side: int, n: int, param: Any,
+                 ctx: TaskContext) -> list[Any]:
+        start = (len(records) + ctx.index) % n
+        return [records[(i - start) % n::n] for i in range(n)]
+
+    def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
+                    ctx: TaskContext) -> tuple[list[Any], Any]:
+        return concat(inputs[0] or [[]]), None
+
+
+class ReduceNode(WideNode):
+    """All records of the batch folded with ``fn(a, b)`` into one (none for an empty batch).
+
+    Each upstream task folds its own records; the single reduce partition folds
+    those partials, as Spark's ``DStream.reduce`` does through a one-partition
+    reduceByKey.
+    """
+
+    op = "reduce"
+    num_partitions = 1
+
+    def __init__(self, parent: Node, key: str, fn: Callable[[Any, Any], Any]):
+        super().__init__([parent], key)
+        self.fn = fn
+
+    def identity(self) -> dict[str, Any]:
+        return {"fn": self.fn}
+
+    def map_side(self, records: list[Any], side: int, n: int, param: Any,
+                 ctx: TaskContext) -> list[Any]:
+        return [[functools.reduce(self.fn, records)] if records else []]
+
+    def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
+                    ctx: TaskContext) -> tuple[list[Any], Any]:
+        partials = concat(inputs[0] or [[]])
+        return ([functools.reduce(self.fn, partials)] if partials else []), None

@@ -85,14 +85,18 @@ class ReduceByKeyAndWindowNode(_SlidingNode):
     op = "reduce_by_key_and_window"
 
     def __init__(self, parent: Node, key: str, reducer: Reducer, inverse: Any,
-                 length: int, slide: int, num_partitions: int):
+                 length: int, slide: int, num_partitions: int, filter_func: Any = None):
         super().__init__(parent, key, length, slide)
         self.reducer = reducer
         self.inverse = inverse
         self.num_partitions = num_partitions
+        self.filter_func = filter_func
 
     def identity(self) -> dict[str, Any]:
-        return {**super().identity(), "reducer": self.reducer, "inverse": self.inverse}
+        ident = {**super().identity(), "reducer": self.reducer, "inverse": self.inverse}
+        if self.filter_func is not None:
+            ident["filter"] = self.filter_func
+        return ident
 
     def map_side(self, records: list[Any], side: int, n: int, param: Any,
                  ctx: TaskContext) -> list[Any]:
@@ -101,7 +105,12 @@ class ReduceByKeyAndWindowNode(_SlidingNode):
     def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
                     ctx: TaskContext) -> tuple[list[Any], Any]:
         state.push(concat(inputs[0]) if inputs[0] else [])
-        return (state.result() if param else []), state
+        if not param:
+            return [], state
+        result = state.result()
+        if self.filter_func is not None:
+            result = [kv for kv in result if self.filter_func(kv)]
+        return result, state
 
     def new_state(self) -> Any:
         return _fast.window.SlidingWindow(self.length, self.reducer, self.inverse)
@@ -114,3 +123,83 @@ class ReduceByKeyAndWindowNode(_SlidingNode):
 
     def state_len(self, state: Any) -> int:
         return len(state)
+
+
+def _reduce_panes(panes: Any, func: Any) -> dict[Any, Any]:
+    """Per-key ``func`` over the ``(key, value)`` pairs of ``panes`` (the hash-agg kernel)."""
+    agg = _fast.hashagg.HashAgg(func)
+    for pane in panes:
+        agg.merge_partials(pane)  # a callable reducer's partials are plain values
+    return dict(agg.results())
+
+
+class InverseWindowNode(_SlidingNode):
+    """Spark's ``reduceByKeyAndWindow(func, invFunc, ..., filterFunc)``, key for key.
+
+    Each slide the previous window's values are carried forward: the panes that
+    left are taken out with ``inverse``, the panes that came in are added with
+    ``func``. As in Spark, a key whose records all left the window stays, with
+    whatever the inverse left (0 for a count), until ``filter_func((k, v))``
+    returns false; a key that is filtered out is forgotten (its later expiring
+    values are ignored, as PySpark's left outer join ignores them).
+
+    State per partition: the last ``length + slide`` panes (one per batch, each
+    ``[[key, partial], ...]``) and the window's ``[[key, value], ...]``.
+    """
+
+    op = "reduce_by_key_and_window"
+
+    def __init__(self, parent: Node, key: str, reducer: Any, inverse: Any, filter_func: Any,
+                 length: int, slide: int, num_partitions: int):
+        super().__init__(parent, key, length, slide)
+        self.reducer = reducer
+        self.inverse = inverse
+        self.filter_func = filter_func
+        self.num_partitions = num_partitions
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "reducer": self.reducer, "inverse": self.inverse,
+                "filter": self.filter_func}
+
+    def map_side(self, records: list[Any], side: int, n: int, param: Any,
+                 ctx: TaskContext) -> list[Any]:
+        return route(records, n)
+
+    def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
+                    ctx: TaskContext) -> tuple[list[Any], Any]:
+        panes, window = state
+        agg = _fast.hashagg.HashAgg(self.reducer)
+        if inputs[0]:
+            agg.add_pairs(concat(inputs[0]))
+        panes.append(agg.results())
+        if not param:
+            return [], state
+        m, length, slide = len(panes), self.length, self.slide
+        items = list(panes)
+        old = _reduce_panes(items[max(0, m - slide - length):max(0, min(m - slide, m - length))],
+                            self.reducer)
+        new = _reduce_panes(items[max(0, m - length, m - slide):], self.reducer)
+        for k, v in old.items():
+            if k in window:
+                window[k] = self.inverse(window[k], v)
+        for k, v in new.items():
+            window[k] = self.reducer(window[k], v) if k in window else v
+        if self.filter_func is not None:
+            for k in [k for k, v in window.items() if not self.filter_func((k, v))]:
+                del window[k]
+        return list(window.items()), state
+
+    def new_state(self) -> Any:
+        return (deque(maxlen=self.length + self.slide), {})
+
+    def encode_state(self, state: Any) -> Any:
+        panes, window = state
+        return [[[list(kv) for kv in p] for p in panes], [[k, v] for k, v in window.items()]]
+
+    def decode_state(self, data: Any) -> Any:
+        panes, window = data
+        return (deque(([tuple(kv) for kv in p] for p in panes), maxlen=self.length + self.slide),
+                {k: v for k, v in window})
+
+    def state_len(self, state: Any) -> int:
+        return len(state[1])

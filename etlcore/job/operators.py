@@ -16,6 +16,7 @@ from etlcore.config import Duration, parse_config
 from etlcore.errors import ConfigError
 from etlcore.graph.windows import batches_in
 from etlcore.job import builtins, sqlspec
+from etlcore.job import stream_ops as ops
 from etlcore.job.conditions import make_condition
 from etlcore.job.guard import Kind, guarded
 from etlcore.job.imports import resolve_callable
@@ -26,11 +27,16 @@ OnError = Literal["dead_letter", "raise"]
 
 @dataclass
 class Operator:
-    """A parsed transform item: where it sits in the job and how to apply it."""
+    """A parsed transform item: where it sits in the job and how to apply it.
+
+    ``refs``: ``(key, name)`` of every other stream of the job it reads (a join's
+    ``stream:``), checked by the job before it builds anything.
+    """
 
     name: str
     key: str
     apply: Callable[[Stream], Stream]
+    refs: tuple[tuple[str, str], ...] = ()
 
 
 # -- settings schemas ---------------------------------------------------------------------
@@ -122,6 +128,7 @@ class _CountWindow(_Positive):
 class _ReduceWindow(_Positive):
     func: Any = "sum"
     inv_func: Any = None
+    filter_func: Any = None  # "nonzero" or an import path: which (key, value) pairs stay
     length: Duration
     slide: Duration | None = None
     num_partitions: int | None = None
@@ -199,13 +206,21 @@ def _count_by_value_and_window(s: _CountWindow, key: str) -> Callable[[Stream], 
 def _reduce_by_key_and_window(s: _ReduceWindow, key: str) -> Callable[[Stream], Stream]:
     func = _reducer(s.func, f"{key}.func")
     inverse = None if s.inv_func is None else resolve_callable(s.inv_func, f"{key}.inv_func")
+    keep = (_nonzero if s.filter_func == "nonzero"
+            else None if s.filter_func is None
+            else resolve_callable(s.filter_func, f"{key}.filter_func"))
 
     def apply(stream: Stream) -> Stream:
         _sizes(stream, s, key)
         return stream.reduce_by_key_and_window(func, inverse, s.length, s.slide,
-                                               s.num_partitions)
+                                               s.num_partitions, keep)
 
     return apply
+
+
+def _nonzero(pair: tuple[Any, Any]) -> bool:
+    """filter_func "nonzero": drop keys whose windowed value fell to 0 (Spark's usual filter)."""
+    return pair[1] != 0
 
 
 def _reduce_by_key(s: _Reduce, key: str) -> Callable[[Stream], Stream]:
@@ -222,6 +237,8 @@ def _filter(s: Any, key: str) -> Callable[[Stream], Stream]:
 
 @dataclass
 class _Spec:
+    """One step kind: its settings dataclass, its builder, and its shorthand setting."""
+
     schema: type
     build: Builder
     shorthand: str | None = None  # the setting a bare (non-mapping) value fills
@@ -256,6 +273,28 @@ OPERATORS: dict[str, _Spec] = {
     "reduce_by_key_and_window": _Spec(_ReduceWindow, _reduce_by_key_and_window),
     "count_by_value_and_window": _Spec(_CountWindow, _count_by_value_and_window),
     "sql": _Spec(sqlspec.SqlStep, sqlspec.sql_step, "query"),  # etlcore/job/sqlspec.py
+    # the rest of the DStream API (etlcore/job/stream_ops.py)
+    "map_values": _Spec(ops.Fn, ops.function_op("map_values"), "function"),
+    "flat_map_values": _Spec(ops.Fn, ops.function_op("flat_map_values"), "function"),
+    "map_partitions": _Spec(ops.Fn, ops.function_op("map_partitions"), "function"),
+    "transform": _Spec(ops.Fn, ops.function_op("transform"), "function"),
+    "reduce": _Spec(ops.Fold, ops.reduce_op, "func"),
+    "repartition": _Spec(ops.Partitions, ops.repartition_op, "num_partitions"),
+    "union": _Spec(ops.UnionOf, ops.union_op, "streams"),
+    "cogroup": _Spec(ops.Other, ops.cogroup_op, "stream"),
+    "transform_with": _Spec(ops.TransformWith, ops.transform_with_op),
+    "join": _Spec(ops.Join, ops.join_op("join", static=True), "stream"),
+    "left_outer_join": _Spec(ops.Join, ops.join_op("left_outer_join", static=True), "stream"),
+    "right_outer_join": _Spec(ops.Join, ops.join_op("right_outer_join", static=False), "stream"),
+    "full_outer_join": _Spec(ops.Join, ops.join_op("full_outer_join", static=False), "stream"),
+    "group_by_key_and_window": _Spec(ops.WindowGroup, ops.group_by_key_and_window_op),
+    "reduce_by_window": _Spec(ops.WindowFold, ops.reduce_by_window_op),
+    "update_state_by_key": _Spec(ops.UpdateState, ops.update_state_op, "function"),
+    "map_with_state": _Spec(ops.MapWithState, ops.map_with_state_op, "function"),
+    "with_event_time": _Spec(ops.EventTime, ops.event_time_op),
+    "tumbling_window": _Spec(ops.Tumbling, ops.tumbling_window_op),
+    "sliding_window": _Spec(ops.Sliding, ops.sliding_window_op),
+    "session_window": _Spec(ops.Session, ops.session_window_op),
 }
 
 
@@ -281,4 +320,5 @@ def operator_from_spec(item: Any, key: str) -> Operator:
     if name == "filter" and isinstance(settings, Mapping) and "function" not in settings:
         return Operator(name, where, _filter(dict(settings), where))
     parsed = parse_config(spec.schema, settings, where)
-    return Operator(name, where, spec.build(parsed, where))
+    refs = tuple((f"{where}.{setting}", n) for setting, n in ops.stream_refs(parsed))
+    return Operator(name, where, spec.build(parsed, where), refs)

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import yaml
 
 from etlcore.config import Duration, option, parse_config
-from etlcore.errors import EtlcoreError
+from etlcore.errors import ConfigError, EtlcoreError
 from etlcore.job.job import Job
 
 
@@ -52,11 +52,19 @@ class SinkSpec:
 
 @dataclass(kw_only=True)
 class JobSpec:
-    """The top level of a YAML job."""
+    """The top level of a YAML job.
+
+    One ``source``, or several named ``sources``; named ``streams`` (each
+    ``{from, cleanse, transform, store}``, checked by :class:`~etlcore.job.job.Job`);
+    the main pipeline reads ``from`` (a YAML key the parser takes out first:
+    ``from`` is a Python keyword).
+    """
 
     name: str
-    source: SourceSpec
-    store: list[SinkSpec]
+    source: SourceSpec | None = None
+    sources: dict[str, SourceSpec] | None = None
+    streams: dict[str, Any] | None = None
+    store: list[SinkSpec] = field(default_factory=list)
     description: str = ""
     cleanse: list[Any] = field(default_factory=list)
     transform: list[Any] = field(default_factory=list)
@@ -76,6 +84,12 @@ class JobSpec:
 
 def job_from_mapping(data: Any) -> Job:
     """A Job from a parsed YAML document; ConfigError names any key at fault."""
+    main_input = None
+    if isinstance(data, Mapping) and "from" in data:
+        data = dict(data)
+        main_input = data.pop("from")
+        if not isinstance(main_input, str):
+            raise ConfigError("from", "the name of a source or stream of this job", main_input)
     spec = parse_config(JobSpec, data)
     options: dict[str, Any] = {
         "parallelism": spec.parallelism,
@@ -93,9 +107,15 @@ def job_from_mapping(data: Any) -> Job:
         ui_options(spec.ui)  # a bad setting is named now, as ui.<key>
         options["ui"] = spec.ui
     dead_letter = spec.dead_letter
+    streams = None if spec.streams is None else {
+        name: _stream_spec(name, stream) for name, stream in spec.streams.items()}
     return Job(
         spec.name,
-        source=(spec.source.type, spec.source.config),
+        source=None if spec.source is None else (spec.source.type, spec.source.config),
+        sources=None if spec.sources is None else {
+            name: (s.type, s.config) for name, s in spec.sources.items()},
+        streams=streams,
+        input=main_input,
         cleanse=spec.cleanse,
         transform=spec.transform,
         tables=spec.tables,
@@ -105,6 +125,19 @@ def job_from_mapping(data: Any) -> Job:
         dead_letter=None if dead_letter is None else (dead_letter.sink, dead_letter.config),
         **options,
     )
+
+
+def _stream_spec(name: str, spec: Any) -> Any:
+    """A ``streams:`` entry with its sinks parsed like the top-level ``store``."""
+    if not isinstance(spec, Mapping) or "store" not in spec:
+        return spec
+    store = parse_config(_StoreSpec, {"store": spec["store"]}, f"streams.{name}").store
+    return {**spec, "store": [(s.sink, s.config) for s in store]}
+
+
+@dataclass
+class _StoreSpec:
+    store: list[SinkSpec]
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -14,7 +14,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.mark.parametrize("name", ["wordcount_socket.py", "wordcount_directory.py",
-                                  "hashtags_window.py", "hashtags.yaml", "fraud_online.py"])
+                                  "hashtags_window.py", "hashtags.yaml", "fraud_online.py",
+                                  "user_state.yaml"])
 def test_example_loads_with_a_how_to_run_docstring(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert isinstance(load_target(EXAMPLES / name), StreamingContext)
@@ -74,3 +75,45 @@ def test_examples_store_the_same_rows_on_every_runner(name, runner, tmp_path, re
     want = _run_example(name, "local", tmp_path / "local", None)
     assert len(want) > 5
     assert _run_example(name, runner, tmp_path / runner, master) == want
+
+
+def _clicks_per_user(batches: int) -> dict[str, int]:
+    """Brute force: the example's generator read on its own, clicks counted per user."""
+    import yaml
+
+    source = yaml.safe_load((EXAMPLES / "user_state.yaml").read_text())["source"]
+    ctx = StreamingContext(1.0, clock=ManualClock(1_700_000_000.0))
+    counts: dict[str, int] = {}
+
+    def count(batch_id: int, records: list) -> None:
+        for r in records:
+            counts[r["user_id"]] = counts.get(r["user_id"], 0) + 1
+
+    ctx.source(source["type"], **source["config"]).foreach_batch(count)
+    ctx.run(batches=batches)
+    return counts
+
+
+def test_user_state_starts_from_yesterdays_totals_and_resumes_from_its_checkpoint(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    yesterday = {u: int(n) for u, n in (line.split(",") for line in (
+        EXAMPLES / "data" / "user_totals.csv").read_text().split()[1:])}
+    db = tmp_path / "etlcore-examples" / "user_state" / "users.db"
+
+    def stored() -> dict[str, int]:
+        with sqlite3.connect(db) as conn:
+            return dict(conn.execute("SELECT user_id, events FROM user_events").fetchall())
+
+    def expected(batches: int) -> dict[str, int]:
+        totals = dict(yesterday)
+        for user, n in _clicks_per_user(batches).items():
+            totals[user] = totals.get(user, 0) + n
+        return totals
+
+    for batches, total in ((4, 4), (3, 7)):  # the second run resumes from the checkpoint:
+        ctx = load_target(EXAMPLES / "user_state.yaml")  # the file's totals are not added again
+        ctx.clock = ManualClock(1_700_000_000.0)
+        ctx.run(batches=batches)
+        assert stored() == expected(total)
+    assert stored()["u9999"] == 5  # a user with no clicks keeps yesterday's total
