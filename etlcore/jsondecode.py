@@ -21,6 +21,7 @@ builds its msgspec decoder again where it is used.
 from __future__ import annotations
 
 import copyreg
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
@@ -243,7 +244,20 @@ def _reason(raw: Any, err: BaseException, typed: bool = False) -> str:
         return "invalid JSON: nested too deeply"
     if typed and isinstance(err, msgspec.ValidationError):
         return f"does not fit the schema: {err}"
-    return f"invalid JSON: {err}"
+    return f"invalid JSON: {err}{_where(raw, str(err))}"
+
+
+_AT_BYTE = re.compile(r"\(byte (\d+)\)$")
+
+
+def _where(raw: Any, message: str) -> str:
+    """The text at msgspec's ``(byte N)``, so that ``NaN`` or a stray quote shows."""
+    m = _AT_BYTE.search(message)
+    if m is None or isinstance(raw, dict):
+        return ""
+    data = raw.encode("utf-8", "replace") if isinstance(raw, str) else bytes(raw)
+    at = int(m.group(1))
+    return f": {data[at:at + 12].decode('utf-8', 'replace')!r}"
 
 
 def _not_object(value: Any) -> str:

@@ -58,7 +58,7 @@ def test_each_step_rejects_with_its_reason_and_stage(sink_name):
     assert out == [{"id": 1, "text": "hi", "n": 2.5, "ok": True, "at": 1704067200.0}]
     assert letters(dead) == [
         ("cleanse[0].parse_json", "invalid JSON: JSON is malformed: object keys must be "
-                                  "strings (byte 1)"),
+                                  "strings (byte 1): 'truncated'"),
         ("cleanse[0].parse_json", "expected a JSON object, got list"),
         ("cleanse[1].require", "missing required field 'text'"),
         ("cleanse[2].cast", "field 'n': cannot cast 'lots' to float"),

@@ -16,14 +16,15 @@ auto-committed: the checkpoint, not a consumer group, owns progress.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
 from etlcore.errors import EtlcoreError
+from etlcore.jsondecode import JsonDecodeError, JsonDecoder
 from etlcore.source import Position, ReaderContext, Rejected, Source, SourceContext, SourceReader
 
 from etlcore_kafka._client import (
@@ -36,19 +37,9 @@ from etlcore_kafka._client import (
 )
 from etlcore_kafka.config import KafkaSourceConfig, split_partition
 
-try:  # orjson parses 3-5x faster and raises a ValueError subclass, like json
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover - optional speed-up
-    _fast_loads = json.loads
-
-
-def _json_loads(raw: bytes) -> Any:
-    """orjson first; json decides what orjson refuses but json takes (ints beyond 64 bits)."""
-    try:
-        return _fast_loads(raw)
-    except ValueError:
-        return json.loads(raw)
-
+_JSON = JsonDecoder()  # untyped values: any JSON, integers of any size
+_VALUE, _ERROR, _OFFSET = (confluent_kafka.Message.value, confluent_kafka.Message.error,
+                           confluent_kafka.Message.offset)  # C methods, for map()
 log = logging.getLogger("etlcore.kafka")
 
 _FETCH = 10_000  # messages per consume() call: large calls amortise the C boundary
@@ -234,7 +225,10 @@ class KafkaReader(SourceReader):
         if not self._conf:
             raise EtlcoreError(f"kafka source '{self.name}': reader used before open()")
         try:
-            return list(self._decode_all(self._fetch(partition, int(start), int(end))))
+            out: list[Any] = []
+            for chunk in self._fetch(partition, int(start), int(end)):
+                out.extend(self._decode_chunk(chunk))
+            return out
         except RuntimeError:  # "Consumer closed": close() ran on another thread mid-read
             if not self._stopping():
                 raise
@@ -253,8 +247,9 @@ class KafkaReader(SourceReader):
         consumer.assign([confluent_kafka.TopicPartition(topic, number, offset)])
         return part
 
-    def _fetch(self, partition: str, start: int, end: int) -> Iterator[Any]:
-        """Raw messages of the range; stops at offset end-1 or when the position reaches end.
+    def _fetch(self, partition: str, start: int, end: int) -> Iterator[list[Any]]:
+        """Raw messages of the range, as the lists consume() returned, cut to the range;
+        stops at offset end-1 or when the position reaches end.
 
         Each partition keeps its own assigned consumer, so the next batch's
         range continues from what was prefetched (Spark caches consumers per
@@ -263,6 +258,8 @@ class KafkaReader(SourceReader):
         ``start``. Transaction markers and aborted records occupy offsets but
         are never delivered under read_committed, so the last offset of a range
         may never arrive: the consumer position, which moves past them, ends the read.
+        A consumed list is checked and cut with C calls (``map``, ``bisect``):
+        a partition's messages arrive in offset order.
         """
         part = self._parts.get(partition)
         if part is None or part.next_offset != start:
@@ -275,26 +272,27 @@ class KafkaReader(SourceReader):
         warned = 0.0
         expected = start
         while True:
-            for i, msg in enumerate(msgs):
-                err = msg.error()
-                if err is not None:
-                    self._fetch_error(err, partition, start, end)
-                    continue
-                offset = msg.offset()
-                if offset < start:
-                    continue
-                if offset >= end:
-                    part.leftover = [m for m in msgs[i:] if m.error() is None]
-                    part.next_offset = end
-                    return
-                expected = offset + 1
-                yield msg
-                if offset >= end - 1:
-                    part.leftover = [m for m in msgs[i + 1:] if m.error() is None]
-                    part.next_offset = end
-                    return
             if msgs:
                 last_progress = time.monotonic()
+                errors = list(map(_ERROR, msgs))
+                if errors.count(None) != len(msgs):
+                    for err in errors:
+                        if err is not None:
+                            self._fetch_error(err, partition, start, end)
+                    msgs = [m for m, e in zip(msgs, errors, strict=True) if e is None]
+            if msgs:
+                if msgs[0].offset() < start:
+                    msgs = msgs[bisect_left(msgs, start, key=_OFFSET):]
+                if msgs and msgs[-1].offset() >= end - 1:
+                    cut = bisect_left(msgs, end, key=_OFFSET)
+                    part.leftover = msgs[cut:]
+                    part.next_offset = end
+                    if cut:
+                        yield msgs[:cut]
+                    return
+                if msgs:
+                    expected = msgs[-1].offset() + 1
+                    yield msgs
             position = part.consumer.position([tp])[0].offset
             if position >= end:
                 part.next_offset = end
@@ -332,26 +330,41 @@ class KafkaReader(SourceReader):
         log.warning("kafka source '%s': reading %s: %s; retrying", self.name, partition,
                     scrub(err.str(), self._conf))
 
-    def _decode_all(self, msgs: Iterator[Any]) -> Iterator[Any]:
+    def _decode_chunk(self, msgs: list[Any]) -> list[Any]:
+        """One consumed list of messages as records.
+
+        ``value_only`` (the hot path) takes the values with one ``map`` over the
+        C method and decodes JSON with one :meth:`JsonDecoder.decode_many` per
+        list: no Python call per message. A list with a failure (or a null
+        value, a tombstone) is decoded message by message instead.
+        """
         c = self.config
-        if c.value_only:  # the hot path: one decode per record, keys untouched
+        if c.value_only:
+            values = list(map(_VALUE, msgs))
             fmt = c.value_format
-            for msg in msgs:
-                raw = msg.value()
+            if fmt == "bytes":
+                return values
+            if fmt == "json":
+                decoded, failed = _JSON.decode_many(values)
+                if not failed:
+                    return decoded
+            out: list[Any] = []
+            for msg, raw in zip(msgs, values, strict=True):
                 try:
-                    yield _decode(raw, fmt)
+                    out.append(_decode(raw, fmt))
                 except ValueError as err:
-                    yield _rejected(msg, err)
-            return
+                    out.append(_rejected(msg, err))
+            return out
+        out = []
         for msg in msgs:
             try:
                 value = _decode(msg.value(), c.value_format)
                 key = _decode(msg.key(), c.key_format)
             except ValueError as err:
-                yield _rejected(msg, err)
+                out.append(_rejected(msg, err))
                 continue
             ts_type, ts = msg.timestamp()
-            yield {
+            out.append({
                 "topic": msg.topic(),
                 "partition": msg.partition(),
                 "offset": msg.offset(),
@@ -359,7 +372,8 @@ class KafkaReader(SourceReader):
                 "value": value,
                 "headers": list(msg.headers() or ()),
                 "timestamp": ts if ts_type != confluent_kafka.TIMESTAMP_NOT_AVAILABLE else None,
-            }
+            })
+        return out
 
 
 class _Partition:
@@ -374,12 +388,13 @@ class _Partition:
 def _decode(raw: bytes | None, fmt: str) -> Any:
     """bytes -> value by format; raises ValueError for undecodable JSON or UTF-8."""
     if fmt == "json" and raw is not None:
-        return _json_loads(raw)
+        return _JSON.decode(raw)
     if raw is None or fmt == "bytes":
         return raw
     return raw.decode("utf-8", "replace")
 
 
 def _rejected(msg: Any, err: ValueError) -> Rejected:
-    return Rejected(msg.value(), f"invalid JSON: {err}",
+    reason = err.reason if isinstance(err, JsonDecodeError) else f"invalid JSON: {err}"
+    return Rejected(msg.value(), reason,
                     f"partition {msg.topic()}:{msg.partition()}, offset {msg.offset()}")
