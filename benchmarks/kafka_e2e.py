@@ -1,17 +1,25 @@
-"""Kafka end to end: how close etlcore gets to the raw client's consume rate.
+"""Kafka end to end (W5): how close etlcore gets to the raw client's consume rate.
 
-Fills a topic with N JSON records, then measures in the same run
+Fills a topic with N JSON records (record i to partition i % partitions, so
+every batch's offset ranges are known in advance), then measures in the same run
 (1) confluent-kafka consuming the topic raw (the ceiling) and
 (2) etlcore: topic -> parse JSON -> reduce_by_key_and_window -> output topic
-(transactional kafka sink). Needs a broker (``python scripts/services/svc.py start kafka``).
+(transactional kafka sink). The output topic is then read back (untimed) and
+checked against a reference computed from the generated users by separate code:
+every emitted window's (user, count) rows. Needs a broker
+(``python scripts/services/svc.py start kafka``).
 
     python benchmarks/kafka_e2e.py --records 200000 [--partitions 3] [--json out.json]
+
+Exits 1 when the output differs from the reference.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import importlib
 import json
 import os
 import random
@@ -19,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
@@ -37,8 +46,22 @@ def _make_topics(admin: AdminClient, names: list[str], partitions: int) -> None:
         time.sleep(0.1)
 
 
-def fill(bootstrap: str, topic: str, n: int) -> float:
-    """Produce ``n`` JSON click records; returns seconds taken."""
+WINDOW_BATCHES, SLIDE_BATCHES = 10, 2  # the job's window: 10 s sliding every 2 s, 1 s batches
+
+
+def users(n: int) -> list[str]:
+    """The ``user`` of record i, as :func:`fill` writes it (same seed, same draws)."""
+    rng = random.Random(7)
+    out = []
+    for _ in range(n):
+        out.append(f"u{rng.randrange(1000)}")
+        rng.randrange(50)
+        rng.randrange(5000)
+    return out
+
+
+def fill(bootstrap: str, topic: str, n: int, partitions: int) -> float:
+    """Produce ``n`` JSON click records, record i to partition i % partitions; seconds taken."""
     rng = random.Random(7)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
                          "batch.num.messages": 10000, "compression.type": "lz4"})
@@ -48,7 +71,7 @@ def fill(bootstrap: str, topic: str, n: int) -> float:
                             "page": f"/p/{rng.randrange(50)}", "ms": rng.randrange(5000)})
         while True:
             try:
-                producer.produce(topic, value=value.encode())
+                producer.produce(topic, value=value.encode(), partition=i % partitions)
                 break
             except BufferError:
                 producer.poll(0.01)
@@ -79,10 +102,61 @@ def raw_consume(bootstrap: str, topic: str, partitions: int, n: int) -> float:
     return got / elapsed
 
 
+def reference(n: int, partitions: int, per_batch: int, batches: int) -> list[tuple[str, int]]:
+    """Every emitted window's ``(user, count)`` rows, sorted, worked out from the data alone.
+
+    Record i sits at offset i // partitions of its partition, so it is read in
+    batch offset // per_batch. A window is emitted at batch e when (e + 1) is a
+    multiple of the slide and covers batches e - length + 1 .. e (Spark
+    Streaming's reduceByKeyAndWindow); ``batches`` counts the final idle one.
+    """
+    per_batch_users: dict[int, Counter[str]] = {}
+    for i, user in enumerate(users(n)):
+        per_batch_users.setdefault((i // partitions) // per_batch, Counter())[user] += 1
+    rows: list[tuple[str, int]] = []
+    for e in range(batches):
+        if (e + 1) % SLIDE_BATCHES:
+            continue
+        window: Counter[str] = Counter()
+        for b in range(e - WINDOW_BATCHES + 1, e + 1):
+            window.update(per_batch_users.get(b, Counter()))
+        rows.extend(window.items())
+    return sorted(rows)
+
+
+def read_output(bootstrap: str, topic: str, partitions: int) -> list[tuple[str, int]]:
+    """The committed ``(user, count)`` rows of the output topic, sorted (untimed)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False, "isolation.level": "read_committed",
+                         "enable.partition.eof": True})
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    rows: list[tuple[str, int]] = []
+    eof: set[int] = set()
+    deadline = time.monotonic() + 120
+    while len(eof) < partitions and time.monotonic() < deadline:
+        for msg in consumer.consume(10000, 1.0):
+            err = msg.error()
+            if err is None:
+                rows.append((msg.key().decode(), json.loads(msg.value())))
+            elif err.code() == KafkaError._PARTITION_EOF:
+                eof.add(msg.partition())
+    consumer.close()
+    return sorted(rows)
+
+
+def digest(rows: list[tuple[str, int]]) -> str:
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
+
+
 def etlcore_job(bootstrap: str, src: str, dst: str, n: int, per_batch: int) -> dict[str, Any]:
     """records/s of topic -> json -> windowed count per user -> output topic."""
     from etlcore.context import StreamingContext
+    from etlcore.plugin.registry import get_registry
 
+    # load the plugin before the clock starts, as the raw consumer's import is untimed too
+    get_registry()
+    importlib.import_module("etlcore_kafka.source")
+    importlib.import_module("etlcore_kafka.sink")
     with tempfile.TemporaryDirectory() as ckpt:
         ctx = StreamingContext(1.0, ckpt, clock="manual", name="kafka-bench",
                                max_rate_per_partition=per_batch)
@@ -114,9 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     src, dst = f"bench-in-{run}", f"bench-out-{run}"
     _make_topics(admin, [src, dst], args.partitions)
     try:
-        fill_s = fill(args.bootstrap, src, args.records)
+        fill_s = fill(args.bootstrap, src, args.records, args.partitions)
         raw = raw_consume(args.bootstrap, src, args.partitions, args.records)
         job = etlcore_job(args.bootstrap, src, dst, args.records, args.per_batch)
+        got = read_output(args.bootstrap, dst, args.partitions)
     finally:
         for fut in admin.delete_topics([src, dst, f"{dst}.etlcore-commits"]).values():
             with contextlib.suppress(Exception):  # cleanup is best effort
@@ -129,15 +204,20 @@ def main(argv: list[str] | None = None) -> int:
         "etlcore_batches": job["batches"],
         "ratio": job["records_per_s"] / raw,
     }
+    want = reference(args.records, args.partitions, args.per_batch, job["batches"])
+    result.update(checksum=digest(got), reference=digest(want), correct=got == want,
+                  output_rows=len(got))
     print(f"fill (produce)          {result['fill_records_per_s']:>12,.0f} records/s")
     print(f"raw confluent consume   {raw:>12,.0f} records/s   (ceiling)")
     print(f"etlcore kafka->window->kafka {job['records_per_s']:>7,.0f} records/s   "
           f"({job['batches']} batches, {job['seconds']:.2f}s)")
     print(f"ratio etlcore / raw     {result['ratio']:>12.1%}")
+    print(f"output {len(got)} rows, checksum {result['checksum']}, reference "
+          f"{result['reference']}: {'correct' if result['correct'] else 'WRONG'}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=2)
-    return 0
+    return 0 if result["correct"] else 1
 
 
 if __name__ == "__main__":
