@@ -23,6 +23,7 @@ import importlib
 import json
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -148,7 +149,16 @@ def digest(rows: list[tuple[str, int]]) -> str:
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
 
 
-def etlcore_job(bootstrap: str, src: str, dst: str, n: int, per_batch: int) -> dict[str, Any]:
+#: The job's two ways of reading the values: any JSON into dicts, or only the field it uses
+#: through the source's typed decoder (``value_schema``: parse, validate, project in C).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "untyped": {},
+    "typed": {"value_schema": {"user": "str"}},
+}
+
+
+def etlcore_job(bootstrap: str, src: str, dst: str, n: int, per_batch: int,
+                source_options: dict[str, Any]) -> dict[str, Any]:
     """records/s of topic -> json -> windowed count per user -> output topic."""
     from etlcore.context import StreamingContext
     from etlcore.plugin.registry import get_registry
@@ -160,7 +170,7 @@ def etlcore_job(bootstrap: str, src: str, dst: str, n: int, per_batch: int) -> d
     with tempfile.TemporaryDirectory() as ckpt:
         ctx = StreamingContext(1.0, ckpt, clock="manual", name="kafka-bench",
                                max_rate_per_partition=per_batch)
-        (ctx.source("kafka", bootstrap_servers=bootstrap, topics=[src])
+        (ctx.source("kafka", bootstrap_servers=bootstrap, topics=[src], **source_options)
             .map(lambda v: (v["user"], 1))
             .reduce_by_key_and_window("sum", length="10s", slide="2s")
             .sink("kafka", bootstrap_servers=bootstrap, topic=dst))
@@ -180,40 +190,69 @@ def main(argv: list[str] | None = None) -> int:
                         help="max records per partition per batch (one batch = 1 s of clock)")
     parser.add_argument("--bootstrap", default=os.environ.get("ETLCORE_KAFKA_BOOTSTRAP",
                                                               "127.0.0.1:9092"))
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of raw, untyped, typed (interleaved); medians are reported")
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
     args = parser.parse_args(argv)
 
     admin = AdminClient({"bootstrap.servers": args.bootstrap})
     run = uuid.uuid4().hex[:8]
-    src, dst = f"bench-in-{run}", f"bench-out-{run}"
-    _make_topics(admin, [src, dst], args.partitions)
+    src = f"bench-in-{run}"
+    rounds = range(max(1, args.repeat))
+    dsts = {(v, r): f"bench-out-{v}-{r}-{run}" for v in VARIANTS for r in rounds}
+    _make_topics(admin, [src, *dsts.values()], args.partitions)
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
     try:
         fill_s = fill(args.bootstrap, src, args.records, args.partitions)
-        raw = raw_consume(args.bootstrap, src, args.partitions, args.records)
-        job = etlcore_job(args.bootstrap, src, dst, args.records, args.per_batch)
-        got = read_output(args.bootstrap, dst, args.partitions)
+        # raw and etlcore interleaved, so that load on a shared machine hits both alike
+        raws = [raw_consume(args.bootstrap, src, args.partitions, args.records)]
+        for r in rounds:
+            for variant, options in VARIANTS.items():
+                job = etlcore_job(args.bootstrap, src, dsts[variant, r], args.records,
+                                  args.per_batch, options)
+                raws.append(raw_consume(args.bootstrap, src, args.partitions, args.records))
+                got = read_output(args.bootstrap, dsts[variant, r], args.partitions)
+                want = reference(args.records, args.partitions, args.per_batch, job["batches"])
+                job.update(checksum=digest(got), reference=digest(want), correct=got == want,
+                           output_rows=len(got))
+                runs[variant].append(job)
     finally:
-        for fut in admin.delete_topics([src, dst, f"{dst}.etlcore-commits"]).values():
+        topics = [src, *dsts.values(), *(f"{d}.etlcore-commits" for d in dsts.values())]
+        for fut in admin.delete_topics(topics).values():
             with contextlib.suppress(Exception):  # cleanup is best effort
                 fut.result(30)
+    raw = statistics.median(raws)
+    jobs: dict[str, dict[str, Any]] = {}
+    for variant, done in runs.items():
+        rate = statistics.median(j["records_per_s"] for j in done)
+        jobs[variant] = {"records_per_s": rate, "runs": [j["records_per_s"] for j in done],
+                         "seconds": statistics.median(j["seconds"] for j in done),
+                         "batches": done[0]["batches"], "ratio": rate / raw,
+                         "correct": all(j["correct"] for j in done),
+                         "checksum": done[-1]["checksum"], "reference": done[-1]["reference"],
+                         "output_rows": done[-1]["output_rows"]}
+    main_job = jobs["typed"]
     result = {
         "records": args.records, "partitions": args.partitions, "per_batch": args.per_batch,
         "fill_records_per_s": args.records / fill_s,
         "raw_consume_records_per_s": raw,
-        "etlcore_records_per_s": job["records_per_s"],
-        "etlcore_batches": job["batches"],
-        "ratio": job["records_per_s"] / raw,
+        "raw_consume_runs": raws,
+        "etlcore_records_per_s": main_job["records_per_s"],
+        "etlcore_batches": main_job["batches"],
+        "ratio": main_job["ratio"],
+        "checksum": main_job["checksum"], "reference": main_job["reference"],
+        "correct": all(j["correct"] for j in jobs.values()),
+        "variants": jobs,
     }
-    want = reference(args.records, args.partitions, args.per_batch, job["batches"])
-    result.update(checksum=digest(got), reference=digest(want), correct=got == want,
-                  output_rows=len(got))
     print(f"fill (produce)          {result['fill_records_per_s']:>12,.0f} records/s")
-    print(f"raw confluent consume   {raw:>12,.0f} records/s   (ceiling)")
-    print(f"etlcore kafka->window->kafka {job['records_per_s']:>7,.0f} records/s   "
-          f"({job['batches']} batches, {job['seconds']:.2f}s)")
-    print(f"ratio etlcore / raw     {result['ratio']:>12.1%}")
-    print(f"output {len(got)} rows, checksum {result['checksum']}, reference "
-          f"{result['reference']}: {'correct' if result['correct'] else 'WRONG'}")
+    print(f"raw confluent consume   {raw:>12,.0f} records/s   (the ceiling: median of "
+          + " / ".join(f"{r:,.0f}" for r in raws) + ")")
+    for variant, job in jobs.items():
+        print(f"etlcore {variant:<8} {job['records_per_s']:>10,.0f} records/s  (median of "
+              + " / ".join(f"{r:,.0f}" for r in job["runs"])
+              + f"; {job['batches']} batches)  {job['ratio']:.1%} of raw  "
+              f"output {job['output_rows']} rows, checksum {job['checksum']} "
+              f"{'== reference' if job['correct'] else '!= reference ' + job['reference']}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=2)

@@ -75,17 +75,20 @@ class JsonDecoder:
 
     def __init__(self, schema: Mapping[str, Any] | type | None = None,
                  required: Sequence[str] | None = None, output: Output | None = None,
-                 *, objects_only: bool = False, key: str = "parse_json"):
+                 *, objects_only: bool = False, key: str = "parse_json",
+                 names: tuple[str, str, str] = ("schema", "required", "output")):
         self.schema = schema
         self.required = list(required) if required is not None else []
         self.objects_only = objects_only
         self.key = key
+        self.names = names  # what the caller calls schema, required, output: for errors
         self.output = output or ("struct" if _is_struct(schema) else "dict")
         self._check()
         self._one: Callable[[Any], Any] = self._build()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return _rebuild, (self.schema, self.required, self.output, self.objects_only, self.key)
+        return _rebuild, (self.schema, self.required, self.output, self.objects_only, self.key,
+                          self.names)
 
     def __repr__(self) -> str:
         return (f"JsonDecoder(schema={self.schema!r}, required={self.required!r}, "
@@ -96,29 +99,29 @@ class JsonDecoder:
     def _check(self) -> None:
         schema, key = self.schema, self.key
         if self.output not in ("dict", "tuple", "struct"):
-            raise ConfigError(f"{key}.output", "'dict', 'tuple' or 'struct'", self.output)
+            raise ConfigError(f"{key}.{self.names[2]}", "'dict', 'tuple' or 'struct'", self.output)
         if not all(isinstance(f, str) for f in self.required):
-            raise ConfigError(f"{key}.required", "a list of field names", self.required)
+            raise ConfigError(f"{key}.{self.names[1]}", "a list of field names", self.required)
         if schema is None:
             if self.required:
-                raise ConfigError(f"{key}.required", "a schema that names these fields "
+                raise ConfigError(f"{key}.{self.names[1]}", "a schema that names these fields "
                                   "(required needs schema)", self.required)
             if self.output != "dict":
-                raise ConfigError(f"{key}.output", "'dict' when no schema is given", self.output)
+                raise ConfigError(f"{key}.{self.names[2]}", "'dict' when no schema is given", self.output)
             return
         if _is_struct(schema):
             fields = set(schema.__struct_fields__)
         elif isinstance(schema, Mapping) and schema and all(isinstance(f, str) for f in schema):
             fields = set(schema)
             if self.output == "struct":
-                raise ConfigError(f"{key}.output", "'dict' or 'tuple' for a mapping schema "
+                raise ConfigError(f"{key}.{self.names[2]}", "'dict' or 'tuple' for a mapping schema "
                                   "('struct' needs a msgspec.Struct schema)", self.output)
         else:
-            raise ConfigError(f"{key}.schema", "a non-empty mapping of field name to type, "
+            raise ConfigError(f"{key}.{self.names[0]}", "a non-empty mapping of field name to type, "
                               "or a msgspec.Struct class", schema)
         unknown = [f for f in self.required if f not in fields]
         if unknown:
-            raise ConfigError(f"{key}.required", f"fields of the schema ({', '.join(sorted(fields))})",
+            raise ConfigError(f"{key}.{self.names[1]}", f"fields of the schema ({', '.join(sorted(fields))})",
                               unknown)
 
     def _types(self) -> list[tuple[str, Any, bool]]:
@@ -128,7 +131,7 @@ class JsonDecoder:
         for name, tp in self.schema.items():
             if isinstance(tp, str):
                 if tp not in TYPE_NAMES:
-                    raise ConfigError(f"{self.key}.schema.{name}",
+                    raise ConfigError(f"{self.key}.{self.names[0]}.{name}",
                                       "a type or one of " + ", ".join(TYPE_NAMES), tp)
                 tp = TYPE_NAMES[tp]
             out.append((name, tp, name in self.required))
@@ -161,7 +164,7 @@ class JsonDecoder:
         try:
             return msgspec.json.Decoder(tp)
         except TypeError as err:
-            raise ConfigError(f"{self.key}.schema", "types msgspec can decode", str(err)) from None
+            raise ConfigError(f"{self.key}.{self.names[0]}", "types msgspec can decode", str(err)) from None
 
     # -- decoding ----------------------------------------------------------------
 
@@ -265,8 +268,8 @@ def _not_object(value: Any) -> str:
 
 
 def _rebuild(schema: Any, required: list[str], output: Output, objects_only: bool,
-             key: str) -> JsonDecoder:
-    return JsonDecoder(schema, required, output, objects_only=objects_only, key=key)
+             key: str, names: tuple[str, str, str]) -> JsonDecoder:
+    return JsonDecoder(schema, required, output, objects_only=objects_only, key=key, names=names)
 
 
 def _is_struct(schema: Any) -> bool:

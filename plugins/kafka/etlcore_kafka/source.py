@@ -37,7 +37,7 @@ from etlcore_kafka._client import (
 )
 from etlcore_kafka.config import KafkaSourceConfig, split_partition
 
-_JSON = JsonDecoder()  # untyped values: any JSON, integers of any size
+_JSON = JsonDecoder()  # untyped keys and values: any JSON, integers of any size
 _VALUE, _ERROR, _OFFSET = (confluent_kafka.Message.value, confluent_kafka.Message.error,
                            confluent_kafka.Message.offset)  # C methods, for map()
 log = logging.getLogger("etlcore.kafka")
@@ -197,6 +197,7 @@ class KafkaReader(SourceReader):
         self._lock = threading.Lock()
         self._stop = threading.Event()  # close() from another thread ends a waiting read
         self._engine_stop = threading.Event()  # the engine's hard stop (ReaderContext)
+        self._values = config.value_decoder() if config.value_schema is not None else _JSON
 
     def __reduce__(self) -> tuple[Any, ...]:
         return KafkaReader, (self.config,)
@@ -345,20 +346,20 @@ class KafkaReader(SourceReader):
             if fmt == "bytes":
                 return values
             if fmt == "json":
-                decoded, failed = _JSON.decode_many(values)
+                decoded, failed = self._values.decode_many(values)
                 if not failed:
                     return decoded
             out: list[Any] = []
             for msg, raw in zip(msgs, values, strict=True):
                 try:
-                    out.append(_decode(raw, fmt))
+                    out.append(_decode(raw, fmt, self._values))
                 except ValueError as err:
                     out.append(_rejected(msg, err))
             return out
         out = []
         for msg in msgs:
             try:
-                value = _decode(msg.value(), c.value_format)
+                value = _decode(msg.value(), c.value_format, self._values)
                 key = _decode(msg.key(), c.key_format)
             except ValueError as err:
                 out.append(_rejected(msg, err))
@@ -385,10 +386,10 @@ class _Partition:
         self.leftover: list[Any] = []
 
 
-def _decode(raw: bytes | None, fmt: str) -> Any:
+def _decode(raw: bytes | None, fmt: str, decoder: JsonDecoder = _JSON) -> Any:
     """bytes -> value by format; raises ValueError for undecodable JSON or UTF-8."""
     if fmt == "json" and raw is not None:
-        return _JSON.decode(raw)
+        return decoder.decode(raw)
     if raw is None or fmt == "bytes":
         return raw
     return raw.decode("utf-8", "replace")
