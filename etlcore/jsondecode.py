@@ -84,6 +84,7 @@ class JsonDecoder:
         self.names = names  # what the caller calls schema, required, output: for errors
         self.output = output or ("struct" if _is_struct(schema) else "dict")
         self._check()
+        self._post: Callable[[Any], Any] | None = None  # struct -> tuple/dict, C, batch-wise
         self._one: Callable[[Any], Any] = self._build()
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -151,14 +152,11 @@ class JsonDecoder:
                 return self._decoder(td).decode
             struct = msgspec.defstruct(
                 "Record", [(n, tp) if req else (n, tp | None, None) for n, tp, req in fields])
-        decode = self._decoder(struct).decode
         if self.output == "tuple":
-            astuple = msgspec.structs.astuple
-            return lambda raw: astuple(decode(raw))
-        if self.output == "dict":
-            asdict = msgspec.structs.asdict
-            return lambda raw: asdict(decode(raw))
-        return decode
+            self._post = msgspec.structs.astuple
+        elif self.output == "dict":
+            self._post = msgspec.structs.asdict
+        return self._decoder(struct).decode
 
     def _decoder(self, tp: Any) -> msgspec.json.Decoder:
         try:
@@ -176,7 +174,7 @@ class JsonDecoder:
             value = self._slow(raw, err)
         if self.objects_only and self.schema is None and type(value) is not dict:
             raise JsonDecodeError(_not_object(value))
-        return value
+        return value if self._post is None else self._post(value)
 
     __call__ = decode
 
@@ -188,7 +186,7 @@ class JsonDecoder:
         input failed, and the loop resumes after it.
         """
         texts = raws if isinstance(raws, list) else list(raws)
-        one = self._one
+        one, typed = self._one, self.schema is not None
         out: list[Any] = []
         failed: list[tuple[int, str]] = []
         it = iter(texts)
@@ -198,12 +196,18 @@ class JsonDecoder:
                 break
             except _DecodeErrors as err:
                 i = len(out) + len(failed)
+                raw = texts[i]
+                if type(raw) is str or type(raw) is bytes:  # text that does not fit: the usual
+                    failed.append((i, _reason(raw, err, typed)))
+                    continue
                 try:
-                    out.append(self._slow(texts[i], err))
+                    out.append(self._slow(raw, err))
                 except JsonDecodeError as why:
                     failed.append((i, why.reason))
         if self.schema is None and self.objects_only and out:
             out, failed = self._objects(texts, out, failed)
+        if self._post is not None:
+            out = list(map(self._post, out))
         return out, failed
 
     def _slow(self, raw: Any, err: BaseException) -> Any:
@@ -241,6 +245,8 @@ class JsonDecoder:
 
 def _reason(raw: Any, err: BaseException, typed: bool = False) -> str:
     """The dead letter's reason: the decoder's own words, prefixed by what kind of misfit."""
+    if typed and type(err) is msgspec.ValidationError:  # the common misfit, first
+        return f"does not fit the schema: {err}"
     if not isinstance(raw, (str, bytes, bytearray, memoryview, dict)):
         return f"expected JSON text, got {type(raw).__name__}"
     if isinstance(err, RecursionError):
