@@ -23,7 +23,7 @@ from __future__ import annotations
 import copyreg
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, Optional, TypedDict
 
 import msgspec
 
@@ -150,8 +150,13 @@ class JsonDecoder:
             if self.output == "dict" and all(req for _, _, req in fields):
                 td = TypedDict("Record", {n: tp for n, tp, _ in fields})  # type: ignore[misc]
                 return self._decoder(td).decode
-            struct = msgspec.defstruct(
-                "Record", [(n, tp) if req else (n, tp | None, None) for n, tp, req in fields])
+            try:
+                struct = msgspec.defstruct("Record", [
+                    (n, tp) if req else (n, Optional[tp], None)  # noqa: UP045 - any tp
+                    for n, tp, req in fields])
+            except TypeError as err:
+                raise ConfigError(f"{self.key}.{self.names[0]}", "types msgspec can decode",
+                                  str(err)) from None
         if self.output == "tuple":
             self._post = msgspec.structs.astuple
         elif self.output == "dict":
@@ -260,13 +265,13 @@ _AT_BYTE = re.compile(r"\(byte (\d+)\)$")
 
 
 def _where(raw: Any, message: str) -> str:
-    """The text at msgspec's ``(byte N)``, so that ``NaN`` or a stray quote shows."""
+    """The text around msgspec's ``(byte N)``, so that ``NaN`` or a stray quote shows."""
     m = _AT_BYTE.search(message)
     if m is None or isinstance(raw, dict):
         return ""
     data = raw.encode("utf-8", "replace") if isinstance(raw, str) else bytes(raw)
     at = int(m.group(1))
-    return f": {data[at:at + 12].decode('utf-8', 'replace')!r}"
+    return f", near {data[max(0, at - 8):at + 8].decode('utf-8', 'replace')!r}"
 
 
 def _not_object(value: Any) -> str:
