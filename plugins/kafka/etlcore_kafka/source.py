@@ -21,6 +21,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from etlcore.errors import EtlcoreError
@@ -42,6 +43,7 @@ _VALUE, _ERROR, _OFFSET = (confluent_kafka.Message.value, confluent_kafka.Messag
                            confluent_kafka.Message.offset)  # C methods, for map()
 log = logging.getLogger("etlcore.kafka")
 
+_ENDS_FRESH = 0.5  # seconds an end asked for with another partition's is used for its plan
 _LIST_EACH = 8  # up to this many topics, metadata is asked for topic by topic
 _FETCH = 10_000  # messages per consume() call: large calls amortise the C boundary
 _REFRESH_AFTER = 5.0  # seconds without progress before a partition's consumer is replaced
@@ -82,6 +84,8 @@ class KafkaSource(Source):
         self._listed_at = float("-inf")
         self._at_open: set[str] = set()
         self._warned_missing: set[str] = set()
+        self._ends: dict[str, tuple[int, float]] = {}  # partition -> (end, when asked)
+        self._pool: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
         return f"KafkaSource({self.config!r})"
@@ -95,6 +99,9 @@ class KafkaSource(Source):
 
     def close(self) -> None:
         consumer, self._consumer = self._consumer, None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
         if consumer is not None:
             consumer.close()
 
@@ -174,10 +181,34 @@ class KafkaSource(Source):
 
     def plan(self, partition: str, start: Position, max_records: int | None) -> int:
         """Up to the partition's end now (LSO under read_committed), at most max_records on."""
-        _, end = self._watermarks(partition)
+        end = self._end(partition)
         if max_records is not None:
             end = min(end, start + max_records)
         return max(int(start), end)
+
+    def _end(self, partition: str) -> int:
+        """The partition's end, asked for every listed partition at once.
+
+        The engine plans partitions one after the other; each request is a broker
+        round trip, so the first plan of a batch asks for all partitions in
+        parallel and the others take their answer (an end read a moment earlier
+        is still a valid end: the batch covers a little less).
+        """
+        ready = self._ends.pop(partition, None)
+        if ready is not None and time.monotonic() - ready[1] < _ENDS_FRESH:
+            return ready[0]
+        others = [p for p in self._listing if p != partition]
+        if not others:
+            return self._watermarks(partition)[1]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kafka-plan")
+        futures = {p: self._pool.submit(self._watermarks, p) for p in others}
+        end = self._watermarks(partition)[1]
+        now = time.monotonic()
+        for p, fut in futures.items():
+            with contextlib.suppress(Exception):  # that partition's own plan() retries, raising
+                self._ends[p] = (fut.result()[1], now)
+        return end
 
     def on_batch_committed(self, positions: dict[str, Position]) -> None:
         """Commit the batch's end offsets to ``group_id`` (best effort: monitoring only)."""
