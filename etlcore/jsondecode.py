@@ -1,9 +1,10 @@
 """The one JSON decoder of etlcore: ``parse_json`` and every source's ``format: json``.
 
 Everything goes through msgspec. Without a schema it builds any JSON value
-(integers of any size stay exact: orjson, about 20% faster untyped, turns
-integers beyond 64 bits into floats). With a schema -- ``{"id": int, "user": str}``, type names as strings
-(YAML), or a :class:`msgspec.Struct` -- msgspec parses, validates and projects
+(integers of any size stay exact; orjson, about 20% faster untyped, turns
+integers beyond 64 bits into floats). With a schema -- ``{"id": int, "user":
+str}``, type names as strings (YAML), or a :class:`msgspec.Struct` -- msgspec
+parses, validates and projects
 in one C pass: fields outside the schema are never built, and a record that
 does not fit fails with the decoder's reason (``Expected `int`, got `str` - at
 `$.id```).
@@ -65,10 +66,9 @@ class JsonDecoder:
     ``schema``: None (any JSON value; with ``objects_only`` only objects), a
     mapping of field name to type (a Python type, a ``typing`` form such as
     ``list[str]`` or ``Annotated[float, msgspec.Meta(ge=0)]``, or a name from
-    :data:`TYPE_NAMES`), or a ``msgspec.Struct`` class. ``required``: fields that
-    must be present and not null (every field of a Struct without a default is
-    required anyway); other schema fields may be absent or null and come out as
-    None. ``output``: ``"dict"`` (only the schema's fields), ``"tuple"`` (the
+    :data:`TYPE_NAMES`), or a ``msgspec.Struct`` class. ``required``: fields of a
+    mapping schema that must be present and not null; its other fields may be
+    absent or null and come out as None (a Struct says itself what is required). ``output``: ``"dict"`` (only the schema's fields), ``"tuple"`` (the
     schema's fields in order) or ``"struct"`` (the Struct instance; the default
     for a Struct schema).
     """
@@ -78,7 +78,8 @@ class JsonDecoder:
                  *, objects_only: bool = False, key: str = "parse_json",
                  names: tuple[str, str, str] = ("schema", "required", "output")):
         self.schema = schema
-        self.required = list(required) if required is not None else []
+        self.required = ([required] if isinstance(required, str)
+                         else list(required) if required is not None else [])
         self.objects_only = objects_only
         self.key = key
         self.names = names  # what the caller calls schema, required, output: for errors
@@ -112,6 +113,10 @@ class JsonDecoder:
             return
         if _is_struct(schema):
             fields = set(schema.__struct_fields__)
+            if self.required:
+                raise ConfigError(f"{key}.{self.names[1]}", "nothing for a msgspec.Struct "
+                                  "schema (its fields without a default are required)",
+                                  self.required)
         elif isinstance(schema, Mapping) and schema and all(isinstance(f, str) for f in schema):
             fields = set(schema)
             if self.output == "struct":

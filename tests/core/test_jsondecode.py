@@ -113,6 +113,7 @@ def test_a_msgspec_struct_is_a_schema():
     ({"schema": {"id": int}, "output": "list"}, "parse_json.output", "'dict', 'tuple'"),
     ({"schema": {"id": int}, "output": "struct"}, "parse_json.output", "'dict' or 'tuple'"),
     ({"schema": []}, "parse_json.schema", "a non-empty mapping"),
+    ({"schema": Click, "required": ["id"]}, "parse_json.required", "nothing for a msgspec"),
     ({"schema": {"id": object()}}, "parse_json.schema", "types msgspec can decode"),
 ])
 def test_bad_settings_name_the_key_before_anything_runs(kwargs, key, expected):
