@@ -1,7 +1,8 @@
 """``python -m benchmarks``: run the suite, print a table, optionally write JSON and a PNG.
 
     python -m benchmarks                           # full suite, every engine
-    python -m benchmarks --quick --engines etlcore # CI: etlcore, etlcore-pure, plain-python
+    python -m benchmarks --quick --engines etlcore # CI: etlcore, etlcore-pure, plain-python(+msgspec)
+    python -m benchmarks --workloads W3 --engines json   # W3 against all its JSON yardsticks
     python -m benchmarks --json bench-results/latest.json --plot bench-results/latest.png
     python -m benchmarks --scaling --engines etlcore
     python -m benchmarks --runners local,processes,spark --engines etlcore-compiled,spark-rdd
@@ -31,7 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--engines", default="all",
                         help="comma-separated engines or groups (etlcore = etlcore, etlcore-pure, "
-                             f"plain-python; all); engines: {', '.join(ENGINES)}")
+                             "plain-python, plain-msgspec; json = W3's JSON yardsticks; all); "
+                             f"engines: {', '.join(ENGINES)}")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="e.g. W1,W2")
     parser.add_argument("--quick", action="store_true", help="small inputs: a couple of minutes")
     parser.add_argument("--runners", default="",

@@ -1,24 +1,34 @@
-"""Kafka end to end: how close etlcore gets to the raw client's consume rate.
+"""Kafka end to end (W5): how close etlcore gets to the raw client's consume rate.
 
-Fills a topic with N JSON records, then measures in the same run
+Fills a topic with N JSON records (record i to partition i % partitions, so
+every batch's offset ranges are known in advance), then measures in the same run
 (1) confluent-kafka consuming the topic raw (the ceiling) and
 (2) etlcore: topic -> parse JSON -> reduce_by_key_and_window -> output topic
-(transactional kafka sink). Needs a broker (``python scripts/services/svc.py start kafka``).
+(transactional kafka sink). The output topic is then read back (untimed) and
+checked against a reference computed from the generated users by separate code:
+every emitted window's (user, count) rows. Needs a broker
+(``python scripts/services/svc.py start kafka``).
 
     python benchmarks/kafka_e2e.py --records 200000 [--partitions 3] [--json out.json]
+
+Exits 1 when the output differs from the reference.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import importlib
 import json
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
@@ -37,8 +47,22 @@ def _make_topics(admin: AdminClient, names: list[str], partitions: int) -> None:
         time.sleep(0.1)
 
 
-def fill(bootstrap: str, topic: str, n: int) -> float:
-    """Produce ``n`` JSON click records; returns seconds taken."""
+WINDOW_BATCHES, SLIDE_BATCHES = 10, 2  # the job's window: 10 s sliding every 2 s, 1 s batches
+
+
+def users(n: int) -> list[str]:
+    """The ``user`` of record i, as :func:`fill` writes it (same seed, same draws)."""
+    rng = random.Random(7)
+    out = []
+    for _ in range(n):
+        out.append(f"u{rng.randrange(1000)}")
+        rng.randrange(50)
+        rng.randrange(5000)
+    return out
+
+
+def fill(bootstrap: str, topic: str, n: int, partitions: int) -> float:
+    """Produce ``n`` JSON click records, record i to partition i % partitions; seconds taken."""
     rng = random.Random(7)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
                          "batch.num.messages": 10000, "compression.type": "lz4"})
@@ -48,7 +72,7 @@ def fill(bootstrap: str, topic: str, n: int) -> float:
                             "page": f"/p/{rng.randrange(50)}", "ms": rng.randrange(5000)})
         while True:
             try:
-                producer.produce(topic, value=value.encode())
+                producer.produce(topic, value=value.encode(), partition=i % partitions)
                 break
             except BufferError:
                 producer.poll(0.01)
@@ -79,14 +103,74 @@ def raw_consume(bootstrap: str, topic: str, partitions: int, n: int) -> float:
     return got / elapsed
 
 
-def etlcore_job(bootstrap: str, src: str, dst: str, n: int, per_batch: int) -> dict[str, Any]:
+def reference(n: int, partitions: int, per_batch: int, batches: int) -> list[tuple[str, int]]:
+    """Every emitted window's ``(user, count)`` rows, sorted, worked out from the data alone.
+
+    Record i sits at offset i // partitions of its partition, so it is read in
+    batch offset // per_batch. A window is emitted at batch e when (e + 1) is a
+    multiple of the slide and covers batches e - length + 1 .. e (Spark
+    Streaming's reduceByKeyAndWindow); ``batches`` counts the final idle one.
+    """
+    per_batch_users: dict[int, Counter[str]] = {}
+    for i, user in enumerate(users(n)):
+        per_batch_users.setdefault((i // partitions) // per_batch, Counter())[user] += 1
+    rows: list[tuple[str, int]] = []
+    for e in range(batches):
+        if (e + 1) % SLIDE_BATCHES:
+            continue
+        window: Counter[str] = Counter()
+        for b in range(e - WINDOW_BATCHES + 1, e + 1):
+            window.update(per_batch_users.get(b, Counter()))
+        rows.extend(window.items())
+    return sorted(rows)
+
+
+def read_output(bootstrap: str, topic: str, partitions: int) -> list[tuple[str, int]]:
+    """The committed ``(user, count)`` rows of the output topic, sorted (untimed)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False, "isolation.level": "read_committed",
+                         "enable.partition.eof": True})
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    rows: list[tuple[str, int]] = []
+    eof: set[int] = set()
+    deadline = time.monotonic() + 120
+    while len(eof) < partitions and time.monotonic() < deadline:
+        for msg in consumer.consume(10000, 1.0):
+            err = msg.error()
+            if err is None:
+                rows.append((msg.key().decode(), json.loads(msg.value())))
+            elif err.code() == KafkaError._PARTITION_EOF:
+                eof.add(msg.partition())
+    consumer.close()
+    return sorted(rows)
+
+
+def digest(rows: list[tuple[str, int]]) -> str:
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
+
+
+#: The job's two ways of reading the values: any JSON into dicts, or only the field it uses
+#: through the source's typed decoder (``value_schema``: parse, validate, project in C).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "untyped": {},
+    "typed": {"value_schema": {"user": "str"}},
+}
+
+
+def etlcore_job(bootstrap: str, src: str, dst: str, n: int, per_batch: int,
+                source_options: dict[str, Any]) -> dict[str, Any]:
     """records/s of topic -> json -> windowed count per user -> output topic."""
     from etlcore.context import StreamingContext
+    from etlcore.plugin.registry import get_registry
 
+    # load the plugin before the clock starts, as the raw consumer's import is untimed too
+    get_registry()
+    importlib.import_module("etlcore_kafka.source")
+    importlib.import_module("etlcore_kafka.sink")
     with tempfile.TemporaryDirectory() as ckpt:
         ctx = StreamingContext(1.0, ckpt, clock="manual", name="kafka-bench",
                                max_rate_per_partition=per_batch)
-        (ctx.source("kafka", bootstrap_servers=bootstrap, topics=[src])
+        (ctx.source("kafka", bootstrap_servers=bootstrap, topics=[src], **source_options)
             .map(lambda v: (v["user"], 1))
             .reduce_by_key_and_window("sum", length="10s", slide="2s")
             .sink("kafka", bootstrap_servers=bootstrap, topic=dst))
@@ -106,38 +190,77 @@ def main(argv: list[str] | None = None) -> int:
                         help="max records per partition per batch (one batch = 1 s of clock)")
     parser.add_argument("--bootstrap", default=os.environ.get("ETLCORE_KAFKA_BOOTSTRAP",
                                                               "127.0.0.1:9092"))
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of raw, untyped, typed (interleaved); medians are reported")
+    parser.add_argument("--variants", default="typed,untyped",
+                        help="which jobs to run: untyped (any JSON into dicts), typed "
+                             "(value_schema); the first one named is reported as W5")
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
     args = parser.parse_args(argv)
+    variants = {v: VARIANTS[v] for v in args.variants.split(",")}
 
     admin = AdminClient({"bootstrap.servers": args.bootstrap})
     run = uuid.uuid4().hex[:8]
-    src, dst = f"bench-in-{run}", f"bench-out-{run}"
-    _make_topics(admin, [src, dst], args.partitions)
+    src = f"bench-in-{run}"
+    rounds = range(max(1, args.repeat))
+    dsts = {(v, r): f"bench-out-{v}-{r}-{run}" for v in variants for r in rounds}
+    _make_topics(admin, [src, *dsts.values()], args.partitions)
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     try:
-        fill_s = fill(args.bootstrap, src, args.records)
-        raw = raw_consume(args.bootstrap, src, args.partitions, args.records)
-        job = etlcore_job(args.bootstrap, src, dst, args.records, args.per_batch)
+        fill_s = fill(args.bootstrap, src, args.records, args.partitions)
+        # raw and etlcore interleaved, so that load on a shared machine hits both alike
+        raws = [raw_consume(args.bootstrap, src, args.partitions, args.records)]
+        for r in rounds:
+            for variant, options in variants.items():
+                job = etlcore_job(args.bootstrap, src, dsts[variant, r], args.records,
+                                  args.per_batch, options)
+                raws.append(raw_consume(args.bootstrap, src, args.partitions, args.records))
+                got = read_output(args.bootstrap, dsts[variant, r], args.partitions)
+                want = reference(args.records, args.partitions, args.per_batch, job["batches"])
+                job.update(checksum=digest(got), reference=digest(want), correct=got == want,
+                           output_rows=len(got))
+                runs[variant].append(job)
     finally:
-        for fut in admin.delete_topics([src, dst, f"{dst}.etlcore-commits"]).values():
+        topics = [src, *dsts.values(), *(f"{d}.etlcore-commits" for d in dsts.values())]
+        for fut in admin.delete_topics(topics).values():
             with contextlib.suppress(Exception):  # cleanup is best effort
                 fut.result(30)
+    raw = statistics.median(raws)
+    jobs: dict[str, dict[str, Any]] = {}
+    for variant, done in runs.items():
+        rate = statistics.median(j["records_per_s"] for j in done)
+        jobs[variant] = {"records_per_s": rate, "runs": [j["records_per_s"] for j in done],
+                         "seconds": statistics.median(j["seconds"] for j in done),
+                         "batches": done[0]["batches"], "ratio": rate / raw,
+                         "correct": all(j["correct"] for j in done),
+                         "checksum": done[-1]["checksum"], "reference": done[-1]["reference"],
+                         "output_rows": done[-1]["output_rows"]}
+    main_job = jobs[next(iter(variants))]
     result = {
         "records": args.records, "partitions": args.partitions, "per_batch": args.per_batch,
         "fill_records_per_s": args.records / fill_s,
         "raw_consume_records_per_s": raw,
-        "etlcore_records_per_s": job["records_per_s"],
-        "etlcore_batches": job["batches"],
-        "ratio": job["records_per_s"] / raw,
+        "raw_consume_runs": raws,
+        "etlcore_records_per_s": main_job["records_per_s"],
+        "etlcore_batches": main_job["batches"],
+        "ratio": main_job["ratio"],
+        "checksum": main_job["checksum"], "reference": main_job["reference"],
+        "correct": all(j["correct"] for j in jobs.values()),
+        "variants": jobs,
     }
     print(f"fill (produce)          {result['fill_records_per_s']:>12,.0f} records/s")
-    print(f"raw confluent consume   {raw:>12,.0f} records/s   (ceiling)")
-    print(f"etlcore kafka->window->kafka {job['records_per_s']:>7,.0f} records/s   "
-          f"({job['batches']} batches, {job['seconds']:.2f}s)")
-    print(f"ratio etlcore / raw     {result['ratio']:>12.1%}")
+    print(f"raw confluent consume   {raw:>12,.0f} records/s   (the ceiling: median of "
+          + " / ".join(f"{r:,.0f}" for r in raws) + ")")
+    for variant, job in jobs.items():
+        print(f"etlcore {variant:<8} {job['records_per_s']:>10,.0f} records/s  (median of "
+              + " / ".join(f"{r:,.0f}" for r in job["runs"])
+              + f"; {job['batches']} batches)  {job['ratio']:.1%} of raw  "
+              f"output {job['output_rows']} rows, checksum {job['checksum']} "
+              f"{'== reference' if job['correct'] else '!= reference ' + job['reference']}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=2)
-    return 0
+    return 0 if result["correct"] else 1
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ SPARK_RDD = "spark-rdd"
 #: (field, engine it compares against, which rows get it) for the same workload of one run
 _RATIOS = (
     ("vs_plain", YARDSTICK, lambda e: True),
+    # W3's second and third yardsticks: the plain loop with etlcore's JSON library (msgspec),
+    # untyped as the plain loop is written, and with the very typed decoder etlcore uses
+    ("vs_plain_msgspec", "plain-msgspec", lambda e: e.startswith("etlcore")),
+    ("vs_plain_msgspec_typed", "plain-msgspec-typed", lambda e: e.startswith("etlcore")),
     ("vs_pure", "etlcore-pure", lambda e: True),
     ("vs_local", LOCAL, lambda e: e.startswith("etlcore[")),
     ("vs_spark_rdd", SPARK_RDD, lambda e: e.startswith("etlcore")),
@@ -49,7 +53,9 @@ def table(rows: list[dict[str, Any]], title: str) -> Any:
     from rich.table import Table
 
     t = Table(title=title)
-    extra = [(f, label) for f, label in (("vs_local", "x local"), ("vs_spark_rdd", "x spark-rdd"))
+    extra = [(f, label) for f, label in (("vs_plain_msgspec", "x plain-msgspec"),
+                                         ("vs_plain_msgspec_typed", "x plain-msgspec-typed"),
+                                         ("vs_local", "x local"), ("vs_spark_rdd", "x spark-rdd"))
              if any(f in r for r in rows)]
     for col in ("workload", "engine", "records", "records/s", "x plain", "x pure",
                 *(label for _, label in extra), "startup s", "peak RSS MB", "correct", "error"):

@@ -228,6 +228,32 @@ class Stream:
             "filter", lambda part, run: filter(fn, part)
         )
 
+    def parse_json(self, schema: Any = None, *, required: list[str] | None = None,
+                   output: str | None = None) -> Stream:
+        """JSON text to records, one C pass per partition; misfits go to the dead letters.
+
+        Without ``schema``: any JSON object, as a dict (other values are refused).
+        With ``schema`` (field -> type, or a msgspec.Struct) the decoder parses,
+        validates and projects at once: ``required`` fields must be present and
+        not null; ``output`` is ``"dict"``, ``"tuple"`` or ``"struct"``. The dead
+        letter carries the decoder's reason. See :mod:`etlcore.jsondecode`.
+        """
+        from etlcore.jsondecode import JsonDecoder
+
+        decoder = JsonDecoder(schema, required, output,  # type: ignore[arg-type]
+                              objects_only=True, key="parse_json")
+        key = self.ctx._graph.new_key("parse_json")
+
+        def apply(part: Iterable[Any], run: Any) -> list[Any]:
+            records = _as_list(part)
+            values, failed = decoder.decode_many(records)
+            for i, reason in failed:
+                run.dead_letter(records[i], reason, key)
+            return values
+
+        node = MapPartitionsNode(self.node, key, apply)
+        return Stream(self.ctx, self.ctx._graph.add(node))
+
     def map_partitions(self, fn: Callable[[list[Any]], Iterable[Any]]) -> Stream:
         """``fn`` on each partition's list of records (open one connection per partition)."""
         return self._narrow("map_partitions", lambda part, run: fn(_as_list(part)))

@@ -12,6 +12,9 @@ ENGINES: dict[str, tuple[str, dict[str, str]]] = {
     "etlcore": ("benchmarks.engines.etlcore_engine", {}),
     "etlcore-pure": ("benchmarks.engines.etlcore_engine", {"ETLCORE_PURE_PYTHON": "1"}),
     "plain-python": ("benchmarks.engines.plain", {}),
+    "plain-msgspec": ("benchmarks.engines.plain", {"BENCH_PLAIN": "msgspec"}),
+    "plain-msgspec-typed": ("benchmarks.engines.plain", {"BENCH_PLAIN": "msgspec-typed"}),
+    "etlcore-stdlib-json": ("benchmarks.engines.etlcore_engine", {"ETLCORE_BENCH_W3": "stdlib"}),
     "polars": ("benchmarks.engines.polars_engine", {}),
     "duckdb": ("benchmarks.engines.duckdb_engine", {}),
     "spark-rdd": ("benchmarks.engines.spark_engine", {"BENCH_SPARK_MODE": "rdd"}),
@@ -22,7 +25,9 @@ ENGINES: dict[str, tuple[str, dict[str, str]]] = {
 
 #: Names that select several engines (CI: ``--engines etlcore``).
 GROUPS: dict[str, list[str]] = {
-    "etlcore": ["etlcore", "etlcore-pure", "plain-python"],
+    "etlcore": ["etlcore", "etlcore-pure", "plain-python", "plain-msgspec"],
+    "json": ["etlcore", "etlcore-stdlib-json", "plain-python", "plain-msgspec",
+             "plain-msgspec-typed"],
     "etlcore-compiled": ["etlcore"],
     "spark": ["spark-rdd", "spark-sss"],
     "all": list(ENGINES),

@@ -75,6 +75,19 @@ class CountingSink:
         return (self.count, self.sum_id, self.sum_amount, self.sum_user_len)
 
 
+def w3_schema() -> dict[str, Any]:
+    """W3's record as a typed schema: what the filter and the projection check, as types.
+
+    A numeric, non-negative ``amount`` (msgspec's ``float`` takes JSON integers
+    and refuses booleans and null), an integer ``id`` and a string ``user``.
+    """
+    from typing import Annotated
+
+    import msgspec
+
+    return {"id": int, "user": str, "amount": Annotated[float, msgspec.Meta(ge=0)]}
+
+
 def valid_amount(record: dict[str, Any]) -> bool:
     """W3's filter: a numeric, non-negative amount."""
     amount = record.get("amount")

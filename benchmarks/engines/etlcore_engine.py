@@ -24,7 +24,7 @@ from operator import itemgetter
 from typing import Any
 
 from benchmarks.data import FLUSH_KEY, MAX_DELAY_S, SESSION_GAP_S
-from benchmarks.engines.base import CountingSink, Engine, valid_amount
+from benchmarks.engines.base import CountingSink, Engine, valid_amount, w3_schema
 from benchmarks.reference import w2_row, w4_row
 
 BATCH_SIZE = int(os.environ.get("ETLCORE_BENCH_BATCH", "50000"))  # records per micro-batch
@@ -32,6 +32,7 @@ _PARALLELISM = os.environ.get("ETLCORE_BENCH_PARALLELISM")  # unset: StreamingCo
 PARALLELISM = int(_PARALLELISM) if _PARALLELISM else None
 RUNNER = os.environ.get("ETLCORE_BENCH_RUNNER", "local")
 WORKERS = int(os.environ.get("ETLCORE_BENCH_WORKERS", "2"))
+W3_API = os.environ.get("ETLCORE_BENCH_W3", "typed")  # "stdlib": json.loads + filter + map
 
 
 class Etlcore(Engine):
@@ -45,6 +46,8 @@ class Etlcore(Engine):
         self.etlcore = etlcore
         self.compiled = _fast.COMPILED
         self.name = "etlcore" if self.compiled else "etlcore-pure"
+        if W3_API == "stdlib":
+            self.name = "etlcore-stdlib-json"
         self.partitions = 1
         where = "LocalRunner"
         if RUNNER == "processes":
@@ -132,11 +135,15 @@ class Etlcore(Engine):
 
         sink = EtlCountingSink()
         ctx = self._context()
-        (ctx.stream(self._source(lines))
-            .map(json.loads, on_error="dead_letter")
-            .filter(valid_amount)
-            .map(lambda r: (r["id"], r["user"], r["amount"]))
-            .to(sink, name="counting"))
+        stream = ctx.stream(self._source(lines))
+        if W3_API == "stdlib":  # the job as written before the typed decoder
+            stream = (stream.map(json.loads, on_error="dead_letter")
+                      .filter(valid_amount)
+                      .map(lambda r: (r["id"], r["user"], r["amount"])))
+        else:  # parse, validate (types, amount >= 0) and project in one C pass
+            stream = stream.parse_json(w3_schema(), required=["id", "user", "amount"],
+                                       output="tuple")
+        stream.to(sink, name="counting")
         ctx.run(until_idle=True)
         return sink.totals
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from typing import Any
 
 from benchmarks.data import FLUSH_KEY, SESSION_GAP_S
-from benchmarks.engines.base import CountingSink, Engine
+from benchmarks.engines.base import CountingSink, Engine, w3_schema
 from benchmarks.reference import w2_row, w4_row
 
 
 class Plain(Engine):
     name = "plain-python"
     note = "one loop over all records, dicts for state (the 1.0 overhead yardstick)"
+    loads: Any = staticmethod(json.loads)  # W3's parser: stdlib json here
 
     def version(self) -> str:
         return sys.version.split()[0]
@@ -45,7 +47,7 @@ class Plain(Engine):
 
     def run_W3(self, lines: list[str]) -> CountingSink:
         sink = CountingSink()
-        loads = json.loads
+        loads = self.loads
         out = []
         for line in lines:
             try:
@@ -85,4 +87,44 @@ class Plain(Engine):
         return [w4_row(*s) for s in sessions if s[0] != FLUSH_KEY]
 
 
-ENGINE = Plain
+class PlainMsgspec(Plain):
+    """The same loop with etlcore's JSON library: msgspec, untyped, the dict checks in Python."""
+
+    name = "plain-msgspec"
+    note = "plain-python's loop with msgspec.json.decode in place of json.loads"
+
+    def setup(self) -> None:
+        import msgspec
+
+        self.loads = msgspec.json.Decoder().decode
+
+
+class PlainMsgspecTyped(Plain):
+    """The loop with etlcore's very decoder: msgspec with W3's schema checks and projects."""
+
+    name = "plain-msgspec-typed"
+    note = "one loop; msgspec.json.Decoder(Struct of W3's schema) validates and projects"
+
+    def setup(self) -> None:
+        import msgspec
+
+        self.decoder = msgspec.json.Decoder(msgspec.defstruct("W3", list(w3_schema().items())))
+        self.errors = (msgspec.DecodeError, msgspec.ValidationError)
+
+    def run_W3(self, lines: list[str]) -> CountingSink:
+        sink = CountingSink()
+        decode, errors = self.decoder.decode, self.errors
+        out = []
+        for line in lines:
+            try:
+                rec = decode(line)
+            except errors:
+                continue
+            out.append((rec.id, rec.user, rec.amount))
+        sink.add_all(out)
+        return sink
+
+
+#: ``BENCH_PLAIN`` (set by the engine registry) picks W3's JSON library.
+ENGINE = {"": Plain, "msgspec": PlainMsgspec,
+          "msgspec-typed": PlainMsgspecTyped}[os.environ.get("BENCH_PLAIN", "")]

@@ -92,8 +92,8 @@ class Spark(Engine):
     def prepare(self, workload: str, data: list[Any]) -> Any:
         if MODE == "rdd":
             return data
-        if workload not in ("W1", "W2"):
-            raise Unsupported(f"spark-sss: {workload} not implemented (W1, W2 only)")
+        if workload not in ("W1", "W2", "W3", "W4"):
+            raise Unsupported(f"spark-sss: {workload} not implemented")
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -101,8 +101,11 @@ class Spark(Engine):
         os.makedirs(path)
         for i in range(0, len(data), SSS_BATCH):
             chunk = data[i:i + SSS_BATCH]
-            if workload == "W1":
+            if workload in ("W1", "W3"):
                 table = pa.table({"line": chunk})
+            elif workload == "W4":
+                ts, user = zip(*chunk, strict=True)
+                table = pa.table({"ts": list(ts), "user": list(user)})
             else:
                 ts, key, value = zip(*chunk, strict=True)
                 table = pa.table({"ts": list(ts), "key": list(key), "value": list(value)})
@@ -151,7 +154,7 @@ class Spark(Engine):
         return [w2_row(k, w, v) for (k, w), v in out if k != FLUSH_KEY]
 
     def rows_W3(self, out: Any) -> Any:
-        return [w3_row(*out[0])]
+        return [w3_row(*(0 if v is None else v for v in out[0]))]
 
     def rows_W4(self, out: Any) -> Any:
         return [w4_row(*s) for s in out if s[0] != FLUSH_KEY]
@@ -186,6 +189,31 @@ class Spark(Engine):
         sums = (events.groupBy(F.window("t", "1 second"), "key").agg(F.sum("value").alias("v"))
                 .select("key", F.unix_timestamp(F.col("window.start")).alias("w"), "v"))
         return [tuple(r) for r in self._drain(sums, "append")]
+
+    def sss_W3(self, path: str) -> Any:
+        """from_json with W3's schema (malformed lines give nulls), the filter, a running
+        count/sum aggregate in complete mode: the counting sink's four numbers."""
+        from pyspark.sql import functions as F
+
+        rec = F.from_json("line", "id BIGINT, user STRING, amount DOUBLE")
+        valid = (self._stream(path, "line STRING").select(rec.alias("r")).select("r.*")
+                 .where(F.col("amount").isNotNull() & (F.col("amount") >= 0)))
+        folded = valid.agg(F.count("*"), F.sum("id"), F.sum("amount"),
+                           F.sum(F.length("user")))
+        return [tuple(r) for r in self._drain(folded, "complete")]
+
+    def sss_W4(self, path: str) -> Any:
+        """session_window (gap 30 s) per user under a 1 s watermark, append mode."""
+        from pyspark.sql import functions as F
+
+        events = (self._stream(path, "ts DOUBLE, user BIGINT")
+                  .withColumn("t", F.col("ts").cast("timestamp"))
+                  .withWatermark("t", f"{int(MAX_DELAY_S * 1000)} milliseconds"))
+        sessions = (events.groupBy(F.session_window("t", f"{int(SESSION_GAP_S)} seconds"), "user")
+                    .agg(F.count("*").alias("n"), F.min("ts").alias("first"),
+                         F.max("ts").alias("last"))
+                    .select("user", "first", "n", (F.col("last") - F.col("first")).alias("d")))
+        return [tuple(r) for r in self._drain(sessions, "append")]
 
 
 ENGINE = Spark

@@ -11,7 +11,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import json
 import re
 import zlib
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from etlcore.encoding import Unstorable, check_utf8
+from etlcore.jsondecode import JsonDecoder
 from etlcore.plugin.fs import FileSystem, filesystem_for
 from etlcore.plugin.imports import require_module
 from etlcore.source import Rejected
@@ -33,46 +32,16 @@ def part_of(name: str, published_only: bool) -> str:
 
 _EOL = re.compile(r"\r\n|\r|\n")
 _BAD_BYTE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of undecodable bytes
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SHOWN = 1024  # characters of an oversized row kept in its dead letter
 _UNCLOSED = "csv: a quote opened on this line is never closed"
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON (only Python accepts it)")
-
-
-_JSON = json.JSONDecoder(parse_constant=_no_constant)
-
-
-def _strings(value: Any) -> Iterator[str]:
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, str):
-            yield v
-        elif isinstance(v, dict):
-            stack.extend(v.keys())
-            stack.extend(v.values())
-        elif isinstance(v, list):
-            stack.extend(v)
+_LINES = JsonDecoder()  # untyped: any JSON value per line
 
 
 def parse_json_line(line: str) -> Any:
     """One strict JSON value; ValueError with the reason otherwise."""
-    try:
-        value = _JSON.decode(line)
-    except RecursionError:
-        raise ValueError("invalid JSON: nested too deeply") from None
-    except ValueError as err:
-        raise ValueError(f"invalid JSON: {err}") from None
-    if _SURROGATE_ESCAPE.search(line):  # rare: only then look for a lone surrogate
-        try:
-            for s in _strings(value):
-                check_utf8(s, "a JSON string")
-        except Unstorable as err:
-            raise ValueError(f"invalid JSON text: {err.reason}") from None
-    return value
+    return _LINES.decode(line)
 
 
 @dataclass
@@ -210,18 +179,33 @@ def _text(f: _File) -> Iterator[Any]:
 
 
 def _json(f: _File) -> Iterator[Any]:
-    for i, line in enumerate(f.lines):
-        if f.errors != "strict":
+    """Each line's value, the file's lines decoded in one C pass (:mod:`etlcore.jsondecode`)."""
+    bad: dict[int, str] = {}
+    if f.errors != "strict":
+        for i in range(len(f.lines)):
             why = f.bad(i)
             if why is not None:
-                yield Rejected(f.raw(i), why, f.origin(i))
-                continue
-        if not line.strip():
-            continue
-        try:
-            yield parse_json_line(line)
-        except ValueError as err:
-            yield Rejected(line, str(err), f.origin(i))
+                bad[i] = why
+    lines = [i for i, line in enumerate(f.lines) if i not in bad and line.strip()]
+    values, failed = _LINES.decode_many([f.lines[i] for i in lines])
+    if not bad and not failed:
+        yield from values
+        return
+    reasons = dict(failed)
+    good = iter(values)
+    undecodable = sorted(bad)  # lines that are not text, yielded in file order
+    u = 0
+    for k, i in enumerate(lines):
+        while u < len(undecodable) and undecodable[u] < i:
+            j = undecodable[u]
+            u += 1
+            yield Rejected(f.raw(j), bad[j], f.origin(j))
+        if k in reasons:
+            yield Rejected(f.lines[i], reasons[k], f.origin(i))
+        else:
+            yield next(good)
+    for j in undecodable[u:]:
+        yield Rejected(f.raw(j), bad[j], f.origin(j))
 
 
 def _csv_segment(f: _File, start: int, stop: int,

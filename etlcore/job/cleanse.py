@@ -9,7 +9,6 @@ validation path and every config error names its key.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 from etlcore.errors import ConfigError
 from etlcore.job.conditions import describe_condition, make_condition
 from etlcore.job.imports import resolve_callable
+from etlcore.jsondecode import JsonDecoder
 
 RecordFn = Callable[[Any], Any]
 
@@ -67,36 +67,31 @@ def _mapping(args: Any, key: str, what: str) -> Mapping[str, Any]:
 
 # -- parse_json -----------------------------------------------------------------------
 
-def _no_constant(name: str) -> Any:
-    """NaN and Infinity are Python's extension, not JSON: reject rather than pass them on."""
-    raise ValueError(f"{name} is not valid JSON")
+_PARSE_JSON_KEYS = ("schema", "required", "output")
 
 
 def _make_parse_json(args: Any, key: str) -> RecordFn:
-    if args not in (None, {}):
-        raise ConfigError(key, "no settings ({} or nothing)", args)
-
-    def parse(record: Any) -> Any:
-        if isinstance(record, dict):
-            return record
-        if not isinstance(record, (str, bytes, bytearray)):
-            raise Reject(f"expected JSON text, got {type(record).__name__}")
-        try:
-            value = json.loads(record, parse_constant=_no_constant)
-        except ValueError as err:
-            raise Reject(f"invalid JSON: {err}") from None
-        except RecursionError:
-            raise Reject("invalid JSON: nested too deeply") from None
-        if not isinstance(value, dict):
-            raise Reject(f"expected a JSON object, got {type(value).__name__}")
-        return value
-
-    return parse
+    if args is None:
+        args = {}
+    if not isinstance(args, Mapping) or set(args) - set(_PARSE_JSON_KEYS):
+        raise ConfigError(key, "nothing, or a mapping of " + ", ".join(_PARSE_JSON_KEYS), args)
+    required = args.get("required")
+    if isinstance(required, str):
+        required = [required]
+    return JsonDecoder(args.get("schema"), required, args.get("output"), objects_only=True,
+                       key=key)
 
 
-def parse_json() -> Step:
-    """Parse JSON text into a dict; text that is not a JSON object is rejected."""
-    return Step("parse_json", None, _make_parse_json)
+def parse_json(schema: Mapping[str, Any] | type | None = None, required: list[str] | None = None,
+               output: str | None = None) -> Step:
+    """Parse JSON text into a dict; text that is not a JSON object is rejected.
+
+    With ``schema`` (field -> type, or a msgspec.Struct) the decoder validates
+    and projects in the same C pass; see :class:`etlcore.jsondecode.JsonDecoder`.
+    """
+    args = {k: v for k, v in (("schema", schema), ("required", required), ("output", output))
+            if v is not None}
+    return Step("parse_json", args or None, _make_parse_json)
 
 
 # -- require ----------------------------------------------------------------------------

@@ -57,8 +57,8 @@ def test_each_step_rejects_with_its_reason_and_stage(sink_name):
     ], sink_name)
     assert out == [{"id": 1, "text": "hi", "n": 2.5, "ok": True, "at": 1704067200.0}]
     assert letters(dead) == [
-        ("cleanse[0].parse_json", "invalid JSON: Expecting property name enclosed in double "
-                                  "quotes: line 1 column 2 (char 1)"),
+        ("cleanse[0].parse_json", "invalid JSON: JSON is malformed: object keys must be "
+                                  "strings (byte 1), near '{truncate'"),
         ("cleanse[0].parse_json", "expected a JSON object, got list"),
         ("cleanse[1].require", "missing required field 'text'"),
         ("cleanse[2].cast", "field 'n': cannot cast 'lots' to float"),
@@ -130,3 +130,34 @@ def test_bad_steps_are_config_errors_naming_the_key(steps, key):
     with pytest.raises(ConfigError) as err:
         Job("t", source=("queue", {}), cleanse=steps, store=["console"])
     assert err.value.key == key
+
+
+def test_parse_json_with_a_schema_validates_and_projects_before_the_next_steps(sink_name):
+    """A YAML-style schema (type names); the batch is decoded at once, later steps per record,
+    and every dead letter keeps the original text."""
+    batch = ['{"id": 1, "text": "hi", "lang": "en", "extra": [1, 2]}',
+             '{"id": "2", "text": "no"}',
+             '{"id": 3}',
+             '{"id": 4, "text": "bye", "lang": "xx"}']
+    out, dead, _ = run_job([batch], [
+        {"parse_json": {"schema": {"id": "int", "text": "str", "lang": "str"},
+                        "required": ["id", "text"]}},
+        drop_if(field="lang", op="==", value="xx"),
+    ], sink_name)
+    assert out == [{"id": 1, "text": "hi", "lang": "en"}]
+    assert [(d["record"], d["stage"], d["reason"]) for d in dead] == [
+        (batch[1], "cleanse[0].parse_json",
+         "does not fit the schema: Expected `int`, got `str` - at `$.id`"),
+        (batch[2], "cleanse[0].parse_json",
+         "does not fit the schema: Object missing required field `text`"),
+        (batch[3], "cleanse[1].drop_if", "dropped: lang == 'xx'"),
+    ]
+
+
+def test_parse_json_settings_are_checked_when_the_job_is_defined():
+    with pytest.raises(ConfigError, match=r"cleanse\[0\]\.parse_json\.required"):
+        Job("t", source=("queue", {"batches": []}), cleanse=[parse_json(required=["id"])],
+            store=[("memory", {"name": "x"})])
+    with pytest.raises(ConfigError, match=r"cleanse\[0\]\.parse_json.*shema"):
+        Job("t", source=("queue", {"batches": []}), cleanse=[{"parse_json": {"shema": {}}}],
+            store=[("memory", {"name": "x"})])

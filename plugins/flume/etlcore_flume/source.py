@@ -18,7 +18,6 @@ ranges from the log files (:mod:`etlcore.plugin.receivers`).
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import ssl
 import threading
@@ -26,6 +25,7 @@ import time
 from array import array
 from typing import Any
 
+from etlcore.jsondecode import loads as json_loads
 from etlcore.plugin.receivers import PartitionedReceiverSource
 from etlcore.source import Rejected
 from etlcore_flume.config import FlumeSourceConfig
@@ -44,7 +44,7 @@ def decode_event(event: dict[str, Any], fmt: str, origin: str) -> Any:
         return {"headers": headers, "body": base64.b64encode(body).decode("ascii")}
     try:
         text = body.decode("utf-8")
-        value = json.loads(text) if fmt == "json" else text
+        value = json_loads(text) if fmt == "json" else text
     except UnicodeDecodeError as err:
         reason = f"body is not valid utf-8: {err.reason} at byte {err.start}"
     except ValueError as err:

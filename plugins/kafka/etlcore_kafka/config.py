@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from etlcore.config import Duration, option
 from etlcore.errors import ConfigError
+from etlcore.jsondecode import JsonDecoder
 
 from etlcore_kafka.secrets import mask
 
@@ -73,6 +74,14 @@ def _repr(config: Any) -> str:
     return f"{type(config).__name__}({', '.join(fields)})"
 
 
+def _decoder(config: KafkaSourceConfig, key: str) -> JsonDecoder:
+    schema = config.value_schema
+    required = list(schema or ()) if config.value_required is None else config.value_required
+    return JsonDecoder(schema, required if schema else None,
+                       config.value_output if schema else None, key=key,
+                       names=("value_schema", "value_required", "value_output"))
+
+
 def split_partition(name: str) -> tuple[str, int]:
     """``"topic:3"`` -> ``("topic", 3)``; topics may contain dots, not colons."""
     topic, _, part = name.rpartition(":")
@@ -101,12 +110,26 @@ class KafkaSourceConfig:
     value_only: bool = option(
         True, help="records are decoded values; false: dicts with topic, partition, offset, "
         "key, value, headers, timestamp")
+    value_schema: dict[str, str] | None = option(
+        None, help="with value_format json: field -> type (int, float, str, bool, list, dict, "
+        "any); values are parsed, validated and projected in one C pass, and a value that "
+        "does not fit is a dead letter with the decoder's reason")
+    value_required: list[str] | None = option(
+        None, help="fields of value_schema that must be present and not null (default: all); "
+        "the others may be missing or null and come out as null")
+    value_output: Literal["dict", "tuple"] = option(
+        "dict", help="with value_schema: values as dicts of the schema's fields, or as tuples "
+        "in the schema's order")
     metadata_max_age: Duration = option(
         1.0, help="how long a partition listing is reused before topics are listed again",
         identity=False)
     request_timeout: Duration = option(10.0, help="timeout of one metadata/offset request",
                                        identity=False)
     client_config: dict[str, Any] = _client_config_field()
+
+    def value_decoder(self, key: str = "source.kafka") -> JsonDecoder:
+        """The JSON decoder of values: untyped, or through ``value_schema``."""
+        return _decoder(self, key)
 
     def validate(self, where: str) -> None:
         prefix = f"{where}." if where else ""
@@ -133,6 +156,11 @@ class KafkaSourceConfig:
                 if offset < -2:
                     raise ConfigError(f"{prefix}start.{name}", "an offset >= 0 (or -1 latest, "
                                       "-2 earliest)", offset)
+        if self.value_schema is not None:
+            if self.value_format != "json":
+                raise ConfigError(f"{prefix}value_schema", "no schema unless value_format is "
+                                  "'json'", self.value_schema)
+            self.value_decoder(where)  # a ConfigError naming the field
         _check_reserved(self.client_config, _SOURCE_RESERVED, prefix)
         if self.metadata_max_age < 0 or self.request_timeout <= 0:
             raise ConfigError(f"{prefix}request_timeout", "a positive duration",

@@ -96,6 +96,51 @@ def test_round_trip_kafka_to_kafka(kafka_bootstrap: str, topics: Callable[..., s
         assert msg.key() == str(json.loads(msg.value())["id"]).encode()
 
 
+def test_value_schema_decodes_validates_and_projects_whole_consumed_lists(
+        kafka_bootstrap: str, topics: Callable[..., str]) -> None:
+    """Values through the typed decoder, many per consume() call and batch: a value that
+    does not fit is a dead letter with the decoder's reason; a null value (tombstone) stays
+    null; what lies beyond a batch's range is kept for the next batch."""
+    topic = topics(partitions=1)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 5})
+    bad = {500: b'{"user": "u500", "n": "five"}', 1200: b"{broken", 1900: b'{"n": 1}'}
+    for i in range(2500):
+        value = bad.get(i, json.dumps({"user": f"u{i}", "n": i, "page": "/x"}).encode())
+        producer.produce(topic, value=None if i == 2400 else value, partition=0)
+    assert producer.flush(30) == 0
+    sink_name = f"typed-{topic}"
+    MemorySink.clear(sink_name)
+    ctx = StreamingContext(1.0, clock="manual", max_rate_per_partition=700)
+    (ctx.source("kafka", bootstrap_servers=kafka_bootstrap, topics=[topic],
+                value_schema={"user": "str", "n": "int"}, value_required=["user"],
+                value_output="tuple")
+        .sink("memory", name=sink_name))
+    metrics = ctx.run(until_idle=True)
+    assert [b.records_in for b in metrics.batches if b.records_in] == [700, 700, 700, 400]
+    got = MemorySink.results(sink_name)
+    good = [i for i in range(2500) if i not in bad and i != 2400]
+    assert [r for r in got if r is not None] == [(f"u{i}", i) for i in good]
+    assert got.count(None) == 1
+    assert [(d["reason"], d["origin"]) for d in ctx.dead_letters] == [
+        ("does not fit the schema: Expected `int | null`, got `str` - at `$.n`",
+         f"partition {topic}:0, offset 500"),
+        ("invalid JSON: JSON is malformed: object keys must be strings (byte 1), "
+         "near '{broken'", f"partition {topic}:0, offset 1200"),
+        ("does not fit the schema: Object missing required field `user`",
+         f"partition {topic}:0, offset 1900"),
+    ]
+
+
+def test_value_schema_settings_are_checked_before_the_job_runs(kafka_bootstrap: str) -> None:
+    ctx = StreamingContext(1.0, clock="manual")
+    with pytest.raises(ConfigError, match=r"value_schema\.n'.*a type or one of"):
+        ctx.source("kafka", bootstrap_servers=kafka_bootstrap, topics=["t"],
+                   value_schema={"n": "integer"})
+    with pytest.raises(ConfigError, match=r"value_schema'.*unless value_format is 'json'"):
+        ctx.source("kafka", bootstrap_servers=kafka_bootstrap, topics=["t"],
+                   value_schema={"n": "int"}, value_format="str")
+
+
 def test_kcat_input_and_malformed_json_dead_letters(kafka_bootstrap: str,
                                                     topics: Callable[..., str]) -> None:
     """kcat (a third-party client) produces; undecodable lines go to the dead letters."""

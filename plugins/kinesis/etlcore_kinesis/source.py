@@ -47,6 +47,7 @@ import time
 from typing import Any
 
 from etlcore.checkpoint import atomic_write
+from etlcore.jsondecode import loads as json_loads
 from etlcore.source import Position, ReaderContext, Rejected, Source, SourceContext, SourceReader
 from etlcore_kinesis.client import IteratorExpired, KinesisClient, KinesisError
 from etlcore_kinesis.config import KinesisSourceConfig
@@ -379,7 +380,7 @@ class KinesisReader(SourceReader):
             if fmt == "str":
                 value = raw.decode("utf-8")
             elif fmt == "json":
-                value = json.loads(raw)
+                value = json_loads(raw)
         except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             return Rejected(raw if self.config.value_only else _meta(shard, record, raw),
                             f"undecodable {fmt}: {err}",

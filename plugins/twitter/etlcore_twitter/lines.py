@@ -8,12 +8,13 @@ disconnect notice). A line that is not a tweet object becomes a
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from etlcore.jsondecode import JsonDecodeError
+from etlcore.jsondecode import loads as json_loads
 from etlcore.source import Rejected
 
 _SHOWN = 2048  # characters of a malformed line kept in its dead letter
@@ -33,9 +34,9 @@ def decode_line(line: bytes, origin: str) -> dict[str, Any] | Rejected | Notice 
         return None
     text = line.decode("utf-8", "backslashreplace")
     try:
-        doc = json.loads(line)
-    except (ValueError, RecursionError) as err:
-        return Rejected(text[:_SHOWN], f"stream line is not JSON: {err}", origin)
+        doc = json_loads(line)
+    except JsonDecodeError as err:
+        return Rejected(text[:_SHOWN], f"stream line is not JSON: {err.reason}", origin)
     if not isinstance(doc, dict):
         return Rejected(text[:_SHOWN], f"stream line is a JSON {type(doc).__name__}, not an "
                         "object", origin)

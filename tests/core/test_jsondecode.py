@@ -1,0 +1,185 @@
+"""The JSON decoder (etlcore.jsondecode): strictness, schemas, batch decoding, pickling,
+and ``Stream.parse_json`` in a job, with the decoder's reasons in the dead letters."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from typing import Annotated
+
+import cloudpickle
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from etlcore import StreamingContext
+from etlcore.connectors.queue import MemorySink
+from etlcore.errors import ConfigError
+from etlcore.jsondecode import JsonDecodeError, JsonDecoder, loads
+
+SCHEMA = {"id": int, "user": str, "amount": Annotated[float, msgspec.Meta(ge=0)]}
+
+
+class Click(msgspec.Struct):
+    id: int
+    user: str
+    tags: list[str] = []
+
+
+def reason(decoder: JsonDecoder, raw: object) -> str:
+    with pytest.raises(JsonDecodeError) as info:
+        decoder.decode(raw)
+    return info.value.reason
+
+
+# -- untyped -------------------------------------------------------------------------------
+
+def test_untyped_values_keep_integers_of_any_size_exact():
+    assert loads('{"n": 123456789012345678901234567890, "x": [1.5, null, "é"]}') == {
+        "n": 123456789012345678901234567890, "x": [1.5, None, "é"]}
+    assert loads(b"-9223372036854775809") == -9223372036854775809
+
+
+@pytest.mark.parametrize("text,why", [
+    ('{"v": NaN}', "invalid JSON: JSON is malformed: invalid character (byte 6), "
+                   "near '{\"v\": NaN}'"),
+    ('{"v": -Infinity}', "invalid JSON: JSON is malformed: invalid character (byte 7), "
+                         "near '{\"v\": -Infinity'"),
+    ('{"v": 1e400}', "invalid JSON: Number out of range - at `$[...]`"),
+    ('{"n": 2,', "invalid JSON: Input data was truncated"),
+    ('{"a": 1} x', "invalid JSON: JSON is malformed: trailing characters (byte 10), "
+                   "near 'a\": 1} x'"),
+    (b'"caf\xe9"', "invalid JSON: Invalid UTF-8 encoded string"),
+    ("[" * 100_000 + "]" * 100_000, "invalid JSON: nested too deeply"),
+    (7, "expected JSON text, got int"),
+])
+def test_untyped_decoding_is_strict_and_says_why(text, why):
+    """What Python's json takes but JSON is not (NaN, Infinity, overflow) is refused too."""
+    assert reason(JsonDecoder(), text) == why
+
+
+def test_parse_json_wants_objects_and_passes_decoded_dicts_on():
+    decoder = JsonDecoder(objects_only=True)
+    assert decoder.decode({"already": "decoded"}) == {"already": "decoded"}
+    assert reason(decoder, "[1, 2]") == "expected a JSON object, got list"
+    assert reason(decoder, "null") == "expected a JSON object, got NoneType"
+
+
+# -- schemas -------------------------------------------------------------------------------
+
+def test_a_schema_validates_and_projects_in_one_pass():
+    decoder = JsonDecoder(SCHEMA, required=["id", "user", "amount"])
+    text = '{"id": 1, "user": "ann", "amount": 2, "country": "DE", "tags": ["web"]}'
+    assert decoder.decode(text) == {"id": 1, "user": "ann", "amount": 2.0}  # only the schema
+    assert reason(decoder, '{"id": 1, "user": "ann", "amount": -0.25}') == (
+        "does not fit the schema: Expected `float` >= 0.0 - at `$.amount`")
+    assert reason(decoder, '{"id": 1, "user": "ann", "amount": null}') == (
+        "does not fit the schema: Expected `float`, got `null` - at `$.amount`")
+    assert reason(decoder, '{"id": 1, "user": "ann"}') == (
+        "does not fit the schema: Object missing required field `amount`")
+    assert reason(decoder, '{"id": true, "user": "ann", "amount": 1}') == (
+        "does not fit the schema: Expected `int`, got `bool` - at `$.id`")
+    assert reason(decoder, '{"id": 1, "user": "ann", "amount": 1') == (
+        "invalid JSON: Input data was truncated")
+
+
+def test_fields_not_required_may_be_missing_or_null_and_come_out_as_none():
+    decoder = JsonDecoder({"id": "int", "user": "str", "n": "float"}, required=["id"],
+                          output="tuple")
+    assert decoder.decode('{"id": 1}') == (1, None, None)
+    assert decoder.decode('{"id": 2, "user": null, "n": 3}') == (2, None, 3.0)
+    assert decoder.decode({"id": 3, "user": "bob"}) == (3, "bob", None)  # a decoded dict
+    assert reason(decoder, {"id": "x"}) == (
+        "does not fit the schema: Expected `int`, got `str` - at `$.id`")
+    assert JsonDecoder({"id": "int", "n": "float"}, required=["id"]).decode('{"id": 1}') == {
+        "id": 1, "n": None}
+
+
+def test_a_msgspec_struct_is_a_schema():
+    decoder = JsonDecoder(Click)
+    assert decoder.decode('{"id": 1, "user": "a", "x": 0}') == Click(1, "a", [])
+    assert JsonDecoder(Click, output="dict").decode('{"id": 1, "user": "a"}') == {
+        "id": 1, "user": "a", "tags": []}
+    assert reason(decoder, '{"id": 1}') == (
+        "does not fit the schema: Object missing required field `user`")
+
+
+@pytest.mark.parametrize("kwargs,key,expected", [
+    ({"required": ["id"]}, "parse_json.required", "a schema that names these fields"),
+    ({"schema": {"id": int}, "required": ["idd"]}, "parse_json.required",
+     "fields of the schema (id)"),
+    ({"schema": {"id": "integer"}}, "parse_json.schema.id", "a type or one of int"),
+    ({"schema": {"id": int}, "output": "list"}, "parse_json.output", "'dict', 'tuple'"),
+    ({"schema": {"id": int}, "output": "struct"}, "parse_json.output", "'dict' or 'tuple'"),
+    ({"schema": []}, "parse_json.schema", "a non-empty mapping"),
+    ({"schema": Click, "required": ["id"]}, "parse_json.required", "nothing for a msgspec"),
+    ({"schema": {"id": object()}}, "parse_json.schema", "types msgspec can decode"),
+])
+def test_bad_settings_name_the_key_before_anything_runs(kwargs, key, expected):
+    with pytest.raises(ConfigError) as info:
+        JsonDecoder(**kwargs)
+    assert f"'{key}'" in str(info.value) and expected in str(info.value)
+
+
+@pytest.mark.parametrize("dumps", [pickle.dumps, cloudpickle.dumps])
+def test_a_decoder_travels_to_workers_as_its_settings(dumps):
+    decoder = JsonDecoder(SCHEMA, required=["id"], output="tuple")
+    again = pickle.loads(dumps(decoder))
+    assert again.decode('{"id": 1, "amount": 2}') == (1, None, 2.0)
+    assert reason(again, '{"id": 1, "amount": -1}').endswith("Expected `float` >= 0.0 - at "
+                                                             "`$.amount`")
+
+
+# -- a batch at once -------------------------------------------------------------------------
+
+_TEXTS = st.one_of(
+    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                 lambda inner: st.lists(inner, max_size=3)
+                 | st.dictionaries(st.sampled_from(["id", "user", "amount"]), inner, max_size=3),
+                 max_leaves=6).map(json.dumps),
+    st.sampled_from(['{"id": 1, "user": "a", "amount": 0.5}', '{"id": 1,', "", "nan", '"x"']),
+    st.dictionaries(st.sampled_from(["id", "user"]), st.integers() | st.text(max_size=3)),
+    st.integers(),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts=st.lists(_TEXTS, max_size=30),
+       schema=st.sampled_from([None, {"id": int, "user": str}]))
+def test_decode_many_equals_decoding_one_by_one(texts, schema):
+    """The C batch path (resuming after each failure) keeps order, indices and reasons."""
+    decoder = JsonDecoder(schema, ["id"] if schema else None,
+                          "tuple" if schema else None, objects_only=True)
+    expected_values, expected_failed = [], []
+    for i, text in enumerate(texts):
+        try:
+            expected_values.append(decoder.decode(text))
+        except JsonDecodeError as err:
+            expected_failed.append((i, err.reason))
+    assert decoder.decode_many(texts) == (expected_values, expected_failed)
+
+
+# -- in a job --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("runner", ["local", "processes"])
+def test_stream_parse_json_dead_letters_what_does_not_fit(sink_name, runner):
+    lines = ['{"id": 1, "user": "ann", "amount": 2.5, "country": "DE"}',
+             '{"id": 2, "user": "bob", "amount": -1}',
+             '{"id": 3, "user": "cy"',
+             '{"id": 4, "user": "dee", "amount": 0}',
+             '{"id": 5, "user": "eve"}']
+    ctx = StreamingContext(1.0, clock="manual", runner=runner,
+                           **({"workers": 2} if runner == "processes" else {}))
+    (ctx.queue_stream([lines[:3], lines[3:]])
+        .parse_json(SCHEMA, required=["id", "user", "amount"], output="tuple")
+        .sink("memory", name=sink_name))
+    ctx.run(batches=2)
+    assert MemorySink.batches(sink_name) == {0: [(1, "ann", 2.5)], 1: [(4, "dee", 0.0)]}
+    assert [(d["record"], d["stage"], d["reason"]) for d in ctx.dead_letters] == [
+        (lines[1], "parse_json-1", "does not fit the schema: Expected `float` >= 0.0 - at "
+                                   "`$.amount`"),
+        (lines[2], "parse_json-1", "invalid JSON: Input data was truncated"),
+        (lines[4], "parse_json-1", "does not fit the schema: Object missing required field "
+                                   "`amount`"),
+    ]
