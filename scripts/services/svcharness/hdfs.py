@@ -143,6 +143,8 @@ class HDFS(Service):
             "dfs.namenode.http-bind-host": "127.0.0.1",
             # a restarted NameNode must not sit in safe mode waiting for block reports
             "dfs.namenode.safemode.extension": "0",
+            # listings page every 100 entries (default 1000), so tests exercise paging
+            "dfs.ls.limit": "100",
         }
         defines = [arg for k, v in settings.items() for arg in ("-D", f"{k}={v}")]
         fmt = [] if self._formatted.exists() else ["-format"]
