@@ -77,11 +77,11 @@ def kill_after_progress(proc: subprocess.Popen[bytes], ckpt: Path, rng: random.R
 
 
 def kill_loop(start: Callable[[], subprocess.Popen[bytes]], ckpt: Path, rng: random.Random,
-              kills: int, timeout: float = 90.0) -> int:
+              kills: int, timeout: float = 90.0, max_delay: float = 0.3) -> int:
     """Start and kill the job up to ``kills`` times; how many kills landed before it ended."""
     done = 0
     while done < kills:
-        if not kill_after_progress(start(), ckpt, rng, timeout):
+        if not kill_after_progress(start(), ckpt, rng, timeout, max_delay):
             break
         done += 1
     return done

@@ -29,17 +29,19 @@ EXTRA = (
 #: the user WebHDFS clients act as (permissions are off)
 USER = "etl"
 
+# WARN by default: at INFO every WebHDFS request and block logs a line (~25 per batch of
+# a test job); start-up and edit-log replay (what a slow restart spends its time on) stay.
 LOG4J = """\
-log4j.rootLogger=INFO,console
+log4j.rootLogger=WARN,console
 log4j.appender.console=org.apache.log4j.ConsoleAppender
 log4j.appender.console.layout=org.apache.log4j.PatternLayout
 log4j.appender.console.layout.ConversionPattern=%d{ISO8601} %p %c{2}: %m%n
-log4j.logger.org.apache.hadoop.metrics2=WARN
-log4j.logger.org.eclipse.jetty=WARN
-log4j.logger.org.apache.hadoop.hdfs.server.datanode.DataNode.clienttrace=WARN
-log4j.logger.org.apache.hadoop.hdfs.StateChange=WARN
-log4j.logger.BlockStateChange=WARN
-log4j.logger.org.apache.hadoop.hdfs.server.namenode.FSNamesystem.audit=WARN
+log4j.logger.org.apache.hadoop.test.MiniDFSClusterManager=INFO
+log4j.logger.org.apache.hadoop.hdfs.MiniDFSCluster=INFO
+log4j.logger.org.apache.hadoop.hdfs.server.namenode.FSImage=INFO
+log4j.logger.org.apache.hadoop.hdfs.server.namenode.FSEditLogLoader=INFO
+log4j.logger.org.apache.hadoop.hdfs.server.namenode.NameNode=INFO
+log4j.logger.org.apache.hadoop.hdfs.server.datanode.DataNode=WARN
 """
 
 JAVA17 = [
