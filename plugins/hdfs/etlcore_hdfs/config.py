@@ -55,6 +55,8 @@ class HdfsOptions:
                               identity=False)
     timeout: float = option(10.0, help="connect and read timeout of one request, in seconds",
                             identity=False)
+    read_ahead: int = option(4, help="source: files fetched at once while one is parsed "
+                             "(each held in memory)", identity=False)
 
     def check_hdfs(self, prefix: str, path: str) -> None:
         """Errors naming the key; ``prefix`` is ``where.`` or empty."""
@@ -69,8 +71,9 @@ class HdfsOptions:
                               "which WebHDFS does not speak", path)
         if self.user is not None and not self.user.strip():
             raise ConfigError(f"{prefix}user", "a user name, or null for the default", self.user)
-        if self.retries < 1:
-            raise ConfigError(f"{prefix}retries", "an integer >= 1", self.retries)
+        for key in ("retries", "read_ahead"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{prefix}{key}", "an integer >= 1", getattr(self, key))
         for key in ("timeout", "retry_cap"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{prefix}{key}", "a positive number of seconds",

@@ -113,16 +113,30 @@ def _as_os_error(err: BaseException, path: str) -> BaseException:
     return err
 
 
-class _Upload(io.BytesIO):
-    """A file opened for writing: it is created when closed."""
+class _Upload(io.RawIOBase):
+    """A file opened for writing: it is created when closed.
+
+    Chunks are kept as given (no BytesIO copy): the files sink writes a partition's
+    bytes in one call, which then go to HDFS as they are.
+    """
 
     def __init__(self, fs: HdfsFileSystem, path: str):
         super().__init__()
         self._fs, self._path = fs, path
+        self._chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)  # no copy for bytes; a view or bytearray may change after
+        self._chunks.append(chunk)
+        return len(chunk)
 
     def close(self) -> None:
         if not self.closed:
-            data = self.getvalue()
+            data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+            self._chunks = []
             super().close()
             self._fs.write(self._path, data)
 
@@ -135,6 +149,7 @@ class HdfsFileSystem(FileSystem):
 
     def __init__(self, options: HdfsOptions):
         self.options = options
+        self.read_ahead = options.read_ahead
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
