@@ -52,9 +52,13 @@ def check_exit(proc: subprocess.Popen[bytes], timeout: float | None = None) -> N
 
 
 def kill_after_progress(proc: subprocess.Popen[bytes], ckpt: Path, rng: random.Random,
-                        timeout: float = 90.0, max_delay: float = 0.3) -> bool:
+                        timeout: float = 90.0, max_delay: float = 0.3,
+                        periods: list[float] | None = None) -> bool:
     """SIGKILL the job's process group a random moment (up to ``max_delay`` s) after it
-    committed a new batch; False if it ended by itself first (its exit status checked)."""
+    committed a new batch; False if it ended by itself first (its exit status checked).
+
+    Seconds between two commits seen while waiting to kill are appended to ``periods``.
+    """
     before = last_commit(ckpt)
     deadline = time.monotonic() + timeout
     try:
@@ -63,8 +67,15 @@ def kill_after_progress(proc: subprocess.Popen[bytes], ckpt: Path, rng: random.R
                 check_exit(proc)
                 return False
             assert time.monotonic() < deadline, "the job made no progress"
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, max_delay))
+            time.sleep(0.01)
+        seen, at = last_commit(ckpt), time.monotonic()
+        kill_at = at + rng.uniform(0.0, max_delay)
+        while time.monotonic() < kill_at:
+            time.sleep(0.005)
+            now = last_commit(ckpt)
+            if now > seen and periods is not None:
+                periods.append((time.monotonic() - at) / (now - seen))
+                seen, at = now, time.monotonic()
         if proc.poll() is not None:
             check_exit(proc)
             return False
@@ -78,10 +89,18 @@ def kill_after_progress(proc: subprocess.Popen[bytes], ckpt: Path, rng: random.R
 
 def kill_loop(start: Callable[[], subprocess.Popen[bytes]], ckpt: Path, rng: random.Random,
               kills: int, timeout: float = 90.0, max_delay: float = 0.3) -> int:
-    """Start and kill the job up to ``kills`` times; how many kills landed before it ended."""
+    """Start and kill the job up to ``kills`` times; how many kills landed before it ended.
+
+    A kill lands up to one batch after a commit: ``max_delay`` at first, then no more
+    than the shortest time between two commits seen so far, so a fast job is still
+    killed once per batch or so (kills land all through a batch, and a job of N
+    batches takes about N kills, however fast the machine).
+    """
     done = 0
+    periods: list[float] = []
     while done < kills:
-        if not kill_after_progress(start(), ckpt, rng, timeout, max_delay):
+        delay = min([max_delay, *periods])
+        if not kill_after_progress(start(), ckpt, rng, timeout, delay, periods):
             break
         done += 1
     return done

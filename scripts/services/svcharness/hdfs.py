@@ -155,6 +155,7 @@ class HDFS(Service):
             *HEAP,
             *JAVA17,
             "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",  # C1 only: a restart is ready sooner on 2 busy cores
             "-XX:+ExitOnOutOfMemoryError",
             "-Djava.net.preferIPv4Stack=true",
             f"-Dlog4j.configuration=file:{self._conf / 'log4j.properties'}",
