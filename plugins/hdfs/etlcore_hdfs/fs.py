@@ -252,8 +252,12 @@ class HdfsFileSystem(FileSystem):
         self.call("RENAME", src, rename)
 
     def exists(self, path: PathLike) -> bool:
-        return self.call("GETFILESTATUS", path,
-                         lambda c, p: c.status(p, strict=False) is not None)
+        """GETFILESTATUS; only a FileNotFoundException means False (HdfsCLI's non-strict
+        status would also say None for a 5xx or safe mode, and a commit would skip a file)."""
+        try:
+            return self.call("GETFILESTATUS", path, lambda c, p: c.status(p) is not None)
+        except FileNotFoundError:
+            return False
 
     def listdir(self, path: PathLike) -> list[str]:
         return sorted(info.name for info in self.list(path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +98,12 @@ def test_a_batch_is_visible_only_after_its_commit(hdfs_client: Any, hdfs_dir_fac
     sink.open(SinkContext("hdfs", "job"))
     writer = sink.writer()
     batch = BatchInfo(5, 1.0)
+    killed = [writer.write(batch, p, [{"p": p}] * p) for p in range(3)]  # an attempt that died
     messages = [writer.write(batch, p, [{"p": p}] * p) for p in range(3)]
-    assert sorted(files(hdfs_client, root)) == [
-        "batch-000000000005/.part-00001.jsonl.tmp", "batch-000000000005/.part-00002.jsonl.tmp"]
+    temps = sorted(files(hdfs_client, root))
+    assert len(temps) == 4 and all(re.fullmatch(
+        r"batch-000000000005/\.part-0000[12]\.jsonl\.[0-9a-f]{16}\.tmp", t) for t in temps)
+    assert killed[1] != messages[1]  # each attempt stages under its own name
     sink.commit(batch, messages)
     sink.commit(batch, messages)  # a repeated commit (the driver died before recording it)
     held = files(hdfs_client, root)
