@@ -11,10 +11,11 @@ PY="${PYTHON:-python3}"
 # Run as root, or through passwordless sudo when not.
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 
-if ! "$PY" -c 'import confluent_kafka, boto3, happybase, cassandra, avro, fastavro, pymongo' \
+if ! "$PY" -c 'import confluent_kafka, boto3, happybase, cassandra, avro, fastavro, pymongo, hdfs' \
         2>/dev/null; then
     "$PY" -m pip install --quiet --disable-pip-version-check confluent-kafka boto3 \
-        'happybase>=1.2' 'cassandra-driver>=3.29' avro fastavro 'pymongo>=4.6' </dev/null
+        'happybase>=1.2' 'cassandra-driver>=3.29' avro fastavro 'pymongo>=4.6' 'hdfs>=2.7' \
+        </dev/null
 fi
 
 # The dashboard plugin's browser tests drive Debian's headless Chromium with selenium
@@ -47,4 +48,6 @@ fi
 # mongodb: FerretDB is built from the Go module proxy (`go`, 1.21+, switches to the toolchain
 # FerretDB's go.mod asks for by itself; Debian 12's golang-go 1.19 is too old for that).
 # s3: MinIO built from the Go module proxy at a pinned pseudo-version.
-"$PY" scripts/services/svc.py fetch kafka kinesis spark hbase cassandra flume mongodb s3 </dev/null
+# hdfs: hadoop-minicluster 3.4.1 (+3 deps it needs at run time) from Maven Central (~107 MB).
+"$PY" scripts/services/svc.py fetch kafka kinesis spark hbase cassandra flume mongodb s3 hdfs \
+    </dev/null

@@ -1,21 +1,27 @@
-"""File systems: MB/s through etlcore on s3:// against boto3's own best transfer, one run.
+"""File systems: MB/s through etlcore on s3:// and hdfs:// against each client's own best
+transfer of the same files, in the same run.
 
 Writes ``--files`` text files of ``--mb`` MB each (lines of ``--line`` bytes),
-then measures in the same run, on the same bytes:
+then measures, per file system (``--fs s3,hdfs``), on the same bytes:
 
-- raw boto3: ``upload_file`` and ``download_file`` with a ``TransferConfig``
-  (multipart, ``--concurrency`` threads): the ceiling;
+- raw client: the ceiling. S3: boto3's ``upload_file`` / ``download_file`` with a
+  ``TransferConfig`` (multipart, ``--concurrency`` threads). HDFS: HdfsCLI's
+  ``upload`` / ``download`` of the folder, the faster of one thread and
+  ``--concurrency`` threads (each file one WebHDFS CREATE / OPEN);
 - etlcore write: the ``directory`` source on the local files -> the ``files``
-  sink on ``s3://bucket/out`` (one object per batch and partition, manifests);
-- etlcore read: the ``directory`` source on ``s3://bucket/in`` -> a sink that
+  sink on ``s3://bucket/out`` (one object per batch and partition, manifests) or
+  ``hdfs://host:port/dir/out`` (temp files renamed at commit);
+- etlcore read: the ``directory`` source on the uploaded files -> a sink that
   counts bytes;
-- etlcore end to end: ``directory`` on ``s3://`` -> ``files`` on ``s3://``,
+- etlcore end to end: ``directory`` -> ``files`` on the same file system,
   against raw download + upload of the same files.
 
-Needs MinIO (``python scripts/services/svc.py start s3``) and the etlcore-s3
-plugin. Endpoint and credentials from ``ETLCORE_S3_*`` (``svc.py env s3``).
+Needs the servers (``python scripts/services/svc.py start s3 hdfs``) and the
+etlcore-s3 / etlcore-hdfs plugins. Addresses from ``ETLCORE_S3_*`` and
+``ETLCORE_HDFS_*`` (``svc.py env s3 hdfs``).
 
-    python benchmarks/filesystems.py [--files 16 --mb 8 --line 1000] [--json out.json]
+    python benchmarks/filesystems.py [--fs s3,hdfs] [--files 16 --mb 8 --line 1000]
+                                     [--json out.json]
 """
 
 from __future__ import annotations
@@ -88,16 +94,8 @@ def job(name: str, source: str, sink: str | None, per_batch: int, ckpt: Path) ->
     return took, seen[0]
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--files", type=int, default=16)
-    p.add_argument("--mb", type=int, default=8, help="MB per file")
-    p.add_argument("--line", type=int, default=1000, help="bytes per line (a record)")
-    p.add_argument("--per-batch", type=int, default=4, help="files per batch")
-    p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--json", help="also write the results here")
-    args = p.parse_args(argv)
-
+def s3_system(args: argparse.Namespace, src: Path, down: Path) -> tuple[Any, ...]:
+    """Raw boto3 seconds (up, down), the job's input and output URLs, and a cleanup."""
     import boto3
     from botocore.config import Config
 
@@ -107,50 +105,128 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     client = boto3.client("s3", config=Config(max_pool_connections=32))
     bucket = f"bench-{uuid.uuid4().hex[:12]}"
     client.create_bucket(Bucket=bucket)
-    tmp = Path(tempfile.mkdtemp(prefix="etlcore-fs-bench-"))
-    try:
-        (tmp / "src").mkdir()
-        (tmp / "down").mkdir()
-        total = make_files(tmp / "src", args.files, args.mb, args.line)
-        up, down = raw(client, bucket, tmp / "src", tmp / "down", args.concurrency)
-        # the same bytes as the job's input prefix (server-side copies, untimed)
-        for n in sorted(os.listdir(tmp / "src")):
-            client.copy_object(Bucket=bucket, Key=f"in/{n}",
-                               CopySource={"Bucket": bucket, "Key": f"raw/{n}"})
-        w, _ = job("write", str(tmp / "src"), f"s3://{bucket}/out-w", args.per_batch, tmp)
-        r, seen = job("read", f"s3://{bucket}/in", None, args.per_batch, tmp)
-        e2e, _ = job("e2e", f"s3://{bucket}/in", f"s3://{bucket}/out-e", args.per_batch, tmp)
-        assert seen == total, f"the read job saw {seen} bytes of {total}"
-        written = sum(o["Size"] for page in client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix="out-e/batch-") for o in page.get("Contents", []))
-        assert written == total, f"the end-to-end job wrote {written} bytes of {total}"
-        mbs = total / MB
-        rows = {
-            "write": (mbs / w, mbs / up),
-            "read": (mbs / r, mbs / down),
-            "read+write": (mbs / e2e, mbs / (up + down)),
-        }
-        result: dict[str, Any] = {"bytes": total, "files": args.files, "line": args.line,
-                                  "seconds": {"raw_upload": up, "raw_download": down,
-                                              "etlcore_write": w, "etlcore_read": r,
-                                              "etlcore_e2e": e2e}, "mb_per_s": {}}
-        print(f"{args.files} files x {args.mb} MB ({mbs:.0f} MB, lines of {args.line} B), "
-              f"{args.per_batch} files per batch, MinIO at {s['endpoint']}")
-        print(f"{'':12} {'etlcore MB/s':>13} {'boto3 MB/s':>11} {'ratio':>7}")
-        for what, (ours, theirs) in rows.items():
-            print(f"{what:12} {ours:13.1f} {theirs:11.1f} {ours / theirs:7.0%}")
-            result["mb_per_s"][what] = {"etlcore": ours, "boto3": theirs,
-                                        "ratio": ours / theirs}
-        if args.json:
-            Path(args.json).write_text(json.dumps(result, indent=2))
-        return result
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    def written(prefix: str) -> int:
+        return sum(o["Size"] for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=f"{prefix}/batch-") for o in page.get("Contents", []))
+
+    def cleanup() -> None:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
             if keys:
                 client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
         client.delete_bucket(Bucket=bucket)
+
+    try:
+        up, dn = raw(client, bucket, src, down, args.concurrency)
+        # the same bytes as the job's input prefix (server-side copies, untimed)
+        for n in sorted(os.listdir(src)):
+            client.copy_object(Bucket=bucket, Key=f"in/{n}",
+                               CopySource={"Bucket": bucket, "Key": f"raw/{n}"})
+    except BaseException:
+        cleanup()
+        raise
+    return up, dn, f"s3://{bucket}", "in", written, cleanup, f"MinIO at {s['endpoint']}", "boto3"
+
+
+def hdfs_system(args: argparse.Namespace, src: Path, down: Path) -> tuple[Any, ...]:
+    """Raw HdfsCLI seconds (up, down), the job's input and output URLs, and a cleanup."""
+    from hdfs import InsecureClient
+
+    webhdfs = os.environ.get("ETLCORE_HDFS_WEBHDFS", "http://127.0.0.1:9870")
+    user = os.environ.get("ETLCORE_HDFS_USER", "etl")
+    os.environ["HADOOP_USER_NAME"] = user  # the hdfs:// file system's user
+    client = InsecureClient(webhdfs, user=user)
+    root = f"/bench-{uuid.uuid4().hex[:12]}"
+    best: dict[str, float] = {}
+    try:
+        for threads in sorted({1, args.concurrency}):
+            shutil.rmtree(down, ignore_errors=True)
+            client.delete(f"{root}/raw", recursive=True)
+            up = timed(lambda t=threads: client.upload(f"{root}/raw", str(src), n_threads=t))
+            dn = timed(lambda t=threads: client.download(f"{root}/raw", str(down), n_threads=t))
+            best["up"] = min(best.get("up", up), up)
+            best["down"] = min(best.get("down", dn), dn)
+            mbs = sum(p.stat().st_size for p in src.iterdir()) / MB
+            print(f"hdfs: HdfsCLI with {threads} thread(s): upload {mbs / up:.1f} MB/s, "
+                  f"download {mbs / dn:.1f} MB/s")
+    except BaseException:
+        client.delete(root, recursive=True)
+        raise
+
+    def written(prefix: str) -> int:
+        return sum(st["length"] for folder, _, names in client.walk(f"{root}/{prefix}")
+                   for st in [client.status(f"{folder}/{n}") for n in names if n != "_SUCCESS"])
+
+    base = "hdfs://" + webhdfs.split("://", 1)[1].rstrip("/") + root
+    return (best["up"], best["down"], base, "raw", written,
+            lambda: client.delete(root, recursive=True), f"HDFS WebHDFS at {webhdfs}", "HdfsCLI")
+
+
+SYSTEMS = {"s3": s3_system, "hdfs": hdfs_system}
+
+
+def measure(name: str, args: argparse.Namespace, tmp: Path, total: int) -> dict[str, Any]:
+    """One file system's raw and etlcore timings, printed as a table; the results."""
+    down = tmp / f"down-{name}"
+    down.mkdir()
+    up, dn, base, inside, written, cleanup, where, client = SYSTEMS[name](args, tmp / "src", down)
+    try:
+        ckpt = tmp / f"ckpt-{name}"
+        warm = tmp / f"warm-{name}"  # imports, plugin loading, first connections: untimed
+        warm.mkdir()
+        (warm / "w.txt").write_text("warm-up\n")
+        job("warm-up", str(warm), f"{base}/warm", 1, ckpt)
+        w, _ = job("write", str(tmp / "src"), f"{base}/out-w", args.per_batch, ckpt)
+        r, seen = job("read", f"{base}/{inside}", None, args.per_batch, ckpt)
+        e2e, _ = job("e2e", f"{base}/{inside}", f"{base}/out-e", args.per_batch, ckpt)
+        assert seen == total, f"{name}: the read job saw {seen} bytes of {total}"
+        assert written("out-e") == total, f"{name}: the end-to-end job wrote the wrong bytes"
+    finally:
+        cleanup()
+    mbs = total / MB
+    rows = {"write": (mbs / w, mbs / up), "read": (mbs / r, mbs / dn),
+            "read+write": (mbs / e2e, mbs / (up + dn))}
+    result: dict[str, Any] = {"seconds": {"raw_upload": up, "raw_download": dn,
+                                          "etlcore_write": w, "etlcore_read": r,
+                                          "etlcore_e2e": e2e}, "mb_per_s": {}}
+    print(f"{name}: {args.files} files x {args.mb} MB ({mbs:.0f} MB, lines of {args.line} B), "
+          f"{args.per_batch} files per batch, {where}")
+    print(f"{'':12} {'etlcore MB/s':>13} {client + ' MB/s':>13} {'ratio':>7}")
+    for what, (ours, theirs) in rows.items():
+        print(f"{what:12} {ours:13.1f} {theirs:13.1f} {ours / theirs:7.0%}")
+        result["mb_per_s"][what] = {"etlcore": ours, "raw": theirs, "client": client,
+                                    "ratio": ours / theirs}
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--fs", default="s3,hdfs", help="comma-separated: s3, hdfs")
+    p.add_argument("--files", type=int, default=16)
+    p.add_argument("--mb", type=int, default=8, help="MB per file")
+    p.add_argument("--line", type=int, default=1000, help="bytes per line (a record)")
+    p.add_argument("--per-batch", type=int, default=4, help="files per batch")
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--json", help="also write the results here")
+    args = p.parse_args(argv)
+    systems = [n.strip() for n in args.fs.split(",") if n.strip()]
+    unknown = [n for n in systems if n not in SYSTEMS]
+    if unknown or not systems:
+        p.error(f"--fs: {', '.join(unknown) or 'nothing'} is not one of {', '.join(SYSTEMS)}")
+
+    tmp = Path(tempfile.mkdtemp(prefix="etlcore-fs-bench-"))
+    try:
+        (tmp / "src").mkdir()
+        total = make_files(tmp / "src", args.files, args.mb, args.line)
+        result: dict[str, Any] = {"bytes": total, "files": args.files, "line": args.line}
+        for name in systems:
+            result[name] = measure(name, args, tmp, total)
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2))
+        return result
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

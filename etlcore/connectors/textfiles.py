@@ -13,6 +13,7 @@ import csv
 import io
 import re
 import zlib
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -317,13 +318,15 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
              for k, entry in enumerate(names) if part_of(entry, published_only)]
     if not paths:
         return
-    # the next file downloads while this one is parsed (I/O releases the GIL)
-    with ThreadPoolExecutor(1, thread_name_prefix="etlcore-prefetch") as pool:
-        ahead = pool.submit(_fetch, fs, paths[0][1], paths[0][0])
+    # the next files download while this one is parsed (I/O releases the GIL);
+    # how many at once is the file system's ``read_ahead``
+    depth = max(1, int(getattr(fs, "read_ahead", 1)))
+    with ThreadPoolExecutor(depth, thread_name_prefix="etlcore-prefetch") as pool:
+        ahead = deque(pool.submit(_fetch, fs, p, i) for i, p in paths[:depth])
         for k, (index, path) in enumerate(paths):
-            data = ahead.result()
-            if k + 1 < len(paths):
-                ahead = pool.submit(_fetch, fs, paths[k + 1][1], paths[k + 1][0])
+            data = ahead.popleft().result()
+            if k + depth < len(paths):
+                ahead.append(pool.submit(_fetch, fs, paths[k + depth][1], paths[k + depth][0]))
             if fmt == "parquet":
                 yield from _parquet(data, path, index)
                 continue

@@ -52,6 +52,9 @@ class FileSystem(ABC):
     scheme: ClassVar[str] = ""
     #: False for object stores: rename is a copy, so sinks publish with manifests instead
     atomic_rename: ClassVar[bool] = True
+    #: files a directory source fetches ahead while it parses one (remote stores: more
+    #: than one keeps the network busy; each costs a file's bytes in memory)
+    read_ahead: int = 1
 
     @abstractmethod
     def open(self, path: PathLike, mode: str = "rb", **kwargs: Any) -> IO[Any]:

@@ -136,3 +136,39 @@ def test_published_batches_are_listed_after_the_last_manifest_read():
         sink.commit(batch, [sink.writer().write(batch, 0, [{"b": batch_id}])])
         assert src.plan("0", batch_id, None) == batch_id + 1
     assert records(src, 0, 3) == [{"b": 0}, {"b": 1}, {"b": 2}]
+
+
+@pytest.mark.parametrize("read_ahead", [1, 3, 20])
+def test_read_ahead_fetches_files_at_once_and_keeps_their_order(tmp_path, read_ahead):
+    """A file system's ``read_ahead`` files are fetched together; records and dead letters
+    still come in manifest order, each file read once."""
+    import threading
+
+    files = 8
+    together = threading.Barrier(min(read_ahead, files), timeout=30)
+
+    class Parallel(LocalFileSystem):
+        def __init__(self) -> None:
+            self.read_ahead = read_ahead
+            self.reads: list[str] = []
+            self.lock = threading.Lock()
+
+        def read(self, path: Any, start: int = 0, length: int | None = None) -> bytes:
+            with self.lock:
+                self.reads.append(os.path.basename(path))
+                first = len(self.reads) <= together.parties
+            if first:  # the first fetches must be under way at the same time
+                together.wait()
+            return super().read(path, start, length)
+
+    for f in range(files):
+        body = b"\xff\n" if f == 5 else f"{f}-a\n{f}-b\n".encode()
+        (tmp_path / f"{f}.txt").write_bytes(body)
+    fs = Parallel()
+    src = source(str(tmp_path), fs=fs, state=tmp_path / "state")
+    end = src.plan("0", 0, None)
+    got = records(src, 0, end)
+    assert got[:10] == [f"{f}-{s}" for f in range(5) for s in "ab"]
+    assert got[10].startswith("not valid utf-8 text")
+    assert got[11:] == ["6-a", "6-b", "7-a", "7-b"]
+    assert sorted(fs.reads) == [f"{f}.txt" for f in range(files)]

@@ -10,6 +10,7 @@ Fixtures: ``kafka_bootstrap``, ``kafka_admin``, ``kafka_topic``, ``kafka_topic_f
 ``hbase_service``, ``hbase_table_factory``, ``cassandra_contact``, ``cassandra_session``,
 ``cassandra_keyspace``, ``mongodb_uri``, ``mongodb_client``, ``mongodb_database``,
 ``s3_endpoint``, ``s3_credentials``, ``s3_client``, ``s3_service``, ``s3_bucket_factory``,
+``hdfs_server`` (an :class:`HdfsServer`), ``hdfs_client``, ``hdfs_service``, ``hdfs_dir_factory``,
 ``restart_service``, ``flume_agent`` (a factory of Flume agents delivering to a port under
 test). Markers
 ``kafka_topic(partitions=N)`` and ``kinesis_stream(shards=N)`` size the default resources.
@@ -469,6 +470,66 @@ def s3_bucket_factory(
     for name in created:
         with contextlib.suppress(Exception):  # best effort, like the other services
             s3_empty_bucket(client, name)
+
+
+# --------------------------------------------------------------------------- hdfs
+
+
+@dataclass(frozen=True)
+class HdfsServer:
+    """What ``hdfs_server`` yields: a MiniDFSCluster (NameNode + one DataNode) on loopback."""
+
+    url: str  # hdfs://127.0.0.1:9870: the NameNode's WebHDFS (HTTP) port, as etlcore wants
+    webhdfs: str  # http://127.0.0.1:9870
+    user: str  # the user clients act as (permissions are off)
+
+
+@pytest.fixture(scope="session")
+def hdfs_server() -> HdfsServer:
+    """A running HDFS; started (and stopped at the end) only if this session had to."""
+    env = ensure_service("hdfs").env()
+    return HdfsServer(env["ETLCORE_HDFS_URL"], env["ETLCORE_HDFS_WEBHDFS"], env["ETLCORE_HDFS_USER"])
+
+
+def hdfs_connect(server: HdfsServer) -> Any:
+    """An HdfsCLI WebHDFS client (``hdfs.InsecureClient``) for the harness's cluster."""
+    from hdfs import InsecureClient
+
+    return InsecureClient(server.webhdfs, user=server.user, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def hdfs_client(hdfs_server: HdfsServer) -> Any:
+    return hdfs_connect(hdfs_server)
+
+
+@pytest.fixture
+def hdfs_service(hdfs_server: HdfsServer) -> svcharness.HDFS:
+    """The harness's HDFS, for outages (``stop()`` / ``start()``; data survives)."""
+    svc = svcharness.get("hdfs")
+    assert isinstance(svc, svcharness.HDFS)
+    return svc
+
+
+@pytest.fixture
+def hdfs_dir_factory(
+    hdfs_server: HdfsServer, request: pytest.FixtureRequest
+) -> Iterator[Callable[[], str]]:
+    """``make() -> "/t-<test>-<uuid>"``: a fresh HDFS directory, deleted after the test."""
+    created: list[str] = []
+    client = hdfs_connect(hdfs_server)
+
+    def make() -> str:
+        path = "/" + _unique("t", request)
+        client.makedirs(path)
+        created.append(path)
+        return path
+
+    yield make
+    client = hdfs_connect(hdfs_server)  # a fresh session: the test may have seen an outage
+    for path in created:
+        with contextlib.suppress(Exception):  # best effort, like the other services
+            client.delete(path, recursive=True)
 
 
 # --------------------------------------------------------------------------- spark

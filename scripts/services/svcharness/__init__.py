@@ -9,6 +9,7 @@ from .base import HarnessError, Service, Status, cache_root, state_root
 from .cassandra import Cassandra
 from .flume import Flume, FlumeAgent
 from .hbase import HBase
+from .hdfs import HDFS
 from .kafka import Kafka
 from .kinesis import Kinesis
 from .minio import MinIO
@@ -21,6 +22,7 @@ ALIASES = {"minio": "s3"}
 SERVICES: dict[str, type[Service]] = {
     "cassandra": Cassandra,
     "hbase": HBase,
+    "hdfs": HDFS,
     "flume": Flume,
     "kafka": Kafka,
     "kinesis": Kinesis,
@@ -42,6 +44,7 @@ __all__ = [
     "SERVICES",
     "Cassandra",
     "HBase",
+    "HDFS",
     "Flume",
     "FlumeAgent",
     "HarnessError",

@@ -1,0 +1,60 @@
+"""Fixtures for the HDFS plugin's tests: a MiniDFSCluster through the service harness.
+
+The harness fixtures live in the repository's ``tests/services/fixtures.py``;
+they are imported here (not via ``pytest_plugins``, which pytest refuses in a
+nested conftest) so this folder's tests also run on their own.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+HERE = Path(__file__).resolve().parent
+for path in (REPO, HERE):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from tests.services.fixtures import (  # noqa: E402,F401 - fixtures used by name
+    _restart_service_fixture,
+    hdfs_client,
+    hdfs_dir_factory,
+    hdfs_server,
+    hdfs_service,
+)
+
+
+@pytest.fixture
+def hdfs_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Connection settings of the ``hdfs`` source and sink for the harness's cluster."""
+    return {"user": request.getfixturevalue("hdfs_server").user}
+
+
+@pytest.fixture
+def hdfs_url(request: pytest.FixtureRequest) -> Any:
+    """``url(path) -> "hdfs://127.0.0.1:9870" + path`` for a path from hdfs_dir_factory."""
+    base = request.getfixturevalue("hdfs_server").url
+    return lambda path: base + path
+
+
+@pytest.fixture
+def subprocess_env() -> dict[str, str]:
+    """Environment for child processes that import etlcore from this checkout."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO), str(REPO / "plugins" / "hdfs"), env.get("PYTHONPATH", "")) if p
+    )
+    return env
+
+
+@pytest.fixture(autouse=True)
+def _fresh_registry() -> None:
+    """Plugins load from entry points; start each test from a clean registry."""
+    from etlcore.plugin.registry import reset_registry
+
+    reset_registry()

@@ -1,0 +1,88 @@
+"""Fetch a Java service's runtime jars from Maven Central into the download cache.
+
+A throwaway ``<packaging>pom</packaging>`` project lists the dependencies; the dependency
+plugin copies their runtime closure into ``lib/``. The copy lands in ``lib.partial`` and is
+renamed only when complete, so an interrupted fetch is redone rather than half-used.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .base import HarnessError, cache_root, run_checked
+
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One Maven dependency (``group:artifact:version``)."""
+
+    group: str
+    artifact: str
+    version: str
+
+    def xml(self) -> str:
+        return (
+            "    <dependency>\n"
+            f"      <groupId>{self.group}</groupId>\n"
+            f"      <artifactId>{self.artifact}</artifactId>\n"
+            f"      <version>{self.version}</version>\n"
+            "    </dependency>\n"
+        )
+
+
+def pom(name: str, deps: Sequence[Artifact]) -> str:
+    """A pom-packaged project whose only content is ``deps``."""
+    body = "".join(d.xml() for d in deps)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<project xmlns="http://maven.apache.org/POM/4.0.0">\n'
+        "  <modelVersion>4.0.0</modelVersion>\n"
+        "  <groupId>etlcore.services</groupId>\n"
+        f"  <artifactId>{name}-runtime</artifactId>\n"
+        "  <version>1</version>\n"
+        "  <packaging>pom</packaging>\n"
+        f"  <dependencies>\n{body}  </dependencies>\n"
+        "</project>\n"
+    )
+
+
+def jars_fetched(lib: Path) -> bool:
+    """Whether ``lib`` holds a completed copy."""
+    return (lib / ".complete").exists()
+
+
+def fetch_jars(service: str, work: Path, deps: Sequence[Artifact], stamp: str) -> Path:
+    """Copy the runtime jars of ``deps`` into ``work/lib`` (idempotent); returns that dir."""
+    lib = work / "lib"
+    if jars_fetched(lib):
+        return lib
+    if shutil.which("mvn") is None or shutil.which("java") is None:
+        raise HarnessError(f"{service}: needs `mvn` and `java` (Java 17) on PATH")
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "pom.xml").write_text(pom(service, deps))
+    tmp = work / "lib.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    run_checked(
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-Dstyle.color=never",
+            "-f",
+            str(work / "pom.xml"),
+            f"-Dmaven.repo.local={cache_root() / 'm2'}",
+            f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+            f"-DoutputDirectory={tmp}",
+            "-DincludeScope=runtime",
+        ],
+        what=f"{service}: mvn copy-dependencies",
+    )
+    (tmp / ".complete").write_text(stamp + "\n")
+    shutil.rmtree(lib, ignore_errors=True)
+    tmp.rename(lib)
+    return lib
