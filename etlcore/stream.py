@@ -321,11 +321,13 @@ class Stream:
 
         return map_with_state(self, fn, timeout, num_partitions)
 
-    def with_event_time(self, extract: Callable[[Any], float], max_delay: Any) -> Any:
-        """Event times from ``extract(record)``, a watermark ``max_delay`` behind the latest."""
+    def with_event_time(self, extract: Callable[[Any], float] | int | str | None = None,
+                        max_delay: Any = None, *, time: Any = None) -> Any:
+        """Event times from ``extract(record)`` (or a field: ``time=0``, ``time="ts"``),
+        a watermark ``max_delay`` behind the latest."""
         from etlcore.eventtime import with_event_time
 
-        return with_event_time(self, extract, max_delay)
+        return with_event_time(self, extract, max_delay, time=time)
 
     # -- outputs --------------------------------------------------------------------
 

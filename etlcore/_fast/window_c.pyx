@@ -11,10 +11,13 @@ Event-time columns are converted (``event_times_us``) and folded into panes
 from collections import deque
 from operator import index
 
+from cpython.dict cimport PyDict_GetItemWithError
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
-from cpython.list cimport PyList_CheckExact
+from cpython.list cimport PyList_CheckExact, PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.long cimport PyLong_CheckExact
 from cpython.ref cimport PyObject
+from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.dict cimport PyDict_CheckExact
 from libc.math cimport isfinite, rint
 from libc.stdint cimport int64_t
 
@@ -38,10 +41,11 @@ from etlcore._fast._common import (
     check_inverse,
     check_state,
     check_window,
+    check_field,
     reducer_code,
 )
 
-__all__ = ["PaneStore", "SlidingWindow", "event_times_us"]
+__all__ = ["PaneStore", "SlidingWindow", "columns", "event_times_us", "rows"]
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object, int*) noexcept
@@ -129,6 +133,137 @@ def event_times_us(times, cutoff, convert) -> tuple:
     return us, late, top
 
 
+# how ``columns`` reads one column
+cdef enum:
+    F_RECORD = 0  # the record itself (value=None)
+    F_NONE = 1    # None for every record (key=None)
+    F_INDEX = 2   # record[int]: tuples and lists read in C
+    F_KEY = 3     # record[str]: dicts read in C
+    F_LIST = 4    # a column computed beforehand (a callable's results)
+
+
+cdef inline int field_kind(object field, str what) except -1:
+    if isinstance(field, list):
+        return F_LIST
+    check_field(field, what)
+    if field is None:
+        return F_NONE
+    return F_INDEX if isinstance(field, int) else F_KEY
+
+
+cdef inline object read(object rec, int kind, Py_ssize_t idx, object ref, list col,
+                        Py_ssize_t i):
+    """``rec[ref]`` (tuple/list index and dict key in C), the precomputed ``col[i]``, or None."""
+    cdef Py_ssize_t n, j
+    cdef PyObject* got
+    if kind == F_INDEX:
+        if PyTuple_Check(rec):
+            n = PyTuple_GET_SIZE(rec)
+            j = idx + n if idx < 0 else idx
+            if 0 <= j < n:
+                return <object>PyTuple_GET_ITEM(rec, j)
+        elif PyList_CheckExact(rec):
+            n = PyList_GET_SIZE(rec)
+            j = idx + n if idx < 0 else idx
+            if 0 <= j < n:
+                return <object>PyList_GET_ITEM(rec, j)
+        return rec[ref]  # raises as Python does
+    if kind == F_KEY:
+        if PyDict_CheckExact(rec):
+            got = PyDict_GetItemWithError(rec, ref)
+            if got != NULL:
+                return <object>got
+        return rec[ref]
+    if kind == F_LIST:
+        return col[i]
+    if kind == F_RECORD:
+        return rec
+    return None
+
+
+def columns(records, time, key, value, cutoff, convert) -> tuple:
+    """Records as event-time columns in one pass: ``(keys, times_us, values, late, top)``.
+
+    ``time``, ``key`` and ``value`` are each a field reference (an int index or
+    a str key: ``record[ref]``, read here without a Python call), a list
+    holding the column already computed (by a user's callable), or None (key:
+    None for every record; value: the record itself). Times convert as in
+    ``event_times_us``; late records (time below ``cutoff``) are left out of
+    the columns and listed by index. Errors (a missing field, an odd time)
+    propagate: the caller then goes record by record.
+    """
+    cdef list recs = records if PyList_CheckExact(records) else list(records)
+    cdef Py_ssize_t n = len(recs)
+    cdef int tk = field_kind(time, "time")
+    cdef int kk = field_kind(key, "key")
+    cdef int vk = F_RECORD if value is None else field_kind(value, "value")
+    if tk == F_NONE:
+        raise ValueError("columns: time must be a field reference or a column")
+    cdef list tcol = time if tk == F_LIST else None
+    cdef list kcol = key if kk == F_LIST else None
+    cdef list vcol = value if vk == F_LIST else None
+    for col in (tcol, kcol, vcol):
+        if col is not None and len(col) != n:
+            raise ValueError("columns: a column differs in length from the records")
+    cdef Py_ssize_t ti = time if tk == F_INDEX else 0
+    cdef Py_ssize_t ki = key if kk == F_INDEX else 0
+    cdef Py_ssize_t vi = value if vk == F_INDEX else 0
+    cdef list keys = [], times = [], vals = [], late = []
+    cdef Py_ssize_t i
+    cdef object rec, t, top = None
+    cdef int64_t c, cut = 0, top_c = 0
+    cdef bint any_c = False
+    cdef int overflow = 0
+    cdef bint check = cutoff is not None
+    cdef bint cut_c = check and PyLong_CheckExact(cutoff)
+    if cut_c:
+        cut = PyLong_AsLongLongAndOverflow(cutoff, &overflow)
+        cut_c = not overflow
+    for i in range(n):
+        rec = recs[i]
+        t = read(rec, tk, ti, time, tcol, i)
+        if calc_us(t, &c):
+            if cut_c:
+                if c < cut:
+                    late.append(i)
+                    continue
+            elif check and c < cutoff:
+                late.append(i)
+                continue
+            if not any_c or c > top_c:
+                top_c = c
+                any_c = True
+            times.append(c)
+        else:
+            t = convert(t)
+            if check and t < cutoff:
+                late.append(i)
+                continue
+            if top is None or t > top:
+                top = t
+            times.append(t)
+        keys.append(read(rec, kk, ki, key, kcol, i))
+        vals.append(read(rec, vk, vi, value, vcol, i))
+    if any_c and (top is None or top_c > top):
+        top = top_c
+    return keys, times, vals, late, top
+
+
+def rows(cls, pairs, start, end) -> list:
+    """``[cls(key, start, end, value) for key, value in pairs]`` with no Python call per row.
+
+    ``cls`` is a tuple subclass whose fields are exactly those four (WindowResult).
+    """
+    cdef list items = pairs if PyList_CheckExact(pairs) else list(pairs)
+    cdef list out = [None] * len(items)
+    cdef Py_ssize_t i
+    cdef tuple pair
+    for i in range(len(items)):
+        pair = items[i]
+        out[i] = tuple.__new__(cls, (pair[0], start, end, pair[1]))
+    return out
+
+
 cdef class PaneStore:
     """Per-pane, per-key partial aggregates, merged over any range of panes."""
 
@@ -201,6 +336,9 @@ cdef class PaneStore:
     def merge_range(self, first, last) -> list:
         """Finalized aggregate over panes ``first..last`` inclusive."""
         first, last = index(first), index(last)
+        if first == last:  # one pane (tumbling windows): its results, no merge
+            agg = self.store.get(first)
+            return [] if agg is None else (<HashAgg>agg).results()
         cdef HashAgg total = HashAgg(self.reducer)
         for pane in sorted(self.store):
             if first <= pane <= last:
