@@ -12,7 +12,7 @@ is checked against the key's sessions, so finishing costs O(finished + stale),
 not O(open keys).
 """
 
-from operator import index, itemgetter
+from operator import index
 
 from cpython.dict cimport PyDict_GetItemWithError
 from cpython.list cimport PyList_CheckExact
@@ -20,12 +20,13 @@ from cpython.long cimport PyLong_CheckExact
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t
+from libc.stdlib cimport qsort
 from libc.string cimport memmove
 
 from etlcore._fast.hashagg_c cimport HashAgg, Val, classify
 
 from etlcore._fast._common import COUNT, STATE_VERSION, check_state, reducer_code
-from etlcore._fast.session_ref import LIMIT, check_time
+from etlcore._fast.session_ref import LIMIT, US, check_time, seconds
 
 __all__ = ["SessionStore", "check_time"]
 
@@ -34,8 +35,7 @@ cdef extern from "Python.h":
     Py_ssize_t PyLong_AsSsize_t(object) except? -1
 
 cdef int64_t C_LIMIT = LIMIT
-
-_ORDER = itemgetter(1, 2)  # (start, last) of a row
+cdef int64_t EXACT = 2**53  # ints below this convert to double exactly: x / US as in Python
 
 
 cdef struct Sess:
@@ -58,6 +58,30 @@ cdef struct Slot:
 cdef struct Entry:
     int64_t when     # the slot's first session's last + gap, when pushed
     Py_ssize_t slot
+
+
+cdef struct Order:
+    int64_t a        # rows: start; due keys: seq
+    int64_t b        # rows: last
+    Py_ssize_t i     # position emitted (rows) or slot (due keys)
+
+
+cdef int by_order(const void* x, const void* y) noexcept nogil:
+    """(a, b, i) ascending: i breaks ties, so the sort is stable."""
+    cdef const Order* p = <const Order*>x
+    cdef const Order* q = <const Order*>y
+    if p.a != q.a:
+        return -1 if p.a < q.a else 1
+    if p.b != q.b:
+        return -1 if p.b < q.b else 1
+    return -1 if p.i < q.i else (1 if p.i > q.i else 0)
+
+
+cdef inline object secs(int64_t us):
+    """``us / 1e6`` as Python's int true division gives it."""
+    if -EXACT < us < EXACT:
+        return <double>us / 1e6
+    return seconds(us)
 
 
 cdef inline int64_t as_time(object t) except? -1:
@@ -256,8 +280,25 @@ cdef class SessionStore:
             self.open -= 1
         return 0
 
-    cdef tuple row(self, Py_ssize_t slot, Sess* s):
-        return (self.keys[slot], s.start, s.last, self.value(s), s.count)
+    cdef object row(self, Py_ssize_t slot, Sess* s, object result):
+        if result is None:
+            return (self.keys[slot], s.start, s.last, self.value(s), s.count)
+        return tuple.__new__(result, (self.keys[slot], secs(s.start), secs(s.last + self.gap),
+                                      self.value(s), s.count))
+
+    cdef int note(self, Order** rows, Py_ssize_t* cap, Py_ssize_t n, Sess* s) except -1:
+        """Record row ``n``'s window for the final sort."""
+        cdef Order* grown
+        if n == cap[0]:
+            cap[0] = cap[0] * 2 if cap[0] else 256
+            grown = <Order*>PyMem_Realloc(rows[0], cap[0] * sizeof(Order))
+            if grown == NULL:
+                raise MemoryError()
+            rows[0] = grown
+        rows[0][n].a = s.start
+        rows[0][n].b = s.last
+        rows[0][n].i = n
+        return 0
 
     # -- the expiry heap ---------------------------------------------------------------
 
@@ -308,19 +349,26 @@ cdef class SessionStore:
 
     # -- batches -----------------------------------------------------------------------
 
-    def process(self, keys, times_us, values, wm_us, bint update) -> list:
-        """Apply a batch's events (columns, arrival order); the rows due, finished ones dropped."""
+    def process(self, keys, times_us, values, wm_us, bint update, result=None) -> list:
+        """Apply a batch's events (columns, arrival order); the rows due, finished ones dropped.
+
+        Rows are ``(key, start_us, last_us, value, count)``, or with ``result``
+        (a 5-field tuple subclass such as SessionResult) ``result(key, start_s,
+        (last + gap)_s, value, count)`` built with no Python call per row.
+        """
         cdef list ks = keys if PyList_CheckExact(keys) else list(keys)
         cdef list ts = times_us if PyList_CheckExact(times_us) else list(times_us)
         cdef list vs = values if PyList_CheckExact(values) else list(values)
         cdef Py_ssize_t n = len(ks)
         if not n == len(ts) == len(vs):
             raise ValueError("process: keys, times_us and values differ in length")
-        cdef Py_ssize_t i, j, m, slot, nt = 0
+        cdef Py_ssize_t i, j, m, slot, nt = 0, nd = 0, nr = 0, rows_cap = 0
         cdef int64_t t, wm = 0
         cdef Slot* k
         cdef list out = []
-        cdef list due
+        cdef list ordered
+        cdef Order* rows = NULL
+        cdef Order* due = NULL
         cdef Py_ssize_t* touched = <Py_ssize_t*>PyMem_Malloc((n + 1) * sizeof(Py_ssize_t))
         if touched == NULL:
             raise MemoryError()
@@ -342,38 +390,54 @@ cdef class SessionStore:
                 if update:
                     for i in range(k.n):
                         if k.s[i].changed:
-                            out.append(self.row(touched[j], &k.s[i]))
+                            self.note(&rows, &rows_cap, nr, &k.s[i])
+                            out.append(self.row(touched[j], &k.s[i], result))
+                            nr += 1
                             k.s[i].changed = 0
                 self.push(k.s[0].last + self.gap, touched[j])
+            if wm_us is not None:
+                due = <Order*>PyMem_Malloc((self.nheap + 1) * sizeof(Order))
+                if due == NULL:
+                    raise MemoryError()
+                while self.nheap and self.heap[0].when <= wm:
+                    slot = self.pop()
+                    k = &self.slots[slot]
+                    if k.n and k.due != self.stamp and k.s[0].last + self.gap <= wm:
+                        k.due = self.stamp
+                        due[nd].a = k.seq
+                        due[nd].b = 0
+                        due[nd].i = slot
+                        nd += 1
+                qsort(due, nd, sizeof(Order), by_order)
+                for j in range(nd):
+                    slot = due[j].i
+                    k = &self.slots[slot]
+                    m = 0
+                    while m < k.n and k.s[m].last + self.gap <= wm:
+                        if not update:
+                            self.note(&rows, &rows_cap, nr, &k.s[m])
+                            out.append(self.row(slot, &k.s[m], result))
+                            nr += 1
+                        if not self.counting:
+                            self.aggs.discard(self.agg_slot(k.s[m].sid))
+                        m += 1
+                    k.n -= m
+                    self.open -= m
+                    if k.n:
+                        memmove(&k.s[0], &k.s[m], k.n * sizeof(Sess))
+                        self.push(k.s[0].last + self.gap, slot)
+                    else:
+                        self.release(slot)
+            # window order (start, last); ties keep the order emitted
+            qsort(rows, nr, sizeof(Order), by_order)
+            ordered = [None] * nr
+            for j in range(nr):
+                ordered[j] = out[rows[j].i]
+            return ordered
         finally:
             PyMem_Free(touched)
-        if wm_us is not None:
-            due = []
-            while self.nheap and self.heap[0].when <= wm:
-                slot = self.pop()
-                k = &self.slots[slot]
-                if k.n and k.due != self.stamp and k.s[0].last + self.gap <= wm:
-                    k.due = self.stamp
-                    due.append((k.seq, slot))
-            due.sort()
-            for _seq, slot in due:
-                k = &self.slots[slot]
-                m = 0
-                while m < k.n and k.s[m].last + self.gap <= wm:
-                    if not update:
-                        out.append(self.row(slot, &k.s[m]))
-                    if not self.counting:
-                        self.aggs.discard(self.agg_slot(k.s[m].sid))
-                    m += 1
-                k.n -= m
-                self.open -= m
-                if k.n:
-                    memmove(&k.s[0], &k.s[m], k.n * sizeof(Sess))
-                    self.push(k.s[0].last + self.gap, slot)
-                else:
-                    self.release(slot)
-        out.sort(key=_ORDER)
-        return out
+            PyMem_Free(due)
+            PyMem_Free(rows)
 
     # -- checkpoints -------------------------------------------------------------------
 

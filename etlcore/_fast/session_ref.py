@@ -26,12 +26,17 @@ from typing import Any
 from ._common import MEAN, STATE_VERSION, check_state, reducer_code
 from .hashagg_ref import HashAgg, Reducer
 
-__all__ = ["SessionStore", "check_time"]
+__all__ = ["SessionStore", "check_time", "seconds"]
 
 #: times and the gap stay below this, so ``last + gap`` cannot leave int64 in the C twin
 LIMIT = 2**62
+US = 1_000_000  # microseconds per second
 
-_ORDER = itemgetter(1, 2)  # (start, last) of a row
+_ORDER = itemgetter(0, 1)  # (start, last) of a row
+
+
+def seconds(us: int) -> float:
+    return us / US
 
 
 def check_time(t: Any, what: str = "event time") -> int:
@@ -112,12 +117,20 @@ class SessionStore:
             self._agg.merge_partials([(s[3], self._partial(nxt[3]))])
             self._agg._discard(nxt[3])
 
-    def _row(self, key: Any, s: list[Any]) -> tuple[Any, int, int, Any, int]:
-        return (key, s[0], s[1], self._value(s[3]), s[2])
+    def _row(self, key: Any, s: list[Any], result: Any) -> tuple[Any, ...]:
+        if result is None:
+            return (key, s[0], s[1], self._value(s[3]), s[2])
+        return tuple.__new__(result, (key, seconds(s[0]), seconds(s[1] + self._gap),
+                                      self._value(s[3]), s[2]))
 
     def process(self, keys: Iterable[Any], times_us: Iterable[Any], values: Iterable[Any],
-                wm_us: int | None, update: bool) -> list[tuple[Any, int, int, Any, int]]:
-        """Apply a batch's events (columns, arrival order); the rows due, finished ones dropped."""
+                wm_us: int | None, update: bool, result: Any = None) -> list[tuple[Any, ...]]:
+        """Apply a batch's events (columns, arrival order); the rows due, finished ones dropped.
+
+        Rows are ``(key, start_us, last_us, value, count)``, or with ``result``
+        (a 5-field tuple subclass such as SessionResult) ``result(key, start_s,
+        (last + gap)_s, value, count)``.
+        """
         keys, times_us, values = list(keys), list(times_us), list(values)
         if not len(keys) == len(times_us) == len(values):
             raise ValueError("process: keys, times_us and values differ in length")
@@ -131,7 +144,7 @@ class SessionStore:
             for key in touched:
                 for s in self._sessions[key]:
                     if s[4]:
-                        out.append(self._row(key, s))
+                        out.append((s[0], s[1], self._row(key, s, result)))
                         s[4] = False
         if wm_us is not None:
             wm, gap = check_time(wm_us, "watermark"), self._gap
@@ -144,14 +157,14 @@ class SessionStore:
                     m += 1
                 for s in sessions[:m]:
                     if not update:
-                        out.append(self._row(key, s))
+                        out.append((s[0], s[1], self._row(key, s, result)))
                     self._agg._discard(s[3])
                 if m < len(sessions):
                     del sessions[:m]
                 else:
                     del self._sessions[key], self._seq[key]
-        out.sort(key=_ORDER)
-        return out
+        out.sort(key=_ORDER)  # stable: ties keep the order emitted
+        return [row for _start, _last, row in out]
 
     # -- checkpoints -------------------------------------------------------------------
     def to_state(self) -> tuple[int, list[Any]]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from etlcore import _fast
 from etlcore._fast._common import STATE_VERSION
-from etlcore.eventtime.base import EventTimeNode, SessionResult, WindowSpec, seconds
+from etlcore.eventtime.base import EventTimeNode, SessionResult, WindowSpec
 from etlcore.graph.base import Node
 
 
@@ -56,8 +56,6 @@ class SessionWindowNode(EventTimeNode):
 
     def process(self, state: Any, keys: list[Any], times: list[int], values: list[Any],
                 wm_us: int | None, emitted_us: int | None) -> list[Any]:
-        # rows come in window order (start, last), as by_window would sort them
-        rows = state.process(keys, times, values, wm_us, self.spec.emit == "update")
-        gap = self.gap_us
-        return [SessionResult(key, seconds(start), seconds(last + gap), value, count)
-                for key, start, last, value, count in rows]
+        # SessionResults in window order (start, last), as by_window would sort them
+        return state.process(keys, times, values, wm_us, self.spec.emit == "update",
+                             SessionResult)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import given
@@ -117,11 +117,25 @@ def _columns(batch: list) -> tuple[list, list, list]:
     return [k for k, _t, _v in batch], [t for _k, t, _v in batch], [v for _k, _t, v in batch]
 
 
+class Row(NamedTuple):
+    key: Any
+    start: float
+    end: float
+    value: Any
+    count: int
+
+
+def test_rows_as_result_objects_in_seconds(session: ModuleType) -> None:
+    store = session.SessionStore(2_000_000, "count")
+    store.process(["a", "a"], [1_500_000, 2_000_000], [0, 0], None, False)
+    assert store.process([], [], [], 10**9, False, Row) == [Row("a", 1.5, 4.0, 2, 2)]
+
+
 @given(batches=batches, gap=st.integers(1, 30), reducer=reducers, update=st.booleans(),
        wms=st.lists(st.one_of(st.none(), st.integers(-60, 260)), min_size=6, max_size=6),
-       restore_at=st.integers(0, 6))
+       restore_at=st.integers(0, 6), result=st.sampled_from([None, Row]))
 def test_compiled_and_reference_agree(batches: list, gap: int, reducer: Any, update: bool,
-                                      wms: list, restore_at: int) -> None:
+                                      wms: list, restore_at: int, result: Any) -> None:
     stores = [REF.SessionStore(gap, reducer), C.SessionStore(gap, reducer)]
     for i, batch in enumerate(batches):
         if i == restore_at:  # a checkpoint restored into the other implementation
@@ -129,7 +143,7 @@ def test_compiled_and_reference_agree(batches: list, gap: int, reducer: Any, upd
             assert same(ref_state, c_state)
             stores = [REF.SessionStore.from_state(gap, reducer, c_state),
                       C.SessionStore.from_state(gap, reducer, ref_state)]
-        outs = [s.process(*_columns(batch), wms[i], update) for s in stores]
+        outs = [s.process(*_columns(batch), wms[i], update, result) for s in stores]
         assert same(outs[0], outs[1])
         assert len(stores[0]) == len(stores[1])
     assert same(stores[0].to_state(), stores[1].to_state())
