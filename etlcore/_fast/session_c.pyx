@@ -7,9 +7,9 @@ a step or two back from the key's latest session. Aggregates live in a
 ``hashagg_c.HashAgg`` keyed by session id (int keys: its C table), folded and
 merged slot to slot; ``count`` needs none (the session's count is the value).
 Finished sessions are found with a binary heap of ``(first session's last +
-gap, slot)``: entries go stale instead of being updated, and a popped entry
-is checked against the key's sessions, so finishing costs O(finished + stale),
-not O(open keys).
+gap, slot)``, at most one live entry per key: an entry whose key was extended
+is pushed again when popped, so finishing costs O(finished + re-checked), not
+O(open keys), and a batch does no heap work for the keys it merely extends.
 """
 
 from operator import index
@@ -53,6 +53,8 @@ cdef struct Slot:
     int64_t seq      # order the key was first seen in
     int64_t stamp    # last batch that touched it
     int64_t due      # last batch that found it due
+    int64_t pushed   # ``when`` of its live heap entry, if queued
+    int queued       # has a live heap entry
 
 
 cdef struct Entry:
@@ -169,6 +171,7 @@ cdef class SessionStore:
         self.slots[slot].seq = self.next_seq
         self.slots[slot].stamp = -1
         self.slots[slot].due = -1
+        self.slots[slot].queued = 0
         self.next_seq += 1
         return slot
 
@@ -324,9 +327,25 @@ cdef class SessionStore:
         self.heap[i].slot = slot
         return 0
 
-    cdef Py_ssize_t pop(self) noexcept:
-        """Slot of the earliest entry, removed (the heap must not be empty)."""
-        cdef Py_ssize_t top = self.heap[0].slot
+    cdef int schedule(self, Py_ssize_t slot) except -1:
+        """Make sure the heap holds an entry no later than the slot's first session's expiry.
+
+        An entry is pushed only when there is none yet or the expiry moved
+        earlier (a new first session); one that moved later is found stale
+        when popped and pushed again then, so a key costs heap work once per
+        expiry check, not once per batch that touches it.
+        """
+        cdef Slot* k = &self.slots[slot]
+        cdef int64_t when = k.s[0].last + self.gap
+        if not k.queued or when < k.pushed:
+            self.push(when, slot)
+            k.pushed = when
+            k.queued = 1
+        return 0
+
+    cdef Entry pop(self) noexcept:
+        """The earliest entry, removed (the heap must not be empty)."""
+        cdef Entry top = self.heap[0]
         cdef Entry last
         cdef Py_ssize_t i = 0, child, n
         self.nheap -= 1
@@ -369,6 +388,7 @@ cdef class SessionStore:
         cdef list ordered
         cdef Order* rows = NULL
         cdef Order* due = NULL
+        cdef Entry entry
         cdef Py_ssize_t* touched = <Py_ssize_t*>PyMem_Malloc((n + 1) * sizeof(Py_ssize_t))
         if touched == NULL:
             raise MemoryError()
@@ -394,15 +414,22 @@ cdef class SessionStore:
                             out.append(self.row(touched[j], &k.s[i], result))
                             nr += 1
                             k.s[i].changed = 0
-                self.push(k.s[0].last + self.gap, touched[j])
+                self.schedule(touched[j])
             if wm_us is not None:
                 due = <Order*>PyMem_Malloc((self.nheap + 1) * sizeof(Order))
                 if due == NULL:
                     raise MemoryError()
                 while self.nheap and self.heap[0].when <= wm:
-                    slot = self.pop()
+                    entry = self.pop()
+                    slot = entry.slot
                     k = &self.slots[slot]
-                    if k.n and k.due != self.stamp and k.s[0].last + self.gap <= wm:
+                    if not k.queued or entry.when != k.pushed or not k.n:
+                        continue  # superseded by an earlier entry, or the key is gone
+                    k.queued = 0
+                    if k.s[0].last + self.gap > wm:  # extended since: check again later
+                        self.schedule(slot)
+                        continue
+                    if k.due != self.stamp:
                         k.due = self.stamp
                         due[nd].a = k.seq
                         due[nd].b = 0
@@ -425,7 +452,7 @@ cdef class SessionStore:
                     self.open -= m
                     if k.n:
                         memmove(&k.s[0], &k.s[m], k.n * sizeof(Sess))
-                        self.push(k.s[0].last + self.gap, slot)
+                        self.schedule(slot)
                     else:
                         self.release(slot)
             # window order (start, last); ties keep the order emitted
@@ -474,5 +501,5 @@ cdef class SessionStore:
                 s.changed = 0
                 if not store.counting:
                     store.aggs.merge_one(store.agg_slot(s.sid), partial)
-            store.push(store.slots[slot].s[0].last + store.gap, slot)
+            store.schedule(slot)
         return store
