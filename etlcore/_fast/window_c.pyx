@@ -11,17 +11,19 @@ Event-time columns are converted (``event_times_us``) and folded into panes
 from collections import deque
 from operator import index
 
-from cpython.dict cimport PyDict_GetItemWithError
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
-from cpython.list cimport PyList_CheckExact, PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.list cimport PyList_CheckExact
 from cpython.long cimport PyLong_CheckExact
 from cpython.ref cimport PyObject
-from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
-from cpython.dict cimport PyDict_CheckExact
 from libc.math cimport isfinite, rint
 from libc.stdint cimport int64_t
 
 from etlcore._fast.hashagg_c cimport (
+    F_INDEX,
+    F_KEY,
+    F_LIST,
+    F_NONE,
+    F_RECORD,
     T_DEAD,
     T_FLOAT,
     T_INT,
@@ -30,6 +32,7 @@ from etlcore._fast.hashagg_c cimport (
     HashAgg,
     Val,
     classify,
+    read_field,
 )
 
 from etlcore._fast._common import (
@@ -133,15 +136,6 @@ def event_times_us(times, cutoff, convert) -> tuple:
     return us, late, top
 
 
-# how ``columns`` reads one column
-cdef enum:
-    F_RECORD = 0  # the record itself (value=None)
-    F_NONE = 1    # None for every record (key=None)
-    F_INDEX = 2   # record[int]: tuples and lists read in C
-    F_KEY = 3     # record[str]: dicts read in C
-    F_LIST = 4    # a column computed beforehand (a callable's results)
-
-
 cdef inline int field_kind(object field, str what) except -1:
     if isinstance(field, list):
         return F_LIST
@@ -149,36 +143,6 @@ cdef inline int field_kind(object field, str what) except -1:
     if field is None:
         return F_NONE
     return F_INDEX if isinstance(field, int) else F_KEY
-
-
-cdef inline object read(object rec, int kind, Py_ssize_t idx, object ref, list col,
-                        Py_ssize_t i):
-    """``rec[ref]`` (tuple/list index and dict key in C), the precomputed ``col[i]``, or None."""
-    cdef Py_ssize_t n, j
-    cdef PyObject* got
-    if kind == F_INDEX:
-        if PyTuple_Check(rec):
-            n = PyTuple_GET_SIZE(rec)
-            j = idx + n if idx < 0 else idx
-            if 0 <= j < n:
-                return <object>PyTuple_GET_ITEM(rec, j)
-        elif PyList_CheckExact(rec):
-            n = PyList_GET_SIZE(rec)
-            j = idx + n if idx < 0 else idx
-            if 0 <= j < n:
-                return <object>PyList_GET_ITEM(rec, j)
-        return rec[ref]  # raises as Python does
-    if kind == F_KEY:
-        if PyDict_CheckExact(rec):
-            got = PyDict_GetItemWithError(rec, ref)
-            if got != NULL:
-                return <object>got
-        return rec[ref]
-    if kind == F_LIST:
-        return col[i]
-    if kind == F_RECORD:
-        return rec
-    return None
 
 
 def columns(records, time, key, value, cutoff, convert) -> tuple:
@@ -221,7 +185,7 @@ def columns(records, time, key, value, cutoff, convert) -> tuple:
         cut_c = not overflow
     for i in range(n):
         rec = recs[i]
-        t = read(rec, tk, ti, time, tcol, i)
+        t = read_field(rec, tk, ti, time, tcol, i)
         if calc_us(t, &c):
             if cut_c:
                 if c < cut:
@@ -242,8 +206,8 @@ def columns(records, time, key, value, cutoff, convert) -> tuple:
             if top is None or t > top:
                 top = t
             times.append(t)
-        keys.append(read(rec, kk, ki, key, kcol, i))
-        vals.append(read(rec, vk, vi, value, vcol, i))
+        keys.append(read_field(rec, kk, ki, key, kcol, i))
+        vals.append(read_field(rec, vk, vi, value, vcol, i))
     if any_c and (top is None or top_c > top):
         top = top_c
     return keys, times, vals, late, top
