@@ -158,3 +158,26 @@ cdef inline object read_field(object rec, int kind, Py_ssize_t idx, object ref, 
     if kind == F_RECORD:
         return rec
     return None
+
+
+# -- result rows: tuple subclasses (WindowResult, SessionResult) --
+cdef extern from "Python.h":
+    int PyObject_GC_IsTracked(object) noexcept
+    void PyObject_GC_UnTrack(void*) noexcept
+
+
+cdef inline object make_row(object cls, tuple items):
+    """``cls`` (a tuple subclass without a __dict__) holding ``items``, built in C.
+
+    A row that holds only untracked objects (numbers, strs, flat tuples) cannot
+    be part of a cycle; it is untracked as CPython untracks such plain tuples,
+    so the results a job keeps do not lengthen every cyclic-GC pass.
+    """
+    cdef object row = tuple.__new__(cls, items)
+    cdef Py_ssize_t j
+    for j in range(PyTuple_GET_SIZE(items)):
+        if PyObject_GC_IsTracked(<object>PyTuple_GET_ITEM(items, j)):
+            return row
+    if PyObject_GC_IsTracked(row):
+        PyObject_GC_UnTrack(<void*>row)
+    return row

@@ -23,7 +23,7 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport qsort
 from libc.string cimport memmove
 
-from etlcore._fast.hashagg_c cimport HashAgg, Val, classify
+from etlcore._fast.hashagg_c cimport HashAgg, Val, classify, make_row
 
 from etlcore._fast._common import COUNT, STATE_VERSION, check_state, reducer_code
 from etlcore._fast.session_ref import LIMIT, US, check_time, seconds
@@ -286,8 +286,8 @@ cdef class SessionStore:
     cdef object row(self, Py_ssize_t slot, Sess* s, object result):
         if result is None:
             return (self.keys[slot], s.start, s.last, self.value(s), s.count)
-        return tuple.__new__(result, (self.keys[slot], secs(s.start), secs(s.last + self.gap),
-                                      self.value(s), s.count))
+        return make_row(result, (self.keys[slot], secs(s.start), secs(s.last + self.gap),
+                                 self.value(s), s.count))
 
     cdef int note(self, Order** rows, Py_ssize_t* cap, Py_ssize_t n, Sess* s) except -1:
         """Record row ``n``'s window for the final sort."""

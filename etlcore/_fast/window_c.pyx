@@ -32,6 +32,7 @@ from etlcore._fast.hashagg_c cimport (
     HashAgg,
     Val,
     classify,
+    make_row,
     read_field,
 )
 
@@ -224,7 +225,7 @@ def rows(cls, pairs, start, end) -> list:
     cdef tuple pair
     for i in range(len(items)):
         pair = items[i]
-        out[i] = tuple.__new__(cls, (pair[0], start, end, pair[1]))
+        out[i] = make_row(cls, (pair[0], start, end, pair[1]))
     return out
 
 
