@@ -83,6 +83,7 @@ cdef class HashAgg:
 
     # key index
     cdef int table_alloc(self, Py_ssize_t cap) except -1
+    cdef int reserve(self, Py_ssize_t n) except -1
     cdef Py_ssize_t table_home(self, int64_t k) noexcept
     cdef int table_put(self, int64_t k, Py_ssize_t s, PyObject* obj) noexcept
     cdef Py_ssize_t table_size(self) noexcept

@@ -144,6 +144,24 @@ cdef class HashAgg:
         self.tshift = 64 - bits
         return 0
 
+    cdef int reserve(self, Py_ssize_t n) except -1:
+        """Room for ``n`` keys before any regrowth (a fresh aggregator only: else no-op)."""
+        cdef Py_ssize_t cap = MIN_TABLE
+        cdef Acc* accs
+        if self.size or n <= 0:
+            return 0
+        while cap < n * 4:  # table_size()'s rule for n live keys
+            cap *= 2
+        if cap > self.tcap:
+            self.table_alloc(cap)
+        if n > self.cap:
+            accs = <Acc*>PyMem_Realloc(self.accs, n * sizeof(Acc))
+            if accs == NULL:
+                raise MemoryError()
+            self.accs = accs
+            self.cap = n
+        return 0
+
     cdef inline Py_ssize_t table_home(self, int64_t k) noexcept:
         """Fibonacci hashing: the top bits of k * 2**64/phi spread sequential ints."""
         return <Py_ssize_t>((<uint64_t>k * ETL_FIB64) >> self.tshift)

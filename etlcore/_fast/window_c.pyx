@@ -234,6 +234,8 @@ cdef class PaneStore:
 
     cdef object reducer
     cdef dict store
+    cdef Py_ssize_t hint  # keys of the newest pane so far: a new pane's table is sized for it
+    cdef HashAgg newest
 
     def __cinit__(self, reducer):
         reducer_code(reducer)
@@ -292,11 +294,36 @@ cdef class PaneStore:
             i += 1
 
     cdef HashAgg pane_agg(self, object pane):
-        """The pane's aggregator, created on first use."""
+        """The pane's aggregator, created on first use, sized like the newest pane."""
         agg = self.store.get(pane)
         if agg is None:
+            if self.newest is not None:
+                self.hint = len(self.newest)
             agg = self.store[pane] = HashAgg(self.reducer)
+            (<HashAgg>agg).reserve(self.hint)
+            self.newest = <HashAgg>agg
         return <HashAgg>agg
+
+    def rows(self, first, last, cls, start, end) -> list:
+        """``rows(cls, merge_range(first, last), start, end)`` without the pairs in between."""
+        first, last = index(first), index(last)
+        cdef HashAgg agg
+        cdef Py_ssize_t s
+        cdef list out = []
+        if first == last:
+            found = self.store.get(first)
+            if found is None:
+                return out
+            agg = <HashAgg>found
+        else:
+            agg = HashAgg(self.reducer)
+            for pane in sorted(self.store):
+                if first <= pane <= last:
+                    agg.merge_from(<HashAgg>self.store[pane], True)
+        for s in range(agg.size):
+            if agg.accs[s].tag != T_DEAD:
+                out.append(make_row(cls, (agg.keys[s], start, end, agg.finalize(s))))
+        return out
 
     def merge_range(self, first, last) -> list:
         """Finalized aggregate over panes ``first..last`` inclusive."""
@@ -314,6 +341,9 @@ cdef class PaneStore:
         """Forget every pane older than ``pane`` (they left every window)."""
         pane = index(pane)
         for old in [p for p in self.store if p < pane]:
+            if self.store[old] is self.newest:  # keep its size as the hint, not the pane
+                self.hint = len(self.newest)
+                self.newest = None
             del self.store[old]
 
     def panes(self) -> list:

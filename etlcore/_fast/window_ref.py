@@ -162,6 +162,11 @@ class PaneStore:
                 total.merge_partials(self._panes[pane].partials())
         return total.results()
 
+    def rows(self, first: int, last: int, cls: Callable[..., Any], start: Any, end: Any
+             ) -> list[Any]:
+        """``rows(cls, merge_range(first, last), start, end)`` without the pairs in between."""
+        return rows(cls, self.merge_range(first, last), start, end)
+
     def drop_before(self, pane: int) -> None:
         """Forget every pane older than ``pane`` (they left every window)."""
         pane = index(pane)

@@ -65,9 +65,9 @@ class PaneWindowNode(EventTimeNode):
         first = k * self.slide_p
         start = k * self.slide_us
         start_s, end_s = seconds(start), seconds(start + self.size_us)
-        pairs = store.merge_range(first, first + self.size_p - 1)
-        if keys is not None:
-            pairs = [kv for kv in pairs if kv[0] in keys]
+        if keys is None:
+            return store.rows(first, first + self.size_p - 1, WindowResult, start_s, end_s)
+        pairs = [kv for kv in store.merge_range(first, first + self.size_p - 1) if kv[0] in keys]
         return _fast.window.rows(WindowResult, pairs, start_s, end_s)
 
     def process(self, state: Any, keys: list[Any], times: list[int], values: list[Any],

@@ -291,3 +291,21 @@ def test_rows_of_plain_values_leave_the_cyclic_gc_alone() -> None:
     assert flat == WindowResult("k", 0.0, 1.0, 2.5) and not gc.is_tracked(flat)
     assert nested == WindowResult("k", 0.0, 1.0, [1]) and gc.is_tracked(nested)  # may cycle
     assert REF.rows(WindowResult, [("k", 2.5)], 0.0, 1.0) == [flat]
+
+
+@given(batches=batches, reducer=reducers, first=st.integers(-1, 6), width=st.integers(0, 3))
+def test_pane_rows_equal_the_merged_pairs_on_both(batches: list, reducer: Any, first: int,
+                                                  width: int) -> None:
+    from etlcore.eventtime import WindowResult
+
+    got = []
+    for impl in (REF, C):
+        store = impl.PaneStore(reducer)
+        for pane, pairs in enumerate(batches):
+            store.fold([k for k, _v in pairs], [pane * 10 + 1] * len(pairs),
+                       [v for _k, v in pairs], 10)
+        rows = store.rows(first, first + width, WindowResult, 0.0, 1.0)
+        assert same(rows, impl.rows(WindowResult, store.merge_range(first, first + width),
+                                    0.0, 1.0))
+        got.append(rows)
+    assert same(got[0], got[1])
