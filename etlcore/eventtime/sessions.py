@@ -41,7 +41,8 @@ class SessionWindowNode(EventTimeNode):
         return state.to_state()
 
     def decode_state(self, data: Any) -> Any:
-        if isinstance(data, list):  # written before the kernel: [[key, [[start, last, n, p]]]]
+        if isinstance(data, list) and (not data or isinstance(data[0], (list, tuple))):
+            # written before the kernel: [[key, [[start, last, n, partial], ...]], ...]
             data = (STATE_VERSION, [(key, [tuple(s) for s in sessions]) for key, sessions in data])
         return _fast.session.SessionStore.from_state(self.gap_us, self.spec.agg, data)
 

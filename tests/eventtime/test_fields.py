@@ -103,3 +103,21 @@ def test_bad_field_references_are_config_errors():
         ev.tumbling_window(5, key=True)
     with pytest.raises(ConfigError, match="session_window.value"):
         ev.session_window(5, value=[2])
+
+
+def test_session_state_from_before_the_kernel_still_decodes():
+    from etlcore.eventtime.sessions import SessionWindowNode
+
+    ctx = StreamingContext(1.0, clock="manual")
+    ev = ctx.queue_stream([[]]).with_event_time(time=0, max_delay="1s")
+    node = ev.session_window(3, key=1, agg="count").node
+    assert isinstance(node, SessionWindowNode)
+    old = [["u", [[1_000_000, 2_000_000, 2, 2]]], ["v", [[5_000_000, 5_000_000, 1, 1]]]]
+    for data in (old, [], node.encode_state(node.decode_state(old))):
+        state = node.decode_state(data)
+        assert len(state) == (0 if data == [] else 2)
+    state = node.decode_state(old)
+    assert [(r.key, r.window_start, r.count) for r in node.process(
+        state, [], [], [], 10**9, None)] == [("u", 1.0, 2), ("v", 5.0, 1)]
+    # the current format, as a list (a codec that turns tuples into lists)
+    assert len(node.decode_state(list(node.encode_state(node.decode_state(old))))) == 2
