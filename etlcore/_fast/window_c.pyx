@@ -49,7 +49,7 @@ from etlcore._fast._common import (
     reducer_code,
 )
 
-__all__ = ["PaneStore", "SlidingWindow", "columns", "event_times_us", "rows"]
+__all__ = ["PaneStore", "SlidingWindow", "columns", "event_times_us", "rows", "scan"]
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object, int*) noexcept
@@ -175,7 +175,7 @@ def columns(records, time, key, value, cutoff, convert) -> tuple:
     cdef Py_ssize_t vi = value if vk == F_INDEX else 0
     cdef list keys = [], times = [], vals = [], late = []
     cdef Py_ssize_t i
-    cdef object rec, t, top = None
+    cdef object rec, t, k, v, top = None
     cdef int64_t c, cut = 0, top_c = 0
     cdef bint any_c = False
     cdef int overflow = 0
@@ -187,6 +187,8 @@ def columns(records, time, key, value, cutoff, convert) -> tuple:
     for i in range(n):
         rec = recs[i]
         t = read_field(rec, tk, ti, time, tcol, i)
+        k = read_field(rec, kk, ki, key, kcol, i)  # read before the lateness check: a record
+        v = read_field(rec, vk, vi, value, vcol, i)  # missing a field fails even when late
         if calc_us(t, &c):
             if cut_c:
                 if c < cut:
@@ -207,11 +209,72 @@ def columns(records, time, key, value, cutoff, convert) -> tuple:
             if top is None or t > top:
                 top = t
             times.append(t)
-        keys.append(read_field(rec, kk, ki, key, kcol, i))
-        vals.append(read_field(rec, vk, vi, value, vcol, i))
+        keys.append(k)
+        vals.append(v)
     if any_c and (top is None or top_c > top):
         top = top_c
     return keys, times, vals, late, top
+
+
+def scan(records, time, key, value, cutoff, convert) -> tuple:
+    """``columns`` without the columns: ``(late_indexes, max_on_time_us)``.
+
+    Reads every referenced field (so a record missing one raises here, where
+    the caller can dead-letter it) and converts every time; ``time``, ``key``
+    and ``value`` are field references (or None for key and value).
+    """
+    cdef list recs = records if PyList_CheckExact(records) else list(records)
+    cdef int tk = field_kind(time, "time")
+    cdef int kk = field_kind(key, "key")
+    cdef int vk = F_RECORD if value is None else field_kind(value, "value")
+    if tk not in (F_INDEX, F_KEY) or kk == F_LIST or vk == F_LIST:
+        raise ValueError("scan: time must be a field reference; key and value references or None")
+    cdef Py_ssize_t ti = time if tk == F_INDEX else 0
+    cdef Py_ssize_t ki = key if kk == F_INDEX else 0
+    cdef Py_ssize_t vi = value if vk == F_INDEX else 0
+    cdef list late = []
+    cdef Py_ssize_t i
+    cdef object rec, t, top = None
+    cdef int64_t c, top_c = 0
+    cdef bint any_c = False
+    cdef int64_t cut = 0
+    cdef bint cut_c = False
+    cut_c = cutoff_c(cutoff, &cut)
+    for i in range(len(recs)):
+        rec = recs[i]
+        t = read_field(rec, tk, ti, time, None, 0)
+        read_field(rec, kk, ki, key, None, 0)
+        read_field(rec, vk, vi, value, None, 0)
+        if calc_us(t, &c):
+            if cut_c:
+                if c < cut:
+                    late.append(i)
+                    continue
+            elif cutoff is not None and c < cutoff:
+                late.append(i)
+                continue
+            if not any_c or c > top_c:
+                top_c = c
+                any_c = True
+        else:
+            t = convert(t)
+            if cutoff is not None and t < cutoff:
+                late.append(i)
+                continue
+            if top is None or t > top:
+                top = t
+    if any_c and (top is None or top_c > top):
+        top = top_c
+    return late, top
+
+
+cdef inline bint cutoff_c(object cutoff, int64_t* out) except -1:
+    """Whether ``cutoff`` is an int64 (stored in ``out``), so records compare in C."""
+    cdef int overflow = 0
+    if cutoff is None or not PyLong_CheckExact(cutoff):
+        return False
+    out[0] = PyLong_AsLongLongAndOverflow(cutoff, &overflow)
+    return not overflow
 
 
 def rows(cls, pairs, start, end) -> list:
@@ -292,6 +355,59 @@ cdef class PaneStore:
             classify(value, &v)
             agg.fold_value(s, &v)
             i += 1
+
+    def fold_records(self, records, time, key, value, cutoff, pane_us, convert) -> None:
+        """``fold`` of ``columns(records, ...)``'s on-time records, read straight from them.
+
+        Records with a time below ``cutoff`` are skipped (the caller dealt with
+        them); no column lists and no int per time are built.
+        """
+        cdef list recs = records if PyList_CheckExact(records) else list(records)
+        cdef int tk = field_kind(time, "time")
+        cdef int kk = field_kind(key, "key")
+        cdef int vk = F_RECORD if value is None else field_kind(value, "value")
+        if tk not in (F_INDEX, F_KEY) or kk == F_LIST or vk == F_LIST:
+            raise ValueError("fold_records: time must be a field reference; key and value "
+                             "references or None")
+        cdef int64_t width = index(pane_us)
+        if width <= 0:
+            raise ValueError(f"fold_records: pane_us must be positive, not {pane_us}")
+        cdef Py_ssize_t ti = time if tk == F_INDEX else 0
+        cdef Py_ssize_t ki = key if kk == F_INDEX else 0
+        cdef Py_ssize_t vi = value if vk == F_INDEX else 0
+        cdef Py_ssize_t i = 0, s
+        cdef object rec, t, k, v_obj
+        cdef int64_t c, q, last_q = 0, cut = 0
+        cdef bint cached = False
+        cdef bint cut_c = cutoff_c(cutoff, &cut)
+        cdef HashAgg agg = None
+        cdef Val v
+        while i < len(recs):
+            rec = recs[i]
+            i += 1
+            t = read_field(rec, tk, ti, time, None, 0)
+            k = read_field(rec, kk, ki, key, None, 0)
+            v_obj = read_field(rec, vk, vi, value, None, 0)
+            if calc_us(t, &c):
+                if cut_c:
+                    if c < cut:
+                        continue
+                elif cutoff is not None and c < cutoff:
+                    continue
+                q = floor_div(c, width)
+                if not cached or q != last_q:
+                    agg = self.pane_agg(q)
+                    last_q = q
+                    cached = True
+            else:
+                t = convert(t)
+                if cutoff is not None and t < cutoff:
+                    continue
+                agg = self.pane_agg(index(t) // width)
+                cached = False
+            s = agg.slot_for(k)
+            classify(v_obj, &v)
+            agg.fold_value(s, &v)
 
     cdef HashAgg pane_agg(self, object pane):
         """The pane's aggregator, created on first use, sized like the newest pane."""

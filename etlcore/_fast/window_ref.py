@@ -31,11 +31,12 @@ from ._common import (
     check_inverse,
     check_state,
     check_window,
+    is_field,
     reducer_code,
 )
 from .hashagg_ref import HashAgg, Reducer
 
-__all__ = ["PaneStore", "SlidingWindow", "columns", "event_times_us", "rows"]
+__all__ = ["PaneStore", "SlidingWindow", "columns", "event_times_us", "rows", "scan"]
 
 
 def event_times_us(
@@ -97,16 +98,40 @@ def columns(
                         for f, d in ((time, ""), (key, ""), (value, "record")))
     top = None
     for i, record in enumerate(records):
-        t = convert(tcol[i] if tcol is not None else record[time])
+        raw = tcol[i] if tcol is not None else record[time]
+        # every field is read before the lateness check: a record missing one fails even when late
+        k = kcol[i] if kcol is not None else None if key is None else record[key]
+        v = vcol[i] if vcol is not None else record if value is None else record[value]
+        t = convert(raw)
         if cutoff is not None and t < cutoff:
             late.append(i)
             continue
         if top is None or t > top:
             top = t
         times.append(t)
-        keys.append(kcol[i] if kcol is not None else None if key is None else record[key])
-        vals.append(vcol[i] if vcol is not None else record if value is None else record[value])
+        keys.append(k)
+        vals.append(v)
     return keys, times, vals, late, top
+
+
+def _refs_only(time: Any, key: Any, value: Any, what: str) -> None:
+    if not is_field(time) or isinstance(key, list) or isinstance(value, list):
+        raise ValueError(f"{what}: time must be a field reference; key and value references "
+                         "or None")
+
+
+def scan(records: Iterable[Any], time: Any, key: Any, value: Any, cutoff: int | None,
+         convert: Callable[[Any], int]) -> tuple[list[int], int | None]:
+    """``columns`` without the columns: ``(late_indexes, max_on_time_us)``.
+
+    Reads every referenced field (so a record missing one raises here, where
+    the caller can dead-letter it) and converts every time.
+    """
+    for field, what in ((time, "time"), (key, "key"), (value, "value")):
+        check_field(field, what)
+    _refs_only(time, key, value, "scan")
+    _keys, _times, _vals, late, top = columns(records, time, key, value, cutoff, convert)
+    return late, top
 
 
 def rows(cls: Callable[..., Any], pairs: Iterable[tuple[Any, Any]], start: Any, end: Any
@@ -149,6 +174,18 @@ class PaneStore:
             by_pane.setdefault(index(t) // pane_us, []).append((key, value))
         for pane, pairs in by_pane.items():
             self.add(pane, pairs)
+
+    def fold_records(self, records: Iterable[Any], time: Any, key: Any, value: Any,
+                     cutoff: int | None, pane_us: int, convert: Callable[[Any], int]) -> None:
+        """``fold`` of ``columns(records, ...)``'s on-time records, read straight from them."""
+        for field, what in ((time, "time"), (key, "key"), (value, "value")):
+            check_field(field, what)
+        _refs_only(time, key, value, "fold_records")
+        pane_us = index(pane_us)
+        if pane_us <= 0:
+            raise ValueError(f"fold_records: pane_us must be positive, not {pane_us}")
+        keys, times, vals, _late, _top = columns(records, time, key, value, cutoff, convert)
+        self.fold(keys, times, vals, pane_us)
 
     def merge_range(self, first: int, last: int) -> list[tuple[Any, Any]]:
         """Finalized aggregate over panes ``first..last`` inclusive."""

@@ -170,10 +170,18 @@ class EventTimeNode(WideNode):
             raise CheckpointError(f"{self.key}: unreadable event-time state ({err})") from None
 
     # -- worker ----------------------------------------------------------------------
+    def direct(self) -> bool:
+        """Whether one partition's records can be folded as they are (``process_records``)."""
+        return False
+
     def map_side(self, records: list[Any], side: int, n: int, param: Any,
                  ctx: TaskContext) -> list[Any]:
         if not records:
             return [([], [], [])] * n
+        if n == 1 and self.direct():
+            block = self._scanned(ctx, records, param["cutoff"])
+            if block is not None:
+                return [block]
         cols, top = self._columns(ctx, records, param["cutoff"])
         if top is not None:
             ctx.max_counter(f"max_event:{self.key}", top)
@@ -182,6 +190,10 @@ class EventTimeNode(WideNode):
     def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
                     ctx: TaskContext) -> tuple[list[Any], Any]:
         blocks = inputs[0] or []
+        if len(blocks) == 1 and isinstance(blocks[0][0], str):  # (_RECORDS, records, cutoff)
+            _tag, records, cutoff = blocks[0]
+            return self.process_records(state, records, cutoff, param["wm"],
+                                        param["emitted"]), state
         if len(blocks) == 1:
             keys, times, values = blocks[0]
         else:
@@ -191,6 +203,32 @@ class EventTimeNode(WideNode):
                 times += t
                 values += v
         return self.process(state, keys, times, values, param["wm"], param["emitted"]), state
+
+    def process_records(self, state: Any, records: list[Any], cutoff: int | None,
+                        wm_us: int | None, emitted_us: int | None) -> list[Any]:
+        """``process`` for records read by field references, skipping those before ``cutoff``."""
+        raise NotImplementedError
+
+    def _scanned(self, ctx: TaskContext, part: list[Any], cutoff: int | None
+                 ) -> tuple[Any, ...] | None:
+        """The partition as it is, for ``process_records``; None if a record needs care.
+
+        Only for field references: the kernel checks every record's fields and
+        time (a record that fails goes the careful way, with the columns).
+        """
+        spec = self.spec
+        try:
+            late, top = _fast.window.scan(part, spec.extract, spec.key, spec.value, cutoff, to_us)
+        except Exception:  # noqa: BLE001 - a missing field or an odd time: columns, carefully
+            return None
+        if late:
+            ctx.late_records += len(late)
+            if spec.late == "dead_letter":
+                for i in late:
+                    ctx.dead_letter(part[i], "late", self.key)
+        if top is not None:
+            ctx.max_counter(f"max_event:{self.key}", top)
+        return (_RECORDS, part, cutoff)
 
     def _columns(self, ctx: TaskContext, part: list[Any], cutoff: int | None
                  ) -> tuple[Columns, int | None]:
@@ -255,6 +293,8 @@ class EventTimeNode(WideNode):
                            list(map(values.__getitem__, rows))))
         return routed
 
+
+_RECORDS = "records"  # tags a map-side block of raw records (a columns block starts with a list)
 
 _WINDOW = itemgetter(1, 2)  # (window_start, window_end) of a WindowResult or SessionResult
 

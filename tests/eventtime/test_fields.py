@@ -31,10 +31,10 @@ JOBS = {
 }
 
 
-def run(data, time, key, value, build, runner="local", path=None, batches=None):
+def run(data, time, key, value, build, runner="local", path=None, batches=None, parallelism=2):
     name = f"fields-{next(_names)}"
-    ctx = StreamingContext(1.0, path, clock="manual", name="fields", parallelism=2, runner=runner,
-                           checkpoint_interval=3)
+    ctx = StreamingContext(1.0, path, clock="manual", name="fields", parallelism=parallelism,
+                           runner=runner, checkpoint_interval=3)
     build(ctx.queue_stream(data).with_event_time(time=time, max_delay="2s"), key, value
           ).sink("memory", name=name)
     try:
@@ -55,6 +55,22 @@ def test_tuple_and_dict_fields_give_the_callables_answer(job):
     assert run(as_lists, 0, 1, 2, build)[:2] == want[:2]
     as_dicts = [[{"ts": t, "user": k, "amount": v} for t, k, v in batch] for batch in DATA]
     assert run(as_dicts, "ts", "user", "amount", build)[:2] == want[:2]
+
+
+@pytest.mark.parametrize("job", ["tumbling", "sliding"])
+def test_one_partition_folds_records_directly_with_the_same_answer(job):
+    # one partition and field references: the pane kernel folds the records themselves
+    build = JOBS[job]
+    want = run(DATA, itemgetter(0), lambda r: r[1], lambda r: r[2], build, parallelism=1)
+    assert want[0] and want[1] > 0
+    assert run(DATA, 0, 1, 2, build, parallelism=1) == want
+    # a record missing a field sends its partition the careful way: a dead letter, same windows
+    broken = [list(batch) for batch in DATA]
+    broken[3].append((7.0, "k1"))
+    got = run(broken, 0, 1, 2, build, parallelism=1)
+    assert got[:2] == want[:2]
+    assert [d["reason"] for d in got[2] if d["reason"] != "late"] == [
+        "IndexError: tuple index out of range"]
 
 
 def test_session_fields_on_the_processes_runner_and_across_a_restart(tmp_path):
