@@ -53,7 +53,7 @@ def measure(module: str, spec: Spec, repeat: int, budget: float) -> dict[str, An
     prepared = engine.prepare(spec.workload, data)
     out["prepare_s"] = time.perf_counter() - t1
     out["records"] = len(data)
-    seconds, sums = [], []
+    seconds, cpu, sums = [], [], []
     try:
         # run 0 warms up (lazy plugin loading, JIT, caches) and is discarded unless it
         # alone used the budget, in which case it is the only (cold) measurement
@@ -61,9 +61,9 @@ def measure(module: str, spec: Spec, repeat: int, budget: float) -> dict[str, An
             if sum(seconds) > budget:
                 break
             gc.collect()
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             result = engine.run(spec.workload, prepared)
-            elapsed = time.perf_counter() - t
+            elapsed, used = time.perf_counter() - t, time.process_time() - c
             sums.append(checksum(engine.rows(spec.workload, result)))
             del result
             if i == 0:
@@ -72,9 +72,10 @@ def measure(module: str, spec: Spec, repeat: int, budget: float) -> dict[str, An
                     continue
                 out["cold_only"] = True
             seconds.append(elapsed)
+            cpu.append(used)
     finally:
         engine.close()
-    out.update(seconds=seconds, checksums=sums, note=engine.note)
+    out.update(seconds=seconds, cpu_seconds=cpu, checksums=sums, note=engine.note)
     if getattr(engine, "extra_rss_mb", None) is not None:
         out["jvm_peak_rss_mb"] = engine.extra_rss_mb
     return out

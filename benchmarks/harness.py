@@ -88,9 +88,14 @@ def run_engine(engine: str, spec: Spec, repeat: int, timeout: float, budget: flo
     row["reference"] = ref
     row["correct"] = all(s == ref for s in sums)
     row["seconds"] = [round(s, 4) for s in got["seconds"]]
+    # this process's CPU time (not its worker processes'): steadier than wall time on a
+    # busy machine, and comparable between single-process engines only
+    row["cpu_seconds"] = [round(s, 4) for s in got.get("cpu_seconds", [])]
     median = statistics.median(got["seconds"])
     if row["correct"]:
         row["records_per_s"] = round(got["records"] / median) if median > 0 else None
+        cpu = statistics.median(row["cpu_seconds"]) if row["cpu_seconds"] else 0
+        row["records_per_cpu_s"] = round(got["records"] / cpu) if cpu > 0 else None
     else:
         row["records_per_s"] = None  # a wrong answer is never reported as a result
     return row

@@ -143,7 +143,7 @@ def run_w5(quick: bool) -> dict[str, Any]:
 
 SCALING = {
     "batch size": [("ETLCORE_BENCH_BATCH", b) for b in (10_000, 50_000, 200_000)],
-    "keys": [("keys", k) for k in (1_000, 10_000, 100_000)],
+    "keys": [("keys", k) for k in (1_000, 10_000, 100_000, 1_000_000)],
     "window length s": [("window_s", w) for w in (1, 5, 20)],
 }
 

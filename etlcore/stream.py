@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from itertools import chain, compress, repeat
 from typing import TYPE_CHECKING, Any
 
+from etlcore._fast._common import is_field
 from etlcore.config import parse_duration
 from etlcore.errors import ConfigError
 from etlcore.graph.base import (
@@ -312,11 +313,25 @@ class Stream:
 
     # -- keyed operators (shuffles) -------------------------------------------
 
-    def reduce_by_key(self, func: Reducer, num_partitions: int | None = None) -> Stream:
-        """Combine the values of each key: ``func(a, b)`` or "sum"/"count"/"min"/"max"/"mean"."""
+    def reduce_by_key(self, func: Reducer, num_partitions: int | None = None, *,
+                      key: int | str | None = None, value: int | str | None = None) -> Stream:
+        """Combine the values of each key: ``func(a, b)`` or "sum"/"count"/"min"/"max"/"mean".
+
+        Records are ``(key, value)`` pairs, or with field references any tuple,
+        list or dict records: ``key=1, value=2`` or ``key="user", value="amount"``
+        (``value=None``: the record itself), read by the kernel with no Python
+        call per record; a record missing a field is a dead letter.
+        """
         reducer = _check_reducer(func, "reduce_by_key.func")
         n = check_num_partitions(num_partitions, "reduce_by_key.num_partitions")
-        return self._derive(ReduceByKeyNode, "reduce_by_key", reducer, n)
+        fields = None
+        if key is not None or value is not None:
+            for ref, name in ((key, "key"), (value, "value")):
+                if not (is_field(ref) or (ref is None and name == "value")):
+                    raise ConfigError(f"reduce_by_key.{name}",
+                                      "a field reference (an int index or a str key)", ref)
+            fields = (key, value)
+        return self._derive(ReduceByKeyNode, "reduce_by_key", reducer, n, fields)
 
     def group_by_key(self, num_partitions: int | None = None) -> Stream:
         """``(key, [values...])`` per key, values in arrival order."""
@@ -484,11 +499,13 @@ class Stream:
 
         return map_with_state(self, fn, timeout, num_partitions)
 
-    def with_event_time(self, extract: Callable[[Any], float], max_delay: Any) -> Any:
-        """Event times from ``extract(record)``, a watermark ``max_delay`` behind the latest."""
+    def with_event_time(self, extract: Callable[[Any], float] | int | str | None = None,
+                        max_delay: Any = None, *, time: Any = None) -> Any:
+        """Event times from ``extract(record)`` (or a field: ``time=0``, ``time="ts"``),
+        a watermark ``max_delay`` behind the latest."""
         from etlcore.eventtime import with_event_time
 
-        return with_event_time(self, extract, max_delay)
+        return with_event_time(self, extract, max_delay, time=time)
 
     # -- SQL (etlcore/sql/, the etlcore[sql] extra) ------------------------------------
 

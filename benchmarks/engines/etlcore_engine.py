@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-from operator import itemgetter
 from typing import Any
 
 from benchmarks.data import FLUSH_KEY, MAX_DELAY_S, SESSION_GAP_S
@@ -119,9 +118,9 @@ class Etlcore(Engine):
         out: list[Any] = []
         ctx = self._context()
         stream = ctx.stream(self._source(records))
-        windows = (stream.with_event_time(itemgetter(0), max_delay=f"{MAX_DELAY_S}s")
-                   .tumbling_window(f"{self.window_s}s", key=itemgetter(1), value=itemgetter(2),
-                                    agg="sum"))
+        # field references: the window kernel reads (ts, key, value) tuples itself
+        windows = (stream.with_event_time(time=0, max_delay=f"{MAX_DELAY_S}s")
+                   .tumbling_window(f"{self.window_s}s", key=1, value=2, agg="sum"))
         windows.foreach_batch(lambda _, rows: out.extend(rows))
         ctx.run(until_idle=True)
         return out
@@ -155,8 +154,8 @@ class Etlcore(Engine):
         out: list[Any] = []
         ctx = self._context()
         stream = ctx.stream(self._source(events))
-        (stream.with_event_time(itemgetter(0), max_delay=f"{MAX_DELAY_S}s")
-            .session_window(f"{SESSION_GAP_S}s", key=itemgetter(1), agg="count")
+        (stream.with_event_time(time=0, max_delay=f"{MAX_DELAY_S}s")
+            .session_window(f"{SESSION_GAP_S}s", key=1, agg="count")
             .foreach_batch(lambda _, rows: out.extend(rows)))
         ctx.run(until_idle=True)
         return out

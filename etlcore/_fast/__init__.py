@@ -1,6 +1,6 @@
 """Select the compiled kernels, or the pure-Python references on request.
 
-The engine imports ``partition``, ``hashagg`` and ``window`` from here and never
+The engine imports ``partition``, ``hashagg``, ``window`` and ``session`` from here and never
 names an implementation. ``ETLCORE_PURE_PYTHON=1`` selects the ``*_ref``
 modules (slow, but need no compiler); otherwise the ``*_c`` extensions must be
 built, and a missing build fails loudly rather than silently running 5-50x
@@ -13,7 +13,7 @@ import os
 from importlib import import_module
 from types import ModuleType
 
-__all__ = ["COMPILED", "hashagg", "partition", "window"]
+__all__ = ["COMPILED", "hashagg", "partition", "session", "window"]
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -26,6 +26,7 @@ def _flag(name: str) -> bool:
 partition: ModuleType
 hashagg: ModuleType
 window: ModuleType
+session: ModuleType
 
 if _flag("ETLCORE_PURE_PYTHON"):
     if _flag("ETLCORE_REQUIRE_COMPILED"):
@@ -36,12 +37,14 @@ if _flag("ETLCORE_PURE_PYTHON"):
     partition = import_module(f"{__name__}.partition_ref")
     hashagg = import_module(f"{__name__}.hashagg_ref")
     window = import_module(f"{__name__}.window_ref")
+    session = import_module(f"{__name__}.session_ref")
     COMPILED = False
 else:
     try:
         partition = import_module(f"{__name__}.partition_c")
         hashagg = import_module(f"{__name__}.hashagg_c")
         window = import_module(f"{__name__}.window_c")
+        session = import_module(f"{__name__}.session_c")
     except ImportError as exc:
         raise ImportError(
             f"etlcore's C kernels (etlcore._fast.*_c) are not built or do not load ({exc}). "

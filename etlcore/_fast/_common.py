@@ -100,3 +100,18 @@ def check_window(window_panes: int) -> int:
     if window_panes < 1:
         raise ValueError(f"window_panes must be >= 1, got {window_panes}")
     return window_panes
+
+
+def is_field(field: object) -> bool:
+    """A field reference: an int index (not a bool) or a str key, read as ``record[field]``."""
+    return isinstance(field, str) or (isinstance(field, int) and not isinstance(field, bool))
+
+
+def check_field(field: object, what: str) -> object:
+    """Accept a field reference, a precomputed column (list) or None for ``columns``."""
+    if field is None or isinstance(field, list) or is_field(field):
+        return field
+    raise TypeError(
+        f"{what} must be a field reference (an int index or a str key), a list or None, "
+        f"not {type(field).__name__}"
+    )

@@ -83,6 +83,7 @@ cdef class HashAgg:
 
     # key index
     cdef int table_alloc(self, Py_ssize_t cap) except -1
+    cdef int reserve(self, Py_ssize_t n) except -1
     cdef Py_ssize_t table_home(self, int64_t k) noexcept
     cdef int table_put(self, int64_t k, Py_ssize_t s, PyObject* obj) noexcept
     cdef Py_ssize_t table_size(self) noexcept
@@ -115,3 +116,69 @@ cdef class HashAgg:
     cdef int expire_from(self, HashAgg other, object inverse, bint with_values) except -1
     cdef list entries(self, bint with_values)
     cdef int restore_entries(self, object entries, bint with_values) except -1
+
+
+# -- field references: how a kernel reads one field of a record (shared by window_c) --
+from cpython.dict cimport PyDict_CheckExact, PyDict_GetItemWithError
+from cpython.list cimport PyList_CheckExact, PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
+
+cdef enum:
+    F_RECORD = 0  # the record itself (value=None)
+    F_NONE = 1    # None for every record (key=None)
+    F_INDEX = 2   # record[int]: tuples and lists read in C
+    F_KEY = 3     # record[str]: dicts read in C
+    F_LIST = 4    # a column computed beforehand (a callable's results)
+
+
+cdef inline object read_field(object rec, int kind, Py_ssize_t idx, object ref, list col,
+                              Py_ssize_t i):
+    """``rec[ref]`` (tuple/list index and dict key in C), the precomputed ``col[i]``, or None."""
+    cdef Py_ssize_t n, j
+    cdef PyObject* got
+    if kind == F_INDEX:
+        if PyTuple_Check(rec):
+            n = PyTuple_GET_SIZE(rec)
+            j = idx + n if idx < 0 else idx
+            if 0 <= j < n:
+                return <object>PyTuple_GET_ITEM(rec, j)
+        elif PyList_CheckExact(rec):
+            n = PyList_GET_SIZE(rec)
+            j = idx + n if idx < 0 else idx
+            if 0 <= j < n:
+                return <object>PyList_GET_ITEM(rec, j)
+        return rec[ref]  # raises as Python does
+    if kind == F_KEY:
+        if PyDict_CheckExact(rec):
+            got = PyDict_GetItemWithError(rec, ref)
+            if got != NULL:
+                return <object>got
+        return rec[ref]
+    if kind == F_LIST:
+        return col[i]
+    if kind == F_RECORD:
+        return rec
+    return None
+
+
+# -- result rows: tuple subclasses (WindowResult, SessionResult) --
+cdef extern from "Python.h":
+    int PyObject_GC_IsTracked(object) noexcept
+    void PyObject_GC_UnTrack(void*) noexcept
+
+
+cdef inline object make_row(object cls, tuple items):
+    """``cls`` (a tuple subclass without a __dict__) holding ``items``, built in C.
+
+    A row that holds only untracked objects (numbers, strs, flat tuples) cannot
+    be part of a cycle; it is untracked as CPython untracks such plain tuples,
+    so the results a job keeps do not lengthen every cyclic-GC pass.
+    """
+    cdef object row = tuple.__new__(cls, items)
+    cdef Py_ssize_t j
+    for j in range(PyTuple_GET_SIZE(items)):
+        if PyObject_GC_IsTracked(<object>PyTuple_GET_ITEM(items, j)):
+            return row
+    if PyObject_GC_IsTracked(row):
+        PyObject_GC_UnTrack(<void*>row)
+    return row

@@ -26,7 +26,7 @@ from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint64_t
 from libc.string cimport memcmp
 
 from etlcore._fast import _common
-from etlcore._fast._common import STATE_VERSION, check_state, reducer_code
+from etlcore._fast._common import STATE_VERSION, check_field, check_state, reducer_code
 
 __all__ = ["HashAgg", "combine", "count_values", "merge"]
 
@@ -142,6 +142,24 @@ cdef class HashAgg:
         self.tcap = cap
         self.tfill = 0
         self.tshift = 64 - bits
+        return 0
+
+    cdef int reserve(self, Py_ssize_t n) except -1:
+        """Room for ``n`` keys before any regrowth (a fresh aggregator only: else no-op)."""
+        cdef Py_ssize_t cap = MIN_TABLE
+        cdef Acc* accs
+        if self.size or n <= 0:
+            return 0
+        while cap < n * 4:  # table_size()'s rule for n live keys
+            cap *= 2
+        if cap > self.tcap:
+            self.table_alloc(cap)
+        if n > self.cap:
+            accs = <Acc*>PyMem_Realloc(self.accs, n * sizeof(Acc))
+            if accs == NULL:
+                raise MemoryError()
+            self.accs = accs
+            self.cap = n
         return 0
 
     cdef inline Py_ssize_t table_home(self, int64_t k) noexcept:
@@ -639,6 +657,34 @@ cdef class HashAgg:
                 key, value = item
             s = self.slot_for(key)
             classify(value, &v)
+            self.fold_value(s, &v)
+
+    def add_fields(self, records, key, value=None) -> None:
+        """Fold ``(record[key], record[value])`` (value None: the record) for every record.
+
+        ``key`` and ``value`` are field references (an int index or a str key),
+        read here without a Python call per record; errors propagate.
+        """
+        cdef list items = records if PyList_CheckExact(records) else list(records)
+        check_field(key, "key")
+        check_field(value, "value")
+        if key is None or isinstance(key, list) or isinstance(value, list):
+            raise TypeError("add_fields: key must be a field reference, value one or None")
+        cdef int kk = F_INDEX if isinstance(key, int) else F_KEY
+        cdef int vk = F_RECORD if value is None else (F_INDEX if isinstance(value, int) else F_KEY)
+        cdef Py_ssize_t ki = key if kk == F_INDEX else 0
+        cdef Py_ssize_t vi = value if vk == F_INDEX else 0
+        cdef Py_ssize_t i = 0
+        cdef Py_ssize_t s
+        cdef object rec, k, v_obj
+        cdef Val v
+        while i < len(items):
+            rec = items[i]
+            i += 1
+            k = read_field(rec, kk, ki, key, None, 0)
+            v_obj = read_field(rec, vk, vi, value, None, 0)
+            s = self.slot_for(k)
+            classify(v_obj, &v)
             self.fold_value(s, &v)
 
     def merge_partials(self, partials) -> None:

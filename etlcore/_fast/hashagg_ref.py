@@ -29,6 +29,7 @@ from ._common import (
     MIN,
     STATE_VERSION,
     SUM,
+    check_field,
     check_state,
     reducer_code,
 )
@@ -106,6 +107,19 @@ class HashAgg:
             fn = self._fn
             for key, value in pairs:
                 acc[key] = fn(acc[key], value) if key in acc else value
+
+    def add_fields(self, records: Iterable[Any], key: Any, value: Any = None) -> None:
+        """Fold ``(record[key], record[value])`` (value None: the record) for every record.
+
+        ``key`` and ``value`` are field references (an int index or a str key);
+        the compiled kernel reads them without a Python call per record.
+        """
+        check_field(key, "key")
+        check_field(value, "value")
+        if key is None or isinstance(key, list) or isinstance(value, list):
+            raise TypeError("add_fields: key must be a field reference, value one or None")
+        for record in records:  # record by record: the first error is the first record's
+            self.add_pairs([(record[key], record if value is None else record[value])])
 
     def merge_partials(self, partials: Iterable[tuple[Any, Any]]) -> None:
         """Merge ``(key, partial)`` pairs from ``partials()`` of other aggregators."""

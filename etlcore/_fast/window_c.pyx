@@ -19,6 +19,11 @@ from libc.math cimport isfinite, rint
 from libc.stdint cimport int64_t
 
 from etlcore._fast.hashagg_c cimport (
+    F_INDEX,
+    F_KEY,
+    F_LIST,
+    F_NONE,
+    F_RECORD,
     T_DEAD,
     T_FLOAT,
     T_INT,
@@ -27,6 +32,8 @@ from etlcore._fast.hashagg_c cimport (
     HashAgg,
     Val,
     classify,
+    make_row,
+    read_field,
 )
 
 from etlcore._fast._common import (
@@ -38,10 +45,11 @@ from etlcore._fast._common import (
     check_inverse,
     check_state,
     check_window,
+    check_field,
     reducer_code,
 )
 
-__all__ = ["PaneStore", "SlidingWindow", "event_times_us"]
+__all__ = ["PaneStore", "SlidingWindow", "columns", "event_times_us", "rows", "scan"]
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object, int*) noexcept
@@ -129,11 +137,168 @@ def event_times_us(times, cutoff, convert) -> tuple:
     return us, late, top
 
 
+cdef inline int field_kind(object field, str what) except -1:
+    if isinstance(field, list):
+        return F_LIST
+    check_field(field, what)
+    if field is None:
+        return F_NONE
+    return F_INDEX if isinstance(field, int) else F_KEY
+
+
+def columns(records, time, key, value, cutoff, convert) -> tuple:
+    """Records as event-time columns in one pass: ``(keys, times_us, values, late, top)``.
+
+    ``time``, ``key`` and ``value`` are each a field reference (an int index or
+    a str key: ``record[ref]``, read here without a Python call), a list
+    holding the column already computed (by a user's callable), or None (key:
+    None for every record; value: the record itself). Times convert as in
+    ``event_times_us``; late records (time below ``cutoff``) are left out of
+    the columns and listed by index. Errors (a missing field, an odd time)
+    propagate: the caller then goes record by record.
+    """
+    cdef list recs = records if PyList_CheckExact(records) else list(records)
+    cdef Py_ssize_t n = len(recs)
+    cdef int tk = field_kind(time, "time")
+    cdef int kk = field_kind(key, "key")
+    cdef int vk = F_RECORD if value is None else field_kind(value, "value")
+    if tk == F_NONE:
+        raise ValueError("columns: time must be a field reference or a column")
+    cdef list tcol = time if tk == F_LIST else None
+    cdef list kcol = key if kk == F_LIST else None
+    cdef list vcol = value if vk == F_LIST else None
+    for col in (tcol, kcol, vcol):
+        if col is not None and len(col) != n:
+            raise ValueError("columns: a column differs in length from the records")
+    cdef Py_ssize_t ti = time if tk == F_INDEX else 0
+    cdef Py_ssize_t ki = key if kk == F_INDEX else 0
+    cdef Py_ssize_t vi = value if vk == F_INDEX else 0
+    cdef list keys = [], times = [], vals = [], late = []
+    cdef Py_ssize_t i
+    cdef object rec, t, k, v, top = None
+    cdef int64_t c, cut = 0, top_c = 0
+    cdef bint any_c = False
+    cdef int overflow = 0
+    cdef bint check = cutoff is not None
+    cdef bint cut_c = check and PyLong_CheckExact(cutoff)
+    if cut_c:
+        cut = PyLong_AsLongLongAndOverflow(cutoff, &overflow)
+        cut_c = not overflow
+    for i in range(n):
+        rec = recs[i]
+        t = read_field(rec, tk, ti, time, tcol, i)
+        k = read_field(rec, kk, ki, key, kcol, i)  # read before the lateness check: a record
+        v = read_field(rec, vk, vi, value, vcol, i)  # missing a field fails even when late
+        if calc_us(t, &c):
+            if cut_c:
+                if c < cut:
+                    late.append(i)
+                    continue
+            elif check and c < cutoff:
+                late.append(i)
+                continue
+            if not any_c or c > top_c:
+                top_c = c
+                any_c = True
+            times.append(c)
+        else:
+            t = convert(t)
+            if check and t < cutoff:
+                late.append(i)
+                continue
+            if top is None or t > top:
+                top = t
+            times.append(t)
+        keys.append(k)
+        vals.append(v)
+    if any_c and (top is None or top_c > top):
+        top = top_c
+    return keys, times, vals, late, top
+
+
+def scan(records, time, key, value, cutoff, convert) -> tuple:
+    """``columns`` without the columns: ``(late_indexes, max_on_time_us)``.
+
+    Reads every referenced field (so a record missing one raises here, where
+    the caller can dead-letter it) and converts every time; ``time``, ``key``
+    and ``value`` are field references (or None for key and value).
+    """
+    cdef list recs = records if PyList_CheckExact(records) else list(records)
+    cdef int tk = field_kind(time, "time")
+    cdef int kk = field_kind(key, "key")
+    cdef int vk = F_RECORD if value is None else field_kind(value, "value")
+    if tk not in (F_INDEX, F_KEY) or kk == F_LIST or vk == F_LIST:
+        raise ValueError("scan: time must be a field reference; key and value references or None")
+    cdef Py_ssize_t ti = time if tk == F_INDEX else 0
+    cdef Py_ssize_t ki = key if kk == F_INDEX else 0
+    cdef Py_ssize_t vi = value if vk == F_INDEX else 0
+    cdef list late = []
+    cdef Py_ssize_t i
+    cdef object rec, t, top = None
+    cdef int64_t c, top_c = 0
+    cdef bint any_c = False
+    cdef int64_t cut = 0
+    cdef bint cut_c = False
+    cut_c = cutoff_c(cutoff, &cut)
+    for i in range(len(recs)):
+        rec = recs[i]
+        t = read_field(rec, tk, ti, time, None, 0)
+        read_field(rec, kk, ki, key, None, 0)
+        read_field(rec, vk, vi, value, None, 0)
+        if calc_us(t, &c):
+            if cut_c:
+                if c < cut:
+                    late.append(i)
+                    continue
+            elif cutoff is not None and c < cutoff:
+                late.append(i)
+                continue
+            if not any_c or c > top_c:
+                top_c = c
+                any_c = True
+        else:
+            t = convert(t)
+            if cutoff is not None and t < cutoff:
+                late.append(i)
+                continue
+            if top is None or t > top:
+                top = t
+    if any_c and (top is None or top_c > top):
+        top = top_c
+    return late, top
+
+
+cdef inline bint cutoff_c(object cutoff, int64_t* out) except -1:
+    """Whether ``cutoff`` is an int64 (stored in ``out``), so records compare in C."""
+    cdef int overflow = 0
+    if cutoff is None or not PyLong_CheckExact(cutoff):
+        return False
+    out[0] = PyLong_AsLongLongAndOverflow(cutoff, &overflow)
+    return not overflow
+
+
+def rows(cls, pairs, start, end) -> list:
+    """``[cls(key, start, end, value) for key, value in pairs]`` with no Python call per row.
+
+    ``cls`` is a tuple subclass whose fields are exactly those four (WindowResult).
+    """
+    cdef list items = pairs if PyList_CheckExact(pairs) else list(pairs)
+    cdef list out = [None] * len(items)
+    cdef Py_ssize_t i
+    cdef tuple pair
+    for i in range(len(items)):
+        pair = items[i]
+        out[i] = make_row(cls, (pair[0], start, end, pair[1]))
+    return out
+
+
 cdef class PaneStore:
     """Per-pane, per-key partial aggregates, merged over any range of panes."""
 
     cdef object reducer
     cdef dict store
+    cdef Py_ssize_t hint  # keys of the newest pane so far: a new pane's table is sized for it
+    cdef HashAgg newest
 
     def __cinit__(self, reducer):
         reducer_code(reducer)
@@ -191,16 +356,97 @@ cdef class PaneStore:
             agg.fold_value(s, &v)
             i += 1
 
+    def fold_records(self, records, time, key, value, cutoff, pane_us, convert) -> None:
+        """``fold`` of ``columns(records, ...)``'s on-time records, read straight from them.
+
+        Records with a time below ``cutoff`` are skipped (the caller dealt with
+        them); no column lists and no int per time are built.
+        """
+        cdef list recs = records if PyList_CheckExact(records) else list(records)
+        cdef int tk = field_kind(time, "time")
+        cdef int kk = field_kind(key, "key")
+        cdef int vk = F_RECORD if value is None else field_kind(value, "value")
+        if tk not in (F_INDEX, F_KEY) or kk == F_LIST or vk == F_LIST:
+            raise ValueError("fold_records: time must be a field reference; key and value "
+                             "references or None")
+        cdef int64_t width = index(pane_us)
+        if width <= 0:
+            raise ValueError(f"fold_records: pane_us must be positive, not {pane_us}")
+        cdef Py_ssize_t ti = time if tk == F_INDEX else 0
+        cdef Py_ssize_t ki = key if kk == F_INDEX else 0
+        cdef Py_ssize_t vi = value if vk == F_INDEX else 0
+        cdef Py_ssize_t i = 0, s
+        cdef object rec, t, k, v_obj
+        cdef int64_t c, q, last_q = 0, cut = 0
+        cdef bint cached = False
+        cdef bint cut_c = cutoff_c(cutoff, &cut)
+        cdef HashAgg agg = None
+        cdef Val v
+        while i < len(recs):
+            rec = recs[i]
+            i += 1
+            t = read_field(rec, tk, ti, time, None, 0)
+            k = read_field(rec, kk, ki, key, None, 0)
+            v_obj = read_field(rec, vk, vi, value, None, 0)
+            if calc_us(t, &c):
+                if cut_c:
+                    if c < cut:
+                        continue
+                elif cutoff is not None and c < cutoff:
+                    continue
+                q = floor_div(c, width)
+                if not cached or q != last_q:
+                    agg = self.pane_agg(q)
+                    last_q = q
+                    cached = True
+            else:
+                t = convert(t)
+                if cutoff is not None and t < cutoff:
+                    continue
+                agg = self.pane_agg(index(t) // width)
+                cached = False
+            s = agg.slot_for(k)
+            classify(v_obj, &v)
+            agg.fold_value(s, &v)
+
     cdef HashAgg pane_agg(self, object pane):
-        """The pane's aggregator, created on first use."""
+        """The pane's aggregator, created on first use, sized like the newest pane."""
         agg = self.store.get(pane)
         if agg is None:
+            if self.newest is not None:
+                self.hint = len(self.newest)
             agg = self.store[pane] = HashAgg(self.reducer)
+            (<HashAgg>agg).reserve(self.hint)
+            self.newest = <HashAgg>agg
         return <HashAgg>agg
+
+    def rows(self, first, last, cls, start, end) -> list:
+        """``rows(cls, merge_range(first, last), start, end)`` without the pairs in between."""
+        first, last = index(first), index(last)
+        cdef HashAgg agg
+        cdef Py_ssize_t s
+        cdef list out = []
+        if first == last:
+            found = self.store.get(first)
+            if found is None:
+                return out
+            agg = <HashAgg>found
+        else:
+            agg = HashAgg(self.reducer)
+            for pane in sorted(self.store):
+                if first <= pane <= last:
+                    agg.merge_from(<HashAgg>self.store[pane], True)
+        for s in range(agg.size):
+            if agg.accs[s].tag != T_DEAD:
+                out.append(make_row(cls, (agg.keys[s], start, end, agg.finalize(s))))
+        return out
 
     def merge_range(self, first, last) -> list:
         """Finalized aggregate over panes ``first..last`` inclusive."""
         first, last = index(first), index(last)
+        if first == last:  # one pane (tumbling windows): its results, no merge
+            agg = self.store.get(first)
+            return [] if agg is None else (<HashAgg>agg).results()
         cdef HashAgg total = HashAgg(self.reducer)
         for pane in sorted(self.store):
             if first <= pane <= last:
@@ -211,6 +457,9 @@ cdef class PaneStore:
         """Forget every pane older than ``pane`` (they left every window)."""
         pane = index(pane)
         for old in [p for p in self.store if p < pane]:
+            if self.store[old] is self.newest:  # keep its size as the hint, not the pane
+                self.hint = len(self.newest)
+                self.newest = None
             del self.store[old]
 
     def panes(self) -> list:

@@ -27,14 +27,16 @@ from ._common import (
     MEAN,
     STATE_VERSION,
     SUM,
+    check_field,
     check_inverse,
     check_state,
     check_window,
+    is_field,
     reducer_code,
 )
 from .hashagg_ref import HashAgg, Reducer
 
-__all__ = ["PaneStore", "SlidingWindow", "event_times_us"]
+__all__ = ["PaneStore", "SlidingWindow", "columns", "event_times_us", "rows", "scan"]
 
 
 def event_times_us(
@@ -55,6 +57,87 @@ def event_times_us(
     else:
         on_time = us
     return us, late, max(on_time, default=None)
+
+
+def _column(records: list[Any], field: Any, default: str) -> list[Any]:
+    if isinstance(field, list):
+        if len(field) != len(records):
+            raise ValueError("columns: a column differs in length from the records")
+        return field
+    if field is None:
+        return list(records) if default == "record" else [None] * len(records)
+    return [record[field] for record in records]
+
+
+def columns(
+    records: Iterable[Any], time: Any, key: Any, value: Any, cutoff: int | None,
+    convert: Callable[[Any], int],
+) -> tuple[list[Any], list[int], list[Any], list[int], int | None]:
+    """Records as event-time columns in one pass: ``(keys, times_us, values, late, top)``.
+
+    ``time``, ``key`` and ``value`` are each a field reference (an int index or
+    a str key: ``record[ref]``; the compiled kernel reads tuples, lists and
+    dicts without a Python call), a list holding the column already computed
+    (by a user's callable), or None (key: None for every record; value: the
+    record itself). Times convert as in ``event_times_us``; late records (time
+    below ``cutoff``) are left out of the columns and listed by index. Errors
+    (a missing field, an odd time) propagate: the caller then goes record by
+    record.
+    """
+    records = list(records)
+    for field, what in ((time, "time"), (key, "key"), (value, "value")):
+        check_field(field, what)
+    if time is None:
+        raise ValueError("columns: time must be a field reference or a column")
+    # the compiled kernel reads record by record: the first error is the first record's
+    keys: list[Any] = []
+    times: list[int] = []
+    vals: list[Any] = []
+    late: list[int] = []
+    tcol, kcol, vcol = (_column(records, f, d) if isinstance(f, list) else None
+                        for f, d in ((time, ""), (key, ""), (value, "record")))
+    top = None
+    for i, record in enumerate(records):
+        raw = tcol[i] if tcol is not None else record[time]
+        # every field is read before the lateness check: a record missing one fails even when late
+        k = kcol[i] if kcol is not None else None if key is None else record[key]
+        v = vcol[i] if vcol is not None else record if value is None else record[value]
+        t = convert(raw)
+        if cutoff is not None and t < cutoff:
+            late.append(i)
+            continue
+        if top is None or t > top:
+            top = t
+        times.append(t)
+        keys.append(k)
+        vals.append(v)
+    return keys, times, vals, late, top
+
+
+def _refs_only(time: Any, key: Any, value: Any, what: str) -> None:
+    if not is_field(time) or isinstance(key, list) or isinstance(value, list):
+        raise ValueError(f"{what}: time must be a field reference; key and value references "
+                         "or None")
+
+
+def scan(records: Iterable[Any], time: Any, key: Any, value: Any, cutoff: int | None,
+         convert: Callable[[Any], int]) -> tuple[list[int], int | None]:
+    """``columns`` without the columns: ``(late_indexes, max_on_time_us)``.
+
+    Reads every referenced field (so a record missing one raises here, where
+    the caller can dead-letter it) and converts every time.
+    """
+    for field, what in ((time, "time"), (key, "key"), (value, "value")):
+        check_field(field, what)
+    _refs_only(time, key, value, "scan")
+    _keys, _times, _vals, late, top = columns(records, time, key, value, cutoff, convert)
+    return late, top
+
+
+def rows(cls: Callable[..., Any], pairs: Iterable[tuple[Any, Any]], start: Any, end: Any
+         ) -> list[Any]:
+    """``[cls(key, start, end, value) for key, value in pairs]`` (WindowResult rows)."""
+    return [cls(key, start, end, value) for key, value in pairs]
 
 
 class PaneStore:
@@ -92,14 +175,34 @@ class PaneStore:
         for pane, pairs in by_pane.items():
             self.add(pane, pairs)
 
+    def fold_records(self, records: Iterable[Any], time: Any, key: Any, value: Any,
+                     cutoff: int | None, pane_us: int, convert: Callable[[Any], int]) -> None:
+        """``fold`` of ``columns(records, ...)``'s on-time records, read straight from them."""
+        for field, what in ((time, "time"), (key, "key"), (value, "value")):
+            check_field(field, what)
+        _refs_only(time, key, value, "fold_records")
+        pane_us = index(pane_us)
+        if pane_us <= 0:
+            raise ValueError(f"fold_records: pane_us must be positive, not {pane_us}")
+        keys, times, vals, _late, _top = columns(records, time, key, value, cutoff, convert)
+        self.fold(keys, times, vals, pane_us)
+
     def merge_range(self, first: int, last: int) -> list[tuple[Any, Any]]:
         """Finalized aggregate over panes ``first..last`` inclusive."""
         first, last = index(first), index(last)
+        if first == last:  # one pane (tumbling windows): its results, no merge
+            agg = self._panes.get(first)
+            return [] if agg is None else agg.results()
         total = HashAgg(self._reducer)
         for pane in sorted(self._panes):
             if first <= pane <= last:
                 total.merge_partials(self._panes[pane].partials())
         return total.results()
+
+    def rows(self, first: int, last: int, cls: Callable[..., Any], start: Any, end: Any
+             ) -> list[Any]:
+        """``rows(cls, merge_range(first, last), start, end)`` without the pairs in between."""
+        return rows(cls, self.merge_range(first, last), start, end)
 
     def drop_before(self, pane: int) -> None:
         """Forget every pane older than ``pane`` (they left every window)."""

@@ -5,6 +5,13 @@
            .tumbling_window("1m", key=lambda r: r["url"], agg="count")
            .sink("sqlite", path="out.db", table="per_minute", key=["key", "window_start"]))
 
+``key``, ``value`` and the event time may also be field references, read by
+the compiled kernel with no Python call per record: an int indexes tuple (or
+list) records, a str looks up dict records (``record[field]`` in general)::
+
+    events.with_event_time(time=0, max_delay="1s").tumbling_window("1s", key=1, value=2)
+    clicks.with_event_time(time="ts", max_delay="10s").session_window("30s", key="user")
+
 Results are :class:`WindowResult` ``(key, window_start, window_end, value)``
 (:class:`SessionResult` adds ``count``). With ``emit="final"`` each window is
 emitted once, when the watermark passes its end; ``emit="update"`` emits every
@@ -17,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from etlcore._fast._common import is_field
 from etlcore.config import parse_duration
 from etlcore.errors import ConfigError
 from etlcore.eventtime.base import US, SessionResult, WindowResult, WindowSpec
@@ -42,10 +50,13 @@ def _us(value: Any, key: str) -> int:
     return us
 
 
-def _optional_fn(fn: Any, key: str) -> Callable[[Any], Any] | None:
-    if fn is None or callable(fn):
+_FIELD = "a function of the record, a field reference (int index or str key)"
+
+
+def _optional_fn(fn: Any, key: str) -> Callable[[Any], Any] | int | str | None:
+    if fn is None or callable(fn) or is_field(fn):
         return fn
-    raise ConfigError(key, "a function of the record, or None", fn)
+    raise ConfigError(key, _FIELD + ", or None", fn)
 
 
 class EventTimeStream(Stream):
@@ -55,8 +66,8 @@ class EventTimeStream(Stream):
     ``with_event_time`` again after reshaping records if you need windows later.
     """
 
-    def __init__(self, ctx: StreamingContext, node: Node, extract: Callable[[Any], Any],
-                 max_delay_us: int):
+    def __init__(self, ctx: StreamingContext, node: Node,
+                 extract: Callable[[Any], Any] | int | str, max_delay_us: int):
         super().__init__(ctx, node)
         self.extract = extract
         self.max_delay_us = max_delay_us
@@ -82,8 +93,10 @@ class EventTimeStream(Stream):
                        num_partitions: int | None = None) -> Stream:
         """Aggregate ``value(record)`` per ``key(record)`` over windows of ``size`` every ``slide``.
 
-        ``key=None`` puts every record under the key None; ``value=None`` aggregates
-        the records themselves (fine for ``agg="count"``).
+        ``key`` and ``value`` are functions of the record or field references
+        (``key=1``, ``key="user"``: ``record[field]``, read in C). ``key=None`` puts
+        every record under the key None; ``value=None`` aggregates the records
+        themselves (fine for ``agg="count"``).
         """
         op = "sliding_window"
         size_us, slide_us = _us(size, f"{op}.size"), _us(slide, f"{op}.slide")
@@ -117,9 +130,22 @@ class EventTimeStream(Stream):
         return self._add(node)
 
 
-def with_event_time(stream: Stream, extract: Callable[[Any], Any], max_delay: Any) -> EventTimeStream:
-    """``stream`` with event times from ``extract(record)`` and a watermark ``max_delay`` behind."""
-    if not callable(extract):
-        raise ConfigError("with_event_time.extract", "a function record -> event time", extract)
+def with_event_time(stream: Stream, extract: Any = None, max_delay: Any = None, *,
+                    time: Any = None) -> EventTimeStream:
+    """``stream`` with event times from ``extract(record)`` and a watermark ``max_delay`` behind.
+
+    ``extract`` (or ``time=``) is a function of the record or a field reference
+    (``time=0``, ``time="ts"``: ``record[field]``, read by the kernel in C).
+    """
+    if time is not None:
+        if extract is not None:
+            raise ConfigError("with_event_time.time", "given once: as extract or as time=", time)
+        extract = time
+    if not (callable(extract) or is_field(extract)):
+        raise ConfigError("with_event_time.time",
+                          "a function record -> event time or a field reference (int or str)",
+                          extract)
+    if max_delay is None:
+        raise ConfigError("with_event_time.max_delay", "a duration such as '1s'", max_delay)
     delay_us = round(parse_duration(max_delay, "with_event_time.max_delay") * US)
     return EventTimeStream(stream.ctx, stream.node, extract, delay_us)

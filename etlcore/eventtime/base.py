@@ -8,8 +8,10 @@ batch's records are never late relative to each other and a replayed batch
 sees the same watermark as its first run.
 
 Each batch is handled in columns: per input partition the event times, keys
-and values are extracted with ``map`` and the times converted and checked for
-lateness in one kernel call (``_fast.window.event_times_us``); the careful
+and values are read, the times converted and checked for lateness in one
+kernel call (``_fast.window.columns``). Field references (``time=0``,
+``key="user"``) are read by the kernel itself, with no Python call per record;
+callables are mapped over the partition first. The careful
 record-by-record path runs only for a partition where user code or an odd
 event time raised, so dead letters keep their order and reasons.
 """
@@ -24,6 +26,7 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 from etlcore import _fast
+from etlcore._fast._common import is_field
 from etlcore.errors import CheckpointError
 from etlcore.graph.base import Node, TaskContext, WideNode
 from etlcore.graph.identity import describe
@@ -65,18 +68,27 @@ def to_us(t: Any) -> int:
     return round(t * US)
 
 
+def getter(field: Any) -> Callable[[Any], Any] | None:
+    """A callable for a field reference (``record[field]``); callables and None pass through."""
+    return itemgetter(field) if is_field(field) else field
+
+
 def seconds(us: int) -> float:
     return us / US
 
 
 @dataclass(frozen=True)
 class WindowSpec:
-    """How records become ``(key, time, value)``, and what to do with results and late ones."""
+    """How records become ``(key, time, value)``, and what to do with results and late ones.
 
-    extract: Callable[[Any], Any]
+    ``extract``, ``key`` and ``value`` are callables or field references (an
+    int index or a str key, read as ``record[field]`` by the kernel itself).
+    """
+
+    extract: Callable[[Any], Any] | int | str
     delay_us: int
-    key: Callable[[Any], Any] | None
-    value: Callable[[Any], Any] | None
+    key: Callable[[Any], Any] | int | str | None
+    value: Callable[[Any], Any] | int | str | None
     agg: Reducer
     emit: str  # "final" | "update"
     late: str  # "dead_letter" | "drop"
@@ -158,10 +170,18 @@ class EventTimeNode(WideNode):
             raise CheckpointError(f"{self.key}: unreadable event-time state ({err})") from None
 
     # -- worker ----------------------------------------------------------------------
+    def direct(self) -> bool:
+        """Whether one partition's records can be folded as they are (``process_records``)."""
+        return False
+
     def map_side(self, records: list[Any], side: int, n: int, param: Any,
                  ctx: TaskContext) -> list[Any]:
         if not records:
             return [([], [], [])] * n
+        if n == 1 and self.direct():
+            block = self._scanned(ctx, records, param["cutoff"])
+            if block is not None:
+                return [block]
         cols, top = self._columns(ctx, records, param["cutoff"])
         if top is not None:
             ctx.max_counter(f"max_event:{self.key}", top)
@@ -170,6 +190,10 @@ class EventTimeNode(WideNode):
     def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
                     ctx: TaskContext) -> tuple[list[Any], Any]:
         blocks = inputs[0] or []
+        if len(blocks) == 1 and isinstance(blocks[0][0], str):  # (_RECORDS, records, cutoff)
+            _tag, records, cutoff = blocks[0]
+            return self.process_records(state, records, cutoff, param["wm"],
+                                        param["emitted"]), state
         if len(blocks) == 1:
             keys, times, values = blocks[0]
         else:
@@ -180,33 +204,59 @@ class EventTimeNode(WideNode):
                 values += v
         return self.process(state, keys, times, values, param["wm"], param["emitted"]), state
 
+    def process_records(self, state: Any, records: list[Any], cutoff: int | None,
+                        wm_us: int | None, emitted_us: int | None) -> list[Any]:
+        """``process`` for records read by field references, skipping those before ``cutoff``."""
+        raise NotImplementedError
+
+    def _scanned(self, ctx: TaskContext, part: list[Any], cutoff: int | None
+                 ) -> tuple[Any, ...] | None:
+        """The partition as it is, for ``process_records``; None if a record needs care.
+
+        Only for field references: the kernel checks every record's fields and
+        time (a record that fails goes the careful way, with the columns).
+        """
+        spec = self.spec
+        try:
+            late, top = _fast.window.scan(part, spec.extract, spec.key, spec.value, cutoff, to_us)
+        except Exception:  # noqa: BLE001 - a missing field or an odd time: columns, carefully
+            return None
+        if late:
+            ctx.late_records += len(late)
+            if spec.late == "dead_letter":
+                for i in late:
+                    ctx.dead_letter(part[i], "late", self.key)
+        if top is not None:
+            ctx.max_counter(f"max_event:{self.key}", top)
+        return (_RECORDS, part, cutoff)
+
     def _columns(self, ctx: TaskContext, part: list[Any], cutoff: int | None
                  ) -> tuple[Columns, int | None]:
-        """One input partition's on-time records as columns, and their latest event time."""
+        """One input partition's on-time records as columns, and their latest event time.
+
+        Field references are handed to the kernel, which reads them itself;
+        a callable's column is computed first with ``map`` (a C loop over the
+        user's function).
+        """
         spec = self.spec
-        key_of, value_of = spec.key, spec.value
         try:
-            raw = list(map(spec.extract, part))
-            keys = [None] * len(part) if key_of is None else list(map(key_of, part))
-            values = part if value_of is None else list(map(value_of, part))
-            times, late, top = _fast.window.event_times_us(raw, cutoff, to_us)
-        except Exception:  # noqa: BLE001 - user code or an odd time: record by record
+            fields = [f if f is None or is_field(f) else list(map(f, part))
+                      for f in (spec.extract, spec.key, spec.value)]
+            keys, times, values, late, top = _fast.window.columns(part, *fields, cutoff, to_us)
+        except Exception:  # noqa: BLE001 - user code, a missing field or an odd time
             return self._columns_careful(ctx, part, cutoff)
         if late:
             ctx.late_records += len(late)
             if spec.late == "dead_letter":
                 for i in late:
                     ctx.dead_letter(part[i], "late", self.key)
-            skip = set(late)
-            keep = [i for i in range(len(part)) if i not in skip]
-            keys, times, values = ([col[i] for i in keep] for col in (keys, times, values))
         return (keys, times, values), top
 
     def _columns_careful(self, ctx: TaskContext, part: list[Any], cutoff: int | None
                          ) -> tuple[Columns, int | None]:
         """``_columns`` one record at a time, dead-lettering the records that raise."""
         spec = self.spec
-        key_of, value_of, extract = spec.key, spec.value, spec.extract
+        key_of, value_of, extract = (getter(f) for f in (spec.key, spec.value, spec.extract))
         keys: list[Any] = []
         times: list[int] = []
         values: list[Any] = []
@@ -243,6 +293,8 @@ class EventTimeNode(WideNode):
                            list(map(values.__getitem__, rows))))
         return routed
 
+
+_RECORDS = "records"  # tags a map-side block of raw records (a columns block starts with a list)
 
 _WINDOW = itemgetter(1, 2)  # (window_start, window_end) of a WindowResult or SessionResult
 

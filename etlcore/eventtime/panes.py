@@ -16,7 +16,8 @@ from math import gcd
 from typing import Any
 
 from etlcore import _fast
-from etlcore.eventtime.base import EventTimeNode, WindowResult, WindowSpec, seconds
+from etlcore._fast._common import is_field
+from etlcore.eventtime.base import EventTimeNode, WindowResult, WindowSpec, seconds, to_us
 from etlcore.graph.base import Node
 
 
@@ -65,9 +66,23 @@ class PaneWindowNode(EventTimeNode):
         first = k * self.slide_p
         start = k * self.slide_us
         start_s, end_s = seconds(start), seconds(start + self.size_us)
-        return [WindowResult(key, start_s, end_s, value)
-                for key, value in store.merge_range(first, first + self.size_p - 1)
-                if keys is None or key in keys]
+        if keys is None:
+            return store.rows(first, first + self.size_p - 1, WindowResult, start_s, end_s)
+        pairs = [kv for kv in store.merge_range(first, first + self.size_p - 1) if kv[0] in keys]
+        return _fast.window.rows(WindowResult, pairs, start_s, end_s)
+
+    def direct(self) -> bool:
+        # final windows need no per-batch key sets: fold the records as they come
+        spec = self.spec
+        return (spec.emit == "final" and is_field(spec.extract)
+                and all(f is None or is_field(f) for f in (spec.key, spec.value)))
+
+    def process_records(self, state: Any, records: list[Any], cutoff: int | None,
+                        wm_us: int | None, emitted_us: int | None) -> list[Any]:
+        spec = self.spec
+        state.fold_records(records, spec.extract, spec.key, spec.value, cutoff, self.pane_us,
+                           to_us)
+        return self.process(state, [], [], [], wm_us, emitted_us)
 
     def process(self, state: Any, keys: list[Any], times: list[int], values: list[Any],
                 wm_us: int | None, emitted_us: int | None) -> list[Any]:

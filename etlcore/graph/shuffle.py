@@ -78,22 +78,61 @@ class _CombiningNode(ShuffleNode):
 
 
 class ReduceByKeyNode(_CombiningNode):
+    """``reduce_by_key``; with ``fields`` (key, value references) the kernel reads records itself."""
+
     op = "reduce_by_key"
 
-    def __init__(self, parent: Node, key: str, reducer: Reducer, num_partitions: int | None):
+    def __init__(self, parent: Node, key: str, reducer: Reducer, num_partitions: int | None,
+                 fields: tuple[Any, Any] | None = None):
         super().__init__(parent, key, num_partitions)
         self.reducer = reducer
+        self.fields = fields
 
     def identity(self) -> dict[str, Any]:
-        return {**super().identity(), "reducer": self.reducer}
+        ident = {**super().identity(), "reducer": self.reducer}
+        if self.fields is not None:
+            ident["fields"] = list(self.fields)
+        return ident
+
+    def _agg(self, records: list[Any]) -> Any:
+        agg = _fast.hashagg.HashAgg(self.reducer)
+        if self.fields is None:
+            agg.add_pairs(records)
+        else:
+            agg.add_fields(records, *self.fields)
+        return agg
+
+    def map_side(self, records: list[Any], side: int, n: int, param: Any,
+                 ctx: TaskContext) -> list[Any]:
+        if self.fields is None:
+            return super().map_side(records, side, n, param, ctx)
+        try:
+            return super().map_side(records, side, n, param, ctx)
+        except Exception:  # noqa: BLE001 - a record without a field? find them, then again
+            return super().map_side(self._readable(records, ctx), side, n, param, ctx)
+
+    def _readable(self, records: list[Any], ctx: TaskContext) -> list[Any]:
+        """The records whose fields can be read; the others are dead letters naming the field."""
+        key, value = self.fields  # type: ignore[misc]
+        keep = []
+        for record in records:
+            try:
+                hash(record[key])
+                if value is not None:
+                    record[value]
+            except Exception as err:  # noqa: BLE001 - the record is dead-lettered
+                ctx.dead_letter(record, f"{type(err).__name__}: {err}", self.key)
+                continue
+            keep.append(record)
+        return keep
 
     def combine(self, records: list[Any]) -> list[Any]:
-        return _fast.hashagg.combine(records, self.reducer)
+        if self.fields is None:
+            return _fast.hashagg.combine(records, self.reducer)
+        return self._agg(records).partials()
 
     def complete(self, records: list[Any]) -> list[Any]:
-        agg = _fast.hashagg.HashAgg(self.reducer)
-        agg.add_pairs(records)
-        return agg.results()
+        return self._agg(records).results()
 
     def merge(self, blocks: list[list[Any]]) -> list[Any]:
         return _fast.hashagg.merge(blocks, self.reducer)

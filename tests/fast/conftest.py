@@ -42,3 +42,8 @@ def hashagg(request: pytest.FixtureRequest) -> ModuleType:
 @pytest.fixture(params=IMPLS)
 def window(request: pytest.FixtureRequest) -> ModuleType:
     return load("window", request.param)
+
+
+@pytest.fixture(params=IMPLS)
+def session(request: pytest.FixtureRequest) -> ModuleType:
+    return load("session", request.param)

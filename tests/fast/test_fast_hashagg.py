@@ -210,3 +210,32 @@ def test_many_keys_parity() -> None:
         assert same(C.combine(data, reducer), REF.combine(data, reducer))
     words = [(f"w{i % 3001}", 1) for i in range(20_000)]
     assert C.combine(words, "count") == REF.combine(words, "count")
+
+
+# ---------------------------------------------------------------- field references
+
+
+@given(pairs=pairs, reducer=reducers, as_dict=st.booleans())
+def test_add_fields_equals_add_pairs_on_both_implementations(pairs: list, reducer: Any,
+                                                             as_dict: bool) -> None:
+    records = [{"k": k, "v": v} for k, v in pairs] if as_dict else [(0, k, v) for k, v in pairs]
+    key, value = ("k", "v") if as_dict else (1, -1)
+    want = load("hashagg", "ref").HashAgg(reducer)
+    want.add_pairs(pairs)
+    for impl in ("ref", "c"):
+        agg = load("hashagg", impl).HashAgg(reducer)
+        agg.add_fields(records, key, value)
+        assert same(agg.partials(), want.partials())
+
+
+def test_add_fields_reads_the_record_as_value_and_raises_on_a_missing_field(
+        hashagg: ModuleType) -> None:
+    agg = hashagg.HashAgg("count")
+    agg.add_fields([("a", 1), ["a"], {0: "b"}], 0)
+    assert agg.results() == [("a", 2), ("b", 1)]
+    with pytest.raises(IndexError):
+        agg.add_fields([("a",)], 1)
+    with pytest.raises(KeyError):
+        agg.add_fields([{"x": 1}], "k")
+    with pytest.raises(TypeError, match="field reference"):
+        agg.add_fields([("a",)], 0.5)

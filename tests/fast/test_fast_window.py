@@ -228,3 +228,111 @@ def test_pane_store_parity(adds: list, first: int, last: int, reducer: Any) -> N
         return [*out, store.panes(), restored.merge_range(-10, 20)]
 
     assert same(go(C), go(REF))
+
+
+# ---------------------------------------------------------------- columns (field references)
+
+
+def _to_us(t: Any) -> int:
+    """The careful conversion the engine passes (etlcore.eventtime.base.to_us)."""
+    from etlcore.eventtime.base import to_us
+
+    return to_us(t)
+
+
+def test_columns_read_tuple_list_and_dict_fields(window: ModuleType) -> None:
+    recs = [(1.5, "a", 10), [2, "b", None], (0.25, "c", 3)]
+    keys, times, vals, late, top = window.columns(recs, 0, 1, 2, 1_000_000, _to_us)
+    assert (keys, times, vals, late, top) == (["a", "b"], [1_500_000, 2_000_000], [10, None],
+                                              [2], 2_000_000)
+    dicts = [{"ts": 3, "u": "x"}, {"ts": 1, "u": "y"}]
+    assert window.columns(dicts, "ts", "u", None, None, _to_us) == (
+        ["x", "y"], [3_000_000, 1_000_000], dicts, [], 3_000_000)
+    # a column computed beforehand (a callable's) and key=None
+    assert window.columns(dicts, [5, 6], None, ["p", "q"], None, _to_us) == (
+        [None, None], [5_000_000, 6_000_000], ["p", "q"], [], 6_000_000)
+    with pytest.raises(KeyError):
+        window.columns([{"ts": 1}], "ts", "u", None, None, _to_us)
+    with pytest.raises(IndexError):
+        window.columns([(1,)], 0, 1, None, None, _to_us)
+    with pytest.raises(TypeError, match="field reference"):
+        window.columns([(1,)], 0, 1.5, None, None, _to_us)
+
+
+field_values = st.one_of(st.integers(-10**6, 10**6), st.floats(-1e6, 1e6), st.text(max_size=2),
+                         st.none())
+records = st.lists(st.one_of(
+    st.tuples(field_values, field_values, field_values),
+    st.lists(field_values, max_size=4),
+    st.dictionaries(st.sampled_from(["ts", "k", "v", 0]), field_values, max_size=4),
+), max_size=12)
+refs = st.one_of(st.integers(-4, 3), st.sampled_from(["ts", "k", "v"]))
+
+
+@given(recs=records, time=refs, key=st.one_of(st.none(), refs), value=st.one_of(st.none(), refs),
+       cutoff=st.one_of(st.none(), st.integers(-10**12, 10**12)))
+def test_columns_compiled_and_reference_agree(recs: list, time: Any, key: Any, value: Any,
+                                              cutoff: Any) -> None:
+    got = []
+    for impl in (REF, C):
+        try:
+            got.append(impl.columns(recs, time, key, value, cutoff, _to_us))
+        except (KeyError, IndexError, TypeError, ValueError) as err:
+            got.append(type(err))
+    assert same(got[0], got[1])
+
+
+def test_rows_of_plain_values_leave_the_cyclic_gc_alone() -> None:
+    import gc
+
+    from etlcore.eventtime import WindowResult
+
+    flat, nested = C.rows(WindowResult, [("k", 2.5), ("k", [1])], 0.0, 1.0)
+    assert flat == WindowResult("k", 0.0, 1.0, 2.5) and not gc.is_tracked(flat)
+    assert nested == WindowResult("k", 0.0, 1.0, [1]) and gc.is_tracked(nested)  # may cycle
+    assert REF.rows(WindowResult, [("k", 2.5)], 0.0, 1.0) == [flat]
+
+
+@given(batches=batches, reducer=reducers, first=st.integers(-1, 6), width=st.integers(0, 3))
+def test_pane_rows_equal_the_merged_pairs_on_both(batches: list, reducer: Any, first: int,
+                                                  width: int) -> None:
+    from etlcore.eventtime import WindowResult
+
+    got = []
+    for impl in (REF, C):
+        store = impl.PaneStore(reducer)
+        for pane, pairs in enumerate(batches):
+            store.fold([k for k, _v in pairs], [pane * 10 + 1] * len(pairs),
+                       [v for _k, v in pairs], 10)
+        rows = store.rows(first, first + width, WindowResult, 0.0, 1.0)
+        assert same(rows, impl.rows(WindowResult, store.merge_range(first, first + width),
+                                    0.0, 1.0))
+        got.append(rows)
+    assert same(got[0], got[1])
+
+
+@given(recs=records, time=refs, key=st.one_of(st.none(), refs), value=st.one_of(st.none(), refs),
+       cutoff=st.one_of(st.none(), st.integers(-10**12, 10**12)))
+def test_scan_and_fold_records_equal_columns_then_fold(recs: list, time: Any, key: Any,
+                                                       value: Any, cutoff: Any) -> None:
+    for impl in (REF, C):
+        try:
+            keys, times, vals, late, top = impl.columns(recs, time, key, value, cutoff, _to_us)
+        except (KeyError, IndexError, TypeError, ValueError) as err:
+            with pytest.raises(type(err)):
+                impl.scan(recs, time, key, value, cutoff, _to_us)
+            continue
+        assert same(impl.scan(recs, time, key, value, cutoff, _to_us), (late, top))
+        want, got = impl.PaneStore("sum"), impl.PaneStore("sum")
+        errors = []
+        try:
+            want.fold(keys, times, vals, 7)
+        except TypeError as err:  # an unhashable key or a value that does not add
+            errors.append(type(err))
+        try:
+            got.fold_records(recs, time, key, value, cutoff, 7, _to_us)
+        except TypeError as err:
+            errors.append(type(err))
+        assert errors in ([], [TypeError, TypeError])
+        if not errors:
+            assert same(got.to_state(), want.to_state())
