@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from etlcore.encoding import safe_repr
+
 _counts: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar(
     "etlcore_connector_counts", default=None)
 
@@ -77,6 +79,14 @@ SAMPLE_LETTERS = 5
 SAMPLE_CHARS = 300
 
 
+def _shown(record: Any) -> str:
+    """A record as text for the UI: its repr, or a placeholder when that fails (deep nesting)."""
+    try:
+        return repr(record)
+    except Exception:  # noqa: BLE001 - RecursionError or a broken __repr__
+        return safe_repr(record)
+
+
 def letter_summary(letters: list[Any]) -> tuple[dict[str, int], list[dict[str, Any]]]:
     """Dead letters per reason, and the first few as text (records can be anything)."""
     reasons: dict[str, int] = {}
@@ -84,7 +94,7 @@ def letter_summary(letters: list[Any]) -> tuple[dict[str, int], list[dict[str, A
         reasons[d.reason] = reasons.get(d.reason, 0) + 1
     samples = []
     for d in letters[:SAMPLE_LETTERS]:
-        record = d.record if isinstance(d.record, str) else repr(d.record)
+        record = d.record if isinstance(d.record, str) else _shown(d.record)
         sample = {"reason": d.reason, "stage": d.stage, "record": record[:SAMPLE_CHARS]}
         if d.origin is not None:
             sample["origin"] = d.origin
