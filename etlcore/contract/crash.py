@@ -28,6 +28,15 @@ def last_commit(ckpt: Path) -> int:
     return max(ids, default=-1)
 
 
+def child_env(*paths: str | os.PathLike[str]) -> dict[str, str]:
+    """This process's environment with ``paths`` first on ``PYTHONPATH``, so a job
+    subprocess imports etlcore and the suite's helpers from this checkout."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (*map(str, paths), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
 def seeded_rng() -> random.Random:
     """A random source whose seed is printed (and taken from ``ETLCORE_CRASH_SEED``)."""
     seed = int(os.environ.get("ETLCORE_CRASH_SEED", random.randrange(1 << 30)))
@@ -42,22 +51,25 @@ def spawn(script: Path, env: dict[str, str], *args: str) -> subprocess.Popen[byt
                             start_new_session=True)
 
 
-def check_exit(proc: subprocess.Popen[bytes], timeout: float | None = None) -> None:
-    """Wait for the job; fail with the tail of its stderr unless it exited 0."""
+def check_exit(proc: subprocess.Popen[bytes], timeout: float | None = None,
+               tail: int = 4000) -> None:
+    """Wait for the job; fail with the last ``tail`` characters of its stderr unless it
+    exited 0."""
     proc.wait(timeout)
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.stderr:
         proc.stderr.close()
-    assert proc.returncode == 0, f"job failed with {proc.returncode}:\n{err[-4000:]}"
+    assert proc.returncode == 0, f"job failed with {proc.returncode}:\n{err[-tail:]}"
 
 
 def kill_after_progress(proc: subprocess.Popen[bytes], ckpt: Path, rng: random.Random,
                         timeout: float = 90.0, max_delay: float = 0.3,
-                        periods: list[float] | None = None) -> bool:
+                        periods: list[float] | None = None, poll: float = 0.01) -> bool:
     """SIGKILL the job's process group a random moment (up to ``max_delay`` s) after it
     committed a new batch; False if it ended by itself first (its exit status checked).
 
-    Seconds between two commits seen while waiting to kill are appended to ``periods``.
+    Seconds between two commits seen while waiting to kill are appended to ``periods``;
+    the checkpoint is looked at every ``poll`` seconds until the job commits.
     """
     before = last_commit(ckpt)
     deadline = time.monotonic() + timeout
@@ -67,7 +79,7 @@ def kill_after_progress(proc: subprocess.Popen[bytes], ckpt: Path, rng: random.R
                 check_exit(proc)
                 return False
             assert time.monotonic() < deadline, "the job made no progress"
-            time.sleep(0.01)
+            time.sleep(poll)
         seen, at = last_commit(ckpt), time.monotonic()
         kill_at = at + rng.uniform(0.0, max_delay)
         while time.monotonic() < kill_at:
@@ -88,19 +100,22 @@ def kill_after_progress(proc: subprocess.Popen[bytes], ckpt: Path, rng: random.R
 
 
 def kill_loop(start: Callable[[], subprocess.Popen[bytes]], ckpt: Path, rng: random.Random,
-              kills: int, timeout: float = 90.0, max_delay: float = 0.3) -> int:
+              kills: int, timeout: float = 90.0, max_delay: float = 0.3,
+              adapt: bool = True, poll: float = 0.01) -> int:
     """Start and kill the job up to ``kills`` times; how many kills landed before it ended.
 
     A kill lands up to one batch after a commit: ``max_delay`` at first, then no more
     than the shortest time between two commits seen so far, so a fast job is still
     killed once per batch or so (kills land all through a batch, and a job of N
-    batches takes about N kills, however fast the machine).
+    batches takes about N kills, however fast the machine). With ``adapt=False`` every
+    kill lands up to ``max_delay`` after a commit, whatever the job's pace (the older
+    suites' timing, kept so their kill counts mean what they meant).
     """
     done = 0
-    periods: list[float] = []
+    periods: list[float] | None = [] if adapt else None
     while done < kills:
-        delay = min([max_delay, *periods])
-        if not kill_after_progress(start(), ckpt, rng, timeout, delay, periods):
+        delay = min([max_delay, *(periods or [])])
+        if not kill_after_progress(start(), ckpt, rng, timeout, delay, periods, poll):
             break
         done += 1
     return done

@@ -23,16 +23,12 @@ import time
 from pathlib import Path
 
 from etlcore import StreamingContext
+from etlcore.contract.crash import last_commit
 
 PARTITIONS, BOUND = 2, 5
 LIMIT = int(os.environ.get("CRASH_LIMIT", "1000"))
 LAST = LIMIT // BOUND
 SLOW = 0.01
-
-
-def last_commit(ckpt: Path) -> int:
-    ids = [int(p.stem) for p in (ckpt / "commits").glob("*.json") if p.stem.isdigit()]
-    return max(ids, default=-1)
 
 
 def main(contact: str, keyspace: str, prefix: str, ckpt: Path, runner: str = "local") -> None:

@@ -5,61 +5,21 @@ included (``USING TIMESTAMP`` of the batch time: a replay writes the very same c
 
 from __future__ import annotations
 
-import os
-import random
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cassandra_crash_job import LAST, last_commit
+from cassandra_crash_job import LAST
 from cassandra_testlib import table_name
+
+from etlcore.contract.crash import check_exit, child_env, kill_loop, last_commit, seeded_rng, spawn
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 JOB = Path(__file__).with_name("cassandra_crash_job.py")
 ROOT = Path(__file__).resolve().parents[3]
 KILLS = 20
-
-
-def spawn(*args: str | os.PathLike[str]) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT), str(JOB.parent.parent), env.get("PYTHONPATH")) if p)
-    return subprocess.Popen([sys.executable, str(JOB), *map(str, args)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-
-
-def check_exit(proc: subprocess.Popen[bytes], timeout: float | None = None) -> None:
-    proc.wait(timeout)
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    assert proc.returncode == 0, f"job failed with {proc.returncode}:\n{err[-4000:]}"
-
-
-def kill_after_progress(proc: subprocess.Popen[bytes], ckpt: Path, rng: random.Random,
-                        timeout: float = 60.0) -> bool:
-    """SIGKILL the job a random moment after it committed a new batch; False if it ended."""
-    before = last_commit(ckpt)
-    deadline = time.monotonic() + timeout
-    while last_commit(ckpt) <= before:
-        if proc.poll() is not None:
-            check_exit(proc)
-            return False
-        assert time.monotonic() < deadline, "the job made no progress"
-        time.sleep(0.01)
-    time.sleep(rng.uniform(0.0, 0.4))
-    if proc.poll() is not None:
-        check_exit(proc)
-        return False
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    if proc.stderr is not None:
-        proc.stderr.close()
-    return True
 
 
 def stored(session: Any, keyspace: str, prefix: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -84,25 +44,22 @@ def test_sigkill_loop_converges_to_one_uninterrupted_run(
         tmp_path: Path) -> None:
     """The job (and, under ``processes``, its two worker processes: the whole process group)
     is SIGKILLed; the uninterrupted reference always runs on the local runner."""
-    seed = int(os.environ.get("ETLCORE_CRASH_SEED", random.randrange(1 << 30)))
-    print(f"crash seed {seed} (rerun with ETLCORE_CRASH_SEED={seed})")
-    rng = random.Random(seed)
+    rng = seeded_rng()
+    env = child_env(ROOT, JOB.parent.parent)
     ref, run = table_name("ref"), table_name("run")
     started = time.monotonic()
-    reference = spawn(cassandra_contact, cassandra_keyspace, ref, tmp_path / "ref-ckpt")
+    reference = spawn(JOB, env, cassandra_contact, cassandra_keyspace, ref,
+                      str(tmp_path / "ref-ckpt"))
     ckpt = tmp_path / "ckpt"
-    kills = 0
-    while kills < KILLS:
-        if not kill_after_progress(
-                spawn(cassandra_contact, cassandra_keyspace, run, ckpt, runner), ckpt, rng):
-            break
-        kills += 1
+    argv = [cassandra_contact, cassandra_keyspace, run, str(ckpt), runner]
+    kills = kill_loop(lambda: spawn(JOB, env, *argv), ckpt, rng, KILLS, timeout=60.0,
+                      max_delay=0.4, adapt=False)
     crashed_at = last_commit(ckpt)
     print(f"{kills} kills, last committed batch {crashed_at} of {LAST}; crash phase "
           f"{time.monotonic() - started:.1f}s")
     assert kills >= KILLS, f"the job finished after only {kills} kills: give it more data"
     assert crashed_at < LAST
-    check_exit(spawn(cassandra_contact, cassandra_keyspace, run, ckpt, runner), timeout=180)
+    check_exit(spawn(JOB, env, *argv), timeout=180)
     check_exit(reference, timeout=180)
     print(f"total {time.monotonic() - started:.1f}s")
     got = stored(cassandra_session, cassandra_keyspace, run)

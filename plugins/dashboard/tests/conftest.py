@@ -13,36 +13,24 @@ from typing import Any
 
 import pytest
 
-from etlcore.connectors.queue import MemorySink
-from etlcore.plugin.registry import reset_registry
-
 _ROOT = str(Path(__file__).resolve().parents[3])
 if _ROOT not in sys.path:  # so the harness's `tests.services` package imports
     sys.path.insert(0, _ROOT)
 
-SERVICES = "tests.services.fixtures"
+from tests.services.plugin_setup import (  # noqa: E402 - needs _ROOT on sys.path
+    fresh_plugin_state,
+    register_services,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if config.pluginmanager.has_plugin(SERVICES):
-        return
-    module = sys.modules.get(SERVICES)  # imported already by another plugin's conftest
-    if module is None:
-        config.pluginmanager.import_plugin(SERVICES)
-    else:
-        config.pluginmanager.register(module, SERVICES)
+    register_services(config)
 
 
 @pytest.fixture(autouse=True)
 def _fresh_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Entry points loaded anew (this plugin included) and empty memory sinks."""
-    monkeypatch.delenv("ETLCORE_PLUGINS", raising=False)
-    monkeypatch.delenv("ETLCORE_BLOCK_PLUGINS", raising=False)
-    reset_registry()
-    MemorySink.clear()
-    yield
-    MemorySink.clear()
-    reset_registry()
+    yield from fresh_plugin_state(monkeypatch)
 
 
 

@@ -7,11 +7,12 @@ nested conftest) so this folder's tests also run on their own.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
+
+from etlcore.contract.crash import child_env
 
 REPO = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
@@ -32,11 +33,7 @@ from tests.services.fixtures import (  # noqa: E402,F401 - fixtures used by name
 @pytest.fixture
 def subprocess_env() -> dict[str, str]:
     """Environment for child processes that import etlcore from this checkout."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO), str(REPO / "plugins" / "hbase"), env.get("PYTHONPATH", "")) if p
-    )
-    return env
+    return child_env(REPO, REPO / "plugins" / "hbase")
 
 
 @pytest.fixture(autouse=True)

@@ -20,17 +20,13 @@ import time
 from pathlib import Path
 
 from etlcore import StreamingContext
+from etlcore.contract.crash import last_commit
 
 PARTITIONS = 2
 LIMIT = int(os.environ.get("HBASE_CRASH_LIMIT", "4800"))  # records per partition
 BOUND = 8  # records per partition per batch
 LAST = LIMIT // BOUND  # batches 0..LAST-1 carry data, batch LAST is empty
 SLOW = 0.01
-
-
-def last_commit(ckpt: Path) -> int:
-    ids = [int(p.stem) for p in (ckpt / "commits").glob("*.json") if p.stem.isdigit()]
-    return max(ids, default=-1)
 
 
 def main(host: str, port: str, events_table: str, windowed_table: str, ckpt: str,

@@ -7,12 +7,13 @@ nested conftest) so this folder's tests also run on their own.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from etlcore.contract.crash import child_env
 
 REPO = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
@@ -45,11 +46,7 @@ def hdfs_url(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def subprocess_env() -> dict[str, str]:
     """Environment for child processes that import etlcore from this checkout."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO), str(REPO / "plugins" / "hdfs"), env.get("PYTHONPATH", "")) if p
-    )
-    return env
+    return child_env(REPO, REPO / "plugins" / "hdfs")
 
 
 @pytest.fixture(autouse=True)

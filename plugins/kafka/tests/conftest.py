@@ -7,12 +7,12 @@ nested conftest) so this folder's tests also run on their own.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from etlcore.contract.crash import child_env
 
 REPO = Path(__file__).resolve().parents[3]
 if str(REPO) not in sys.path:
@@ -36,11 +36,7 @@ def topics(kafka_topic_factory: Callable[..., str]) -> Callable[..., str]:  # no
 @pytest.fixture
 def subprocess_env() -> dict[str, str]:
     """Environment for child processes that import etlcore from this checkout."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO), env.get("PYTHONPATH", "")) if p
-    )
-    return env
+    return child_env(REPO)
 
 
 @pytest.fixture(autouse=True)

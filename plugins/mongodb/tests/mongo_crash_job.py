@@ -17,15 +17,11 @@ import time
 from pathlib import Path
 
 from etlcore import StreamingContext
+from etlcore.contract.crash import last_commit
 
 PARTITIONS, LIMIT, BOUND = 2, 600, 5
 LAST = LIMIT // BOUND  # batches 0..LAST-1 carry data, batch LAST is empty
 SLOW = 0.02
-
-
-def last_commit(ckpt: Path) -> int:
-    ids = [int(p.stem) for p in (ckpt / "commits").glob("*.json") if p.stem.isdigit()]
-    return max(ids, default=-1)
 
 
 def main(uri: str, database: str, ckpt: Path, runner: str = "local") -> None:

@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import random
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,53 +17,16 @@ from typing import Any
 
 import pytest
 import svcharness  # the service harness (on sys.path through tests/services/fixtures.py)
-from mongo_crash_job import LAST, last_commit
+from mongo_crash_job import LAST
 
 from etlcore import StreamingContext
+from etlcore.contract.crash import check_exit, child_env, kill_loop, last_commit, seeded_rng, spawn
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 JOB = Path(__file__).with_name("mongo_crash_job.py")
 ROOT = Path(__file__).resolve().parents[3]
 KILLS = 20
-
-
-def spawn(*args: str | os.PathLike[str]) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    paths = [str(ROOT), str(JOB.parents[1]), env.get("PYTHONPATH", "")]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-    return subprocess.Popen([sys.executable, str(JOB), *map(str, args)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-
-
-def check_exit(proc: subprocess.Popen[bytes], timeout: float | None = None) -> None:
-    proc.wait(timeout)
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    assert proc.returncode == 0, f"job failed with {proc.returncode}:\n{err[-3000:]}"
-
-
-def kill_after_progress(proc: subprocess.Popen[bytes], ckpt: Path, rng: random.Random,
-                        timeout: float = 60.0) -> bool:
-    """SIGKILL the job (and its workers) a random moment after it committed a new batch;
-    False if it ended by itself first."""
-    before = last_commit(ckpt)
-    deadline = time.monotonic() + timeout
-    while last_commit(ckpt) <= before:
-        if proc.poll() is not None:
-            check_exit(proc)
-            return False
-        assert time.monotonic() < deadline, "the job made no progress"
-        time.sleep(0.02)
-    time.sleep(rng.uniform(0.0, 0.4))
-    if proc.poll() is not None:
-        check_exit(proc)
-        return False
-    os.killpg(proc.pid, 9)  # the driver and its worker processes at once
-    proc.wait()
-    if proc.stderr:
-        proc.stderr.close()
-    return True
 
 
 def stored(client: Any, database: str) -> dict[str, list[str]]:
@@ -90,22 +49,20 @@ def test_sigkill_loop_converges_to_one_uninterrupted_run(runner: str, mongodb_ur
                                                          mongodb_client: Any,
                                                          mongodb_database: str,
                                                          tmp_path: Path) -> None:
-    seed = int(os.environ.get("ETLCORE_CRASH_SEED", random.randrange(1 << 30)))
-    print(f"crash seed {seed} (rerun with ETLCORE_CRASH_SEED={seed})")
-    rng = random.Random(seed)
+    rng = seeded_rng()
+    env = child_env(ROOT, JOB.parents[1])
     ref_db, db = f"{mongodb_database}_ref", mongodb_database
     try:
         t0 = time.monotonic()
-        check_exit(spawn(mongodb_uri, ref_db, tmp_path / "ref-ckpt"), timeout=120)
+        check_exit(spawn(JOB, env, mongodb_uri, ref_db, str(tmp_path / "ref-ckpt")),
+                   timeout=120, tail=3000)
         t_ref = time.monotonic() - t0
         ckpt = tmp_path / "ckpt"
-        kills = 0
-        while kills < KILLS:
-            if not kill_after_progress(spawn(mongodb_uri, db, ckpt, runner), ckpt, rng):
-                break
-            kills += 1
+        argv = [mongodb_uri, db, str(ckpt), runner]
+        kills = kill_loop(lambda: spawn(JOB, env, *argv), ckpt, rng, KILLS, timeout=60.0,
+                          max_delay=0.4, adapt=False, poll=0.02)
         at_last_kill = last_commit(ckpt)
-        check_exit(spawn(mongodb_uri, db, ckpt, runner), timeout=120)
+        check_exit(spawn(JOB, env, *argv), timeout=120, tail=3000)
         print(f"reference {t_ref:.1f}s; {kills} kills, last committed batch at the last "
               f"kill {at_last_kill} of {LAST}; total {time.monotonic() - t0:.1f}s")
         assert kills >= KILLS, f"the job finished after only {kills} kills: give it more data"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from etlcore import StreamingContext
+from etlcore.contract.crash import last_commit
 
 FILES = 720
 PER_FILE = 10
@@ -31,11 +32,6 @@ def make_input(client: Any, bucket: str) -> None:
         body = "".join(json.dumps({"f": f, "i": i, "event": EVENTS[(f * 7 + i) % 3]}) + "\n"
                        for i in range(PER_FILE))
         client.put_object(Bucket=bucket, Key=f"in/{f:05d}.json", Body=body.encode())
-
-
-def last_commit(ckpt: Path) -> int:
-    ids = [int(p.stem) for p in (ckpt / "commits").glob("*.json") if p.stem.isdigit()]
-    return max(ids, default=-1)
 
 
 def main(endpoint: str, bucket: str, out: str, ckpt: str, runner: str = "local") -> None:

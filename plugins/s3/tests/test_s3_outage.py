@@ -17,16 +17,12 @@ from etlcore_s3 import fs as s3fs
 from s3_testlib import published, put_lines
 
 from etlcore import StreamingContext
+from etlcore.contract.crash import last_commit
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 FILES = 120
 OUTAGE = 12.0
-
-
-def last_commit(ckpt: Path) -> int:
-    ids = [int(p.stem) for p in (ckpt / "commits").glob("*.json") if p.stem.isdigit()]
-    return max(ids, default=-1)
 
 
 def wait_for(check: Any, timeout: float, what: str) -> None:

@@ -3,35 +3,17 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import struct
 from collections.abc import Mapping
 from pathlib import Path
 
-from .base import HarnessError, Service, cache_root, env_port, run_checked
+from .base import HarnessError, Service, cache_root, env_port
+from .maven import Artifact, fetch_jars, jars_fetched
 
 #: a Maven version range: the partial mirror here holds 5.0.9 (see /work/shared/SERVICES.md)
 DEFAULT_VERSION = "[5.0.0,5.1.0)"
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 HEAP = "512m"
-
-POM = """<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>etlcore.services</groupId>
-  <artifactId>cassandra-runtime</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency>
-      <groupId>org.apache.cassandra</groupId>
-      <artifactId>cassandra-all</artifactId>
-      <version>{version}</version>
-    </dependency>
-  </dependencies>
-</project>
-"""
 
 CASSANDRA_YAML = """\
 cluster_name: etlcore-test
@@ -95,6 +77,12 @@ JVM17 = [
 ]  # fmt: skip
 
 
+def _check_jars(lib: Path) -> None:
+    """A version range can resolve to a release the mirror lacks: fail rather than keep it."""
+    if not list(lib.glob("cassandra-all-*.jar")) or not list(lib.glob("jamm-*.jar")):
+        raise HarnessError(f"cassandra: no cassandra-all or jamm jar in {lib}")
+
+
 def cql_ready(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
     """Send a CQL v4 OPTIONS frame and check for a SUPPORTED answer.
 
@@ -146,38 +134,11 @@ class Cassandra(Service):
     # ---- fetch ----------------------------------------------------------------------
 
     def fetched(self) -> bool:
-        return (self.lib_dir / ".complete").exists()
+        return jars_fetched(self.lib_dir)
 
     def fetch(self) -> None:
-        if self.fetched():
-            return
-        if shutil.which("mvn") is None or shutil.which("java") is None:
-            raise HarnessError("cassandra: needs `mvn` and `java` (Java 17) on PATH")
-        work = self.cache_dir()
-        work.mkdir(parents=True, exist_ok=True)
-        (work / "pom.xml").write_text(POM.format(version=self.version))
-        tmp = work / "lib.partial"
-        shutil.rmtree(tmp, ignore_errors=True)
-        run_checked(
-            [
-                "mvn",
-                "-B",
-                "-q",
-                "-Dstyle.color=never",
-                "-f",
-                str(work / "pom.xml"),
-                f"-Dmaven.repo.local={cache_root() / 'm2'}",
-                f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-                f"-DoutputDirectory={tmp}",
-                "-DincludeScope=runtime",
-            ],
-            what="cassandra: mvn copy-dependencies",
-        )
-        if not list(tmp.glob("cassandra-all-*.jar")) or not list(tmp.glob("jamm-*.jar")):
-            raise HarnessError(f"cassandra: no cassandra-all or jamm jar in {tmp}")
-        (tmp / ".complete").write_text(self.version + "\n")
-        shutil.rmtree(self.lib_dir, ignore_errors=True)
-        tmp.rename(self.lib_dir)
+        deps = [Artifact("org.apache.cassandra", "cassandra-all", self.version)]
+        fetch_jars(self.name, self.cache_dir(), deps, self.version, check=_check_jars)
 
     # ---- run ------------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -19,39 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import HarnessError, Service, cache_root, env_port, port_open, run_checked
+from .base import HarnessError, Service, cache_root, env_port, port_open
+from .maven import Artifact, fetch_jars, jars_fetched
 
 VERSION = "1.11.0"
 LOG4J_VERSION = "2.18.0"
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 HEAP = "-Xmx256m"
-
-POM = """<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>etlcore.services</groupId>
-  <artifactId>flume-runtime</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency>
-      <groupId>org.apache.flume</groupId>
-      <artifactId>flume-ng-node</artifactId>
-      <version>{version}</version>
-    </dependency>
-    <dependency>
-      <groupId>org.apache.logging.log4j</groupId>
-      <artifactId>log4j-slf4j-impl</artifactId>
-      <version>{log4j}</version>
-    </dependency>
-    <dependency>
-      <groupId>org.apache.logging.log4j</groupId>
-      <artifactId>log4j-core</artifactId>
-      <version>{log4j}</version>
-    </dependency>
-  </dependencies>
-</project>
-"""
 
 LOG4J2 = """\
 <Configuration status="warn">
@@ -242,25 +214,13 @@ class Flume(Service):
                 "ETLCORE_FLUME_TARGET_PORT": str(self.target_port())}
 
     def fetched(self) -> bool:
-        return (lib_dir() / ".complete").exists()
+        return jars_fetched(lib_dir())
 
     def fetch(self) -> None:
-        if self.fetched():
-            return
-        if shutil.which("mvn") is None or shutil.which("java") is None:
-            raise HarnessError("flume: needs `mvn` and `java` (Java 17) on PATH")
-        work = self.cache_dir()
-        work.mkdir(parents=True, exist_ok=True)
-        (work / "pom.xml").write_text(POM.format(version=VERSION, log4j=LOG4J_VERSION))
-        tmp = work / "lib.partial"
-        shutil.rmtree(tmp, ignore_errors=True)
-        run_checked(["mvn", "-B", "-q", "-Dstyle.color=never", "-f", str(work / "pom.xml"),
-                     f"-Dmaven.repo.local={cache_root() / 'm2'}",
-                     f"{DEPENDENCY_PLUGIN}:copy-dependencies", f"-DoutputDirectory={tmp}",
-                     "-DincludeScope=runtime"], what="flume: mvn copy-dependencies")
-        (tmp / ".complete").write_text(VERSION + "\n")
-        shutil.rmtree(lib_dir(), ignore_errors=True)
-        tmp.rename(lib_dir())
+        deps = [Artifact("org.apache.flume", "flume-ng-node", VERSION),
+                Artifact("org.apache.logging.log4j", "log4j-slf4j-impl", LOG4J_VERSION),
+                Artifact("org.apache.logging.log4j", "log4j-core", LOG4J_VERSION)]
+        fetch_jars(self.name, self.cache_dir(), deps, VERSION)
 
     def prepare(self) -> None:
         conf = self.state_dir() / "conf"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -34,56 +33,15 @@ from .base import (
     env_port,
     port_open,
     rss_bytes,
-    run_checked,
 )
+from .maven import Artifact, fetch_jars, jars_fetched
 
 VERSION = "2.6.1"
 LOG4J2_VERSION = "2.24.3"
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 MASTER_READY = "Master has completed initialization"
 
-_EXCLUDE_RELOAD4J = """
-      <exclusions>
-        <exclusion><groupId>ch.qos.reload4j</groupId><artifactId>reload4j</artifactId></exclusion>
-        <exclusion><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId></exclusion>
-      </exclusions>"""
-
-POM = """<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>etlcore.services</groupId>
-  <artifactId>hbase-runtime</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency>
-      <groupId>org.apache.hbase</groupId>
-      <artifactId>hbase-server</artifactId>
-      <version>{version}</version>{exclude}
-    </dependency>
-    <dependency>
-      <groupId>org.apache.hbase</groupId>
-      <artifactId>hbase-thrift</artifactId>
-      <version>{version}</version>{exclude}
-    </dependency>
-    <dependency>
-      <groupId>org.apache.logging.log4j</groupId>
-      <artifactId>log4j-core</artifactId>
-      <version>{log4j}</version>
-    </dependency>
-    <dependency>
-      <groupId>org.apache.logging.log4j</groupId>
-      <artifactId>log4j-slf4j-impl</artifactId>
-      <version>{log4j}</version>
-    </dependency>
-    <dependency>
-      <groupId>org.apache.logging.log4j</groupId>
-      <artifactId>log4j-1.2-api</artifactId>
-      <version>{log4j}</version>
-    </dependency>
-  </dependencies>
-</project>
-"""
+#: HBase pulls in reload4j (log4j 1) logging; the servers log through log4j2 instead
+_EXCLUDE_RELOAD4J = (("ch.qos.reload4j", "reload4j"), ("org.slf4j", "slf4j-reload4j"))
 
 LOG4J2 = """\
 status = warn
@@ -151,38 +109,14 @@ class HBase(Service):
     # ---- fetch ----------------------------------------------------------------------
 
     def fetched(self) -> bool:
-        return (self.lib_dir / ".complete").exists()
+        return jars_fetched(self.lib_dir)
 
     def fetch(self) -> None:
-        if self.fetched():
-            return
-        if shutil.which("mvn") is None or shutil.which("java") is None:
-            raise HarnessError("hbase: needs `mvn` and `java` (Java 17) on PATH")
-        work = self.cache_dir()
-        work.mkdir(parents=True, exist_ok=True)
-        (work / "pom.xml").write_text(
-            POM.format(version=self.version, log4j=LOG4J2_VERSION, exclude=_EXCLUDE_RELOAD4J)
-        )
-        tmp = work / "lib.partial"
-        shutil.rmtree(tmp, ignore_errors=True)
-        run_checked(
-            [
-                "mvn",
-                "-B",
-                "-q",
-                "-Dstyle.color=never",
-                "-f",
-                str(work / "pom.xml"),
-                f"-Dmaven.repo.local={cache_root() / 'm2'}",
-                f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-                f"-DoutputDirectory={tmp}",
-                "-DincludeScope=runtime",
-            ],
-            what="hbase: mvn copy-dependencies",
-        )
-        (tmp / ".complete").write_text(self.version + "\n")
-        shutil.rmtree(self.lib_dir, ignore_errors=True)
-        tmp.rename(self.lib_dir)
+        hbase = [Artifact("org.apache.hbase", name, self.version, _EXCLUDE_RELOAD4J)
+                 for name in ("hbase-server", "hbase-thrift")]
+        log4j = [Artifact("org.apache.logging.log4j", name, LOG4J2_VERSION)
+                 for name in ("log4j-core", "log4j-slf4j-impl", "log4j-1.2-api")]
+        fetch_jars(self.name, self.cache_dir(), [*hbase, *log4j], self.version)
 
     # ---- run ------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import socket
 import struct
 import subprocess
@@ -12,33 +11,11 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from .base import HarnessError, Service, cache_root, env_port, run_checked
+from .base import HarnessError, Service, cache_root, env_port
+from .maven import Artifact, fetch_jars, jars_fetched
 
 DEFAULT_VERSION = "3.9.1"
 SLF4J_VERSION = "1.7.36"
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
-
-POM = """<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>etlcore.services</groupId>
-  <artifactId>kafka-runtime</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency>
-      <groupId>org.apache.kafka</groupId>
-      <artifactId>kafka_2.13</artifactId>
-      <version>{version}</version>
-    </dependency>
-    <dependency>
-      <groupId>org.slf4j</groupId>
-      <artifactId>slf4j-reload4j</artifactId>
-      <version>{slf4j}</version>
-    </dependency>
-  </dependencies>
-</project>
-"""
 
 LOG4J = """\
 log4j.rootLogger=INFO, stdout
@@ -118,36 +95,12 @@ class Kafka(Service):
     # ---- fetch ----------------------------------------------------------------------
 
     def fetched(self) -> bool:
-        return (self.lib_dir / ".complete").exists()
+        return jars_fetched(self.lib_dir)
 
     def fetch(self) -> None:
-        if self.fetched():
-            return
-        if shutil.which("mvn") is None or shutil.which("java") is None:
-            raise HarnessError("kafka: needs `mvn` and `java` (Java 17) on PATH")
-        work = self.cache_dir()
-        work.mkdir(parents=True, exist_ok=True)
-        (work / "pom.xml").write_text(POM.format(version=self.version, slf4j=SLF4J_VERSION))
-        tmp = work / "lib.partial"
-        shutil.rmtree(tmp, ignore_errors=True)
-        run_checked(
-            [
-                "mvn",
-                "-B",
-                "-q",
-                "-Dstyle.color=never",
-                "-f",
-                str(work / "pom.xml"),
-                f"-Dmaven.repo.local={cache_root() / 'm2'}",
-                f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-                f"-DoutputDirectory={tmp}",
-                "-DincludeScope=runtime",
-            ],
-            what="kafka: mvn copy-dependencies",
-        )
-        (tmp / ".complete").write_text(self.version + "\n")
-        shutil.rmtree(self.lib_dir, ignore_errors=True)
-        tmp.rename(self.lib_dir)
+        deps = (Artifact("org.apache.kafka", "kafka_2.13", self.version),
+                Artifact("org.slf4j", "slf4j-reload4j", SLF4J_VERSION))
+        fetch_jars(self.name, self.cache_dir(), deps, self.version)
 
     # ---- run ------------------------------------------------------------------------
 

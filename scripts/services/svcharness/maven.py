@@ -8,7 +8,7 @@ renamed only when complete, so an interrupted fetch is redone rather than half-u
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,18 +19,30 @@ DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 
 @dataclass(frozen=True)
 class Artifact:
-    """One Maven dependency (``group:artifact:version``)."""
+    """One Maven dependency (``group:artifact:version``).
+
+    ``exclusions`` (``group:artifact`` pairs) drop transitive dependencies, e.g. a
+    second logging backend that would clash with the one the service is given.
+    """
 
     group: str
     artifact: str
     version: str
+    exclusions: tuple[tuple[str, str], ...] = ()
 
     def xml(self) -> str:
+        excluded = "".join(
+            f"        <exclusion><groupId>{g}</groupId><artifactId>{a}</artifactId></exclusion>\n"
+            for g, a in self.exclusions
+        )
+        if excluded:
+            excluded = f"      <exclusions>\n{excluded}      </exclusions>\n"
         return (
             "    <dependency>\n"
             f"      <groupId>{self.group}</groupId>\n"
             f"      <artifactId>{self.artifact}</artifactId>\n"
             f"      <version>{self.version}</version>\n"
+            f"{excluded}"
             "    </dependency>\n"
         )
 
@@ -56,8 +68,13 @@ def jars_fetched(lib: Path) -> bool:
     return (lib / ".complete").exists()
 
 
-def fetch_jars(service: str, work: Path, deps: Sequence[Artifact], stamp: str) -> Path:
-    """Copy the runtime jars of ``deps`` into ``work/lib`` (idempotent); returns that dir."""
+def fetch_jars(service: str, work: Path, deps: Sequence[Artifact], stamp: str,
+               check: Callable[[Path], None] | None = None) -> Path:
+    """Copy the runtime jars of ``deps`` into ``work/lib`` (idempotent); returns that dir.
+
+    ``check`` sees the finished copy before it is marked complete, so a copy that lacks
+    what the service needs (raise :class:`HarnessError`) is fetched again next time.
+    """
     lib = work / "lib"
     if jars_fetched(lib):
         return lib
@@ -82,6 +99,8 @@ def fetch_jars(service: str, work: Path, deps: Sequence[Artifact], stamp: str) -
         ],
         what=f"{service}: mvn copy-dependencies",
     )
+    if check is not None:
+        check(tmp)
     (tmp / ".complete").write_text(stamp + "\n")
     shutil.rmtree(lib, ignore_errors=True)
     tmp.rename(lib)
