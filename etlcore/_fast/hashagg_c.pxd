@@ -8,6 +8,8 @@ from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_CheckExact
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t
 
+from etlcore._fast.inttable cimport IntTable
+
 # accumulator / value tags
 cdef enum:
     T_UNSET = 0  # no value yet (as a value: None)
@@ -56,12 +58,6 @@ cdef enum:
     M_DICT = 3  # anything else: a dict, so Python equality applies (1 == 1.0)
 
 
-cdef struct Cell:
-    int64_t k       # the int64 key, or the str key's hash
-    Py_ssize_t slot # EMPTY, TOMB or a slot number
-    PyObject* obj   # the str key (borrowed from HashAgg.keys)
-
-
 @cython.final
 cdef class HashAgg:
     cdef int code
@@ -70,29 +66,24 @@ cdef class HashAgg:
     cdef Py_ssize_t size   # slots in use, dead ones included
     cdef Py_ssize_t cap
     cdef Py_ssize_t live   # keys
-    cdef list keys         # slot -> key object (first seen)
+    cdef list keys         # slot -> key object (first seen); empty in M_INT (see key_at)
     cdef list objs         # slot -> accumulator object when tag is T_OBJ
-    # C key index while mode is M_INT or M_STR (open addressing, linear probing)
+    cdef int64_t* ikeys    # slot -> the int64 key (M_INT) or the str key's hash (M_STR)
+    # C key index while mode is M_INT or M_STR: inttable.pxd, 16-byte cells
     cdef int mode
-    cdef Cell* cells
-    cdef Py_ssize_t tcap
-    cdef Py_ssize_t tfill  # cells used, tombstones included
-    cdef int tshift
+    cdef IntTable table
     # generic key index in M_DICT: key -> slot
     cdef dict index
 
     # key index
-    cdef int table_alloc(self, Py_ssize_t cap) except -1
+    cdef int grow(self, Py_ssize_t cap) except -1
     cdef int reserve(self, Py_ssize_t n) except -1
-    cdef Py_ssize_t table_home(self, int64_t k) noexcept
-    cdef int table_put(self, int64_t k, Py_ssize_t s, PyObject* obj) noexcept
-    cdef Py_ssize_t table_size(self) noexcept
-    cdef int table_rebuild(self) except -1
+    cdef object key_at(self, Py_ssize_t s)
+    cdef Py_ssize_t slot_for_int(self, int64_t x) except -1
+    cdef Py_ssize_t str_slot(self, int64_t h, object key, bint create) except -2
     cdef Py_ssize_t table_slot(self, int64_t k, object key, bint create) except -2
-    cdef Py_ssize_t table_cell_of(self, int64_t k, Py_ssize_t s) noexcept
-    cdef int64_t table_key(self, object key) except? -1
     cdef int to_dict_mode(self) except -1
-    cdef Py_ssize_t new_slot(self, object key) except -1
+    cdef int init_slot(self, Py_ssize_t s) except -1
     cdef Py_ssize_t slot_for(self, object key) except -1
     cdef Py_ssize_t find(self, object key) except -2
     cdef int discard(self, Py_ssize_t s) except -1

@@ -14,7 +14,7 @@ dict (Python equality: ``1 == 1.0``) from the first key that breaks that on.
 cimport cython
 from cpython.dict cimport PyDict_GetItemWithError
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
-from cpython.list cimport PyList_CheckExact
+from cpython.list cimport PyList_CheckExact, PyList_GET_ITEM
 from cpython.long cimport PyLong_CheckExact
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport Py_GT, Py_LT, PyObject_Hash, PyObject_RichCompareBool
@@ -22,7 +22,22 @@ from cpython.ref cimport PyObject
 from cpython.tuple cimport PyTuple_CheckExact
 from cpython.unicode cimport PyUnicode_CheckExact
 from libc.math cimport isnan
-from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t
+
+from etlcore._fast.inttable cimport (
+    IT_EMPTY,
+    IT_TOMB,
+    IntTable,
+    it_cap_for,
+    it_free,
+    it_get,
+    it_home,
+    it_init,
+    it_make_room,
+    it_put_new,
+    it_rebuild,
+    it_setdefault,
+)
 from libc.string cimport memcmp
 
 from etlcore._fast import _common
@@ -36,12 +51,6 @@ cdef extern from "Python.h":
     int PyUnicode_KIND(object) noexcept
     void* PyUnicode_DATA(object) noexcept
 
-cdef extern from *:
-    """
-    #define ETL_FIB64 0x9E3779B97F4A7C15ULL
-    """
-    uint64_t ETL_FIB64  # Fibonacci hashing multiplier (2**64 / golden ratio)
-
 # reducer codes, checked against _common below
 cdef enum:
     R_SUM = 0
@@ -50,12 +59,6 @@ cdef enum:
     R_MAX = 3
     R_MEAN = 4
     R_CALL = 5
-
-# table cells
-cdef enum:
-    EMPTY = -1
-    TOMB = -2
-    MIN_TABLE = 16
 
 if (_common.SUM, _common.COUNT, _common.MIN, _common.MAX, _common.MEAN, _common.CALL) != (
     R_SUM, R_COUNT, R_MIN, R_MAX, R_MEAN, R_CALL
@@ -111,11 +114,12 @@ cdef class HashAgg:
         self.keys = []
         self.objs = []
         self.mode = M_NEW
-        self.table_alloc(MIN_TABLE)
+        it_init(&self.table, 0)
 
     def __dealloc__(self):
         PyMem_Free(self.accs)
-        PyMem_Free(self.cells)
+        PyMem_Free(self.ikeys)
+        it_free(&self.table)
 
     def __len__(self):
         return self.live
@@ -125,163 +129,121 @@ cdef class HashAgg:
         return f"HashAgg({name!r}, keys={self.live})"
 
     # -- key index ------------------------------------------------------------
+    # M_INT: the table maps the int64 key to its slot and ikeys[slot] holds the key;
+    # no Python int is kept (keys are boxed when emitted: key_at). M_STR: the table
+    # maps the str's hash to its slot, ikeys[slot] holds the hash and keys[slot] the
+    # str. M_DICT: ``index`` maps key objects to slots, keys[slot] the key.
 
-    cdef int table_alloc(self, Py_ssize_t cap) except -1:
-        """Fresh empty table of ``cap`` (a power of two) cells."""
-        cdef Cell* cells = <Cell*>PyMem_Malloc(cap * sizeof(Cell))
-        cdef Py_ssize_t j
-        cdef int bits = 0
-        if cells == NULL:
+    cdef int grow(self, Py_ssize_t cap) except -1:
+        """Room for ``cap`` slots in the per-slot C arrays."""
+        cdef Acc* accs
+        cdef int64_t* ikeys
+        if cap <= self.cap:
+            return 0
+        accs = <Acc*>PyMem_Realloc(self.accs, cap * sizeof(Acc))
+        if accs == NULL:
             raise MemoryError()
-        for j in range(cap):
-            cells[j].slot = EMPTY
-        while (<Py_ssize_t>1 << bits) < cap:
-            bits += 1
-        PyMem_Free(self.cells)
-        self.cells = cells
-        self.tcap = cap
-        self.tfill = 0
-        self.tshift = 64 - bits
+        self.accs = accs
+        ikeys = <int64_t*>PyMem_Realloc(self.ikeys, cap * sizeof(int64_t))
+        if ikeys == NULL:
+            raise MemoryError()
+        self.ikeys = ikeys
+        self.cap = cap
         return 0
 
     cdef int reserve(self, Py_ssize_t n) except -1:
         """Room for ``n`` keys before any regrowth (a fresh aggregator only: else no-op)."""
-        cdef Py_ssize_t cap = MIN_TABLE
-        cdef Acc* accs
         if self.size or n <= 0:
             return 0
-        while cap < n * 4:  # table_size()'s rule for n live keys
-            cap *= 2
-        if cap > self.tcap:
-            self.table_alloc(cap)
-        if n > self.cap:
-            accs = <Acc*>PyMem_Realloc(self.accs, n * sizeof(Acc))
-            if accs == NULL:
-                raise MemoryError()
-            self.accs = accs
-            self.cap = n
+        if it_cap_for(n) > self.table.cap:
+            it_rebuild(&self.table, n)
+        self.grow(n)
         return 0
 
-    cdef inline Py_ssize_t table_home(self, int64_t k) noexcept:
-        """Fibonacci hashing: the top bits of k * 2**64/phi spread sequential ints."""
-        return <Py_ssize_t>((<uint64_t>k * ETL_FIB64) >> self.tshift)
+    cdef object key_at(self, Py_ssize_t s):
+        """The key of live slot ``s`` (an int key is boxed here, on the way out)."""
+        if self.mode == M_INT:
+            return self.ikeys[s]
+        return self.keys[s]
 
-    cdef int table_put(self, int64_t k, Py_ssize_t s, PyObject* obj) noexcept:
-        """Insert a key known to be absent (rebuilds only)."""
-        cdef Py_ssize_t mask = self.tcap - 1
-        cdef Py_ssize_t j = self.table_home(k)
-        while self.cells[j].slot != EMPTY:
-            j = (j + 1) & mask
-        self.cells[j].k = k
-        self.cells[j].slot = s
-        self.cells[j].obj = obj
-        self.tfill += 1
-        return 0
+    cdef Py_ssize_t slot_for_int(self, int64_t x) except -1:
+        """Find or create the slot of int64 key ``x`` (mode M_NEW or M_INT)."""
+        cdef Py_ssize_t s
+        if self.size == self.cap:
+            self.grow(self.cap * 2 if self.cap else 16)
+        self.mode = M_INT
+        s = <Py_ssize_t>it_setdefault(&self.table, x, self.size)
+        if s == self.size:
+            self.ikeys[s] = x
+            self.init_slot(s)
+        return s
 
-    cdef Py_ssize_t table_size(self) noexcept:
-        """Cells for the live keys at a load of at most 1/4 (rebuilt past 1/2)."""
-        cdef Py_ssize_t cap = MIN_TABLE
-        while cap < self.live * 4:
-            cap *= 2
-        return cap
-
-    cdef int table_rebuild(self) except -1:
-        """Regrow (or just clear tombstones) so the table stays at most half full."""
-        cdef Cell* old = self.cells
-        cdef Py_ssize_t old_cap = self.tcap
-        cdef Py_ssize_t j
-        self.cells = NULL
-        try:
-            self.table_alloc(self.table_size())
-        except MemoryError:
-            self.cells = old
-            raise
-        for j in range(old_cap):
-            if old[j].slot >= 0:
-                self.table_put(old[j].k, old[j].slot, old[j].obj)
-        PyMem_Free(old)
-        return 0
-
-    cdef inline Py_ssize_t table_slot(self, int64_t k, object key, bint create) except -2:
-        """Slot of ``key`` (hashed to ``k``; an int64 is its own hash), created if asked, or -1."""
-        cdef Py_ssize_t mask = self.tcap - 1
-        cdef Py_ssize_t j = self.table_home(k)
+    cdef Py_ssize_t str_slot(self, int64_t h, object key, bint create) except -2:
+        """Slot of exact str ``key`` (hash ``h``) in M_STR, created if asked, or -1."""
+        cdef IntTable* t = &self.table
+        cdef Py_ssize_t mask = t.cap - 1
+        cdef Py_ssize_t j = it_home(t, h)
         cdef Py_ssize_t tomb = -1
         cdef Py_ssize_t s
-        cdef bint by_str = self.mode == M_STR
-        cdef Cell* cell
+        cdef PyObject* held
         while True:
-            cell = &self.cells[j]
-            if cell.slot == EMPTY:
+            s = <Py_ssize_t>t.cells[j].v
+            if s == IT_EMPTY:
                 break
-            if cell.slot == TOMB:
+            if s == IT_TOMB:
                 if tomb < 0:
                     tomb = j
-            elif cell.k == k and (
-                not by_str or cell.obj == <PyObject*>key or str_eq(cell.obj, <PyObject*>key)
-            ):
-                return cell.slot
+            elif t.cells[j].k == h:
+                held = PyList_GET_ITEM(self.keys, s)
+                if held == <PyObject*>key or str_eq(held, <PyObject*>key):
+                    return s
             j = (j + 1) & mask
         if not create:
             return -1
-        s = self.new_slot(key)
+        s = self.size
+        if s == self.cap:
+            self.grow(self.cap * 2 if self.cap else 16)
+        self.keys.append(key)
+        self.ikeys[s] = h
+        self.init_slot(s)
         if tomb >= 0:
-            j = tomb
+            t.cells[tomb].k = h
+            t.cells[tomb].v = s
+            t.used += 1
         else:
-            self.tfill += 1
-        cell = &self.cells[j]
-        cell.k = k
-        cell.slot = s
-        cell.obj = <PyObject*>key
-        if self.tfill * 2 > self.tcap:
-            self.table_rebuild()
+            it_make_room(t)
+            it_put_new(t, h, s)
         return s
 
-    cdef Py_ssize_t table_cell_of(self, int64_t k, Py_ssize_t s) noexcept:
-        """Cell holding slot ``s`` (whose key hashes to ``k``), or -1."""
-        cdef Py_ssize_t mask = self.tcap - 1
-        cdef Py_ssize_t j = self.table_home(k)
-        while self.cells[j].slot != EMPTY:
-            if self.cells[j].slot == s:
-                return j
-            j = (j + 1) & mask
-        return -1
-
-    cdef int64_t table_key(self, object key) except? -1:
-        """The table hash of a key already in the table."""
-        if self.mode == M_INT:
-            return <int64_t>key
-        return PyObject_Hash(key)
+    cdef Py_ssize_t table_slot(self, int64_t k, object key, bint create) except -2:
+        """Slot of an int64 key ``k`` (M_INT) or of str ``key`` hashed to ``k`` (M_STR), or -1."""
+        if self.mode == M_STR:
+            return self.str_slot(k, key, create)
+        if create:
+            return self.slot_for_int(k)
+        if self.mode != M_INT:
+            return -1
+        return <Py_ssize_t>it_get(&self.table, k)
 
     cdef int to_dict_mode(self) except -1:
         """Switch to the dict index for good: a key of another type may equal one we hold."""
         cdef dict index = {}
         cdef Py_ssize_t s
+        if self.mode == M_INT:  # box the keys once: M_DICT keeps key objects
+            self.keys = [self.ikeys[s] if self.accs[s].tag != T_DEAD else None
+                         for s in range(self.size)]
         for s in range(self.size):
             if self.accs[s].tag != T_DEAD:
                 index[self.keys[s]] = s
         self.index = index
         self.mode = M_DICT
-        PyMem_Free(self.cells)
-        self.cells = NULL
-        self.tcap = 0
+        it_free(&self.table)
         return 0
 
-    cdef Py_ssize_t new_slot(self, object key) except -1:
-        """Append a slot for a first-seen key, initialised for the reducer."""
-        cdef Py_ssize_t cap
-        cdef Acc* accs
-        cdef Acc* a
-        if self.size == self.cap:
-            cap = self.cap * 2 if self.cap else 16
-            accs = <Acc*>PyMem_Realloc(self.accs, cap * sizeof(Acc))
-            if accs == NULL:
-                raise MemoryError()
-            self.accs = accs
-            self.cap = cap
-        self.keys.append(key)
+    cdef int init_slot(self, Py_ssize_t s) except -1:
+        """Initialise the new last slot ``s`` for the reducer (the C arrays have room)."""
+        cdef Acc* a = &self.accs[s]
         self.objs.append(None)
-        a = &self.accs[self.size]
         a.i = 0
         a.f = 0.0
         a.n = 0
@@ -289,7 +251,7 @@ cdef class HashAgg:
         a.tag = T_INT if self.code in (R_SUM, R_COUNT, R_MEAN) else T_UNSET
         self.size += 1
         self.live += 1
-        return self.size - 1
+        return 0
 
     cdef Py_ssize_t slot_for(self, object key) except -1:
         """Find or create the slot of ``key``."""
@@ -298,22 +260,25 @@ cdef class HashAgg:
         cdef PyObject* found
         cdef Py_ssize_t s
         cdef int mode = self.mode
-        if mode == M_STR or (mode == M_NEW and PyUnicode_CheckExact(key)):
-            if PyUnicode_CheckExact(key):
-                self.mode = M_STR
-                return self.table_slot(PyObject_Hash(key), key, True)
-        elif mode == M_INT or mode == M_NEW:
+        if mode == M_INT or mode == M_NEW:
             if PyLong_CheckExact(key):
                 x = PyLong_AsLongLongAndOverflow(key, &overflow)
                 if overflow == 0:
-                    self.mode = M_INT
-                    return self.table_slot(x, key, True)
+                    return self.slot_for_int(x)
+        if mode == M_STR or (mode == M_NEW and PyUnicode_CheckExact(key)):
+            if PyUnicode_CheckExact(key):
+                self.mode = M_STR
+                return self.str_slot(PyObject_Hash(key), key, True)
         if mode != M_DICT:
             self.to_dict_mode()
         found = PyDict_GetItemWithError(self.index, key)
         if found != NULL:
             return <Py_ssize_t><object>found
-        s = self.new_slot(key)
+        s = self.size
+        if s == self.cap:
+            self.grow(self.cap * 2 if self.cap else 16)
+        self.keys.append(key)
+        self.init_slot(s)
         self.index[key] = s
         return s
 
@@ -327,12 +292,12 @@ cdef class HashAgg:
             return -1
         if mode == M_STR:
             if PyUnicode_CheckExact(key):
-                return self.table_slot(PyObject_Hash(key), key, False)
+                return self.str_slot(PyObject_Hash(key), key, False)
         elif mode == M_INT:
             if PyLong_CheckExact(key):
                 x = PyLong_AsLongLongAndOverflow(key, &overflow)
                 if overflow == 0:
-                    return self.table_slot(x, key, False)
+                    return <Py_ssize_t>it_get(&self.table, x)
         if mode != M_DICT:
             self.to_dict_mode()
         found = PyDict_GetItemWithError(self.index, key)
@@ -340,15 +305,21 @@ cdef class HashAgg:
 
     cdef int discard(self, Py_ssize_t s) except -1:
         """Forget the key of slot ``s``; compact once most slots are dead."""
-        cdef object key = self.keys[s]
-        cdef Py_ssize_t cell
+        cdef IntTable* t = &self.table
+        cdef Py_ssize_t mask, j
         if self.mode == M_DICT:
-            del self.index[key]
-        else:
-            cell = self.table_cell_of(self.table_key(key), s)
-            if cell >= 0:
-                self.cells[cell].slot = TOMB
-        self.keys[s] = None
+            del self.index[self.keys[s]]
+        else:  # the cell holding slot s, on the probe path of its key (or hash)
+            mask = t.cap - 1
+            j = it_home(t, self.ikeys[s])
+            while t.cells[j].v != IT_EMPTY:
+                if t.cells[j].v == s:
+                    t.cells[j].v = IT_TOMB
+                    t.used -= 1
+                    break
+                j = (j + 1) & mask
+        if self.mode != M_INT:
+            self.keys[s] = None
         self.objs[s] = None
         self.accs[s].tag = T_DEAD
         self.live -= 1
@@ -359,23 +330,27 @@ cdef class HashAgg:
     cdef int compact(self) except -1:
         """Squeeze out dead slots (keeping key order) and rebuild the index."""
         cdef Py_ssize_t s, j = 0
+        cdef bint with_list = self.mode != M_INT
         for s in range(self.size):
             if self.accs[s].tag == T_DEAD:
                 continue
             self.accs[j] = self.accs[s]
-            self.keys[j] = self.keys[s]
+            self.ikeys[j] = self.ikeys[s]
+            if with_list:
+                self.keys[j] = self.keys[s]
             self.objs[j] = self.objs[s]
             j += 1
-        del self.keys[j:]
+        if with_list:
+            del self.keys[j:]
         del self.objs[j:]
         self.size = j
         if self.mode == M_DICT:
             self.index = {self.keys[s]: s for s in range(self.size)}
         else:
-            self.table_alloc(self.table_size())
+            it_free(&self.table)
+            it_init(&self.table, self.size)
             for s in range(self.size):
-                key = self.keys[s]
-                self.table_put(self.table_key(key), s, <PyObject*>key)
+                it_put_new(&self.table, self.ikeys[s], s)
         return 0
 
     # -- accumulators -----------------------------------------------------------
@@ -573,10 +548,11 @@ cdef class HashAgg:
         cdef Py_ssize_t t, s
         cdef Val v
         cdef object held
+        cdef bint ints = other.mode == M_INT and (self.mode == M_INT or self.mode == M_NEW)
         for t in range(other.size):
             if other.accs[t].tag == T_DEAD:
                 continue
-            s = self.slot_for(other.keys[t])
+            s = self.slot_for_int(other.ikeys[t]) if ints else self.slot_for(other.key_at(t))
             if with_values:
                 held = other.objs[t]
                 v.tag = other.accs[t].tag
@@ -595,7 +571,7 @@ cdef class HashAgg:
         for t in range(other.size):
             if other.accs[t].tag == T_DEAD:
                 continue
-            s = self.find(other.keys[t])
+            s = self.find(other.key_at(t))
             if s < 0:
                 raise RuntimeError("sliding window state is inconsistent: expired key not found")
             self.accs[s].r -= other.accs[t].r
@@ -624,7 +600,7 @@ cdef class HashAgg:
         for s in range(self.size):
             if self.accs[s].tag != T_DEAD:
                 out.append(
-                    (self.keys[s], self.partial(s) if with_values else None, self.accs[s].r)
+                    (self.key_at(s), self.partial(s) if with_values else None, self.accs[s].r)
                 )
         return out
 
@@ -711,7 +687,7 @@ cdef class HashAgg:
         cdef Py_ssize_t s
         for s in range(self.size):
             if self.accs[s].tag != T_DEAD:
-                out.append((self.keys[s], self.finalize(s) if final else self.partial(s)))
+                out.append((self.key_at(s), self.finalize(s) if final else self.partial(s)))
         return out
 
     def partials(self) -> list:

@@ -438,7 +438,7 @@ cdef class PaneStore:
                     agg.merge_from(<HashAgg>self.store[pane], True)
         for s in range(agg.size):
             if agg.accs[s].tag != T_DEAD:
-                out.append(make_row(cls, (agg.keys[s], start, end, agg.finalize(s))))
+                out.append(make_row(cls, (agg.key_at(s), start, end, agg.finalize(s))))
         return out
 
     def merge_range(self, first, last) -> list:
@@ -542,7 +542,7 @@ cdef class SlidingWindow:
             total.merge_from(<HashAgg>pane, True)
         for s in range(running.size):
             if running.accs[s].tag != T_DEAD:
-                key = running.keys[s]
+                key = running.key_at(s)
                 out.append((key, total.finalize(total.find(key))))
         return out
 
