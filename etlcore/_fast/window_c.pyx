@@ -9,6 +9,8 @@ Event-time columns are converted (``event_times_us``) and folded into panes
 """
 
 from collections import deque
+
+cimport cython
 from operator import index
 
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
@@ -146,6 +148,52 @@ cdef inline int field_kind(object field, str what) except -1:
     return F_INDEX if isinstance(field, int) else F_KEY
 
 
+@cython.final
+cdef class Fields:
+    """The time, key and value references of one call, and the fields of the record read last.
+
+    ``read`` is the one field-read loop body of ``columns``, ``scan`` and
+    ``PaneStore.fold_records``: each reference is an int index (tuples, lists),
+    a str key (dicts), a precomputed column (``columns`` only) or None (key:
+    None; value: the record itself), read in C with no Python call.
+    """
+
+    cdef int tk, kk, vk
+    cdef Py_ssize_t ti, ki, vi
+    cdef object time, key, value
+    cdef list tcol, kcol, vcol
+    cdef object t, k, v
+
+    def __cinit__(self, time, key, value, str caller, bint columns_ok, Py_ssize_t n):
+        self.tk = field_kind(time, "time")
+        self.kk = field_kind(key, "key")
+        self.vk = F_RECORD if value is None else field_kind(value, "value")
+        if columns_ok:
+            if self.tk == F_NONE:
+                raise ValueError(f"{caller}: time must be a field reference or a column")
+        elif self.tk not in (F_INDEX, F_KEY) or self.kk == F_LIST or self.vk == F_LIST:
+            raise ValueError(f"{caller}: time must be a field reference; key and value "
+                             "references or None")
+        self.time, self.key, self.value = time, key, value
+        self.tcol = time if self.tk == F_LIST else None
+        self.kcol = key if self.kk == F_LIST else None
+        self.vcol = value if self.vk == F_LIST else None
+        for col in (self.tcol, self.kcol, self.vcol):
+            if col is not None and len(col) != n:
+                raise ValueError(f"{caller}: a column differs in length from the records")
+        self.ti = time if self.tk == F_INDEX else 0
+        self.ki = key if self.kk == F_INDEX else 0
+        self.vi = value if self.vk == F_INDEX else 0
+
+    cdef inline int read(self, object rec, Py_ssize_t i) except -1:
+        """Read record ``i``'s time, key and value (all three: a record missing one fails
+        even when it turns out late)."""
+        self.t = read_field(rec, self.tk, self.ti, self.time, self.tcol, i)
+        self.k = read_field(rec, self.kk, self.ki, self.key, self.kcol, i)
+        self.v = read_field(rec, self.vk, self.vi, self.value, self.vcol, i)
+        return 0
+
+
 def columns(records, time, key, value, cutoff, convert) -> tuple:
     """Records as event-time columns in one pass: ``(keys, times_us, values, late, top)``.
 
@@ -158,24 +206,10 @@ def columns(records, time, key, value, cutoff, convert) -> tuple:
     propagate: the caller then goes record by record.
     """
     cdef list recs = records if PyList_CheckExact(records) else list(records)
-    cdef Py_ssize_t n = len(recs)
-    cdef int tk = field_kind(time, "time")
-    cdef int kk = field_kind(key, "key")
-    cdef int vk = F_RECORD if value is None else field_kind(value, "value")
-    if tk == F_NONE:
-        raise ValueError("columns: time must be a field reference or a column")
-    cdef list tcol = time if tk == F_LIST else None
-    cdef list kcol = key if kk == F_LIST else None
-    cdef list vcol = value if vk == F_LIST else None
-    for col in (tcol, kcol, vcol):
-        if col is not None and len(col) != n:
-            raise ValueError("columns: a column differs in length from the records")
-    cdef Py_ssize_t ti = time if tk == F_INDEX else 0
-    cdef Py_ssize_t ki = key if kk == F_INDEX else 0
-    cdef Py_ssize_t vi = value if vk == F_INDEX else 0
+    cdef Fields f = Fields(time, key, value, "columns", True, len(recs))
     cdef list keys = [], times = [], vals = [], late = []
     cdef Py_ssize_t i
-    cdef object rec, t, k, v, top = None
+    cdef object t, top = None
     cdef int64_t c, cut = 0, top_c = 0
     cdef bint any_c = False
     cdef int overflow = 0
@@ -184,11 +218,9 @@ def columns(records, time, key, value, cutoff, convert) -> tuple:
     if cut_c:
         cut = PyLong_AsLongLongAndOverflow(cutoff, &overflow)
         cut_c = not overflow
-    for i in range(n):
-        rec = recs[i]
-        t = read_field(rec, tk, ti, time, tcol, i)
-        k = read_field(rec, kk, ki, key, kcol, i)  # read before the lateness check: a record
-        v = read_field(rec, vk, vi, value, vcol, i)  # missing a field fails even when late
+    for i in range(len(recs)):
+        f.read(recs[i], i)
+        t = f.t
         if calc_us(t, &c):
             if cut_c:
                 if c < cut:
@@ -209,8 +241,8 @@ def columns(records, time, key, value, cutoff, convert) -> tuple:
             if top is None or t > top:
                 top = t
             times.append(t)
-        keys.append(k)
-        vals.append(v)
+        keys.append(f.k)
+        vals.append(f.v)
     if any_c and (top is None or top_c > top):
         top = top_c
     return keys, times, vals, late, top
@@ -224,27 +256,18 @@ def scan(records, time, key, value, cutoff, convert) -> tuple:
     and ``value`` are field references (or None for key and value).
     """
     cdef list recs = records if PyList_CheckExact(records) else list(records)
-    cdef int tk = field_kind(time, "time")
-    cdef int kk = field_kind(key, "key")
-    cdef int vk = F_RECORD if value is None else field_kind(value, "value")
-    if tk not in (F_INDEX, F_KEY) or kk == F_LIST or vk == F_LIST:
-        raise ValueError("scan: time must be a field reference; key and value references or None")
-    cdef Py_ssize_t ti = time if tk == F_INDEX else 0
-    cdef Py_ssize_t ki = key if kk == F_INDEX else 0
-    cdef Py_ssize_t vi = value if vk == F_INDEX else 0
+    cdef Fields f = Fields(time, key, value, "scan", False, len(recs))
     cdef list late = []
     cdef Py_ssize_t i
-    cdef object rec, t, top = None
+    cdef object t, top = None
     cdef int64_t c, top_c = 0
     cdef bint any_c = False
     cdef int64_t cut = 0
     cdef bint cut_c = False
     cut_c = cutoff_c(cutoff, &cut)
     for i in range(len(recs)):
-        rec = recs[i]
-        t = read_field(rec, tk, ti, time, None, 0)
-        read_field(rec, kk, ki, key, None, 0)
-        read_field(rec, vk, vi, value, None, 0)
+        f.read(recs[i], i)
+        t = f.t
         if calc_us(t, &c):
             if cut_c:
                 if c < cut:
@@ -363,31 +386,21 @@ cdef class PaneStore:
         them); no column lists and no int per time are built.
         """
         cdef list recs = records if PyList_CheckExact(records) else list(records)
-        cdef int tk = field_kind(time, "time")
-        cdef int kk = field_kind(key, "key")
-        cdef int vk = F_RECORD if value is None else field_kind(value, "value")
-        if tk not in (F_INDEX, F_KEY) or kk == F_LIST or vk == F_LIST:
-            raise ValueError("fold_records: time must be a field reference; key and value "
-                             "references or None")
+        cdef Fields f = Fields(time, key, value, "fold_records", False, len(recs))
         cdef int64_t width = index(pane_us)
         if width <= 0:
             raise ValueError(f"fold_records: pane_us must be positive, not {pane_us}")
-        cdef Py_ssize_t ti = time if tk == F_INDEX else 0
-        cdef Py_ssize_t ki = key if kk == F_INDEX else 0
-        cdef Py_ssize_t vi = value if vk == F_INDEX else 0
         cdef Py_ssize_t i = 0, s
-        cdef object rec, t, k, v_obj
+        cdef object t
         cdef int64_t c, q, last_q = 0, cut = 0
         cdef bint cached = False
         cdef bint cut_c = cutoff_c(cutoff, &cut)
         cdef HashAgg agg = None
         cdef Val v
         while i < len(recs):
-            rec = recs[i]
+            f.read(recs[i], i)
             i += 1
-            t = read_field(rec, tk, ti, time, None, 0)
-            k = read_field(rec, kk, ki, key, None, 0)
-            v_obj = read_field(rec, vk, vi, value, None, 0)
+            t = f.t
             if calc_us(t, &c):
                 if cut_c:
                     if c < cut:
@@ -405,8 +418,8 @@ cdef class PaneStore:
                     continue
                 agg = self.pane_agg(index(t) // width)
                 cached = False
-            s = agg.slot_for(k)
-            classify(v_obj, &v)
+            s = agg.slot_for(f.k)
+            classify(f.v, &v)  # f.v holds the value while it is folded
             agg.fold_value(s, &v)
 
     cdef HashAgg pane_agg(self, object pane):
