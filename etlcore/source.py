@@ -134,6 +134,9 @@ class Source(ABC):
     # lets users delete processed files): the engine then snapshots keyed state at
     # every commit, so recovery never has to read committed input again.
     input_retained: ClassVar[bool] = True
+    # False when ``read`` never yields :class:`Rejected` (generated or in-memory
+    # records): the engine then does not look through every batch for them.
+    rejects: ClassVar[bool] = True
 
     def identity(self) -> dict[str, Any]:
         """What makes this stream this stream (the checkpoint fingerprint covers it).

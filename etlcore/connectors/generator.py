@@ -246,6 +246,8 @@ class GeneratorSource(OffsetSource):
     Records planned but held back by ``max_records`` stay available (a backlog).
     """
 
+    rejects = False  # every record is generated: none is ever Rejected
+
     def __init__(self, config: GeneratorSourceConfig):
         self.config = config
         self.n_parts = config.partitions

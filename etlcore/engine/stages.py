@@ -55,6 +55,7 @@ class Stage:
     subparts: dict[str, int]  # partitions per task of each in-stage node (a union adds up)
     wide: WideNode | None = None  # the root's worker copy (wide stages)
     reader: SourceReader | None = None  # source stages; None: the driver reads
+    rejects: bool = True  # source stages: whether the source may yield Rejected records
 
     @property
     def on_driver(self) -> bool:
@@ -122,6 +123,7 @@ def cut(live: list[Node], outputs: list[Any], job: str, checkpoint_dir: str | No
         elif isinstance(root, SourceNode):
             reader = root.source.reader()
             stage.reader = None if isinstance(reader, DriverReader) else reader
+            stage.rejects = bool(getattr(root.source, "rejects", True))
         inside = {id(root)}
         for node in live:
             if node.kind != "narrow" or id(node) in inside:

@@ -135,8 +135,10 @@ def _read(program: Program, env: WorkerEnv, task: Task, ctx: TaskContext,
     else:
         records = []
     result.records_in = len(records)
-    if Rejected in map(type, records):  # a C-level scan: no Python call per record
-        root = program.stages[task.stage].root
+    stage = program.stages[task.stage]
+    # a C-level scan (no Python call per record), for sources that may reject at all
+    if stage.rejects and Rejected in map(type, records):
+        root = stage.root
         for r in records:
             if type(r) is Rejected:
                 ctx.dead_letter(r.record, r.reason, root, r.origin)

@@ -208,6 +208,19 @@ def test_rejected_records_from_a_source_are_dead_lettered(ctx, sink_name):
     assert ctx.metrics.batches[0].records_in == 3
 
 
+def test_a_source_that_never_rejects_is_not_scanned_for_rejected_records(ctx, sink_name):
+    from etlcore.connectors.queue import QueueSource, QueueSourceConfig
+    from etlcore.source import Rejected
+
+    class Plain(QueueSource):
+        rejects = False  # its records are data, whatever their type
+
+    odd = Rejected("a record that looks rejected", "never read as one")
+    s = ctx.stream(Plain(QueueSourceConfig(batches=[[1, odd, 2]])))
+    assert run(ctx, s, sink_name) == {0: [1, odd, 2]}
+    assert ctx.dead_letters == []
+
+
 def test_stop_job_from_foreach_batch_commits_then_stops(ctx, sink_name):
     from etlcore.errors import StopJob
 
