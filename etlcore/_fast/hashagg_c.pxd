@@ -112,7 +112,8 @@ cdef class HashAgg:
 # -- field references: how a kernel reads one field of a record (shared by window_c) --
 from cpython.dict cimport PyDict_CheckExact, PyDict_GetItemWithError
 from cpython.list cimport PyList_CheckExact, PyList_GET_ITEM, PyList_GET_SIZE
-from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_SET_ITEM
 
 cdef enum:
     F_RECORD = 0  # the record itself (value=None)
@@ -157,19 +158,63 @@ cdef extern from "Python.h":
     int PyObject_GC_IsTracked(object) noexcept
     void PyObject_GC_UnTrack(void*) noexcept
 
-
-cdef inline object make_row(object cls, tuple items):
-    """``cls`` (a tuple subclass without a __dict__) holding ``items``, built in C.
-
-    A row that holds only untracked objects (numbers, strs, flat tuples) cannot
-    be part of a cycle; it is untracked as CPython untracks such plain tuples,
-    so the results a job keeps do not lengthen every cyclic-GC pass.
+cdef extern from *:
     """
-    cdef object row = tuple.__new__(cls, items)
+    /* A row of type cls (a tuple subclass) with n empty items, as tuple.__new__ makes it. */
+    static PyObject* etl_row_alloc(PyObject* cls, Py_ssize_t n) {
+        return ((PyTypeObject*)cls)->tp_alloc((PyTypeObject*)cls, n);
+    }
+    static int etl_row_class(PyObject* cls) {
+        return PyType_Check(cls) && (PyTypeObject*)cls != &PyTuple_Type
+            && PyType_IsSubtype((PyTypeObject*)cls, &PyTuple_Type);
+    }
+    """
+    object etl_row_alloc(object cls, Py_ssize_t n)
+    bint etl_row_class(object cls) noexcept
+
+
+cdef inline object untrack_plain(object row, Py_ssize_t n):
+    """Untrack a row holding only untracked objects (numbers, strs, flat tuples).
+
+    Such a row cannot be part of a cycle; CPython untracks plain tuples the
+    same way, so the results a job keeps do not lengthen every cyclic-GC pass.
+    """
     cdef Py_ssize_t j
-    for j in range(PyTuple_GET_SIZE(items)):
-        if PyObject_GC_IsTracked(<object>PyTuple_GET_ITEM(items, j)):
+    for j in range(n):
+        if PyObject_GC_IsTracked(<object>PyTuple_GET_ITEM(row, j)):
             return row
     if PyObject_GC_IsTracked(row):
         PyObject_GC_UnTrack(<void*>row)
     return row
+
+
+cdef inline object make_row(object cls, tuple items):
+    """``cls`` (a tuple subclass without a __dict__) holding ``items``, built in C."""
+    cdef Py_ssize_t j, n = PyTuple_GET_SIZE(items)
+    cdef object row
+    cdef object item
+    if not etl_row_class(cls):
+        return untrack_plain(tuple.__new__(cls, items), n)
+    row = etl_row_alloc(cls, n)
+    for j in range(n):
+        item = <object>PyTuple_GET_ITEM(items, j)
+        Py_INCREF(item)
+        PyTuple_SET_ITEM(row, j, item)
+    return untrack_plain(row, n)
+
+
+cdef inline object make_row4(object cls, object a, object b, object c, object d):
+    """``make_row(cls, (a, b, c, d))`` in one pass: no items tuple in between.
+
+    ``cls`` must pass ``etl_row_class`` (checked once by the caller).
+    """
+    cdef object row = etl_row_alloc(cls, 4)
+    Py_INCREF(a)
+    PyTuple_SET_ITEM(row, 0, a)
+    Py_INCREF(b)
+    PyTuple_SET_ITEM(row, 1, b)
+    Py_INCREF(c)
+    PyTuple_SET_ITEM(row, 2, c)
+    Py_INCREF(d)
+    PyTuple_SET_ITEM(row, 3, d)
+    return untrack_plain(row, 4)

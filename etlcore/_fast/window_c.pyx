@@ -34,7 +34,8 @@ from etlcore._fast.hashagg_c cimport (
     HashAgg,
     Val,
     classify,
-    make_row,
+    etl_row_class,
+    make_row4,
     read_field,
 )
 
@@ -309,9 +310,11 @@ def rows(cls, pairs, start, end) -> list:
     cdef list out = [None] * len(items)
     cdef Py_ssize_t i
     cdef tuple pair
+    if not etl_row_class(cls):
+        raise TypeError(f"rows: {cls!r} is not a tuple subclass")
     for i in range(len(items)):
         pair = items[i]
-        out[i] = make_row(cls, (pair[0], start, end, pair[1]))
+        out[i] = make_row4(cls, pair[0], start, end, pair[1])
     return out
 
 
@@ -437,7 +440,7 @@ cdef class PaneStore:
         """``rows(cls, merge_range(first, last), start, end)`` without the pairs in between."""
         first, last = index(first), index(last)
         cdef HashAgg agg
-        cdef Py_ssize_t s
+        cdef Py_ssize_t s, j
         cdef list out = []
         if first == last:
             found = self.store.get(first)
@@ -449,9 +452,14 @@ cdef class PaneStore:
             for pane in sorted(self.store):
                 if first <= pane <= last:
                     agg.merge_from(<HashAgg>self.store[pane], True)
-        for s in range(agg.size):
+        if not etl_row_class(cls):
+            raise TypeError(f"rows: {cls!r} is not a tuple subclass")
+        out = [None] * agg.live
+        j = 0
+        for s in range(agg.size):  # one pass: each row allocated and filled in place
             if agg.accs[s].tag != T_DEAD:
-                out.append(make_row(cls, (agg.key_at(s), start, end, agg.finalize(s))))
+                out[j] = make_row4(cls, agg.key_at(s), start, end, agg.finalize(s))
+                j += 1
         return out
 
     def merge_range(self, first, last) -> list:
