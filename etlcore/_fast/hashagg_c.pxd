@@ -19,12 +19,23 @@ cdef enum:
     T_DEAD = 4   # slot of a discarded key
 
 
-cdef struct Acc:
-    int64_t i     # int accumulator
-    double f      # float accumulator
-    int64_t n     # mean: number of non-None values
-    int64_t r     # records folded in (sliding windows drop a key at 0)
-    int tag
+cdef extern from *:
+    """
+    /* One key's accumulator: 32 bytes, the int and float views sharing storage
+       (the tag says which is live). */
+    typedef struct {
+        union { int64_t i; double f; };
+        int64_t n;
+        int64_t r;
+        int tag;
+    } etl_acc;
+    """
+    ctypedef struct Acc "etl_acc":
+        int64_t i     # int accumulator (tag T_INT)
+        double f      # float accumulator (tag T_FLOAT): the same 8 bytes as i
+        int64_t n     # mean: number of non-None values
+        int64_t r     # records folded in (sliding windows drop a key at 0)
+        int tag
 
 
 cdef struct Val:

@@ -244,8 +244,7 @@ cdef class HashAgg:
         """Initialise the new last slot ``s`` for the reducer (the C arrays have room)."""
         cdef Acc* a = &self.accs[s]
         self.objs.append(None)
-        a.i = 0
-        a.f = 0.0
+        a.i = 0  # (a.f shares these bytes)
         a.n = 0
         a.r = 0
         a.tag = T_INT if self.code in (R_SUM, R_COUNT, R_MEAN) else T_UNSET
@@ -395,8 +394,10 @@ cdef class HashAgg:
         elif a.tag == T_OBJ:
             self.objs[s] = None
         a.tag = v.tag
-        a.i = v.i
-        a.f = v.f
+        if v.tag == T_FLOAT:  # i and f share storage: copy the live one only
+            a.f = v.f
+        else:
+            a.i = v.i
         return 0
 
     cdef int add_value(self, Py_ssize_t s, Val* v, bint skip_none) except -1:
