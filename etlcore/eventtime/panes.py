@@ -117,7 +117,10 @@ class PaneWindowNode(EventTimeNode):
                 end = k * self.slide_us + self.size_us
                 if end <= wm_us and (done is None or end > done):
                     ready.add(k)
-        return [r for k in sorted(ready) for r in self._result(store, k, None)]
+        out: list[WindowResult] = []
+        for k in sorted(ready):  # extend: the kernel's row lists, not a row at a time
+            out += self._result(store, k, None)
+        return out
 
     def _updated(self, store: Any, by_pane: dict[int, set[Any]],
                  wm_us: int | None) -> list[WindowResult]:
