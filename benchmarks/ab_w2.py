@@ -1,0 +1,52 @@
+"""W2's CPU rate on the etlcore tree at ROOT: for before/after comparisons run interleaved.
+
+    python benchmarks/ab_w2.py ROOT KEYS [--records N]
+
+ROOT is a checkout with its kernels built in place; the job, data and source are
+this checkout's (``Etlcore.run_W2``), only the engine comes from ROOT. Prints the
+median of 3 runs after a warm-up, in records per CPU-second (steadier than wall
+time on a shared machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path)
+    parser.add_argument("keys", type=int)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    args = parser.parse_args()
+    sys.path[:0] = [str(args.root.resolve()), str(HERE)]
+    import etlcore
+
+    if not Path(etlcore.__file__).resolve().is_relative_to(args.root.resolve()):
+        raise SystemExit(f"etlcore came from {etlcore.__file__}, not {args.root}")
+    from benchmarks.data import Spec, gen_w2
+    from benchmarks.engines.etlcore_engine import Etlcore
+
+    records = gen_w2(Spec(workload="W2", records=args.records, keys=args.keys))
+    engine = Etlcore()
+    engine.setup()
+    engine.window_s = 1
+    engine.run_W2(records[: len(records) // 5])  # warm-up
+    spent = []
+    for _ in range(3):
+        t = time.process_time()
+        engine.run_W2(records)
+        spent.append(time.process_time() - t)
+    rate = len(records) / statistics.median(spent)
+    print(f"{args.root} keys={args.keys}: {rate:,.0f} records/CPU-s "
+          f"(runs {', '.join(f'{x:.3f}' for x in spent)} s)")
+
+
+if __name__ == "__main__":
+    main()
