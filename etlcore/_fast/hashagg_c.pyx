@@ -9,6 +9,9 @@ bit for bit. Keys are indexed by a C open-addressing table while every key is
 an exact int64 (hashed by value) or every key an exact str (Python's cached,
 seeded str hash, so no hash flooding; equal strs compare by memcmp), and by a
 dict (Python equality: ``1 == 1.0``) from the first key that breaks that on.
+The C table is ``inttable.pxd`` (16-byte cells: key or hash, slot). Int keys
+are held as C int64s, not Python ints, and boxed only when emitted
+(``key_at``): rows, partials and checkpoints carry equal ints, as before.
 """
 
 cimport cython
