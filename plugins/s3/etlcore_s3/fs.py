@@ -290,3 +290,28 @@ class S3FileSystem(FileSystem):
                 raise FileNotFoundError(2, f"S3 bucket {bucket!r} does not exist at "
                                         f"{self.options.endpoint_url or 'AWS'}") from None
             raise
+
+    # -- for a checkpoint on S3 (etlcore.ckptstore): conditional writes ------------------
+    def create_exclusive(self, path: PathLike, data: bytes) -> bool:
+        """PutObject with ``If-None-Match: *``: False when the key exists (412).
+
+        A retry after a lost answer also gets 412; the caller tells its own object
+        from another's by its content (a lease names its owner).
+        """
+        bucket, key = split_url(str(path))
+        try:
+            self.call(f"PutObject (if none) {path}", lambda: self.client.put_object(
+                Bucket=bucket, Key=key, Body=data, IfNoneMatch="*"))
+        except Exception as err:
+            if _code(err) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
+
+    def check_location(self, path: PathLike) -> str | None:
+        """An ``s3://`` URL must name a bucket."""
+        try:
+            bucket, _ = split_url(str(path))
+        except ValueError:
+            return "an s3://bucket/prefix URL"
+        return None if bucket else "an s3://bucket/prefix URL with a bucket"
