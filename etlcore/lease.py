@@ -15,7 +15,9 @@ a thread.
   ``1.2 * ttl`` of our own monotonic clock (never comparing two hosts' clocks). The
   error names the checkpoint URL and the owner.
 - **A stale lease** (its owner was killed) has not changed in that time: it is taken
-  over by creating the next generation, again exclusively.
+  over by creating the next generation, again exclusively. When the owner ran on
+  this host, in this pid namespace, and its pid is gone, the lease is stale at once
+  (a driver restarted where it died does not wait).
 - **The owner** holds the lease only while its renewals succeed: when more than
   ``ttl`` passes since the last one, or a higher generation appears, it has lost
   the lease, and :meth:`Lease.check` (called before every plan and commit is
@@ -61,6 +63,31 @@ def lease_ttl() -> float:
     return ttl
 
 
+def _pid_namespace() -> str:
+    """This process's pid namespace (containers on one host have their own), or ""."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def _dead_here(info: dict[str, Any]) -> bool:
+    """True when the lease's owner ran in this host's pid namespace and its pid is gone."""
+    ns = _pid_namespace()
+    if not ns or info.get("host") != socket.gethostname() or info.get("pidns") != ns:
+        return False
+    pid = info.get("pid")
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: alive, someone else's
+        return False
+    return False
+
+
 def _name(generation: int) -> str:
     return f"{FOLDER}/{generation:012d}.json"
 
@@ -93,7 +120,8 @@ class Lease:
     # -- content -----------------------------------------------------------------------
     def _content(self, released: bool = False) -> bytes:
         return json.dumps({"owner": self.owner, "host": socket.gethostname(),
-                           "pid": os.getpid(), "since": self._since, "beat": self._beat,
+                           "pid": os.getpid(), "pidns": _pid_namespace(),
+                           "since": self._since, "beat": self._beat,
                            "ttl": self.ttl, "released": released}).encode()
 
     def _read(self, generation: int) -> dict[str, Any] | None:
@@ -132,6 +160,10 @@ class Lease:
 
     def _wait_stale(self, generation: int, info: dict[str, Any]) -> None:
         """Return once the lease is stale (unchanged for 1.2 ttl); raise if it is live."""
+        if _dead_here(info):
+            log.warning("checkpoint %s: taking over the lease of %s (that process is gone)",
+                        self.store.root, describe(info))
+            return
         ttl = info.get("ttl")
         ttl = float(ttl) if isinstance(ttl, (int, float)) and ttl > 0 else self.ttl
         deadline = time.monotonic() + WATCH * ttl
@@ -208,12 +240,16 @@ class Lease:
                                   f"({self._lost}); stopping so that two runs never write "
                                   "one checkpoint")
 
-    def release(self) -> None:
-        """Stop renewing and mark the lease released, so the next run need not wait."""
+    def stop(self) -> None:
+        """Stop renewing, leaving the lease as a crash would (tests; :meth:`release` calls it)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.ttl)
             self._thread = None
+
+    def release(self) -> None:
+        """Stop renewing and mark the lease released, so the next run need not wait."""
+        self.stop()
         with self._write_lock:
             if self.generation < 0 or self._lost is not None:
                 return
