@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 FORMAT = "etlcore-checkpoint"
 VERSION = 2
 LOCK_FILE = ".lock"
+REMOTE_PRUNE_EVERY = 16  # batches between two bulk deletes on shared storage
 _STATE_MAGIC = b"ETLS1"
 _CRC = "crc32"
 
@@ -530,7 +531,14 @@ class Checkpoint:
                         else None, dropped)
 
     def prune(self, keep_from: int) -> None:
-        """Drop logs and snapshots no recovery can need (older than snapshot ``keep_from``)."""
+        """Drop logs and snapshots no recovery can need (older than snapshot ``keep_from``).
+
+        On shared storage every call is a request, so there the files are listed once
+        and then deleted in bulk every :data:`REMOTE_PRUNE_EVERY` batches.
+        """
+        if self.lease is not None:
+            self._prune_remote(keep_from)
+            return
         for folder, suffix, name_of in (
             ("plans", ".json", self._plan_name),
             ("commits", ".json", self._commit_name),
@@ -539,3 +547,17 @@ class Checkpoint:
             for batch_id in self.store.ids(folder, suffix):
                 if batch_id < keep_from:
                     self.store.remove(name_of(batch_id))
+
+    def _prune_remote(self, keep_from: int) -> None:
+        floor: int | None = getattr(self, "_pruned_below", None)
+        if floor is not None and keep_from - floor < REMOTE_PRUNE_EVERY:
+            return
+        doomed = []
+        for folder, suffix, name_of in (("plans", ".json", self._plan_name),
+                                        ("commits", ".json", self._commit_name),
+                                        ("state", ".state", self._state_name)):
+            ids = (self.store.ids(folder, suffix) if floor is None
+                   else range(floor, keep_from))  # listed once per run
+            doomed.extend(name_of(b) for b in ids if b < keep_from)
+        self.store.remove_many(doomed)
+        self._pruned_below = keep_from

@@ -109,6 +109,11 @@ class CheckpointStore(ABC):
     def create(self, name: str, data: bytes) -> bool:
         """Create the file unless it exists, in one step: True if this call created it."""
 
+    def remove_many(self, names: list[str]) -> None:
+        """Delete files (missing ones are fine); one request per 1000 where the store can."""
+        for name in names:
+            self.remove(name)
+
     def ids(self, folder: str, suffix: str) -> list[int]:
         """Batch ids of ``<folder>/<id><suffix>`` files, ascending."""
         out = []
@@ -207,6 +212,9 @@ class RemoteStore(CheckpointStore):
 
     def create(self, name: str, data: bytes) -> bool:
         return self.fs.create_exclusive(self._url(name), data)
+
+    def remove_many(self, names: list[str]) -> None:
+        self.fs.remove_many([self._url(n) for n in names])
 
     def sub(self, folder: str) -> RemoteStore:
         return RemoteStore(self._url(folder), self.fs)

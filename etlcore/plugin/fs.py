@@ -123,6 +123,11 @@ class FileSystem(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} has no exclusive create")
 
+    def remove_many(self, paths: list[PathLike]) -> None:
+        """Delete files, missing ones included (stores with a bulk delete override this)."""
+        for path in paths:
+            self.remove(path)
+
     def check_location(self, path: PathLike) -> str | None:
         """What is wrong with ``path`` as a location on this file system (None: nothing)."""
         return None

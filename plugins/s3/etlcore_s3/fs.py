@@ -315,3 +315,20 @@ class S3FileSystem(FileSystem):
         except ValueError:
             return "an s3://bucket/prefix URL"
         return None if bucket else "an s3://bucket/prefix URL with a bucket"
+
+    def remove_many(self, paths: list[PathLike]) -> None:
+        """DeleteObjects, up to 1000 keys a request (missing keys are not errors)."""
+        by_bucket: dict[str, list[str]] = {}
+        for path in paths:
+            bucket, key = split_url(str(path))
+            by_bucket.setdefault(bucket, []).append(key)
+        for bucket, keys in by_bucket.items():
+            for i in range(0, len(keys), 1000):
+                chunk = [{"Key": k} for k in keys[i:i + 1000]]
+                answer = self.call(f"DeleteObjects s3://{bucket} ({len(chunk)} keys)",
+                                   lambda b=bucket, c=chunk: self.client.delete_objects(  # type: ignore[misc]
+                                       Bucket=b, Delete={"Objects": c, "Quiet": True}))
+                failed = answer.get("Errors") or []
+                if failed:
+                    raise OSError(f"S3 DeleteObjects in {bucket}: {len(failed)} keys not "
+                                  f"deleted, e.g. {failed[0]}")
