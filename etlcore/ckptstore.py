@@ -47,7 +47,8 @@ def normalize(location: Location) -> Path | str:
     ``Path("s3://b/x")`` would collapse the ``//`` and make a local directory ``s3:``.
     """
     if is_remote(location):
-        return os.fspath(location).rstrip("/")
+        head, sep, rest = os.fspath(location).partition("://")
+        return head + sep + rest.rstrip("/")  # "s3://" stays a URL (and fails the check)
     return Path(local_path(location))
 
 
@@ -171,7 +172,7 @@ class RemoteStore(CheckpointStore):
     """A URL on a plugin's file system (S3, HDFS); picklable (the fs is)."""
 
     def __init__(self, root: str, fs: FileSystem | None = None):
-        self.root = root.rstrip("/")
+        self.root = str(normalize(root))
         self.fs = fs if fs is not None else filesystem_for(self.root, load_plugins=True)
 
     def __getstate__(self) -> dict[str, Any]:
