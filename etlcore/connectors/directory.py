@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import codecs
 import fnmatch
+import functools
 import json
 import os
 import threading
@@ -153,12 +154,21 @@ def _check_range(start: int, end: int, names: list[str], known: int) -> list[str
     return names
 
 
+@functools.lru_cache(maxsize=16)
+def _remote_store(url: str, pid: int) -> RemoteStore:
+    """One store (and one client) per manifest URL and process: readers call per batch.
+
+    ``pid`` keys the cache: a forked child makes its own client.
+    """
+    return RemoteStore(url)
+
+
 def read_segments(url: str, after: int = 0) -> tuple[list[str], int]:
     """Names in a remote manifest's segments numbered ``after`` and up, and the next number.
 
     Segments are whole objects (written in one step), so none is ever torn.
     """
-    store = RemoteStore(url)
+    store = _remote_store(url, os.getpid())
     names: list[str] = []
     for seq in store.ids("", ".jsonl"):
         if seq < after:
