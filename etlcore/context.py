@@ -38,7 +38,9 @@ class StreamingContext:
 
     ``batch_interval``: seconds (or "500ms", "2s") between batches.
     ``checkpoint``: a directory for the plan log, commit log and state snapshots;
-    without it a restart starts from the sources' initial positions.
+    without it a restart starts from the sources' initial positions. A URL of an
+    installed file-system plugin (``s3://bucket/prefix``, ``hdfs://namenode:9870/path``)
+    keeps it on shared storage, as a cluster needs (README: "Where the checkpoint lives").
     ``clock="manual"`` runs batches back to back without sleeping (tests, benchmarks).
     ``backpressure=True`` enables the PID rate controller; ``max_rate_per_partition``
     caps records/s per source partition either way.
