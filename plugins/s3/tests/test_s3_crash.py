@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 JOB = Path(__file__).with_name("s3_crash_job.py")
 KILLS = 20
 KILLS_REMOTE_CHECKPOINT = 10
-FILES_REMOTE_CHECKPOINT = 240  # 120 batches: room for 10+ kills on a loaded machine
+FILES_REMOTE_CHECKPOINT = 400  # 200 batches: a loaded machine saw ~12 batches per kill
 
 
 @pytest.mark.parametrize("runner", ["local", "processes"])
