@@ -22,6 +22,13 @@ source logs and both commit, and the next restart would read input twice.
 :meth:`Checkpoint.open` takes an exclusive ``flock`` on ``.lock`` before it
 writes anything; the kernel drops it when the process exits, however it exits.
 
+The checkpoint may also be a URL on shared storage (``s3://bucket/prefix``,
+``hdfs://namenode:9870/path``), which a cluster needs: files then go through
+:class:`etlcore.ckptstore.RemoteStore` (one object per batch and kind, written
+whole: no append or rename on S3; latest found by listing) and the lock is a
+lease renewed by a heartbeat (:mod:`etlcore.lease`). A local path keeps the
+code above, through :class:`etlcore.ckptstore.LocalStore`.
+
 The fingerprint (see :meth:`etlcore.graph.builder.Graph.fingerprint`) describes
 everything that changes the job's output. A checkpoint written by a job with a
 different fingerprint is refused with the list of differences, unless the run
@@ -42,15 +49,20 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from etlcore.batch import BatchPlan
 from etlcore.codec import get_codec
 from etlcore.errors import CheckpointError
 
+if TYPE_CHECKING:
+    from etlcore.ckptstore import CheckpointStore
+    from etlcore.lease import Lease
+
 FORMAT = "etlcore-checkpoint"
 VERSION = 2
 LOCK_FILE = ".lock"
+REMOTE_PRUNE_EVERY = 16  # batches between two bulk deletes on shared storage
 _STATE_MAGIC = b"ETLS1"
 _CRC = "crc32"
 
@@ -120,18 +132,6 @@ def read_sealed(path: Path) -> dict[str, Any]:
     except OSError as err:
         raise CheckpointError(f"cannot read checkpoint file {path}: {err.strerror}") from None
     return unseal(data, str(path))
-
-
-def _ids(folder: Path, suffix: str) -> list[int]:
-    if not folder.is_dir():
-        return []
-    out = []
-    for p in folder.iterdir():
-        if p.name.endswith(suffix) and not p.name.startswith("."):
-            stem = p.name[: -len(suffix)]
-            if stem.isdigit():
-                out.append(int(stem))
-    return sorted(out)
 
 
 # -- the lock ----------------------------------------------------------------------------
@@ -253,7 +253,7 @@ class Recovery:
     replay_plans: list[BatchPlan]  # committed batches after the snapshot, to rebuild state
     positions: dict[str, dict[str, Any]]  # where the next new batch starts
     last_batch_time: float | None
-    state_path: Path | None = None  # the snapshot's file, for error messages
+    state_path: Path | str | None = None  # the snapshot's file, for error messages
     dropped_state: list[str] = field(default_factory=list)  # changed operators (allowed change)
 
 
@@ -262,24 +262,41 @@ class Checkpoint:
 
     def __init__(self, path: str | os.PathLike[str], job: str, fingerprint: Any,
                  state_codec: str = "msgpack", allow_changed_job: bool = False):
-        self.path = Path(path)
+        from etlcore.ckptstore import normalize, open_store
+
+        self.path: Path | str = normalize(path)  # a Path, or the URL of a remote checkpoint
+        self.store: CheckpointStore = open_store(self.path)
         self.job = job
         self.fingerprint = fingerprint
         self.codec = get_codec(state_codec)
         self.allow_changed_job = allow_changed_job
         self.changes: list[str] = []  # what differed from the checkpoint's job (when allowed)
         self.recorded: Any = fingerprint  # the fingerprint the checkpoint was written with
-        self.lock = CheckpointLock(self.path)
+        self.lease: Lease | None = None
+        if isinstance(self.path, Path):
+            self.lock: CheckpointLock | Lease = CheckpointLock(self.path)
+        else:
+            from etlcore.lease import Lease
+
+            self.lease = Lease(self.store)
+            self.lock = self.lease
 
     # -- names --------------------------------------------------------------
-    def _plan_path(self, batch_id: int) -> Path:
-        return self.path / "plans" / f"{batch_id:012d}.json"
+    @staticmethod
+    def _plan_name(batch_id: int) -> str:
+        return f"plans/{batch_id:012d}.json"
 
-    def _commit_path(self, batch_id: int) -> Path:
-        return self.path / "commits" / f"{batch_id:012d}.json"
+    @staticmethod
+    def _commit_name(batch_id: int) -> str:
+        return f"commits/{batch_id:012d}.json"
 
-    def _state_path(self, batch_id: int) -> Path:
-        return self.path / "state" / f"{batch_id:012d}.state"
+    @staticmethod
+    def _state_name(batch_id: int) -> str:
+        return f"state/{batch_id:012d}.state"
+
+    def _state_path(self, batch_id: int) -> Path | str:
+        """The snapshot's path or URL (messages, :attr:`Recovery.state_path`)."""
+        return self.store.where(self._state_name(batch_id))
 
     # -- metadata -------------------------------------------------------------
     def open(self) -> None:
@@ -296,10 +313,10 @@ class Checkpoint:
         self.lock.release()
 
     def _open_locked(self) -> None:
-        meta_path = self.path / "metadata.json"
-        if meta_path.exists():
+        meta_path = "metadata.json"
+        if self.store.exists(meta_path):
             data = self._read_bytes(meta_path)
-            meta = self._check_metadata(meta_path, data)
+            meta = self._check_metadata(self.store.where(meta_path), data)
             self.recorded = meta.get("fingerprint")
             changes = diff_fingerprints(self.recorded, self.fingerprint)
             if changes and not self.allow_changed_job:
@@ -321,22 +338,20 @@ class Checkpoint:
                 history.append({"at": time.time(), "changes": changes})
                 self._write_metadata(meta_path, meta.get("created"), history)
             return
-        if self.path.exists() and any(
-            p for p in self.path.iterdir() if not p.name.startswith(".")
-            and p.name not in ("sources", "dead-letter", "epoch.json")
-        ):
+        if any(name for name in self.store.names("")
+               if name not in ("sources", "dead-letter", "epoch.json", "_lease")):
             raise CheckpointError(
                 f"{self.path} is not empty and has no metadata.json: not an etlcore checkpoint"
             )
         self._write_metadata(meta_path, time.time(), [])
 
-    def _write_metadata(self, path: Path, created: Any, history: list[Any]) -> None:
+    def _write_metadata(self, name: str, created: Any, history: list[Any]) -> None:
         meta = {"format": FORMAT, "version": VERSION, "job": self.job,
                 "fingerprint": self.fingerprint, "state_codec": self.codec.name,
                 "created": created, "changes": history}
-        atomic_write(path, seal(meta))
+        self.store.write(name, seal(meta))
 
-    def _check_metadata(self, path: Path, data: bytes) -> dict[str, Any]:
+    def _check_metadata(self, path: str, data: bytes) -> dict[str, Any]:
         try:
             meta = json.loads(data)
         except (ValueError, RecursionError) as err:
@@ -367,28 +382,37 @@ class Checkpoint:
             )
         return meta
 
-    def _read_bytes(self, path: Path) -> bytes:
+    def _read_bytes(self, name: str) -> bytes:
         try:
-            return path.read_bytes()
+            return self.store.read(name)
         except OSError as err:
-            raise CheckpointError(f"cannot read checkpoint file {path}: {err.strerror}") from None
+            raise CheckpointError(f"cannot read checkpoint file {self.store.where(name)}: "
+                                  f"{err.strerror or err}") from None
 
-    def _read_sealed(self, path: Path) -> dict[str, Any]:
-        return unseal(self._read_bytes(path), str(path))
+    def _read_sealed(self, name: str) -> dict[str, Any]:
+        return unseal(self._read_bytes(name), self.store.where(name))
+
+    def check_lock(self) -> None:
+        """Raise if a remote checkpoint's lease was lost (local flocks cannot be)."""
+        if self.lease is not None:
+            self.lease.check()
 
     # -- logs ---------------------------------------------------------------------
     def write_plan(self, plan: BatchPlan) -> None:
-        atomic_write(self._plan_path(plan.batch_id), seal(plan.to_json()))
+        self.check_lock()
+        self.store.write(self._plan_name(plan.batch_id), seal(plan.to_json()))
 
     def write_commit(self, plan: BatchPlan, records_in: int) -> None:
         entry = {"batch_id": plan.batch_id, "batch_time": plan.batch_time,
                  "positions": plan.end_positions(), "records_in": records_in,
                  "committed_at": time.time()}
-        atomic_write(self._commit_path(plan.batch_id), seal(entry))
+        self.check_lock()
+        self.store.write(self._commit_name(plan.batch_id), seal(entry))
 
     def read_plan(self, batch_id: int) -> BatchPlan:
-        path = self._plan_path(batch_id)
-        data = self._read_sealed(path)
+        name = self._plan_name(batch_id)
+        path = self.store.where(name)
+        data = self._read_sealed(name)
         try:
             plan = BatchPlan.from_json(data)
             ok = plan.batch_id == batch_id and isinstance(plan.ranges, dict) and all(
@@ -404,8 +428,9 @@ class Checkpoint:
 
     def _read_commit(self, batch_id: int) -> tuple[dict[str, Any], float]:
         """A commit's positions and batch time, checked against the batch's own plan."""
-        path = self._commit_path(batch_id)
-        entry = self._read_sealed(path)
+        name = self._commit_name(batch_id)
+        path = self.store.where(name)
+        entry = self._read_sealed(name)
         try:
             positions = entry["positions"]
             batch_time = float(entry["batch_time"])
@@ -413,12 +438,13 @@ class Checkpoint:
                 raise ValueError(f"not the commit of batch {batch_id}")
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"corrupt commit {batch_id} ({path}): {err}") from None
-        if self._plan_path(batch_id).exists():
+        if self.store.exists(self._plan_name(batch_id)):
             plan = self.read_plan(batch_id)
             if plan.end_positions() != positions or plan.batch_time != batch_time:
                 raise CheckpointError(
                     f"corrupt commit {batch_id} ({path}): its positions {_short(positions)} "
-                    f"are not where its plan ({self._plan_path(batch_id)}) ends, "
+                    f"are not where its plan ({self.store.where(self._plan_name(batch_id))}) "
+                    "ends, "
                     f"{_short(plan.end_positions())}")
         return positions, batch_time
 
@@ -426,11 +452,12 @@ class Checkpoint:
     def write_state(self, batch_id: int, state: dict[str, Any]) -> None:
         body = self.codec.encode(state)
         header = _STATE_MAGIC + self.codec.name.encode().ljust(8) + zlib.crc32(body).to_bytes(4, "big")
-        atomic_write(self._state_path(batch_id), header + body)
+        self.check_lock()
+        self.store.write(self._state_name(batch_id), header + body)
 
     def read_state(self, batch_id: int) -> dict[str, Any]:
         path = self._state_path(batch_id)
-        data = self._read_bytes(path)
+        data = self._read_bytes(self._state_name(batch_id))
         if not data.startswith(_STATE_MAGIC) or len(data) < 17:
             raise CheckpointError(f"corrupt state snapshot {path}: bad header")
         codec = data[5:13].decode(errors="replace").strip()
@@ -473,8 +500,8 @@ class Checkpoint:
 
     # -- recovery ----------------------------------------------------------------------
     def recover(self) -> Recovery:
-        plans = _ids(self.path / "plans", ".json")
-        commits = _ids(self.path / "commits", ".json")
+        plans = self.store.ids("plans", ".json")
+        commits = self.store.ids("commits", ".json")
         last_committed = commits[-1] if commits else -1
         last_planned = plans[-1] if plans else -1
         pending = None
@@ -485,7 +512,7 @@ class Checkpoint:
                     f"commit is {last_committed}: the log is corrupt"
                 )
             pending = self.read_plan(last_planned)
-        snapshots = [s for s in _ids(self.path / "state", ".state") if s <= last_committed]
+        snapshots = [s for s in self.store.ids("state", ".state") if s <= last_committed]
         snapshot_batch = snapshots[-1] if snapshots else -1
         state = self.read_state(snapshot_batch) if snapshot_batch >= 0 else None
         dropped: list[str] = []
@@ -504,12 +531,33 @@ class Checkpoint:
                         else None, dropped)
 
     def prune(self, keep_from: int) -> None:
-        """Drop logs and snapshots no recovery can need (older than snapshot ``keep_from``)."""
-        for folder, suffix, path_of in (
-            ("plans", ".json", self._plan_path),
-            ("commits", ".json", self._commit_path),
-            ("state", ".state", self._state_path),
+        """Drop logs and snapshots no recovery can need (older than snapshot ``keep_from``).
+
+        On shared storage every call is a request, so there the files are listed once
+        and then deleted in bulk every :data:`REMOTE_PRUNE_EVERY` batches.
+        """
+        if self.lease is not None:
+            self._prune_remote(keep_from)
+            return
+        for folder, suffix, name_of in (
+            ("plans", ".json", self._plan_name),
+            ("commits", ".json", self._commit_name),
+            ("state", ".state", self._state_name),
         ):
-            for batch_id in _ids(self.path / folder, suffix):
+            for batch_id in self.store.ids(folder, suffix):
                 if batch_id < keep_from:
-                    path_of(batch_id).unlink(missing_ok=True)
+                    self.store.remove(name_of(batch_id))
+
+    def _prune_remote(self, keep_from: int) -> None:
+        floor: int | None = getattr(self, "_pruned_below", None)
+        if floor is not None and keep_from - floor < REMOTE_PRUNE_EVERY:
+            return
+        doomed = []
+        for folder, suffix, name_of in (("plans", ".json", self._plan_name),
+                                        ("commits", ".json", self._commit_name),
+                                        ("state", ".state", self._state_name)):
+            ids = (self.store.ids(folder, suffix) if floor is None
+                   else range(floor, keep_from))  # listed once per run
+            doomed.extend(name_of(b) for b in ids if b < keep_from)
+        self.store.remove_many(doomed)
+        self._pruned_below = keep_from

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from etlcore.ckptstore import check_location
 from etlcore.clock import Clock, make_clock
 from etlcore.config import parse_duration
 from etlcore.errors import ConfigError
@@ -37,7 +38,9 @@ class StreamingContext:
 
     ``batch_interval``: seconds (or "500ms", "2s") between batches.
     ``checkpoint``: a directory for the plan log, commit log and state snapshots;
-    without it a restart starts from the sources' initial positions.
+    without it a restart starts from the sources' initial positions. A URL of an
+    installed file-system plugin (``s3://bucket/prefix``, ``hdfs://namenode:9870/path``)
+    keeps it on shared storage, as a cluster needs (README: "Where the checkpoint lives").
     ``clock="manual"`` runs batches back to back without sleeping (tests, benchmarks).
     ``backpressure=True`` enables the PID rate controller; ``max_rate_per_partition``
     caps records/s per source partition either way.
@@ -96,7 +99,10 @@ class StreamingContext:
             raise ConfigError("allow_changed_job", "true or false", allow_changed_job)
         self.name = name
         self.allow_changed_job = allow_changed_job
-        self.checkpoint_dir = Path(checkpoint) if checkpoint is not None else None
+        # a Path, or the URL of a checkpoint on shared storage (s3://, hdfs://), checked
+        # now: a missing bucket or plugin is an error before anything runs
+        self.checkpoint_dir: Path | str | None = (
+            None if checkpoint is None else check_location(checkpoint, "checkpoint"))
         self.clock = make_clock(clock)
         self.parallelism = parallelism
         self.checkpoint_interval = checkpoint_interval

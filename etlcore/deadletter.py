@@ -23,6 +23,7 @@ from typing import Any
 
 from etlcore.batch import BatchInfo
 from etlcore.checkpoint import atomic_write
+from etlcore.ckptstore import CheckpointStore, RemoteStore, is_remote
 from etlcore.encoding import safe_repr, storable_letter
 from etlcore.sink import CollectingSink, SinkContext
 
@@ -37,23 +38,35 @@ class DeadLetterSink(CollectingSink):
     def __init__(self, keep: int = 10_000):
         self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
         self.folder: Path | None = None
+        self._store: CheckpointStore | None = None  # a checkpoint on shared storage
 
     def open(self, ctx: SinkContext) -> None:
-        if ctx.checkpoint_dir is not None:
-            self.folder = ctx.checkpoint_dir / "dead-letter"
+        if ctx.checkpoint_dir is None:
+            return
+        if is_remote(ctx.checkpoint_dir):
+            self._store = RemoteStore(f"{ctx.checkpoint_dir}/dead-letter")
+        else:
+            self.folder = Path(ctx.checkpoint_dir) / "dead-letter"
+
+    @staticmethod
+    def _name(batch: BatchInfo) -> str:
+        return f"batch-{batch.batch_id:012d}-00000.jsonl"
 
     def path(self, batch: BatchInfo) -> Path | None:
         """The batch's file (the ``-00000`` suffix keeps the old per-partition layout)."""
         if self.folder is None:
             return None
-        return self.folder / f"batch-{batch.batch_id:012d}-00000.jsonl"
+        return self.folder / self._name(batch)
 
     def store(self, batch: BatchInfo, records: list[Any]) -> None:
         if not records:
             return
+        data = "".join(_line(r) for r in records).encode()
         path = self.path(batch)
         if path is not None:
-            atomic_write(path, "".join(_line(r) for r in records).encode())
+            atomic_write(path, data)
+        elif self._store is not None:
+            self._store.write(self._name(batch), data)  # one object, replaced on a replay
         self.recent.extend(records)
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from etlcore.batch import BatchPlan
 from etlcore.checkpoint import Checkpoint, Recovery
+from etlcore.ckptstore import is_remote
 from etlcore.engine.batch import BatchExecutor, BatchOutcome
 from etlcore.engine.shipping import check_program
 from etlcore.engine.stages import cut
@@ -94,7 +95,7 @@ class Scheduler:
             sink.open(SinkContext(sink_name, ctx.name, ckpt_dir, self.hard_stop))
         self._opened = True
         runner = ctx.runner
-        if runner.multi_host and ckpt_dir is not None and "://" not in str(ctx.checkpoint_dir):
+        if runner.multi_host and ckpt_dir is not None and not is_remote(ckpt_dir):
             log.warning("the %s runner may run tasks on other hosts, but the checkpoint %s is a "
                         "local path: put it on storage every host sees (a shared file system, "
                         "or s3:// / hdfs:// with their plugins)", runner.describe(), ckpt_dir)

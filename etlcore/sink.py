@@ -56,7 +56,7 @@ class SinkContext:
 
     name: str  # unique within the job, e.g. "sqlite" or "files-2"
     job_name: str
-    checkpoint_dir: Path | None = None
+    checkpoint_dir: Path | str | None = None  # str: the URL of a checkpoint on shared storage
     stop_event: threading.Event = field(default_factory=threading.Event)  # set on a hard stop
 
     @property

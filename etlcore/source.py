@@ -27,6 +27,7 @@ strings, lists), because they are written to the batch-plan log.
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -60,16 +61,34 @@ class SourceContext:
 
     name: str
     clock: Clock
-    checkpoint_dir: Path | None = None
+    checkpoint_dir: Path | str | None = None  # str: the URL of a checkpoint on shared storage
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     def state_dir(self) -> Path | None:
-        """A per-source directory inside the checkpoint (for receiver logs)."""
+        """A per-source directory inside the checkpoint (for receiver logs).
+
+        A checkpoint on shared storage (a URL) has none: use :meth:`state_store`.
+        """
         if self.checkpoint_dir is None:
             return None
-        path = self.checkpoint_dir / "sources" / self.name
+        from etlcore.plugin.epoch import local_only
+
+        local_only(self.checkpoint_dir, f"source '{self.name}'")
+        path = Path(self.checkpoint_dir) / "sources" / self.name
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+    def state_location(self) -> Path | str | None:
+        """Where the source's files go: :meth:`state_dir`, or its URL on shared storage.
+
+        Write there with :func:`etlcore.ckptstore.open_store` (whole files, atomically).
+        """
+        from etlcore.ckptstore import is_remote
+
+        if self.checkpoint_dir is not None and is_remote(self.checkpoint_dir):
+            return f"{os.fspath(self.checkpoint_dir)}/sources/{self.name}"
+        return self.state_dir()
 
 
 @dataclass

@@ -5,6 +5,9 @@ before any batch plans over it; positions are indexes into that manifest, so a
 replayed batch reads exactly the files it read the first time. With a
 checkpoint the manifest is a JSON-lines file under the source's state
 directory, each line sealed with a checksum; without one it lives in memory.
+With a checkpoint on shared storage (``s3://``, ``hdfs://``), which cannot
+append, each discovery that finds files writes one segment object
+``manifest/<seq>.jsonl`` (the same sealed lines), read back in order.
 
 Storage goes through :mod:`etlcore.plugin.fs`, picked by the path's URL scheme:
 local paths here, ``s3://bucket/prefix`` with the ``etlcore-s3`` plugin, any
@@ -59,6 +62,7 @@ from __future__ import annotations
 
 import codecs
 import fnmatch
+import functools
 import json
 import os
 import threading
@@ -69,6 +73,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from etlcore.checkpoint import seal, unseal
+from etlcore.ckptstore import RemoteStore, is_remote
 from etlcore.config import check_encoding, option
 from etlcore.connectors.textfiles import parse_json_line, read_files
 from etlcore.errors import CheckpointError, ConfigError
@@ -149,12 +154,57 @@ def _check_range(start: int, end: int, names: list[str], known: int) -> list[str
     return names
 
 
-class Manifest:
-    """Discovered file names in discovery order; durable (fsynced JSON lines) with a folder."""
+@functools.lru_cache(maxsize=16)
+def _remote_store(url: str, pid: int) -> RemoteStore:
+    """One store (and one client) per manifest URL and process: readers call per batch.
 
-    def __init__(self, folder: Path | None):
+    ``pid`` keys the cache: a forked child makes its own client.
+    """
+    return RemoteStore(url)
+
+
+def read_segments(url: str, after: int = 0) -> tuple[list[str], int]:
+    """Names in a remote manifest's segments numbered ``after`` and up, and the next number.
+
+    Segments are whole objects (written in one step), so none is ever torn.
+    """
+    store = _remote_store(url, os.getpid())
+    names: list[str] = []
+    for seq in store.ids("", ".jsonl"):
+        if seq < after:
+            continue
+        if seq != after:
+            raise CheckpointError(f"corrupt checkpoint: manifest segment {after} of {url} "
+                                  f"is missing (found {seq})")
+        name = f"{seq:012d}.jsonl"
+        for i, line in enumerate(store.read(name).splitlines()):
+            entry = unseal(line, f"{store.where(name)}, line {i + 1}").get("name")
+            if not isinstance(entry, str):
+                raise CheckpointError(f"corrupt checkpoint file {store.where(name)}: an entry "
+                                      "without a name")
+            names.append(entry)
+        after = seq + 1
+    return names, after
+
+
+class Manifest:
+    """Discovered file names in discovery order; durable (fsynced JSON lines) with a folder.
+
+    ``folder`` may be a URL (a checkpoint on shared storage): segments, see the module docs.
+    """
+
+    def __init__(self, folder: Path | str | None):
         self.names: list[str] = []
         self.known: set[str] = set()
+        self.remote: RemoteStore | None = None
+        self._next = 0  # the next segment's number (remote)
+        if isinstance(folder, str):
+            self.path: Path | str | None = f"{folder}/manifest"
+            self.remote = RemoteStore(self.path)
+            names, self._next = read_segments(self.path)
+            for name in names:
+                self._add(name)
+            return
         self.path = folder / "manifest.jsonl" if folder is not None else None
         if self.path is not None and self.path.exists():
             names, size = read_names(self.path)
@@ -172,7 +222,11 @@ class Manifest:
         """Append entries (``{"name", "size", "mtime_ns"}``); durable before it returns."""
         if not entries:
             return
-        if self.path is not None:
+        if self.remote is not None:
+            self.remote.write(f"{self._next:012d}.jsonl",
+                              b"".join(seal(e) + b"\n" for e in entries))
+            self._next += 1
+        elif isinstance(self.path, Path):
             with open(self.path, "ab") as f:
                 f.write(b"".join(seal(e) + b"\n" for e in entries))
                 f.flush()
@@ -205,7 +259,10 @@ class DirectoryReader(SourceReader):
     def read(self, partition: str, start: int, end: int) -> Iterator[Any]:
         names, offset = self._cache
         if end > len(names):  # new entries since the last read: parse only those
-            more, offset = read_names(Path(self.manifest), offset)
+            if is_remote(self.manifest):  # offset: the next segment's number
+                more, offset = read_segments(self.manifest, offset)
+            else:
+                more, offset = read_names(Path(self.manifest), offset)
             names = names + tuple(more)
             self._cache = (names, offset)  # one assignment: a racing read sees old or new
         picked = _check_range(start, end, list(names[start:end]), len(names))
@@ -240,7 +297,7 @@ class DirectorySource(Source):
         return ident
 
     def open(self, ctx: SourceContext) -> None:
-        self.manifest = Manifest(ctx.state_dir())
+        self.manifest = Manifest(ctx.state_location())
         self._last = max(self._listed_names(self.manifest.names), default="")
 
     def reader(self) -> SourceReader:
@@ -251,7 +308,9 @@ class DirectorySource(Source):
         if self.manifest.path is None:
             return DriverReader(self)
         c = self.config
-        return DirectoryReader(self.fs.absolute(self.folder), os.path.abspath(self.manifest.path),
+        where = self.manifest.path
+        manifest = where if isinstance(where, str) else os.path.abspath(where)
+        return DirectoryReader(self.fs.absolute(self.folder), manifest,
                                c.format, c.encoding, c.csv_multiline, self.fs, c.compression,
                                c.published_only)
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, Literal
 
-from etlcore.checkpoint import read_sealed, write_sealed
+from etlcore.checkpoint import read_sealed, seal, unseal, write_sealed
+from etlcore.ckptstore import open_store
 from etlcore.config import option
 from etlcore.errors import CheckpointError, ConfigError
 from etlcore.source import OffsetSource, SourceContext, SourceReader
@@ -267,18 +268,26 @@ class GeneratorSource(OffsetSource):
 
     def _load_start_time(self, ctx: SourceContext) -> float:
         """The clock at the first open, kept in the checkpoint so replays share event times."""
-        folder = ctx.state_dir()
+        folder = ctx.state_location()
         now = ctx.clock.now()
         if folder is None:
             return now
-        path = folder / "generator.json"
-        if path.exists():
-            start = read_sealed(path).get("start_time")
-            if isinstance(start, bool) or not isinstance(start, (int, float)):
-                raise CheckpointError(f"corrupt checkpoint file {path}: no start_time")
-            return float(start)
-        write_sealed(path, {"start_time": now})
-        return now
+        if isinstance(folder, str):  # a checkpoint on shared storage
+            store = open_store(folder)
+            if not store.exists("generator.json"):
+                store.write("generator.json", seal({"start_time": now}))
+                return now
+            where = store.where("generator.json")
+            start = unseal(store.read("generator.json"), where).get("start_time")
+        else:
+            path = folder / "generator.json"
+            if not path.exists():
+                write_sealed(path, {"start_time": now})
+                return now
+            where, start = str(path), read_sealed(path).get("start_time")
+        if isinstance(start, bool) or not isinstance(start, (int, float)):
+            raise CheckpointError(f"corrupt checkpoint file {where}: no start_time")
+        return float(start)
 
     def reader(self) -> GeneratorReader:
         """The config plus the start time, which ``open`` fixes (so call it after ``open``)."""

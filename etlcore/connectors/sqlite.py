@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from etlcore.batch import BatchInfo
+from etlcore.ckptstore import is_remote
 from etlcore.config import option
 from etlcore.encoding import Unstorable, check_utf8, json_text, safe_repr
 from etlcore.errors import ConfigError
@@ -253,8 +254,9 @@ class SqliteSink(TransactionalSink):
         """
         if ctx.checkpoint_dir is None:
             return None
-        legacy = ctx.checkpoint_dir / "sinks" / f"{ctx.name}.json"
-        token = json.loads(legacy.read_text())["token"] if legacy.exists() else ctx.epoch
+        legacy = Path(ctx.checkpoint_dir) / "sinks" / f"{ctx.name}.json"
+        token = (json.loads(legacy.read_text())["token"]
+                 if not is_remote(ctx.checkpoint_dir) and legacy.exists() else ctx.epoch)
         return f"{ctx.job_name}/{ctx.name}/{token}"
 
     def writer(self) -> SinkWriter:

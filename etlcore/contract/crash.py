@@ -22,8 +22,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def last_commit(ckpt: Path) -> int:
-    """The greatest batch id with a commit record in the checkpoint (-1: none yet)."""
+def last_commit(ckpt: Path | str) -> int:
+    """The greatest batch id with a commit record in the checkpoint (-1: none yet).
+
+    ``ckpt`` may be the URL of a checkpoint on shared storage (``s3://``, ``hdfs://``).
+    """
+    from etlcore.ckptstore import is_remote, open_store
+
+    if is_remote(ckpt):
+        return max(open_store(ckpt).ids("commits", ".json"), default=-1)
     ids = [int(p.stem) for p in (Path(ckpt) / "commits").glob("*.json") if p.stem.isdigit()]
     return max(ids, default=-1)
 

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from etlcore.ckptstore import is_remote
 from etlcore.graph.base import NarrowNode, Node, UnionNode, WideNode
 from etlcore.graph.io import ForeachBatchOutput, SinkOutput, SourceNode
 from etlcore.sink import SinkWriter
@@ -152,7 +153,8 @@ def cut(live: list[Node], outputs: list[Any], job: str, checkpoint_dir: str | No
     sinks = {o.name: o for o in outputs if isinstance(o, SinkOutput)}
     program = Program(
         job=job,
-        checkpoint_dir=None if checkpoint_dir is None else os.path.abspath(checkpoint_dir),
+        checkpoint_dir=None if checkpoint_dir is None
+        else checkpoint_dir if is_remote(checkpoint_dir) else os.path.abspath(checkpoint_dir),
         stages=stages,
         consumers={n.key: worker_copy(n) for n in live if isinstance(n, WideNode)},
         writers={name: out.sink.writer() for name, out in sinks.items()},

@@ -30,6 +30,17 @@ from etlcore.errors import CheckpointError
 EPOCH_FILE = "epoch.json"
 
 
+def local_only(checkpoint_dir: str | os.PathLike[str], who: str) -> None:
+    """Raise a CheckpointError if ``who`` needs a local checkpoint directory and has a URL."""
+    from etlcore.ckptstore import is_remote
+
+    if is_remote(checkpoint_dir):
+        raise CheckpointError(
+            f"{who} keeps its own files in a local checkpoint directory, and the checkpoint "
+            f"{os.fspath(checkpoint_dir)} is on shared storage: give this job a local (or "
+            "mounted shared) checkpoint directory")
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -68,10 +79,32 @@ def _create(path: Path) -> None:
     _fsync_dir(path.parent)
 
 
+def _remote_epoch(url: str) -> str:
+    """The epoch of a checkpoint on shared storage: an exclusive create, then a read."""
+    from etlcore.ckptstore import RemoteStore
+
+    store = RemoteStore(url)
+    where = store.where(EPOCH_FILE)
+    if not store.exists(EPOCH_FILE):
+        store.create(EPOCH_FILE, seal({"epoch": uuid.uuid4().hex}))  # the first creator wins
+    try:
+        data = store.read(EPOCH_FILE)
+    except OSError as err:
+        raise CheckpointError(f"cannot read checkpoint file {where}: {err}") from None
+    epoch = unseal(data, where).get("epoch")
+    if not isinstance(epoch, str) or not epoch:
+        raise CheckpointError(f"corrupt checkpoint file {where}: no epoch (got {epoch!r})")
+    return epoch
+
+
 def checkpoint_epoch(checkpoint_dir: str | os.PathLike[str] | None) -> str | None:
     """The epoch of the checkpoint at ``checkpoint_dir`` (created now if new); None without one."""
     if checkpoint_dir is None:
         return None
+    from etlcore.ckptstore import is_remote
+
+    if is_remote(checkpoint_dir):
+        return _remote_epoch(os.fspath(checkpoint_dir))
     path = Path(checkpoint_dir) / EPOCH_FILE
     if not path.exists():
         _create(path)
@@ -79,9 +112,14 @@ def checkpoint_epoch(checkpoint_dir: str | os.PathLike[str] | None) -> str | Non
 
 
 def sink_state_dir(checkpoint_dir: str | os.PathLike[str] | None, name: str) -> Path | None:
-    """``<checkpoint>/sinks/<name>/``, created; None without a checkpoint."""
+    """``<checkpoint>/sinks/<name>/``, created; None without a checkpoint.
+
+    A checkpoint on shared storage has no local directory to give: a sink that
+    keeps files there cannot use one (a CheckpointError naming it).
+    """
     if checkpoint_dir is None:
         return None
+    local_only(checkpoint_dir, f"sink '{name}'")
     path = Path(checkpoint_dir) / "sinks" / name
     path.mkdir(parents=True, exist_ok=True)
     return path

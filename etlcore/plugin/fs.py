@@ -113,6 +113,25 @@ class FileSystem(ABC):
         text = local_path(path)
         return text if scheme_of(text) else os.path.abspath(text)
 
+    # -- what a checkpoint on this file system needs (see etlcore.ckptstore) ---------
+    def create_exclusive(self, path: PathLike, data: bytes) -> bool:
+        """Create ``path`` with ``data`` unless it exists: True if this call created it.
+
+        The check and the create are one step on the server (two creators of one
+        name: exactly one gets True), which is what a lease needs. A store without
+        such a call cannot hold a checkpoint lease.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no exclusive create")
+
+    def remove_many(self, paths: list[PathLike]) -> None:
+        """Delete files, missing ones included (stores with a bulk delete override this)."""
+        for path in paths:
+            self.remove(path)
+
+    def check_location(self, path: PathLike) -> str | None:
+        """What is wrong with ``path`` as a location on this file system (None: nothing)."""
+        return None
+
 
 class LocalFileSystem(FileSystem):
     """The local (or a mounted shared) file system, fsyncing files and directories."""
@@ -169,6 +188,21 @@ class LocalFileSystem(FileSystem):
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    def create_exclusive(self, path: PathLike, data: bytes) -> bool:
+        """A temp file linked to ``path``: ``link`` fails when the name is taken."""
+        text = os.fspath(path)
+        os.makedirs(os.path.dirname(text) or ".", exist_ok=True)
+        tmp = f"{text}.{os.getpid()}.{id(data):x}.tmp"
+        self.write(tmp, data)
+        try:
+            os.link(tmp, text)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+        self.sync(os.path.dirname(text) or ".")
+        return True
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self)

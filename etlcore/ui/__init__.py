@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from etlcore.ckptstore import is_remote
 from etlcore.metrics import BatchMetrics
 from etlcore.ui.options import UIOptions, ui_options
 
@@ -45,7 +46,9 @@ class UI:
         self.servers: list[UIServer] = []
         self.page: UIServer | None = None
         self.metrics_server: UIServer | None = None
-        self._events = EventLog(ctx.checkpoint_dir) if ctx.checkpoint_dir is not None else None
+        # the history's event log appends, so it is kept only in a local checkpoint
+        self._events = (EventLog(ctx.checkpoint_dir) if ctx.checkpoint_dir is not None
+                        and not is_remote(ctx.checkpoint_dir) else None)
         if options.token is None and options.host not in ("127.0.0.1", "localhost", "::1"):
             log.warning("web UI of job %s listens on %s without a token: anyone who can reach "
                         "it sees the job's records in its dead letters (set --ui-token)",

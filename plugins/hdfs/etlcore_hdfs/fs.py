@@ -313,3 +313,27 @@ class HdfsFileSystem(FileSystem):
         """Fail early, naming the NameNode, when it does not answer (after the retries)."""
         netloc, _ = split_url(path)
         self.call("GETFILESTATUS", f"hdfs://{netloc}/", lambda c, p: c.status(p))
+
+    # -- for a checkpoint on HDFS (etlcore.ckptstore) --------------------------------------
+    def create_exclusive(self, path: PathLike, data: bytes) -> bool:
+        """CREATE without overwrite: False when the file exists (FileAlreadyExistsException).
+
+        A retry after a lost answer also finds the file; the caller tells its own
+        file from another's by its content (a lease names its owner).
+        """
+        try:
+            self.call("CREATE (no overwrite)", path,
+                      lambda c, p: c.write(p, data, overwrite=False))
+        except Exception as err:
+            if _exception(err) == "FileAlreadyExistsException":
+                return False
+            raise
+        return True
+
+    def check_location(self, path: PathLike) -> str | None:
+        """An ``hdfs://`` URL must name the NameNode (its WebHDFS port)."""
+        try:
+            split_url(str(path))
+        except ValueError:
+            return "an hdfs://host:port/path URL (port: the NameNode's WebHDFS port, e.g. 9870)"
+        return None

@@ -7,7 +7,8 @@ run; every batch reads ``PER_BATCH`` files, so with the manual clock a restarted
 job plans the same batches as an uninterrupted one. Raw events go to
 ``ROOT/OUT/events`` (JSON lines), windowed counts per event type to
 ``ROOT/OUT/windowed`` (CSV). The job runs until the first empty batch. The user
-comes from ``HADOOP_USER_NAME``.
+comes from ``HADOOP_USER_NAME``. ``CKPT`` is a local directory or an ``hdfs://``
+URL (a checkpoint on HDFS).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def make_input(client: Any, folder: str) -> None:
 
 
 def main(url: str, root: str, out: str, ckpt: str, runner: str = "local") -> None:
-    if last_commit(ckpt) >= LAST:  # type: ignore[arg-type]
+    if last_commit(ckpt) >= LAST:
         return  # finished before the last kill landed
     extra = {"workers": 2} if runner == "processes" else {}
     ctx = StreamingContext(1.0, ckpt, clock="manual", name="hdfs-crash", checkpoint_interval=4,

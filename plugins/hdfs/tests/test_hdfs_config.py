@@ -68,3 +68,12 @@ def test_a_dead_namenode_is_one_clear_error_after_the_retries() -> None:
     text = str(err.value)
     assert f"HDFS at http://127.0.0.1:{port} did not answer GETFILESTATUS" in text
     assert "in 2 attempts: ConnectionError" in text
+
+
+@pytest.mark.parametrize("bad", ["hdfs://", "hdfs:///jobs/wc"])
+def test_checkpoint_url_without_a_namenode_names_the_key(bad: str) -> None:
+    from etlcore import StreamingContext
+
+    with pytest.raises(ConfigError) as err:
+        StreamingContext(1.0, bad)
+    assert err.value.key == "checkpoint" and "hdfs://host:port/path" in str(err.value)

@@ -290,3 +290,45 @@ class S3FileSystem(FileSystem):
                 raise FileNotFoundError(2, f"S3 bucket {bucket!r} does not exist at "
                                         f"{self.options.endpoint_url or 'AWS'}") from None
             raise
+
+    # -- for a checkpoint on S3 (etlcore.ckptstore): conditional writes ------------------
+    def create_exclusive(self, path: PathLike, data: bytes) -> bool:
+        """PutObject with ``If-None-Match: *``: False when the key exists (412).
+
+        A retry after a lost answer also gets 412; the caller tells its own object
+        from another's by its content (a lease names its owner).
+        """
+        bucket, key = split_url(str(path))
+        try:
+            self.call(f"PutObject (if none) {path}", lambda: self.client.put_object(
+                Bucket=bucket, Key=key, Body=data, IfNoneMatch="*"))
+        except Exception as err:
+            if _code(err) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
+
+    def check_location(self, path: PathLike) -> str | None:
+        """An ``s3://`` URL must name a bucket."""
+        try:
+            bucket, _ = split_url(str(path))
+        except ValueError:
+            return "an s3://bucket/prefix URL"
+        return None if bucket else "an s3://bucket/prefix URL with a bucket"
+
+    def remove_many(self, paths: list[PathLike]) -> None:
+        """DeleteObjects, up to 1000 keys a request (missing keys are not errors)."""
+        by_bucket: dict[str, list[str]] = {}
+        for path in paths:
+            bucket, key = split_url(str(path))
+            by_bucket.setdefault(bucket, []).append(key)
+        for bucket, keys in by_bucket.items():
+            for i in range(0, len(keys), 1000):
+                chunk = [{"Key": k} for k in keys[i:i + 1000]]
+                answer = self.call(f"DeleteObjects s3://{bucket} ({len(chunk)} keys)",
+                                   lambda b=bucket, c=chunk: self.client.delete_objects(  # type: ignore[misc]
+                                       Bucket=b, Delete={"Objects": c, "Quiet": True}))
+                failed = answer.get("Errors") or []
+                if failed:
+                    raise OSError(f"S3 DeleteObjects in {bucket}: {len(failed)} keys not "
+                                  f"deleted, e.g. {failed[0]}")

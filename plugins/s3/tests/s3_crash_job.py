@@ -1,8 +1,10 @@
 """Crash-test job: JSON-lines objects in S3 -> raw events and windowed counts, both to S3.
 
-    python s3_crash_job.py ENDPOINT BUCKET CKPT [RUNNER]
+    python s3_crash_job.py ENDPOINT BUCKET OUT CKPT [RUNNER [FILES]]
 
-Credentials come from the standard AWS environment variables. The input,
+Credentials come from the standard AWS environment variables. ``CKPT`` is a local
+directory or an ``s3://`` URL (a checkpoint on S3, whose endpoint then comes from
+``AWS_ENDPOINT_URL``). The input,
 ``s3://BUCKET/in/`` (:func:`make_input`), exists before the first run; every
 batch reads ``PER_BATCH`` objects, so with the manual clock a restarted job
 plans the same batches as an uninterrupted one. Raw events go to
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from etlcore import StreamingContext
@@ -27,15 +28,17 @@ LAST = FILES // PER_BATCH  # batches 0..LAST-1 carry data, batch LAST is empty
 EVENTS = ("view", "click", "buy")
 
 
-def make_input(client: Any, bucket: str) -> None:
-    for f in range(FILES):
+def make_input(client: Any, bucket: str, files: int = FILES) -> None:
+    for f in range(files):
         body = "".join(json.dumps({"f": f, "i": i, "event": EVENTS[(f * 7 + i) % 3]}) + "\n"
                        for i in range(PER_FILE))
         client.put_object(Bucket=bucket, Key=f"in/{f:05d}.json", Body=body.encode())
 
 
-def main(endpoint: str, bucket: str, out: str, ckpt: str, runner: str = "local") -> None:
-    if last_commit(Path(ckpt)) >= LAST:
+def main(endpoint: str, bucket: str, out: str, ckpt: str, runner: str = "local",
+         files: str = str(FILES)) -> None:
+    """``files``: how many input objects :func:`make_input` wrote (batches: half as many)."""
+    if last_commit(ckpt) >= int(files) // PER_BATCH:
         return  # finished before the last kill landed
     extra = {"workers": 2} if runner == "processes" else {}
     ctx = StreamingContext(1.0, ckpt, clock="manual", name="s3-crash", checkpoint_interval=4,

@@ -70,3 +70,12 @@ def test_parquet_records_that_do_not_fit_the_schema_are_rejected_with_the_reason
     assert rows == [{"a": 1, "b": "x", "c": None, "value": None},
                     {"a": 2, "b": None, "c": [1.5], "value": None},
                     {"a": None, "b": None, "c": None, "value": 7}]
+
+
+@pytest.mark.parametrize("bad", ["s3://", "s3:///jobs/wc", "s3a://"])
+def test_checkpoint_url_without_a_bucket_names_the_key(bad: str) -> None:
+    from etlcore import StreamingContext
+
+    with pytest.raises(ConfigError) as err:
+        StreamingContext(1.0, bad)
+    assert err.value.key == "checkpoint" and "with a bucket" in str(err.value)
