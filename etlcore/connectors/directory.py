@@ -70,7 +70,13 @@ from typing import Any, ClassVar, Literal
 
 from etlcore.checkpoint import seal, unseal
 from etlcore.config import check_encoding, option
-from etlcore.connectors.textfiles import parse_json_line, read_files
+from etlcore.connectors.textfiles import (
+    Span,
+    compression_of,
+    parse_json_line,
+    read_files,
+    splittable,
+)
 from etlcore.errors import CheckpointError, ConfigError
 from etlcore.plugin.fs import FileInfo, FileSystem, filesystem_for, local_path
 from etlcore.source import DriverReader, Source, SourceContext, SourceReader
@@ -100,6 +106,12 @@ class DirectorySourceConfig:
         "greatest seen (start-after; for names written in increasing order)")
     published_only: bool = option(False, help="read a files sink's output on a store without "
                                   "rename: only parts its _manifests/ objects publish")
+    split_bytes: int | None = option(
+        None, help="text and json, uncompressed: cut files larger than this into byte ranges "
+        "of about this size, each read on its own (split at newlines); null: whole files",
+        identity=False)
+    partitions: int = option(1, help="read each batch's files and byte ranges as this many "
+                             "tasks (in parallel on the processes and spark runners)")
 
     def validate(self, where: str) -> None:
         prefix = f"{where}." if where else ""
@@ -112,12 +124,19 @@ class DirectorySourceConfig:
             raise ConfigError(f"{prefix}max_files_per_batch", "a positive integer or null",
                               self.max_files_per_batch)
         check_encoding(f"{prefix}encoding", self.encoding)
+        if self.split_bytes is not None and (
+                isinstance(self.split_bytes, bool) or self.split_bytes < 1):
+            raise ConfigError(f"{prefix}split_bytes", "a positive number of bytes or null",
+                              self.split_bytes)
+        if isinstance(self.partitions, bool) or self.partitions < 1:
+            raise ConfigError(f"{prefix}partitions", "a positive integer", self.partitions)
 
 
 # -- the manifest ------------------------------------------------------------------------
 
-def read_names(path: Path, offset: int = 0) -> tuple[list[str], int]:
-    """Names in the complete manifest lines after byte ``offset``, and the offset after them.
+def read_names(path: Path, offset: int = 0) -> tuple[list[tuple[str, Span | None]], int]:
+    """Entries in the complete manifest lines after byte ``offset`` (each a name and, for a
+    byte range of a file, ``(start, end, size)``), and the offset after them.
 
     Each line is sealed (:func:`etlcore.checkpoint.seal`); a damaged one is a
     CheckpointError naming the file and line, not a bare JSON error.
@@ -134,11 +153,61 @@ def read_names(path: Path, offset: int = 0) -> tuple[list[str], int]:
     for i, line in enumerate(complete.splitlines()):
         where = f"{path}, line {i + 1}" if offset == 0 else f"{path}, entry at byte {pos}"
         pos += len(line) + 1
-        name = unseal(line, where).get("name")
+        entry = unseal(line, where)
+        name = entry.get("name")
         if not isinstance(name, str):
             raise CheckpointError(f"corrupt checkpoint file {where}: an entry without a name")
-        names.append(name)
+        names.append((name, _span(entry)))
     return names, offset + len(complete)
+
+
+def _span(entry: dict[str, Any]) -> Span | None:
+    """A manifest entry's byte range ``(start, end, size)``; None for a whole file."""
+    if "range" not in entry:
+        return None
+    start, end = entry["range"]
+    return int(start), int(end), int(entry["size"])
+
+
+def split(entries: list[dict[str, Any]], split_bytes: int | None) -> list[dict[str, Any]]:
+    """Entries of files larger than ``split_bytes`` cut into about equal byte ranges.
+
+    The ranges go into the manifest, so a replay reads the same ones; a range's
+    lines are those :func:`etlcore.connectors.textfiles.read_lines` gives it.
+    """
+    if split_bytes is None:
+        return entries
+    out = []
+    for e in entries:
+        size = int(e["size"])
+        n = -(-size // split_bytes)
+        if n <= 1:
+            out.append(e)
+            continue
+        cuts = [size * i // n for i in range(n + 1)]
+        out.extend({**e, "range": [cuts[i], cuts[i + 1]]} for i in range(n))
+    return out
+
+
+def batch_end(names: list[str], start: int, max_files: int | None) -> int:
+    """The end of a batch from ``start``: every entry, or those of ``max_files`` files
+    (the byte ranges of one file sit together in the manifest)."""
+    if max_files is None:
+        return max(start, len(names))
+    end, files = start, 0
+    while end < len(names):
+        if end == start or names[end] != names[end - 1]:
+            if files == max_files:
+                break
+            files += 1
+        end += 1
+    return end
+
+
+def _mine(partition: str, start: int, end: int, partitions: int) -> list[int]:
+    """The manifest indexes of ``[start, end)`` that ``partition`` reads (round robin)."""
+    p = int(partition)
+    return [k for k in range(start, end) if k % partitions == p]
 
 
 def _check_range(start: int, end: int, names: list[str], known: int) -> list[str]:
@@ -154,6 +223,7 @@ class Manifest:
 
     def __init__(self, folder: Path | None):
         self.names: list[str] = []
+        self.spans: list[Span | None] = []
         self.known: set[str] = set()
         self.path = folder / "manifest.jsonl" if folder is not None else None
         if self.path is not None and self.path.exists():
@@ -161,11 +231,12 @@ class Manifest:
             if size < self.path.stat().st_size:  # cut the torn line before appending
                 with open(self.path, "r+b") as f:
                     f.truncate(size)
-            for name in names:
-                self._add(name)
+            for name, span in names:
+                self._add(name, span)
 
-    def _add(self, name: str) -> None:
+    def _add(self, name: str, span: Span | None) -> None:
         self.names.append(name)
+        self.spans.append(span)
         self.known.add(name)
 
     def extend(self, entries: list[dict[str, Any]]) -> None:
@@ -178,7 +249,7 @@ class Manifest:
                 f.flush()
                 os.fsync(f.fileno())
         for e in entries:
-            self._add(e["name"])
+            self._add(e["name"], _span(e))
 
 
 
@@ -199,18 +270,21 @@ class DirectoryReader(SourceReader):
     fs: FileSystem | None = None  # None: picked by the folder's scheme on the worker
     compression: str = "auto"
     published_only: bool = False
-    _cache: tuple[tuple[str, ...], int] = field(  # names read so far, byte offset after them
-        default=((), 0), init=False, repr=False, compare=False)
+    partitions: int = 1
+    _cache: tuple[tuple[tuple[str, Span | None], ...], int] = field(  # entries read so far,
+        default=((), 0), init=False, repr=False, compare=False)     # byte offset after them
 
     def read(self, partition: str, start: int, end: int) -> Iterator[Any]:
-        names, offset = self._cache
-        if end > len(names):  # new entries since the last read: parse only those
+        entries, offset = self._cache
+        if end > len(entries):  # new entries since the last read: parse only those
             more, offset = read_names(Path(self.manifest), offset)
-            names = names + tuple(more)
-            self._cache = (names, offset)  # one assignment: a racing read sees old or new
-        picked = _check_range(start, end, list(names[start:end]), len(names))
-        return read_files(self.folder, picked, self.format, self.encoding, start,
-                          self.csv_multiline, self.fs, self.compression, self.published_only)
+            entries = entries + tuple(more)
+            self._cache = (entries, offset)  # one assignment: a racing read sees old or new
+        _check_range(start, end, list(entries[start:end]), len(entries))
+        mine = _mine(partition, start, end, self.partitions)
+        return read_files(self.folder, [entries[k][0] for k in mine], self.format,
+                          self.encoding, 0, self.csv_multiline, self.fs, self.compression,
+                          self.published_only, [entries[k][1] for k in mine], mine)
 
 
 class DirectorySource(Source):
@@ -237,6 +311,8 @@ class DirectorySource(Source):
                  "encoding": codecs.lookup(c.encoding).name, "csv_multiline": c.csv_multiline}
         if c.compression != "auto" or c.published_only:  # older checkpoints stay valid
             ident.update(compression=c.compression, published_only=c.published_only)
+        if c.partitions != 1:  # entries are dealt to partitions by index: fixed per checkpoint
+            ident["partitions"] = c.partitions
         return ident
 
     def open(self, ctx: SourceContext) -> None:
@@ -253,10 +329,10 @@ class DirectorySource(Source):
         c = self.config
         return DirectoryReader(self.fs.absolute(self.folder), os.path.abspath(self.manifest.path),
                                c.format, c.encoding, c.csv_multiline, self.fs, c.compression,
-                               c.published_only)
+                               c.published_only, c.partitions)
 
     def partitions(self) -> list[str]:
-        return ["0"]
+        return [str(p) for p in range(self.config.partitions)]
 
     def initial_position(self, partition: str) -> int:
         return 0
@@ -318,12 +394,18 @@ class DirectorySource(Source):
         return found
 
     def plan(self, partition: str, start: int, max_records: int | None) -> int:
+        """Partition "0" lists the directory; every partition ends the batch at the same
+        manifest index (each reads its share of the entries between, ``_mine``)."""
+        c = self.config
         with self._lock:
-            self.manifest.extend(self.discover())
-            end = len(self.manifest.names)
-        if self.config.max_files_per_batch is not None:
-            end = min(end, start + self.config.max_files_per_batch)
-        return max(start, end)
+            if partition == "0":
+                found = self.discover()
+                if c.split_bytes is not None and splittable(c.format, c.encoding, "none"):
+                    found = [part for e in found for part in (
+                        split([e], c.split_bytes)
+                        if compression_of(e["name"], c.compression) == "none" else [e])]
+                self.manifest.extend(found)
+            return batch_end(self.manifest.names, start, c.max_files_per_batch)
 
     def estimate(self, partition: str, start: int, end: int) -> int | None:
         return None  # positions count files, not records
@@ -333,7 +415,10 @@ class DirectorySource(Source):
         with self._lock:
             names = self.manifest.names[start:end]
             known = len(self.manifest.names)
+            spans = list(self.manifest.spans)
         _check_range(start, end, names, known)
         c = self.config
-        return read_files(self.folder, names, c.format, c.encoding, start, c.csv_multiline,
-                          self.fs, c.compression, c.published_only)
+        mine = _mine(partition, start, end, c.partitions)
+        return read_files(self.folder, [names[k - start] for k in mine], c.format, c.encoding,
+                          0, c.csv_multiline, self.fs, c.compression, c.published_only,
+                          [spans[k] for k in mine], mine)
