@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, ClassVar, TypeVar
 
-from etlcore.plugin.fs import FileInfo, FileSystem, PathLike
+from etlcore.plugin.fs import FileInfo, FileSystem, PathLike, open_whole
 from etlcore.plugin.imports import require_module
 from etlcore.plugin.redact import redact, redacted_errors
 from etlcore.plugin.retry import retry
@@ -74,20 +74,6 @@ def transient(err: BaseException) -> bool:
 def _code(err: BaseException) -> str:
     response = getattr(err, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
-
-
-class _Upload(io.BytesIO):
-    """A file opened for writing: the object is put when it is closed."""
-
-    def __init__(self, fs: S3FileSystem, path: str):
-        super().__init__()
-        self._fs, self._path = fs, path
-
-    def close(self) -> None:
-        if not self.closed:
-            data = self.getvalue()
-            super().close()
-            self._fs.write(self._path, data)
 
 
 class S3FileSystem(FileSystem):
@@ -170,14 +156,7 @@ class S3FileSystem(FileSystem):
 
     # -- FileSystem ----------------------------------------------------------------
     def open(self, path: PathLike, mode: str = "rb", **kwargs: Any) -> IO[Any]:
-        text = str(path)
-        if "r" in mode:
-            raw: IO[bytes] = io.BytesIO(self.read(text))
-        elif "w" in mode:
-            raw = _Upload(self, text)
-        else:
-            raise ValueError(f"S3 objects open for reading or writing whole, not {mode!r}")
-        return raw if "b" in mode else io.TextIOWrapper(raw, **kwargs)  # type: ignore[arg-type]
+        return open_whole(self, path, mode, **kwargs)
 
     def write(self, path: PathLike, data: bytes) -> None:
         bucket, key = split_url(str(path))
