@@ -84,6 +84,7 @@ class S3FileSystem(FileSystem):
 
     def __init__(self, options: S3Options):
         self.options = options
+        self.read_ahead = options.read_ahead
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -119,7 +120,7 @@ class S3FileSystem(FileSystem):
             region_name=o.region or None,
             connect_timeout=o.timeout, read_timeout=o.timeout,
             retries={"total_max_attempts": 1},  # ours retry, with a warning per attempt
-            max_pool_connections=max(10, o.max_concurrency * 2),
+            max_pool_connections=max(10, o.max_concurrency * (o.read_ahead + 1)),
             s3={"addressing_style": "path" if o.path_style else "auto"},
         )
         with redacted_errors(o, "s3 client"):
