@@ -37,6 +37,19 @@ is gone when its (uncommitted) batch reads it becomes a dead letter.
 records, and bounding a batch by records would need positions inside files.
 Use ``max_files_per_batch`` to bound batches.
 
+Large files: with ``split_bytes``, an uncompressed text or JSON-lines file
+larger than that enters the manifest as byte ranges of about that size
+(``{"name", "size", "range": [start, end]}``), written before any batch plans
+over them, so a replay reads exactly the same ranges. A range's lines follow
+Hadoop's LineRecordReader rule (:func:`etlcore.connectors.textfiles.read_lines`):
+it skips through the first newline at or after its start unless it starts at
+0, and reads through the first newline at or after its end, so the ranges of a
+file give each line once. With ``partitions: N`` every batch is N tasks: the
+manifest entries of the batch are dealt round robin by index (entry ``k`` to
+partition ``k % N``), and all partitions end each batch at the same index. N
+is part of the checkpoint's identity. gzip and zstd files, CSV and Parquet
+are read whole (one entry per file).
+
 Formats, and what becomes a dead letter (reason and origin ``file line N (byte
 B)``) instead of stopping the job:
 
