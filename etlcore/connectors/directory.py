@@ -428,10 +428,10 @@ class DirectorySource(Source):
         with self._lock:
             names = self.manifest.names[start:end]
             known = len(self.manifest.names)
-            spans = list(self.manifest.spans)
+            spans = self.manifest.spans[start:end]
         _check_range(start, end, names, known)
         c = self.config
         mine = _mine(partition, start, end, c.partitions)
         return read_files(self.folder, [names[k - start] for k in mine], c.format, c.encoding,
                           0, c.csv_multiline, self.fs, c.compression, c.published_only,
-                          [spans[k] for k in mine], mine)
+                          [spans[k - start] for k in mine], mine)

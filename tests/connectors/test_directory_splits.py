@@ -130,3 +130,15 @@ def test_split_files_read_as_parallel_tasks_exactly_once(tmp_path, runner, sink_
     more = lines_of("c.json", 50)
     (inbox / "c.json").write_text("\n".join(more))  # no trailing newline
     assert sorted(run()) == sorted(expected + more)  # the restart read only c.json
+
+
+def test_without_a_checkpoint_the_driver_reads_the_ranges(tmp_path, sink_name):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    rows = lines_of("a.json", 200)
+    (inbox / "a.json").write_text("\r\n".join(rows))
+    ctx = StreamingContext(1.0, clock="manual")
+    ctx.source("directory", path=str(inbox), split_bytes=1000, partitions=3).sink(
+        "memory", name=sink_name)
+    ctx.run(until_idle=True)
+    assert sorted(MemorySink.results(sink_name)) == sorted(rows)
