@@ -40,6 +40,19 @@ is gone when its (uncommitted) batch reads it becomes a dead letter.
 records, and bounding a batch by records would need positions inside files.
 Use ``max_files_per_batch`` to bound batches.
 
+Large files: with ``split_bytes``, an uncompressed text or JSON-lines file
+larger than that enters the manifest as byte ranges of about that size
+(``{"name", "size", "range": [start, end]}``), written before any batch plans
+over them, so a replay reads exactly the same ranges. A range's lines follow
+Hadoop's LineRecordReader rule (:func:`etlcore.connectors.textfiles.read_lines`):
+it skips through the first newline at or after its start unless it starts at
+0, and reads through the first newline at or after its end, so the ranges of a
+file give each line once. With ``partitions: N`` every batch is N tasks: the
+manifest entries of the batch are dealt round robin by index (entry ``k`` to
+partition ``k % N``), and all partitions end each batch at the same index. N
+is part of the checkpoint's identity. gzip and zstd files, CSV and Parquet
+are read whole (one entry per file).
+
 Formats, and what becomes a dead letter (reason and origin ``file line N (byte
 B)``) instead of stopping the job:
 
@@ -75,7 +88,13 @@ from typing import Any, ClassVar, Literal
 from etlcore.checkpoint import seal, unseal
 from etlcore.ckptstore import RemoteStore, is_remote
 from etlcore.config import check_encoding, option
-from etlcore.connectors.textfiles import parse_json_line, read_files
+from etlcore.connectors.textfiles import (
+    Span,
+    compression_of,
+    parse_json_line,
+    read_files,
+    splittable,
+)
 from etlcore.errors import CheckpointError, ConfigError
 from etlcore.plugin.fs import FileInfo, FileSystem, filesystem_for, local_path
 from etlcore.source import DriverReader, Source, SourceContext, SourceReader
@@ -105,6 +124,12 @@ class DirectorySourceConfig:
         "greatest seen (start-after; for names written in increasing order)")
     published_only: bool = option(False, help="read a files sink's output on a store without "
                                   "rename: only parts its _manifests/ objects publish")
+    split_bytes: int | None = option(
+        None, help="text and json, uncompressed: cut files larger than this into byte ranges "
+        "of about this size, each read on its own (split at newlines); null: whole files",
+        identity=False)
+    partitions: int = option(1, help="read each batch's files and byte ranges as this many "
+                             "tasks (in parallel on the processes and spark runners)")
 
     def validate(self, where: str) -> None:
         prefix = f"{where}." if where else ""
@@ -117,12 +142,19 @@ class DirectorySourceConfig:
             raise ConfigError(f"{prefix}max_files_per_batch", "a positive integer or null",
                               self.max_files_per_batch)
         check_encoding(f"{prefix}encoding", self.encoding)
+        if self.split_bytes is not None and (
+                isinstance(self.split_bytes, bool) or self.split_bytes < 1):
+            raise ConfigError(f"{prefix}split_bytes", "a positive number of bytes or null",
+                              self.split_bytes)
+        if isinstance(self.partitions, bool) or self.partitions < 1:
+            raise ConfigError(f"{prefix}partitions", "a positive integer", self.partitions)
 
 
 # -- the manifest ------------------------------------------------------------------------
 
-def read_names(path: Path, offset: int = 0) -> tuple[list[str], int]:
-    """Names in the complete manifest lines after byte ``offset``, and the offset after them.
+def read_names(path: Path, offset: int = 0) -> tuple[list[tuple[str, Span | None]], int]:
+    """Entries in the complete manifest lines after byte ``offset`` (each a name and, for a
+    byte range of a file, ``(start, end, size)``), and the offset after them.
 
     Each line is sealed (:func:`etlcore.checkpoint.seal`); a damaged one is a
     CheckpointError naming the file and line, not a bare JSON error.
@@ -139,11 +171,66 @@ def read_names(path: Path, offset: int = 0) -> tuple[list[str], int]:
     for i, line in enumerate(complete.splitlines()):
         where = f"{path}, line {i + 1}" if offset == 0 else f"{path}, entry at byte {pos}"
         pos += len(line) + 1
-        name = unseal(line, where).get("name")
-        if not isinstance(name, str):
-            raise CheckpointError(f"corrupt checkpoint file {where}: an entry without a name")
-        names.append(name)
+        names.append(_entry(line, where))
     return names, offset + len(complete)
+
+
+def _entry(line: bytes, where: str) -> tuple[str, Span | None]:
+    """One sealed manifest line as ``(name, span)``; damage is a CheckpointError naming it."""
+    entry = unseal(line, where)
+    name = entry.get("name")
+    if not isinstance(name, str):
+        raise CheckpointError(f"corrupt checkpoint file {where}: an entry without a name")
+    return name, _span(entry)
+
+
+def _span(entry: dict[str, Any]) -> Span | None:
+    """A manifest entry's byte range ``(start, end, size)``; None for a whole file."""
+    if "range" not in entry:
+        return None
+    start, end = entry["range"]
+    return int(start), int(end), int(entry["size"])
+
+
+def split(entries: list[dict[str, Any]], split_bytes: int | None) -> list[dict[str, Any]]:
+    """Entries of files larger than ``split_bytes`` cut into about equal byte ranges.
+
+    The ranges go into the manifest, so a replay reads the same ones; a range's
+    lines are those :func:`etlcore.connectors.textfiles.read_lines` gives it.
+    """
+    if split_bytes is None:
+        return entries
+    out = []
+    for e in entries:
+        size = int(e["size"])
+        n = -(-size // split_bytes)
+        if n <= 1:
+            out.append(e)
+            continue
+        cuts = [size * i // n for i in range(n + 1)]
+        out.extend({**e, "range": [cuts[i], cuts[i + 1]]} for i in range(n))
+    return out
+
+
+def batch_end(names: list[str], start: int, max_files: int | None) -> int:
+    """The end of a batch from ``start``: every entry, or those of ``max_files`` files
+    (the byte ranges of one file sit together in the manifest)."""
+    if max_files is None:
+        return max(start, len(names))
+    end, files = start, 0
+    while end < len(names):
+        if end == start or names[end] != names[end - 1]:
+            if files == max_files:
+                break
+            files += 1
+        end += 1
+    return end
+
+
+def _mine(partition: str, start: int, end: int, partitions: int) -> list[int]:
+    """The manifest indexes of ``[start, end)`` that ``partition`` reads (round robin)."""
+    p = int(partition)
+    return [k for k in range(start, end) if k % partitions == p]
 
 
 def _check_range(start: int, end: int, names: list[str], known: int) -> list[str]:
@@ -163,13 +250,13 @@ def _remote_store(url: str, pid: int) -> RemoteStore:
     return RemoteStore(url)
 
 
-def read_segments(url: str, after: int = 0) -> tuple[list[str], int]:
-    """Names in a remote manifest's segments numbered ``after`` and up, and the next number.
+def read_segments(url: str, after: int = 0) -> tuple[list[tuple[str, Span | None]], int]:
+    """Entries in a remote manifest's segments numbered ``after`` and up, and the next number.
 
     Segments are whole objects (written in one step), so none is ever torn.
     """
     store = _remote_store(url, os.getpid())
-    names: list[str] = []
+    names: list[tuple[str, Span | None]] = []
     for seq in store.ids("", ".jsonl"):
         if seq < after:
             continue
@@ -178,11 +265,7 @@ def read_segments(url: str, after: int = 0) -> tuple[list[str], int]:
                                   f"is missing (found {seq})")
         name = f"{seq:012d}.jsonl"
         for i, line in enumerate(store.read(name).splitlines()):
-            entry = unseal(line, f"{store.where(name)}, line {i + 1}").get("name")
-            if not isinstance(entry, str):
-                raise CheckpointError(f"corrupt checkpoint file {store.where(name)}: an entry "
-                                      "without a name")
-            names.append(entry)
+            names.append(_entry(line, f"{store.where(name)}, line {i + 1}"))
         after = seq + 1
     return names, after
 
@@ -195,6 +278,7 @@ class Manifest:
 
     def __init__(self, folder: Path | str | None):
         self.names: list[str] = []
+        self.spans: list[Span | None] = []
         self.known: set[str] = set()
         self.remote: RemoteStore | None = None
         self._next = 0  # the next segment's number (remote)
@@ -202,8 +286,8 @@ class Manifest:
             self.path: Path | str | None = f"{folder}/manifest"
             self.remote = RemoteStore(self.path)
             names, self._next = read_segments(self.path)
-            for name in names:
-                self._add(name)
+            for name, span in names:
+                self._add(name, span)
             return
         self.path = folder / "manifest.jsonl" if folder is not None else None
         if self.path is not None and self.path.exists():
@@ -211,11 +295,12 @@ class Manifest:
             if size < self.path.stat().st_size:  # cut the torn line before appending
                 with open(self.path, "r+b") as f:
                     f.truncate(size)
-            for name in names:
-                self._add(name)
+            for name, span in names:
+                self._add(name, span)
 
-    def _add(self, name: str) -> None:
+    def _add(self, name: str, span: Span | None) -> None:
         self.names.append(name)
+        self.spans.append(span)
         self.known.add(name)
 
     def extend(self, entries: list[dict[str, Any]]) -> None:
@@ -232,7 +317,7 @@ class Manifest:
                 f.flush()
                 os.fsync(f.fileno())
         for e in entries:
-            self._add(e["name"])
+            self._add(e["name"], _span(e))
 
 
 
@@ -253,21 +338,24 @@ class DirectoryReader(SourceReader):
     fs: FileSystem | None = None  # None: picked by the folder's scheme on the worker
     compression: str = "auto"
     published_only: bool = False
-    _cache: tuple[tuple[str, ...], int] = field(  # names read so far, byte offset after them
-        default=((), 0), init=False, repr=False, compare=False)
+    partitions: int = 1
+    _cache: tuple[tuple[tuple[str, Span | None], ...], int] = field(  # entries read so far,
+        default=((), 0), init=False, repr=False, compare=False)     # byte offset after them
 
     def read(self, partition: str, start: int, end: int) -> Iterator[Any]:
-        names, offset = self._cache
-        if end > len(names):  # new entries since the last read: parse only those
+        entries, offset = self._cache
+        if end > len(entries):  # new entries since the last read: parse only those
             if is_remote(self.manifest):  # offset: the next segment's number
                 more, offset = read_segments(self.manifest, offset)
             else:
                 more, offset = read_names(Path(self.manifest), offset)
-            names = names + tuple(more)
-            self._cache = (names, offset)  # one assignment: a racing read sees old or new
-        picked = _check_range(start, end, list(names[start:end]), len(names))
-        return read_files(self.folder, picked, self.format, self.encoding, start,
-                          self.csv_multiline, self.fs, self.compression, self.published_only)
+            entries = entries + tuple(more)
+            self._cache = (entries, offset)  # one assignment: a racing read sees old or new
+        _check_range(start, end, list(entries[start:end]), len(entries))
+        mine = _mine(partition, start, end, self.partitions)
+        return read_files(self.folder, [entries[k][0] for k in mine], self.format,
+                          self.encoding, 0, self.csv_multiline, self.fs, self.compression,
+                          self.published_only, [entries[k][1] for k in mine], mine)
 
 
 class DirectorySource(Source):
@@ -294,6 +382,8 @@ class DirectorySource(Source):
                  "encoding": codecs.lookup(c.encoding).name, "csv_multiline": c.csv_multiline}
         if c.compression != "auto" or c.published_only:  # older checkpoints stay valid
             ident.update(compression=c.compression, published_only=c.published_only)
+        if c.partitions != 1:  # entries are dealt to partitions by index: fixed per checkpoint
+            ident["partitions"] = c.partitions
         return ident
 
     def open(self, ctx: SourceContext) -> None:
@@ -312,10 +402,10 @@ class DirectorySource(Source):
         manifest = where if isinstance(where, str) else os.path.abspath(where)
         return DirectoryReader(self.fs.absolute(self.folder), manifest,
                                c.format, c.encoding, c.csv_multiline, self.fs, c.compression,
-                               c.published_only)
+                               c.published_only, c.partitions)
 
     def partitions(self) -> list[str]:
-        return ["0"]
+        return [str(p) for p in range(self.config.partitions)]
 
     def initial_position(self, partition: str) -> int:
         return 0
@@ -377,12 +467,18 @@ class DirectorySource(Source):
         return found
 
     def plan(self, partition: str, start: int, max_records: int | None) -> int:
+        """Partition "0" lists the directory; every partition ends the batch at the same
+        manifest index (each reads its share of the entries between, ``_mine``)."""
+        c = self.config
         with self._lock:
-            self.manifest.extend(self.discover())
-            end = len(self.manifest.names)
-        if self.config.max_files_per_batch is not None:
-            end = min(end, start + self.config.max_files_per_batch)
-        return max(start, end)
+            if partition == "0":
+                found = self.discover()
+                if c.split_bytes is not None and splittable(c.format, c.encoding, "none"):
+                    found = [part for e in found for part in (
+                        split([e], c.split_bytes)
+                        if compression_of(e["name"], c.compression) == "none" else [e])]
+                self.manifest.extend(found)
+            return batch_end(self.manifest.names, start, c.max_files_per_batch)
 
     def estimate(self, partition: str, start: int, end: int) -> int | None:
         return None  # positions count files, not records
@@ -392,7 +488,10 @@ class DirectorySource(Source):
         with self._lock:
             names = self.manifest.names[start:end]
             known = len(self.manifest.names)
+            spans = self.manifest.spans[start:end]
         _check_range(start, end, names, known)
         c = self.config
-        return read_files(self.folder, names, c.format, c.encoding, start, c.csv_multiline,
-                          self.fs, c.compression, c.published_only)
+        mine = _mine(partition, start, end, c.partitions)
+        return read_files(self.folder, [names[k - start] for k in mine], c.format, c.encoding,
+                          0, c.csv_multiline, self.fs, c.compression, c.published_only,
+                          [spans[k - start] for k in mine], mine)

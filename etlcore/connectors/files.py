@@ -251,6 +251,8 @@ class FilesSink(StagedFileSink):
             return out.getvalue().encode("utf-8")
         if self.format == "parquet":
             return _parquet_bytes(records)
+        if set(map(type, records)) == {str}:  # lines already: one C-level join
+            return ("\n".join(records) + "\n").encode("utf-8")
         return "".join([f"{r}\n" for r in records]).encode("utf-8")
 
     def commit(self, batch: BatchInfo, messages: list[Any]) -> None:

@@ -55,6 +55,7 @@ class _File:
     text: str
     encoding: str
     errors: str  # "strict", or "surrogateescape" when some bytes did not decode
+    base: int | None = None  # a byte range's first byte in the file; None: the whole file
     _offsets: list[int] | None = None
 
     def origin(self, line: int) -> str:
@@ -67,6 +68,10 @@ class _File:
                 offsets.append(total)
             self._offsets = offsets
         byte = self._offsets[line] if line < len(self._offsets) else "?"
+        if self.base is not None:  # line numbers before the range are unknown
+            at = byte if byte == "?" else self.base + int(byte)
+            return (f"{self.path} byte {at} (line {line + 1} of the range from byte "
+                    f"{self.base}, manifest entry {self.index})")
         return f"{self.path} line {line + 1} (byte {byte}, manifest entry {self.index})"
 
     def raw(self, line: int) -> str:
@@ -133,10 +138,72 @@ def compression_of(path: str, compression: str) -> str:
     return "zstd" if path.endswith((".zst", ".zstd")) else "none"
 
 
-def _fetch(fs: FileSystem, path: str, index: int) -> bytes | Rejected:
-    """The file's bytes, or why they cannot be had."""
+Span = tuple[int, int, int]  # a byte range [start, end) of a file of ``size`` bytes
+
+
+def splittable(fmt: str, encoding: str, compression: str) -> bool:
+    """Whether files so read may be cut into byte ranges at newlines.
+
+    Line formats only (text, JSON lines; not CSV, whose ranges would need the header), not
+    compressed (a gzip or zstd stream starts only at its beginning), and in an
+    encoding where a newline is the byte ``\\n`` and no other character holds
+    that byte (UTF-8, ASCII, Latin-1; not UTF-16).
+    """
+    if fmt not in ("text", "json") or compression != "none":
+        return False
+    try:
+        return "\n".encode(encoding) == b"\n" and "a\n".encode(encoding) == b"a\n"
+    except LookupError:
+        return False
+
+
+def read_lines(fs: FileSystem, path: str, start: int, end: int, size: int,
+               probe: int = 64 * 1024) -> tuple[int, bytes]:
+    """Where the lines a byte range ``[start, end)`` owns begin, and their bytes.
+
+    Hadoop's LineRecordReader rule: a range skips through the first newline at
+    or after its start (unless it starts at 0) and reads through the first
+    newline at or after its end (or to the end of the file). The cut points are
+    the same function of an offset for the range that ends there and the one
+    that starts there, so consecutive ranges give every line exactly once; an
+    empty range, or one inside a single long line, gives nothing.
+    """
+    if end <= start:
+        return start, b""
+    data = fs.read(path, start, end - start)
+    lo = start
+    if start > 0:
+        i = data.find(b"\n")
+        if i < 0:  # the next line starts at or after ``end``: a later range's
+            return start, b""
+        lo = start + i + 1
+        data = data[i + 1:]
+    if end >= size or len(data) < end - lo:  # the file ends inside the range
+        return lo, data
+    rest = []
+    pos = end
+    while pos < size:  # the last line runs on past ``end``, through its newline
+        chunk = fs.read(path, pos, min(probe, size - pos))
+        if not chunk:
+            break
+        i = chunk.find(b"\n")
+        if i >= 0:
+            rest.append(chunk[:i + 1])
+            break
+        rest.append(chunk)
+        pos += len(chunk)
+        probe *= 2
+    return lo, b"".join([data, *rest]) if rest else data
+
+
+def _fetch(fs: FileSystem, path: str, index: int,
+           span: Span | None = None) -> bytes | Rejected | tuple[int, bytes]:
+    """The file's bytes (a span: where its lines begin, and theirs), or why they cannot be
+    had."""
     origin = f"{path} (manifest entry {index})"
     try:
+        if span is not None:
+            return read_lines(fs, path, *span)
         return fs.read(path)
     except FileNotFoundError:
         return Rejected(str(path), "file removed before the batch that reads it committed "
@@ -146,9 +213,10 @@ def _fetch(fs: FileSystem, path: str, index: int) -> bytes | Rejected:
 
 
 def _load(data: bytes, path: str, index: int, encoding: str,
-          compression: str = "auto") -> _File | Rejected:
+          compression: str = "auto", base: int | None = None) -> _File | Rejected:
+    """A file's (or a byte range's, starting at ``base``) text split into lines."""
     origin = f"{path} (manifest entry {index})"
-    how = compression_of(path, compression)
+    how = "none" if base is not None else compression_of(path, compression)
     if how != "none":
         try:
             data = _gunzip(data) if how == "gzip" else _unzstd(data)
@@ -167,7 +235,7 @@ def _load(data: bytes, path: str, index: int, encoding: str,
     lines = text.split("\n") if "\r" not in text else _EOL.split(text)
     if lines and lines[-1] == "":
         lines.pop()
-    return _File(path, index, lines, text, encoding, errors)
+    return _File(path, index, lines, text, encoding, errors, base)
 
 
 def _text(f: _File) -> Iterator[Any]:
@@ -308,30 +376,42 @@ def _parquet(data: bytes | Rejected, path: str, index: int) -> Iterator[Any]:
 
 def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, first: int = 0,
                csv_multiline: bool = False, fs: FileSystem | None = None,
-               compression: str = "auto", published_only: bool = False) -> Iterator[Any]:
+               compression: str = "auto", published_only: bool = False,
+               spans: list[Span | None] | None = None,
+               indexes: list[int] | None = None) -> Iterator[Any]:
     """The records of the named files, in order, parsed as ``fmt``; bad input as Rejected.
 
-    ``first`` is the manifest index of ``names[0]`` (it goes into origins).
+    ``first`` is the manifest index of ``names[0]`` (it goes into origins), or
+    ``indexes`` gives each name's. ``spans[k]``, when given and not None, is the
+    byte range of ``names[k]`` to read (:func:`read_lines`): its lines only.
     """
     fs = fs if fs is not None else filesystem_for(folder, load_plugins=True)
-    paths = [(first + k, fs.join(folder, part_of(entry, published_only)))
-             for k, entry in enumerate(names) if part_of(entry, published_only)]
+    where = indexes if indexes is not None else range(first, first + len(names))
+    ranges = spans if spans is not None else [None] * len(names)
+    paths = [(index, fs.join(folder, part_of(entry, published_only)), span)
+             for index, entry, span in zip(where, names, ranges, strict=True)
+             if part_of(entry, published_only)]
     if not paths:
         return
     # the next files download while this one is parsed (I/O releases the GIL);
     # how many at once is the file system's ``read_ahead``
     depth = max(1, int(getattr(fs, "read_ahead", 1)))
     with ThreadPoolExecutor(depth, thread_name_prefix="etlcore-prefetch") as pool:
-        ahead = deque(pool.submit(_fetch, fs, p, i) for i, p in paths[:depth])
-        for k, (index, path) in enumerate(paths):
+        ahead = deque(pool.submit(_fetch, fs, p, i, r) for i, p, r in paths[:depth])
+        for k, (index, path, _) in enumerate(paths):
             data = ahead.popleft().result()
             if k + depth < len(paths):
-                ahead.append(pool.submit(_fetch, fs, paths[k + depth][1], paths[k + depth][0]))
+                i, p, r = paths[k + depth]
+                ahead.append(pool.submit(_fetch, fs, p, i, r))
             if fmt == "parquet":
-                yield from _parquet(data, path, index)
+                yield from _parquet(data, path, index)  # type: ignore[arg-type]
                 continue
-            loaded = data if isinstance(data, Rejected) else _load(data, path, index, encoding,
-                                                                   compression)
+            if isinstance(data, Rejected):
+                loaded: _File | Rejected = data
+            elif isinstance(data, tuple):  # a byte range: its lines, from ``base``
+                loaded = _load(data[1], path, index, encoding, compression, base=data[0])
+            else:
+                loaded = _load(data, path, index, encoding, compression)
             if isinstance(loaded, Rejected):
                 yield loaded
             elif fmt == "text":

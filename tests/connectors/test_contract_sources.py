@@ -95,6 +95,17 @@ class TestDirectorySource(SourceContract):
                 ({"encoding": "klingon"}, "encoding")]
 
 
+class TestDirectorySourceSplit(TestDirectorySource):
+    """Files cut into byte ranges of a few lines, dealt to two partitions."""
+
+    def config(self, path: Path) -> dict[str, Any]:
+        return {**super().config(path), "split_bytes": 24, "partitions": 2}
+
+    def bad_configs(self) -> list[tuple[dict[str, Any], str]]:
+        return [*super().bad_configs(), ({"split_bytes": 0}, "split_bytes"),
+                ({"partitions": 0}, "partitions")]
+
+
 class TestSocketSource(SourceContract):
     """A receiver: lines are logged under the checkpoint before they are acknowledged."""
 

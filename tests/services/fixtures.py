@@ -460,7 +460,8 @@ def s3_bucket_factory(
     created: list[str] = []
 
     def make() -> str:
-        name = _unique("t", request).lower()[:63].rstrip("-")
+        head, _, tail = _unique("t", request).lower().rpartition("-")
+        name = f"{head[:62 - len(tail)].rstrip('-')}-{tail}"  # 63 at most, the uuid kept
         s3_client.create_bucket(Bucket=name)
         created.append(name)
         return name

@@ -24,7 +24,6 @@ in each process, one per NameNode) and shared by the threads of a process.
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 from collections import Counter
@@ -32,7 +31,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any, ClassVar, TypeVar
 
 from etlcore.errors import EtlcoreError
-from etlcore.plugin.fs import FileInfo, FileSystem, PathLike
+from etlcore.plugin.fs import FileInfo, FileSystem, PathLike, open_whole
 from etlcore.plugin.imports import require_module
 from etlcore.plugin.retry import retry
 from etlcore_hdfs.config import HdfsOptions, default_user, split_url
@@ -113,34 +112,6 @@ def _as_os_error(err: BaseException, path: str) -> BaseException:
     return err
 
 
-class _Upload(io.RawIOBase):
-    """A file opened for writing: it is created when closed.
-
-    Chunks are kept as given (no BytesIO copy): the files sink writes a partition's
-    bytes in one call, which then go to HDFS as they are.
-    """
-
-    def __init__(self, fs: HdfsFileSystem, path: str):
-        super().__init__()
-        self._fs, self._path = fs, path
-        self._chunks: list[bytes] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        chunk = bytes(data)  # no copy for bytes; a view or bytearray may change after
-        self._chunks.append(chunk)
-        return len(chunk)
-
-    def close(self) -> None:
-        if not self.closed:
-            data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
-            self._chunks = []
-            super().close()
-            self._fs.write(self._path, data)
-
-
 class HdfsFileSystem(FileSystem):
     """HDFS through WebHDFS; the settings are an :class:`~etlcore_hdfs.config.HdfsOptions`."""
 
@@ -216,14 +187,7 @@ class HdfsFileSystem(FileSystem):
 
     # -- FileSystem ----------------------------------------------------------------
     def open(self, path: PathLike, mode: str = "rb", **kwargs: Any) -> IO[Any]:
-        text = str(path)
-        if "r" in mode:
-            raw: IO[bytes] = io.BytesIO(self.read(text))
-        elif "w" in mode:
-            raw = _Upload(self, text)
-        else:
-            raise ValueError(f"HDFS files open for reading or writing whole, not {mode!r}")
-        return raw if "b" in mode else io.TextIOWrapper(raw, **kwargs)  # type: ignore[arg-type]
+        return open_whole(self, path, mode, **kwargs)
 
     def write(self, path: PathLike, data: bytes) -> None:
         """CREATE with overwrite: the DataNode answers once the file is closed."""

@@ -57,6 +57,8 @@ class S3Options:
     multipart_chunksize: int = option(8 * 1024 * 1024, help="bytes per part / ranged GET",
                                       identity=False)
     max_concurrency: int = option(8, help="parallel parts of one object", identity=False)
+    read_ahead: int = option(4, help="source: objects (or byte ranges) fetched at once while "
+                             "one is parsed; each costs its bytes in memory", identity=False)
 
     def check_s3(self, prefix: str, path: str) -> None:
         """Errors naming the key; ``prefix`` is ``where.`` or empty."""
@@ -75,7 +77,7 @@ class S3Options:
         if (self.access_key_id is None) != (self.secret_access_key is None):
             raise ConfigError(f"{prefix}secret_access_key", "access_key_id and "
                               "secret_access_key given together, or neither", "<redacted>")
-        for key, low in (("retries", 1), ("max_concurrency", 1)):
+        for key, low in (("retries", 1), ("max_concurrency", 1), ("read_ahead", 1)):
             if getattr(self, key) < low:
                 raise ConfigError(f"{prefix}{key}", f"an integer >= {low}", getattr(self, key))
         for key in ("timeout", "retry_cap"):

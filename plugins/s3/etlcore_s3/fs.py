@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, ClassVar, TypeVar
 
-from etlcore.plugin.fs import FileInfo, FileSystem, PathLike
+from etlcore.plugin.fs import FileInfo, FileSystem, PathLike, open_whole
 from etlcore.plugin.imports import require_module
 from etlcore.plugin.redact import redact, redacted_errors
 from etlcore.plugin.retry import retry
@@ -76,20 +76,6 @@ def _code(err: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-class _Upload(io.BytesIO):
-    """A file opened for writing: the object is put when it is closed."""
-
-    def __init__(self, fs: S3FileSystem, path: str):
-        super().__init__()
-        self._fs, self._path = fs, path
-
-    def close(self) -> None:
-        if not self.closed:
-            data = self.getvalue()
-            super().close()
-            self._fs.write(self._path, data)
-
-
 class S3FileSystem(FileSystem):
     """S3 through boto3; the settings are an :class:`~etlcore_s3.config.S3Options`."""
 
@@ -98,6 +84,7 @@ class S3FileSystem(FileSystem):
 
     def __init__(self, options: S3Options):
         self.options = options
+        self.read_ahead = options.read_ahead
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -133,7 +120,7 @@ class S3FileSystem(FileSystem):
             region_name=o.region or None,
             connect_timeout=o.timeout, read_timeout=o.timeout,
             retries={"total_max_attempts": 1},  # ours retry, with a warning per attempt
-            max_pool_connections=max(10, o.max_concurrency * 2),
+            max_pool_connections=max(10, o.max_concurrency * (o.read_ahead + 1)),
             s3={"addressing_style": "path" if o.path_style else "auto"},
         )
         with redacted_errors(o, "s3 client"):
@@ -170,14 +157,7 @@ class S3FileSystem(FileSystem):
 
     # -- FileSystem ----------------------------------------------------------------
     def open(self, path: PathLike, mode: str = "rb", **kwargs: Any) -> IO[Any]:
-        text = str(path)
-        if "r" in mode:
-            raw: IO[bytes] = io.BytesIO(self.read(text))
-        elif "w" in mode:
-            raw = _Upload(self, text)
-        else:
-            raise ValueError(f"S3 objects open for reading or writing whole, not {mode!r}")
-        return raw if "b" in mode else io.TextIOWrapper(raw, **kwargs)  # type: ignore[arg-type]
+        return open_whole(self, path, mode, **kwargs)
 
     def write(self, path: PathLike, data: bytes) -> None:
         bucket, key = split_url(str(path))

@@ -29,6 +29,9 @@ def test_a_bad_config_fails_before_the_job_runs_naming_the_key() -> None:
     assert ran == []
     with pytest.raises(ConfigError, match="s3://bucket/prefix"):
         ctx.source("s3", path="/tmp/not-s3")
+    with pytest.raises(ConfigError) as err:
+        ctx.source("s3", path="s3://b/in", read_ahead=0)
+    assert err.value.key.endswith("read_ahead")
 
 
 def test_without_boto3_the_error_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,7 +51,7 @@ def test_secrets_stay_out_of_reprs_and_the_fs_pickles_without_a_client() -> None
     fs = source.fs
     fs._client = object()  # a "client": must not travel
     shipped = pickle.loads(pickle.dumps(fs))
-    assert shipped._client is None and shipped == fs
+    assert shipped._client is None and shipped == fs and shipped.read_ahead == 4
 
 
 def test_plain_s3_paths_use_the_plugin_once_it_is_loaded() -> None:
