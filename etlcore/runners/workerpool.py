@@ -23,6 +23,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
+import queue
 import signal
 import sys
 import threading
@@ -172,13 +173,42 @@ def describe_exit(code: int | None) -> str:
 
 
 class _Worker:
+    """One worker process, its pipe, and the thread that writes to it.
+
+    Messages are pickled on the caller's thread and written by the sender
+    thread: a 3 MB task takes a few milliseconds to go through a 64 KB pipe,
+    and meanwhile the driver pickles the next worker's task (the write
+    releases the GIL). A broken pipe ends the thread; the death shows on the
+    process sentinel.
+    """
+
     def __init__(self, process: Any, conn: multiprocessing.connection.Connection):
         self.process = process
         self.conn = conn
         self.task: int | None = None  # index of the task it is running
+        self._out: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._sender = threading.Thread(target=self._send_loop, daemon=True,
+                                        name=f"etlcore-send-{process.pid}")
+        self._sender.start()
+
+    def _send_loop(self) -> None:
+        while True:
+            data = self._out.get()
+            if data is None:
+                return
+            try:
+                self.conn.send_bytes(data)
+            except (OSError, ValueError):  # the worker died, or the pipe was closed
+                return
 
     def send(self, message: tuple[str, str, Any]) -> None:
-        self.conn.send_bytes(pickle.dumps(message, _PROTOCOL))
+        self._out.put(pickle.dumps(message, _PROTOCOL))
+
+    def close(self) -> None:
+        """End the sender (after what is queued), then the pipe."""
+        self._out.put(None)
+        self._sender.join(timeout=10)
+        self.conn.close()
 
 
 class WorkerPool:
@@ -221,7 +251,7 @@ class WorkerPool:
             return
         if kill:
             w.process.kill()
-        w.conn.close()
+        w.close()
         w.process.join(timeout=10)
 
     def kill_all(self) -> None:
@@ -236,26 +266,18 @@ class WorkerPool:
         """Send a job's program to every worker (once per job)."""
         self.forget()
         self.program = (uid, blob)
-        for i, w in enumerate(self.slots):
-            if w is None:
-                continue
-            try:
+        for w in self.slots:
+            if w is not None:  # a dead one is replaced, with the program, before the next task
                 w.send(("load", uid, (blob, list(sys.path), os.getcwd())))
-            except OSError:  # dead: replaced, with the program, before the next task
-                self._drop(i)
 
     def forget(self) -> None:
         """The job ended: workers drop its program and close its readers and writers."""
         if self.program is None:
             return
         uid, self.program = self.program[0], None
-        for i, w in enumerate(self.slots):
-            if w is None:
-                continue
-            try:
+        for w in self.slots:
+            if w is not None:
                 w.send(("forget", uid, None))
-            except OSError:
-                self._drop(i)
 
     @property
     def idle(self) -> bool:
@@ -308,8 +330,7 @@ class WorkerPool:
             return
         i = queue.popleft()
         w.task = i
-        with suppress(OSError):  # died before taking it: seen on its sentinel next
-            w.send(("run", uid, tasks[i]))
+        w.send(("run", uid, tasks[i]))  # a worker that died meanwhile shows on its sentinel
 
     def _receive(self, slot: int, w: _Worker, results: list[TaskResult | None],
                  queues: list[deque[int]]) -> bool:
@@ -358,8 +379,7 @@ class WorkerPool:
         self.forget()
         for w in self.slots:
             if w is not None:
-                with suppress(OSError):
-                    w.send(("stop", "", None))
+                w.send(("stop", "", None))
         deadline = time.monotonic() + 10
         for i, w in enumerate(self.slots):
             if w is None:
