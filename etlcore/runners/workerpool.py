@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -43,6 +44,8 @@ from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute, gc_paused,
 from etlcore.errors import EtlcoreError
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
+# imported once by the fork server, so a new worker starts with them loaded
+_PRELOAD = ["etlcore.runners.workerpool", "etlcore.graph.shuffle"]
 
 
 class WorkerLostError(EtlcoreError):
@@ -242,10 +245,11 @@ class WorkerPool:
 
     def __init__(self, size: int, preload: list[str] | None = None):
         self.size = size
-        self.preload = ["etlcore.engine.task", "etlcore.graph.shuffle", *(preload or [])]
+        self.preload = [*_PRELOAD, *(preload or [])]
         self.slots: list[_Worker | None] = [None] * size
         self.program: tuple[str, bytes] | None = None  # (uid, cloudpickled program)
         self.closed = False
+        _every.add(self)
 
     # -- workers ------------------------------------------------------------------
     def _spawn(self) -> _Worker:
@@ -417,6 +421,7 @@ class WorkerPool:
 # -- pools kept across jobs ----------------------------------------------------------
 
 _idle: dict[int, WorkerPool] = {}
+_every: weakref.WeakSet[WorkerPool] = weakref.WeakSet()  # idle or in use
 _lock = threading.Lock()
 
 
@@ -425,7 +430,7 @@ def acquire(size: int, preload: list[str] | None = None) -> WorkerPool:
     with _lock:
         pool = _idle.pop(size, None)
     if pool is not None:
-        pool.preload = ["etlcore.engine.task", "etlcore.graph.shuffle", *(preload or [])]
+        pool.preload = [*_PRELOAD, *(preload or [])]
         return pool
     return WorkerPool(size, preload)
 
@@ -450,4 +455,12 @@ def shutdown_pools() -> None:
         pool.close()
 
 
-atexit.register(shutdown_pools)
+def _at_exit() -> None:
+    """Every pool, also one a job never stopped: multiprocessing would wait for its workers."""
+    shutdown_pools()
+    for pool in list(_every):
+        if not pool.closed:
+            pool.close()
+
+
+atexit.register(_at_exit)
