@@ -92,15 +92,19 @@ def _load(blob: bytes, sys_path: list[str], cwd: str) -> Program | BaseException
 
 
 def _run(programs: dict[str, Program | BaseException], env: WorkerEnv, uid: str,
-         task: Task) -> TaskResult:
+         payload: tuple[Task, bytes | None]) -> bytes:
+    """One task, its records unpacked and its result pickled without cyclic GC passes."""
     program = programs.get(uid)
     if program is None:
         raise RuntimeError(f"worker {env.worker} has no program {uid} (a runner bug)")
     if isinstance(program, BaseException):
         raise RuntimeError(f"worker could not load the job: {type(program).__name__}: "
                            f"{program}") from program
+    task, blob = payload
     with gc_paused():
-        return execute(program, env, task)
+        if blob is not None:
+            task.records = marshal.loads(blob)
+        return pickle.dumps(("ok", execute(program, env, task)), _PROTOCOL)
 
 
 def _task_message(uid: str, task: Task) -> tuple[str, str, Any]:
@@ -147,11 +151,8 @@ def _serve(conn: multiprocessing.connection.Connection, driver: int) -> None:
             except EOFError:
                 return
             if kind == "run":
-                task, blob = payload
                 try:
-                    if blob is not None:
-                        task.records = marshal.loads(blob)
-                    reply = pickle.dumps(("ok", _run(programs, env, uid, task)), _PROTOCOL)
+                    reply = _run(programs, env, uid, payload)
                 except BaseException as err:  # noqa: BLE001 - the driver raises it
                     reply = _error_reply(err)
                 conn.send_bytes(reply)
