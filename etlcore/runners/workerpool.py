@@ -343,7 +343,7 @@ class WorkerPool:
                     if w is None or w.task is None:
                         continue
                     seen = w.conn in ready or w.process.sentinel in ready
-                    if seen and not self._receive(slot, w, results, queues):
+                    if seen and not self._receive(w, tasks, results):
                         deaths.append(self._death(slot, w, tasks, queues))
                         self._buried(deaths, tasks, max_restarts, interrupted, replaced)
         except BaseException:
@@ -363,17 +363,22 @@ class WorkerPool:
         w.task = i
         w.send(_task_message(uid, tasks[i]))  # a worker that died meanwhile shows on its sentinel
 
-    def _receive(self, slot: int, w: _Worker, results: list[TaskResult | None],
-                 queues: list[deque[int]]) -> bool:
+    def _receive(self, w: _Worker, tasks: list[Task], results: list[TaskResult | None]) -> bool:
         """Read the worker's reply; False when it died instead."""
         try:
             if not w.conn.poll():
                 return False
-            reply = pickle.loads(w.conn.recv_bytes())
+            data = w.conn.recv_bytes()
         except (EOFError, OSError):
             return False
         i, w.task = w.task, None
         assert i is not None
+        try:
+            reply = pickle.loads(data)
+        except Exception as err:  # e.g. an exception class whose __init__ wants other args
+            raise EtlcoreError(f"the reply of worker pid {w.process.pid} to stage "
+                               f"{tasks[i].stage} partition {tasks[i].part} could not be "
+                               f"read: {type(err).__name__}: {err}") from err
         if reply[0] == "ok":
             results[i] = reply[1]
             return True

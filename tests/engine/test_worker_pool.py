@@ -151,3 +151,28 @@ def test_a_kept_worker_closes_the_writers_of_a_finished_job(tmp_path):
         assert time.monotonic() < deadline, "the job's writer was never closed"
         time.sleep(0.05)
     assert int(marker.read_text()) != os.getpid()  # closed on the worker
+
+
+class Picky(Exception):
+    """Raised with two arguments, rebuilt from one: it does not survive a pickle round trip."""
+
+    def __init__(self, code: int, text: str):
+        super().__init__(f"{code}: {text}")
+
+
+def _picky(n: int) -> int:
+    raise Picky(n, "no")
+
+
+def test_an_error_not_rebuilt_on_the_driver_is_reported_and_the_pool_goes_on():
+    import pytest
+
+    from etlcore.errors import EtlcoreError
+
+    ctx = StreamingContext(1.0, clock="manual", name="pool-picky", runner=ProcessRunner(2))
+    ctx.queue_stream([[1]]).map(_picky).sink("memory", name="pool-picky")
+    with pytest.raises(EtlcoreError, match=r"partition 0 could not be read: TypeError"):
+        ctx.run(batches=1)
+    MemorySink.clear("pool-picky")
+    assert _run("pool-after-picky", [[1, 2]], ProcessRunner(workers=2), _described) == [
+        ("int", 1), ("int", 2)]
