@@ -8,8 +8,9 @@ fresh StreamingContext (manual clock: batches run back to back) over a
 ``ETLCORE_BENCH_RUNNER`` picks the runner (``local``, ``processes``, ``spark``;
 the suite's ``--runners``) and ``ETLCORE_BENCH_WORKERS`` its worker count
 (``--workers``); the source then has one partition per worker. Each run is a
-new job: under ``processes`` that is a new worker pool (forked from the fork
-server, the program unpickled by each worker) inside the timed run. Under
+new job: under ``processes`` the job takes over the worker pool the previous
+run (the warm-up, for the first timed run) left, as a later job of one driver
+process does, and sends its program to each worker inside the timed run. Under
 ``spark`` the SparkContext is made in ``setup`` (timed as startup, as
 ``spark-rdd``'s session is) and every run's job uses it through
 ``SparkRunner(context=sc)``; ``ETLCORE_BENCH_SPARK_MASTER`` overrides the

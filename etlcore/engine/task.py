@@ -97,6 +97,14 @@ class WorkerEnv:
             self.writers[key] = writer
         return writer
 
+    def close_program(self, uid: str) -> None:
+        """Close what one job opened (a worker kept for later jobs outlives it)."""
+        items: list[Any] = [self.readers.pop(k) for k in [k for k in self.readers if k[0] == uid]]
+        items += [self.writers.pop(k) for k in [k for k in self.writers if k[0] == uid]]
+        for item in items:
+            with contextlib.suppress(Exception):  # closing everything matters more
+                item.close()
+
     def close(self) -> None:
         items: list[Any] = [*self.readers.values(), *self.writers.values()]
         self.readers.clear()

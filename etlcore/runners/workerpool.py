@@ -1,0 +1,472 @@
+"""Worker processes with a pipe each, kept across the jobs of one driver process.
+
+Why not ``ProcessPoolExecutor``: its single call queue is fed by one thread and
+read by every worker under one lock, so a stage's second task waits while the
+first one's records are pickled and piped (12-15 ms of a 75 ms W3 batch), and
+any worker may take any task. Here task ``i`` goes to worker ``i % n`` down
+that worker's own pipe (partition affinity; an idle worker takes another's
+waiting task), the result comes back on the same pipe, and a dead worker shows
+on its process sentinel, so only its own task is run again.
+
+A pool outlives the job that started it: the next job in this process with the
+same number of workers takes it over (:func:`acquire` / :func:`release`), so a
+job does not pay for starting processes (20-45 ms). Each job's program is still
+sent once per job to every worker, keyed by the program's ``uid``, and
+forgotten (its readers and writers closed) when the job stops. Idle pools end
+at interpreter exit or on :func:`shutdown_pools`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import marshal
+import multiprocessing
+import multiprocessing.connection
+import os
+import pickle
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import cloudpickle
+
+from etlcore.engine.stages import Program
+from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute, gc_paused, worker_name
+from etlcore.errors import EtlcoreError
+
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+# imported once by the fork server, so a new worker starts with them loaded
+_PRELOAD = ["etlcore.runners.workerpool", "etlcore.graph.shuffle"]
+
+
+class WorkerLostError(EtlcoreError):
+    """Worker processes kept dying; the message says how and where."""
+
+
+class _RemoteTraceback(Exception):
+    """The worker's traceback of an operator error, chained as its ``__cause__``."""
+
+    def __init__(self, tb: str):
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.tb}"""'
+
+
+# -- the worker side ------------------------------------------------------------------
+
+def _watch_driver(driver: int) -> None:
+    """End this worker when the driver is gone (a SIGKILLed driver cannot stop its pool)."""
+    parent = os.getppid()
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(0)
+        try:
+            os.kill(driver, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:  # pragma: no cover - a reused pid of another user
+            os._exit(0)
+
+
+def _load(blob: bytes, sys_path: list[str], cwd: str) -> Program | BaseException:
+    """A job's program (an error is kept and reported by the job's first task)."""
+    sys.path[:] = sys_path
+    with suppress(OSError):  # a vanished directory: the job's relative paths fail instead
+        os.chdir(cwd)
+    try:
+        return cloudpickle.loads(blob)
+    except BaseException as err:  # noqa: BLE001 - reported by the first task instead
+        return err
+
+
+def _run(programs: dict[str, Program | BaseException], env: WorkerEnv, uid: str,
+         payload: tuple[Task, bytes | None]) -> bytes:
+    """One task, its records unpacked and its result pickled without cyclic GC passes."""
+    program = programs.get(uid)
+    if program is None:
+        raise RuntimeError(f"worker {env.worker} has no program {uid} (a runner bug)")
+    if isinstance(program, BaseException):
+        raise RuntimeError(f"worker could not load the job: {type(program).__name__}: "
+                           f"{program}") from program
+    task, blob = payload
+    with gc_paused():
+        if blob is not None:
+            task.records = marshal.loads(blob)
+        return pickle.dumps(("ok", execute(program, env, task)), _PROTOCOL)
+
+
+def _task_message(uid: str, task: Task) -> tuple[str, str, Any]:
+    """A task as sent: records the driver read go as one ``marshal`` blob when they can.
+
+    marshal writes a list of plain values (str, bytes, int, float, tuple, list,
+    dict, None, bool) 4-10x faster than pickle, which memoizes every object, and
+    that writing is the driver's, once per task of every batch. It refuses
+    anything else, subclasses included; such records go by pickle as before.
+    """
+    records = task.records
+    if type(records) is list and records:
+        try:
+            blob = marshal.dumps(records)
+        except ValueError:
+            pass
+        else:
+            light = copy.copy(task)
+            light.records = None
+            return ("run", uid, (light, blob))
+    return ("run", uid, (task, None))
+
+
+def _error_reply(err: BaseException) -> bytes:
+    tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    try:
+        return pickle.dumps(("error", err, tb), _PROTOCOL)
+    except Exception:  # noqa: BLE001 - an exception that does not pickle still reaches the driver
+        return pickle.dumps(("error", RuntimeError(f"{type(err).__name__}: {err}"), tb),
+                            _PROTOCOL)
+
+
+def _serve(conn: multiprocessing.connection.Connection, driver: int) -> None:
+    """A worker's loop: load and forget programs, run tasks, one message at a time."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    threading.Thread(target=_watch_driver, args=(driver,), daemon=True,
+                     name="etlcore-driver-watch").start()
+    env = WorkerEnv(f"process-{worker_name()}")
+    programs: dict[str, Program | BaseException] = {}
+    try:
+        while True:
+            try:
+                kind, uid, payload = pickle.loads(conn.recv_bytes())
+            except EOFError:
+                return
+            if kind == "run":
+                try:
+                    reply = _run(programs, env, uid, payload)
+                except BaseException as err:  # noqa: BLE001 - the driver raises it
+                    reply = _error_reply(err)
+                conn.send_bytes(reply)
+            elif kind == "load":
+                programs[uid] = _load(*payload)
+            elif kind == "forget":
+                programs.pop(uid, None)
+                env.close_program(uid)
+            else:  # "stop"
+                return
+    finally:
+        env.close()
+
+
+# -- the driver side ------------------------------------------------------------------
+
+@contextmanager
+def _main_not_reimported() -> Iterator[None]:
+    """Workers must not re-run the driver's script: cloudpickle already ships what they need.
+
+    multiprocessing re-imports ``__main__`` by path in every new worker, which runs
+    a script without an ``if __name__ == "__main__"`` guard a second time (and
+    starts the job again inside the worker). Hiding the path while workers start
+    turns that off.
+    """
+    main = sys.modules.get("__main__")
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
+    path = getattr(main, "__file__", None)
+    if main is None or spec_name is not None or path is None:
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "an unknown exit"
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+class _Worker:
+    """One worker process, its pipe, and the thread that writes to it.
+
+    Messages are pickled on the caller's thread and written by the sender
+    thread: a 3 MB task takes a few milliseconds to go through a 64 KB pipe,
+    and meanwhile the driver pickles the next worker's task (the write
+    releases the GIL). A broken pipe ends the thread; the death shows on the
+    process sentinel.
+    """
+
+    def __init__(self, process: Any, conn: multiprocessing.connection.Connection):
+        self.process = process
+        self.conn = conn
+        self.task: int | None = None  # index of the task it is running
+        self._out: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._sender = threading.Thread(target=self._send_loop, daemon=True,
+                                        name=f"etlcore-send-{process.pid}")
+        self._sender.start()
+
+    def _send_loop(self) -> None:
+        while True:
+            data = self._out.get()
+            if data is None:
+                return
+            try:
+                self.conn.send_bytes(data)
+            except (OSError, ValueError):  # the worker died, or the pipe was closed
+                return
+
+    def send(self, message: tuple[str, str, Any]) -> None:
+        self._out.put(pickle.dumps(message, _PROTOCOL))
+
+    def close(self) -> None:
+        """End the sender (after what is queued), then the pipe."""
+        self._out.put(None)
+        self._sender.join(timeout=10)
+        self.conn.close()
+
+
+class WorkerPool:
+    """``size`` worker processes from the fork server, each with its own pipe."""
+
+    def __init__(self, size: int, preload: list[str] | None = None):
+        self.size = size
+        self.preload = [*_PRELOAD, *(preload or [])]
+        self.slots: list[_Worker | None] = [None] * size
+        self.program: tuple[str, bytes] | None = None  # (uid, cloudpickled program)
+        self.closed = False
+        _every.add(self)
+
+    # -- workers ------------------------------------------------------------------
+    def _spawn(self) -> _Worker:
+        ctx: Any = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(self.preload)  # used when this call starts the fork server
+        mine, theirs = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=_serve, args=(theirs, os.getpid()), name="etlcore-worker")
+        with _main_not_reimported():
+            proc.start()
+        theirs.close()
+        worker = _Worker(proc, mine)
+        if self.program is not None:
+            worker.send(("load", self.program[0], (self.program[1], list(sys.path), os.getcwd())))
+        return worker
+
+    def ensure(self) -> None:
+        """Every slot holds a live worker with the current program."""
+        for i, w in enumerate(self.slots):
+            if w is not None and w.process.exitcode is not None:
+                self._drop(i)
+                w = None
+            if w is None:
+                self.slots[i] = self._spawn()
+
+    def _drop(self, slot: int, kill: bool = False) -> None:
+        w = self.slots[slot]
+        self.slots[slot] = None
+        if w is None:
+            return
+        if kill:
+            w.process.kill()
+        w.close()
+        w.process.join(timeout=10)
+
+    def kill_all(self) -> None:
+        """A hard stop (from any thread): end the workers now; the running call notices."""
+        for w in list(self.slots):
+            if w is not None:
+                with suppress(Exception):
+                    w.process.kill()
+
+    # -- programs -----------------------------------------------------------------
+    def load(self, uid: str, blob: bytes) -> None:
+        """Send a job's program to every worker (once per job)."""
+        self.forget()
+        self.program = (uid, blob)
+        for w in self.slots:
+            if w is not None:  # a dead one is replaced, with the program, before the next task
+                w.send(("load", uid, (blob, list(sys.path), os.getcwd())))
+
+    def forget(self) -> None:
+        """The job ended: workers drop its program and close its readers and writers."""
+        if self.program is None:
+            return
+        uid, self.program = self.program[0], None
+        for w in self.slots:
+            if w is not None:
+                w.send(("forget", uid, None))
+
+    @property
+    def idle(self) -> bool:
+        return not self.closed and all(w is None or w.task is None for w in self.slots)
+
+    # -- tasks --------------------------------------------------------------------
+    def run(self, tasks: list[Task], max_restarts: int, interrupted: threading.Event,
+            replaced: Callable[[], None]) -> list[TaskResult]:
+        """Results in task order; a dead worker is replaced and its task run again."""
+        assert self.program is not None, "load a program first"
+        uid = self.program[0]
+        self.ensure()
+        results: list[TaskResult | None] = [None] * len(tasks)
+        queues: list[deque[int]] = [deque() for _ in range(self.size)]
+        for i in range(len(tasks)):
+            queues[i % self.size].append(i)
+        deaths: list[str] = []
+        try:
+            while True:
+                for slot, w in enumerate(self.slots):
+                    if w is not None and w.task is None:
+                        self._dispatch(slot, w, queues, tasks, uid)
+                busy = [w for w in self.slots if w is not None and w.task is not None]
+                if not busy:
+                    if any(queues):  # no live worker left to take them (cannot happen)
+                        self.ensure()
+                        continue
+                    return results  # type: ignore[return-value]
+                waits: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
+                ready = set(multiprocessing.connection.wait(waits))
+                for slot, w in enumerate(self.slots):
+                    if w is None or w.task is None:
+                        continue
+                    seen = w.conn in ready or w.process.sentinel in ready
+                    if seen and not self._receive(w, tasks, results):
+                        deaths.append(self._death(slot, w, tasks, queues))
+                        self._buried(deaths, tasks, max_restarts, interrupted, replaced)
+        except BaseException:
+            # Results still coming would be read by the next call as its own: end the
+            # busy workers (tasks are deterministic; they are replaced on the next call).
+            for slot, w in enumerate(self.slots):
+                if w is not None and w.task is not None:
+                    self._drop(slot, kill=True)
+            raise
+
+    def _dispatch(self, slot: int, w: _Worker, queues: list[deque[int]], tasks: list[Task],
+                  uid: str) -> None:
+        queue = queues[slot] if queues[slot] else max(queues, key=len)
+        if not queue:
+            return
+        i = queue.popleft()
+        w.task = i
+        w.send(_task_message(uid, tasks[i]))  # a worker that died meanwhile shows on its sentinel
+
+    def _receive(self, w: _Worker, tasks: list[Task], results: list[TaskResult | None]) -> bool:
+        """Read the worker's reply; False when it died instead."""
+        try:
+            if not w.conn.poll():
+                return False
+            data = w.conn.recv_bytes()
+        except (EOFError, OSError):
+            return False
+        i, w.task = w.task, None
+        assert i is not None
+        try:
+            reply = pickle.loads(data)
+        except Exception as err:  # e.g. an exception class whose __init__ wants other args
+            raise EtlcoreError(f"the reply of worker pid {w.process.pid} to stage "
+                               f"{tasks[i].stage} partition {tasks[i].part} could not be "
+                               f"read: {type(err).__name__}: {err}") from err
+        if reply[0] == "ok":
+            results[i] = reply[1]
+            return True
+        _, err, tb = reply
+        err.__cause__ = _RemoteTraceback(tb)
+        raise err
+
+    def _death(self, slot: int, w: _Worker, tasks: list[Task], queues: list[deque[int]]) -> str:
+        i, w.task = w.task, None
+        assert i is not None
+        queues[slot].appendleft(i)
+        w.process.join(timeout=10)
+        code = w.process.exitcode
+        self._drop(slot, kill=code is None)
+        return f"pid {w.process.pid} ({describe_exit(code)})"
+
+    def _buried(self, deaths: list[str], tasks: list[Task], max_restarts: int,
+                interrupted: threading.Event, replaced: Callable[[], None]) -> None:
+        """After a death: stop on a hard stop or too many deaths, else replace the worker."""
+        if interrupted.is_set():
+            raise EtlcoreError("stopped: the worker processes were ended mid-batch by a "
+                               "hard stop (the batch is replayed on restart)")
+        if len(deaths) > max_restarts:
+            raise WorkerLostError(
+                f"worker processes died {len(deaths)} times running one stage of batch "
+                f"{tasks[0].info.batch_id}; last: {deaths[-1]} died. Giving up (max_restarts="
+                f"{max_restarts}).")
+        self.ensure()
+        replaced()
+
+    def close(self) -> None:
+        """Stop every worker: they close what they opened and exit."""
+        self.closed = True
+        self.forget()
+        for w in self.slots:
+            if w is not None:
+                w.send(("stop", "", None))
+        deadline = time.monotonic() + 10
+        for i, w in enumerate(self.slots):
+            if w is None:
+                continue
+            w.process.join(timeout=max(0.0, deadline - time.monotonic()))
+            self._drop(i, kill=w.process.exitcode is None)
+
+
+# -- pools kept across jobs ----------------------------------------------------------
+
+_idle: dict[int, WorkerPool] = {}
+_every: weakref.WeakSet[WorkerPool] = weakref.WeakSet()  # idle or in use
+_lock = threading.Lock()
+
+
+def acquire(size: int, preload: list[str] | None = None) -> WorkerPool:
+    """An idle pool of ``size`` workers left by an earlier job, or a new one."""
+    with _lock:
+        pool = _idle.pop(size, None)
+    if pool is not None:
+        pool.preload = [*_PRELOAD, *(preload or [])]
+        return pool
+    return WorkerPool(size, preload)
+
+
+def release(pool: WorkerPool) -> None:
+    """A job is done with ``pool``: keep it for the next job, or stop it."""
+    pool.forget()
+    if pool.idle:
+        with _lock:
+            if pool.size not in _idle:
+                _idle[pool.size] = pool
+                return
+    pool.close()
+
+
+def shutdown_pools() -> None:
+    """Stop the worker pools kept for later jobs (also done at interpreter exit)."""
+    with _lock:
+        pools = list(_idle.values())
+        _idle.clear()
+    for pool in pools:
+        pool.close()
+
+
+def _at_exit() -> None:
+    """Every pool, also one a job never stopped: multiprocessing would wait for its workers."""
+    shutdown_pools()
+    for pool in list(_every):
+        if not pool.closed:
+            pool.close()
+
+
+atexit.register(_at_exit)

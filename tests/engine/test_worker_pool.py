@@ -1,0 +1,178 @@
+"""The processes runner's pool: kept across jobs, a pipe per worker, records sent as they are."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+from collections import namedtuple
+from pathlib import Path
+from typing import Any
+
+from etlcore import StreamingContext
+from etlcore.batch import BatchInfo
+from etlcore.connectors.queue import MemorySink
+from etlcore.runners.processes import ProcessRunner, shutdown_pools
+from etlcore.sink import Sink, SinkWriter
+from etlcore.source import OffsetSource, SourceReader
+
+Point = namedtuple("Point", "x y")
+
+
+class Tag(str):
+    """A str subclass: marshal refuses it, so it must travel by pickle and stay a Tag."""
+
+
+def _run(name: str, batches: list[list[Any]], runner: Any, fn: Any) -> list[Any]:
+    ctx = StreamingContext(1.0, clock="manual", name=name, runner=runner)
+    ctx.queue_stream(batches).map(fn).sink("memory", name=name)
+    try:
+        ctx.run(batches=len(batches))
+        return [r for _, rows in sorted(MemorySink.batches(name).items()) for r in rows]
+    finally:
+        MemorySink.clear(name)
+
+
+def _described(record: Any) -> tuple[str, Any]:
+    return type(record).__name__, record
+
+
+def test_records_of_any_type_reach_workers_unchanged():
+    batches = [
+        ["plain", "ünïcode", "", 3, 2.5, -0.0, None, True, (1, "a"), [1, [2]], {"k": b"v"}],
+        [Point(1, 2), Tag("t"), datetime.date(2026, 12, 4), "mixed after"],  # pickle's
+        [float("inf"), 10**30, b"\x00bytes", frozenset({1})],
+    ]
+    want = _run("pool-types-local", batches, "local", _described)
+    got = _run("pool-types-procs", batches, ProcessRunner(workers=2), _described)
+    assert got == want
+    assert ("Point", Point(1, 2)) in got and ("Tag", "t") in got
+
+
+def _pid(_: Any) -> int:
+    return os.getpid()
+
+
+def test_the_next_job_takes_over_the_pool_and_shutdown_ends_it():
+    first = set(_run("pool-a", [[1, 2, 3]], ProcessRunner(workers=2), _pid))
+    second = set(_run("pool-b", [[1, 2, 3]], ProcessRunner(workers=2), _pid))
+    assert first == second  # the same worker processes, not new ones
+    shutdown_pools()
+    third = set(_run("pool-c", [[1, 2, 3]], ProcessRunner(workers=2), _pid))
+    assert not third & first
+    own = set(_run("pool-d", [[1]], ProcessRunner(workers=2, keep_pool=False), _pid))
+    assert not own & third  # keep_pool=False: a pool of its own, ended at stop
+    for pid in own:
+        _gone(pid)
+
+
+def _gone(pid: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid):
+        assert time.monotonic() < deadline, f"worker {pid} still runs after its job stopped"
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return "zombie"
+
+
+class PartSource(OffsetSource):
+    """Two partitions, one record per batch each: the partition's name."""
+
+    def partitions(self) -> list[str]:
+        return ["0", "1"]
+
+    def available(self, partition: str) -> int:
+        return 5
+
+    def plan(self, partition: str, start: int, max_records: int | None) -> int:
+        return min(5, start + 1)
+
+    def reader(self) -> SourceReader:
+        return PartReader()
+
+
+class PartReader(SourceReader):
+    def read(self, partition: str, start: int, end: int) -> list[Any]:
+        return [partition] * (end - start)
+
+
+def test_a_partition_runs_on_the_same_worker_every_batch():
+    name = "pool-affinity"
+    ctx = StreamingContext(1.0, clock="manual", name=name, runner=ProcessRunner(workers=2))
+    ctx.stream(PartSource(), name="parts").map(lambda p: (p, os.getpid())).sink(
+        "memory", name=name)
+    try:
+        ctx.run(batches=5)
+        rows = [r for rows in MemorySink.batches(name).values() for r in rows]
+    finally:
+        MemorySink.clear(name)
+    pids = {part: {pid for p, pid in rows if p == part} for part in ("0", "1")}
+    assert len(rows) == 10
+    assert len(pids["0"]) == 1 and len(pids["1"]) == 1 and pids["0"] != pids["1"]
+
+
+class MarkWriter(SinkWriter):
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> Any:
+        return len(records)
+
+    def close(self) -> None:
+        part = Path(self.marker + ".part")
+        part.write_text(str(os.getpid()))
+        part.rename(self.marker)  # whole, for the test that waits for it
+
+
+class MarkSink(Sink):
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def writer(self) -> SinkWriter:
+        return MarkWriter(self.marker)
+
+    def commit(self, batch: BatchInfo, messages: list[Any]) -> None:
+        pass
+
+
+def test_a_kept_worker_closes_the_writers_of_a_finished_job(tmp_path):
+    marker = tmp_path / "closed"
+    ctx = StreamingContext(1.0, clock="manual", name="pool-close",
+                           runner=ProcessRunner(workers=1))
+    ctx.queue_stream([[1, 2], [3]]).to(MarkSink(str(marker)), name="mark")
+    ctx.run(batches=2)
+    deadline = time.monotonic() + 30
+    while not marker.exists():
+        assert time.monotonic() < deadline, "the job's writer was never closed"
+        time.sleep(0.05)
+    assert int(marker.read_text()) != os.getpid()  # closed on the worker
+
+
+class Picky(Exception):
+    """Raised with two arguments, rebuilt from one: it does not survive a pickle round trip."""
+
+    def __init__(self, code: int, text: str):
+        super().__init__(f"{code}: {text}")
+
+
+def _picky(n: int) -> int:
+    raise Picky(n, "no")
+
+
+def test_an_error_not_rebuilt_on_the_driver_is_reported_and_the_pool_goes_on():
+    import pytest
+
+    from etlcore.errors import EtlcoreError
+
+    ctx = StreamingContext(1.0, clock="manual", name="pool-picky", runner=ProcessRunner(2))
+    ctx.queue_stream([[1]]).map(_picky).sink("memory", name="pool-picky")
+    with pytest.raises(EtlcoreError, match=r"partition 0 could not be read: TypeError"):
+        ctx.run(batches=1)
+    MemorySink.clear("pool-picky")
+    assert _run("pool-after-picky", [[1, 2]], ProcessRunner(workers=2), _described) == [
+        ("int", 1), ("int", 2)]
