@@ -19,12 +19,13 @@ batch), so replays emit identical batches.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from operator import index, itemgetter
 from typing import Any
 
-from ._common import MEAN, STATE_VERSION, check_state, reducer_code
+from ._common import MEAN, STATE_VERSION, check_field, check_state, reducer_code
 from .hashagg_ref import HashAgg, Reducer
+from .window_ref import columns
 
 __all__ = ["SessionStore", "check_time", "seconds"]
 
@@ -134,9 +135,11 @@ class SessionStore:
         keys, times_us, values = list(keys), list(times_us), list(values)
         if not len(keys) == len(times_us) == len(values):
             raise ValueError("process: keys, times_us and values differ in length")
+        times_us = [check_time(t) for t in times_us]  # all checked before any is applied
+        for key in keys:
+            hash(key)  # an unhashable key fails here, before anything changed
         touched: dict[Any, None] = {}
         for key, t, value in zip(keys, times_us, values, strict=True):
-            t = check_time(t)
             self._add(self._key(key), t, value)
             touched[key] = None
         out = []
@@ -165,6 +168,30 @@ class SessionStore:
                     del self._sessions[key], self._seq[key]
         out.sort(key=_ORDER)  # stable: ties keep the order emitted
         return [row for _start, _last, row in out]
+
+    def process_records(self, records: Iterable[Any], time: Any, key: Any, value: Any,
+                        cutoff: int | None, wm_us: int | None, update: bool, result: Any,
+                        convert: Callable[[Any], int]
+                        ) -> tuple[list[tuple[Any, ...]], list[int], int | None]:
+        """``process`` of the records' own fields: ``(rows, late_indexes, max_on_time_us)``.
+
+        ``time`` is a field reference (``record[time]``), ``key`` and ``value``
+        references or None (key None; value the record itself). Times convert
+        with ``convert``; records with a time below ``cutoff`` are late: listed,
+        not folded. Any error (a missing field, an odd time, an unhashable key)
+        is raised before an event is applied, so the caller can go record by
+        record.
+        """
+        for field, what in ((time, "time"), (key, "key"), (value, "value")):
+            if isinstance(field, list):
+                raise ValueError("process_records: time must be a field reference; key and "
+                                 "value references or None")
+            check_field(field, what)
+        if time is None:
+            raise ValueError("process_records: time must be a field reference")
+        keys, times, vals, late, top = columns(records, time, key, value, cutoff, convert)
+        times = [check_time(t) for t in times]
+        return self.process(keys, times, vals, wm_us, update, result), late, top
 
     # -- checkpoints -------------------------------------------------------------------
     def to_state(self) -> tuple[int, list[Any]]:
