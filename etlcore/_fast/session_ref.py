@@ -25,7 +25,6 @@ from typing import Any
 
 from ._common import MEAN, STATE_VERSION, check_field, check_state, reducer_code
 from .hashagg_ref import HashAgg, Reducer
-from .window_ref import columns
 
 __all__ = ["SessionStore", "check_time", "seconds"]
 
@@ -189,8 +188,27 @@ class SessionStore:
             check_field(field, what)
         if time is None:
             raise ValueError("process_records: time must be a field reference")
-        keys, times, vals, late, top = columns(records, time, key, value, cutoff, convert)
-        times = [check_time(t) for t in times]
+        keys: list[Any] = []
+        times: list[int] = []
+        vals: list[Any] = []
+        late: list[int] = []
+        top = None
+        for i, record in enumerate(records):
+            raw = record[time]
+            # every field is read before the lateness check: a record missing one fails
+            k = None if key is None else record[key]
+            v = record if value is None else record[value]
+            t = convert(raw)
+            if cutoff is not None and t < cutoff:
+                late.append(i)
+                continue
+            t = check_time(t)
+            hash(k)
+            if top is None or t > top:
+                top = t
+            keys.append(k)
+            times.append(t)
+            vals.append(v)
         return self.process(keys, times, vals, wm_us, update, result), late, top
 
     # -- checkpoints -------------------------------------------------------------------
