@@ -83,7 +83,6 @@ cdef struct Slot:
     Py_ssize_t cap
     int64_t seq      # order the key was first seen in
     int64_t stamp    # last batch that touched it
-    int64_t due      # last batch that found it due
     int64_t pushed   # ``when`` of its live heap entry, if queued
     int64_t ikey     # the key, in M_INT mode
     int queued       # has a live heap entry
@@ -101,25 +100,26 @@ cdef struct Entry:
 
 
 cdef struct Order:
-    int64_t a        # rows: start; due keys: seq
-    int64_t b        # rows: last
-    Py_ssize_t i     # position emitted (rows) or slot (due keys)
+    int64_t a        # a row's start
+    int64_t b        # its last event
+    int64_t tie      # then: final rows, the key's seq; update rows, the position emitted
+    Py_ssize_t i     # position emitted
 
 
 cdef inline bint before(const Order* p, const Order* q) noexcept nogil:
-    """(a, b, i) ascending: i breaks ties, so the order is that of a stable sort."""
+    """(a, b, tie) ascending; ``tie`` differs between any two rows of one batch."""
     if p.a != q.a:
         return p.a < q.a
     if p.b != q.b:
         return p.b < q.b
-    return p.i < q.i
+    return p.tie < q.tie
 
 
 cdef void sort_orders(Order* x, Py_ssize_t n) noexcept nogil:
     """Sort by ``before``: quicksort (median of three) down to runs of 16, then insertion.
 
     The comparison is inlined (qsort's call per comparison was 8% of W4).
-    Keys are unique (``i`` differs), so no equal-key care is needed.
+    Keys are unique (``tie`` differs), so no equal-key care is needed.
     """
     cdef Py_ssize_t lo = 0, hi, i, j, mid, top = 0
     cdef Py_ssize_t stack[128]
@@ -260,8 +260,6 @@ cdef class SessionStore:
     cdef Py_ssize_t ntouched
     cdef Order* rows
     cdef Py_ssize_t rows_cap
-    cdef Order* due
-    cdef Py_ssize_t due_cap
     cdef bint busy
 
     def __cinit__(self, gap_us, reducer):
@@ -289,7 +287,6 @@ cdef class SessionStore:
         PyMem_Free(self.b_val)
         PyMem_Free(self.touched)
         PyMem_Free(self.rows)
-        PyMem_Free(self.due)
 
     def __len__(self):
         """Open sessions over all keys."""
@@ -316,7 +313,6 @@ cdef class SessionStore:
         self.slots[slot].n = 0
         self.slots[slot].seq = self.next_seq
         self.slots[slot].stamp = -1
-        self.slots[slot].due = -1
         self.slots[slot].queued = 0
         self.slots[slot].used = 1
         self.next_seq += 1
@@ -572,12 +568,13 @@ cdef class SessionStore:
             PyObject_GC_UnTrack(<void*>row)
         return row
 
-    cdef int note(self, Py_ssize_t n, Sess* s) except -1:
+    cdef int note(self, Py_ssize_t n, Sess* s, int64_t tie) except -1:
         """Record row ``n``'s window for the final sort."""
         if n == self.rows_cap:
             self.rows = <Order*>grow(self.rows, &self.rows_cap, n + 1, sizeof(Order))
         self.rows[n].a = s.start
         self.rows[n].b = s.last
+        self.rows[n].tie = tie
         self.rows[n].i = n
         return 0
 
@@ -702,7 +699,7 @@ cdef class SessionStore:
 
     cdef list finish(self, object wm_us, bint update, object result):
         """The rows due after a fold: changed sessions (update) and finished ones, dropped."""
-        cdef Py_ssize_t i, j, m, slot, nd = 0, nr = 0
+        cdef Py_ssize_t i, j, m, slot, nr = 0
         cdef int64_t wm = 0
         cdef Slot* k
         cdef list out = []
@@ -715,13 +712,14 @@ cdef class SessionStore:
             k = &self.slots[self.touched[j]]
             for i in range(k.n):
                 if k.s[i].changed:
-                    self.note(nr, &k.s[i])
+                    self.note(nr, &k.s[i], nr)
                     out.append(self.row(self.touched[j], &k.s[i], result, direct))
                     nr += 1
                     k.s[i].changed = 0
         if wm_us is not None:
-            if self.nheap > self.due_cap:
-                self.due = <Order*>grow(self.due, &self.due_cap, self.nheap, sizeof(Order))
+            # each due key is finished when its entry pops (a key's live entry pops once:
+            # a re-pushed one is later than wm); rows of different keys that tie on (start,
+            # last) sort by the order the keys were first seen, as the reference emits them
             while self.nheap and self.heap[0].when <= wm:
                 entry = self.pop()
                 slot = entry.slot
@@ -732,20 +730,10 @@ cdef class SessionStore:
                 if k.s[0].last + self.gap > wm:  # extended since: check again later
                     self.schedule(slot)
                     continue
-                if k.due != self.stamp:
-                    k.due = self.stamp
-                    self.due[nd].a = k.seq
-                    self.due[nd].b = 0
-                    self.due[nd].i = slot
-                    nd += 1
-            sort_orders(self.due, nd)
-            for j in range(nd):
-                slot = self.due[j].i
-                k = &self.slots[slot]
                 m = 0
                 while m < k.n and k.s[m].last + self.gap <= wm:
                     if not update:
-                        self.note(nr, &k.s[m])
+                        self.note(nr, &k.s[m], k.seq)
                         out.append(self.row(slot, &k.s[m], result, direct))
                         nr += 1
                     if not self.counting:
@@ -758,7 +746,7 @@ cdef class SessionStore:
                     self.schedule(slot)
                 else:
                     self.release(slot)
-        # window order (start, last); ties keep the order emitted
+        # window order (start, last); ties in the order the reference emits them
         sort_orders(self.rows, nr)
         ordered = [None] * nr
         for j in range(nr):

@@ -58,7 +58,8 @@ class SessionStore:
         self._reducer = reducer
         self._agg = HashAgg(reducer)  # session id -> partial
         self._sessions: dict[Any, list[list[Any]]] = {}  # key -> sessions sorted by start
-        self._seq: dict[Any, int] = {}  # key -> the order it was first seen in
+        # key -> (the order it was first seen in, the key object first seen: rows show it)
+        self._seq: dict[Any, tuple[int, Any]] = {}
         self._next_seq = 0
         self._next_id = 0
 
@@ -86,7 +87,7 @@ class SessionStore:
         sessions = self._sessions.get(key)
         if sessions is None:
             sessions = self._sessions[key] = []
-            self._seq[key] = self._next_seq
+            self._seq[key] = (self._next_seq, key)
             self._next_seq += 1
         return sessions
 
@@ -144,9 +145,10 @@ class SessionStore:
         out = []
         if update:
             for key in touched:
+                first = self._seq[key][1]  # 1.0 after 1: the row shows 1, as a final row does
                 for s in self._sessions[key]:
                     if s[4]:
-                        out.append((s[0], s[1], self._row(key, s, result)))
+                        out.append((s[0], s[1], self._row(first, s, result)))
                         s[4] = False
         if wm_us is not None:
             wm, gap = check_time(wm_us, "watermark"), self._gap
