@@ -230,7 +230,7 @@ cdef class SessionStore:
     cdef object reducer
     cdef bint counting
     cdef HashAgg aggs
-    cdef list keys           # slot -> key (None when free)
+    cdef list keys           # slot -> key (None when free, and for every slot in M_INT mode)
     cdef Slot* slots
     cdef Py_ssize_t nslots
     cdef Py_ssize_t slots_cap
@@ -361,7 +361,7 @@ cdef class SessionStore:
             if self.cells[h].k == k:
                 return slot
             h = (h + 1) & mask
-        slot = self.new_slot(<object>key)
+        slot = self.new_slot(None)  # the key is its int64: a row makes its int afresh
         self.slots[slot].ikey = k
         self.cells[h].k = k
         self.cells[h].slot = slot
@@ -394,10 +394,13 @@ cdef class SessionStore:
     cdef int to_dict_mode(self) except -1:
         """A key that is not an exact int64 arrived: index every key by a dict from now on."""
         cdef Py_ssize_t slot
+        cdef object key
         self.index = {}
         for slot in range(self.nslots):
             if self.slots[slot].used:
-                self.index[self.keys[slot]] = slot
+                key = self.slots[slot].ikey
+                self.keys[slot] = key
+                self.index[key] = slot
         PyMem_Free(self.cells)
         self.cells = NULL
         self.mode = M_DICT
@@ -430,7 +433,7 @@ cdef class SessionStore:
             self.table_del(self.slots[slot].ikey)
         else:
             del self.index[self.keys[slot]]
-        self.keys[slot] = None
+            self.keys[slot] = None
         self.slots[slot].used = 0
         if self.nfree == self.free_cap:
             self.free = <Py_ssize_t*>grow(self.free, &self.free_cap, self.nfree + 1,
@@ -545,16 +548,23 @@ cdef class SessionStore:
             self.open -= 1
         return 0
 
+    cdef inline object key_of(self, Py_ssize_t slot):
+        """The slot's key; an int key is made afresh (holding the first one seen would cost a
+        cache miss per row on an object allocated long ago)."""
+        if self.mode == M_INT:
+            return self.slots[slot].ikey
+        return self.keys[slot]
+
     cdef object row(self, Py_ssize_t slot, Sess* s, object result, bint direct):
         """One row; ``direct``: ``result`` is a plain tuple subclass, allocated here as
         ``tuple.__new__`` would, without the temporary tuple ``make_row`` copies."""
         cdef object key, count, row
         if result is None:
-            return (self.keys[slot], s.start, s.last, self.value(s), s.count)
+            return (self.key_of(slot), s.start, s.last, self.value(s), s.count)
         if not direct:
-            return make_row(result, (self.keys[slot], secs(s.start), secs(s.last + self.gap),
+            return make_row(result, (self.key_of(slot), secs(s.start), secs(s.last + self.gap),
                                      self.value(s), s.count))
-        key = self.keys[slot]
+        key = self.key_of(slot)
         count = s.count
         row = PyType_GenericAlloc(<PyTypeObject*>result, 5)
         put(row, 0, key)
@@ -871,7 +881,7 @@ cdef class SessionStore:
         out = []
         for _seq, slot in live:
             k = &self.slots[slot]
-            out.append((self.keys[slot], [(k.s[i].start, k.s[i].last, k.s[i].count,
+            out.append((self.key_of(slot), [(k.s[i].start, k.s[i].last, k.s[i].count,
                                            self.partial(&k.s[i])) for i in range(k.n)]))
         return (STATE_VERSION, out)
 
