@@ -237,6 +237,7 @@ cdef class SessionStore:
     cdef Py_ssize_t* free    # free slots (a stack)
     cdef Py_ssize_t nfree
     cdef Py_ssize_t free_cap
+    cdef Py_ssize_t ndormant  # M_INT: finished keys whose slot and cell are kept for their return
     # key index: M_INT: the C table (linear probing, at most 2/3 full); M_DICT: key -> slot
     cdef int mode
     cdef Cell* cells
@@ -359,6 +360,12 @@ cdef class SessionStore:
             if slot < 0:
                 break
             if self.cells[h].k == k:
+                if self.slots[slot].n == 0:  # a finished key is back: seen anew, as a new key
+                    self.slots[slot].seq = self.next_seq
+                    self.slots[slot].stamp = -1
+                    self.slots[slot].queued = 0
+                    self.next_seq += 1
+                    self.ndormant -= 1
                 return slot
             h = (h + 1) & mask
         slot = self.new_slot(None)  # the key is its int64: a row makes its int afresh
@@ -391,10 +398,31 @@ cdef class SessionStore:
         self.cells[i].slot = -1
         self.tused -= 1
 
+    cdef int free_dormant(self) except -1:
+        """Forget the finished int keys kept for their return (too many, or leaving M_INT)."""
+        cdef Py_ssize_t slot
+        for slot in range(self.nslots):
+            if self.slots[slot].used and self.slots[slot].n == 0:
+                self.table_del(self.slots[slot].ikey)
+                self.free_slot(slot)
+        self.ndormant = 0
+        return 0
+
+    cdef int free_slot(self, Py_ssize_t slot) except -1:
+        self.slots[slot].used = 0
+        if self.nfree == self.free_cap:
+            self.free = <Py_ssize_t*>grow(self.free, &self.free_cap, self.nfree + 1,
+                                          sizeof(Py_ssize_t))
+        self.free[self.nfree] = slot
+        self.nfree += 1
+        return 0
+
     cdef int to_dict_mode(self) except -1:
         """A key that is not an exact int64 arrived: index every key by a dict from now on."""
         cdef Py_ssize_t slot
         cdef object key
+        if self.ndormant:
+            self.free_dormant()
         self.index = {}
         for slot in range(self.nslots):
             if self.slots[slot].used:
@@ -428,19 +456,19 @@ cdef class SessionStore:
         return self.dict_slot(key)
 
     cdef int release(self, Py_ssize_t slot) except -1:
-        """Forget a key whose sessions all finished (its arrays are kept for reuse)."""
+        """Forget a key whose sessions all finished (its arrays are kept for reuse).
+
+        An int key keeps its slot and table cell, dormant, until it returns (users come
+        back: no delete and re-insert per session) or dormant keys outnumber live ones.
+        """
         if self.mode == M_INT:
-            self.table_del(self.slots[slot].ikey)
-        else:
-            del self.index[self.keys[slot]]
-            self.keys[slot] = None
-        self.slots[slot].used = 0
-        if self.nfree == self.free_cap:
-            self.free = <Py_ssize_t*>grow(self.free, &self.free_cap, self.nfree + 1,
-                                          sizeof(Py_ssize_t))
-        self.free[self.nfree] = slot
-        self.nfree += 1
-        return 0
+            self.ndormant += 1
+            if self.ndormant > 1024 and 2 * self.ndormant > self.nslots - self.nfree:
+                self.free_dormant()
+            return 0
+        del self.index[self.keys[slot]]
+        self.keys[slot] = None
+        return self.free_slot(slot)
 
     # -- sessions ----------------------------------------------------------------------
 

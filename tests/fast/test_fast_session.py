@@ -280,3 +280,19 @@ def test_dict_records_and_many_int_keys(session: ModuleType) -> None:
     assert len(late) == sum(1 for r in recs if r["ts"] < 3) and top == 6 * US
     assert sum(r[4] for r in rows) == 20000 - len(late) and len(store) == 0
     assert len({r[0] for r in rows}) == 5000
+
+
+def test_finished_int_keys_return_after_many_others_finished(session: ModuleType) -> None:
+    # 3,000 keys finish (the compiled kernel keeps some finished keys' slots, then forgets
+    # them); every key then returns and is a new key, seen in its new order
+    store = session.SessionStore(1 * US, "count")
+    store.process_records([(0, k) for k in range(3000)], 0, 1, None, None, None, False, None,
+                          to_us)
+    rows, _late, _top = store.process_records([], 0, 1, None, None, 2 * US, False, None, to_us)
+    assert [r[0] for r in rows] == list(range(3000)) and len(store) == 0
+    store.process_records([(5, 2999 - k) for k in range(3000)], 0, 1, None, None, None, False,
+                          None, to_us)
+    assert len(store) == 3000
+    rows = store.process([], [], [], 10 * US, False)
+    assert [r[0] for r in rows] == [2999 - k for k in range(3000)] and len(store) == 0
+    assert store.to_state() == (1, [])
