@@ -19,11 +19,11 @@ batch), so replays emit identical batches.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from operator import index, itemgetter
 from typing import Any
 
-from ._common import MEAN, STATE_VERSION, check_state, reducer_code
+from ._common import MEAN, STATE_VERSION, check_field, check_state, reducer_code
 from .hashagg_ref import HashAgg, Reducer
 
 __all__ = ["SessionStore", "check_time", "seconds"]
@@ -58,7 +58,8 @@ class SessionStore:
         self._reducer = reducer
         self._agg = HashAgg(reducer)  # session id -> partial
         self._sessions: dict[Any, list[list[Any]]] = {}  # key -> sessions sorted by start
-        self._seq: dict[Any, int] = {}  # key -> the order it was first seen in
+        # key -> (the order it was first seen in, the key object first seen: rows show it)
+        self._seq: dict[Any, tuple[int, Any]] = {}
         self._next_seq = 0
         self._next_id = 0
 
@@ -86,7 +87,7 @@ class SessionStore:
         sessions = self._sessions.get(key)
         if sessions is None:
             sessions = self._sessions[key] = []
-            self._seq[key] = self._next_seq
+            self._seq[key] = (self._next_seq, key)
             self._next_seq += 1
         return sessions
 
@@ -134,17 +135,20 @@ class SessionStore:
         keys, times_us, values = list(keys), list(times_us), list(values)
         if not len(keys) == len(times_us) == len(values):
             raise ValueError("process: keys, times_us and values differ in length")
+        times_us = [check_time(t) for t in times_us]  # all checked before any is applied
+        for key in keys:
+            hash(key)  # an unhashable key fails here, before anything changed
         touched: dict[Any, None] = {}
         for key, t, value in zip(keys, times_us, values, strict=True):
-            t = check_time(t)
             self._add(self._key(key), t, value)
             touched[key] = None
         out = []
         if update:
             for key in touched:
+                first = self._seq[key][1]  # 1.0 after 1: the row shows 1, as a final row does
                 for s in self._sessions[key]:
                     if s[4]:
-                        out.append((s[0], s[1], self._row(key, s, result)))
+                        out.append((s[0], s[1], self._row(first, s, result)))
                         s[4] = False
         if wm_us is not None:
             wm, gap = check_time(wm_us, "watermark"), self._gap
@@ -165,6 +169,49 @@ class SessionStore:
                     del self._sessions[key], self._seq[key]
         out.sort(key=_ORDER)  # stable: ties keep the order emitted
         return [row for _start, _last, row in out]
+
+    def process_records(self, records: Iterable[Any], time: Any, key: Any, value: Any,
+                        cutoff: int | None, wm_us: int | None, update: bool, result: Any,
+                        convert: Callable[[Any], int]
+                        ) -> tuple[list[tuple[Any, ...]], list[int], int | None]:
+        """``process`` of the records' own fields: ``(rows, late_indexes, max_on_time_us)``.
+
+        ``time`` is a field reference (``record[time]``), ``key`` and ``value``
+        references or None (key None; value the record itself). Times convert
+        with ``convert``; records with a time below ``cutoff`` are late: listed,
+        not folded. Any error (a missing field, an odd time, an unhashable key)
+        is raised before an event is applied, so the caller can go record by
+        record.
+        """
+        for field, what in ((time, "time"), (key, "key"), (value, "value")):
+            if isinstance(field, list):
+                raise ValueError("process_records: time must be a field reference; key and "
+                                 "value references or None")
+            check_field(field, what)
+        if time is None:
+            raise ValueError("process_records: time must be a field reference")
+        keys: list[Any] = []
+        times: list[int] = []
+        vals: list[Any] = []
+        late: list[int] = []
+        top = None
+        for i, record in enumerate(records):
+            raw = record[time]
+            # every field is read before the lateness check: a record missing one fails
+            k = None if key is None else record[key]
+            v = record if value is None else record[value]
+            t = convert(raw)
+            if cutoff is not None and t < cutoff:
+                late.append(i)
+                continue
+            t = check_time(t)
+            hash(k)
+            if top is None or t > top:
+                top = t
+            keys.append(k)
+            times.append(t)
+            vals.append(v)
+        return self.process(keys, times, vals, wm_us, update, result), late, top
 
     # -- checkpoints -------------------------------------------------------------------
     def to_state(self) -> tuple[int, list[Any]]:

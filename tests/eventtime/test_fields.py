@@ -57,9 +57,10 @@ def test_tuple_and_dict_fields_give_the_callables_answer(job):
     assert run(as_dicts, "ts", "user", "amount", build)[:2] == want[:2]
 
 
-@pytest.mark.parametrize("job", ["tumbling", "sliding"])
+@pytest.mark.parametrize("job", list(JOBS))
 def test_one_partition_folds_records_directly_with_the_same_answer(job):
-    # one partition and field references: the pane kernel folds the records themselves
+    # one partition and field references: the pane and session kernels fold the records
+    # themselves (sessions: lateness, dead letters and the watermark's input in the kernel)
     build = JOBS[job]
     want = run(DATA, itemgetter(0), lambda r: r[1], lambda r: r[2], build, parallelism=1)
     assert want[0] and want[1] > 0

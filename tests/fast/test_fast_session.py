@@ -155,3 +155,144 @@ def test_callable_reducer_folds_in_arrival_order_and_merges_later_into_earlier(
     store.process(["k", "k", "k"], [0, 30, 15], ["a", "b", "c"], None, False)
     # 15 joins [0] (fold: ("a", "c")), then bridges to [30] (merge: (("a", "c"), "b"))
     assert store.process([], [], [], 100, False) == [("k", 0, 30, (("a", "c"), "b"), 3)]
+
+
+# -- process_records: the kernel reads (time, key, value) fields itself -------------------
+
+US = 1_000_000
+
+
+def to_us(t: Any) -> int:
+    from etlcore.eventtime.base import to_us as convert
+
+    return convert(t)
+
+
+#: exact int keys (the C table), some past int64 (they move the index to a dict), and keys
+#: equal across types (1 == 1.0 == True) or unhashable, which need Python's dict or fail
+int_record_keys = st.one_of(st.integers(-3, 3), st.sampled_from([2**62, -(2**63), 2**63]))
+other_record_keys = st.sampled_from([1, 1.0, True, "a", None, (1, "x"), 2, [1]])
+record_times = st.one_of(
+    st.integers(-50, 200),
+    st.floats(-50, 200, allow_nan=False),
+    st.sampled_from([10**30, -(10**30), float("nan"), "x"]),  # odd times: the batch raises
+)
+
+
+@st.composite
+def record_batches(draw: Any) -> list[list[Any]]:
+    keys = draw(st.sampled_from([int_record_keys, st.one_of(int_record_keys, other_record_keys)]))
+    rec = st.one_of(st.tuples(record_times, keys, values),
+                    st.tuples(st.integers(0, 150), keys))  # no value: IndexError
+    plain = st.tuples(st.integers(-50, 200), st.integers(-3, 3), st.integers(-5, 5))
+    batch = st.lists(st.one_of(plain, plain, rec), max_size=12)
+    return draw(st.lists(batch, max_size=6))
+
+
+@given(batches=record_batches(), gap=st.integers(1, 30), reducer=reducers,
+       update=st.booleans(), result=st.sampled_from([None, Row]),
+       wms=st.lists(st.one_of(st.none(), st.integers(-60, 260)), min_size=6, max_size=6))
+def test_process_records_agrees_with_the_reference(batches: list, gap: int, reducer: Any,
+                                                   update: bool, result: Any,
+                                                   wms: list) -> None:
+    stores = [REF.SessionStore(gap * US, reducer), C.SessionStore(gap * US, reducer)]
+    for batch, wm in zip(batches, wms, strict=False):
+        wm_us = None if wm is None else wm * US
+        cutoff = None if wm is None else wm_us - gap * US + 1  # as the session node's
+        outs = []
+        for store in stores:
+            before = store.to_state()
+            try:
+                outs.append(store.process_records(batch, 0, 1, 2, cutoff, wm_us, update,
+                                                  result, to_us))
+            except Exception as err:  # noqa: BLE001 - compared below
+                outs.append(type(err))
+                assert same(store.to_state(), before)  # nothing of the batch was applied
+        assert same(outs[0], outs[1])
+        assert len(stores[0]) == len(stores[1])
+    assert same(stores[0].to_state(), stores[1].to_state())
+
+
+def test_records_fold_as_their_columns_do(session: ModuleType) -> None:
+    recs = [(0.0, 7, 1), (5.0, 7, 2), (100.0, 8, 3), (22.0, 7, 4), (14.0, 7, 10)]
+    by_records = session.SessionStore(10 * US, "sum")
+    by_columns = session.SessionStore(10 * US, "sum")
+    got = by_records.process_records(recs, 0, 1, 2, None, None, False, None, to_us)
+    assert got == ([], [], 100 * US)
+    by_columns.process([7, 7, 8, 7, 7], [0, 5 * US, 100 * US, 22 * US, 14 * US],
+                       [1, 2, 3, 4, 10], None, False)
+    assert by_records.to_state() == by_columns.to_state()
+    # 14 bridged 7's sessions [0, 5] and [22]: one session of 4 events
+    assert by_records.to_state()[1][0] == (7, [(0, 22 * US, 4, 17)])
+
+
+def test_a_late_event_bridges_two_open_sessions(session: ModuleType) -> None:
+    store = session.SessionStore(10 * US, "count")
+    store.process_records([(10, 5, None), (28, 5, None)], 0, 1, None, None, None, True, None,
+                          to_us)
+    # at watermark 20 (cutoff 11) 19 is on time (and joins both sessions), 3 is late
+    rows, late, top = store.process_records([(19, 5, None), (3, 5, None)], 0, 1, None,
+                                            11 * US, 20 * US, True, None, to_us)
+    assert late == [1] and top == 19 * US
+    assert rows == [(5, 10 * US, 28 * US, 3, 3)] and len(store) == 1
+
+
+def test_watermark_expires_int_key_sessions_and_the_key_comes_back(session: ModuleType) -> None:
+    store = session.SessionStore(2 * US, "count")
+    store.process_records([(t, k) for t in range(3) for k in range(100)], 0, 1, None, None,
+                          None, False, None, to_us)
+    rows, _late, _top = store.process_records([(10, 3)], 0, 1, None, None, 9 * US, False, None,
+                                              to_us)
+    assert [r[0] for r in rows] == list(range(100)) and len(store) == 1
+    # every key but 3 finished and was forgotten: they come back as new keys, seen after 3
+    store.process_records([(20, k) for k in range(100)], 0, 1, None, None, None, False, None,
+                          to_us)
+    rows = store.process([], [], [], 10**9, False)
+    assert [(r[0], r[1] // US, r[4]) for r in rows] == [(3, 10, 1), (3, 20, 1)] + [
+        (k, 20, 1) for k in range(100) if k != 3]
+
+
+def test_int_keys_then_equal_keys_of_other_types_share_sessions(session: ModuleType) -> None:
+    store = session.SessionStore(5 * US, "count")
+    store.process_records([(0, 1), (1, 2)], 0, 1, None, None, None, False, None, to_us)
+    store.process_records([(2, 1.0), (3, True), (4, "a")], 0, 1, None, None, None, False, None,
+                          to_us)
+    assert store.process([], [], [], 10**9, False) == [
+        (1, 0, 3 * US, 3, 3), (2, 1 * US, 1 * US, 1, 1), ("a", 4 * US, 4 * US, 1, 1)]
+
+
+def test_a_bad_record_leaves_the_store_untouched(session: ModuleType) -> None:
+    store = session.SessionStore(5 * US, "count")
+    store.process_records([(0, 1)], 0, 1, None, None, None, False, None, to_us)
+    before = store.to_state()
+    for bad in ([(1, 1), (2,)], [(1, 1), ("x", 1)], [(1, 1), (2, [1])], [(1, 1), (10**30, 1)]):
+        with pytest.raises((IndexError, TypeError, OverflowError)):
+            store.process_records(bad, 0, 1, None, None, None, False, None, to_us)
+        assert store.to_state() == before
+
+
+def test_dict_records_and_many_int_keys(session: ModuleType) -> None:
+    # enough keys to grow the C table several times; dict records read by str keys
+    recs = [{"ts": i % 7, "user": (i * 7919) % 5000} for i in range(20000)]
+    store = session.SessionStore(1 * US, "count")
+    rows, late, top = store.process_records(recs, "ts", "user", None, 3 * US, 10**9, False,
+                                            None, to_us)
+    assert len(late) == sum(1 for r in recs if r["ts"] < 3) and top == 6 * US
+    assert sum(r[4] for r in rows) == 20000 - len(late) and len(store) == 0
+    assert len({r[0] for r in rows}) == 5000
+
+
+def test_finished_int_keys_return_after_many_others_finished(session: ModuleType) -> None:
+    # 3,000 keys finish (the compiled kernel keeps some finished keys' slots, then forgets
+    # them); every key then returns and is a new key, seen in its new order
+    store = session.SessionStore(1 * US, "count")
+    store.process_records([(0, k) for k in range(3000)], 0, 1, None, None, None, False, None,
+                          to_us)
+    rows, _late, _top = store.process_records([], 0, 1, None, None, 2 * US, False, None, to_us)
+    assert [r[0] for r in rows] == list(range(3000)) and len(store) == 0
+    store.process_records([(5, 2999 - k) for k in range(3000)], 0, 1, None, None, None, False,
+                          None, to_us)
+    assert len(store) == 3000
+    rows = store.process([], [], [], 10 * US, False)
+    assert [r[0] for r in rows] == [2999 - k for k in range(3000)] and len(store) == 0
+    assert store.to_state() == (1, [])
