@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import threading
@@ -27,16 +26,13 @@ from typing import Any
 from etlcore.errors import EtlcoreError
 from etlcore.ui.deps import need
 from etlcore.ui.prometheus import PrometheusExporter
+from etlcore.ui.security import check_token, content_security_policy, harden, set_token_cookie
 from etlcore.ui.store import BatchStore
 
 log = logging.getLogger("etlcore.ui")
 
 COOKIE = "etlcore_ui_token"
-# Everything from this server, nothing inline but styles (Plotly sets them): a record
-# that holds markup can neither run nor load anything.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-       "frame-ancestors 'none'")
+CSP = content_security_policy("'self'")
 _STATIC = {"ui.js": "application/javascript", "batch.js": "application/javascript",
            "common.js": "application/javascript", "ui.css": "text/css"}
 
@@ -154,33 +150,19 @@ class UIServer:
         thread.join(10)
 
     # -- guard --------------------------------------------------------------------
-    def _allowed(self, request: Any) -> bool:
-        if self.token is None:
-            return True
-        offered = [request.query.get("token"), request.cookies.get(COOKIE)]
-        auth = request.headers.get("Authorization", "")
-        if auth.startswith("Bearer "):
-            offered.append(auth[7:])
-        want = self.token.encode()
-        return any(t is not None and hmac.compare_digest(t.encode(), want) for t in offered)
-
     def _make_guard(self) -> Any:
         web = self.web
 
         @web.middleware
         async def guard(request: Any, handler: Any) -> Any:
-            if not self._allowed(request):
-                return web.Response(status=401, text="401: this etlcore UI needs its token "
-                                    "(?token=..., or Authorization: Bearer ...)\n",
-                                    headers={"WWW-Authenticate": "Bearer",
-                                             "Content-Security-Policy": CSP})
-            response = await handler(request)
-            response.headers["Content-Security-Policy"] = CSP
-            response.headers["X-Content-Type-Options"] = "nosniff"
-            response.headers["Referrer-Policy"] = "no-referrer"
-            response.headers.setdefault("Cache-Control", "no-store")
-            if self.token is not None and request.query.get("token"):
-                response.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict")
+            access = check_token(request, self.token, COOKIE)
+            if not access.allowed:
+                return harden(web.Response(status=401, text="401: this etlcore UI needs its "
+                                           "token (?token=..., or Authorization: Bearer ...)\n",
+                                           headers={"WWW-Authenticate": "Bearer"}), CSP)
+            response = harden(await handler(request), CSP)
+            if access.by_query and self.token is not None:
+                set_token_cookie(response, COOKIE, self.token)
             return response
 
         return guard
