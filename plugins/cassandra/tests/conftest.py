@@ -1,7 +1,7 @@
 """Fixtures of the cassandra plugin tests: the harness's real Cassandra node, plus helpers.
 
 The service fixtures (``cassandra_contact``, ``cassandra_session``, ``cassandra_keyspace``,
-``restart_service``) come from the pytest plugin ``tests/services/fixtures.py``, registered
+``restart_service``) come from the pytest plugin ``tests/services/fixtures``, registered
 here when ``tests/conftest.py`` has not done so. A server that cannot be started fails the
 tests; they are never skipped.
 """

@@ -15,7 +15,7 @@ from etlcore_cassandra.sink import STATS
 
 from etlcore import StreamingContext
 from etlcore.contract.outage import outage_mid_job
-from tests.services.fixtures import svcharness
+from tests.services.fixtures.harness import svcharness
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

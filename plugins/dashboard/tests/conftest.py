@@ -1,7 +1,7 @@
 """Fixtures of the dashboard plugin tests: fresh registries and the browser.
 
 The service fixtures (``spark_master``) come from the pytest plugin
-``tests/services/fixtures.py``, registered here when ``tests/conftest.py`` has not done so.
+``tests/services/fixtures``, registered here when ``tests/conftest.py`` has not done so.
 """
 
 from __future__ import annotations

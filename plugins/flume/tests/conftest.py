@@ -1,6 +1,6 @@
 """Fixtures of the flume plugin tests: Flume agents from the service harness.
 
-The service fixture ``flume_agent`` comes from the pytest plugin ``tests/services/fixtures.py``, registered here when
+The service fixture ``flume_agent`` comes from the pytest plugin ``tests/services/fixtures``, registered here when
 ``tests/conftest.py`` has not done so (``pytest_plugins`` is refused in a conftest below the
 rootdir). A server that cannot be started fails the tests; they are never skipped.
 """

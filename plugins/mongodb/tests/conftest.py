@@ -1,7 +1,7 @@
 """Fixtures of the mongodb plugin tests: the harness's real FerretDB, plus helpers.
 
 The service fixtures (``mongodb_uri``, ``mongodb_client``, ``mongodb_database``) come from
-the pytest plugin ``tests/services/fixtures.py``, registered here when ``tests/conftest.py``
+the pytest plugin ``tests/services/fixtures``, registered here when ``tests/conftest.py``
 has not done so. A server that cannot be started fails the tests; they are never skipped.
 """
 
