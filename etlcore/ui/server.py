@@ -27,6 +27,7 @@ from etlcore.errors import EtlcoreError
 from etlcore.ui.deps import need
 from etlcore.ui.prometheus import PrometheusExporter
 from etlcore.ui.security import check_token, content_security_policy, harden, set_token_cookie
+from etlcore.ui.serving import serve_in_thread
 from etlcore.ui.store import BatchStore
 
 log = logging.getLogger("etlcore.ui")
@@ -68,7 +69,6 @@ class UIServer:
         self.token = token
         self.pages = pages and store is not None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: Any = None
         self._thread: threading.Thread | None = None
         self._plotly = plotly_js() if self.pages else None
         self._assets = {name: _asset(name) for name in _STATIC} if self.pages else {}
@@ -83,41 +83,17 @@ class UIServer:
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> UIServer:
         """Bind and serve; returns once listening (the real port is then in ``port``)."""
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._bind())
-            except BaseException as err:  # noqa: BLE001 - re-raised by start
-                failure.append(err)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(self._runner.cleanup())
-                loop.close()
-
-        self._thread = threading.Thread(target=serve, name="etlcore-ui", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            err = failure[0]
-            if isinstance(err, OSError):
-                raise EtlcoreError(f"the web UI cannot listen on {self.host}:{self.port}: "
-                                   f"{err.strerror or err} (another --ui-port?)") from None
-            raise err
+        try:
+            served = serve_in_thread(self._app(), self.host, self.port, "etlcore-ui",
+                                     access_log=None)
+        except OSError as err:
+            raise EtlcoreError(f"the web UI cannot listen on {self.host}:{self.port}: "
+                               f"{err.strerror or err} (another --ui-port?)") from None
+        self._loop, self._thread, self.port = served.loop, served.thread, served.port
         return self
 
-    async def _bind(self) -> None:
-        web = self.web
-        app = web.Application(middlewares=[self._make_guard()])
+    def _app(self) -> Any:
+        app = self.web.Application(middlewares=[self._make_guard()])
         app.router.add_get("/metrics", self._metrics)
         if self.pages:
             app.router.add_get("/", self._page("index.html"))
@@ -127,13 +103,7 @@ class UIServer:
             app.router.add_get("/api/batches/{batch_id:\\d+}", self._api_batch)
             app.router.add_get("/static/plotly.min.js", self._plotly_file)
             app.router.add_get("/static/{name}", self._static)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        sockets = self._runner.addresses
-        if sockets:
-            self.port = sockets[0][1]
+        return app
 
     def call_soon(self, fn: Any, *args: Any) -> None:
         """Run ``fn(*args)`` on the server's thread (from any thread); dropped once stopped."""

@@ -26,6 +26,7 @@ from typing import Any
 from etlcore.errors import ConfigError
 from etlcore.plugin.imports import require_module
 from etlcore.ui.security import check_token, content_security_policy, harden, set_token_cookie
+from etlcore.ui.serving import serve_in_thread
 
 log = logging.getLogger("etlcore.dashboard")
 
@@ -68,7 +69,6 @@ class DashboardServer:
         self._clients: set[_Client] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._runner: Any = None
         self._stopping: asyncio.Event | None = None
 
     @property
@@ -205,47 +205,15 @@ class DashboardServer:
     def start(self, where: str = "") -> DashboardServer:
         """Bind and serve on a daemon thread; a busy port is a ConfigError naming ``port``."""
         app = self._app()  # imports and file checks on the caller's thread: errors surface here
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def serve() -> None:
-            from aiohttp import web
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._loop = loop
-            try:
-                self._stopping = asyncio.Event()
-                runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                                       shutdown_timeout=1.0)
-                loop.run_until_complete(runner.setup())
-                site = web.TCPSite(runner, self.host, self.port)
-                loop.run_until_complete(site.start())
-                self._runner = runner
-                if self.port == 0:
-                    self.port = runner.addresses[0][1]
-            except BaseException as err:  # noqa: BLE001 - handed to the starting thread
-                failure.append(err)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(runner.cleanup())
-                loop.close()
-
-        self._thread = threading.Thread(target=serve, name=f"etlcore-dashboard-{self.port}",
-                                        daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            err = failure[0]
-            if isinstance(err, OSError):
-                raise ConfigError(f"{where}.port" if where else "port",
-                                  f"a free port on {self.host} ({err.strerror or err})",
-                                  self.port) from None
-            raise err
+        self._stopping = asyncio.Event()
+        try:
+            served = serve_in_thread(app, self.host, self.port, f"etlcore-dashboard-{self.port}",
+                                     handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        except OSError as err:
+            raise ConfigError(f"{where}.port" if where else "port",
+                              f"a free port on {self.host} ({err.strerror or err})",
+                              self.port) from None
+        self._loop, self._thread, self.port = served.loop, served.thread, served.port
         log.info("dashboard at %s", self.url)
         return self
 
