@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import threading
@@ -27,16 +26,14 @@ from typing import Any
 from etlcore.errors import EtlcoreError
 from etlcore.ui.deps import need
 from etlcore.ui.prometheus import PrometheusExporter
+from etlcore.ui.security import check_token, content_security_policy, harden, set_token_cookie
+from etlcore.ui.serving import serve_in_thread
 from etlcore.ui.store import BatchStore
 
 log = logging.getLogger("etlcore.ui")
 
 COOKIE = "etlcore_ui_token"
-# Everything from this server, nothing inline but styles (Plotly sets them): a record
-# that holds markup can neither run nor load anything.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-       "frame-ancestors 'none'")
+CSP = content_security_policy("'self'")
 _STATIC = {"ui.js": "application/javascript", "batch.js": "application/javascript",
            "common.js": "application/javascript", "ui.css": "text/css"}
 
@@ -72,7 +69,6 @@ class UIServer:
         self.token = token
         self.pages = pages and store is not None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: Any = None
         self._thread: threading.Thread | None = None
         self._plotly = plotly_js() if self.pages else None
         self._assets = {name: _asset(name) for name in _STATIC} if self.pages else {}
@@ -87,41 +83,17 @@ class UIServer:
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> UIServer:
         """Bind and serve; returns once listening (the real port is then in ``port``)."""
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._bind())
-            except BaseException as err:  # noqa: BLE001 - re-raised by start
-                failure.append(err)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(self._runner.cleanup())
-                loop.close()
-
-        self._thread = threading.Thread(target=serve, name="etlcore-ui", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            err = failure[0]
-            if isinstance(err, OSError):
-                raise EtlcoreError(f"the web UI cannot listen on {self.host}:{self.port}: "
-                                   f"{err.strerror or err} (another --ui-port?)") from None
-            raise err
+        try:
+            served = serve_in_thread(self._app(), self.host, self.port, "etlcore-ui",
+                                     access_log=None)
+        except OSError as err:
+            raise EtlcoreError(f"the web UI cannot listen on {self.host}:{self.port}: "
+                               f"{err.strerror or err} (another --ui-port?)") from None
+        self._loop, self._thread, self.port = served.loop, served.thread, served.port
         return self
 
-    async def _bind(self) -> None:
-        web = self.web
-        app = web.Application(middlewares=[self._make_guard()])
+    def _app(self) -> Any:
+        app = self.web.Application(middlewares=[self._make_guard()])
         app.router.add_get("/metrics", self._metrics)
         if self.pages:
             app.router.add_get("/", self._page("index.html"))
@@ -131,13 +103,7 @@ class UIServer:
             app.router.add_get("/api/batches/{batch_id:\\d+}", self._api_batch)
             app.router.add_get("/static/plotly.min.js", self._plotly_file)
             app.router.add_get("/static/{name}", self._static)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        sockets = self._runner.addresses
-        if sockets:
-            self.port = sockets[0][1]
+        return app
 
     def call_soon(self, fn: Any, *args: Any) -> None:
         """Run ``fn(*args)`` on the server's thread (from any thread); dropped once stopped."""
@@ -154,33 +120,19 @@ class UIServer:
         thread.join(10)
 
     # -- guard --------------------------------------------------------------------
-    def _allowed(self, request: Any) -> bool:
-        if self.token is None:
-            return True
-        offered = [request.query.get("token"), request.cookies.get(COOKIE)]
-        auth = request.headers.get("Authorization", "")
-        if auth.startswith("Bearer "):
-            offered.append(auth[7:])
-        want = self.token.encode()
-        return any(t is not None and hmac.compare_digest(t.encode(), want) for t in offered)
-
     def _make_guard(self) -> Any:
         web = self.web
 
         @web.middleware
         async def guard(request: Any, handler: Any) -> Any:
-            if not self._allowed(request):
-                return web.Response(status=401, text="401: this etlcore UI needs its token "
-                                    "(?token=..., or Authorization: Bearer ...)\n",
-                                    headers={"WWW-Authenticate": "Bearer",
-                                             "Content-Security-Policy": CSP})
-            response = await handler(request)
-            response.headers["Content-Security-Policy"] = CSP
-            response.headers["X-Content-Type-Options"] = "nosniff"
-            response.headers["Referrer-Policy"] = "no-referrer"
-            response.headers.setdefault("Cache-Control", "no-store")
-            if self.token is not None and request.query.get("token"):
-                response.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict")
+            access = check_token(request, self.token, COOKIE)
+            if not access.allowed:
+                return harden(web.Response(status=401, text="401: this etlcore UI needs its "
+                                           "token (?token=..., or Authorization: Bearer ...)\n",
+                                           headers={"WWW-Authenticate": "Bearer"}), CSP)
+            response = harden(await handler(request), CSP)
+            if access.by_query and self.token is not None:
+                set_token_cookie(response, COOKIE, self.token)
             return response
 
         return guard

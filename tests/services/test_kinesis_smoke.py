@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .fixtures import wait_stream_active
+from tests.services.fixtures.kinesis import wait_stream_active
 
 pytestmark = pytest.mark.services
 

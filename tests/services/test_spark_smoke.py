@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .fixtures import SparkCluster
+from tests.services.fixtures.spark import SparkCluster
 
 if TYPE_CHECKING:
     from pyspark import SparkContext

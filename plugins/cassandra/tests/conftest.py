@@ -1,7 +1,7 @@
 """Fixtures of the cassandra plugin tests: the harness's real Cassandra node, plus helpers.
 
 The service fixtures (``cassandra_contact``, ``cassandra_session``, ``cassandra_keyspace``,
-``restart_service``) come from the pytest plugin ``tests/services/fixtures.py``, registered
+``restart_service``) come from the pytest plugin ``tests/services/fixtures``, registered
 here when ``tests/conftest.py`` has not done so. A server that cannot be started fails the
 tests; they are never skipped.
 """
@@ -9,7 +9,6 @@ tests; they are never skipped.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +21,10 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # cassandra_testlib
     sys.path.insert(0, _HERE)
 
-from tests.services.plugin_setup import (  # noqa: E402 - needs _ROOT on sys.path
-    fresh_plugin_state,
-    register_services,
+from tests.services.plugin_setup import (  # noqa: E402,F401 - a hook and a fixture
+    _fresh_state,
+    pytest_configure,
 )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    register_services(config)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Entry points loaded anew (this plugin included) and empty memory sinks."""
-    yield from fresh_plugin_state(monkeypatch)
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from cassandra_testlib import table_name
 from etlcore_cassandra.sink import STATS
 
 from etlcore import StreamingContext
-from tests.services.fixtures import svcharness
+from etlcore.contract.outage import outage_mid_job
+from tests.services.fixtures.harness import svcharness
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -62,27 +63,12 @@ def test_node_down_for_ten_seconds_mid_job(base_config: dict[str, Any], cassandr
     before = dict(STATS)
     ctx = _job(tmp_path / "ckpt", base_config, run)
     ctx.start(until_idle=True)
-    svc = svcharness.get("cassandra")
-    try:
-        deadline = time.monotonic() + 60
-        while ctx.metrics.total_batches < 10:
-            assert time.monotonic() < deadline, "the job made no progress"
-            time.sleep(0.05)
-        stopped = time.monotonic()
-        svc.stop()
-        batches_down = ctx.metrics.total_batches
-        time.sleep(max(0.0, OUTAGE - (time.monotonic() - stopped)))
-        during = ctx.metrics.total_batches
-        svc.start()
-        down_for = time.monotonic() - stopped
-        assert ctx.await_termination(180), "the job did not finish after the node came back"
-    finally:
-        ctx.stop()
-        svc.start()  # no-op when up: later tests need the node
-    print(f"node down {down_for:.1f}s; batches {batches_down} at stop, {during} before start, "
-          f"{ctx.metrics.total_batches} at the end; stats {STATS}")
-    assert down_for >= OUTAGE
-    assert during - batches_down <= 1  # the job waited: no batch committed without the node
+    down = outage_mid_job(ctx, svcharness.get("cassandra"), lambda: ctx.metrics.total_batches,
+                          "the node", seconds=OUTAGE, progress_timeout=60, finish_timeout=180)
+    print(f"node down {down.seconds:.1f}s; batches {down.at_stop} at stop, "
+          f"{down.before_start} before start, {ctx.metrics.total_batches} at the end; "
+          f"stats {STATS}")
+    assert down.seconds >= OUTAGE
     retries = STATS["retries"] - before["retries"]
     assert retries >= 3, STATS
     warnings = [r.getMessage() for r in caplog.records if r.name == "etlcore.cassandra"]

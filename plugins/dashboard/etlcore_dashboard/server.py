@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import threading
@@ -26,6 +25,8 @@ from typing import Any
 
 from etlcore.errors import ConfigError
 from etlcore.plugin.imports import require_module
+from etlcore.ui.security import check_token, content_security_policy, harden, set_token_cookie
+from etlcore.ui.serving import serve_in_thread
 
 log = logging.getLogger("etlcore.dashboard")
 
@@ -34,9 +35,7 @@ COOKIE = "etlcore_dashboard_token"  # + the port: cookies are per host, pages pe
 KEEPALIVE = 15.0  # seconds between SSE comments on an idle stream (proxies drop silent ones)
 RETRY_MS = 1000  # what EventSource waits before reconnecting
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; "
-       "form-action 'none'; frame-ancestors 'none'")
+CSP = content_security_policy("'none'")
 
 
 def plotly_js() -> Path:
@@ -70,7 +69,6 @@ class DashboardServer:
         self._clients: set[_Client] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._runner: Any = None
         self._stopping: asyncio.Event | None = None
 
     @property
@@ -123,20 +121,6 @@ class DashboardServer:
             client.pending[panel_id] = event
             client.wake.set()
 
-    def _authorized(self, request: Any) -> tuple[bool, bool]:
-        """(allowed, came with ?token=): the query, the cookie or an Authorization header."""
-        if self.token is None:
-            return True, False
-        offered = request.query.get("token")
-        via_query = offered is not None
-        if offered is None:
-            offered = request.cookies.get(self.cookie)
-        if offered is None:
-            header = request.headers.get("Authorization", "")
-            offered = header[7:] if header.startswith("Bearer ") else None
-        ok = offered is not None and hmac.compare_digest(offered.encode(), self.token.encode())
-        return ok, via_query and ok
-
     def _host_allowed(self, host: str) -> bool:
         """On loopback, only loopback names: a web page that rebinds its own DNS name to
         127.0.0.1 must not read the dashboard from the user's browser."""
@@ -152,23 +136,19 @@ class DashboardServer:
 
         @web.middleware
         async def guard(request: Any, handler: Any) -> Any:
-            ok, via_query = self._authorized(request)
+            access = check_token(request, self.token, self.cookie)
             if not self._host_allowed(request.host):
                 response = web.Response(status=421, text="This dashboard answers to "
                                         f"{self.url} only.\n")
-            elif not ok:
+            elif not access.allowed:
                 response = web.Response(
                     status=401, text="This dashboard needs its token: open the page as "
                     "http://HOST:PORT/?token=... (the token set in the sink's config).\n")
             else:
                 response = await handler(request)
-                if via_query and request.path == "/":
-                    response.set_cookie(self.cookie, self.token, httponly=True, samesite="Strict")
-            response.headers["Content-Security-Policy"] = CSP
-            response.headers["X-Content-Type-Options"] = "nosniff"
-            response.headers["Referrer-Policy"] = "no-referrer"
-            response.headers.setdefault("Cache-Control", "no-store")
-            return response
+                if access.by_query and request.path == "/" and self.token is not None:
+                    set_token_cookie(response, self.cookie, self.token)
+            return harden(response, CSP)
 
         async def page(request: Any) -> Any:
             return web.FileResponse(STATIC / "index.html",
@@ -225,47 +205,15 @@ class DashboardServer:
     def start(self, where: str = "") -> DashboardServer:
         """Bind and serve on a daemon thread; a busy port is a ConfigError naming ``port``."""
         app = self._app()  # imports and file checks on the caller's thread: errors surface here
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def serve() -> None:
-            from aiohttp import web
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._loop = loop
-            try:
-                self._stopping = asyncio.Event()
-                runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                                       shutdown_timeout=1.0)
-                loop.run_until_complete(runner.setup())
-                site = web.TCPSite(runner, self.host, self.port)
-                loop.run_until_complete(site.start())
-                self._runner = runner
-                if self.port == 0:
-                    self.port = runner.addresses[0][1]
-            except BaseException as err:  # noqa: BLE001 - handed to the starting thread
-                failure.append(err)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(runner.cleanup())
-                loop.close()
-
-        self._thread = threading.Thread(target=serve, name=f"etlcore-dashboard-{self.port}",
-                                        daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            err = failure[0]
-            if isinstance(err, OSError):
-                raise ConfigError(f"{where}.port" if where else "port",
-                                  f"a free port on {self.host} ({err.strerror or err})",
-                                  self.port) from None
-            raise err
+        self._stopping = asyncio.Event()
+        try:
+            served = serve_in_thread(app, self.host, self.port, f"etlcore-dashboard-{self.port}",
+                                     handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        except OSError as err:
+            raise ConfigError(f"{where}.port" if where else "port",
+                              f"a free port on {self.host} ({err.strerror or err})",
+                              self.port) from None
+        self._loop, self._thread, self.port = served.loop, served.thread, served.port
         log.info("dashboard at %s", self.url)
         return self
 

@@ -1,7 +1,7 @@
 """Fixtures of the dashboard plugin tests: fresh registries and the browser.
 
 The service fixtures (``spark_master``) come from the pytest plugin
-``tests/services/fixtures.py``, registered here when ``tests/conftest.py`` has not done so.
+``tests/services/fixtures``, registered here when ``tests/conftest.py`` has not done so.
 """
 
 from __future__ import annotations
@@ -17,21 +17,10 @@ _ROOT = str(Path(__file__).resolve().parents[3])
 if _ROOT not in sys.path:  # so the harness's `tests.services` package imports
     sys.path.insert(0, _ROOT)
 
-from tests.services.plugin_setup import (  # noqa: E402 - needs _ROOT on sys.path
-    fresh_plugin_state,
-    register_services,
+from tests.services.plugin_setup import (  # noqa: E402,F401 - a hook and a fixture
+    _fresh_state,
+    pytest_configure,
 )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    register_services(config)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Entry points loaded anew (this plugin included) and empty memory sinks."""
-    yield from fresh_plugin_state(monkeypatch)
-
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
-
 import happybase
 
 Cells = dict[bytes, tuple[bytes, int]]
@@ -26,11 +22,3 @@ def exists(host: str, port: int, table: str) -> bool:
         return table.encode() in conn.tables()
     finally:
         conn.close()
-
-
-def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)

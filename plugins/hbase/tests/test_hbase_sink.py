@@ -9,9 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hbase_testlib import scan, wait_for
+from hbase_testlib import scan
 
 from etlcore import StreamingContext
+from etlcore.contract.outage import wait_for
 from etlcore.plugin.registry import get_registry
 
 pytestmark = pytest.mark.services

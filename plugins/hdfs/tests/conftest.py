@@ -1,8 +1,9 @@
 """Fixtures for the HDFS plugin's tests: a MiniDFSCluster through the service harness.
 
-The harness fixtures live in the repository's ``tests/services/fixtures.py``;
-they are imported here (not via ``pytest_plugins``, which pytest refuses in a
-nested conftest) so this folder's tests also run on their own.
+The service fixtures (``hdfs_server``, ``hdfs_client``, ``hdfs_service``,
+``hdfs_dir_factory``) come from the pytest plugin
+``tests/services/fixtures``, registered here when ``tests/conftest.py`` has not done so
+(``pytest_plugins`` is refused in a conftest below the rootdir).
 """
 
 from __future__ import annotations
@@ -21,12 +22,9 @@ for path in (REPO, HERE):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from tests.services.fixtures import (  # noqa: E402,F401 - fixtures used by name
-    _restart_service_fixture,
-    hdfs_client,
-    hdfs_dir_factory,
-    hdfs_server,
-    hdfs_service,
+from tests.services.plugin_setup import (  # noqa: E402,F401 - a hook and a fixture
+    _fresh_state,
+    pytest_configure,
 )
 
 
@@ -47,11 +45,3 @@ def hdfs_url(request: pytest.FixtureRequest) -> Any:
 def subprocess_env() -> dict[str, str]:
     """Environment for child processes that import etlcore from this checkout."""
     return child_env(REPO, REPO / "plugins" / "hdfs")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry() -> None:
-    """Plugins load from entry points; start each test from a clean registry."""
-    from etlcore.plugin.registry import reset_registry
-
-    reset_registry()

@@ -9,7 +9,6 @@ every input record exactly once. The cluster keeps its files across the restart.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +18,12 @@ from hdfs_testlib import committed, put_lines
 
 from etlcore import StreamingContext
 from etlcore.contract.crash import last_commit
+from etlcore.contract.outage import outage_mid_job
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 FILES = 60
 OUTAGE = 12.0
-
-
-def wait_for(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_outage_mid_job_is_retried_and_nothing_lost_or_doubled(
@@ -51,19 +44,8 @@ def test_outage_mid_job_is_retried_and_nothing_lost_or_doubled(
     before = hdfsfs.STATS["retries"]
     caplog.set_level(logging.WARNING, logger="etlcore.retry")
     ctx.start(until_idle=True)
-    try:
-        wait_for(lambda: last_commit(ckpt) >= 10, 120, "ten batches before the outage")
-        hdfs_service.stop()
-        down = time.monotonic()
-        at_stop = last_commit(ckpt)
-        time.sleep(OUTAGE)
-        assert last_commit(ckpt) <= at_stop + 1, "batches committed while HDFS was down"
-        hdfs_service.start()
-        outage = time.monotonic() - down
-        assert ctx.await_termination(timeout=300), "the job did not finish after the outage"
-    finally:
-        hdfs_service.start()  # never leave the server down for the tests after this one
-        ctx.stop(graceful=False)
+    down = outage_mid_job(ctx, hdfs_service, lambda: last_commit(ckpt), "HDFS", seconds=OUTAGE)
+    at_stop, outage = down.at_stop, down.seconds
     retries = hdfsfs.STATS["retries"] - before
     print(f"outage {outage:.1f}s after batch {at_stop}; {retries} retries")
     assert outage >= OUTAGE

@@ -1,8 +1,9 @@
 """Fixtures for the Kafka plugin's tests: the real broker through the service harness.
 
-The harness fixtures live in the repository's ``tests/services/fixtures.py``;
-they are imported here (not via ``pytest_plugins``, which pytest refuses in a
-nested conftest) so this folder's tests also run on their own.
+The service fixtures (``kafka_bootstrap``, ``kafka_admin``,
+``kafka_topic_factory``, ``spark_master``, ``restart_service``) come from the pytest plugin
+``tests/services/fixtures``, registered here when ``tests/conftest.py`` has not done so
+(``pytest_plugins`` is refused in a conftest below the rootdir).
 """
 
 from __future__ import annotations
@@ -18,12 +19,9 @@ REPO = Path(__file__).resolve().parents[3]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.services.fixtures import (  # noqa: E402,F401 - fixtures used by name
-    _restart_service_fixture,
-    kafka_admin,
-    kafka_bootstrap,
-    kafka_topic_factory,
-    spark_master,
+from tests.services.plugin_setup import (  # noqa: E402,F401 - a hook and a fixture
+    _fresh_state,
+    pytest_configure,
 )
 
 
@@ -37,11 +35,3 @@ def topics(kafka_topic_factory: Callable[..., str]) -> Callable[..., str]:  # no
 def subprocess_env() -> dict[str, str]:
     """Environment for child processes that import etlcore from this checkout."""
     return child_env(REPO)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry() -> None:
-    """Plugins load from entry points; start each test from a clean registry."""
-    from etlcore.plugin.registry import reset_registry
-
-    reset_registry()

@@ -1,7 +1,7 @@
 """Fixtures of the kinesis plugin tests: the harness's real kinesalite, plus helpers.
 
 The service fixtures (``kinesis_endpoint``, ``kinesis_client``, ``kinesis_stream_factory``)
-come from the pytest plugin ``tests/services/fixtures.py``, registered here when
+come from the pytest plugin ``tests/services/fixtures``, registered here when
 ``tests/conftest.py`` has not done so (``pytest_plugins`` is refused in a conftest below the
 rootdir). A server that cannot be started fails the tests; they are never skipped.
 """
@@ -9,7 +9,6 @@ rootdir). A server that cannot be started fails the tests; they are never skippe
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,26 +18,16 @@ _ROOT = str(Path(__file__).resolve().parents[3])
 if _ROOT not in sys.path:  # so the harness's `tests.services` package imports
     sys.path.insert(0, _ROOT)
 
-from tests.services.plugin_setup import (  # noqa: E402 - needs _ROOT on sys.path
-    fresh_plugin_state,
-    register_services,
+from tests.services.plugin_setup import (  # noqa: E402,F401 - a hook and a fixture
+    _fresh_state,
+    pytest_configure,
 )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    register_services(config)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Entry points loaded anew (this plugin included) and empty memory sinks."""
-    yield from fresh_plugin_state(monkeypatch)
 
 
 @pytest.fixture
 def source_config(kinesis_endpoint: str) -> dict[str, Any]:
     """Source settings for the local server; add ``stream_name``."""
-    from tests.services.fixtures import KINESIS_KEY
+    from tests.services.fixtures.kinesis import KINESIS_KEY
 
     return {"endpoint_url": kinesis_endpoint, "region": "us-east-1",
             "aws_access_key_id": KINESIS_KEY, "aws_secret_access_key": KINESIS_KEY}

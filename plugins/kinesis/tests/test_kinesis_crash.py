@@ -16,7 +16,7 @@ import pytest
 from kinesis_testlib import assert_shard_order, numbered, put
 from svcharness.base import port_open
 
-from tests.services.fixtures import ensure_service
+from tests.services.fixtures.harness import ensure_service
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

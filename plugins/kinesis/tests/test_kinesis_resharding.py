@@ -10,7 +10,7 @@ from kinesis_testlib import assert_shard_order, numbered, put
 
 from etlcore import StreamingContext
 from etlcore.connectors.queue import MemorySink
-from tests.services.fixtures import wait_stream_active
+from tests.services.fixtures.kinesis import wait_stream_active
 
 pytestmark = pytest.mark.services
 

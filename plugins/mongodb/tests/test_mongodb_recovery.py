@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import svcharness  # the service harness (on sys.path through tests/services/fixtures.py)
+import svcharness  # the service harness (on sys.path through tests/services/fixtures/harness.py)
 from mongo_crash_job import LAST
 
 from etlcore import StreamingContext

@@ -1,8 +1,9 @@
 """Fixtures for the S3 plugin's tests: MinIO through the service harness.
 
-The harness fixtures live in the repository's ``tests/services/fixtures.py``;
-they are imported here (not via ``pytest_plugins``, which pytest refuses in a
-nested conftest) so this folder's tests also run on their own.
+The service fixtures (``s3_endpoint``, ``s3_credentials``, ``s3_client``,
+``s3_service``, ``s3_bucket_factory``) come from the pytest plugin
+``tests/services/fixtures``, registered here when ``tests/conftest.py`` has not done so
+(``pytest_plugins`` is refused in a conftest below the rootdir).
 """
 
 from __future__ import annotations
@@ -21,13 +22,9 @@ for path in (REPO, HERE):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from tests.services.fixtures import (  # noqa: E402,F401 - fixtures used by name
-    _restart_service_fixture,
-    s3_bucket_factory,
-    s3_client,
-    s3_credentials,
-    s3_endpoint,
-    s3_service,
+from tests.services.plugin_setup import (  # noqa: E402,F401 - a hook and a fixture
+    _fresh_state,
+    pytest_configure,
 )
 
 
@@ -44,11 +41,3 @@ def s3_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
 def subprocess_env() -> dict[str, str]:
     """Environment for child processes that import etlcore from this checkout."""
     return child_env(REPO, REPO / "plugins" / "s3")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry() -> None:
-    """Plugins load from entry points; start each test from a clean registry."""
-    from etlcore.plugin.registry import reset_registry
-
-    reset_registry()

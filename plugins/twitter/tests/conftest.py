@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from etlcore_twitter.standin import StandinServer
 
-from etlcore.connectors.queue import MemorySink
-from etlcore.plugin.registry import reset_registry
+_ROOT = str(Path(__file__).resolve().parents[3])
+if _ROOT not in sys.path:  # so the repository's `tests.services` package imports
+    sys.path.insert(0, _ROOT)
 
-
-@pytest.fixture(autouse=True)
-def _fresh_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Entry points loaded anew (this plugin included) and empty memory sinks."""
-    monkeypatch.delenv("ETLCORE_PLUGINS", raising=False)
-    monkeypatch.delenv("ETLCORE_BLOCK_PLUGINS", raising=False)
-    reset_registry()
-    MemorySink.clear()
-    yield
-    MemorySink.clear()
-    reset_registry()
+from tests.services.plugin_setup import _fresh_state  # noqa: E402,F401 - autouse fixture
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ from typing import Any
 
 from etlcore_twitter.standin import StandinServer
 from etlcore_twitter.tweets import shape
-from twitter_testlib import HASHTAG_RULES, fast, wait_for
+from twitter_testlib import HASHTAG_RULES, fast
 
 from etlcore.contract import REMOVE, SourceContract
+from etlcore.contract.outage import wait_for
 from etlcore.source import Source
 
 

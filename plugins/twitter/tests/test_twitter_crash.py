@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 from etlcore_twitter.standin import Faults
-from twitter_testlib import check_windows, rows, wait_for
+from twitter_testlib import check_windows, rows
+
+from etlcore.contract.outage import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -9,10 +9,11 @@ import pytest
 from etlcore_twitter.backoff import Backoff
 from etlcore_twitter.problems import TwitterError, parse_problem
 from etlcore_twitter.standin import Faults
-from twitter_testlib import HASHTAG_RULES, fast, wait_for
+from twitter_testlib import HASHTAG_RULES, fast
 
 from etlcore import StreamingContext
 from etlcore.connectors.queue import MemorySink
+from etlcore.contract.outage import wait_for
 
 # bodies as the X API v2 documents them
 UNAUTHORIZED = b'{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}'

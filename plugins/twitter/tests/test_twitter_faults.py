@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 from etlcore_twitter.standin import Faults
 from etlcore_twitter.trending import build
-from twitter_testlib import check_windows, fast, rows, wait_for
+from twitter_testlib import check_windows, fast, rows
 
 from etlcore import StreamingContext
+from etlcore.contract.outage import wait_for
 
 pytestmark = pytest.mark.slow
 

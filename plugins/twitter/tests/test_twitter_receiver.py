@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from etlcore_twitter.lines import RecentIds
-from twitter_testlib import fast, wait_for
+from twitter_testlib import fast
 
 from etlcore.clock import ManualClock
+from etlcore.contract.outage import wait_for
 from etlcore.plugin.registry import get_registry
 from etlcore.source import SourceContext
 

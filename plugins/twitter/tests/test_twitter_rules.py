@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 from etlcore_twitter.problems import TwitterError
-from twitter_testlib import fast, wait_for
+from twitter_testlib import fast
 
 from etlcore.clock import ManualClock
+from etlcore.contract.outage import wait_for
 from etlcore.plugin.registry import get_registry
 from etlcore.source import SourceContext
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +19,6 @@ def fast(server: StandinServer, **changes: Any) -> dict[str, Any]:
             "stall_timeout": 1.0, "connect_timeout": 2.0, "network_backoff": 0.02,
             "network_backoff_cap": 0.2, "http_backoff": 0.05, "http_backoff_cap": 0.4,
             "rate_limit_backoff": 0.1, "rate_limit_backoff_cap": 0.8, **changes}
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:

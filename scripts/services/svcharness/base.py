@@ -61,6 +61,18 @@ def env_port(var: str, default: int) -> int:
     return port
 
 
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    """Exactly ``n`` bytes from ``sock`` (for the wire-protocol probes of ``ready``);
+    ConnectionError if the server closes the connection first."""
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("connection closed mid-response")
+        buf += chunk
+    return buf
+
+
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
     """Whether something accepts TCP connections on ``host:port``."""
     try:
@@ -349,14 +361,25 @@ class Service:
     def _wait_ready(
         self, pid: int, timeout: float, poll: Callable[[], int | None] | None = None
     ) -> bool:
-        deadline = time.monotonic() + timeout
+        return self._wait_until(self._safe_ready, pid, time.monotonic() + timeout, poll)
+
+    @staticmethod
+    def _wait_until(
+        check: Callable[[], bool], pid: int, deadline: float,
+        poll: Callable[[], int | None] | None = None,
+    ) -> bool:
+        """Poll ``check`` until it holds (True), or until process ``pid`` is gone or
+        replaced, ``poll`` reports that the child exited, or ``deadline`` passed (False).
+
+        The readiness wait of every service, and of the stages of those that start in
+        stages (a master first, then what joins it)."""
         ticks = _proc_start_ticks(pid)
         while time.monotonic() < deadline:
             if poll is not None and poll() is not None:
                 return False
             if _proc_start_ticks(pid) != ticks or ticks is None:
                 return False
-            if self._safe_ready():
+            if check():
                 return True
             time.sleep(0.2)
         return False

@@ -8,8 +8,8 @@ import struct
 from collections.abc import Mapping
 from pathlib import Path
 
-from .base import HarnessError, Service, cache_root, env_port
-from .maven import Artifact, fetch_jars, jars_fetched
+from .base import HarnessError, cache_root, env_port, recv_exact
+from .maven import Artifact, MavenService
 
 #: a Maven version range: the partial mirror here holds 5.0.9 (see /work/shared/SERVICES.md)
 DEFAULT_VERSION = "[5.0.0,5.1.0)"
@@ -77,12 +77,6 @@ JVM17 = [
 ]  # fmt: skip
 
 
-def _check_jars(lib: Path) -> None:
-    """A version range can resolve to a release the mirror lacks: fail rather than keep it."""
-    if not list(lib.glob("cassandra-all-*.jar")) or not list(lib.glob("jamm-*.jar")):
-        raise HarnessError(f"cassandra: no cassandra-all or jamm jar in {lib}")
-
-
 def cql_ready(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
     """Send a CQL v4 OPTIONS frame and check for a SUPPORTED answer.
 
@@ -94,18 +88,13 @@ def cql_ready(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.settimeout(timeout)
             sock.sendall(frame)
-            head = b""
-            while len(head) < 9:
-                chunk = sock.recv(9 - len(head))
-                if not chunk:
-                    return False
-                head += chunk
-    except OSError:
+            head = recv_exact(sock, 9)
+    except OSError:  # ConnectionError too: closed before a whole header
         return False
     return head[0] == 0x84 and head[4] == 0x06  # v4 response, SUPPORTED
 
 
-class Cassandra(Service):
+class Cassandra(MavenService):
     name = "cassandra"
     start_timeout = 120.0
     stop_timeout = 30.0
@@ -118,10 +107,6 @@ class Cassandra(Service):
         tag = "".join(c if c.isalnum() or c == "." else "_" for c in self.version).strip("_")
         return cache_root() / f"cassandra-{tag}"
 
-    @property
-    def lib_dir(self) -> Path:
-        return self.cache_dir() / "lib"
-
     def ports(self) -> Mapping[str, int]:
         return {
             "cql": env_port("ETLCORE_CASSANDRA_PORT", 9042),
@@ -133,18 +118,16 @@ class Cassandra(Service):
 
     # ---- fetch ----------------------------------------------------------------------
 
-    def fetched(self) -> bool:
-        return jars_fetched(self.lib_dir)
+    def artifacts(self) -> list[Artifact]:
+        return [Artifact("org.apache.cassandra", "cassandra-all", self.version)]
 
-    def fetch(self) -> None:
-        deps = [Artifact("org.apache.cassandra", "cassandra-all", self.version)]
-        fetch_jars(self.name, self.cache_dir(), deps, self.version, check=_check_jars)
+    def check_jars(self, lib: Path) -> None:
+        """A version range can resolve to a release the mirror lacks: fail rather than keep
+        it."""
+        if not list(lib.glob("cassandra-all-*.jar")) or not list(lib.glob("jamm-*.jar")):
+            raise HarnessError(f"cassandra: no cassandra-all or jamm jar in {lib}")
 
     # ---- run ------------------------------------------------------------------------
-
-    @property
-    def _conf(self) -> Path:
-        return self.state_dir() / "conf"
 
     def prepare(self) -> None:
         self._conf.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,6 @@ from pathlib import Path
 
 from .base import (
     HarnessError,
-    Service,
     Status,
     _proc_start_ticks,
     _reap,
@@ -34,7 +33,7 @@ from .base import (
     port_open,
     rss_bytes,
 )
-from .maven import Artifact, fetch_jars, jars_fetched
+from .maven import Artifact, MavenService
 
 VERSION = "2.6.1"
 LOG4J2_VERSION = "2.24.3"
@@ -77,7 +76,7 @@ MASTER_HEAP = ["-Xms256m", "-Xmx768m"]
 THRIFT_HEAP = ["-Xms128m", "-Xmx256m"]
 
 
-class HBase(Service):
+class HBase(MavenService):
     name = "hbase"
     start_timeout = 180.0
 
@@ -87,10 +86,6 @@ class HBase(Service):
 
     def cache_dir(self) -> Path:
         return cache_root() / f"hbase-{self.version}"
-
-    @property
-    def lib_dir(self) -> Path:
-        return self.cache_dir() / "lib"
 
     def ports(self) -> Mapping[str, int]:
         return {
@@ -108,21 +103,14 @@ class HBase(Service):
 
     # ---- fetch ----------------------------------------------------------------------
 
-    def fetched(self) -> bool:
-        return jars_fetched(self.lib_dir)
-
-    def fetch(self) -> None:
+    def artifacts(self) -> list[Artifact]:
         hbase = [Artifact("org.apache.hbase", name, self.version, _EXCLUDE_RELOAD4J)
                  for name in ("hbase-server", "hbase-thrift")]
         log4j = [Artifact("org.apache.logging.log4j", name, LOG4J2_VERSION)
                  for name in ("log4j-core", "log4j-slf4j-impl", "log4j-1.2-api")]
-        fetch_jars(self.name, self.cache_dir(), [*hbase, *log4j], self.version)
+        return [*hbase, *log4j]
 
     # ---- run ------------------------------------------------------------------------
-
-    @property
-    def _conf(self) -> Path:
-        return self.state_dir() / "conf"
 
     def site_xml(self) -> str:
         state, ports = self.state_dir(), self.ports()
@@ -203,12 +191,8 @@ class HBase(Service):
     ) -> bool:
         """Wait for the master's initialization, launch Thrift, then wait for tables()."""
         deadline = time.monotonic() + timeout
-        while not self._master_initialized():
-            if (poll is not None and poll() is not None) or _proc_start_ticks(pid) is None:
-                return False
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.2)
+        if not self._wait_until(self._master_initialized, pid, deadline, poll):
+            return False
         if self.thrift_pid() is None:
             self._launch_thrift()
         if super()._wait_ready(pid, max(0.0, deadline - time.monotonic()), poll):

@@ -17,8 +17,8 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from .base import Service, cache_root, env_port
-from .maven import Artifact, fetch_jars, jars_fetched
+from .base import cache_root, env_port
+from .maven import Artifact, MavenService
 
 VERSION = "3.4.1"
 EXTRA = (
@@ -69,7 +69,7 @@ JAVA17 = [
 HEAP = ["-Xms128m", "-Xmx512m"]
 
 
-class HDFS(Service):
+class HDFS(MavenService):
     name = "hdfs"
     start_timeout = 120.0
 
@@ -79,10 +79,6 @@ class HDFS(Service):
 
     def cache_dir(self) -> Path:
         return cache_root() / f"hadoop-minicluster-{self.version}"
-
-    @property
-    def lib_dir(self) -> Path:
-        return self.cache_dir() / "lib"
 
     def ports(self) -> Mapping[str, int]:
         return {
@@ -102,22 +98,10 @@ class HDFS(Service):
 
     # ---- fetch ----------------------------------------------------------------------
 
-    def fetched(self) -> bool:
-        return jars_fetched(self.lib_dir)
-
-    def fetch(self) -> None:
-        deps = (Artifact("org.apache.hadoop", "hadoop-minicluster", self.version), *EXTRA)
-        fetch_jars(self.name, self.cache_dir(), deps, self.version)
+    def artifacts(self) -> tuple[Artifact, ...]:
+        return (Artifact("org.apache.hadoop", "hadoop-minicluster", self.version), *EXTRA)
 
     # ---- run ------------------------------------------------------------------------
-
-    @property
-    def _conf(self) -> Path:
-        return self.state_dir() / "conf"
-
-    @property
-    def _data(self) -> Path:
-        return self.state_dir() / "data"
 
     @property
     def _details(self) -> Path:

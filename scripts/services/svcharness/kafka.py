@@ -11,8 +11,8 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from .base import HarnessError, Service, cache_root, env_port
-from .maven import Artifact, fetch_jars, jars_fetched
+from .base import HarnessError, cache_root, env_port, recv_exact
+from .maven import Artifact, MavenService
 
 DEFAULT_VERSION = "3.9.1"
 SLF4J_VERSION = "1.7.36"
@@ -50,25 +50,15 @@ def metadata_broker_count(port: int, host: str = "127.0.0.1", timeout: float = 1
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.settimeout(timeout)
         sock.sendall(struct.pack(">i", len(body)) + body)
-        size = struct.unpack(">i", _recv_exact(sock, 4))[0]
-        resp = _recv_exact(sock, size)
+        size = struct.unpack(">i", recv_exact(sock, 4))[0]
+        resp = recv_exact(sock, size)
     correlation, brokers = (int(v) for v in struct.unpack_from(">ii", resp, 0))
     if correlation != 7:
         raise HarnessError(f"kafka: unexpected correlation id {correlation}")
     return brokers
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("connection closed mid-response")
-        buf += chunk
-    return buf
-
-
-class Kafka(Service):
+class Kafka(MavenService):
     name = "kafka"
     start_timeout = 120.0
 
@@ -78,10 +68,6 @@ class Kafka(Service):
 
     def cache_dir(self) -> Path:
         return cache_root() / f"kafka-{self.version}"
-
-    @property
-    def lib_dir(self) -> Path:
-        return self.cache_dir() / "lib"
 
     def ports(self) -> Mapping[str, int]:
         return {
@@ -94,23 +80,11 @@ class Kafka(Service):
 
     # ---- fetch ----------------------------------------------------------------------
 
-    def fetched(self) -> bool:
-        return jars_fetched(self.lib_dir)
-
-    def fetch(self) -> None:
-        deps = (Artifact("org.apache.kafka", "kafka_2.13", self.version),
+    def artifacts(self) -> tuple[Artifact, ...]:
+        return (Artifact("org.apache.kafka", "kafka_2.13", self.version),
                 Artifact("org.slf4j", "slf4j-reload4j", SLF4J_VERSION))
-        fetch_jars(self.name, self.cache_dir(), deps, self.version)
 
     # ---- run ------------------------------------------------------------------------
-
-    @property
-    def _conf(self) -> Path:
-        return self.state_dir() / "conf"
-
-    @property
-    def _data(self) -> Path:
-        return self.state_dir() / "data"
 
     def _java(self, main: str, *args: str) -> list[str]:
         return [

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import HarnessError, cache_root, run_checked
+from .base import HarnessError, Service, cache_root, run_checked
 
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 
@@ -105,3 +105,40 @@ def fetch_jars(service: str, work: Path, deps: Sequence[Artifact], stamp: str,
     shutil.rmtree(lib, ignore_errors=True)
     tmp.rename(lib)
     return lib
+
+
+class MavenService(Service):
+    """A JVM service run from Maven Central jars: :meth:`artifacts` names them, the copy
+    lives in ``cache_dir()/lib`` (complete or refetched), configs go to the state
+    directory's ``conf/`` and data to its ``data/``."""
+
+    @property
+    def version(self) -> str:
+        """The version fetched and run (the cache stamp)."""
+        raise NotImplementedError
+
+    def artifacts(self) -> Sequence[Artifact]:
+        """The dependencies whose runtime jars the service runs from."""
+        raise NotImplementedError
+
+    def check_jars(self, lib: Path) -> None:  # noqa: B027 - optional hook
+        """Raise :class:`HarnessError` if a finished copy lacks what the service needs."""
+
+    @property
+    def lib_dir(self) -> Path:
+        return self.cache_dir() / "lib"
+
+    def fetched(self) -> bool:
+        return jars_fetched(self.lib_dir)
+
+    def fetch(self) -> None:
+        fetch_jars(self.name, self.cache_dir(), self.artifacts(), self.version,
+                   check=self.check_jars)
+
+    @property
+    def _conf(self) -> Path:
+        return self.state_dir() / "conf"
+
+    @property
+    def _data(self) -> Path:
+        return self.state_dir() / "data"

@@ -35,7 +35,7 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from .base import HarnessError, Service, cache_root, env_port, run_checked
+from .base import HarnessError, Service, cache_root, env_port, recv_exact, run_checked
 
 DEFAULT_VERSION = "v1.24.2"
 MODULE = "github.com/FerretDB/FerretDB"
@@ -102,23 +102,13 @@ def ping(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.settimeout(timeout)
         sock.sendall(_ping_message())
-        head = _recv_exact(sock, 16)
+        head = recv_exact(sock, 16)
         size, _, _, opcode = struct.unpack("<iiii", head)
-        reply = _recv_exact(sock, size - 16)
+        reply = recv_exact(sock, size - 16)
     if opcode != 2013:
         raise HarnessError(f"mongodb: unexpected reply opcode {opcode}")
     # {ok: 1.0} is a double element "ok" holding 1.0
     return b"\x01ok\x00" + struct.pack("<d", 1.0) in reply
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("connection closed mid-response")
-        buf += chunk
-    return buf
 
 
 class MongoDB(Service):

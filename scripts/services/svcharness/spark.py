@@ -208,12 +208,8 @@ class Spark(Service):
     ) -> bool:
         """Wait for the Master, launch any Worker not running, then wait for all of them."""
         deadline = time.monotonic() + timeout
-        while not self._master_up():
-            if (poll is not None and poll() is not None) or _proc_start_ticks(pid) is None:
-                return False
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.2)
+        if not self._wait_until(self._master_up, pid, deadline, poll):
+            return False
         for index in range(WORKERS):
             if self.worker_pid(index) is None:
                 self._launch_worker(index)
