@@ -245,3 +245,8 @@ def test_stream_parse_json_dead_letters_what_does_not_fit(sink_name, runner):
         (lines[4], "parse_json-1", "does not fit the schema: Object missing required field "
                                    "`amount`"),
     ]
+    assert [(b.dead_letters, b.dead_letter_reasons) for b in ctx.metrics.batches] == [
+        (2, {"does not fit the schema: Expected `float` >= 0.0 - at `$.amount`": 1,
+             "invalid JSON: Input data was truncated": 1}),
+        (1, {"does not fit the schema: Object missing required field `amount`": 1}),
+    ]
