@@ -27,6 +27,7 @@ from etlcore.engine.batch import BatchExecutor, BatchOutcome
 from etlcore.engine.shipping import check_program
 from etlcore.engine.stages import cut
 from etlcore.errors import CheckpointError, StopJob
+from etlcore.graph.base import DeadLetter
 from etlcore.metrics import BatchMetrics, JobMetrics, counting, letter_summary
 from etlcore.sink import SinkContext, SinkWriter, WriterContext
 from etlcore.source import SourceContext
@@ -231,7 +232,7 @@ class Scheduler:
                 out.fn(info.batch_id, records)
             except StopJob:
                 self.graceful_stop.set()  # commit this batch, then end the run
-        letters = [d.to_dict(info.batch_id) for d in outcome.dead_letters]
+        letters = DeadLetter.dicts(outcome.dead_letters, info.batch_id)
         dl_messages = []
         if letters:
             assert self._dead_letter_writer is not None

@@ -248,8 +248,8 @@ class Stream:
         def apply(part: Iterable[Any], run: Any) -> list[Any]:
             records = _as_list(part)
             values, failed = decoder.decode_many(records)
-            for i, reason in failed:
-                run.dead_letter(records[i], reason, key)
+            if failed:
+                run.dead_letter_many([records[i] for i, _ in failed], [r for _, r in failed], key)
             return values
 
         node = MapPartitionsNode(self.node, key, apply)

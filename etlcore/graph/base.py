@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from etlcore.batch import BatchInfo
@@ -29,7 +30,7 @@ from etlcore.graph.identity import describe, user_functions
 from etlcore.records import Records
 
 
-@dataclass
+@dataclass(slots=True)
 class DeadLetter:
     """A record that a stage refused, with why and, when known, where it came from."""
 
@@ -55,6 +56,12 @@ class DeadLetter:
             letter["origin"] = self.origin
         return letter
 
+    @staticmethod
+    def dicts(letters: list[DeadLetter], batch_id: int) -> list[dict[str, Any]]:
+        """``to_dict`` of every letter, in one comprehension (a batch may hold thousands)."""
+        return [{"batch_id": batch_id, "stage": d.stage, "reason": d.reason, "record": d.record}
+                if d.origin is None else d.to_dict(batch_id) for d in letters]
+
 
 @dataclass
 class TaskContext:
@@ -68,6 +75,10 @@ class TaskContext:
 
     def dead_letter(self, record: Any, reason: str, stage: str, origin: str | None = None) -> None:
         self.dead_letters.append(DeadLetter(record, reason, stage, origin))
+
+    def dead_letter_many(self, records: Iterable[Any], reasons: Iterable[str], stage: str) -> None:
+        """A batch's refused records in one call (a bulk decoder's failures), in order."""
+        self.dead_letters.extend(map(DeadLetter, records, reasons, repeat(stage)))
 
     def max_counter(self, name: str, value: Any) -> None:
         old = self.counters.get(name)
