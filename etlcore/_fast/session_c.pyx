@@ -3,7 +3,7 @@
 
 Per key, a C array of open sessions ``(start, last, count, id)`` sorted by
 start. Exact-int keys that fit int64 find their slot through an
-open-addressing C table (the int is its own hash: no Python call, no key
+open-addressing C table (``inttable.pxd``; no Python call, no key
 object compared); the first key of any other type moves the index to a dict
 for good, so Python equality (``1 == 1.0``) keeps applying. A batch is read
 first into C buffers (times as int64 microseconds, keys, values), then
@@ -27,11 +27,11 @@ from operator import index
 from cpython.dict cimport PyDict_CheckExact, PyDict_GetItemWithError
 from cpython.list cimport PyList_CheckExact
 from cpython.long cimport PyLong_CheckExact
-from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.object cimport PyObject_Hash, PyTypeObject
 from cpython.ref cimport Py_INCREF, PyObject
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_SET_ITEM
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t
 from libc.string cimport memmove
 
 from etlcore._fast.hashagg_c cimport (
@@ -47,6 +47,7 @@ from etlcore._fast.hashagg_c cimport (
     make_row,
     read_field,
 )
+from etlcore._fast.inttable cimport IntTable, it_free, it_get, it_init, it_pop, it_setdefault
 from etlcore._fast.times_c cimport int64_of, time_us
 
 from etlcore._fast._common import COUNT, STATE_VERSION, check_field, check_state, reducer_code
@@ -87,11 +88,6 @@ cdef struct Slot:
     int64_t ikey     # the key, in M_INT mode
     int queued       # has a live heap entry
     int used         # holds a key (else on the free stack)
-
-
-cdef struct Cell:
-    int64_t k        # an int key
-    Py_ssize_t slot  # its slot, or -1: empty
 
 
 cdef struct Entry:
@@ -205,11 +201,6 @@ def _plain_tuple(cls) -> bool:
             and len(getattr(cls, "_fields", ())) == 5)
 
 
-cdef inline Py_ssize_t home(int64_t k, int bits) noexcept nogil:
-    """Fibonacci hashing: the top ``bits`` bits of ``k`` times 2**64 / phi."""
-    return <Py_ssize_t>((<uint64_t>k * <uint64_t>0x9E3779B97F4A7C15) >> (64 - bits))
-
-
 cdef inline void* grow(void* p, Py_ssize_t* cap, Py_ssize_t need, size_t item) except NULL:
     """``p`` reallocated to hold at least ``need`` items (``cap`` updated)."""
     cdef Py_ssize_t c = cap[0] if cap[0] else 64
@@ -238,11 +229,9 @@ cdef class SessionStore:
     cdef Py_ssize_t nfree
     cdef Py_ssize_t free_cap
     cdef Py_ssize_t ndormant  # M_INT: finished keys whose slot and cell are kept for their return
-    # key index: M_INT: the C table (linear probing, at most 2/3 full); M_DICT: key -> slot
+    # key index: M_INT: the C table (int key -> slot); M_DICT: key -> slot
     cdef int mode
-    cdef Cell* cells
-    cdef int tbits
-    cdef Py_ssize_t tused
+    cdef IntTable table
     cdef dict index
     cdef Entry* heap
     cdef Py_ssize_t nheap
@@ -280,7 +269,7 @@ cdef class SessionStore:
                 PyMem_Free(self.slots[j].s)
         PyMem_Free(self.slots)
         PyMem_Free(self.free)
-        PyMem_Free(self.cells)
+        it_free(&self.table)
         PyMem_Free(self.heap)
         PyMem_Free(self.b_time)
         PyMem_Free(self.b_ikey)
@@ -319,91 +308,28 @@ cdef class SessionStore:
         self.next_seq += 1
         return slot
 
-    cdef int table_alloc(self, int bits) except -1:
-        cdef Py_ssize_t j, n = (<Py_ssize_t>1) << bits
-        cdef Cell* cells = <Cell*>PyMem_Malloc(n * sizeof(Cell))
-        if cells == NULL:
-            raise MemoryError()
-        for j in range(n):
-            cells[j].slot = -1
-        PyMem_Free(self.cells)
-        self.cells = cells
-        self.tbits = bits
-        self.tused = 0
-        return 0
-
-    cdef int table_grow(self) except -1:
-        """Twice the cells, every int key put back."""
-        cdef Py_ssize_t slot
-        self.table_alloc(self.tbits + 1)
-        for slot in range(self.nslots):
-            if self.slots[slot].used:
-                self.table_put(self.slots[slot].ikey, slot)
-        return 0
-
-    cdef inline void table_put(self, int64_t k, Py_ssize_t slot) noexcept:
-        cdef Py_ssize_t mask = ((<Py_ssize_t>1) << self.tbits) - 1
-        cdef Py_ssize_t h = home(k, self.tbits)
-        while self.cells[h].slot >= 0:
-            h = (h + 1) & mask
-        self.cells[h].k = k
-        self.cells[h].slot = slot
-        self.tused += 1
-
     cdef inline Py_ssize_t int_slot(self, int64_t k, PyObject* key) except -1:
         """The slot of int key ``k`` (``key`` is its object), made on first sight."""
-        cdef Py_ssize_t mask = ((<Py_ssize_t>1) << self.tbits) - 1
-        cdef Py_ssize_t h = home(k, self.tbits)
-        cdef Py_ssize_t slot
-        while True:
-            slot = self.cells[h].slot
-            if slot < 0:
-                break
-            if self.cells[h].k == k:
-                if self.slots[slot].n == 0:  # a finished key is back: seen anew, as a new key
-                    self.slots[slot].seq = self.next_seq
-                    self.slots[slot].stamp = -1
-                    self.slots[slot].queued = 0
-                    self.next_seq += 1
-                    self.ndormant -= 1
-                return slot
-            h = (h + 1) & mask
+        cdef Py_ssize_t slot = <Py_ssize_t>it_get(&self.table, k)
+        if slot >= 0:
+            if self.slots[slot].n == 0:  # a finished key is back: seen anew, as a new key
+                self.slots[slot].seq = self.next_seq
+                self.slots[slot].stamp = -1
+                self.slots[slot].queued = 0
+                self.next_seq += 1
+                self.ndormant -= 1
+            return slot
         slot = self.new_slot(None)  # the key is its int64: a row makes its int afresh
         self.slots[slot].ikey = k
-        self.cells[h].k = k
-        self.cells[h].slot = slot
-        self.tused += 1
-        if 3 * self.tused >= 2 * (mask + 1):
-            self.table_grow()
+        it_setdefault(&self.table, k, slot)
         return slot
-
-    cdef void table_del(self, int64_t k) noexcept:
-        """Remove int key ``k`` (present), shifting later cells of its run back: no tombstones."""
-        cdef Py_ssize_t mask = ((<Py_ssize_t>1) << self.tbits) - 1
-        cdef Py_ssize_t i = home(k, self.tbits)
-        cdef Py_ssize_t j, h
-        while self.cells[i].k != k or self.cells[i].slot < 0:
-            i = (i + 1) & mask
-        j = i
-        while True:
-            j = (j + 1) & mask
-            if self.cells[j].slot < 0:
-                break
-            h = home(self.cells[j].k, self.tbits)
-            # the cell at j may move to i unless its home lies cyclically in (i, j]
-            if (i < h <= j) if i <= j else (i < h or h <= j):
-                continue
-            self.cells[i] = self.cells[j]
-            i = j
-        self.cells[i].slot = -1
-        self.tused -= 1
 
     cdef int free_dormant(self) except -1:
         """Forget the finished int keys kept for their return (too many, or leaving M_INT)."""
         cdef Py_ssize_t slot
         for slot in range(self.nslots):
             if self.slots[slot].used and self.slots[slot].n == 0:
-                self.table_del(self.slots[slot].ikey)
+                it_pop(&self.table, self.slots[slot].ikey)
                 self.free_slot(slot)
         self.ndormant = 0
         return 0
@@ -429,8 +355,7 @@ cdef class SessionStore:
                 key = self.slots[slot].ikey
                 self.keys[slot] = key
                 self.index[key] = slot
-        PyMem_Free(self.cells)
-        self.cells = NULL
+        it_free(&self.table)
         self.mode = M_DICT
         return 0
 
@@ -448,7 +373,7 @@ cdef class SessionStore:
         cdef int64_t k
         if self.mode != M_DICT and int64_of(key, &k):
             if self.mode == M_NEW:
-                self.table_alloc(6)
+                it_init(&self.table, 32)
                 self.mode = M_INT
             return self.int_slot(k, <PyObject*>key)
         if self.mode != M_DICT:
@@ -719,7 +644,7 @@ cdef class SessionStore:
         if need_dict and self.mode != M_DICT:
             self.to_dict_mode()
         elif self.mode == M_NEW and n:
-            self.table_alloc(6)
+            it_init(&self.table, 32)
             self.mode = M_INT
         for i in range(n):
             if self.mode == M_INT:

@@ -1,7 +1,7 @@
 # cython: language_level=3
 # Event times in C: integer microseconds from exact floats and ints, as
 # ``eventtime.base.to_us`` computes them, for kernels that read time fields
-# themselves (session_c; window_c keeps its own copy of the same lines).
+# themselves (session_c, window_c).
 
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_CheckExact

@@ -13,11 +13,9 @@ from collections import deque
 cimport cython
 from operator import index
 
-from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
 from cpython.list cimport PyList_CheckExact
 from cpython.long cimport PyLong_CheckExact
 from cpython.ref cimport PyObject
-from libc.math cimport isfinite, rint
 from libc.stdint cimport int64_t
 
 from etlcore._fast.hashagg_c cimport (
@@ -38,6 +36,7 @@ from etlcore._fast.hashagg_c cimport (
     make_row4,
     read_field,
 )
+from etlcore._fast.times_c cimport time_us
 
 from etlcore._fast._common import (
     CALL,
@@ -56,34 +55,6 @@ __all__ = ["PaneStore", "SlidingWindow", "columns", "event_times_us", "rows", "s
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object, int*) noexcept
-
-cdef int64_t US = 1000000
-# below these magnitudes seconds * US, and its rounding, are exact in int64
-cdef int64_t MAX_INT_S = 9000000000000
-cdef double MAX_FLOAT_US = 9.0e18
-
-
-cdef inline bint calc_us(object t, int64_t* out) noexcept:
-    """``round(t * US)`` in C for an exact, finite float or int of moderate size.
-
-    False means "not computed here": the caller uses the careful conversion.
-    """
-    cdef double x
-    cdef long long i
-    cdef int overflow = 0
-    if PyFloat_CheckExact(t):
-        x = PyFloat_AS_DOUBLE(t)
-        if isfinite(x):
-            x = rint(x * <double>US)  # round(): the default rounding mode is half-even
-            if -MAX_FLOAT_US < x < MAX_FLOAT_US:
-                out[0] = <int64_t>x
-                return True
-    elif PyLong_CheckExact(t):
-        i = PyLong_AsLongLongAndOverflow(t, &overflow)
-        if not overflow and -MAX_INT_S < i < MAX_INT_S:
-            out[0] = i * US
-            return True
-    return False
 
 
 cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
@@ -116,7 +87,7 @@ def event_times_us(times, cutoff, convert) -> tuple:
         cut = PyLong_AsLongLongAndOverflow(cutoff, &overflow)
         cut_c = not overflow
     for i in range(n):
-        if calc_us(items[i], &c):
+        if time_us(items[i], &c):
             us[i] = c
             if cut_c:
                 if c < cut:
@@ -222,7 +193,7 @@ def columns(records, time, key, value, cutoff, convert) -> tuple:
     for i in range(len(recs)):
         f.read(recs[i], i)
         t = f.t
-        if calc_us(t, &c):
+        if time_us(t, &c):
             if cut_c:
                 if c < cut:
                     late.append(i)
@@ -269,7 +240,7 @@ def scan(records, time, key, value, cutoff, convert) -> tuple:
     for i in range(len(recs)):
         f.read(recs[i], i)
         t = f.t
-        if calc_us(t, &c):
+        if time_us(t, &c):
             if cut_c:
                 if c < cut:
                     late.append(i)
@@ -404,7 +375,7 @@ cdef class PaneStore:
             f.read(recs[i], i)
             i += 1
             t = f.t
-            if calc_us(t, &c):
+            if time_us(t, &c):
                 if cut_c:
                     if c < cut:
                         continue
