@@ -161,7 +161,8 @@ class BatchExecutor:
         messages: dict[str, list[tuple[int, Any]]] = {}
         collected: dict[str, list[tuple[tuple[int, int], list[list[Any]]]]] = {}
 
-        for stage in program.stages:
+        def build(stage: Any, sides: list[Any] | None = None) -> list[Task]:
+            """The stage's tasks; a wide stage's ``inputs`` come from ``sides`` (the inbox)."""
             n_tasks = ntasks[stage.root]
             root = sp.nodes[stage.root]
             tasks: list[Task] = []
@@ -178,7 +179,8 @@ class BatchExecutor:
                     tasks.append(task)
             else:
                 assert isinstance(root, WideNode)
-                sides = [inbox.get((root.key, s)) for s in range(len(root.parents))]
+                if sides is None:
+                    sides = [inbox.get((root.key, s)) for s in range(len(root.parents))]
                 if root.skips(sides):
                     tasks = []  # no input this batch: no output either
                     n_tasks = 0
@@ -201,19 +203,45 @@ class BatchExecutor:
                 task.state_only = state_only
                 task.sink_base = {eid: b + i * stage.subparts[stage.exits[eid].node]
                                   for eid, b in bases.items()}
-            if not tasks:
-                results = []
-            elif stage.on_driver and self.runner.ships:
-                results = [execute(program, self.driver_env, t) for t in tasks]
-            else:
-                results = self.runner.run(program, tasks)
+            return tasks
+
+        def file(stage: Any, results: list[TaskResult]) -> None:
             self._file(stage, results, shuffle_n, inbox, outcome, counters, messages, collected)
+            root = sp.nodes[stage.root]
             if root.kind == "wide" and root.stateful and results:
                 parts = self.states.parts[root.key]
                 sizes = self.states.sizes[root.key]
                 for r in results:
                     parts[r.part] = r.state
                     sizes[r.part] = r.state_len
+
+        fused: set[int] = set()
+        for stage in program.stages:
+            if stage.id in fused:
+                continue
+            tasks = build(stage)
+            chain = self._chain(stage, tasks)
+            if chain is not None:
+                # one runner call for the source stage and the reduce stage it feeds
+                # (one Spark job; the blocks go through the runner's shuffle)
+                exit_id, after = chain
+                later = build(after, sides=[[[]] * ntasks[after.root]])
+                if later:
+                    results, later_results = self.runner.run_chain(program, tasks, exit_id,
+                                                                   later)
+                else:
+                    results, later_results = self.runner.run(program, tasks), []
+                file(stage, results)
+                file(after, later_results)
+                fused.add(after.id)
+                continue
+            if not tasks:
+                results = []
+            elif stage.on_driver and self.runner.ships:
+                results = [execute(program, self.driver_env, t) for t in tasks]
+            else:
+                results = self.runner.run(program, tasks)
+            file(stage, results)
 
         for key, node in sp.nodes.items():
             if isinstance(node, WideNode):
@@ -226,6 +254,23 @@ class BatchExecutor:
             chunks.sort(key=lambda c: c[0])
             outcome.collected[name] = [r for _, parts in chunks for p in parts for r in p]
         return outcome
+
+    def _chain(self, stage: Any, tasks: list[Task]) -> tuple[int, Any] | None:
+        """(shuffle exit, reduce stage) when ``stage`` and the one stage it feeds can run as
+        one runner call: a source stage with tasks whose only shuffle goes to a one-parent
+        wide stage fed by nothing else, which runs off the driver and has tasks."""
+        if not self.runner.chains or stage.kind != "source" or not tasks:
+            return None
+        shuffles = [ex for ex in stage.exits if ex.kind == "shuffle"]
+        if len(shuffles) != 1:
+            return None
+        ex = shuffles[0]
+        root = self.plan.nodes[ex.target]
+        after = next(s for s in self.plan.program.stages if s.root == ex.target)
+        if (after.id != stage.id + 1 or self.plan.feeders.get(ex.target) != [stage.id]
+                or len(root.parents) != 1 or after.on_driver):
+            return None
+        return ex.id, after
 
     def _file(self, stage: Any, results: list[TaskResult], shuffle_n: dict[str, int],
               inbox: dict[tuple[str, int], list[list[Any]] | None], outcome: BatchOutcome,

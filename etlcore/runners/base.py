@@ -17,6 +17,8 @@ class Runner(ABC):
 
     name: str = "runner"
     ships: bool = False
+    chains: bool = False  # has run_chain
+
 
     @property
     def default_parallelism(self) -> int:
@@ -29,6 +31,13 @@ class Runner(ABC):
     @abstractmethod
     def run(self, program: Program, tasks: list[Task]) -> list[TaskResult]:
         """Run the tasks (in parallel where the runner can); results in task order."""
+
+    def run_chain(self, program: Program, tasks: list[Task], exit_id: int,
+                  reduce_tasks: list[Task]) -> tuple[list[TaskResult], list[TaskResult]]:
+        """Run a source stage and the reduce stage its shuffle exit ``exit_id`` feeds, as one
+        unit (one Spark job): the blocks go to ``reduce_tasks[i].inputs`` on the runner's side
+        and never reach the caller. Only called when ``chains`` is True."""
+        raise NotImplementedError
 
     def interrupt(self) -> None:  # noqa: B027 - optional hook
         """A hard stop, called from another thread while a batch may be running: make
