@@ -83,23 +83,46 @@ def _map_chain(blob: Any, uid: str, exit_id: int, n: int,
             yield rt.part, (2, rt.part, rt)
 
 
-def _reduce_chain(blob: Any, uid: str, items: Iterable[tuple[int, Any]]) -> list[tuple[int, Any]]:
-    """A chain's reduce side: the partition's blocks in map-task order, then its task."""
+def _reduce_chain(blob: Any, uid: str, keep: bool,
+                  items: Iterable[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    """A chain's reduce side: the partition's blocks in map-task order, then its task.
+
+    Items are ``(partition, (kind, part, value))``: 0 a block, 1 a map task's result
+    (passed through), 2 the reduce task, 3 its state kept from the last batch. With
+    ``keep`` the new state leaves as a kind-3 item, not in the result.
+    """
     blocks: list[tuple[int, Any]] = []
     out: list[tuple[int, Any]] = []
     task: Task | None = None
+    state: list[Any] = []
     for _, (kind, part, value) in items:
         if kind == 0:
             blocks.append((part, value))
         elif kind == 1:
-            out.append((1, value))
-        else:
+            out.append((part, (1, part, value)))
+        elif kind == 2:
             task = value
+        else:
+            state.append(value)
     if task is not None:
         blocks.sort(key=lambda b: b[0])
         task.inputs = [[b for _, b in blocks]]
-        out.append((2, _execute(blob, uid, task)))
+        if state:
+            task.state = state[0]
+        result = _execute(blob, uid, task)
+        if keep:
+            out.append((task.part, (3, task.part, result.state)))
+            result.state = None
+        out.append((task.part, (2, task.part, result)))
     return out
+
+
+def _not_state(item: tuple[int, Any]) -> bool:
+    return item[1][0] != 3
+
+
+def _is_state(item: tuple[int, Any]) -> bool:
+    return item[1][0] == 3
 
 
 def _reads_nothing(program: Program, task: Task) -> bool:
@@ -126,6 +149,7 @@ class SparkRunner(Runner):
     name = "spark"
     ships = True
     chains = True
+    keeps_state = True
 
     def __init__(self, master: str | None = None, workers: int | None = None,
                  conf: dict[str, str] | None = None, context: Any = None):
@@ -145,6 +169,10 @@ class SparkRunner(Runner):
         self._uid: str | None = None
         self._group = f"etlcore-{uuid.uuid4().hex[:12]}"  # this runner's jobs, for interrupt()
         self._driver_env = WorkerEnv("driver")  # stages that read nothing run here
+        # (program uid, node) -> the cached RDD of the last chain batch, whose kind-3
+        # items are the node's state by partition; and states taken over at stop()
+        self._kept: dict[tuple[str, str], Any] = {}
+        self._final: dict[tuple[str, str], list[Any]] = {}
 
     @property
     def default_parallelism(self) -> int:
@@ -229,29 +257,86 @@ class SparkRunner(Runner):
         return rdd.map(lambda task: _execute(blob, uid, task)).collect()
 
     def run_chain(self, program: Program, tasks: list[Task], exit_id: int,
-                  reduce_tasks: list[Task]) -> tuple[list[TaskResult], list[TaskResult]]:
+                  reduce_tasks: list[Task], state: str | None = None, keep: bool = False,
+                  ) -> tuple[list[TaskResult], list[TaskResult]]:
         """One Spark job: source tasks, ``partitionBy`` on reduce partitions, reduce tasks.
 
         Reduce task ``i`` travels with source task ``i % len(tasks)`` (no extra Spark tasks
-        for it); its blocks meet it in reduce partition ``i``.
+        for it); its blocks meet it in reduce partition ``i``. With ``keep`` the reduce
+        side's new state stays in a cached RDD partitioned the same way, which the next
+        batch's reduce side reads through a union of the two (a narrow dependency: Spark's
+        ``PartitionerAwareUnionRDD``), as ``updateStateByKey`` carries its state RDD; only
+        :meth:`take_state` brings it to the driver (a checkpoint snapshot).
         """
-        if self._on_driver(program, tasks):  # nothing read: only the reduce side (state) ships
+        if self._on_driver(program, tasks):  # nothing read: only the reduce side ships
             first = [execute(program, self._driver_env, t) for t in tasks]
             blocks = [r.shuffle.pop(exit_id) for r in first]  # a source stage always routes
             for rt in reduce_tasks:
                 rt.inputs = [[b[rt.part] for b in blocks]]
-            return first, self.run(program, reduce_tasks)
+            tasks, first_done = [], first
+        else:
+            first_done = None
         blob, uid = self._submit(program)
-        n, m = len(reduce_tasks), len(tasks)
-        items = [(t, reduce_tasks[j::m]) for j, t in enumerate(tasks)]
-        out = (self._sc.parallelize(items, m)
-               .mapPartitions(lambda it: _map_chain(blob, uid, exit_id, n, it))
-               .partitionBy(n, _identity)
-               .mapPartitions(lambda it: _reduce_chain(blob, uid, it))
-               .collect())
-        first = sorted((r for kind, r in out if kind == 1), key=lambda r: r.part)
-        second = sorted((r for kind, r in out if kind == 2), key=lambda r: r.part)
+        n = len(reduce_tasks)
+        held = self._kept.pop((uid, state), None) if state is not None else None
+        if held is not None:
+            for rt in reduce_tasks:
+                rt.state = None  # the held RDD has it
+        if tasks:
+            m = len(tasks)
+            items = [(t, reduce_tasks[j::m]) for j, t in enumerate(tasks)]
+            rdd = (self._sc.parallelize(items, m)
+                   .mapPartitions(lambda it: _map_chain(blob, uid, exit_id, n, it)))
+        else:
+            rdd = self._sc.parallelize([(rt.part, (2, rt.part, rt)) for rt in reduce_tasks], n)
+        rdd = rdd.partitionBy(n, _identity)
+        if held is not None:
+            rdd = rdd.union(held.filter(_is_state))
+            if rdd.getNumPartitions() != n:  # not partitioner-aware: shuffle the state too
+                rdd = rdd.partitionBy(n, _identity)
+        keeping = state is not None and keep
+        rdd = rdd.mapPartitions(lambda it: _reduce_chain(blob, uid, keeping, it),
+                                preservesPartitioning=True)
+        try:
+            if keeping:
+                rdd.persist()
+                out = rdd.filter(_not_state).values().collect()
+            else:
+                out = rdd.values().collect()
+        except BaseException:
+            if held is not None:
+                self._kept[(uid, state)] = held  # the batch did not happen: keep the old one
+            if keeping:
+                rdd.unpersist()
+            raise
+        if keeping:
+            self._kept[(uid, state)] = rdd
+        if held is not None:
+            held.unpersist()
+        first = first_done if first_done is not None else sorted(
+            (r for kind, _, r in out if kind == 1), key=lambda r: r.part)
+        second = sorted((r for kind, _, r in out if kind == 2), key=lambda r: r.part)
         return first, second
+
+    def holds_state(self, program: Program, key: str) -> bool:
+        return (program.uid, key) in self._kept
+
+    def take_state(self, program: Program, key: str) -> list[Any]:
+        """The kept state by partition, collected (one Spark job); the next batch ships it
+        again from the driver, which also cuts the lineage of the cached RDDs there."""
+        final = self._final.pop((program.uid, key), None)
+        if final is not None:
+            return final
+        rdd = self._kept.pop((program.uid, key))
+        try:
+            return self._collect_state(rdd)
+        finally:
+            rdd.unpersist()
+
+    @staticmethod
+    def _collect_state(rdd: Any) -> list[Any]:
+        items = sorted(rdd.filter(_is_state).values().collect(), key=lambda x: x[1])
+        return [state for _, _, state in items]
 
     def interrupt(self) -> None:
         """Cancel this runner's Spark jobs (and only those, on a shared context)."""
@@ -260,6 +345,11 @@ class SparkRunner(Runner):
                 self._sc.cancelJobGroup(self._group)
 
     def stop(self) -> None:
+        for (uid, key), rdd in list(self._kept.items()):  # the driver may still ask for it
+            with contextlib.suppress(Exception):  # a context already gone: nothing to keep
+                self._final[(uid, key)] = self._collect_state(rdd)
+                rdd.unpersist()
+        self._kept.clear()
         if self._broadcast is not None:
             with contextlib.suppress(Exception):  # the context may already be gone
                 self._broadcast.destroy()
