@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from etlcore.runners.base import Runner
 
 
+KEPT_BATCHES = 10  # at most this many batches in a row keep state on the runner
+
+
 @dataclass
 class BatchOutcome:
     info: BatchInfo
@@ -132,6 +135,7 @@ class BatchExecutor:
         # set by the scheduler: batches whose state goes to a checkpoint, so a runner
         # that could keep state between batches hands it back with the results instead
         self.snapshot_due: Callable[[int], bool] = lambda batch_id: False
+        self._kept_run: dict[str, int] = {}  # node -> batches its state stayed on the runner
 
     def _count(self, node: Node, ntasks: dict[str, int], memo: dict[str, int]) -> int:
         """Partitions of ``node`` in this batch (decides ``n`` for shuffles without one)."""
@@ -256,8 +260,13 @@ class BatchExecutor:
                     self.states.pull(key)
                     results, later_results = self.runner.run(program, tasks), []
                 else:
-                    # a snapshot batch brings the state back with the results
-                    keep = can_keep and not self.snapshot_due(plan.batch_id)
+                    # a snapshot batch brings the state back with the results, and so
+                    # does every KEPT_BATCHES-th: it cuts the runner's lineage (Spark
+                    # would otherwise hold every earlier batch's input to recompute it)
+                    run = self._kept_run.get(key, 0)
+                    keep = (can_keep and not self.snapshot_due(plan.batch_id)
+                            and run < KEPT_BATCHES)
+                    self._kept_run[key] = run + 1 if keep else 0
                     results, later_results = self.runner.run_chain(
                         program, tasks, exit_id, later, key if can_keep else None, keep)
                     if keep:

@@ -68,3 +68,31 @@ def test_an_empty_batch_runs_no_spark_job(spark_context):
     got = run(upper, runner)
     assert got == want
     assert jobs(spark_context, runner) == sum(1 for b in BATCHES if b)
+
+
+def test_state_kept_on_spark_survives_snapshots_and_a_restart(spark_context, tmp_path):
+    """A stateful reduce chained to its source, no sink, ``keep_state=True``: Spark keeps
+    the state between batches (a cached RDD); snapshot batches bring it to the driver's checkpoint, and a
+    restarted job resumes from there as an uninterrupted local run does."""
+
+    def run_counts(runner: Any, batches: int, checkpoint: str) -> dict[int, list[Any]]:
+        out: dict[int, list[Any]] = {}
+        ctx = StreamingContext(1.0, clock="manual", name="kept-state", runner=runner,
+                               parallelism=2, checkpoint=checkpoint, checkpoint_interval=3,
+                               max_rate_per_partition=40)
+        src = ctx.source("generator", kind="clicks", seed=3, rate=1e6, partitions=2,
+                         limit=600, start_time=1_700_000_000.0)
+        (src.map(lambda r: (r["user_id"], 1))
+            .update_state_by_key(lambda new, old: (old or 0) + sum(new))
+            .foreach_batch(lambda batch_id, rows: out.__setitem__(batch_id, sorted(rows))))
+        ctx.run(batches=batches)
+        return out
+
+    want = run_counts("local", 8, str(tmp_path / "local"))
+    runner = SparkRunner(context=spark_context, keep_state=True)
+    first = run_counts(runner, 4, str(tmp_path / "spark"))
+    assert not runner._kept  # stop() let go of the cached RDDs
+    rest = run_counts(SparkRunner(context=spark_context, keep_state=True), 4,
+                      str(tmp_path / "spark"))
+    assert {**first, **rest} == want
+    assert len(want) == 8 and all(want.values())
