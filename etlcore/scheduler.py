@@ -110,6 +110,7 @@ class Scheduler:
         runner.start(stage_plan.program)
         self.executor = BatchExecutor(stage_plan, runner,
                                       {n.key: n for n in self.graph.sources})
+        self.executor.snapshot_due = self._snapshot_due
         ctx._hook("etlcore_job_started", job_name=ctx.name, config=ctx.describe())
         if recovery is not None:
             self._recover(recovery)
@@ -250,13 +251,17 @@ class Scheduler:
                              f"batch {info.batch_id}, on the driver)")
                 raise
 
+    def _snapshot_due(self, batch_id: int) -> bool:
+        """Batch ``batch_id`` writes a state snapshot to the checkpoint."""
+        return (self.checkpoint is not None and bool(self.graph.stateful_nodes()) and (
+            self._snapshot_every_batch or (batch_id + 1) % self.ctx.checkpoint_interval == 0))
+
     def _finish(self, result: tuple[BatchOutcome, float], plan: BatchPlan,
                 scheduling_delay: float = 0.0, bound: int | None = None) -> BatchMetrics:
         run, processing = result
         assert self.executor is not None
         stateful = self.graph.stateful_nodes()
-        snapshot = (self.checkpoint is not None and bool(stateful) and (
-            self._snapshot_every_batch or (plan.batch_id + 1) % self.ctx.checkpoint_interval == 0))
+        snapshot = self._snapshot_due(plan.batch_id)
         if self.checkpoint is not None:
             if snapshot:  # before the commit: a committed batch always has its state on disk
                 self.checkpoint.write_state(plan.batch_id, self.executor.states.snapshot())

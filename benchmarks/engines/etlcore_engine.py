@@ -32,6 +32,7 @@ _PARALLELISM = os.environ.get("ETLCORE_BENCH_PARALLELISM")  # unset: StreamingCo
 PARALLELISM = int(_PARALLELISM) if _PARALLELISM else None
 RUNNER = os.environ.get("ETLCORE_BENCH_RUNNER", "local")
 WORKERS = int(os.environ.get("ETLCORE_BENCH_WORKERS", "2"))
+SPARK_KEEP = os.environ.get("ETLCORE_BENCH_SPARK_KEEP") == "1"  # SparkRunner(keep_state=True)
 W3_API = os.environ.get("ETLCORE_BENCH_W3", "typed")  # "stdlib": json.loads + filter + map
 
 
@@ -84,7 +85,7 @@ class Etlcore(Engine):
         if RUNNER == "spark":
             from etlcore.runners.spark import SparkRunner
 
-            runner = SparkRunner(context=self.sc)
+            runner = SparkRunner(context=self.sc, keep_state=SPARK_KEEP)
         return self.etlcore.StreamingContext(
             batch_interval="1s", clock="manual", parallelism=PARALLELISM, runner=runner,
             workers=WORKERS if RUNNER == "processes" else None)

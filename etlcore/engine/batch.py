@@ -10,6 +10,7 @@ Nothing else crosses between driver and workers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,9 @@ from etlcore.graph.io import SourceNode
 
 if TYPE_CHECKING:
     from etlcore.runners.base import Runner
+
+
+KEPT_BATCHES = 10  # at most this many batches in a row keep state on the runner
 
 
 @dataclass
@@ -41,11 +45,17 @@ class BatchOutcome:
 
 
 class StateTable:
-    """Per stateful node, one state value per reduce partition (live, or encoded)."""
+    """Per stateful node, one state value per reduce partition (live, or encoded).
+
+    A runner may keep a node's state itself between batches (the spark runner's cached
+    state RDD): ``remote[key]`` then fetches it, and anything that reads the table
+    (a checkpoint snapshot, a model) pulls it back first.
+    """
 
     def __init__(self, plan: StagePlan, encoded: bool):
         self.encoded = encoded
         self.nodes = {n.key: n for n in plan.stateful}
+        self.remote: dict[str, Callable[[], list[Any]]] = {}
         self.parts: dict[str, list[Any]] = {}
         self.sizes: dict[str, list[int]] = {}
         for node in plan.stateful:
@@ -53,7 +63,15 @@ class StateTable:
             self.parts[node.key] = [None if encoded else node.first_state(i) for i in range(n)]
             self.sizes[node.key] = [0] * n
 
+    def pull(self, key: str | None = None) -> None:
+        """Bring state a runner keeps back into the table (all nodes, or ``key``)."""
+        for k in [key] if key is not None else list(self.remote):
+            fetch = self.remote.pop(k, None)
+            if fetch is not None:
+                self.parts[k] = fetch()
+
     def snapshot(self) -> dict[str, Any]:
+        self.pull()
         out = {}
         for key, node in self.nodes.items():
             parts = self.parts[key]
@@ -66,6 +84,7 @@ class StateTable:
         return out
 
     def restore(self, snapshot: dict[str, Any]) -> None:
+        self.pull()  # the runner lets go of what it kept
         for key, node in self.nodes.items():
             if key not in snapshot:
                 continue
@@ -87,6 +106,7 @@ class StateTable:
 
     def live(self, key: str) -> list[Any]:
         """The partition states of ``key`` as live values (decoded when kept encoded)."""
+        self.pull(key)
         node = self.nodes[key]
         parts = self.parts[key]
         if not self.encoded:
@@ -112,6 +132,10 @@ class BatchExecutor:
                                    f"'{node.reads_state_of}', which is not a stateful operator "
                                    "of this job")
         self.driver_env = WorkerEnv("driver")  # for stages that run on the driver
+        # set by the scheduler: batches whose state goes to a checkpoint, so a runner
+        # that could keep state between batches hands it back with the results instead
+        self.snapshot_due: Callable[[int], bool] = lambda batch_id: False
+        self._kept_run: dict[str, int] = {}  # node -> batches its state stayed on the runner
 
     def _count(self, node: Node, ntasks: dict[str, int], memo: dict[str, int]) -> int:
         """Partitions of ``node`` in this batch (decides ``n`` for shuffles without one)."""
@@ -161,7 +185,9 @@ class BatchExecutor:
         messages: dict[str, list[tuple[int, Any]]] = {}
         collected: dict[str, list[tuple[tuple[int, int], list[list[Any]]]]] = {}
 
-        for stage in program.stages:
+        def build(stage: Any, sides: list[Any] | None = None, held: bool = False) -> list[Task]:
+            """The stage's tasks; a wide stage's ``inputs`` come from ``sides`` (the inbox).
+            ``held``: the runner holds the stage's state, so its tasks carry none."""
             n_tasks = ntasks[stage.root]
             root = sp.nodes[stage.root]
             tasks: list[Task] = []
@@ -178,13 +204,16 @@ class BatchExecutor:
                     tasks.append(task)
             else:
                 assert isinstance(root, WideNode)
-                sides = [inbox.get((root.key, s)) for s in range(len(root.parents))]
+                if sides is None:
+                    sides = [inbox.get((root.key, s)) for s in range(len(root.parents))]
                 if root.skips(sides):
                     tasks = []  # no input this batch: no output either
                     n_tasks = 0
                 else:
                     emits = root.emits(scope)
-                    states = self.states.parts.get(root.key)
+                    if not held:
+                        self.states.pull(root.key)
+                    states = None if held else self.states.parts.get(root.key)
                     for i in range(n_tasks):
                         inputs = [None if side is None else side[i] for side in sides]
                         tasks.append(Task(stage.id, i, info, plan.batch_id, inputs=inputs,
@@ -201,19 +230,61 @@ class BatchExecutor:
                 task.state_only = state_only
                 task.sink_base = {eid: b + i * stage.subparts[stage.exits[eid].node]
                                   for eid, b in bases.items()}
+            return tasks
+
+        def file(stage: Any, results: list[TaskResult], kept: bool = False) -> None:
+            self._file(stage, results, shuffle_n, inbox, outcome, counters, messages, collected)
+            root = sp.nodes[stage.root]
+            if root.kind == "wide" and root.stateful and results:
+                parts = self.states.parts[root.key]
+                sizes = self.states.sizes[root.key]
+                for r in results:
+                    if not kept:  # kept: the runner holds the new state, the table is stale
+                        parts[r.part] = r.state
+                    sizes[r.part] = r.state_len
+
+        fused: set[int] = set()
+        for stage in program.stages:
+            if stage.id in fused:
+                continue
+            tasks = build(stage)
+            chain = self._chain(stage, tasks)
+            if chain is not None:
+                # one runner call for the source stage and the reduce stage it feeds
+                # (one Spark job; the blocks go through the runner's shuffle)
+                exit_id, after, can_keep = chain
+                key = after.root
+                held = can_keep and self.runner.holds_state(program, key)
+                later = build(after, sides=[[[]] * ntasks[key]], held=held)
+                if not later:
+                    self.states.pull(key)
+                    results, later_results = self.runner.run(program, tasks), []
+                else:
+                    # a snapshot batch brings the state back with the results, and so
+                    # does every KEPT_BATCHES-th: it cuts the runner's lineage (Spark
+                    # would otherwise hold every earlier batch's input to recompute it)
+                    run = self._kept_run.get(key, 0)
+                    keep = (can_keep and not self.snapshot_due(plan.batch_id)
+                            and run < KEPT_BATCHES)
+                    self._kept_run[key] = run + 1 if keep else 0
+                    results, later_results = self.runner.run_chain(
+                        program, tasks, exit_id, later, key if can_keep else None, keep)
+                    if keep:
+                        self.states.remote[key] = (
+                            lambda key=key: self.runner.take_state(program, key))
+                    else:
+                        self.states.remote.pop(key, None)  # the results carry it
+                file(stage, results)
+                file(after, later_results, kept=bool(later) and keep)
+                fused.add(after.id)
+                continue
             if not tasks:
                 results = []
             elif stage.on_driver and self.runner.ships:
                 results = [execute(program, self.driver_env, t) for t in tasks]
             else:
                 results = self.runner.run(program, tasks)
-            self._file(stage, results, shuffle_n, inbox, outcome, counters, messages, collected)
-            if root.kind == "wide" and root.stateful and results:
-                parts = self.states.parts[root.key]
-                sizes = self.states.sizes[root.key]
-                for r in results:
-                    parts[r.part] = r.state
-                    sizes[r.part] = r.state_len
+            file(stage, results)
 
         for key, node in sp.nodes.items():
             if isinstance(node, WideNode):
@@ -226,6 +297,32 @@ class BatchExecutor:
             chunks.sort(key=lambda c: c[0])
             outcome.collected[name] = [r for _, parts in chunks for p in parts for r in p]
         return outcome
+
+    def _chain(self, stage: Any, tasks: list[Task]) -> tuple[int, Any, bool] | None:
+        """(shuffle exit, reduce stage, keep) when ``stage`` and the one stage it feeds can
+        run as one runner call: a source stage with tasks whose only shuffle goes to a
+        one-parent wide stage fed by nothing else, which runs off the driver.
+
+        ``keep``: the runner may keep the reduce stage's state between batches. Only
+        when no operator reads that state on the driver, and neither stage writes to a
+        sink: a runner that lost kept state recomputes it from earlier batches' tasks,
+        which must then have no effect outside.
+        """
+        if not self.runner.chains or stage.kind != "source" or not tasks:
+            return None
+        shuffles = [ex for ex in stage.exits if ex.kind == "shuffle"]
+        if len(shuffles) != 1:
+            return None
+        ex = shuffles[0]
+        root = self.plan.nodes[ex.target]
+        after = next(s for s in self.plan.program.stages if s.root == ex.target)
+        if (after.id != stage.id + 1 or self.plan.feeders.get(ex.target) != [stage.id]
+                or len(root.parents) != 1 or after.on_driver):
+            return None
+        keep = (self.runner.keeps_state and isinstance(root, WideNode) and root.stateful
+                and not any(n.reads_state_of == root.key for n in self.plan.nodes.values())
+                and not any(e.kind == "sink" for e in stage.exits + after.exits))
+        return ex.id, after, keep
 
     def _file(self, stage: Any, results: list[TaskResult], shuffle_n: dict[str, int],
               inbox: dict[tuple[str, int], list[list[Any]] | None], outcome: BatchOutcome,

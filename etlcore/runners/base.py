@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 from etlcore.engine.stages import Program
 from etlcore.engine.task import Task, TaskResult
@@ -17,6 +18,9 @@ class Runner(ABC):
 
     name: str = "runner"
     ships: bool = False
+    chains: bool = False  # has run_chain
+    keeps_state: bool = False  # run_chain can keep a reduce stage's state between batches
+
 
     @property
     def default_parallelism(self) -> int:
@@ -29,6 +33,28 @@ class Runner(ABC):
     @abstractmethod
     def run(self, program: Program, tasks: list[Task]) -> list[TaskResult]:
         """Run the tasks (in parallel where the runner can); results in task order."""
+
+    def run_chain(self, program: Program, tasks: list[Task], exit_id: int,
+                  reduce_tasks: list[Task], state: str | None = None, keep: bool = False,
+                  ) -> tuple[list[TaskResult], list[TaskResult]]:
+        """Run a source stage and the reduce stage its shuffle exit ``exit_id`` feeds, as one
+        unit (one Spark job): the blocks go to ``reduce_tasks[i].inputs`` on the runner's side
+        and never reach the caller. Only called when ``chains`` is True.
+
+        ``state`` (only when ``keeps_state``): the stateful reduce node. If the runner holds
+        its state (:meth:`holds_state`), the tasks carry none and the held state is used.
+        With ``keep`` the runner keeps the new state (results carry ``state=None``);
+        without, it lets go of it and the results carry it.
+        """
+        raise NotImplementedError
+
+    def holds_state(self, program: Program, key: str) -> bool:
+        """The runner holds ``key``'s state from the last batch (see ``run_chain``)."""
+        return False
+
+    def take_state(self, program: Program, key: str) -> list[Any]:
+        """Hand back the state kept for ``key`` (one value per partition) and let go of it."""
+        raise NotImplementedError
 
     def interrupt(self) -> None:  # noqa: B027 - optional hook
         """A hard stop, called from another thread while a batch may be running: make

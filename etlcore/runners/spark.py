@@ -8,9 +8,21 @@ batches (Spark reuses Python workers). Spark retries a failed task on another
 executor (``spark.task.maxFailures``), so a lost worker JVM costs a retry, not
 data: a task is deterministic and returns values only.
 
-Shuffle blocks come back to the driver with the results and go out with the
-next stage's tasks; keyed state is held by the driver between batches and
-travels with the task of its partition, encoded as plain data.
+A source stage and the one reduce stage its shuffle feeds run as one Spark job
+(:meth:`SparkRunner.run_chain`): the map tasks route their blocks by reduce
+partition (etlcore's own partitioner already chose it), and Spark's shuffle
+moves them with ``partitionBy`` on those partition numbers, so no block passes
+through the driver. Other shapes run one Spark job per stage, and their blocks
+come back to the driver with the results and go out with the next stage's tasks.
+Keyed state is held by the driver between batches and travels with the task of
+its partition, encoded as plain data. With ``keep_state=True`` (experimental, not
+yet measured, off by default) a chained stateful reduce stage keeps its state in
+a cached RDD on the executors instead, as ``updateStateByKey`` does; it comes to
+the driver at snapshot batches and every ``KEPT_BATCHES`` batches (which also
+bounds the RDD lineage).
+
+A stage whose tasks all read nothing (the idle batch at the end of a bounded
+input) runs on the driver: a Spark job costs 60-170 ms here before any work.
 
 On a cluster of several hosts the checkpoint directory and any local-path sink
 must be on storage every host sees (a network file system; ``s3://`` and
@@ -25,6 +37,7 @@ import os
 import re
 import sys
 import uuid
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import cloudpickle
@@ -52,6 +65,78 @@ def _execute(blob: Any, uid: str, task: Task) -> TaskResult:
         return execute(program, _env, task)
 
 
+def _identity(part: int) -> int:
+    """The Spark partitioner of a chain's shuffle: keys are already reduce partitions."""
+    return part
+
+
+def _map_chain(blob: Any, uid: str, exit_id: int, n: int,
+               items: Iterable[tuple[Task, list[Task]]]) -> Iterator[tuple[int, Any]]:
+    """A chain's map side: run each source task and key its blocks by reduce partition.
+
+    The task's result (without the blocks) and the reduce tasks that travelled with it go
+    to their partitions too, so the reduce side can hand everything back in one collect.
+    """
+    for task, reduce_tasks in items:  # read to the end: a worker is reused only then
+        result = _execute(blob, uid, task)
+        blocks = result.shuffle.pop(exit_id, None) or []
+        for i, block in enumerate(blocks):
+            yield i, (0, task.part, block)
+        yield task.part % n, (1, task.part, result)
+        for rt in reduce_tasks:
+            yield rt.part, (2, rt.part, rt)
+
+
+def _reduce_chain(blob: Any, uid: str, keep: bool,
+                  items: Iterable[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    """A chain's reduce side: the partition's blocks in map-task order, then its task.
+
+    Items are ``(partition, (kind, part, value))``: 0 a block, 1 a map task's result
+    (passed through), 2 the reduce task, 3 its state kept from the last batch. With
+    ``keep`` the new state leaves as a kind-3 item, not in the result.
+    """
+    blocks: list[tuple[int, Any]] = []
+    out: list[tuple[int, Any]] = []
+    task: Task | None = None
+    state: list[Any] = []
+    for _, (kind, part, value) in items:
+        if kind == 0:
+            blocks.append((part, value))
+        elif kind == 1:
+            out.append((part, (1, part, value)))
+        elif kind == 2:
+            task = value
+        else:
+            state.append(value)
+    if task is not None:
+        blocks.sort(key=lambda b: b[0])
+        task.inputs = [[b for _, b in blocks]]
+        if state:
+            task.state = state[0]
+        result = _execute(blob, uid, task)
+        if keep:
+            out.append((task.part, (3, task.part, result.state)))
+            result.state = None
+        out.append((task.part, (2, task.part, result)))
+    return out
+
+
+def _not_state(item: tuple[int, Any]) -> bool:
+    return item[1][0] != 3
+
+
+def _is_state(item: tuple[int, Any]) -> bool:
+    return item[1][0] == 3
+
+
+def _reads_nothing(program: Program, task: Task) -> bool:
+    if program.stages[task.stage].kind != "source":
+        return False
+    if task.records is not None:
+        return not task.records
+    return task.source is None or task.source[1] == task.source[2]
+
+
 def _is_local(master: str) -> bool:
     return master.startswith("local")
 
@@ -67,9 +152,11 @@ class SparkRunner(Runner):
 
     name = "spark"
     ships = True
+    chains = True
 
     def __init__(self, master: str | None = None, workers: int | None = None,
-                 conf: dict[str, str] | None = None, context: Any = None):
+                 conf: dict[str, str] | None = None, context: Any = None,
+                 keep_state: bool = False):
         if context is not None:
             master = context.master
         self.master = master or os.environ.get("ETLCORE_SPARK_MASTER") or (
@@ -80,11 +167,19 @@ class SparkRunner(Runner):
                               "spark://host:7077", self.master)
         self.workers = workers
         self.conf = dict(conf or {})
+        # experimental, off by default until measured: keyed state of a chained reduce
+        # stage stays on the executors between batches (see run_chain)
+        self.keeps_state = bool(keep_state)
         self._sc: Any = context
         self._own_context = context is None  # a context handed in outlives the job
         self._broadcast: Any = None
         self._uid: str | None = None
         self._group = f"etlcore-{uuid.uuid4().hex[:12]}"  # this runner's jobs, for interrupt()
+        self._driver_env = WorkerEnv("driver")  # stages that read nothing run here
+        # (program uid, node) -> the cached RDD of the last chain batch, whose kind-3
+        # items are the node's state by partition; and states taken over at stop()
+        self._kept: dict[tuple[str, str], Any] = {}
+        self._final: dict[tuple[str, str], list[Any]] = {}
 
     @property
     def default_parallelism(self) -> int:
@@ -147,13 +242,108 @@ class SparkRunner(Runner):
         self._broadcast = self._sc.broadcast(cloudpickle.dumps(program))
         self._uid = program.uid
 
-    def run(self, program: Program, tasks: list[Task]) -> list[TaskResult]:
+    def _submit(self, program: Program) -> tuple[Any, str]:
         if self._sc is None or self._uid != program.uid:
             self.start(program)
-        blob, uid = self._broadcast, program.uid
         self._sc.setJobGroup(self._group, f"etlcore {program.job}", interruptOnCancel=True)
+        return self._broadcast, program.uid
+
+    def _on_driver(self, program: Program, tasks: list[Task]) -> bool:
+        """Every task reads nothing: no Spark job (its fixed cost is the whole work).
+        Sink writers then open on the driver, so not on a cluster of several hosts."""
+        if not all(_reads_nothing(program, t) for t in tasks):
+            return False
+        return not (self.multi_host and any(ex.kind == "sink" for t in tasks[:1]
+                                            for ex in program.stages[t.stage].exits))
+
+    def run(self, program: Program, tasks: list[Task]) -> list[TaskResult]:
+        if self._on_driver(program, tasks):
+            return [execute(program, self._driver_env, t) for t in tasks]
+        blob, uid = self._submit(program)
         rdd = self._sc.parallelize(tasks, len(tasks))
         return rdd.map(lambda task: _execute(blob, uid, task)).collect()
+
+    def run_chain(self, program: Program, tasks: list[Task], exit_id: int,
+                  reduce_tasks: list[Task], state: str | None = None, keep: bool = False,
+                  ) -> tuple[list[TaskResult], list[TaskResult]]:
+        """One Spark job: source tasks, ``partitionBy`` on reduce partitions, reduce tasks.
+
+        Reduce task ``i`` travels with source task ``i % len(tasks)`` (no extra Spark tasks
+        for it); its blocks meet it in reduce partition ``i``. With ``keep`` the reduce
+        side's new state stays in a cached RDD partitioned the same way, which the next
+        batch's reduce side reads through a union of the two (a narrow dependency: Spark's
+        ``PartitionerAwareUnionRDD``), as ``updateStateByKey`` carries its state RDD; only
+        :meth:`take_state` brings it to the driver (a checkpoint snapshot).
+        """
+        if self._on_driver(program, tasks):  # nothing read: only the reduce side ships
+            first = [execute(program, self._driver_env, t) for t in tasks]
+            blocks = [r.shuffle.pop(exit_id) for r in first]  # a source stage always routes
+            for rt in reduce_tasks:
+                rt.inputs = [[b[rt.part] for b in blocks]]
+            tasks, first_done = [], first
+        else:
+            first_done = None
+        blob, uid = self._submit(program)
+        n = len(reduce_tasks)
+        held = self._kept.pop((uid, state), None) if state is not None else None
+        if held is not None:
+            for rt in reduce_tasks:
+                rt.state = None  # the held RDD has it
+        if tasks:
+            m = len(tasks)
+            items = [(t, reduce_tasks[j::m]) for j, t in enumerate(tasks)]
+            rdd = (self._sc.parallelize(items, m)
+                   .mapPartitions(lambda it: _map_chain(blob, uid, exit_id, n, it)))
+        else:
+            rdd = self._sc.parallelize([(rt.part, (2, rt.part, rt)) for rt in reduce_tasks], n)
+        rdd = rdd.partitionBy(n, _identity)
+        if held is not None:
+            rdd = rdd.union(held.filter(_is_state))
+            if rdd.getNumPartitions() != n:  # not partitioner-aware: shuffle the state too
+                rdd = rdd.partitionBy(n, _identity)
+        keeping = state is not None and keep
+        rdd = rdd.mapPartitions(lambda it: _reduce_chain(blob, uid, keeping, it),
+                                preservesPartitioning=True)
+        try:
+            if keeping:
+                rdd.persist()
+                out = rdd.filter(_not_state).values().collect()
+            else:
+                out = rdd.values().collect()
+        except BaseException:
+            if held is not None:
+                self._kept[(uid, state)] = held  # the batch did not happen: keep the old one
+            if keeping:
+                rdd.unpersist()
+            raise
+        if keeping:
+            self._kept[(uid, state)] = rdd
+        if held is not None:
+            held.unpersist()
+        first = first_done if first_done is not None else sorted(
+            (r for kind, _, r in out if kind == 1), key=lambda r: r.part)
+        second = sorted((r for kind, _, r in out if kind == 2), key=lambda r: r.part)
+        return first, second
+
+    def holds_state(self, program: Program, key: str) -> bool:
+        return (program.uid, key) in self._kept
+
+    def take_state(self, program: Program, key: str) -> list[Any]:
+        """The kept state by partition, collected (one Spark job); the next batch ships it
+        again from the driver, which also cuts the lineage of the cached RDDs there."""
+        final = self._final.pop((program.uid, key), None)
+        if final is not None:
+            return final
+        rdd = self._kept.pop((program.uid, key))
+        try:
+            return self._collect_state(rdd)
+        finally:
+            rdd.unpersist()
+
+    @staticmethod
+    def _collect_state(rdd: Any) -> list[Any]:
+        items = sorted(rdd.filter(_is_state).values().collect(), key=lambda x: x[1])
+        return [state for _, _, state in items]
 
     def interrupt(self) -> None:
         """Cancel this runner's Spark jobs (and only those, on a shared context)."""
@@ -162,10 +352,16 @@ class SparkRunner(Runner):
                 self._sc.cancelJobGroup(self._group)
 
     def stop(self) -> None:
+        for (uid, key), rdd in list(self._kept.items()):  # the driver may still ask for it
+            with contextlib.suppress(Exception):  # a context already gone: nothing to keep
+                self._final[(uid, key)] = self._collect_state(rdd)
+                rdd.unpersist()
+        self._kept.clear()
         if self._broadcast is not None:
             with contextlib.suppress(Exception):  # the context may already be gone
                 self._broadcast.destroy()
             self._broadcast = None
+        self._driver_env.close()
         if self._sc is not None and self._own_context:
             self._sc.stop()
             self._sc = None
