@@ -61,13 +61,17 @@ class DeadLetterSink(CollectingSink):
     def store(self, batch: BatchInfo, records: list[Any]) -> None:
         if not records:
             return
-        data = "".join(_line(r) for r in records).encode()
         path = self.path(batch)
         if path is not None:
-            atomic_write(path, data)
+            atomic_write(path, _lines(records))
         elif self._store is not None:
-            self._store.write(self._name(batch), data)  # one object, replaced on a replay
+            self._store.write(self._name(batch), _lines(records))  # one object, replaced on a replay
         self.recent.extend(records)
+
+
+def _lines(records: list[Any]) -> bytes:
+    """A batch's letters as the JSON lines of its file (only built when there is a file)."""
+    return "".join(_line(r) for r in records).encode()
 
 
 def _line(letter: Any) -> str:
