@@ -154,9 +154,6 @@ def test_parquet_round_trip_and_an_unreadable_parquet_file(
 
 
 #: CRLF, a line longer than a range, an empty line, multi-byte UTF-8 and no final newline
-SPLIT_BODY = ("first\r\n" + "y" * 300 + "\nshort\n\n" + "é" * 50 + "\r\nlast, no newline")
-
-
 def test_byte_ranges_of_a_file_give_each_line_once(hdfs_client: Any, hdfs_dir_factory: Any,
                                                    hdfs_url: Any, hdfs_settings: dict[str, Any],
                                                    tmp_path: Path) -> None:
@@ -165,22 +162,10 @@ def test_byte_ranges_of_a_file_give_each_line_once(hdfs_client: Any, hdfs_dir_fa
     from etlcore_hdfs.config import HdfsOptions
     from etlcore_hdfs.fs import HdfsFileSystem
 
-    from etlcore.connectors.textfiles import read_lines
+    from etlcore.contract.ranges import SPLIT_BODY, check_byte_ranges
 
     root = hdfs_dir_factory()
     data = SPLIT_BODY.encode()
     hdfs_client.write(f"{root}/in/big.txt", data)
-    ctx = StreamingContext(1.0, tmp_path / "ckpt", clock="manual", name="ranges")
-    lines = ctx.source("hdfs", path=hdfs_url(f"{root}/in"), split_bytes=37, partitions=2,
-                       **hdfs_settings)
-    got: list[str] = []
-    lines.foreach_batch(lambda _b, records: got.extend(records))
-    ctx.run(until_idle=True)
-    assert sorted(got) == sorted(SPLIT_BODY.replace("\r\n", "\n").split("\n"))
-    manifest = next((tmp_path / "ckpt").rglob("manifest.jsonl")).read_text()
-    assert manifest.count('"range"') == -(-len(SPLIT_BODY.encode()) // 37)  # read as ranges
-    fs = HdfsFileSystem(HdfsOptions(**hdfs_settings))
-    cuts = [*range(0, len(data), 37), len(data)]
-    chunks = [read_lines(fs, hdfs_url(f"{root}/in/big.txt"), a, b, len(data), probe=16)[1]
-              for a, b in zip(cuts, cuts[1:], strict=False)]
-    assert b"".join(chunks) == data and chunks.count(b"") >= 4  # ranges inside the long line
+    check_byte_ranges(HdfsFileSystem(HdfsOptions(**hdfs_settings)), hdfs_url(f"{root}/in/big.txt"),
+                      data, hdfs_url(f"{root}/in"), hdfs_settings, "hdfs", tmp_path)

@@ -99,7 +99,7 @@ def test_sigkill_loop_with_the_checkpoint_on_s3(
                 mp.setenv(key, env[key])
             kills = kill_loop(lambda: spawn(JOB, env, *argv), ckpt, rng,  # type: ignore[arg-type]
                               KILLS_REMOTE_CHECKPOINT, timeout=90.0, max_delay=0.1,
-                              adapt=False, poll=0.02)
+                              poll=0.02)  # adapts: a quiet machine ran 33 batches a kill
             print(f"{kills} kills, last committed batch {last_commit(ckpt)} of "
                   f"{files // PER_BATCH}")
         assert kills >= KILLS_REMOTE_CHECKPOINT, f"the job finished after {kills} kills"

@@ -165,9 +165,6 @@ def test_parquet_round_trip_and_an_unreadable_parquet_object(
 
 
 #: CRLF, a line longer than a range, an empty line, multi-byte UTF-8 and no final newline
-SPLIT_BODY = ("first\r\n" + "y" * 300 + "\nshort\n\n" + "é" * 50 + "\r\nlast, no newline")
-
-
 def test_byte_ranges_of_an_object_give_each_line_once(s3_client: Any, s3_bucket_factory: Any,
                                                       s3_settings: dict[str, Any],
                                                       tmp_path: Path) -> None:
@@ -175,23 +172,11 @@ def test_byte_ranges_of_an_object_give_each_line_once(s3_client: Any, s3_bucket_
     from etlcore_s3.config import S3Options
     from etlcore_s3.fs import S3FileSystem
 
-    from etlcore.connectors.textfiles import read_lines
+    from etlcore.contract.ranges import SPLIT_BODY, check_byte_ranges
 
     bucket = s3_bucket_factory()
     data = SPLIT_BODY.encode()
     s3_client.put_object(Bucket=bucket, Key="in/big.txt", Body=data)
-    ctx = StreamingContext(1.0, tmp_path / "ckpt", clock="manual", name="ranges")
-    lines = ctx.source("s3", path=f"s3://{bucket}/in", split_bytes=37, partitions=2,
-                       **s3_settings)
-    got: list[str] = []
-    lines.foreach_batch(lambda _b, records: got.extend(records))
-    ctx.run(until_idle=True)
-    assert sorted(got) == sorted(SPLIT_BODY.replace("\r\n", "\n").split("\n"))
-    manifest = next((tmp_path / "ckpt").rglob("manifest.jsonl")).read_text()
-    assert manifest.count('"range"') == -(-len(SPLIT_BODY.encode()) // 37)  # read as ranges
-    fs = S3FileSystem(S3Options(**s3_settings))
-    cuts = [*range(0, len(data), 37), len(data)]
-    chunks = [read_lines(fs, f"s3://{bucket}/in/big.txt", a, b, len(data), probe=16)[1]
-              for a, b in zip(cuts, cuts[1:], strict=False)]
-    assert b"".join(chunks) == data and chunks.count(b"") >= 4  # ranges inside the long line
+    check_byte_ranges(S3FileSystem(S3Options(**s3_settings)), f"s3://{bucket}/in/big.txt", data,
+                      f"s3://{bucket}/in", s3_settings, "s3", tmp_path)
 
