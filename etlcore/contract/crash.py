@@ -12,6 +12,7 @@ last run finish: its output must then equal what one uninterrupted run writes.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
@@ -20,6 +21,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+
+@functools.lru_cache(maxsize=16)
+def _remote_store(url: str) -> Any:
+    """The store of a checkpoint URL, made once: a new client per poll took long enough
+    in a busy test process for the job to run dozens of batches between two kills."""
+    from etlcore.ckptstore import open_store
+
+    return open_store(url)
 
 
 def last_commit(ckpt: Path | str) -> int:
@@ -27,10 +38,10 @@ def last_commit(ckpt: Path | str) -> int:
 
     ``ckpt`` may be the URL of a checkpoint on shared storage (``s3://``, ``hdfs://``).
     """
-    from etlcore.ckptstore import is_remote, open_store
+    from etlcore.ckptstore import is_remote
 
-    if is_remote(ckpt):
-        return max(open_store(ckpt).ids("commits", ".json"), default=-1)
+    if is_remote(ckpt):  # one client per URL: kill loops poll this every few milliseconds
+        return max(_remote_store(str(ckpt)).ids("commits", ".json"), default=-1)
     ids = [int(p.stem) for p in (Path(ckpt) / "commits").glob("*.json") if p.stem.isdigit()]
     return max(ids, default=-1)
 
