@@ -221,14 +221,19 @@ class EventTimeNode(WideNode):
             late, top = _fast.window.scan(part, spec.extract, spec.key, spec.value, cutoff, to_us)
         except Exception:  # noqa: BLE001 - a missing field or an odd time: columns, carefully
             return None
+        self._account(ctx, part, late, top)
+        return (_RECORDS, part, cutoff)
+
+    def _account(self, ctx: TaskContext, records: list[Any], late: Any, top: Any) -> None:
+        """Count a kernel's late records (dead-lettered if the spec says so) and its
+        greatest event time, which the watermark follows."""
         if late:
             ctx.late_records += len(late)
-            if spec.late == "dead_letter":
+            if self.spec.late == "dead_letter":
                 for i in late:
-                    ctx.dead_letter(part[i], "late", self.key)
+                    ctx.dead_letter(records[i], "late", self.key)
         if top is not None:
             ctx.max_counter(f"max_event:{self.key}", top)
-        return (_RECORDS, part, cutoff)
 
     def _columns(self, ctx: TaskContext, part: list[Any], cutoff: int | None
                  ) -> tuple[Columns, int | None]:

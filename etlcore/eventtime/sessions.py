@@ -89,13 +89,7 @@ class SessionWindowNode(EventTimeNode):
             (keys, times, values), top = self._columns_careful(ctx, records, cutoff)
             rows = self.process(state, keys, times, values, param["wm"], param["emitted"])
             late = ()
-        if late:
-            ctx.late_records += len(late)
-            if spec.late == "dead_letter":
-                for i in late:
-                    ctx.dead_letter(records[i], "late", self.key)
-        if top is not None:
-            ctx.max_counter(f"max_event:{self.key}", top)
+        self._account(ctx, records, late, top)
         return rows
 
     def process(self, state: Any, keys: list[Any], times: list[int], values: list[Any],
