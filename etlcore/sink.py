@@ -116,8 +116,35 @@ class SinkWriter(ABC):
     def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> Any:
         """Stage one partition of a batch; may run again for the same batch after a crash."""
 
+    def open_part(self, batch: BatchInfo, partition: int) -> PartWriter | None:
+        """A writer that takes the partition in chunks, as the task reads and maps them.
+
+        None (the default): this writer takes a whole partition in one ``write``.
+        A writer that returns one lets a task overlap storing a partition's first
+        records with reading the rest (a file upload beside the parsing), as Spark's
+        tasks pipe an iterator into their writer; the result of ``close`` is what
+        ``write`` would have returned.
+        """
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Flush and disconnect; called when the worker stops."""
+
+
+class PartWriter(ABC):
+    """One partition being stored chunk by chunk (see :meth:`SinkWriter.open_part`)."""
+
+    @abstractmethod
+    def write(self, records: list[Any]) -> None:
+        """Take the next records of the partition, in order."""
+
+    @abstractmethod
+    def close(self) -> Any:
+        """Finish the partition: its commit message (or a :class:`WriteResult`)."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Drop what was staged: the task failed before ``close``."""
 
 
 class Sink(ABC):

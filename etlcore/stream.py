@@ -172,9 +172,10 @@ class Stream:
         """Only reached for a missing name: Spark's camelCase gets a "did you mean"."""
         raise missing_attribute(self, name)
 
-    def _narrow(self, op: str, transform: Transform, stage: str | None = None) -> Stream:
+    def _narrow(self, op: str, transform: Transform, stage: str | None = None,
+                per_record: bool = False) -> Stream:
         key = self.ctx._graph.new_key(op)
-        node = MapPartitionsNode(self.node, key, transform, stage=stage)
+        node = MapPartitionsNode(self.node, key, transform, stage=stage, per_record=per_record)
         return Stream(self.ctx, self.ctx._graph.add(node))
 
     def _derive(self, node_cls: type[Node], op: str, *args: Any, **kwargs: Any) -> Stream:
@@ -198,7 +199,8 @@ class Stream:
         if kind not in ("map", "flat_map", "filter"):
             raise ConfigError("guard.kind", "'map', 'flat_map' or 'filter'", kind)
         key = self.ctx._graph.new_key(kind)
-        node = MapPartitionsNode(self.node, key, _guarded(fn, kind, stage or key), stage=stage)
+        node = MapPartitionsNode(self.node, key, _guarded(fn, kind, stage or key), stage=stage,
+                                 per_record=True)
         return Stream(self.ctx, self.ctx._graph.add(node))
 
     def map_partitions_with_dead_letters(
@@ -206,27 +208,26 @@ class Stream:
     ) -> Stream:
         """``fn(records, dead_letter)``; ``dead_letter(record, reason, stage)`` refuses one."""
         return self._narrow(
-            "map_partitions", lambda part, run: fn(_as_list(part), run.dead_letter)
-        )
+            "map_partitions", lambda part, run: fn(_as_list(part), run.dead_letter))
 
     # -- narrow operators ---------------------------------------------------
 
     def map(self, fn: Callable[[Any], Any], *, on_error: str | None = None) -> Stream:
         """``fn`` on every record. ``on_error="dead_letter"`` routes failing records."""
         return self._guarded("map", fn, on_error) or self._narrow(
-            "map", lambda part, run: map(fn, part)
+            "map", lambda part, run: map(fn, part), per_record=True
         )
 
     def flat_map(self, fn: Callable[[Any], Iterable[Any]], *, on_error: str | None = None) -> Stream:
         """Zero or more records out for every record in."""
         return self._guarded("flat_map", fn, on_error) or self._narrow(
-            "flat_map", lambda part, run: chain.from_iterable(map(fn, part))
+            "flat_map", lambda part, run: chain.from_iterable(map(fn, part)), per_record=True
         )
 
     def filter(self, fn: Callable[[Any], bool], *, on_error: str | None = None) -> Stream:
         """Keep the records for which ``fn`` is true."""
         return self._guarded("filter", fn, on_error) or self._narrow(
-            "filter", lambda part, run: filter(fn, part)
+            "filter", lambda part, run: filter(fn, part), per_record=True
         )
 
     def parse_json(self, schema: Any = None, *, required: list[str] | None = None,
@@ -252,7 +253,7 @@ class Stream:
                 run.dead_letter_many([records[i] for i, _ in failed], [r for _, r in failed], key)
             return values
 
-        node = MapPartitionsNode(self.node, key, apply)
+        node = MapPartitionsNode(self.node, key, apply, per_record=True)
         return Stream(self.ctx, self.ctx._graph.add(node))
 
     def map_partitions(self, fn: Callable[[list[Any]], Iterable[Any]]) -> Stream:
@@ -261,11 +262,13 @@ class Stream:
 
     def key_by(self, fn: Callable[[Any], Any]) -> Stream:
         """``(fn(record), record)`` pairs, ready for keyed operators."""
-        return self._narrow("key_by", lambda part, run: ((fn(r), r) for r in part))
+        return self._narrow("key_by", lambda part, run: ((fn(r), r) for r in part),
+                            per_record=True)
 
     def map_values(self, fn: Callable[[Any], Any]) -> Stream:
         """``(k, fn(v))`` for every pair, keys untouched."""
-        return self._narrow("map_values", lambda part, run: ((k, fn(v)) for k, v in part))
+        return self._narrow("map_values", lambda part, run: ((k, fn(v)) for k, v in part),
+                            per_record=True)
 
     def flat_map_values(self, fn: Callable[[Any], Iterable[Any]]) -> Stream:
         """``(k, w)`` for every ``w`` in ``fn(v)``: zero or more pairs per pair, keys untouched."""

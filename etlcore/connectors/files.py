@@ -51,9 +51,17 @@ from etlcore.connectors.directory import MANIFESTS
 from etlcore.connectors.sqlite import flatten
 from etlcore.encoding import NonFinite, Unstorable, json_text, safe_repr, storable_letter
 from etlcore.errors import ConfigError
-from etlcore.plugin.fs import FileSystem, LocalFileSystem, filesystem_for, local_path, scheme_of
+from etlcore.plugin.fs import (
+    FileSystem,
+    LocalFileSystem,
+    Upload,
+    filesystem_for,
+    local_path,
+    scheme_of,
+)
 from etlcore.plugin.imports import require_module
 from etlcore.sink import (
+    PartWriter,
     SinkContext,
     SinkWriter,
     StagedFileSink,
@@ -157,6 +165,55 @@ class FilesWriter(StagedFileWriter):
                 self.layout.fs.write(final, data)
                 message = (final, None)
         return WriteResult(message, rejected) if rejected else message
+
+    def open_part(self, batch: BatchInfo, partition: int) -> PartWriter | None:
+        """Lines (text, JSON lines) are stored chunk by chunk; a CSV header and a Parquet
+        schema depend on the whole partition, so those take it in one ``write``."""
+        if self.keep_all or self.layout.format not in ("text", "jsonl"):
+            return None
+        return _FilesPart(self.layout, batch, partition)
+
+
+class _FilesPart(PartWriter):
+    """A partition's lines encoded chunk by chunk into an upload of its file, which
+    starts with the first bytes: a partition without records leaves no file."""
+
+    def __init__(self, layout: FilesSink, batch: BatchInfo, partition: int):
+        self.layout, self.batch, self.partition = layout, batch, partition
+        self.upload: Upload | None = None
+        self.message: tuple[str, str | None] | None = None
+        self.rejected: list[Any] = []
+
+    def write(self, records: list[Any]) -> None:
+        data, rejected = self.layout.encode(records)
+        self.rejected += rejected
+        if data:
+            if self.upload is None:
+                self.upload = self._start()
+            self.upload.write(data)
+
+    def _start(self) -> Upload:
+        fs = self.layout.fs
+        final = self.layout.final_path(self.batch, self.partition)
+        if not fs.atomic_rename:  # the final name directly, published by the manifest
+            self.message = (str(final), None)
+            return fs.upload(str(final))
+        fs.mkdirs(os.path.dirname(final))
+        tmp = str(self.layout.staging_path(final))
+        self.message = (str(final), tmp)
+        return fs.upload(tmp)
+
+    def close(self) -> Any:
+        if self.upload is not None:
+            self.upload.close()
+            assert self.message is not None
+            if self.message[1] is not None:
+                self.layout.fs.sync(self.message[1])
+        return WriteResult(self.message, self.rejected) if self.rejected else self.message
+
+    def abort(self) -> None:
+        if self.upload is not None:
+            self.upload.abort()
 
 
 class FilesSink(StagedFileSink):

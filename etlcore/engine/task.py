@@ -15,15 +15,17 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from etlcore.batch import BatchInfo
-from etlcore.engine.stages import Program
+from etlcore.engine.stages import Exit, Program, Stage
 from etlcore.errors import BackpressureError
 from etlcore.graph.base import DeadLetter, TaskContext, concat
 from etlcore.metrics import counting
-from etlcore.sink import SinkWriter, WriterContext, WriteResult
+from etlcore.sink import PartWriter, SinkWriter, WriterContext, WriteResult
 from etlcore.source import ReaderContext, Rejected, SourceReader
 
 
@@ -143,7 +145,11 @@ def _read(program: Program, env: WorkerEnv, task: Task, ctx: TaskContext,
     else:
         records = []
     result.records_in = len(records)
-    stage = program.stages[task.stage]
+    return _reject(program.stages[task.stage], records, ctx)
+
+
+def _reject(stage: Stage, records: list[Any], ctx: TaskContext) -> list[Any]:
+    """The records without the source's Rejected ones, which become dead letters."""
     # a C-level scan (no Python call per record), for sources that may reject at all
     if stage.rejects and Rejected in map(type, records):
         root = stage.root
@@ -178,6 +184,85 @@ def execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
     return result
 
 
+#: records a streamed task reads, maps and hands its sinks at a time
+STREAM_CHUNK = 8192
+
+
+def _streamable(stage: Stage, task: Task) -> bool:
+    """A source stage whose chain maps record by record into sinks only: its partition can
+    flow through in chunks, so a sink stores the first records while the rest are read."""
+    if stage.kind != "source" or task.state_only or not stage.exits:
+        return False
+    last = stage.root
+    for m in stage.members:
+        if m.node is None or m.inputs != [last] or not getattr(m.node, "per_record", False):
+            return False
+        last = m.key
+    return all(ex.kind == "sink" and ex.node == last for ex in stage.exits)
+
+
+def _stream(program: Program, env: WorkerEnv, task: Task, stage: Stage, ctx: TaskContext,
+            result: TaskResult, where: list[str]) -> bool:
+    """Run a streamable stage chunk by chunk into its sinks' part writers.
+
+    False, having done nothing, when a sink takes whole partitions only. ``where[0]``
+    names the operator or sink at work, for the note on an error.
+    """
+    parts: list[tuple[Exit, int, PartWriter]] = []
+    for ex in stage.exits:
+        base = task.sink_base[ex.id]
+        part = env.writer(program, ex.target).open_part(task.info, base)
+        if part is None:
+            for _, _, opened in parts:
+                opened.abort()
+            return False
+        parts.append((ex, base, part))
+    try:
+        began = time.perf_counter()
+        for chunk in _chunks(program, env, task):
+            where[0] = stage.root
+            result.records_in += len(chunk)
+            records = _reject(stage, chunk, ctx)
+            for m in stage.members:
+                assert m.node is not None
+                where[0] = m.key
+                records = m.node.apply(records, ctx, task.params.get(m.key))
+                result.records_out[m.key] = result.records_out.get(m.key, 0) + len(records)
+            for ex, _, part in parts:
+                where[0] = ex.target
+                part.write(records)
+                result.written[ex.id] = result.written.get(ex.id, 0) + len(records)
+        for ex, base, part in parts:
+            where[0] = ex.target
+            message = part.close()
+            if isinstance(message, WriteResult):
+                for record, reason in message.rejected:
+                    ctx.dead_letter(record, reason, f"sink '{ex.target}'",
+                                    f"sink partition {base}")
+                message = message.message
+            result.messages[ex.id] = [(base, message)]
+            result.written.setdefault(ex.id, 0)
+            result.write_s[ex.id] = time.perf_counter() - began
+    except BaseException:
+        for _, _, part in parts:
+            with contextlib.suppress(Exception):  # the task's own error matters more
+                part.abort()
+        raise
+    return True
+
+
+def _chunks(program: Program, env: WorkerEnv, task: Task) -> Iterator[list[Any]]:
+    if task.records is not None:
+        records = task.records
+        for i in range(0, len(records), STREAM_CHUNK):
+            yield records[i:i + STREAM_CHUNK]
+    elif task.source is not None and task.source[1] != task.source[2]:
+        partition, start, end = task.source
+        it = iter(env.reader(program, task.stage).read(partition, start, end))
+        while chunk := list(islice(it, STREAM_CHUNK)):
+            yield chunk
+
+
 def _execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
     stage = program.stages[task.stage]
     ctx = TaskContext(task.info, task.index)
@@ -185,6 +270,12 @@ def _execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
     vals: dict[str, list[list[Any]] | None] = {}
     where = stage.root
     try:
+        at = [where]
+        try:
+            if _streamable(stage, task) and _stream(program, env, task, stage, ctx, result, at):
+                return _finish(result, ctx)
+        finally:
+            where = at[0]
         if stage.kind == "source":
             vals[stage.root] = [_read(program, env, task, ctx, result)]
         else:
@@ -251,6 +342,10 @@ def _execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
         err.add_note(f"etlcore: in {where} (stage {task.stage}, partition {task.part}, "
                      f"batch {task.info.batch_id}, worker {env.worker})")
         raise
+    return _finish(result, ctx)
+
+
+def _finish(result: TaskResult, ctx: TaskContext) -> TaskResult:
     result.dead_letters = ctx.dead_letters
     result.late_records = ctx.late_records
     result.counters = ctx.counters

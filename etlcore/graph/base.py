@@ -155,11 +155,15 @@ class MapPartitionsNode(NarrowNode):
 
     op = "map_partitions"
 
-    def __init__(self, parent: Node, key: str, transform: Transform, stage: str | None = None):
+    def __init__(self, parent: Node, key: str, transform: Transform, stage: str | None = None,
+                 per_record: bool = False):
         super().__init__([parent], key)
         self.transform = transform
         self.stage = stage or key
         self.fused: list[str] = [key]
+        #: each record's output depends on that record alone (map, filter, parse_json),
+        #: so a task may run the transform on a partition's records chunk by chunk
+        self.per_record = per_record
 
     def identity(self) -> dict[str, Any]:
         """The transform and, through what it closes over, the user functions it runs."""
@@ -184,6 +188,7 @@ def fuse_narrow(nodes: list[Node], consumers: dict[int, int]) -> None:
         first, second = parent.transform, node.transform
         node.transform = lambda it, ctx, first=first, second=second: second(first(it, ctx), ctx)
         node.fused = parent.fused + node.fused
+        node.per_record = parent.per_record and node.per_record
         node.parents = list(parent.parents)
 
 

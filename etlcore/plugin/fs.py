@@ -133,8 +133,29 @@ class FileSystem(ABC):
         """What is wrong with ``path`` as a location on this file system (None: nothing)."""
         return None
 
+    def upload(self, path: PathLike) -> Upload:
+        """``path`` written chunk by chunk: durable and visible when ``close`` returns,
+        never when ``abort`` is called. The default buffers and stores at ``close``; a
+        store that can send while more bytes come (S3's multipart) overrides it."""
+        return WholeFileWriter(self, os.fspath(path))
 
-class WholeFileWriter(io.RawIOBase):
+
+class Upload(ABC):
+    """A file being written in chunks (see :meth:`FileSystem.upload`)."""
+
+    @abstractmethod
+    def write(self, data: Any) -> int: ...
+
+    @abstractmethod
+    def close(self) -> None:
+        """Store what was written; the file is whole when this returns."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Give up: nothing (more) of this file is stored."""
+
+
+class WholeFileWriter(io.RawIOBase, Upload):
     """A remote file opened for writing: buffered, then stored in one ``fs.write`` on close.
 
     For stores that create a file in one request (an S3 PUT or multipart upload,
@@ -162,6 +183,11 @@ class WholeFileWriter(io.RawIOBase):
             self._chunks = []
             super().close()
             self._fs.write(self._path, data)
+
+    def abort(self) -> None:
+        self._chunks = []
+        if not self.closed:
+            super().close()
 
 
 def open_whole(fs: FileSystem, path: PathLike, mode: str, **kwargs: Any) -> IO[Any]:
@@ -194,6 +220,9 @@ class LocalFileSystem(FileSystem):
 
     def rename(self, src: PathLike, dst: PathLike) -> None:
         os.replace(src, dst)
+
+    def upload(self, path: PathLike) -> Upload:
+        return _LocalUpload(os.fspath(path))
 
     def exists(self, path: PathLike) -> bool:
         return os.path.exists(path)
@@ -254,6 +283,28 @@ class LocalFileSystem(FileSystem):
 
     def __hash__(self) -> int:
         return hash(type(self))
+
+
+class _LocalUpload(Upload):
+    """A local file written as the chunks come, fsynced at ``close``, removed at ``abort``."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.file = open(path, "wb")  # noqa: SIM115 - closed by close or abort
+
+    def write(self, data: Any) -> int:
+        return self.file.write(data)
+
+    def close(self) -> None:
+        if not self.file.closed:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+
+    def abort(self) -> None:
+        self.file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
 
 
 class UnknownFileSystemError(EtlcoreError):

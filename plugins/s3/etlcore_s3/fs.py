@@ -19,7 +19,6 @@ lazily in each process) and the client is shared by the threads of a process.
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 from collections import Counter
@@ -27,11 +26,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, ClassVar, TypeVar
 
-from etlcore.plugin.fs import FileInfo, FileSystem, PathLike, open_whole
+from etlcore.plugin.fs import FileInfo, FileSystem, PathLike, Upload, open_whole
 from etlcore.plugin.imports import require_module
 from etlcore.plugin.redact import redact, redacted_errors
 from etlcore.plugin.retry import retry
 from etlcore_s3.config import S3Options, split_url
+from etlcore_s3.upload import PartUpload
 
 log = logging.getLogger("etlcore.s3")
 T = TypeVar("T")
@@ -69,6 +69,23 @@ def transient(err: BaseException) -> bool:
         code = err.response.get("Error", {}).get("Code", "")
         return bool(status >= 500 or code in _TRANSIENT_CODES)
     return False
+
+
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _shared_client(fs: S3FileSystem) -> Any:
+    """One boto3 client per process and settings: making one costs ~60 ms (endpoint
+    resolution, credential chain), which a job paid again for every file-system object.
+    boto3 clients are thread-safe, so every file system with these settings shares it."""
+    _boto()  # boto3 must still be importable: a missing one is named, cached client or not
+    key = tuple(sorted((k, repr(v)) for k, v in vars(fs.options).items()))
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            client = _CLIENTS[key] = fs._make_client()
+        return client
 
 
 def _code(err: BaseException) -> str:
@@ -110,7 +127,7 @@ class S3FileSystem(FileSystem):
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = self._make_client()
+                    self._client = _shared_client(self)
         return self._client
 
     def _make_client(self) -> Any:
@@ -160,14 +177,13 @@ class S3FileSystem(FileSystem):
         return open_whole(self, path, mode, **kwargs)
 
     def write(self, path: PathLike, data: bytes) -> None:
-        bucket, key = split_url(str(path))
-        if len(data) >= self.options.multipart_threshold:
-            config = self.transfer_config()
-            self.call(f"upload {path}", lambda: self.client.upload_fileobj(
-                io.BytesIO(data), bucket, key, Config=config))
-        else:
-            self.call(f"PutObject {path}", lambda: self.client.put_object(
-                Bucket=bucket, Key=key, Body=data))
+        upload = self.upload(path)
+        upload.write(data)
+        upload.close()
+
+    def upload(self, path: PathLike) -> Upload:
+        """Parts go up while the caller produces the rest (see :class:`PartUpload`)."""
+        return PartUpload(self, str(path))
 
     def rename(self, src: PathLike, dst: PathLike) -> None:
         """Copy then delete: not atomic (hence ``atomic_rename = False``)."""

@@ -1,0 +1,139 @@
+"""An object written in parts while its writer produces the rest.
+
+A task that stores a partition chunk by chunk hands each chunk to a
+:class:`PartUpload`: once ``multipart_chunksize`` bytes have gathered they go
+up as one part of a multipart upload, on a thread of its own, while the task
+parses and encodes the next records. A writer with less than a part in all
+stores it with one PutObject at ``close``. ``close`` completes the upload, so
+the object appears whole or not at all; ``abort`` (or a failed part) aborts
+it, so no part is left behind on the server.
+
+At most ``max_concurrency`` parts are in flight: the writer waits for the
+oldest beyond that, which bounds the memory a partition holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from etlcore.plugin.fs import Upload
+from etlcore_s3.config import split_url
+
+if TYPE_CHECKING:
+    from etlcore_s3.fs import S3FileSystem
+
+
+class PartUpload(Upload):
+    """``write`` bytes, then ``close`` (stored) or ``abort`` (nothing stored)."""
+
+    def __init__(self, fs: S3FileSystem, path: str):
+        self.fs, self.path = fs, path
+        self.bucket, self.key = split_url(path)
+        self.part_size = fs.options.multipart_chunksize
+        self.buffer: list[bytes] = []
+        self.buffered = 0
+        self.upload_id: str | None = None
+        self.pool: ThreadPoolExecutor | None = None
+        self.sending: deque[Future[dict[str, Any]]] = deque()
+        self.done: list[dict[str, Any]] = []
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        if chunk:
+            self.buffer.append(chunk)
+            self.buffered += len(chunk)
+            if self.buffered >= self.part_size:
+                self._send_full_parts()
+        return len(chunk)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self.upload_id is None:  # less than a part in all: one request
+                body = b"".join(self.buffer)
+                self.buffer = []
+                self.fs.call(f"PutObject {self.path}", lambda: self.fs.client.put_object(
+                    Bucket=self.bucket, Key=self.key, Body=body))
+                return
+            if self.buffered:  # the last part may be smaller than the others
+                self._submit(b"".join(self.buffer))
+                self.buffer, self.buffered = [], 0
+            while self.sending:
+                self.done.append(self.sending.popleft().result())
+            parts = sorted(self.done, key=lambda p: p["PartNumber"])
+            self.fs.call(f"CompleteMultipartUpload {self.path}",
+                         lambda: self.fs.client.complete_multipart_upload(
+                             Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
+                             MultipartUpload={"Parts": parts}))
+        except BaseException as err:
+            self._abandon()
+            if isinstance(err, Exception):
+                err.add_note(f"etlcore: the upload of {self.path} failed and was aborted")
+            raise
+        finally:
+            self._stop_pool()
+
+    def abort(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._abandon()
+            self._stop_pool()
+
+    # -- parts -------------------------------------------------------------------------
+    def _send_full_parts(self) -> None:
+        """Send what has gathered: as one part (no slicing copy) unless it holds two or
+        more parts' worth, as one large ``write`` does, which goes up in parallel parts."""
+        data = self.buffer[0] if len(self.buffer) == 1 else b"".join(self.buffer)
+        size = self.part_size
+        if len(data) < 2 * size:
+            self.buffer, self.buffered = [], 0
+            self._submit(data)
+            return
+        whole = len(data) - len(data) % size
+        for pos in range(0, whole, size):
+            self._submit(data[pos:pos + size])
+        rest = data[whole:]
+        self.buffer, self.buffered = ([rest], len(rest)) if rest else ([], 0)
+
+    def _submit(self, body: bytes) -> None:
+        if self.upload_id is None:
+            answer = self.fs.call(f"CreateMultipartUpload {self.path}",
+                                  lambda: self.fs.client.create_multipart_upload(
+                                      Bucket=self.bucket, Key=self.key))
+            self.upload_id = answer["UploadId"]
+            self.pool = ThreadPoolExecutor(self.fs.options.max_concurrency,
+                                           thread_name_prefix="etlcore-s3-part")
+        while len(self.sending) >= self.fs.options.max_concurrency:
+            self.done.append(self.sending.popleft().result())  # a failed part raises here
+        number = len(self.done) + len(self.sending) + 1
+        assert self.pool is not None
+        self.sending.append(self.pool.submit(self._part, number, body))
+
+    def _part(self, number: int, body: bytes) -> dict[str, Any]:
+        answer = self.fs.call(f"UploadPart {number} of {self.path}",
+                              lambda: self.fs.client.upload_part(
+                                  Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
+                                  PartNumber=number, Body=body))
+        return {"PartNumber": number, "ETag": answer["ETag"]}
+
+    def _abandon(self) -> None:
+        """Abort the multipart upload (its parts are dropped by the server)."""
+        for future in self.sending:
+            future.cancel()
+        self.sending.clear()
+        self.buffer, self.buffered = [], 0
+        if self.upload_id is not None:
+            with contextlib.suppress(Exception):  # the original error matters more
+                self.fs.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+
+    def _stop_pool(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
