@@ -31,10 +31,11 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any, ClassVar, TypeVar
 
 from etlcore.errors import EtlcoreError
-from etlcore.plugin.fs import FileInfo, FileSystem, PathLike, open_whole
+from etlcore.plugin.fs import FileInfo, FileSystem, PathLike, Upload, open_whole
 from etlcore.plugin.imports import require_module
 from etlcore.plugin.retry import retry
 from etlcore_hdfs.config import HdfsOptions, default_user, split_url
+from etlcore_hdfs.upload import StreamUpload
 
 log = logging.getLogger("etlcore.hdfs")
 T = TypeVar("T")
@@ -192,6 +193,10 @@ class HdfsFileSystem(FileSystem):
     def write(self, path: PathLike, data: bytes) -> None:
         """CREATE with overwrite: the DataNode answers once the file is closed."""
         self.call("CREATE", path, lambda c, p: c.write(p, data, overwrite=True))
+
+    def upload(self, path: PathLike) -> Upload:
+        """Chunks go to the DataNode as they come (see :class:`StreamUpload`)."""
+        return StreamUpload(self, str(path))
 
     def rename(self, src: PathLike, dst: PathLike) -> None:
         """Atomic replace (``RENAME`` with ``renameoptions=OVERWRITE``).

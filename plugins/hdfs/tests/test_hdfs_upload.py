@@ -1,0 +1,60 @@
+"""Files sent to HDFS while their writer produces the rest (``StreamUpload``), on the cluster."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from etlcore_hdfs.config import HdfsOptions
+from etlcore_hdfs.fs import HdfsFileSystem
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def fs(hdfs_settings: dict[str, Any]) -> HdfsFileSystem:
+    return HdfsFileSystem(HdfsOptions(**hdfs_settings))
+
+
+@pytest.mark.parametrize("sizes", [[], [10], [1_000_000] * 9 + [3]])
+def test_chunks_make_the_file_they_were_written_as(sizes: list[int], fs: HdfsFileSystem,
+                                                   hdfs_dir_factory: Any, hdfs_url: Any) -> None:
+    path = hdfs_url(f"{hdfs_dir_factory()}/file")
+    chunks = [os.urandom(n) for n in sizes]
+    upload = fs.upload(path)
+    for chunk in chunks:
+        upload.write(chunk)
+    upload.close()
+    assert fs.read(path) == b"".join(chunks)
+
+
+def test_abort_keeps_nothing(fs: HdfsFileSystem, hdfs_dir_factory: Any, hdfs_url: Any) -> None:
+    path = hdfs_url(f"{hdfs_dir_factory()}/file")
+    upload = fs.upload(path)
+    upload.write(os.urandom(2_000_000))
+    upload.abort()
+    assert not fs.exists(path)
+
+
+def test_a_failed_stream_is_written_again_whole(fs: HdfsFileSystem, hdfs_dir_factory: Any,
+                                                hdfs_url: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stream breaks after its first chunk (a DataNode gone, as in an outage): ``close``
+    sends the kept chunks again through the retried write."""
+    path = hdfs_url(f"{hdfs_dir_factory()}/file")
+    upload = fs.upload(path)
+    body = upload._body  # type: ignore[attr-defined]
+
+    def breaks_after_one() -> Any:
+        chunks = body()
+        yield next(chunks)
+        raise ConnectionResetError("the DataNode went away")
+
+    monkeypatch.setattr(upload, "_body", breaks_after_one)
+    chunks = [os.urandom(500_000) for _ in range(4)]
+    for chunk in chunks:
+        upload.write(chunk)
+    upload.close()
+    assert upload.failure is not None  # type: ignore[attr-defined]
+    assert fs.read(path) == b"".join(chunks)
