@@ -88,8 +88,8 @@ from typing import Any, ClassVar, Literal
 from etlcore.checkpoint import seal, unseal
 from etlcore.ckptstore import RemoteStore, is_remote
 from etlcore.config import check_encoding, option
+from etlcore.connectors.splits import Part, RowGroups, plan_parquet, split
 from etlcore.connectors.textfiles import (
-    Span,
     compression_of,
     parse_json_line,
     read_files,
@@ -113,7 +113,10 @@ class DirectorySourceConfig:
     max_files_per_batch: int | None = option(None, help="at most this many new files per batch",
                                              identity=False)
     encoding: str = option("utf-8", help="text encoding of the files")
-    csv_multiline: bool = option(False, help="csv: quoted fields may span lines")
+    csv_multiline: bool = option(False, help="csv: quoted fields may span lines (such files "
+                                 "are never cut into byte ranges by split_bytes)")
+    csv_header: bool = option(True, help="csv: the first line names the fields; false: "
+                              "every line is a row, keyed _c0, _c1, ... (Spark's names)")
     compression: Literal["auto", "none", "gzip", "zstd"] = option(
         "auto", help="auto: gunzip names ending in .gz, unzstd .zst/.zstd (needs the "
         "zstandard package); gzip or zstd: every file; none")
@@ -125,8 +128,9 @@ class DirectorySourceConfig:
     published_only: bool = option(False, help="read a files sink's output on a store without "
                                   "rename: only parts its _manifests/ objects publish")
     split_bytes: int | None = option(
-        None, help="text and json, uncompressed: cut files larger than this into byte ranges "
-        "of about this size, each read on its own (split at newlines); null: whole files",
+        None, help="uncompressed files larger than this are read in parts of about this "
+        "size, each on its own: text, json and csv (not csv_multiline) by byte ranges split "
+        "at newlines, parquet by row groups; gzip and zstd never; null: whole files",
         identity=False)
     partitions: int = option(1, help="read each batch's files and byte ranges as this many "
                              "tasks (in parallel on the processes and spark runners)")
@@ -152,7 +156,7 @@ class DirectorySourceConfig:
 
 # -- the manifest ------------------------------------------------------------------------
 
-def read_names(path: Path, offset: int = 0) -> tuple[list[tuple[str, Span | None]], int]:
+def read_names(path: Path, offset: int = 0) -> tuple[list[tuple[str, Part | None]], int]:
     """Entries in the complete manifest lines after byte ``offset`` (each a name and, for a
     byte range of a file, ``(start, end, size)``), and the offset after them.
 
@@ -175,7 +179,7 @@ def read_names(path: Path, offset: int = 0) -> tuple[list[tuple[str, Span | None
     return names, offset + len(complete)
 
 
-def _entry(line: bytes, where: str) -> tuple[str, Span | None]:
+def _entry(line: bytes, where: str) -> tuple[str, Part | None]:
     """One sealed manifest line as ``(name, span)``; damage is a CheckpointError naming it."""
     entry = unseal(line, where)
     name = entry.get("name")
@@ -184,32 +188,16 @@ def _entry(line: bytes, where: str) -> tuple[str, Span | None]:
     return name, _span(entry)
 
 
-def _span(entry: dict[str, Any]) -> Span | None:
-    """A manifest entry's byte range ``(start, end, size)``; None for a whole file."""
+def _span(entry: dict[str, Any]) -> Part | None:
+    """A manifest entry's byte range ``(start, end, size)`` or Parquet row groups; None for
+    a whole file."""
+    if "row_groups" in entry:
+        first, stop = entry["row_groups"]
+        return RowGroups(int(first), int(stop), int(entry["size"]), int(entry["row_groups_of"]))
     if "range" not in entry:
         return None
     start, end = entry["range"]
     return int(start), int(end), int(entry["size"])
-
-
-def split(entries: list[dict[str, Any]], split_bytes: int | None) -> list[dict[str, Any]]:
-    """Entries of files larger than ``split_bytes`` cut into about equal byte ranges.
-
-    The ranges go into the manifest, so a replay reads the same ones; a range's
-    lines are those :func:`etlcore.connectors.textfiles.read_lines` gives it.
-    """
-    if split_bytes is None:
-        return entries
-    out = []
-    for e in entries:
-        size = int(e["size"])
-        n = -(-size // split_bytes)
-        if n <= 1:
-            out.append(e)
-            continue
-        cuts = [size * i // n for i in range(n + 1)]
-        out.extend({**e, "range": [cuts[i], cuts[i + 1]]} for i in range(n))
-    return out
 
 
 def batch_end(names: list[str], start: int, max_files: int | None) -> int:
@@ -250,13 +238,13 @@ def _remote_store(url: str, pid: int) -> RemoteStore:
     return RemoteStore(url)
 
 
-def read_segments(url: str, after: int = 0) -> tuple[list[tuple[str, Span | None]], int]:
+def read_segments(url: str, after: int = 0) -> tuple[list[tuple[str, Part | None]], int]:
     """Entries in a remote manifest's segments numbered ``after`` and up, and the next number.
 
     Segments are whole objects (written in one step), so none is ever torn.
     """
     store = _remote_store(url, os.getpid())
-    names: list[tuple[str, Span | None]] = []
+    names: list[tuple[str, Part | None]] = []
     for seq in store.ids("", ".jsonl"):
         if seq < after:
             continue
@@ -278,7 +266,7 @@ class Manifest:
 
     def __init__(self, folder: Path | str | None):
         self.names: list[str] = []
-        self.spans: list[Span | None] = []
+        self.spans: list[Part | None] = []
         self.known: set[str] = set()
         self.remote: RemoteStore | None = None
         self._next = 0  # the next segment's number (remote)
@@ -298,7 +286,7 @@ class Manifest:
             for name, span in names:
                 self._add(name, span)
 
-    def _add(self, name: str, span: Span | None) -> None:
+    def _add(self, name: str, span: Part | None) -> None:
         self.names.append(name)
         self.spans.append(span)
         self.known.add(name)
@@ -339,7 +327,8 @@ class DirectoryReader(SourceReader):
     compression: str = "auto"
     published_only: bool = False
     partitions: int = 1
-    _cache: tuple[tuple[tuple[str, Span | None], ...], int] = field(  # entries read so far,
+    csv_header: bool = True
+    _cache: tuple[tuple[tuple[str, Part | None], ...], int] = field(  # entries read so far,
         default=((), 0), init=False, repr=False, compare=False)     # byte offset after them
 
     def read(self, partition: str, start: int, end: int) -> Iterator[Any]:
@@ -355,7 +344,8 @@ class DirectoryReader(SourceReader):
         mine = _mine(partition, start, end, self.partitions)
         return read_files(self.folder, [entries[k][0] for k in mine], self.format,
                           self.encoding, 0, self.csv_multiline, self.fs, self.compression,
-                          self.published_only, [entries[k][1] for k in mine], mine)
+                          self.published_only, [entries[k][1] for k in mine], mine,
+                          self.csv_header)
 
 
 class DirectorySource(Source):
@@ -382,6 +372,8 @@ class DirectorySource(Source):
                  "encoding": codecs.lookup(c.encoding).name, "csv_multiline": c.csv_multiline}
         if c.compression != "auto" or c.published_only:  # older checkpoints stay valid
             ident.update(compression=c.compression, published_only=c.published_only)
+        if not c.csv_header:
+            ident["csv_header"] = False
         if c.partitions != 1:  # entries are dealt to partitions by index: fixed per checkpoint
             ident["partitions"] = c.partitions
         return ident
@@ -402,7 +394,7 @@ class DirectorySource(Source):
         manifest = where if isinstance(where, str) else os.path.abspath(where)
         return DirectoryReader(self.fs.absolute(self.folder), manifest,
                                c.format, c.encoding, c.csv_multiline, self.fs, c.compression,
-                               c.published_only, c.partitions)
+                               c.published_only, c.partitions, c.csv_header)
 
     def partitions(self) -> list[str]:
         return [str(p) for p in range(self.config.partitions)]
@@ -466,18 +458,28 @@ class DirectorySource(Source):
                 found.append({"name": f"#{info.name}", "size": 0, "mtime_ns": 0})
         return found
 
+    def _parts(self, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``found`` with large uncompressed files cut into parts (``split_bytes``): byte
+        ranges, or Parquet row groups from the footers (read here, on the driver)."""
+        c = self.config
+        if c.split_bytes is None or c.published_only:
+            return found
+        plain = [compression_of(e["name"], c.compression) == "none" for e in found]
+        if c.format == "parquet":
+            return plan_parquet(self.fs, self.folder, found, c.split_bytes, plain,
+                                self.fs.read_ahead)
+        if not splittable(c.format, c.encoding, "none", c.csv_multiline):
+            return found
+        return [part for e, p in zip(found, plain, strict=True)
+                for part in (split([e], c.split_bytes) if p else [e])]
+
     def plan(self, partition: str, start: int, max_records: int | None) -> int:
         """Partition "0" lists the directory; every partition ends the batch at the same
         manifest index (each reads its share of the entries between, ``_mine``)."""
         c = self.config
         with self._lock:
             if partition == "0":
-                found = self.discover()
-                if c.split_bytes is not None and splittable(c.format, c.encoding, "none"):
-                    found = [part for e in found for part in (
-                        split([e], c.split_bytes)
-                        if compression_of(e["name"], c.compression) == "none" else [e])]
-                self.manifest.extend(found)
+                self.manifest.extend(self._parts(self.discover()))
             return batch_end(self.manifest.names, start, c.max_files_per_batch)
 
     def estimate(self, partition: str, start: int, end: int) -> int | None:
@@ -494,4 +496,4 @@ class DirectorySource(Source):
         mine = _mine(partition, start, end, c.partitions)
         return read_files(self.folder, [names[k - start] for k in mine], c.format, c.encoding,
                           0, c.csv_multiline, self.fs, c.compression, c.published_only,
-                          [spans[k - start] for k in mine], mine)
+                          [spans[k - start] for k in mine], mine, c.csv_header)
