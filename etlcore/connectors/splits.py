@@ -220,6 +220,7 @@ class CorruptParquet(ValueError):
     """pyarrow could not read a Parquet footer (not the file system's error)."""
 
 
+_TAIL = 8 * 1024  # bytes read from a Parquet file's end to find its footer
 _footers: OrderedDict[tuple[Any, str, int], Any] = OrderedDict()
 _footers_lock = threading.Lock()
 
@@ -233,12 +234,17 @@ def _footer(fs: FileSystem, path: str, size: int) -> Any:
             _footers.move_to_end(key)
             return _footers[key]
     pq = require_module("pyarrow.parquet", "pyarrow", feature="reading Parquet files")
-    f = RangedFile(fs, path, size)
-    try:
-        meta = pq.ParquetFile(f).metadata
-    except Exception as err:  # noqa: BLE001 - ArrowInvalid, OSError: a bad file, not a bug
-        if f.failed is not None:
-            raise f.failed from None
+    # the footer is at the end: its length and "PAR1"; one small read usually holds it
+    tail = fs.read(path, max(0, size - _TAIL), min(size, _TAIL))
+    if len(tail) < 12 or tail[-4:] != b"PAR1":
+        raise CorruptParquet("Parquet magic bytes not found in the footer")
+    n = int.from_bytes(tail[-8:-4], "little")
+    if n + 12 > size:
+        raise CorruptParquet(f"the footer's length ({n} bytes) exceeds the file ({size})")
+    footer = tail[-8 - n:-8] if n + 8 <= len(tail) else fs.read(path, size - 8 - n, n)
+    try:  # pyarrow parses the footer alone, framed as a file
+        meta = pq.read_metadata(io.BytesIO(b"PAR1" + footer + tail[-8:]))
+    except Exception as err:  # noqa: BLE001 - ArrowInvalid, OSError: a bad footer
         raise CorruptParquet(str(err)) from None
     with _footers_lock:
         _footers[key] = meta
