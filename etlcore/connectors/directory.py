@@ -40,18 +40,31 @@ is gone when its (uncommitted) batch reads it becomes a dead letter.
 records, and bounding a batch by records would need positions inside files.
 Use ``max_files_per_batch`` to bound batches.
 
-Large files: with ``split_bytes``, an uncompressed text or JSON-lines file
-larger than that enters the manifest as byte ranges of about that size
-(``{"name", "size", "range": [start, end]}``), written before any batch plans
-over them, so a replay reads exactly the same ranges. A range's lines follow
-Hadoop's LineRecordReader rule (:func:`etlcore.connectors.textfiles.read_lines`):
-it skips through the first newline at or after its start unless it starts at
-0, and reads through the first newline at or after its end, so the ranges of a
-file give each line once. With ``partitions: N`` every batch is N tasks: the
-manifest entries of the batch are dealt round robin by index (entry ``k`` to
-partition ``k % N``), and all partitions end each batch at the same index. N
-is part of the checkpoint's identity. gzip and zstd files, CSV and Parquet
-are read whole (one entry per file).
+Large files: with ``split_bytes``, an uncompressed file larger than that enters
+the manifest as parts of about that size, written before any batch plans over
+them, so a replay reads exactly the same parts (:mod:`etlcore.connectors.splits`):
+
+- text, JSON lines and CSV: byte ranges (``{"name", "size", "range": [start,
+  end]}``). A range's lines follow Hadoop's LineRecordReader rule
+  (:func:`etlcore.connectors.textfiles.read_lines`): it skips through the first
+  newline at or after its start unless it starts at 0, and reads through the
+  first newline at or after its end, so the ranges of a file give each line
+  once. A CSV range keys its rows by the file's header line, read from the
+  file's start once per file and worker (Spark's CSV reader with ``multiLine``
+  false). With ``csv_multiline: true`` a quoted field may hold a newline, so a
+  cut at a newline could fall inside a row: such files are read whole.
+- Parquet: ranges of row groups (``"row_groups": [first, stop]`` and
+  ``"row_groups_of"``), planned on the driver from the file's footer (a ranged
+  read of the file's end); a row group goes to the part its middle byte falls
+  in, as Spark's Parquet splits. A reader fetches the footer and its row
+  groups' column chunks with ranged reads (S3 ranged GETs, WebHDFS OPEN with
+  offset and length), never the whole file.
+- gzip and zstd files are never cut (a stream decodes only from its start).
+
+With ``partitions: N`` every batch is N tasks: the manifest entries of the batch
+are dealt round robin by index (entry ``k`` to partition ``k % N``), and all
+partitions end each batch at the same index. N is part of the checkpoint's
+identity; ``split_bytes`` is not (parts already logged are read as logged).
 
 Formats, and what becomes a dead letter (reason and origin ``file line N (byte
 B)``) instead of stopping the job:
@@ -62,13 +75,18 @@ B)``) instead of stopping the job:
 - ``json``: one value per non-blank line, strict JSON (RFC 8259): a line that
   does not parse, uses ``NaN``/``Infinity``, nests deeper than the recursion
   limit, or holds a string with a lone surrogate (no UTF-8 form) is a dead letter.
-- ``parquet``: one dict per row (needs pyarrow); a file pyarrow cannot read is
-  one dead letter holding its path.
-- ``csv``: one dict per row, keyed by the header (the first line). By default a
-  row is one line: a quote left open is a dead letter for its line instead of
-  swallowing the rows after it; ``csv_multiline: true`` lets quoted fields span
-  lines. A row with more fields than the header, or a field over the csv
-  module's limit (128 KiB), is a dead letter; missing fields are None.
+- ``parquet``: one dict per row (needs pyarrow), read row group by row group; a
+  file whose footer pyarrow cannot read is one dead letter holding its path, an
+  unreadable row group one holding the path, with origin ``file row group G
+  (byte B, manifest entry E)``; the other row groups are read.
+- ``csv``: one dict per row, keyed by the header (the first non-blank line), or
+  with ``csv_header: false`` by ``_c0``, ``_c1``, ... (Spark's names; every line
+  is a row). By default a row is one line: a quote left open is a dead letter
+  for its line instead of swallowing the rows after it; ``csv_multiline: true``
+  lets quoted fields span lines. A row with more fields than the header, or a
+  field over the csv module's limit (128 KiB), is a dead letter; missing fields
+  are None. In a byte range the origin is ``file byte B (line k of the range
+  from byte R, manifest entry E)``.
 """
 
 from __future__ import annotations
@@ -88,20 +106,15 @@ from typing import Any, ClassVar, Literal
 from etlcore.checkpoint import seal, unseal
 from etlcore.ckptstore import RemoteStore, is_remote
 from etlcore.config import check_encoding, option
-from etlcore.connectors.splits import Part, RowGroups, plan_parquet, split
-from etlcore.connectors.textfiles import (
-    compression_of,
-    parse_json_line,
-    read_files,
-    splittable,
-)
+from etlcore.connectors.splits import Part, RowGroups, plan_parts, split
+from etlcore.connectors.textfiles import parse_json_line, read_files
 from etlcore.errors import CheckpointError, ConfigError
 from etlcore.plugin.fs import FileInfo, FileSystem, filesystem_for, local_path
 from etlcore.source import DriverReader, Source, SourceContext, SourceReader
 
 MANIFESTS = "_manifests"  # where a files sink on a store without rename publishes batches
 __all__ = ["MANIFESTS", "DirectoryReader", "DirectorySource", "DirectorySourceConfig",
-           "parse_json_line", "read_files"]
+           "parse_json_line", "read_files", "split"]
 
 
 @dataclass
@@ -458,28 +471,17 @@ class DirectorySource(Source):
                 found.append({"name": f"#{info.name}", "size": 0, "mtime_ns": 0})
         return found
 
-    def _parts(self, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """``found`` with large uncompressed files cut into parts (``split_bytes``): byte
-        ranges, or Parquet row groups from the footers (read here, on the driver)."""
-        c = self.config
-        if c.split_bytes is None or c.published_only:
-            return found
-        plain = [compression_of(e["name"], c.compression) == "none" for e in found]
-        if c.format == "parquet":
-            return plan_parquet(self.fs, self.folder, found, c.split_bytes, plain,
-                                self.fs.read_ahead)
-        if not splittable(c.format, c.encoding, "none", c.csv_multiline):
-            return found
-        return [part for e, p in zip(found, plain, strict=True)
-                for part in (split([e], c.split_bytes) if p else [e])]
-
     def plan(self, partition: str, start: int, max_records: int | None) -> int:
         """Partition "0" lists the directory; every partition ends the batch at the same
         manifest index (each reads its share of the entries between, ``_mine``)."""
         c = self.config
         with self._lock:
             if partition == "0":
-                self.manifest.extend(self._parts(self.discover()))
+                found = self.discover()
+                if c.split_bytes is not None and not c.published_only:
+                    found = plan_parts(self.fs, self.folder, found, c.split_bytes, c.format,
+                                       c.encoding, c.compression, c.csv_multiline)
+                self.manifest.extend(found)
             return batch_end(self.manifest.names, start, c.max_files_per_batch)
 
     def estimate(self, partition: str, start: int, end: int) -> int | None:

@@ -303,6 +303,21 @@ def plan_parquet(fs: FileSystem, folder: str, entries: list[dict[str, Any]], spl
     return out
 
 
+def plan_parts(fs: FileSystem, folder: str, found: list[dict[str, Any]], split_bytes: int,
+               fmt: str, encoding: str, compression: str,
+               csv_multiline: bool) -> list[dict[str, Any]]:
+    """Listed entries with large uncompressed files cut into parts: byte ranges, or
+    Parquet row groups from the footers (read here, on the driver)."""
+    plain = [compression_of(e["name"], compression) == "none" for e in found]
+    if fmt == "parquet":
+        return plan_parquet(fs, folder, found, split_bytes, plain,
+                            int(getattr(fs, "read_ahead", 1)))
+    if not splittable(fmt, encoding, "none", csv_multiline):
+        return found
+    return [part for e, p in zip(found, plain, strict=True)
+            for part in (split([e], split_bytes) if p else [e])]
+
+
 def read_row_groups(fs: FileSystem, path: str, index: int, groups: RowGroups | None,
                     data: bytes | None = None) -> list[Any]:
     """Tables of a Parquet file's row groups (``groups``, or all of ``data``, the whole
