@@ -24,7 +24,7 @@ from etlcore import StreamingContext
 from etlcore.clock import ManualClock
 from etlcore.connectors.directory import DirectorySource
 from etlcore.connectors.queue import MemorySink
-from etlcore.connectors.splits import RowGroups, row_group_ranges
+from etlcore.connectors.splits import RowGroups, plan_parts, row_group_ranges
 from etlcore.connectors.textfiles import csv_header_of, read_files
 from etlcore.plugin.fs import LocalFileSystem
 from etlcore.plugin.registry import get_registry
@@ -100,6 +100,42 @@ def test_a_row_across_a_cut_is_read_once_and_bad_lines_name_their_byte(tmp_path)
     assert [b.reason.split(":")[0] for b in bad] == ["not valid utf-8 text", "csv"]
     at = body.index('"Grace')
     assert bad[0].origin.startswith(f"{path} byte {at} (") and "Grace" in bad[0].record
+
+
+@pytest.mark.parametrize("head", [b'a,"b\n', b"a,\xffb\n", b"\n\r\n"])
+def test_an_unreadable_or_missing_header_reads_as_in_the_whole_file(tmp_path, head):
+    path = tmp_path / "u.csv"
+    path.write_bytes(head + b"".join(b"%d,%d\n" % (i, i) for i in range(40)))
+    csv_header_of.cache_clear()
+    size = path.stat().st_size
+    got = csv_by_ranges(path, [0, 5, 40, 41, 100, size])
+    assert shown(got) == shown(csv_whole(path)) and len(got) >= 39  # "0,0" may be the header
+    if head.strip():  # the header line, then every row, refused with the reason
+        assert all(isinstance(r, Rejected) for r in got)
+        assert got[1].reason.startswith("csv: the header (line 1) is unreadable")
+
+
+def test_without_a_header_every_line_is_a_row_keyed_like_spark(tmp_path):
+    path = tmp_path / "n.csv"
+    path.write_text("a,b\n1,2,3\n\n4\n")
+    want = [{"_c0": "a", "_c1": "b"}, {"_c0": "1", "_c1": "2", "_c2": "3"}, {"_c0": "4"}]
+    assert csv_whole(path, header=False) == want
+    assert csv_by_ranges(path, [0, 3, 4, 9, path.stat().st_size], header=False) == want
+
+
+def test_compressed_files_are_never_cut(tmp_path):
+    """Planning by name: a gzip or zstd stream decodes only from its start."""
+    parquet_file(tmp_path / "t.parquet.gz")  # Parquet bytes; the name says gzip
+    (tmp_path / "t.csv.zst").write_bytes(zstandard.ZstdCompressor().compress(b"a\n" * 500))
+    (tmp_path / "t.json.gz").write_bytes(gzip.compress(b"{}\n" * 500))
+    for name, fmt in [("t.parquet.gz", "parquet"), ("t.csv.zst", "csv"), ("t.json.gz", "json")]:
+        entry = {"name": name, "size": (tmp_path / name).stat().st_size, "mtime_ns": 0}
+        assert plan_parts(FS, str(tmp_path), [entry], 10, fmt, "utf-8", "auto", False) == [
+            entry]
+        cut = plan_parts(FS, str(tmp_path), [entry], 10, fmt, "utf-8", "none", False)
+        assert len(cut) > 1  # read as uncompressed (compression: none) they would be cut
+    entry = {"name": "t.csv.zst", "size": 999, "mtime_ns": 0}
+    assert plan_parts(FS, str(tmp_path), [entry], 10, "csv", "utf-8", "none", True) == [entry]
 
 
 def test_the_header_is_read_once_per_file(tmp_path):
