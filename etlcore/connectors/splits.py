@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
@@ -220,19 +220,48 @@ class CorruptParquet(ValueError):
     """pyarrow could not read a Parquet footer (not the file system's error)."""
 
 
+class FileCache:
+    """What a file's parts share (a Parquet footer, a CSV header), kept per process for
+    the ``size`` most recent (path, size) keys: every range of a file needs it once.
+
+    Keyed by path (a URL names its store) and size, not by the file system, which
+    need not be hashable.
+    """
+
+    def __init__(self, size: int = 64):
+        self.size = size
+        self._held: OrderedDict[tuple[str, int], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: str, size: int, make: Callable[[], Any]) -> Any:
+        key = (path, size)
+        with self._lock:
+            if key in self._held:
+                self._held.move_to_end(key)
+                return self._held[key]
+        value = make()  # outside the lock: a read may take a while; two may race, same value
+        with self._lock:
+            self._held[key] = value
+            while len(self._held) > self.size:
+                self._held.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._held.clear()
+
+
 _TAIL = 8 * 1024  # bytes read from a Parquet file's end to find its footer
-_footers: OrderedDict[tuple[Any, str, int], Any] = OrderedDict()
-_footers_lock = threading.Lock()
+footers = FileCache()
 
 
 def _footer(fs: FileSystem, path: str, size: int) -> Any:
     """A Parquet file's metadata, read once per (file, size) in this process; CorruptParquet
     when pyarrow cannot read it, the file system's own errors as they are."""
-    key = (fs, path, size)
-    with _footers_lock:
-        if key in _footers:
-            _footers.move_to_end(key)
-            return _footers[key]
+    return footers.get(path, size, lambda: _read_footer(fs, path, size))
+
+
+def _read_footer(fs: FileSystem, path: str, size: int) -> Any:
     pq = require_module("pyarrow.parquet", "pyarrow", feature="reading Parquet files")
     # the footer is at the end: its length and "PAR1"; one small read usually holds it
     tail = fs.read(path, max(0, size - _TAIL), min(size, _TAIL))
@@ -246,10 +275,6 @@ def _footer(fs: FileSystem, path: str, size: int) -> Any:
         meta = pq.read_metadata(io.BytesIO(b"PAR1" + footer + tail[-8:]))
     except Exception as err:  # noqa: BLE001 - ArrowInvalid, OSError: a bad footer
         raise CorruptParquet(str(err)) from None
-    with _footers_lock:
-        _footers[key] = meta
-        while len(_footers) > 64:
-            _footers.popitem(last=False)
     return meta
 
 

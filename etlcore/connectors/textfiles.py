@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from etlcore.connectors.splits import (
+    FileCache,
     Part,
     RowGroups,
     Span,
@@ -163,10 +164,17 @@ class CsvHeader:
 NO_HEADER = CsvHeader(None, present=False)
 
 
-@functools.lru_cache(maxsize=256)
+csv_headers = FileCache(256)
+
+
 def csv_header_of(fs: FileSystem, path: str, size: int, encoding: str) -> CsvHeader:
     """The header of a CSV file cut into ranges: its first non-blank row, read once per
     file and process (each range of the file needs it)."""
+    return csv_headers.get(f"{path}\0{encoding}", size,
+                           lambda: _read_csv_header(fs, path, size, encoding))
+
+
+def _read_csv_header(fs: FileSystem, path: str, size: int, encoding: str) -> CsvHeader:
     head = head_of(fs, path, size)
     f = _load(head, path, -1, encoding, "none", base=0)
     if isinstance(f, Rejected):

@@ -25,7 +25,7 @@ from etlcore.clock import ManualClock
 from etlcore.connectors.directory import DirectorySource
 from etlcore.connectors.queue import MemorySink
 from etlcore.connectors.splits import RowGroups, plan_parts, row_group_ranges
-from etlcore.connectors.textfiles import csv_header_of, read_files
+from etlcore.connectors.textfiles import csv_headers, read_files
 from etlcore.plugin.fs import LocalFileSystem
 from etlcore.plugin.registry import get_registry
 from etlcore.source import Rejected, SourceContext
@@ -81,7 +81,7 @@ def test_csv_ranges_give_the_rows_of_the_whole_file(tmp_path, rows, ending, blan
     text = (ending if blank_first else "") + "a,b,c" + ending + ending.join(lines)
     path = tmp_path / "f.csv"
     path.write_bytes(text.encode("utf-8"))
-    csv_header_of.cache_clear()  # the same name holds another file each example
+    csv_headers.clear()  # the same name holds another file each example
     size = path.stat().st_size
     inner = data.draw(st.lists(st.integers(0, size), max_size=6))
     cuts = sorted({0, size, *inner})
@@ -106,7 +106,7 @@ def test_a_row_across_a_cut_is_read_once_and_bad_lines_name_their_byte(tmp_path)
 def test_an_unreadable_or_missing_header_reads_as_in_the_whole_file(tmp_path, head):
     path = tmp_path / "u.csv"
     path.write_bytes(head + b"".join(b"%d,%d\n" % (i, i) for i in range(40)))
-    csv_header_of.cache_clear()
+    csv_headers.clear()
     size = path.stat().st_size
     got = csv_by_ranges(path, [0, 5, 40, 41, 100, size])
     assert shown(got) == shown(csv_whole(path)) and len(got) >= 39  # "0,0" may be the header
@@ -144,7 +144,7 @@ def test_the_header_is_read_once_per_file(tmp_path):
     size = path.stat().st_size
     fs = CountingFileSystem()
     cuts = [size * i // 8 for i in range(9)]
-    csv_header_of.cache_clear()
+    csv_headers.clear()
     got = csv_by_ranges(path, cuts, fs=fs)
     assert got == [{"k": str(i), "v": str(i * i)} for i in range(200)]
     header_reads = [r for r in fs.reads if r[0] == 0]
