@@ -28,6 +28,7 @@ from etlcore.connectors.splits import RowGroups, plan_parts, row_group_ranges
 from etlcore.connectors.textfiles import csv_headers, read_files
 from etlcore.plugin.fs import LocalFileSystem
 from etlcore.plugin.registry import get_registry
+from etlcore.runners.processes import ProcessRunner
 from etlcore.source import Rejected, SourceContext
 
 from .protocol import open_reader
@@ -164,14 +165,16 @@ def build(folder: Path, state: Path | None = None, **config) -> DirectorySource:
     return source
 
 
+@pytest.mark.parametrize("partitions", [1, 3])
 @pytest.mark.parametrize("parts", [1, 3, 10])
-def test_parquet_row_groups_across_parts_read_each_row_once(tmp_path, parts):
-    """1: read whole; 3: a third of the file a part; 10: a part per row group."""
+def test_parquet_row_groups_across_parts_read_each_row_once(tmp_path, parts, partitions):
+    """1: read whole; 3: a third of the file a part; 10: a part per row group; the parts
+    dealt to 1 or 3 tasks."""
     inbox, state = tmp_path / "in", tmp_path / "state"
     inbox.mkdir()
     want = parquet_file(inbox / "t.parquet")
     size = (inbox / "t.parquet").stat().st_size
-    source = build(inbox, state, format="parquet", partitions=3,
+    source = build(inbox, state, format="parquet", partitions=partitions,
                    split_bytes={1: size, 3: size // 3, 10: 1}[parts])
     end = source.plan("0", 0, None)
     groups = source.manifest.spans[:end]
@@ -183,7 +186,7 @@ def test_parquet_row_groups_across_parts_read_each_row_once(tmp_path, parts):
             [g.first for g in groups] + [10]))  # they tile the row groups
         assert len(groups) == 10 if parts == 10 else 2 <= len(groups) <= 4
     reader = open_reader(source, how="pickle")  # as a worker reads
-    got = [r for p in ("0", "1", "2") for r in reader.read(p, 0, end)]
+    got = [r for p in source.partitions() for r in reader.read(p, 0, end)]
     assert sorted(got, key=lambda r: r["i"]) == want
 
 
@@ -246,8 +249,9 @@ def corrupt_row_group(path: Path, group: int) -> int:
     return at
 
 
-@pytest.mark.timeout(120)
-def test_bad_parts_go_to_the_dead_letters_and_the_job_goes_on(tmp_path, sink_name):
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("runner", ["local", "processes"])
+def test_bad_parts_go_to_the_dead_letters_and_the_job_goes_on(tmp_path, runner, sink_name):
     inbox = tmp_path / "in"
     inbox.mkdir()
     want = parquet_file(inbox / "1-rg.parquet")
@@ -256,7 +260,8 @@ def test_bad_parts_go_to_the_dead_letters_and_the_job_goes_on(tmp_path, sink_nam
     data = (inbox / "2-footer.parquet").read_bytes()
     cut = data[:-12] + b"\xff" * 4 + data[-8:]  # the footer's last bytes: it does not parse
     (inbox / "2-footer.parquet").write_bytes(cut)
-    ctx = StreamingContext(1.0, tmp_path / "ckpt", clock="manual", name="bad")
+    ctx = StreamingContext(1.0, tmp_path / "ckpt", clock="manual", name="bad",
+                           runner=ProcessRunner(workers=2) if runner == "processes" else runner)
     ctx.source("directory", path=str(inbox), format="parquet", split_bytes=3000,
                partitions=2).sink("memory", name=sink_name)
     ctx.run(until_idle=True)
@@ -277,8 +282,6 @@ def test_bad_parts_go_to_the_dead_letters_and_the_job_goes_on(tmp_path, sink_nam
 @pytest.mark.parametrize("runner", ["local", "processes"])
 def test_csv_files_split_in_a_job_and_some_files_are_never_split(tmp_path, runner, sink_name):
     """Plain CSV is cut; gzip, zstd and ``csv_multiline`` files are read whole."""
-    from etlcore.runners.processes import ProcessRunner
-
     inbox = tmp_path / "in"
     inbox.mkdir()
     body = "id,text\r\n" + "".join(f'{i},"t, {i}"\r\n' for i in range(400))
