@@ -317,7 +317,10 @@ def plan_parquet(fs: FileSystem, folder: str, entries: list[dict[str, Any]], spl
             return None
         return parquet_parts(fs, fs.join(folder, e["name"]), int(e["size"]), split_bytes)
 
-    with ThreadPoolExecutor(max(1, threads)) as pool:
+    big = [k for k, e in enumerate(entries) if cut[k] and int(e["size"]) > split_bytes]
+    if not big:
+        return entries
+    with ThreadPoolExecutor(max(1, min(threads, len(big)))) as pool:
         found = list(pool.map(parts, range(len(entries))))
     out = []
     for e, groups in zip(entries, found, strict=True):
