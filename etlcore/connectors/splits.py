@@ -179,7 +179,6 @@ class RangedFile(io.RawIOBase):
         self.fs, self.path, self.size = fs, path, size
         self.pos = 0
         self.failed: BaseException | None = None
-        self.fetched = 0  # bytes read, for tests and metrics
 
     def readable(self) -> bool:
         return True
@@ -203,11 +202,10 @@ class RangedFile(io.RawIOBase):
             return b""
         try:
             data = self.fs.read(self.path, self.pos, n)
-        except BaseException as err:
+        except Exception as err:
             self.failed = err
             raise
         self.pos += len(data)
-        self.fetched += len(data)
         return data
 
     def readinto(self, b: Any) -> int:
