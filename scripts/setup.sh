@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 python -m pip install -q "setuptools>=68" wheel "cython>=3"
-python -m pip install -q --no-build-isolation -e ".[test,sql,ui,ml]"
+python -m pip install -q --no-build-isolation -e ".[test,sql,ui,ml,files]"
 for plugin in plugins/*/; do
     if [ -f "$plugin/pyproject.toml" ]; then
         python -m pip install -q --no-build-isolation -e "$plugin"

@@ -40,18 +40,31 @@ is gone when its (uncommitted) batch reads it becomes a dead letter.
 records, and bounding a batch by records would need positions inside files.
 Use ``max_files_per_batch`` to bound batches.
 
-Large files: with ``split_bytes``, an uncompressed text or JSON-lines file
-larger than that enters the manifest as byte ranges of about that size
-(``{"name", "size", "range": [start, end]}``), written before any batch plans
-over them, so a replay reads exactly the same ranges. A range's lines follow
-Hadoop's LineRecordReader rule (:func:`etlcore.connectors.textfiles.read_lines`):
-it skips through the first newline at or after its start unless it starts at
-0, and reads through the first newline at or after its end, so the ranges of a
-file give each line once. With ``partitions: N`` every batch is N tasks: the
-manifest entries of the batch are dealt round robin by index (entry ``k`` to
-partition ``k % N``), and all partitions end each batch at the same index. N
-is part of the checkpoint's identity. gzip and zstd files, CSV and Parquet
-are read whole (one entry per file).
+Large files: with ``split_bytes``, an uncompressed file larger than that enters
+the manifest as parts of about that size, written before any batch plans over
+them, so a replay reads exactly the same parts (:mod:`etlcore.connectors.splits`):
+
+- text, JSON lines and CSV: byte ranges (``{"name", "size", "range": [start,
+  end]}``). A range's lines follow Hadoop's LineRecordReader rule
+  (:func:`etlcore.connectors.textfiles.read_lines`): it skips through the first
+  newline at or after its start unless it starts at 0, and reads through the
+  first newline at or after its end, so the ranges of a file give each line
+  once. A CSV range keys its rows by the file's header line, read from the
+  file's start once per file and worker (Spark's CSV reader with ``multiLine``
+  false). With ``csv_multiline: true`` a quoted field may hold a newline, so a
+  cut at a newline could fall inside a row: such files are read whole.
+- Parquet: ranges of row groups (``"row_groups": [first, stop]`` and
+  ``"row_groups_of"``), planned on the driver from the file's footer (a ranged
+  read of the file's end); a row group goes to the part its middle byte falls
+  in, as Spark's Parquet splits. A reader fetches the footer and its row
+  groups' column chunks with ranged reads (S3 ranged GETs, WebHDFS OPEN with
+  offset and length), never the whole file.
+- gzip and zstd files are never cut (a stream decodes only from its start).
+
+With ``partitions: N`` every batch is N tasks: the manifest entries of the batch
+are dealt round robin by index (entry ``k`` to partition ``k % N``), and all
+partitions end each batch at the same index. N is part of the checkpoint's
+identity; ``split_bytes`` is not (parts already logged are read as logged).
 
 Formats, and what becomes a dead letter (reason and origin ``file line N (byte
 B)``) instead of stopping the job:
@@ -62,13 +75,18 @@ B)``) instead of stopping the job:
 - ``json``: one value per non-blank line, strict JSON (RFC 8259): a line that
   does not parse, uses ``NaN``/``Infinity``, nests deeper than the recursion
   limit, or holds a string with a lone surrogate (no UTF-8 form) is a dead letter.
-- ``parquet``: one dict per row (needs pyarrow); a file pyarrow cannot read is
-  one dead letter holding its path.
-- ``csv``: one dict per row, keyed by the header (the first line). By default a
-  row is one line: a quote left open is a dead letter for its line instead of
-  swallowing the rows after it; ``csv_multiline: true`` lets quoted fields span
-  lines. A row with more fields than the header, or a field over the csv
-  module's limit (128 KiB), is a dead letter; missing fields are None.
+- ``parquet``: one dict per row (needs pyarrow), read row group by row group; a
+  file whose footer pyarrow cannot read is one dead letter holding its path, an
+  unreadable row group one holding the path, with origin ``file row group G
+  (byte B, manifest entry E)``; the other row groups are read.
+- ``csv``: one dict per row, keyed by the header (the first non-blank line), or
+  with ``csv_header: false`` by ``_c0``, ``_c1``, ... (Spark's names; every line
+  is a row). By default a row is one line: a quote left open is a dead letter
+  for its line instead of swallowing the rows after it; ``csv_multiline: true``
+  lets quoted fields span lines. A row with more fields than the header, or a
+  field over the csv module's limit (128 KiB), is a dead letter; missing fields
+  are None. In a byte range the origin is ``file byte B (line k of the range
+  from byte R, manifest entry E)``.
 """
 
 from __future__ import annotations
@@ -88,20 +106,15 @@ from typing import Any, ClassVar, Literal
 from etlcore.checkpoint import seal, unseal
 from etlcore.ckptstore import RemoteStore, is_remote
 from etlcore.config import check_encoding, option
-from etlcore.connectors.textfiles import (
-    Span,
-    compression_of,
-    parse_json_line,
-    read_files,
-    splittable,
-)
+from etlcore.connectors.splits import Part, RowGroups, plan_parts, split
+from etlcore.connectors.textfiles import parse_json_line, read_files
 from etlcore.errors import CheckpointError, ConfigError
 from etlcore.plugin.fs import FileInfo, FileSystem, filesystem_for, local_path
 from etlcore.source import DriverReader, Source, SourceContext, SourceReader
 
 MANIFESTS = "_manifests"  # where a files sink on a store without rename publishes batches
 __all__ = ["MANIFESTS", "DirectoryReader", "DirectorySource", "DirectorySourceConfig",
-           "parse_json_line", "read_files"]
+           "parse_json_line", "read_files", "split"]
 
 
 @dataclass
@@ -113,7 +126,10 @@ class DirectorySourceConfig:
     max_files_per_batch: int | None = option(None, help="at most this many new files per batch",
                                              identity=False)
     encoding: str = option("utf-8", help="text encoding of the files")
-    csv_multiline: bool = option(False, help="csv: quoted fields may span lines")
+    csv_multiline: bool = option(False, help="csv: quoted fields may span lines (such files "
+                                 "are never cut into byte ranges by split_bytes)")
+    csv_header: bool = option(True, help="csv: the first line names the fields; false: "
+                              "every line is a row, keyed _c0, _c1, ... (Spark's names)")
     compression: Literal["auto", "none", "gzip", "zstd"] = option(
         "auto", help="auto: gunzip names ending in .gz, unzstd .zst/.zstd (needs the "
         "zstandard package); gzip or zstd: every file; none")
@@ -125,8 +141,9 @@ class DirectorySourceConfig:
     published_only: bool = option(False, help="read a files sink's output on a store without "
                                   "rename: only parts its _manifests/ objects publish")
     split_bytes: int | None = option(
-        None, help="text and json, uncompressed: cut files larger than this into byte ranges "
-        "of about this size, each read on its own (split at newlines); null: whole files",
+        None, help="uncompressed files larger than this are read in parts of about this "
+        "size, each on its own: text, json and csv (not csv_multiline) by byte ranges split "
+        "at newlines, parquet by row groups; gzip and zstd never; null: whole files",
         identity=False)
     partitions: int = option(1, help="read each batch's files and byte ranges as this many "
                              "tasks (in parallel on the processes and spark runners)")
@@ -152,7 +169,7 @@ class DirectorySourceConfig:
 
 # -- the manifest ------------------------------------------------------------------------
 
-def read_names(path: Path, offset: int = 0) -> tuple[list[tuple[str, Span | None]], int]:
+def read_names(path: Path, offset: int = 0) -> tuple[list[tuple[str, Part | None]], int]:
     """Entries in the complete manifest lines after byte ``offset`` (each a name and, for a
     byte range of a file, ``(start, end, size)``), and the offset after them.
 
@@ -175,7 +192,7 @@ def read_names(path: Path, offset: int = 0) -> tuple[list[tuple[str, Span | None
     return names, offset + len(complete)
 
 
-def _entry(line: bytes, where: str) -> tuple[str, Span | None]:
+def _entry(line: bytes, where: str) -> tuple[str, Part | None]:
     """One sealed manifest line as ``(name, span)``; damage is a CheckpointError naming it."""
     entry = unseal(line, where)
     name = entry.get("name")
@@ -184,32 +201,16 @@ def _entry(line: bytes, where: str) -> tuple[str, Span | None]:
     return name, _span(entry)
 
 
-def _span(entry: dict[str, Any]) -> Span | None:
-    """A manifest entry's byte range ``(start, end, size)``; None for a whole file."""
+def _span(entry: dict[str, Any]) -> Part | None:
+    """A manifest entry's byte range ``(start, end, size)`` or Parquet row groups; None for
+    a whole file."""
+    if "row_groups" in entry:
+        first, stop = entry["row_groups"]
+        return RowGroups(int(first), int(stop), int(entry["size"]), int(entry["row_groups_of"]))
     if "range" not in entry:
         return None
     start, end = entry["range"]
     return int(start), int(end), int(entry["size"])
-
-
-def split(entries: list[dict[str, Any]], split_bytes: int | None) -> list[dict[str, Any]]:
-    """Entries of files larger than ``split_bytes`` cut into about equal byte ranges.
-
-    The ranges go into the manifest, so a replay reads the same ones; a range's
-    lines are those :func:`etlcore.connectors.textfiles.read_lines` gives it.
-    """
-    if split_bytes is None:
-        return entries
-    out = []
-    for e in entries:
-        size = int(e["size"])
-        n = -(-size // split_bytes)
-        if n <= 1:
-            out.append(e)
-            continue
-        cuts = [size * i // n for i in range(n + 1)]
-        out.extend({**e, "range": [cuts[i], cuts[i + 1]]} for i in range(n))
-    return out
 
 
 def batch_end(names: list[str], start: int, max_files: int | None) -> int:
@@ -250,13 +251,13 @@ def _remote_store(url: str, pid: int) -> RemoteStore:
     return RemoteStore(url)
 
 
-def read_segments(url: str, after: int = 0) -> tuple[list[tuple[str, Span | None]], int]:
+def read_segments(url: str, after: int = 0) -> tuple[list[tuple[str, Part | None]], int]:
     """Entries in a remote manifest's segments numbered ``after`` and up, and the next number.
 
     Segments are whole objects (written in one step), so none is ever torn.
     """
     store = _remote_store(url, os.getpid())
-    names: list[tuple[str, Span | None]] = []
+    names: list[tuple[str, Part | None]] = []
     for seq in store.ids("", ".jsonl"):
         if seq < after:
             continue
@@ -278,7 +279,7 @@ class Manifest:
 
     def __init__(self, folder: Path | str | None):
         self.names: list[str] = []
-        self.spans: list[Span | None] = []
+        self.spans: list[Part | None] = []
         self.known: set[str] = set()
         self.remote: RemoteStore | None = None
         self._next = 0  # the next segment's number (remote)
@@ -298,7 +299,7 @@ class Manifest:
             for name, span in names:
                 self._add(name, span)
 
-    def _add(self, name: str, span: Span | None) -> None:
+    def _add(self, name: str, span: Part | None) -> None:
         self.names.append(name)
         self.spans.append(span)
         self.known.add(name)
@@ -339,7 +340,8 @@ class DirectoryReader(SourceReader):
     compression: str = "auto"
     published_only: bool = False
     partitions: int = 1
-    _cache: tuple[tuple[tuple[str, Span | None], ...], int] = field(  # entries read so far,
+    csv_header: bool = True
+    _cache: tuple[tuple[tuple[str, Part | None], ...], int] = field(  # entries read so far,
         default=((), 0), init=False, repr=False, compare=False)     # byte offset after them
 
     def read(self, partition: str, start: int, end: int) -> Iterator[Any]:
@@ -355,7 +357,8 @@ class DirectoryReader(SourceReader):
         mine = _mine(partition, start, end, self.partitions)
         return read_files(self.folder, [entries[k][0] for k in mine], self.format,
                           self.encoding, 0, self.csv_multiline, self.fs, self.compression,
-                          self.published_only, [entries[k][1] for k in mine], mine)
+                          self.published_only, [entries[k][1] for k in mine], mine,
+                          self.csv_header)
 
 
 class DirectorySource(Source):
@@ -382,6 +385,8 @@ class DirectorySource(Source):
                  "encoding": codecs.lookup(c.encoding).name, "csv_multiline": c.csv_multiline}
         if c.compression != "auto" or c.published_only:  # older checkpoints stay valid
             ident.update(compression=c.compression, published_only=c.published_only)
+        if not c.csv_header:
+            ident["csv_header"] = False
         if c.partitions != 1:  # entries are dealt to partitions by index: fixed per checkpoint
             ident["partitions"] = c.partitions
         return ident
@@ -402,7 +407,7 @@ class DirectorySource(Source):
         manifest = where if isinstance(where, str) else os.path.abspath(where)
         return DirectoryReader(self.fs.absolute(self.folder), manifest,
                                c.format, c.encoding, c.csv_multiline, self.fs, c.compression,
-                               c.published_only, c.partitions)
+                               c.published_only, c.partitions, c.csv_header)
 
     def partitions(self) -> list[str]:
         return [str(p) for p in range(self.config.partitions)]
@@ -473,10 +478,9 @@ class DirectorySource(Source):
         with self._lock:
             if partition == "0":
                 found = self.discover()
-                if c.split_bytes is not None and splittable(c.format, c.encoding, "none"):
-                    found = [part for e in found for part in (
-                        split([e], c.split_bytes)
-                        if compression_of(e["name"], c.compression) == "none" else [e])]
+                if c.split_bytes is not None and not c.published_only:
+                    found = plan_parts(self.fs, self.folder, found, c.split_bytes, c.format,
+                                       c.encoding, c.compression, c.csv_multiline)
                 self.manifest.extend(found)
             return batch_end(self.manifest.names, start, c.max_files_per_batch)
 
@@ -494,4 +498,4 @@ class DirectorySource(Source):
         mine = _mine(partition, start, end, c.partitions)
         return read_files(self.folder, [names[k - start] for k in mine], c.format, c.encoding,
                           0, c.csv_multiline, self.fs, c.compression, c.published_only,
-                          [spans[k - start] for k in mine], mine)
+                          [spans[k - start] for k in mine], mine, c.csv_header)

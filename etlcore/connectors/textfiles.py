@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import re
 import zlib
@@ -20,10 +21,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from etlcore.connectors.splits import (
+    FileCache,
+    Part,
+    RowGroups,
+    Span,
+    compression_of,
+    head_of,
+    parquet_rows,
+    read_lines,
+    read_row_groups,
+    splittable,
+)
 from etlcore.jsondecode import JsonDecoder
 from etlcore.plugin.fs import FileSystem, filesystem_for
 from etlcore.plugin.imports import require_module
 from etlcore.source import Rejected
+
+__all__ = ["Span", "compression_of", "parse_json_line", "read_files", "read_lines",
+           "splittable"]
 
 
 def part_of(name: str, published_only: bool) -> str:
@@ -58,7 +74,8 @@ class _File:
     base: int | None = None  # a byte range's first byte in the file; None: the whole file
     _offsets: list[int] | None = None
 
-    def origin(self, line: int) -> str:
+    def offset(self, line: int) -> int | None:
+        """Where ``line`` starts in the bytes read (None past the last line break)."""
         if self._offsets is None:  # computed once per file, and only for dead letters
             enc = codecs.getincrementalencoder(self.encoding)(self.errors)
             offsets, pos, total = [0], 0, 0
@@ -67,7 +84,11 @@ class _File:
                 pos = m.end()
                 offsets.append(total)
             self._offsets = offsets
-        byte = self._offsets[line] if line < len(self._offsets) else "?"
+        return self._offsets[line] if line < len(self._offsets) else None
+
+    def origin(self, line: int) -> str:
+        at = self.offset(line)
+        byte: int | str = "?" if at is None else at
         if self.base is not None:  # line numbers before the range are unknown
             at = byte if byte == "?" else self.base + int(byte)
             return (f"{self.path} byte {at} (line {line + 1} of the range from byte "
@@ -129,81 +150,62 @@ def _unzstd(data: bytes) -> bytes:
     return b"".join(out)
 
 
-def compression_of(path: str, compression: str) -> str:
-    """``gzip``, ``zstd`` or ``none`` for ``path`` (``auto``: by its extension)."""
-    if compression != "auto":
-        return compression
-    if path.endswith(".gz"):
-        return "gzip"
-    return "zstd" if path.endswith((".zst", ".zstd")) else "none"
+@dataclass(frozen=True)
+class CsvHeader:
+    """A CSV file's field names (``names``; None without a header line: ``_c0``, ``_c1``,
+    ...), or why its header line is unreadable, and the byte after that line."""
+
+    names: tuple[str, ...] | None
+    error: str | None = None
+    end: int = 0
+    present: bool = True  # False: the file has no header line (``csv_header: false``)
 
 
-Span = tuple[int, int, int]  # a byte range [start, end) of a file of ``size`` bytes
+NO_HEADER = CsvHeader(None, present=False)
 
 
-def splittable(fmt: str, encoding: str, compression: str) -> bool:
-    """Whether files so read may be cut into byte ranges at newlines.
-
-    Line formats only (text, JSON lines; not CSV, whose ranges would need the header), not
-    compressed (a gzip or zstd stream starts only at its beginning), and in an
-    encoding where a newline is the byte ``\\n`` and no other character holds
-    that byte (UTF-8, ASCII, Latin-1; not UTF-16).
-    """
-    if fmt not in ("text", "json") or compression != "none":
-        return False
-    try:
-        return "\n".encode(encoding) == b"\n" and "a\n".encode(encoding) == b"a\n"
-    except LookupError:
-        return False
+csv_headers = FileCache(256)
 
 
-def read_lines(fs: FileSystem, path: str, start: int, end: int, size: int,
-               probe: int = 64 * 1024) -> tuple[int, bytes]:
-    """Where the lines a byte range ``[start, end)`` owns begin, and their bytes.
-
-    Hadoop's LineRecordReader rule: a range skips through the first newline at
-    or after its start (unless it starts at 0) and reads through the first
-    newline at or after its end (or to the end of the file). The cut points are
-    the same function of an offset for the range that ends there and the one
-    that starts there, so consecutive ranges give every line exactly once; an
-    empty range, or one inside a single long line, gives nothing.
-    """
-    if end <= start:
-        return start, b""
-    data = fs.read(path, start, end - start)
-    lo = start
-    if start > 0:
-        i = data.find(b"\n")
-        if i < 0:  # the next line starts at or after ``end``: a later range's
-            return start, b""
-        lo = start + i + 1
-        data = data[i + 1:]
-    if end >= size or len(data) < end - lo:  # the file ends inside the range
-        return lo, data
-    rest = []
-    pos = end
-    while pos < size:  # the last line runs on past ``end``, through its newline
-        chunk = fs.read(path, pos, min(probe, size - pos))
-        if not chunk:
-            break
-        i = chunk.find(b"\n")
-        if i >= 0:
-            rest.append(chunk[:i + 1])
-            break
-        rest.append(chunk)
-        pos += len(chunk)
-        probe *= 2
-    return lo, b"".join([data, *rest]) if rest else data
+def csv_header_of(fs: FileSystem, path: str, size: int, encoding: str) -> CsvHeader:
+    """The header of a CSV file cut into ranges: its first non-blank row, read once per
+    file and process (each range of the file needs it)."""
+    return csv_headers.get(f"{path}\0{encoding}", size,
+                           lambda: _read_csv_header(fs, path, size, encoding))
 
 
-def _fetch(fs: FileSystem, path: str, index: int,
-           span: Span | None = None) -> bytes | Rejected | tuple[int, bytes]:
-    """The file's bytes (a span: where its lines begin, and theirs), or why they cannot be
-    had."""
+def _read_csv_header(fs: FileSystem, path: str, size: int, encoding: str) -> CsvHeader:
+    head = head_of(fs, path, size)
+    f = _load(head, path, -1, encoding, "none", base=0)
+    if isinstance(f, Rejected):
+        return CsvHeader(None, f"the header is unreadable: {f.reason}", len(head))
+    for line, row in _csv_items(f, False):
+        end = f.offset(line + 1)
+        end = len(head) if end is None else end
+        if isinstance(row, str):
+            return CsvHeader(None, f"the header (line {line + 1}) is unreadable: {row}", end)
+        if row:
+            return CsvHeader(tuple(row), None, end)
+    return CsvHeader(None, None, len(head))  # no row at all
+
+
+def _fetch(fs: FileSystem, path: str, index: int, span: Part | None = None, fmt: str = "text",
+           encoding: str = "utf-8", header: bool = True) -> Any:
+    """What the parser needs, fetched (in a prefetch thread) or why it cannot be had: the
+    file's bytes; for a byte range where its lines begin, their bytes and (CSV) the
+    file's header; for Parquet the row groups' tables."""
     origin = f"{path} (manifest entry {index})"
     try:
+        if fmt == "parquet":
+            if isinstance(span, RowGroups):
+                return read_row_groups(fs, path, index, span)
+            return read_row_groups(fs, path, index, None, fs.read(path))
         if span is not None:
-            return read_lines(fs, path, *span)
+            lo, data = read_lines(fs, path, *span)
+            given = None
+            if fmt == "csv":
+                given = csv_header_of(fs, path, span[2], encoding) if header else NO_HEADER
+            return lo, data, given
         return fs.read(path)
     except FileNotFoundError:
         return Rejected(str(path), "file removed before the batch that reads it committed "
@@ -330,10 +332,16 @@ def _csv_items(f: _File, multiline: bool) -> Iterator[tuple[int, list[str] | str
         i = j
 
 
-def _csv(f: _File, multiline: bool) -> Iterator[Any]:
+def _csv(f: _File, multiline: bool, given: CsvHeader | None = None) -> Iterator[Any]:
+    """Rows as dicts keyed by the header: the first non-blank row, or ``given`` (a byte
+    range after the file's header line; ``NO_HEADER``: keys ``_c0``, ``_c1``, ...)."""
     header: list[str] | None = None
     header_error: str | None = None
-    width = 0
+    keyed = given is None or given.present
+    if given is not None:
+        header = list(given.names) if given.names is not None else None
+        header_error = given.error
+    width = len(header) if header is not None else 0
     for line, row in _csv_items(f, multiline):
         if header is not None and row.__class__ is list and 0 < len(row) <= width:
             record = dict(zip(header, row))  # noqa: B905 - a short row gets None below
@@ -342,7 +350,7 @@ def _csv(f: _File, multiline: bool) -> Iterator[Any]:
                     record[name] = None
             yield record
         elif isinstance(row, str):  # a reason
-            if header is None and header_error is None:
+            if keyed and header is None and header_error is None:
                 header_error = f"the header (line {line + 1}) is unreadable: {row}"
             shown = f.raw(line)
             if len(shown) > _SHOWN:
@@ -350,6 +358,8 @@ def _csv(f: _File, multiline: bool) -> Iterator[Any]:
             yield Rejected(shown, row, f.origin(line))
         elif not row:
             continue  # a blank line
+        elif not keyed:
+            yield {f"_c{i}": v for i, v in enumerate(row)}
         elif header is None and header_error is None:
             header, width = row, len(row)
         elif header is None:
@@ -359,31 +369,17 @@ def _csv(f: _File, multiline: bool) -> Iterator[Any]:
                            f"{width}", f.origin(line))
 
 
-def _parquet(data: bytes | Rejected, path: str, index: int) -> Iterator[Any]:
-    """The rows of a Parquet file as dicts (needs pyarrow); an unreadable file is Rejected."""
-    pq = require_module("pyarrow.parquet", "pyarrow", feature="reading Parquet files")
-    origin = f"{path} (manifest entry {index})"
-    if isinstance(data, Rejected):
-        yield data
-        return
-    try:
-        table = pq.read_table(io.BytesIO(data))
-    except Exception as err:  # noqa: BLE001 - ArrowInvalid, OSError: a bad file, not a bug
-        yield Rejected(str(path), f"not a readable Parquet file: {err}", origin)
-        return
-    yield from table.to_pylist()
-
-
 def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, first: int = 0,
                csv_multiline: bool = False, fs: FileSystem | None = None,
                compression: str = "auto", published_only: bool = False,
-               spans: list[Span | None] | None = None,
-               indexes: list[int] | None = None) -> Iterator[Any]:
+               spans: list[Part | None] | None = None,
+               indexes: list[int] | None = None, csv_header: bool = True) -> Iterator[Any]:
     """The records of the named files, in order, parsed as ``fmt``; bad input as Rejected.
 
     ``first`` is the manifest index of ``names[0]`` (it goes into origins), or
     ``indexes`` gives each name's. ``spans[k]``, when given and not None, is the
-    byte range of ``names[k]`` to read (:func:`read_lines`): its lines only.
+    part of ``names[k]`` to read: a byte range (:func:`read_lines`), its lines
+    only, or Parquet row groups (:class:`~etlcore.connectors.splits.RowGroups`).
     """
     fs = fs if fs is not None else filesystem_for(folder, load_plugins=True)
     where = indexes if indexes is not None else range(first, first + len(names))
@@ -393,23 +389,29 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
              if part_of(entry, published_only)]
     if not paths:
         return
+    fetch = functools.partial(_fetch, fmt=fmt, encoding=encoding, header=csv_header)
     # the next files download while this one is parsed (I/O releases the GIL);
     # how many at once is the file system's ``read_ahead``
     depth = max(1, int(getattr(fs, "read_ahead", 1)))
     with ThreadPoolExecutor(depth, thread_name_prefix="etlcore-prefetch") as pool:
-        ahead = deque(pool.submit(_fetch, fs, p, i, r) for i, p, r in paths[:depth])
+        ahead = deque(pool.submit(fetch, fs, p, i, r) for i, p, r in paths[:depth])
         for k, (index, path, _) in enumerate(paths):
             data = ahead.popleft().result()
             if k + depth < len(paths):
                 i, p, r = paths[k + depth]
-                ahead.append(pool.submit(_fetch, fs, p, i, r))
-            if fmt == "parquet":
-                yield from _parquet(data, path, index)  # type: ignore[arg-type]
-                continue
+                ahead.append(pool.submit(fetch, fs, p, i, r))
+            given = None if csv_header else NO_HEADER
             if isinstance(data, Rejected):
-                loaded: _File | Rejected = data
-            elif isinstance(data, tuple):  # a byte range: its lines, from ``base``
-                loaded = _load(data[1], path, index, encoding, compression, base=data[0])
+                yield data
+                continue
+            if fmt == "parquet":
+                yield from parquet_rows(data)
+                continue
+            if isinstance(data, tuple):  # a byte range: its lines, from ``base``
+                base, raw, given = data
+                if given is not None and given.present and base < given.end:
+                    given = None  # the range holds the header line: read it as a file's start
+                loaded = _load(raw, path, index, encoding, compression, base=base)
             else:
                 loaded = _load(data, path, index, encoding, compression)
             if isinstance(loaded, Rejected):
@@ -419,4 +421,4 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
             elif fmt == "json":
                 yield from _json(loaded)
             else:
-                yield from _csv(loaded, csv_multiline)
+                yield from _csv(loaded, csv_multiline, given)

@@ -169,3 +169,20 @@ def test_byte_ranges_of_a_file_give_each_line_once(hdfs_client: Any, hdfs_dir_fa
     hdfs_client.write(f"{root}/in/big.txt", data)
     check_byte_ranges(HdfsFileSystem(HdfsOptions(**hdfs_settings)), hdfs_url(f"{root}/in/big.txt"),
                       data, hdfs_url(f"{root}/in"), hdfs_settings, "hdfs", tmp_path)
+
+
+def test_csv_ranges_and_parquet_row_groups_with_ranged_opens(
+        hdfs_client: Any, hdfs_dir_factory: Any, hdfs_url: Any, hdfs_settings: dict[str, Any],
+        tmp_path: Path) -> None:
+    """CSV cut into byte ranges and Parquet into row groups, read by two tasks; a
+    row-group part OPENs its row groups' bytes, not the file."""
+    from etlcore_hdfs.config import HdfsOptions
+    from etlcore_hdfs.fs import HdfsFileSystem
+
+    from etlcore.contract.ranges import check_format_splits
+
+    root = hdfs_dir_factory()
+    check_format_splits(
+        HdfsFileSystem(HdfsOptions(**hdfs_settings)), hdfs_url(f"{root}/in"),
+        lambda name, data: hdfs_client.write(f"{root}/in/{name}", data),
+        hdfs_settings, "hdfs", tmp_path)

@@ -180,3 +180,20 @@ def test_byte_ranges_of_an_object_give_each_line_once(s3_client: Any, s3_bucket_
     check_byte_ranges(S3FileSystem(S3Options(**s3_settings)), f"s3://{bucket}/in/big.txt", data,
                       f"s3://{bucket}/in", s3_settings, "s3", tmp_path)
 
+
+
+def test_csv_ranges_and_parquet_row_groups_with_ranged_gets(
+        s3_client: Any, s3_bucket_factory: Any, s3_settings: dict[str, Any],
+        tmp_path: Path) -> None:
+    """CSV cut into byte ranges and Parquet into row groups, read by two tasks; a
+    row-group part GETs its row groups' bytes, not the object."""
+    from etlcore_s3.config import S3Options
+    from etlcore_s3.fs import S3FileSystem
+
+    from etlcore.contract.ranges import check_format_splits
+
+    bucket = s3_bucket_factory()
+    check_format_splits(
+        S3FileSystem(S3Options(**s3_settings)), f"s3://{bucket}/in",
+        lambda name, data: s3_client.put_object(Bucket=bucket, Key=f"in/{name}", Body=data),
+        s3_settings, "s3", tmp_path)
