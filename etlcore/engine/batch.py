@@ -20,6 +20,7 @@ from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute
 from etlcore.errors import CheckpointError, EtlcoreError
 from etlcore.graph.base import BatchScope, DeadLetter, NarrowNode, Node, UnionNode, WideNode
 from etlcore.graph.io import SourceNode
+from etlcore.records import Records
 
 if TYPE_CHECKING:
     from etlcore.runners.base import Runner
@@ -295,7 +296,12 @@ class BatchExecutor:
             outcome.messages.setdefault(name, [])
         for name, chunks in collected.items():
             chunks.sort(key=lambda c: c[0])
-            outcome.collected[name] = [r for _, parts in chunks for p in parts for r in p]
+            # one copy, in C, into the list foreach_batch receives (see _commit)
+            flat = Records()
+            for _, parts in chunks:
+                for p in parts:
+                    flat += p
+            outcome.collected[name] = flat
         return outcome
 
     def _chain(self, stage: Any, tasks: list[Task]) -> tuple[int, Any, bool] | None:

@@ -117,9 +117,12 @@ class PaneWindowNode(EventTimeNode):
                 end = k * self.slide_us + self.size_us
                 if end <= wm_us and (done is None or end > done):
                     ready.add(k)
+        lists = [self._result(store, k, None) for k in sorted(ready)]
+        if len(lists) == 1:  # one window (tumbling, most batches): the kernel's list as it is
+            return lists[0]
         out: list[WindowResult] = []
-        for k in sorted(ready):  # extend: the kernel's row lists, not a row at a time
-            out += self._result(store, k, None)
+        for rows in lists:  # extend: the kernel's row lists, not a row at a time
+            out += rows
         return out
 
     def _updated(self, store: Any, by_pane: dict[int, set[Any]],
