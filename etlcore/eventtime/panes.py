@@ -77,12 +77,12 @@ class PaneWindowNode(EventTimeNode):
         return (spec.emit == "final" and is_field(spec.extract)
                 and all(f is None or is_field(f) for f in (spec.key, spec.value)))
 
-    def process_records(self, state: Any, records: list[Any], cutoff: int | None,
-                        wm_us: int | None, emitted_us: int | None) -> list[Any]:
+    def fold_direct(self, state: Any, records: list[Any], cutoff: int | None, param: Any
+                    ) -> tuple[list[Any], Any, Any]:
         spec = self.spec
-        state.fold_records(records, spec.extract, spec.key, spec.value, cutoff, self.pane_us,
-                           to_us)
-        return self.process(state, [], [], [], wm_us, emitted_us)
+        late, top = state.fold_records(records, spec.extract, spec.key, spec.value, cutoff,
+                                       self.pane_us, to_us)
+        return self.process(state, [], [], [], param["wm"], param["emitted"]), late, top
 
     def process(self, state: Any, keys: list[Any], times: list[int], values: list[Any],
                 wm_us: int | None, emitted_us: int | None) -> list[Any]:
