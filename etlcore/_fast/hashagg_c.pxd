@@ -78,7 +78,7 @@ cdef class HashAgg:
     cdef Py_ssize_t cap
     cdef Py_ssize_t live   # keys
     cdef list keys         # slot -> key object (first seen); empty in M_INT (see key_at)
-    cdef list objs         # slot -> accumulator object when tag is T_OBJ
+    cdef list objs         # slot -> accumulator object when tag is T_OBJ; None until one is
     cdef int64_t* ikeys    # slot -> the int64 key (M_INT) or the str key's hash (M_STR)
     # C key index while mode is M_INT or M_STR: inttable.pxd, 16-byte cells
     cdef int mode
@@ -100,6 +100,8 @@ cdef class HashAgg:
     cdef int discard(self, Py_ssize_t s) except -1
     cdef int compact(self) except -1
     # accumulators
+    cdef object obj_at(self, Py_ssize_t s)
+    cdef int put_obj(self, Py_ssize_t s, object o) except -1
     cdef object acc_obj(self, Py_ssize_t s)
     cdef int set_obj(self, Py_ssize_t s, object res) except -1
     cdef int set_val(self, Py_ssize_t s, Val* v) except -1

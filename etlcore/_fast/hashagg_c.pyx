@@ -104,6 +104,11 @@ cdef inline bint is_nan_obj(object value) noexcept:
     return PyFloat_Check(value) and isnan(PyFloat_AS_DOUBLE(value))
 
 
+cdef inline Py_ssize_t grown(Py_ssize_t cap) noexcept nogil:
+    """Slots after ``cap`` fills: 1.5x (2x would leave up to half the slots unused)."""
+    return cap + cap // 2 if cap >= 16 else 16
+
+
 # ---------------------------------------------------------------- HashAgg
 
 
@@ -115,7 +120,7 @@ cdef class HashAgg:
         self.code = reducer_code(reducer)
         self.fn = reducer if self.code == R_CALL else None
         self.keys = []
-        self.objs = []
+        self.objs = None  # made on the first Python accumulator (put_obj)
         self.mode = M_NEW
         it_init(&self.table, 0)
 
@@ -173,7 +178,7 @@ cdef class HashAgg:
         """Find or create the slot of int64 key ``x`` (mode M_NEW or M_INT)."""
         cdef Py_ssize_t s
         if self.size == self.cap:
-            self.grow(self.cap * 2 if self.cap else 16)
+            self.grow(grown(self.cap))
         self.mode = M_INT
         s = <Py_ssize_t>it_setdefault(&self.table, x, self.size)
         if s == self.size:
@@ -205,7 +210,7 @@ cdef class HashAgg:
             return -1
         s = self.size
         if s == self.cap:
-            self.grow(self.cap * 2 if self.cap else 16)
+            self.grow(grown(self.cap))
         self.keys.append(key)
         self.ikeys[s] = h
         self.init_slot(s)
@@ -246,7 +251,8 @@ cdef class HashAgg:
     cdef int init_slot(self, Py_ssize_t s) except -1:
         """Initialise the new last slot ``s`` for the reducer (the C arrays have room)."""
         cdef Acc* a = &self.accs[s]
-        self.objs.append(None)
+        if self.objs is not None:
+            self.objs.append(None)
         a.i = 0  # (a.f shares these bytes)
         a.n = 0
         a.r = 0
@@ -278,7 +284,7 @@ cdef class HashAgg:
             return <Py_ssize_t><object>found
         s = self.size
         if s == self.cap:
-            self.grow(self.cap * 2 if self.cap else 16)
+            self.grow(grown(self.cap))
         self.keys.append(key)
         self.init_slot(s)
         self.index[key] = s
@@ -322,7 +328,7 @@ cdef class HashAgg:
                 j = (j + 1) & mask
         if self.mode != M_INT:
             self.keys[s] = None
-        self.objs[s] = None
+        self.put_obj(s, None)
         self.accs[s].tag = T_DEAD
         self.live -= 1
         if self.size >= 64 and self.live * 2 < self.size:
@@ -340,11 +346,13 @@ cdef class HashAgg:
             self.ikeys[j] = self.ikeys[s]
             if with_list:
                 self.keys[j] = self.keys[s]
-            self.objs[j] = self.objs[s]
+            if self.objs is not None:
+                self.objs[j] = self.objs[s]
             j += 1
         if with_list:
             del self.keys[j:]
-        del self.objs[j:]
+        if self.objs is not None:
+            del self.objs[j:]
         self.size = j
         if self.mode == M_DICT:
             self.index = {self.keys[s]: s for s in range(self.size)}
@@ -357,6 +365,20 @@ cdef class HashAgg:
 
     # -- accumulators -----------------------------------------------------------
 
+    cdef object obj_at(self, Py_ssize_t s):
+        """Slot ``s``'s Python accumulator (None when it has none)."""
+        return None if self.objs is None else self.objs[s]
+
+    cdef int put_obj(self, Py_ssize_t s, object o) except -1:
+        """Hold ``o`` as slot ``s``'s Python accumulator. The list is made on the first
+        one: int and float accumulators (the common case) need no pointer per key."""
+        if self.objs is None:
+            if o is None:
+                return 0
+            self.objs = [None] * self.size
+        self.objs[s] = o
+        return 0
+
     cdef object acc_obj(self, Py_ssize_t s):
         """The accumulator of slot ``s`` as a Python object."""
         cdef int tag = self.accs[s].tag
@@ -365,7 +387,7 @@ cdef class HashAgg:
         if tag == T_FLOAT:
             return self.accs[s].f
         if tag == T_OBJ:
-            return self.objs[s]
+            return self.obj_at(s)
         return None
 
     cdef int set_obj(self, Py_ssize_t s, object res) except -1:
@@ -383,9 +405,9 @@ cdef class HashAgg:
                 a.i = x
                 tag = T_INT
         if tag == T_OBJ:
-            self.objs[s] = res
+            self.put_obj(s, res)
         elif a.tag == T_OBJ:
-            self.objs[s] = None
+            self.put_obj(s, None)
         a.tag = tag
         return 0
 
@@ -393,9 +415,9 @@ cdef class HashAgg:
         """Replace the accumulator by a value (min/max)."""
         cdef Acc* a = &self.accs[s]
         if v.tag == T_OBJ:
-            self.objs[s] = <object>v.o
+            self.put_obj(s, <object>v.o)
         elif a.tag == T_OBJ:
-            self.objs[s] = None
+            self.put_obj(s, None)
         a.tag = v.tag
         if v.tag == T_FLOAT:  # i and f share storage: copy the live one only
             a.f = v.f
@@ -457,7 +479,7 @@ cdef class HashAgg:
             if isnan(a.f):
                 return 0
         elif a.tag == T_OBJ:
-            if is_nan_obj(self.objs[s]):
+            if is_nan_obj(self.obj_at(s)):
                 return 0
         if a.tag == T_UNSET:
             better = True
@@ -478,10 +500,10 @@ cdef class HashAgg:
     cdef int call_value(self, Py_ssize_t s, object value) except -1:
         """Callable reducer step: the first value starts the fold."""
         if self.accs[s].tag == T_UNSET:
-            self.objs[s] = value
+            self.put_obj(s, value)
             self.accs[s].tag = T_OBJ
         else:
-            self.objs[s] = self.fn(self.objs[s], value)
+            self.put_obj(s, self.fn(self.obj_at(s), value))
         return 0
 
     cdef int fold_value(self, Py_ssize_t s, Val* v) except -1:
@@ -558,7 +580,7 @@ cdef class HashAgg:
                 continue
             s = self.slot_for_int(other.ikeys[t]) if ints else self.slot_for(other.key_at(t))
             if with_values:
-                held = other.objs[t]
+                held = other.obj_at(t)
                 v.tag = other.accs[t].tag
                 v.i = other.accs[t].i
                 v.f = other.accs[t].f
@@ -584,9 +606,9 @@ cdef class HashAgg:
                 continue
             if not with_values:
                 continue
-            held = other.objs[t]
+            held = other.obj_at(t)
             if self.code == R_CALL:
-                self.objs[s] = inverse(self.objs[s], held)
+                self.put_obj(s, inverse(self.obj_at(s), held))
                 continue
             v.tag = other.accs[t].tag
             v.i = other.accs[t].i
