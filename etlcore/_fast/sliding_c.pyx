@@ -4,13 +4,16 @@
 Each pushed pane is a ``hashagg_c.HashAgg`` whose slots also count the records
 they folded; the running aggregate adds the new pane and, when the reducer can
 be undone, subtracts the expired one slot to slot (``merge_from``/
-``expire_from``), without materialising Python partials. Re-exported as
+``agg_expire``), without materialising Python partials. Re-exported as
 ``etlcore._fast.window_c.SlidingWindow`` (the event-time panes' module).
 """
 
 from collections import deque
 
-from etlcore._fast.hashagg_c cimport T_DEAD, HashAgg
+from cpython.ref cimport PyObject
+from libc.stdint cimport int64_t
+
+from etlcore._fast.hashagg_c cimport T_DEAD, HashAgg, Val
 
 from etlcore._fast._common import (
     CALL,
@@ -25,6 +28,65 @@ from etlcore._fast._common import (
 )
 
 __all__ = ["SlidingWindow"]
+
+cdef int R_CALL = CALL
+cdef int R_MEAN = MEAN
+
+
+# -- what a sliding window does to HashAggs besides merging panes in (merge_from) --
+
+cdef int agg_expire(HashAgg self, HashAgg other, object inverse, bint with_values) except -1:
+    """Take ``other``'s records (and values if asked) back out; drop keys left with none."""
+    cdef Py_ssize_t t, s
+    cdef Val v
+    cdef object held
+    for t in range(other.size):
+        if other.accs[t].tag == T_DEAD:
+            continue
+        s = self.find(other.key_at(t))
+        if s < 0:
+            raise RuntimeError("sliding window state is inconsistent: expired key not found")
+        self.accs[s].r -= other.accs[t].r
+        if self.accs[s].r <= 0:
+            self.discard(s)
+            continue
+        if not with_values:
+            continue
+        held = other.obj_at(t)
+        if self.code == R_CALL:
+            self.put_obj(s, inverse(self.obj_at(s), held))
+            continue
+        v.tag = other.accs[t].tag
+        v.i = other.accs[t].i
+        v.f = other.accs[t].f
+        v.o = <PyObject*>held
+        self.remove_value(s, &v)
+        if self.code == R_MEAN:
+            self.accs[s].n -= other.accs[t].n
+    return 0
+
+
+cdef list agg_entries(HashAgg self, bint with_values):
+    """``[(key, partial or None, records), ...]`` for window checkpoints."""
+    cdef list out = []
+    cdef Py_ssize_t s
+    for s in range(self.size):
+        if self.accs[s].tag != T_DEAD:
+            out.append(
+                (self.key_at(s), self.partial(s) if with_values else None, self.accs[s].r)
+            )
+    return out
+
+
+cdef int agg_restore(HashAgg self, object entries, bint with_values) except -1:
+    """Inverse of ``agg_entries``."""
+    cdef Py_ssize_t s
+    for key, part, records in entries:
+        s = self.slot_for(key)
+        if with_values:
+            self.merge_one(s, part)
+        self.accs[s].r += <int64_t>records
+    return 0
 
 
 cdef class SlidingWindow:
@@ -65,7 +127,7 @@ cdef class SlidingWindow:
     cdef int expire_oldest(self) except -1:
         """Calculate deletes: take the oldest pane out, dropping keys left with no records."""
         cdef HashAgg pane = self.live.popleft()
-        self.running.expire_from(pane, self.inverse, self.incr)
+        agg_expire(self.running, pane, self.inverse, self.incr)
         return 0
 
     def push(self, pairs) -> None:
@@ -94,8 +156,8 @@ cdef class SlidingWindow:
 
     def to_state(self) -> tuple:
         """Checkpoint as plain data: ``(version, [panes, running])`` (see window_ref)."""
-        panes = [(<HashAgg>pane).entries(True) for pane in self.live]
-        return (STATE_VERSION, [panes, self.running.entries(self.incr)])
+        panes = [agg_entries(<HashAgg>pane, True) for pane in self.live]
+        return (STATE_VERSION, [panes, agg_entries(self.running, self.incr)])
 
     @classmethod
     def from_state(cls, window_panes, reducer, inverse, state) -> SlidingWindow:
@@ -105,9 +167,9 @@ cdef class SlidingWindow:
         panes, entries = check_state(state, "SlidingWindow")
         for pane_entries in panes:
             agg = HashAgg(reducer)
-            agg.restore_entries(pane_entries, True)
+            agg_restore(agg, pane_entries, True)
             window.live.append(agg)
-        window.running.restore_entries(entries, window.incr)
+        agg_restore(window.running, entries, window.incr)
         while len(window.live) > window.size:  # restored into a shorter window
             window.expire_oldest()
         return window
