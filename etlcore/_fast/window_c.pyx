@@ -16,8 +16,8 @@ from cpython.list cimport PyList_CheckExact
 from cpython.long cimport PyLong_CheckExact
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.ref cimport PyObject
-from cpython.tuple cimport PyTuple_Check
-from libc.stdint cimport int64_t
+from cpython.tuple cimport PyTuple_Check, PyTuple_CheckExact, PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from libc.stdint cimport int64_t, uint64_t
 
 from etlcore._fast.hashagg_c cimport (
     F_INDEX,
@@ -41,8 +41,9 @@ from etlcore._fast.hashagg_c cimport (
 )
 from etlcore._fast.inttable cimport it_home
 from etlcore._fast.times_c cimport time_us
+from etlcore._fast.values cimport acc_add
 
-from etlcore._fast._common import CALL, STATE_VERSION, check_field, check_state, reducer_code
+from etlcore._fast._common import CALL, STATE_VERSION, SUM, check_field, check_state, reducer_code
 
 __all__ = ["PaneStore", "SlidingWindow", "columns", "event_times_us", "rows"]
 
@@ -261,12 +262,13 @@ cdef class PaneStore:
     """Per-pane, per-key partial aggregates, merged over any range of panes."""
 
     cdef object reducer
+    cdef int code
     cdef dict store
     cdef Py_ssize_t hint  # keys of the newest pane so far: a new pane's table is sized for it
     cdef HashAgg newest
 
     def __cinit__(self, reducer):
-        reducer_code(reducer)
+        self.code = reducer_code(reducer)
         self.reducer = reducer
         self.store = {}
 
@@ -343,22 +345,38 @@ cdef class PaneStore:
         cdef list late = []
         cdef list odd = None   # panes beyond int64 (Python ints), indexed by Ev.pane
         cdef list keep = None  # fields their record does not own, held while folded
-        cdef bint hold = reducer_code(self.reducer) == CALL  # user code runs mid-fold
+        cdef bint hold = self.code == CALL  # user code runs mid-fold
         cdef Py_ssize_t i, m = 0
-        cdef object rec, t, k, top = None, q_obj
-        cdef int64_t c, x, top_c = 0, cut = 0
-        cdef bint any_c = False
+        cdef object rec, t, top = None, q_obj
+        cdef PyObject* kp
+        cdef PyObject* vp
+        cdef int64_t c, x, top_c = 0, cut = 0, pane_lo = 0, q = 0
+        cdef bint any_c = False, have_pane = False, read_c
         cdef bint cut_c = cutoff_c(cutoff, &cut)
         cdef int overflow
         cdef Ev* e
+        # tuples read by non-negative indexes: fields borrowed straight from the tuple
+        cdef bint tuples = f.tk == F_INDEX and f.kk == F_INDEX and f.vk == F_INDEX and (
+            f.ti >= 0 and f.ki >= 0 and f.vi >= 0)
+        cdef Py_ssize_t need = max(f.ti, f.ki, f.vi) + 1
         try:
             for i in range(n):  # 1: read and check every record; nothing changes yet
                 rec = recs[i]
-                f.read(rec, i)
-                t = f.t
+                read_c = False
+                if tuples and PyTuple_CheckExact(rec) and PyTuple_GET_SIZE(rec) >= need:
+                    read_c = time_us(<object>PyTuple_GET_ITEM(rec, f.ti), &c)
+                if read_c:
+                    kp = PyTuple_GET_ITEM(rec, f.ki)
+                    vp = PyTuple_GET_ITEM(rec, f.vi)
+                else:
+                    f.read(rec, i)
+                    t = f.t
+                    kp = <PyObject*>f.k
+                    vp = <PyObject*>f.v
+                    read_c = time_us(t, &c)
                 e = &ev[m]
                 e.big = 0
-                if time_us(t, &c):
+                if read_c:
                     if cut_c:
                         if c < cut:
                             late.append(i)
@@ -369,7 +387,12 @@ cdef class PaneStore:
                     if not any_c or c > top_c:
                         top_c = c
                         any_c = True
-                    e.pane = floor_div(c, width)
+                    # the pane of the record before, unless c left it (no division then)
+                    if not have_pane or <uint64_t>c - <uint64_t>pane_lo >= <uint64_t>width:
+                        q = floor_div(c, width)
+                        pane_lo = q * width
+                        have_pane = True
+                    e.pane = q
                 else:
                     t = convert(t)
                     if cutoff is not None and t < cutoff:
@@ -387,21 +410,20 @@ cdef class PaneStore:
                         e.big = 1
                         e.pane = len(odd)
                         odd.append(q_obj)
-                k = f.k
-                e.kobj = <PyObject*>k
-                if PyLong_CheckExact(k):
+                e.kobj = kp
+                if PyLong_CheckExact(<object>kp):
                     overflow = 0
-                    x = PyLong_AsLongLongAndOverflow(k, &overflow)
+                    x = PyLong_AsLongLongAndOverflow(<object>kp, &overflow)
                     if not overflow:
                         e.kobj = NULL
                         e.key = x
-                e.vobj = <PyObject*>f.v
+                e.vobj = vp
                 if hold or not (PyTuple_Check(rec) or PyList_CheckExact(rec)
                                 or PyDict_CheckExact(rec)):
                     if keep is None:
                         keep = []
-                    keep.append(k)
-                    keep.append(f.v)
+                    keep.append(<object>kp)
+                    keep.append(<object>vp)
                 m += 1
             if any_c and (top is None or top_c > top):
                 top = top_c
@@ -420,6 +442,7 @@ cdef class PaneStore:
         cdef Ev* e
         cdef Ev* p
         cdef Val v
+        cdef bint sums = self.code == SUM
         for j in range(m):
             e = &ev[j]
             if e.big:
@@ -440,6 +463,9 @@ cdef class PaneStore:
             else:
                 s = agg.slot_for(e.key)  # boxed: the pane holds other keys too
             classify(<object>e.vobj, &v)
+            if sums and v.tag != T_UNSET and acc_add(&agg.accs[s], &v):  # sum, in C
+                agg.accs[s].r += 1
+                continue
             agg.fold_value(s, &v)
         return 0
 

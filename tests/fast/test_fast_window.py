@@ -339,3 +339,26 @@ def test_fold_records_equals_columns_then_fold(recs: list, time: Any, key: Any, 
         if not errors:
             assert same(answers[0], (late, top))
             assert same(got.to_state(), want.to_state())
+
+
+tuple_records = st.lists(st.tuples(
+    st.one_of(st.floats(-1e4, 1e4), st.integers(-10**4, 10**4), st.just(1e300)),  # time
+    st.one_of(st.integers(-5, 5), st.just(2**70), st.sampled_from(["a", "b"])),  # key
+    st.one_of(st.integers(-9, 9), st.floats(-9, 9), st.none()),  # value
+), max_size=40)
+
+
+@given(recs=tuple_records, order=st.permutations([0, 1, 2]), negative=st.booleans(),
+       cutoff=st.one_of(st.none(), st.integers(-10**10, 10**10)), width=st.integers(1, 10**7))
+def test_fold_records_of_tuples_equals_the_reference(recs: list, order: list, negative: bool,
+                                                     cutoff: Any, width: int) -> None:
+    # tuples read by index (the kernel borrows their fields), with times in and beyond
+    # int64 panes, keys that are int64, beyond it, or strs, and None values
+    recs = [tuple(r[j] for j in order) for r in recs]
+    time, key, value = (order.index(j) - (3 if negative else 0) for j in range(3))
+    got = []
+    for impl in (REF, C):
+        store = impl.PaneStore("sum")
+        answer = store.fold_records(recs, time, key, value, cutoff, width, _to_us)
+        got.append((answer, store.to_state()))
+    assert same(got[0], got[1])
