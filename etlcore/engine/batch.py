@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from etlcore.batch import BatchInfo, BatchPlan
 from etlcore.engine.stages import StagePlan
-from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute
+from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute, owned
 from etlcore.errors import CheckpointError, EtlcoreError
 from etlcore.graph.base import BatchScope, DeadLetter, NarrowNode, Node, UnionNode, WideNode
 from etlcore.graph.io import SourceNode
@@ -198,8 +198,8 @@ class BatchExecutor:
                 for i, (partition, (start, end)) in enumerate(sorted(ranges.items())):
                     task = Task(stage.id, i, info, plan.batch_id)
                     if stage.reader is None:
-                        task.records = [] if start == end else list(
-                            source.read(partition, start, end))
+                        task.records = [] if start == end else owned(
+                            source.read(partition, start, end), stage.fresh)
                     else:
                         task.source = (partition, start, end)
                     tasks.append(task)
