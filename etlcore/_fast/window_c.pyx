@@ -39,7 +39,7 @@ from etlcore._fast.hashagg_c cimport (
     make_row4,
     read_field,
 )
-from etlcore._fast.inttable cimport it_home
+from etlcore._fast.inttable cimport ICell, it_home
 from etlcore._fast.times_c cimport time_us
 from etlcore._fast.values cimport acc_add
 
@@ -65,7 +65,7 @@ cdef struct Ev:
     int64_t pane      # pane number (big: index into the list of panes beyond int64)
     int64_t key       # the key, when kobj is NULL (an exact int that fits int64)
     PyObject* kobj    # the key object, borrowed (from the record, or held), or NULL
-    PyObject* vobj    # the value, borrowed likewise
+    Val v             # the value, classified (its object, if any, borrowed likewise)
     int big
 
 
@@ -417,7 +417,7 @@ cdef class PaneStore:
                     if not overflow:
                         e.kobj = NULL
                         e.key = x
-                e.vobj = vp
+                classify(<object>vp, &e.v)  # here: its load overlaps the time's and key's
                 if hold or not (PyTuple_Check(rec) or PyList_CheckExact(rec)
                                 or PyDict_CheckExact(rec)):
                     if keep is None:
@@ -433,15 +433,16 @@ cdef class PaneStore:
         return late, top
 
     cdef int fold_events(self, Ev* ev, Py_ssize_t m, list odd) except -1:
-        """Fold the buffered events in order; prefetch the home cell of the event
-        ``PREFETCH`` ahead (int keys), so the probe of a large table waits less."""
+        """Fold the buffered events in order, prefetching (int keys) the home cell of the
+        event ``PREFETCH`` ahead and the slot of the one half as far: probes and sums of a
+        table larger than the cache wait less."""
         cdef Py_ssize_t j, s
         cdef int64_t last_q = 0
         cdef bint cached = False
         cdef HashAgg agg = None
         cdef Ev* e
         cdef Ev* p
-        cdef Val v
+        cdef ICell* c
         cdef bint sums = self.code == SUM
         for j in range(m):
             e = &ev[j]
@@ -452,21 +453,25 @@ cdef class PaneStore:
                 agg = self.pane_agg(e.pane)
                 last_q = e.pane
                 cached = True
-            if j + PREFETCH < m:
+            if j + PREFETCH < m and agg.mode == M_INT:
                 p = &ev[j + PREFETCH]
-                if p.kobj == NULL and agg.mode == M_INT:
+                if p.kobj == NULL:
                     etl_prefetch(&agg.table.cells[it_home(&agg.table, p.key)])
+                p = &ev[j + PREFETCH // 2]  # its cell is on the way: fetch its slot too
+                if p.kobj == NULL:
+                    c = &agg.table.cells[it_home(&agg.table, p.key)]
+                    if c.k == p.key and 0 <= c.v < agg.cap:
+                        etl_prefetch(&agg.accs[c.v])
             if e.kobj != NULL:
                 s = agg.slot_for(<object>e.kobj)
             elif agg.mode == M_INT or agg.mode == M_NEW:
                 s = agg.slot_for_int(e.key)
             else:
                 s = agg.slot_for(e.key)  # boxed: the pane holds other keys too
-            classify(<object>e.vobj, &v)
-            if sums and v.tag != T_UNSET and acc_add(&agg.accs[s], &v):  # sum, in C
+            if sums and e.v.tag != T_UNSET and acc_add(&agg.accs[s], &e.v):  # sum, in C
                 agg.accs[s].r += 1
                 continue
-            agg.fold_value(s, &v)
+            agg.fold_value(s, &e.v)
         return 0
 
     cdef HashAgg pane_agg(self, object pane):
