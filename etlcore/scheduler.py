@@ -226,8 +226,12 @@ class Scheduler:
         """Driver side of the outputs: foreach_batch, dead letters, then every sink's commit."""
         info = outcome.info
         for out in self.graph.outputs:
-            records = outcome.collected.get(out.name)
-            if records is None or not hasattr(out, "fn"):
+            if not hasattr(out, "fn"):
+                continue
+            # taken out of the outcome: the batch's rows are freed (or kept by fn) before
+            # the cyclic GC is back on, so its first pass does not walk them
+            records = outcome.collected.pop(out.name, None)
+            if records is None:
                 continue
             try:
                 out.fn(info.batch_id, records)

@@ -156,6 +156,9 @@ class Source(ABC):
     # False when ``read`` never yields :class:`Rejected` (generated or in-memory
     # records): the engine then does not look through every batch for them.
     rejects: ClassVar[bool] = True
+    # True when ``read`` (the source's and its reader's) returns a new list every call,
+    # which the batch may keep and change: the engine then takes it without a copy.
+    fresh_lists: ClassVar[bool] = False
 
     def identity(self) -> dict[str, Any]:
         """What makes this stream this stream (the checkpoint fingerprint covers it).

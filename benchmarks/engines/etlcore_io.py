@@ -39,10 +39,12 @@ class BenchSource(OffsetSource):
     A position counts batches (as ``QueueSource``'s do): batch ``b`` of partition
     ``i`` is the ``i``-th of ``partitions`` contiguous slices of
     ``records[b * batch_size:(b + 1) * batch_size]`` (``parallelize``'s split).
-    Held records are never :class:`~etlcore.source.Rejected` (``rejects = False``).
+    Held records are never :class:`~etlcore.source.Rejected` (``rejects = False``), and
+    each read is a new list the batch may keep (``fresh_lists = True``: no copy).
     """
 
     rejects = False
+    fresh_lists = True  # read returns a new slice (or list) every call
 
     def __init__(self, records: list[Any], batch_size: int, partitions: int = 1):
         self.records = records

@@ -10,56 +10,7 @@ from libc.stdint cimport int64_t
 
 from etlcore._fast.inttable cimport IntTable
 
-# accumulator / value tags
-cdef enum:
-    T_UNSET = 0  # no value yet (as a value: None)
-    T_INT = 1    # exact int that fits int64, in .i
-    T_FLOAT = 2  # exact float, in .f
-    T_OBJ = 3    # any other object, in HashAgg.objs[slot] (or Val.o)
-    T_DEAD = 4   # slot of a discarded key
-
-
-cdef extern from *:
-    """
-    /* One key's accumulator: 32 bytes, the int and float views sharing storage
-       (the tag says which is live). */
-    typedef struct {
-        union { int64_t i; double f; };
-        int64_t n;
-        int64_t r;
-        int tag;
-    } etl_acc;
-    """
-    ctypedef struct Acc "etl_acc":
-        int64_t i     # int accumulator (tag T_INT)
-        double f      # float accumulator (tag T_FLOAT): the same 8 bytes as i
-        int64_t n     # mean: number of non-None values
-        int64_t r     # records folded in (sliding windows drop a key at 0)
-        int tag
-
-
-cdef struct Val:
-    int tag
-    int64_t i
-    double f
-    PyObject* o   # borrowed; the caller keeps the object alive
-
-
-cdef inline void classify(object value, Val* v) noexcept:
-    """Tag a raw value so the common numeric cases stay in C (shared by window_c)."""
-    cdef int overflow = 0
-    v.o = <PyObject*>value
-    if PyFloat_CheckExact(value):
-        v.tag = T_FLOAT
-        v.f = PyFloat_AS_DOUBLE(value)
-    elif PyLong_CheckExact(value):
-        v.i = PyLong_AsLongLongAndOverflow(value, &overflow)
-        v.tag = T_OBJ if overflow else T_INT
-    elif value is None:
-        v.tag = T_UNSET
-    else:
-        v.tag = T_OBJ
-
+from etlcore._fast.values cimport T_DEAD, T_FLOAT, T_INT, T_OBJ, T_UNSET, Acc, Val, classify
 
 # key index modes
 cdef enum:
@@ -78,7 +29,7 @@ cdef class HashAgg:
     cdef Py_ssize_t cap
     cdef Py_ssize_t live   # keys
     cdef list keys         # slot -> key object (first seen); empty in M_INT (see key_at)
-    cdef list objs         # slot -> accumulator object when tag is T_OBJ
+    cdef list objs         # slot -> accumulator object when tag is T_OBJ; None until one is
     cdef int64_t* ikeys    # slot -> the int64 key (M_INT) or the str key's hash (M_STR)
     # C key index while mode is M_INT or M_STR: inttable.pxd, 16-byte cells
     cdef int mode
@@ -100,6 +51,8 @@ cdef class HashAgg:
     cdef int discard(self, Py_ssize_t s) except -1
     cdef int compact(self) except -1
     # accumulators
+    cdef object obj_at(self, Py_ssize_t s)
+    cdef int put_obj(self, Py_ssize_t s, object o) except -1
     cdef object acc_obj(self, Py_ssize_t s)
     cdef int set_obj(self, Py_ssize_t s, object res) except -1
     cdef int set_val(self, Py_ssize_t s, Val* v) except -1
@@ -115,9 +68,6 @@ cdef class HashAgg:
     cdef list _pairs(self, bint final)
     # slot-to-slot merges for windows
     cdef int merge_from(self, HashAgg other, bint with_values) except -1
-    cdef int expire_from(self, HashAgg other, object inverse, bint with_values) except -1
-    cdef list entries(self, bint with_values)
-    cdef int restore_entries(self, object entries, bint with_values) except -1
 
 
 # -- field references: how a kernel reads one field of a record (shared by window_c) --

@@ -1,31 +1,26 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Compiled combine-by-key: the interface and results of ``hashagg_ref``, in C.
 
-Each key owns a slot with a tagged accumulator: exact ints that fit int64 and
-exact floats are added in C (``T_INT``/``T_FLOAT``), and anything else, or an
-int64 overflow, falls back to Python objects (``T_OBJ``) with the same
-operations the reference performs, in the same order, so results are equal
-bit for bit. Keys are indexed by a C open-addressing table while every key is
-an exact int64 (hashed by value) or every key an exact str (Python's cached,
-seeded str hash, so no hash flooding; equal strs compare by memcmp), and by a
-dict (Python equality: ``1 == 1.0``) from the first key that breaks that on.
-The C table is ``inttable.pxd`` (16-byte cells: key or hash, slot). Int keys
-are held as C int64s, not Python ints, and boxed only when emitted
-(``key_at``): rows, partials and checkpoints carry equal ints, as before.
+Each key owns a slot with a tagged accumulator (``values.pxd``: int64 and float
+arithmetic in C, anything else, or an int64 overflow, in Python with the
+reference's operations and order, so results are equal bit for bit). Keys are
+indexed by the C table of ``inttable.pxd`` (16-byte cells: key or hash, slot)
+while every key is an exact int64 (held as a C int64, boxed only when emitted:
+``key_at``) or every key an exact str (its cached, seeded hash; equal strs
+compare by memcmp), and by a dict (``1 == 1.0``) from the first key that breaks
+that on. Sliding windows' expiry lives in ``sliding_c``.
 """
 
 cimport cython
 from cpython.dict cimport PyDict_GetItemWithError
-from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
 from cpython.list cimport PyList_CheckExact, PyList_GET_ITEM
 from cpython.long cimport PyLong_CheckExact
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
-from cpython.object cimport Py_GT, Py_LT, PyObject_Hash, PyObject_RichCompareBool
+from cpython.object cimport PyObject_Hash
 from cpython.ref cimport PyObject
 from cpython.tuple cimport PyTuple_CheckExact
 from cpython.unicode cimport PyUnicode_CheckExact
-from libc.math cimport isnan
-from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t
+from libc.stdint cimport INT64_MAX, int64_t
 
 from etlcore._fast.inttable cimport (
     IT_EMPTY,
@@ -41,7 +36,7 @@ from etlcore._fast.inttable cimport (
     it_rebuild,
     it_setdefault,
 )
-from libc.string cimport memcmp
+from etlcore._fast.values cimport acc_add, acc_sub, number_tag, replaces, str_eq, val_obj
 
 from etlcore._fast import _common
 from etlcore._fast._common import STATE_VERSION, check_field, check_state, reducer_code
@@ -50,9 +45,6 @@ __all__ = ["HashAgg", "combine", "count_values", "merge"]
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object, int*) noexcept
-    Py_ssize_t PyUnicode_GET_LENGTH(object) noexcept
-    int PyUnicode_KIND(object) noexcept
-    void* PyUnicode_DATA(object) noexcept
 
 # reducer codes, checked against _common below
 cdef enum:
@@ -69,39 +61,9 @@ if (_common.SUM, _common.COUNT, _common.MIN, _common.MAX, _common.MEAN, _common.
     raise ImportError("etlcore._fast.hashagg_c is out of date with _common: rebuild it")
 
 
-# ---------------------------------------------------------------- values
-
-
-cdef inline object val_obj(Val* v):
-    """The Python object a tagged value stands for."""
-    if v.tag == T_INT:
-        return v.i
-    if v.tag == T_FLOAT:
-        return v.f
-    if v.tag == T_OBJ:
-        return <object>v.o
-    return None
-
-
-cdef inline bint add_overflows(int64_t a, int64_t b) noexcept nogil:
-    return (b > 0 and a > INT64_MAX - b) or (b < 0 and a < INT64_MIN - b)
-
-
-cdef inline bint sub_overflows(int64_t a, int64_t b) noexcept nogil:
-    return (b < 0 and a > INT64_MAX + b) or (b > 0 and a < INT64_MIN + b)
-
-
-cdef inline bint str_eq(PyObject* a, PyObject* b) noexcept:
-    """Equality of two exact strs: canonical (PEP 393) storage makes it a memcmp."""
-    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(<object>a)
-    cdef int kind = PyUnicode_KIND(<object>a)
-    if n != PyUnicode_GET_LENGTH(<object>b) or kind != PyUnicode_KIND(<object>b):
-        return False
-    return memcmp(PyUnicode_DATA(<object>a), PyUnicode_DATA(<object>b), n * kind) == 0
-
-
-cdef inline bint is_nan_obj(object value) noexcept:
-    return PyFloat_Check(value) and isnan(PyFloat_AS_DOUBLE(value))
+cdef inline Py_ssize_t grown(Py_ssize_t cap) noexcept nogil:
+    """Slots after ``cap`` fills: 1.5x (2x would leave up to half the slots unused)."""
+    return cap + cap // 2 if cap >= 16 else 16
 
 
 # ---------------------------------------------------------------- HashAgg
@@ -115,7 +77,7 @@ cdef class HashAgg:
         self.code = reducer_code(reducer)
         self.fn = reducer if self.code == R_CALL else None
         self.keys = []
-        self.objs = []
+        self.objs = None  # made on the first Python accumulator (put_obj)
         self.mode = M_NEW
         it_init(&self.table, 0)
 
@@ -173,7 +135,7 @@ cdef class HashAgg:
         """Find or create the slot of int64 key ``x`` (mode M_NEW or M_INT)."""
         cdef Py_ssize_t s
         if self.size == self.cap:
-            self.grow(self.cap * 2 if self.cap else 16)
+            self.grow(grown(self.cap))
         self.mode = M_INT
         s = <Py_ssize_t>it_setdefault(&self.table, x, self.size)
         if s == self.size:
@@ -205,7 +167,7 @@ cdef class HashAgg:
             return -1
         s = self.size
         if s == self.cap:
-            self.grow(self.cap * 2 if self.cap else 16)
+            self.grow(grown(self.cap))
         self.keys.append(key)
         self.ikeys[s] = h
         self.init_slot(s)
@@ -246,7 +208,8 @@ cdef class HashAgg:
     cdef int init_slot(self, Py_ssize_t s) except -1:
         """Initialise the new last slot ``s`` for the reducer (the C arrays have room)."""
         cdef Acc* a = &self.accs[s]
-        self.objs.append(None)
+        if self.objs is not None:
+            self.objs.append(None)
         a.i = 0  # (a.f shares these bytes)
         a.n = 0
         a.r = 0
@@ -278,7 +241,7 @@ cdef class HashAgg:
             return <Py_ssize_t><object>found
         s = self.size
         if s == self.cap:
-            self.grow(self.cap * 2 if self.cap else 16)
+            self.grow(grown(self.cap))
         self.keys.append(key)
         self.init_slot(s)
         self.index[key] = s
@@ -322,7 +285,7 @@ cdef class HashAgg:
                 j = (j + 1) & mask
         if self.mode != M_INT:
             self.keys[s] = None
-        self.objs[s] = None
+        self.put_obj(s, None)
         self.accs[s].tag = T_DEAD
         self.live -= 1
         if self.size >= 64 and self.live * 2 < self.size:
@@ -340,11 +303,13 @@ cdef class HashAgg:
             self.ikeys[j] = self.ikeys[s]
             if with_list:
                 self.keys[j] = self.keys[s]
-            self.objs[j] = self.objs[s]
+            if self.objs is not None:
+                self.objs[j] = self.objs[s]
             j += 1
         if with_list:
             del self.keys[j:]
-        del self.objs[j:]
+        if self.objs is not None:
+            del self.objs[j:]
         self.size = j
         if self.mode == M_DICT:
             self.index = {self.keys[s]: s for s in range(self.size)}
@@ -357,6 +322,20 @@ cdef class HashAgg:
 
     # -- accumulators -----------------------------------------------------------
 
+    cdef object obj_at(self, Py_ssize_t s):
+        """Slot ``s``'s Python accumulator (None when it has none)."""
+        return None if self.objs is None else self.objs[s]
+
+    cdef int put_obj(self, Py_ssize_t s, object o) except -1:
+        """Hold ``o`` as slot ``s``'s Python accumulator. The list is made on the first
+        one: int and float accumulators (the common case) need no pointer per key."""
+        if self.objs is None:
+            if o is None:
+                return 0
+            self.objs = [None] * self.size
+        self.objs[s] = o
+        return 0
+
     cdef object acc_obj(self, Py_ssize_t s):
         """The accumulator of slot ``s`` as a Python object."""
         cdef int tag = self.accs[s].tag
@@ -365,27 +344,17 @@ cdef class HashAgg:
         if tag == T_FLOAT:
             return self.accs[s].f
         if tag == T_OBJ:
-            return self.objs[s]
+            return self.obj_at(s)
         return None
 
     cdef int set_obj(self, Py_ssize_t s, object res) except -1:
         """Store a Python-computed accumulator, back in C when it is an int64 or float."""
         cdef Acc* a = &self.accs[s]
-        cdef int overflow = 0
-        cdef long long x
-        cdef int tag = T_OBJ
-        if PyFloat_CheckExact(res):
-            a.f = PyFloat_AS_DOUBLE(res)
-            tag = T_FLOAT
-        elif PyLong_CheckExact(res):
-            x = PyLong_AsLongLongAndOverflow(res, &overflow)
-            if overflow == 0:
-                a.i = x
-                tag = T_INT
+        cdef int tag = number_tag(res, a)
         if tag == T_OBJ:
-            self.objs[s] = res
+            self.put_obj(s, res)
         elif a.tag == T_OBJ:
-            self.objs[s] = None
+            self.put_obj(s, None)
         a.tag = tag
         return 0
 
@@ -393,9 +362,9 @@ cdef class HashAgg:
         """Replace the accumulator by a value (min/max)."""
         cdef Acc* a = &self.accs[s]
         if v.tag == T_OBJ:
-            self.objs[s] = <object>v.o
+            self.put_obj(s, <object>v.o)
         elif a.tag == T_OBJ:
-            self.objs[s] = None
+            self.put_obj(s, None)
         a.tag = v.tag
         if v.tag == T_FLOAT:  # i and f share storage: copy the live one only
             a.f = v.f
@@ -405,83 +374,31 @@ cdef class HashAgg:
 
     cdef int add_value(self, Py_ssize_t s, Val* v, bint skip_none) except -1:
         """acc = acc + v, in C when both are int64 (no overflow) or float."""
-        cdef Acc* a = &self.accs[s]
         if v.tag == T_UNSET and skip_none:
             return 0
-        if a.tag == T_INT:
-            if v.tag == T_INT:
-                if not add_overflows(a.i, v.i):
-                    a.i += v.i
-                    return 0
-            elif v.tag == T_FLOAT:
-                a.f = <double>a.i + v.f
-                a.tag = T_FLOAT
-                return 0
-        elif a.tag == T_FLOAT:
-            if v.tag == T_FLOAT:
-                a.f = a.f + v.f
-                return 0
-            if v.tag == T_INT:
-                a.f = a.f + <double>v.i
-                return 0
+        if acc_add(&self.accs[s], v):
+            return 0
         return self.set_obj(s, self.acc_obj(s) + val_obj(v))
 
     cdef int remove_value(self, Py_ssize_t s, Val* v) except -1:
         """acc = acc - v: the inverse of add_value, for expiring window panes."""
-        cdef Acc* a = &self.accs[s]
-        if a.tag == T_INT:
-            if v.tag == T_INT:
-                if not sub_overflows(a.i, v.i):
-                    a.i -= v.i
-                    return 0
-            elif v.tag == T_FLOAT:
-                a.f = <double>a.i - v.f
-                a.tag = T_FLOAT
-                return 0
-        elif a.tag == T_FLOAT:
-            if v.tag == T_FLOAT:
-                a.f = a.f - v.f
-                return 0
-            if v.tag == T_INT:
-                a.f = a.f - <double>v.i
-                return 0
+        if acc_sub(&self.accs[s], v):
+            return 0
         return self.set_obj(s, self.acc_obj(s) - val_obj(v))
 
     cdef int calc_extreme(self, Py_ssize_t s, Val* v, bint is_max) except -1:
-        """min/max step: None skipped, NaN absorbing, ties keep the first value."""
-        cdef Acc* a = &self.accs[s]
-        cdef bint better
-        if v.tag == T_UNSET:
-            return 0
-        if a.tag == T_FLOAT:
-            if isnan(a.f):
-                return 0
-        elif a.tag == T_OBJ:
-            if is_nan_obj(self.objs[s]):
-                return 0
-        if a.tag == T_UNSET:
-            better = True
-        elif v.tag == T_FLOAT and isnan(v.f):
-            better = True
-        elif v.tag == T_FLOAT and a.tag == T_FLOAT:
-            better = v.f > a.f if is_max else v.f < a.f
-        elif v.tag == T_INT and a.tag == T_INT:
-            better = v.i > a.i if is_max else v.i < a.i
-        elif v.tag == T_OBJ and is_nan_obj(<object>v.o):
-            better = True
-        else:
-            better = PyObject_RichCompareBool(val_obj(v), self.acc_obj(s), Py_GT if is_max else Py_LT)
-        if better:
+        """min/max step (``values.replaces``): None skipped, NaN absorbing, ties keep the first."""
+        if replaces(&self.accs[s], v, is_max, self.obj_at(s)):
             self.set_val(s, v)
         return 0
 
     cdef int call_value(self, Py_ssize_t s, object value) except -1:
         """Callable reducer step: the first value starts the fold."""
         if self.accs[s].tag == T_UNSET:
-            self.objs[s] = value
+            self.put_obj(s, value)
             self.accs[s].tag = T_OBJ
         else:
-            self.objs[s] = self.fn(self.objs[s], value)
+            self.put_obj(s, self.fn(self.obj_at(s), value))
         return 0
 
     cdef int fold_value(self, Py_ssize_t s, Val* v) except -1:
@@ -558,64 +475,13 @@ cdef class HashAgg:
                 continue
             s = self.slot_for_int(other.ikeys[t]) if ints else self.slot_for(other.key_at(t))
             if with_values:
-                held = other.objs[t]
+                held = other.obj_at(t)
                 v.tag = other.accs[t].tag
                 v.i = other.accs[t].i
                 v.f = other.accs[t].f
                 v.o = <PyObject*>held
                 self.fold_partial(s, &v, other.accs[t].n)
             self.accs[s].r += other.accs[t].r
-        return 0
-
-    cdef int expire_from(self, HashAgg other, object inverse, bint with_values) except -1:
-        """Take ``other``'s records (and values if asked) back out; drop keys left with none."""
-        cdef Py_ssize_t t, s
-        cdef Val v
-        cdef object held
-        for t in range(other.size):
-            if other.accs[t].tag == T_DEAD:
-                continue
-            s = self.find(other.key_at(t))
-            if s < 0:
-                raise RuntimeError("sliding window state is inconsistent: expired key not found")
-            self.accs[s].r -= other.accs[t].r
-            if self.accs[s].r <= 0:
-                self.discard(s)
-                continue
-            if not with_values:
-                continue
-            held = other.objs[t]
-            if self.code == R_CALL:
-                self.objs[s] = inverse(self.objs[s], held)
-                continue
-            v.tag = other.accs[t].tag
-            v.i = other.accs[t].i
-            v.f = other.accs[t].f
-            v.o = <PyObject*>held
-            self.remove_value(s, &v)
-            if self.code == R_MEAN:
-                self.accs[s].n -= other.accs[t].n
-        return 0
-
-    cdef list entries(self, bint with_values):
-        """``[(key, partial or None, records), ...]`` for window checkpoints."""
-        cdef list out = []
-        cdef Py_ssize_t s
-        for s in range(self.size):
-            if self.accs[s].tag != T_DEAD:
-                out.append(
-                    (self.key_at(s), self.partial(s) if with_values else None, self.accs[s].r)
-                )
-        return out
-
-    cdef int restore_entries(self, object entries, bint with_values) except -1:
-        """Inverse of ``entries``."""
-        cdef Py_ssize_t s
-        for key, part, records in entries:
-            s = self.slot_for(key)
-            if with_values:
-                self.merge_one(s, part)
-            self.accs[s].r += <int64_t>records
         return 0
 
     # -- public API ---------------------------------------------------------------

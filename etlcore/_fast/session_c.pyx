@@ -444,7 +444,7 @@ cdef class SessionStore:
             return 0
         a = self.agg_slot(into.sid)
         b = self.agg_slot(other.sid)
-        held = self.aggs.objs[b]
+        held = self.aggs.obj_at(b)
         v.tag = self.aggs.accs[b].tag
         v.i = self.aggs.accs[b].i
         v.f = self.aggs.accs[b].f

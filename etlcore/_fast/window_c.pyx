@@ -8,15 +8,16 @@ Event-time columns are converted (``event_times_us``) and folded into panes
 (``PaneStore.fold``) in one C loop each, with no per-record tuples.
 """
 
-from collections import deque
-
 cimport cython
 from operator import index
 
+from cpython.dict cimport PyDict_CheckExact
 from cpython.list cimport PyList_CheckExact
 from cpython.long cimport PyLong_CheckExact
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.ref cimport PyObject
-from libc.stdint cimport int64_t
+from cpython.tuple cimport PyTuple_Check, PyTuple_CheckExact, PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from libc.stdint cimport int64_t, uint64_t
 
 from etlcore._fast.hashagg_c cimport (
     F_INDEX,
@@ -24,6 +25,8 @@ from etlcore._fast.hashagg_c cimport (
     F_LIST,
     F_NONE,
     F_RECORD,
+    M_INT,
+    M_NEW,
     T_DEAD,
     T_FLOAT,
     T_INT,
@@ -36,25 +39,34 @@ from etlcore._fast.hashagg_c cimport (
     make_row4,
     read_field,
 )
+from etlcore._fast.inttable cimport ICell, it_home
 from etlcore._fast.times_c cimport time_us
+from etlcore._fast.values cimport acc_add
 
-from etlcore._fast._common import (
-    CALL,
-    COUNT,
-    MEAN,
-    STATE_VERSION,
-    SUM,
-    check_inverse,
-    check_state,
-    check_window,
-    check_field,
-    reducer_code,
-)
+from etlcore._fast._common import CALL, STATE_VERSION, SUM, check_field, check_state, reducer_code
 
-__all__ = ["PaneStore", "SlidingWindow", "columns", "event_times_us", "rows", "scan"]
+__all__ = ["PaneStore", "SlidingWindow", "columns", "event_times_us", "rows"]
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object, int*) noexcept
+
+cdef extern from *:
+    """
+    #define etl_prefetch(p) __builtin_prefetch(p)
+    """
+    void etl_prefetch(const void*) noexcept nogil
+
+cdef enum:
+    PREFETCH = 8  # events ahead whose table cell fold_events prefetches
+
+
+# one on-time record of fold_records, read and checked, waiting to be folded
+cdef struct Ev:
+    int64_t pane      # pane number (big: index into the list of panes beyond int64)
+    int64_t key       # the key, when kobj is NULL (an exact int that fits int64)
+    PyObject* kobj    # the key object, borrowed (from the record, or held), or NULL
+    Val v             # the value, classified (its object, if any, borrowed likewise)
+    int big
 
 
 cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
@@ -220,49 +232,6 @@ def columns(records, time, key, value, cutoff, convert) -> tuple:
     return keys, times, vals, late, top
 
 
-def scan(records, time, key, value, cutoff, convert) -> tuple:
-    """``columns`` without the columns: ``(late_indexes, max_on_time_us)``.
-
-    Reads every referenced field (so a record missing one raises here, where
-    the caller can dead-letter it) and converts every time; ``time``, ``key``
-    and ``value`` are field references (or None for key and value).
-    """
-    cdef list recs = records if PyList_CheckExact(records) else list(records)
-    cdef Fields f = Fields(time, key, value, "scan", False, len(recs))
-    cdef list late = []
-    cdef Py_ssize_t i
-    cdef object t, top = None
-    cdef int64_t c, top_c = 0
-    cdef bint any_c = False
-    cdef int64_t cut = 0
-    cdef bint cut_c = False
-    cut_c = cutoff_c(cutoff, &cut)
-    for i in range(len(recs)):
-        f.read(recs[i], i)
-        t = f.t
-        if time_us(t, &c):
-            if cut_c:
-                if c < cut:
-                    late.append(i)
-                    continue
-            elif cutoff is not None and c < cutoff:
-                late.append(i)
-                continue
-            if not any_c or c > top_c:
-                top_c = c
-                any_c = True
-        else:
-            t = convert(t)
-            if cutoff is not None and t < cutoff:
-                late.append(i)
-                continue
-            if top is None or t > top:
-                top = t
-    if any_c and (top is None or top_c > top):
-        top = top_c
-    return late, top
-
-
 cdef inline bint cutoff_c(object cutoff, int64_t* out) except -1:
     """Whether ``cutoff`` is an int64 (stored in ``out``), so records compare in C."""
     cdef int overflow = 0
@@ -293,12 +262,13 @@ cdef class PaneStore:
     """Per-pane, per-key partial aggregates, merged over any range of panes."""
 
     cdef object reducer
+    cdef int code
     cdef dict store
     cdef Py_ssize_t hint  # keys of the newest pane so far: a new pane's table is sized for it
     cdef HashAgg newest
 
     def __cinit__(self, reducer):
-        reducer_code(reducer)
+        self.code = reducer_code(reducer)
         self.reducer = reducer
         self.store = {}
 
@@ -353,48 +323,156 @@ cdef class PaneStore:
             agg.fold_value(s, &v)
             i += 1
 
-    def fold_records(self, records, time, key, value, cutoff, pane_us, convert) -> None:
-        """``fold`` of ``columns(records, ...)``'s on-time records, read straight from them.
+    def fold_records(self, records, time, key, value, cutoff, pane_us, convert) -> tuple:
+        """Fold the on-time records, read straight from them: ``(late_indexes, max_on_time_us)``.
 
-        Records with a time below ``cutoff`` are skipped (the caller dealt with
-        them); no column lists and no int per time are built.
+        What ``columns(records, ...)`` then ``fold`` do, with each record read
+        once: first every record's time, key and value are read and its time
+        converted into a C buffer (a missing field or an odd time raises here,
+        before any pane changed, so the caller can go record by record), then
+        the buffer is folded, the next records' table cells prefetched. Records
+        with a time below ``cutoff`` are late: listed, not folded.
         """
         cdef list recs = records if PyList_CheckExact(records) else list(records)
-        cdef Fields f = Fields(time, key, value, "fold_records", False, len(recs))
+        cdef Py_ssize_t n = len(recs)
+        cdef Fields f = Fields(time, key, value, "fold_records", False, n)
         cdef int64_t width = index(pane_us)
         if width <= 0:
             raise ValueError(f"fold_records: pane_us must be positive, not {pane_us}")
-        cdef Py_ssize_t i = 0, s
-        cdef object t
-        cdef int64_t c, q, last_q = 0, cut = 0
-        cdef bint cached = False
+        cdef Ev* ev = <Ev*>PyMem_Malloc((n if n else 1) * sizeof(Ev))
+        if ev == NULL:
+            raise MemoryError()
+        cdef list late = []
+        cdef list odd = None   # panes beyond int64 (Python ints), indexed by Ev.pane
+        cdef list keep = None  # fields their record does not own, held while folded
+        cdef bint hold = self.code == CALL  # user code runs mid-fold
+        cdef Py_ssize_t i, m = 0
+        cdef object rec, t, top = None, q_obj
+        cdef PyObject* kp
+        cdef PyObject* vp
+        cdef int64_t c, x, top_c = 0, cut = 0, pane_lo = 0, q = 0
+        cdef bint any_c = False, have_pane = False, read_c
         cdef bint cut_c = cutoff_c(cutoff, &cut)
-        cdef HashAgg agg = None
-        cdef Val v
-        while i < len(recs):
-            f.read(recs[i], i)
-            i += 1
-            t = f.t
-            if time_us(t, &c):
-                if cut_c:
-                    if c < cut:
+        cdef int overflow
+        cdef Ev* e
+        # tuples read by non-negative indexes: fields borrowed straight from the tuple
+        cdef bint tuples = f.tk == F_INDEX and f.kk == F_INDEX and f.vk == F_INDEX and (
+            f.ti >= 0 and f.ki >= 0 and f.vi >= 0)
+        cdef Py_ssize_t need = max(f.ti, f.ki, f.vi) + 1
+        try:
+            for i in range(n):  # 1: read and check every record; nothing changes yet
+                rec = recs[i]
+                read_c = False
+                if tuples and PyTuple_CheckExact(rec) and PyTuple_GET_SIZE(rec) >= need:
+                    read_c = time_us(<object>PyTuple_GET_ITEM(rec, f.ti), &c)
+                if read_c:
+                    kp = PyTuple_GET_ITEM(rec, f.ki)
+                    vp = PyTuple_GET_ITEM(rec, f.vi)
+                else:
+                    f.read(rec, i)
+                    t = f.t
+                    kp = <PyObject*>f.k
+                    vp = <PyObject*>f.v
+                    read_c = time_us(t, &c)
+                e = &ev[m]
+                e.big = 0
+                if read_c:
+                    if cut_c:
+                        if c < cut:
+                            late.append(i)
+                            continue
+                    elif cutoff is not None and c < cutoff:
+                        late.append(i)
                         continue
-                elif cutoff is not None and c < cutoff:
-                    continue
-                q = floor_div(c, width)
-                if not cached or q != last_q:
-                    agg = self.pane_agg(q)
-                    last_q = q
-                    cached = True
-            else:
-                t = convert(t)
-                if cutoff is not None and t < cutoff:
-                    continue
-                agg = self.pane_agg(index(t) // width)
+                    if not any_c or c > top_c:
+                        top_c = c
+                        any_c = True
+                    # the pane of the record before, unless c left it (no division then)
+                    if not have_pane or <uint64_t>c - <uint64_t>pane_lo >= <uint64_t>width:
+                        q = floor_div(c, width)
+                        pane_lo = q * width
+                        have_pane = True
+                    e.pane = q
+                else:
+                    t = convert(t)
+                    if cutoff is not None and t < cutoff:
+                        late.append(i)
+                        continue
+                    if top is None or t > top:
+                        top = t
+                    q_obj = index(t) // width
+                    overflow = 1
+                    if PyLong_CheckExact(q_obj):
+                        e.pane = PyLong_AsLongLongAndOverflow(q_obj, &overflow)
+                    if overflow:
+                        if odd is None:
+                            odd = []
+                        e.big = 1
+                        e.pane = len(odd)
+                        odd.append(q_obj)
+                e.kobj = kp
+                if PyLong_CheckExact(<object>kp):
+                    overflow = 0
+                    x = PyLong_AsLongLongAndOverflow(<object>kp, &overflow)
+                    if not overflow:
+                        e.kobj = NULL
+                        e.key = x
+                classify(<object>vp, &e.v)  # here: its load overlaps the time's and key's
+                if hold or not (PyTuple_Check(rec) or PyList_CheckExact(rec)
+                                or PyDict_CheckExact(rec)):
+                    if keep is None:
+                        keep = []
+                    keep.append(<object>kp)
+                    keep.append(<object>vp)
+                m += 1
+            if any_c and (top is None or top_c > top):
+                top = top_c
+            self.fold_events(ev, m, odd)  # 2: fold
+        finally:
+            PyMem_Free(ev)
+        return late, top
+
+    cdef int fold_events(self, Ev* ev, Py_ssize_t m, list odd) except -1:
+        """Fold the buffered events in order, prefetching (int keys) the home cell of the
+        event ``PREFETCH`` ahead and the slot of the one half as far: probes and sums of a
+        table larger than the cache wait less."""
+        cdef Py_ssize_t j, s
+        cdef int64_t last_q = 0
+        cdef bint cached = False
+        cdef HashAgg agg = None
+        cdef Ev* e
+        cdef Ev* p
+        cdef ICell* c
+        cdef bint sums = self.code == SUM
+        for j in range(m):
+            e = &ev[j]
+            if e.big:
+                agg = self.pane_agg(odd[e.pane])
                 cached = False
-            s = agg.slot_for(f.k)
-            classify(f.v, &v)  # f.v holds the value while it is folded
-            agg.fold_value(s, &v)
+            elif not cached or e.pane != last_q:
+                agg = self.pane_agg(e.pane)
+                last_q = e.pane
+                cached = True
+            if j + PREFETCH < m and agg.mode == M_INT:
+                p = &ev[j + PREFETCH]
+                if p.kobj == NULL:
+                    etl_prefetch(&agg.table.cells[it_home(&agg.table, p.key)])
+                p = &ev[j + PREFETCH // 2]  # its cell is on the way: fetch its slot too
+                if p.kobj == NULL:
+                    c = &agg.table.cells[it_home(&agg.table, p.key)]
+                    if c.k == p.key and 0 <= c.v < agg.cap:
+                        etl_prefetch(&agg.accs[c.v])
+            if e.kobj != NULL:
+                s = agg.slot_for(<object>e.kobj)
+            elif agg.mode == M_INT or agg.mode == M_NEW:
+                s = agg.slot_for_int(e.key)
+            else:
+                s = agg.slot_for(e.key)  # boxed: the pane holds other keys too
+            if sums and e.v.tag != T_UNSET and acc_add(&agg.accs[s], &e.v):  # sum, in C
+                agg.accs[s].r += 1
+                continue
+            agg.fold_value(s, &e.v)
+        return 0
 
     cdef HashAgg pane_agg(self, object pane):
         """The pane's aggregator, created on first use, sized like the newest pane."""
@@ -473,87 +551,5 @@ cdef class PaneStore:
         return store
 
 
-cdef class SlidingWindow:
-    """Per-key aggregate over the last ``window_panes`` pushes (processing-time slides)."""
-
-    cdef Py_ssize_t size
-    cdef object reducer
-    cdef object inverse
-    cdef bint incr
-    cdef object live       # deque of pane HashAggs, oldest first
-    cdef HashAgg running   # keys in entry order, live record counts, running values
-
-    def __cinit__(self, window_panes, reducer, inverse=None):
-        self.size = check_window(window_panes)
-        code = reducer_code(reducer)
-        check_inverse(code, inverse)
-        self.reducer = reducer
-        self.inverse = inverse
-        self.incr = code in (SUM, COUNT, MEAN) or (code == CALL and inverse is not None)
-        self.live = deque()
-        self.running = HashAgg(reducer)
-
-    def __len__(self):
-        """Keys currently in the window."""
-        return len(self.running)
-
-    @property
-    def incremental(self) -> bool:
-        """Whether expiry subtracts (True) or results re-merge the live panes."""
-        return self.incr
-
-    cdef int add_pane(self, HashAgg pane) except -1:
-        """Calculate adds: the new pane's records (and values) join the window."""
-        self.live.append(pane)
-        self.running.merge_from(pane, self.incr)
-        return 0
-
-    cdef int expire_oldest(self) except -1:
-        """Calculate deletes: take the oldest pane out, dropping keys left with no records."""
-        cdef HashAgg pane = self.live.popleft()
-        self.running.expire_from(pane, self.inverse, self.incr)
-        return 0
-
-    def push(self, pairs) -> None:
-        """Append one pane of raw ``(key, value)`` records; expire the oldest if full."""
-        cdef HashAgg pane = HashAgg(self.reducer)
-        pane.add_pairs(pairs)
-        self.add_pane(pane)
-        if len(self.live) > self.size:
-            self.expire_oldest()
-
-    def result(self) -> list:
-        """Finalized aggregate over the live panes, keys in window-entry order."""
-        if self.incr:
-            return self.running.results()
-        cdef HashAgg total = HashAgg(self.reducer)
-        cdef HashAgg running = self.running
-        cdef list out = []
-        cdef Py_ssize_t s
-        for pane in self.live:
-            total.merge_from(<HashAgg>pane, True)
-        for s in range(running.size):
-            if running.accs[s].tag != T_DEAD:
-                key = running.key_at(s)
-                out.append((key, total.finalize(total.find(key))))
-        return out
-
-    def to_state(self) -> tuple:
-        """Checkpoint as plain data: ``(version, [panes, running])`` (see window_ref)."""
-        panes = [(<HashAgg>pane).entries(True) for pane in self.live]
-        return (STATE_VERSION, [panes, self.running.entries(self.incr)])
-
-    @classmethod
-    def from_state(cls, window_panes, reducer, inverse, state) -> SlidingWindow:
-        """Rebuild a window from ``to_state()`` (reducer and inverse are code, so not stored)."""
-        cdef SlidingWindow window = cls(window_panes, reducer, inverse)
-        cdef HashAgg agg
-        panes, entries = check_state(state, "SlidingWindow")
-        for pane_entries in panes:
-            agg = HashAgg(reducer)
-            agg.restore_entries(pane_entries, True)
-            window.live.append(agg)
-        window.running.restore_entries(entries, window.incr)
-        while len(window.live) > window.size:  # restored into a shorter window
-            window.expire_oldest()
-        return window
+# processing-time sliding windows live in sliding_c (re-exported: _fast.window.SlidingWindow)
+from etlcore._fast.sliding_c import SlidingWindow  # noqa: E402

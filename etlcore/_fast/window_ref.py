@@ -36,7 +36,7 @@ from ._common import (
 )
 from .hashagg_ref import HashAgg, Reducer
 
-__all__ = ["PaneStore", "SlidingWindow", "columns", "event_times_us", "rows", "scan"]
+__all__ = ["PaneStore", "SlidingWindow", "columns", "event_times_us", "rows"]
 
 
 def event_times_us(
@@ -120,20 +120,6 @@ def _refs_only(time: Any, key: Any, value: Any, what: str) -> None:
                          "or None")
 
 
-def scan(records: Iterable[Any], time: Any, key: Any, value: Any, cutoff: int | None,
-         convert: Callable[[Any], int]) -> tuple[list[int], int | None]:
-    """``columns`` without the columns: ``(late_indexes, max_on_time_us)``.
-
-    Reads every referenced field (so a record missing one raises here, where
-    the caller can dead-letter it) and converts every time.
-    """
-    for field, what in ((time, "time"), (key, "key"), (value, "value")):
-        check_field(field, what)
-    _refs_only(time, key, value, "scan")
-    _keys, _times, _vals, late, top = columns(records, time, key, value, cutoff, convert)
-    return late, top
-
-
 def rows(cls: Callable[..., Any], pairs: Iterable[tuple[Any, Any]], start: Any, end: Any
          ) -> list[Any]:
     """``[cls(key, start, end, value) for key, value in pairs]`` (WindowResult rows)."""
@@ -176,16 +162,22 @@ class PaneStore:
             self.add(pane, pairs)
 
     def fold_records(self, records: Iterable[Any], time: Any, key: Any, value: Any,
-                     cutoff: int | None, pane_us: int, convert: Callable[[Any], int]) -> None:
-        """``fold`` of ``columns(records, ...)``'s on-time records, read straight from them."""
+                     cutoff: int | None, pane_us: int, convert: Callable[[Any], int]
+                     ) -> tuple[list[int], int | None]:
+        """``fold`` of ``columns(records, ...)``'s on-time records: ``(late_indexes, top)``.
+
+        Every record is read and its time converted before anything is folded, so
+        a missing field or an odd time raises with no pane changed.
+        """
         for field, what in ((time, "time"), (key, "key"), (value, "value")):
             check_field(field, what)
         _refs_only(time, key, value, "fold_records")
         pane_us = index(pane_us)
         if pane_us <= 0:
             raise ValueError(f"fold_records: pane_us must be positive, not {pane_us}")
-        keys, times, vals, _late, _top = columns(records, time, key, value, cutoff, convert)
+        keys, times, vals, late, top = columns(records, time, key, value, cutoff, convert)
         self.fold(keys, times, vals, pane_us)
+        return late, top
 
     def merge_range(self, first: int, last: int) -> list[tuple[Any, Any]]:
         """Finalized aggregate over panes ``first..last`` inclusive."""

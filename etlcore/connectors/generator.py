@@ -248,6 +248,7 @@ class GeneratorSource(OffsetSource):
     """
 
     rejects = False  # every record is generated: none is ever Rejected
+    fresh_lists = True  # read builds a new list every call
 
     def __init__(self, config: GeneratorSourceConfig):
         self.config = config

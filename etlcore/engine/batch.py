@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from etlcore.batch import BatchInfo, BatchPlan
 from etlcore.engine.stages import StagePlan
-from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute
+from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute, owned
 from etlcore.errors import CheckpointError, EtlcoreError
 from etlcore.graph.base import BatchScope, DeadLetter, NarrowNode, Node, UnionNode, WideNode
 from etlcore.graph.io import SourceNode
+from etlcore.records import Records
 
 if TYPE_CHECKING:
     from etlcore.runners.base import Runner
@@ -197,8 +198,8 @@ class BatchExecutor:
                 for i, (partition, (start, end)) in enumerate(sorted(ranges.items())):
                     task = Task(stage.id, i, info, plan.batch_id)
                     if stage.reader is None:
-                        task.records = [] if start == end else list(
-                            source.read(partition, start, end))
+                        task.records = [] if start == end else owned(
+                            source.read(partition, start, end), stage.fresh)
                     else:
                         task.source = (partition, start, end)
                     tasks.append(task)
@@ -295,7 +296,12 @@ class BatchExecutor:
             outcome.messages.setdefault(name, [])
         for name, chunks in collected.items():
             chunks.sort(key=lambda c: c[0])
-            outcome.collected[name] = [r for _, parts in chunks for p in parts for r in p]
+            # one copy, in C, into the list foreach_batch receives (see _commit)
+            flat = Records()
+            for _, parts in chunks:
+                for p in parts:
+                    flat += p
+            outcome.collected[name] = flat
         return outcome
 
     def _chain(self, stage: Any, tasks: list[Task]) -> tuple[int, Any, bool] | None:

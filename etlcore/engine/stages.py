@@ -57,6 +57,7 @@ class Stage:
     wide: WideNode | None = None  # the root's worker copy (wide stages)
     reader: SourceReader | None = None  # source stages; None: the driver reads
     rejects: bool = True  # source stages: whether the source may yield Rejected records
+    fresh: bool = False  # source stages: read returns a new list, kept without a copy
 
     @property
     def on_driver(self) -> bool:
@@ -125,6 +126,7 @@ def cut(live: list[Node], outputs: list[Any], job: str, checkpoint_dir: str | No
             reader = root.source.reader()
             stage.reader = None if isinstance(reader, DriverReader) else reader
             stage.rejects = bool(getattr(root.source, "rejects", True))
+            stage.fresh = bool(getattr(root.source, "fresh_lists", False))
         inside = {id(root)}
         for node in live:
             if node.kind != "narrow" or id(node) in inside:

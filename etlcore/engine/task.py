@@ -15,7 +15,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -135,13 +135,19 @@ def gc_paused() -> Any:
         gc.enable()
 
 
+def owned(records: Iterable[Any], fresh: bool) -> list[Any]:
+    """A source's records as a list the batch owns: a fresh list as it is, else a copy."""
+    return records if fresh and type(records) is list else list(records)
+
+
 def _read(program: Program, env: WorkerEnv, task: Task, ctx: TaskContext,
           result: TaskResult) -> list[Any]:
     if task.records is not None:
         records = task.records
     elif task.source is not None and task.source[1] != task.source[2]:
         partition, start, end = task.source
-        records = list(env.reader(program, task.stage).read(partition, start, end))
+        records = owned(env.reader(program, task.stage).read(partition, start, end),
+                        program.stages[task.stage].fresh)
     else:
         records = []
     result.records_in = len(records)

@@ -171,7 +171,7 @@ class EventTimeNode(WideNode):
 
     # -- worker ----------------------------------------------------------------------
     def direct(self) -> bool:
-        """Whether one partition's records can be folded as they are (``process_records``)."""
+        """Whether one partition's records can be folded as they are (``fold_direct``)."""
         return False
 
     def map_side(self, records: list[Any], side: int, n: int, param: Any,
@@ -179,9 +179,9 @@ class EventTimeNode(WideNode):
         if not records:
             return [([], [], [])] * n
         if n == 1 and self.direct():
-            block = self._scanned(ctx, records, param["cutoff"])
-            if block is not None:
-                return [block]
+            # one key partition: the records go on as they are, and the reduce task reads
+            # each record once, in C (lateness, the latest event time, dead letters there)
+            return [(_RECORDS, records, param["cutoff"])]
         cols, top = self._columns(ctx, records, param["cutoff"])
         if top is not None:
             ctx.max_counter(f"max_event:{self.key}", top)
@@ -192,37 +192,42 @@ class EventTimeNode(WideNode):
         blocks = inputs[0] or []
         if len(blocks) == 1 and isinstance(blocks[0][0], str):  # (_RECORDS, records, cutoff)
             _tag, records, cutoff = blocks[0]
-            return self.process_records(state, records, cutoff, param["wm"],
-                                        param["emitted"]), state
+            return self._fold_records(state, records, cutoff, param, ctx), state
         if len(blocks) == 1:
             keys, times, values = blocks[0]
         else:
             keys, times, values = [], [], []
-            for k, t, v in blocks:
+            for block in blocks:
+                if isinstance(block[0], str):  # raw records (several source partitions)
+                    (k, t, v), top = self._columns(ctx, block[1], block[2])
+                    if top is not None:
+                        ctx.max_counter(f"max_event:{self.key}", top)
+                else:
+                    k, t, v = block
                 keys += k
                 times += t
                 values += v
         return self.process(state, keys, times, values, param["wm"], param["emitted"]), state
 
-    def process_records(self, state: Any, records: list[Any], cutoff: int | None,
-                        wm_us: int | None, emitted_us: int | None) -> list[Any]:
-        """``process`` for records read by field references, skipping those before ``cutoff``."""
+    def fold_direct(self, state: Any, records: list[Any], cutoff: int | None, param: Any
+                    ) -> tuple[list[Any], Any, Any]:
+        """Fold raw records by the kernel: ``(rows, late_indexes, max_on_time_us)``.
+
+        Raises, with nothing applied, on a record missing a field or with an odd time.
+        """
         raise NotImplementedError
 
-    def _scanned(self, ctx: TaskContext, part: list[Any], cutoff: int | None
-                 ) -> tuple[Any, ...] | None:
-        """The partition as it is, for ``process_records``; None if a record needs care.
-
-        Only for field references: the kernel checks every record's fields and
-        time (a record that fails goes the careful way, with the columns).
-        """
-        spec = self.spec
+    def _fold_records(self, state: Any, records: list[Any], cutoff: int | None, param: Any,
+                      ctx: TaskContext) -> list[Any]:
+        """Rows due after folding raw records; a record that fails goes the careful way."""
         try:
-            late, top = _fast.window.scan(part, spec.extract, spec.key, spec.value, cutoff, to_us)
-        except Exception:  # noqa: BLE001 - a missing field or an odd time: columns, carefully
-            return None
-        self._account(ctx, part, late, top)
-        return (_RECORDS, part, cutoff)
+            rows, late, top = self.fold_direct(state, records, cutoff, param)
+        except Exception:  # noqa: BLE001 - a missing field or an odd time; nothing was applied
+            (keys, times, values), top = self._columns_careful(ctx, records, cutoff)
+            rows = self.process(state, keys, times, values, param["wm"], param["emitted"])
+            late = ()
+        self._account(ctx, records, late, top)
+        return rows
 
     def _account(self, ctx: TaskContext, records: list[Any], late: Any, top: Any) -> None:
         """Count a kernel's late records (dead-lettered if the spec says so) and its

@@ -77,12 +77,12 @@ class PaneWindowNode(EventTimeNode):
         return (spec.emit == "final" and is_field(spec.extract)
                 and all(f is None or is_field(f) for f in (spec.key, spec.value)))
 
-    def process_records(self, state: Any, records: list[Any], cutoff: int | None,
-                        wm_us: int | None, emitted_us: int | None) -> list[Any]:
+    def fold_direct(self, state: Any, records: list[Any], cutoff: int | None, param: Any
+                    ) -> tuple[list[Any], Any, Any]:
         spec = self.spec
-        state.fold_records(records, spec.extract, spec.key, spec.value, cutoff, self.pane_us,
-                           to_us)
-        return self.process(state, [], [], [], wm_us, emitted_us)
+        late, top = state.fold_records(records, spec.extract, spec.key, spec.value, cutoff,
+                                       self.pane_us, to_us)
+        return self.process(state, [], [], [], param["wm"], param["emitted"]), late, top
 
     def process(self, state: Any, keys: list[Any], times: list[int], values: list[Any],
                 wm_us: int | None, emitted_us: int | None) -> list[Any]:
@@ -117,9 +117,12 @@ class PaneWindowNode(EventTimeNode):
                 end = k * self.slide_us + self.size_us
                 if end <= wm_us and (done is None or end > done):
                     ready.add(k)
+        lists = [self._result(store, k, None) for k in sorted(ready)]
+        if len(lists) == 1:  # one window (tumbling, most batches): the kernel's list as it is
+            return lists[0]
         out: list[WindowResult] = []
-        for k in sorted(ready):  # extend: the kernel's row lists, not a row at a time
-            out += self._result(store, k, None)
+        for rows in lists:  # extend: the kernel's row lists, not a row at a time
+            out += rows
         return out
 
     def _updated(self, store: Any, by_pane: dict[int, set[Any]],

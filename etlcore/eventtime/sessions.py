@@ -17,8 +17,8 @@ from typing import Any
 
 from etlcore import _fast
 from etlcore._fast._common import STATE_VERSION, is_field
-from etlcore.eventtime.base import _RECORDS, EventTimeNode, SessionResult, WindowSpec, to_us
-from etlcore.graph.base import Node, TaskContext
+from etlcore.eventtime.base import EventTimeNode, SessionResult, WindowSpec, to_us
+from etlcore.graph.base import Node
 
 
 class SessionWindowNode(EventTimeNode):
@@ -61,36 +61,11 @@ class SessionWindowNode(EventTimeNode):
         return is_field(spec.extract) and all(f is None or is_field(f)
                                               for f in (spec.key, spec.value))
 
-    def map_side(self, records: list[Any], side: int, n: int, param: Any,
-                 ctx: TaskContext) -> list[Any]:
-        if records and n == 1 and self.direct():
-            # one key partition: the records go on as they are; the reduce task reads each
-            # record once, in C (lateness, the latest event time and dead letters there too)
-            return [(_RECORDS, records, param["cutoff"])]
-        return super().map_side(records, side, n, param, ctx)
-
-    def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
-                    ctx: TaskContext) -> tuple[list[Any], Any]:
-        blocks = inputs[0] or []
-        if len(blocks) == 1 and isinstance(blocks[0][0], str):  # (_RECORDS, records, cutoff)
-            _tag, records, cutoff = blocks[0]
-            return self._fold_records(state, records, cutoff, param, ctx), state
-        return super().reduce_side(part, inputs, state, param, ctx)
-
-    def _fold_records(self, state: Any, records: list[Any], cutoff: int | None, param: Any,
-                      ctx: TaskContext) -> list[Any]:
-        """Rows due after folding raw records; a record that fails goes the careful way."""
+    def fold_direct(self, state: Any, records: list[Any], cutoff: int | None, param: Any
+                    ) -> tuple[list[Any], Any, Any]:
         spec = self.spec
-        try:
-            rows, late, top = state.process_records(
-                records, spec.extract, spec.key, spec.value, cutoff, param["wm"],
-                spec.emit == "update", SessionResult, to_us)
-        except Exception:  # noqa: BLE001 - a missing field or an odd time; nothing was applied
-            (keys, times, values), top = self._columns_careful(ctx, records, cutoff)
-            rows = self.process(state, keys, times, values, param["wm"], param["emitted"])
-            late = ()
-        self._account(ctx, records, late, top)
-        return rows
+        return state.process_records(records, spec.extract, spec.key, spec.value, cutoff,
+                                     param["wm"], spec.emit == "update", SessionResult, to_us)
 
     def process(self, state: Any, keys: list[Any], times: list[int], values: list[Any],
                 wm_us: int | None, emitted_us: int | None) -> list[Any]:

@@ -270,3 +270,30 @@ def test_guarded_filter_and_flat_map_keep_order_and_skip_only_failures(ctx, sink
     assert MemorySink.results(sink_name + "f") == [4, 3, 3, 6, 1, 1, 1, 1, 1, 1]
     assert [d["record"] for d in ctx.dead_letters] == [0, 0, 0, 0]
     assert ctx.metrics.total_dead_letters == 4
+
+
+def test_a_source_list_is_copied_unless_the_source_says_it_is_fresh(ctx, sink_name):
+    from etlcore.connectors.queue import QueueSource, QueueSourceConfig
+
+    held = [3, 1, 2]
+    seen = []
+
+    class Shared(QueueSource):  # read hands out the list it holds
+        def read(self, partition, start, end):
+            return held
+
+    class Fresh(Shared):
+        fresh_lists = True  # (not true of Shared: the engine would take held itself)
+
+    def sort_in_place(part):
+        seen.append(part)
+        part.sort()
+        return part
+
+    for cls in (Shared, Fresh):
+        s = ctx.stream(cls(QueueSourceConfig(batches=[[0]])), name=cls.__name__)
+        s.map_partitions(sort_in_place).sink("memory", name=f"{sink_name}-{cls.__name__}")
+    ctx.run(batches=1)
+    assert [MemorySink.batches(f"{sink_name}-{n}") for n in ("Shared", "Fresh")] == [
+        {0: [1, 2, 3]}, {0: [1, 2, 3]}]
+    assert [p is held for p in seen] == [False, True]  # Shared's list was copied

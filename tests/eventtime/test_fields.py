@@ -97,6 +97,29 @@ def test_session_fields_on_the_processes_runner_and_across_a_restart(tmp_path):
         MemorySink.clear(name)
 
 
+@pytest.mark.parametrize("job", list(JOBS))
+def test_two_sources_into_one_key_partition_fold_each_block(job):
+    # a union feeds the one reduce task a block of raw records from each source
+    build = JOBS[job]
+
+    def run_union(time, key, value):
+        name = f"fields-{next(_names)}"
+        ctx = StreamingContext(1.0, clock="manual", name="fields", parallelism=1)
+        halves = [ctx.queue_stream([batch[i::2] for batch in DATA]) for i in (0, 1)]
+        build(halves[0].union(halves[1]).with_event_time(time=time, max_delay="2s"), key, value
+              ).sink("memory", name=name)
+        try:
+            metrics = ctx.run(batches=len(DATA))
+            return (MemorySink.batches(name), metrics.total_late_records,
+                    sorted(d["reason"] for d in ctx.dead_letters))
+        finally:
+            MemorySink.clear(name)
+
+    want = run_union(itemgetter(0), itemgetter(1), itemgetter(2))
+    assert want[0] and want[1] > 0
+    assert run_union(0, 1, 2) == want
+
+
 def test_a_record_missing_a_field_is_a_dead_letter_naming_it():
     data = [[{"ts": 1.0, "user": "a"}, {"ts": 2.0}, {"ts": 1.5, "user": "a"}], [{"ts": 99.0,
                                                                                 "user": "b"}], []]

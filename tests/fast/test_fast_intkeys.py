@@ -96,3 +96,37 @@ def test_expiry_churn_over_many_keys() -> None:
     assert same(c.result(), ref.result())
     restored = WC.SlidingWindow.from_state(2, "sum", None, ref.to_state())
     assert same(restored.result(), ref.result())
+
+
+@given(st.lists(st.tuples(st.integers(0, 200), st.sampled_from([1, 2.5, -3])), min_size=1,
+                max_size=80),
+       st.sampled_from([10**30, "s", None, float("nan")]), st.integers(0, 80), reducers)
+def test_a_python_accumulator_arriving_late_matches_the_reference(
+        data: list, odd: Any, at: int, reducer: Any) -> None:
+    # numeric accumulators hold no Python object per key; the first one that must
+    # (an int beyond int64, a str, ...) arrives after many slots exist, then slots are
+    # discarded and compacted by a sliding window
+    at = min(at, len(data))
+    data = data[:at] + [(data[-1][0] + 1, odd)] + data[at:] + [(k, 1) for k, _ in data[:9]]
+    got = []
+    for mod in (HC, HREF):
+        agg = mod.HashAgg(reducer)
+        try:
+            agg.add_pairs(data)
+            got.append(agg.partials())
+        except TypeError as err:  # str + int: both raise
+            got.append(type(err))
+    assert same(got[0], got[1])
+    panes = [data[i:i + 7] for i in range(0, len(data), 7)]
+    got = []
+    for mod in (WC, WREF):
+        window = mod.SlidingWindow(2, reducer)
+        try:
+            out = []
+            for pane in panes:
+                window.push(pane)
+                out.append(window.result())
+            got.append((out, window.to_state()))
+        except TypeError as err:
+            got.append(type(err))
+    assert same(got[0], got[1])
