@@ -49,6 +49,23 @@ def test_records_of_any_type_reach_workers_unchanged():
     assert ("Point", Point(1, 2)) in got and ("Tag", "t") in got
 
 
+def _shape(record: Any) -> tuple[bool, bool]:
+    """(a list that holds itself, a list whose two items are one object)."""
+    return record[0] is record, record[1] is record[2]
+
+
+def test_a_record_that_holds_itself_travels_by_pickle():
+    cyclic: list[Any] = []
+    cyclic.extend([cyclic, [1], [1]])
+    shared: list[Any] = [None, [1]]
+    shared.append(shared[1])
+    # marshal (the fast path) refuses the cycle, so the batch goes by pickle, which
+    # keeps both the cycle and the sharing; the second batch is plain values: marshal
+    got = _run("pool-cycle", [[cyclic, shared], [[0, [1], [1]]]], ProcessRunner(workers=1),
+               _shape)
+    assert got == [(True, False), (False, True), (False, False)]
+
+
 def _pid(_: Any) -> int:
     return os.getpid()
 
