@@ -66,6 +66,33 @@ def test_a_record_that_holds_itself_travels_by_pickle():
     assert got == [(True, False), (False, True), (False, False)]
 
 
+def _only_ints(record: Any) -> int:
+    if type(record) is not int:
+        raise ValueError(f"not an int: {record!r}")
+    return record
+
+
+def _letters(name: str, runner: Any) -> list[tuple[Any, ...]]:
+    # batch 0's letters are plain values (marshalled columns); batch 1's hold records
+    # marshal refuses (a str subclass, a namedtuple), so they come back pickled
+    batches = [["a", 1, ("t", [2.5, None])], [Tag("x"), 3, Point(1, 2)]]
+    ctx = StreamingContext(1.0, clock="manual", name=name, runner=runner)
+    ctx.queue_stream(batches).map(_only_ints, on_error="dead_letter").sink("memory", name=name)
+    try:
+        ctx.run(batches=len(batches))
+    finally:
+        MemorySink.clear(name)
+    return [(d["batch_id"], type(d["record"]).__name__, d["record"], d["reason"], d["stage"],
+             d.get("origin")) for d in ctx.dead_letters]
+
+
+def test_dead_letters_come_back_from_workers_as_the_local_runner_keeps_them():
+    want = _letters("pool-letters-local", "local")
+    got = _letters("pool-letters-procs", ProcessRunner(workers=2))
+    assert sorted(got, key=repr) == sorted(want, key=repr)
+    assert sorted(t[1] for t in got) == ["Point", "Tag", "str", "tuple"]
+
+
 def _pid(_: Any) -> int:
     return os.getpid()
 
