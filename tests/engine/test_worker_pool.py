@@ -9,6 +9,8 @@ from collections import namedtuple
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from etlcore import StreamingContext
 from etlcore.batch import BatchInfo
 from etlcore.connectors.queue import MemorySink
@@ -91,6 +93,24 @@ def test_dead_letters_come_back_from_workers_as_the_local_runner_keeps_them():
     got = _letters("pool-letters-procs", ProcessRunner(workers=2))
     assert sorted(got, key=repr) == sorted(want, key=repr)
     assert sorted(t[1] for t in got) == ["Point", "Tag", "str", "tuple"]
+
+
+def _churn(_: Any) -> tuple[int, int, int]:
+    """Fill and free ~20 MiB of small objects; then the worker's arena cache counts."""
+    from etlcore._fast import arenas_c
+
+    junk = [(i, str(i)) for i in range(150_000)]
+    del junk
+    return arenas_c.stats()
+
+
+def test_workers_keep_freed_arenas_for_the_next_task():
+    pytest.importorskip("etlcore._fast.arenas_c")
+    (first, limit, _), (cached, _, reused) = _run(
+        "pool-arenas", [[0, 1]], ProcessRunner(workers=1, keep_pool=False), _churn)
+    assert limit > 0  # installed in the worker
+    assert first > 0  # the first record's arenas went to the cache, not back to the OS
+    assert reused > 0 and cached > 0  # the second record took arenas from it
 
 
 def _pid(_: Any) -> int:
