@@ -13,7 +13,10 @@ reads, decodes and splits its own slice, as Kafka and file readers do. Under
 ``local`` the driver reads the same file, so both runners pay the same read.
 
 Runs are interleaved (local, processes, local, ...) after one warm-up each, in
-one process: every pair sees the same neighbours on a shared machine. Reported:
+one process: every pair sees the same neighbours on a shared machine.
+``--driver-keeps-memory`` gives the driver, and so ``local``, the memory settings
+the processes runner gives its workers (freed arenas and heap kept for the next
+batch), for a comparison in which only the runner differs. Reported:
 median wall time, the driver's CPU and the workers' CPU (from ``/proc``) per run,
 the median of the paired ``local / processes`` wall ratios, and whether every
 answer matched the reference checksum. Not part of ``python -m benchmarks``:
@@ -117,7 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", help="write the rows here")
+    ap.add_argument("--driver-keeps-memory", action="store_true",
+                    help="give the driver (so `local`) the workers' memory settings too: "
+                         "the arena cache and glibc thresholds of etlcore.runners.workerpool")
     args = ap.parse_args(argv)
+    if args.driver_keeps_memory:
+        from etlcore.runners import workerpool
+
+        workerpool._keep_arenas()
     etlcore_engine.WORKERS = args.workers
     rows = []
     print(f"{'workload':8} {'feed':6} {'local rec/s':>12} {'processes':>12} {'x local':>8} "
