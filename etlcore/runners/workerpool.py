@@ -36,6 +36,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from importlib import import_module
 from typing import Any
 
 import cloudpickle
@@ -91,14 +92,17 @@ def _keep_arenas() -> None:
     A worker's heap empties after every task, so pymalloc unmapped the task's arenas
     and the next task faulted every page in again (W1: ~7,500 minor faults per
     50,000 lines on a worker, ~2,000 on the driver; about 10% of the task's CPU).
-    An older build without the extension runs as before.
+    An older build without the extension runs as before, and so does
+    ``ETLCORE_PURE_PYTHON=1`` (its twin ``arenas_ref`` cannot cache anything).
     """
     _keep_heap()
+    from etlcore import _fast
+
     try:
-        from etlcore._fast import arenas_c
+        arenas = import_module("etlcore._fast.arenas_" + ("c" if _fast.COMPILED else "ref"))
     except ImportError:
         return
-    arenas_c.install(_ARENA_CACHE)
+    arenas.install(_ARENA_CACHE)
 
 
 def _keep_heap() -> None:
