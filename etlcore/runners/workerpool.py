@@ -41,6 +41,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from importlib import import_module
+from itertools import chain
 from typing import Any
 
 import cloudpickle
@@ -88,6 +89,49 @@ def _watch_driver(driver: int) -> None:
             os._exit(0)
         except PermissionError:  # pragma: no cover - a reused pid of another user
             os._exit(0)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes, complex})
+_CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
+_PLAIN = _SCALARS | _CONTAINERS
+_MAX_DEPTH = 64
+
+
+def _plain(values: Any) -> bool:
+    """Every value inside ``values`` is of an exact type marshal writes as itself.
+
+    marshal also writes any object with the buffer protocol (a bytearray, an
+    ``array.array``, a numpy array or scalar) as bytes, silently: such values must
+    go by pickle. Checked a nesting level at a time with C-level ``map``/``chain``,
+    so a list of strings or of flat tuples costs one or two passes over its items.
+    Deeper than ``_MAX_DEPTH`` levels (or a container that holds itself) is left to pickle.
+    """
+    level: list[Any] = [values]
+    for _ in range(_MAX_DEPTH):
+        types = set(map(type, chain.from_iterable(level)))
+        if not types <= _PLAIN:
+            return False
+        inner = types & _CONTAINERS
+        if not inner:
+            return True
+        if types == inner and dict not in inner:
+            level = list(chain.from_iterable(level))  # all containers: the next level
+            continue
+        level = [x for x in chain.from_iterable(level) if type(x) in _CONTAINERS]
+        level += [x.values() for x in level if type(x) is dict]
+        if not level:
+            return True
+    return False
+
+
+def _marshal(values: Any) -> bytes | None:
+    """``values`` marshalled, or None when they must go by pickle (see :func:`_plain`)."""
+    if not _plain([values]):
+        return None
+    try:
+        return marshal.dumps(values, _MARSHAL_VERSION)
+    except ValueError:  # nested too deep, or a cycle
+        return None
 
 
 def _keep_arenas() -> None:
@@ -162,11 +206,9 @@ def _values_blob(result: TaskResult) -> bytes | None:
     """
     if not result.shuffle and not result.collected:
         return None
-    try:
-        blob = marshal.dumps((result.shuffle, result.collected), _MARSHAL_VERSION)
-    except ValueError:
-        return None
-    result.shuffle, result.collected = {}, {}
+    blob = _marshal((result.shuffle, result.collected))
+    if blob is not None:
+        result.shuffle, result.collected = {}, {}
     return blob
 
 
@@ -179,12 +221,8 @@ def _letters_blob(letters: list[DeadLetter]) -> bytes | None:
     """
     if not letters:
         return None
-    try:
-        return marshal.dumps(([d.record for d in letters], [d.reason for d in letters],
-                              [d.stage for d in letters], [d.origin for d in letters]),
-                             _MARSHAL_VERSION)
-    except ValueError:
-        return None
+    return _marshal(([d.record for d in letters], [d.reason for d in letters],
+                     [d.stage for d in letters], [d.origin for d in letters]))
 
 
 def _task_message(uid: str, task: Task) -> tuple[tuple[str, str, Any], bytes | None]:
@@ -205,11 +243,8 @@ def _task_message(uid: str, task: Task) -> tuple[tuple[str, str, Any], bytes | N
     """
     records = task.records
     if type(records) is list and records:
-        try:
-            blob = marshal.dumps(records, _MARSHAL_VERSION)
-        except ValueError:
-            pass
-        else:
+        blob = _marshal(records)
+        if blob is not None:
             light = copy.copy(task)
             light.records = None
             return ("run", uid, (light, True)), blob
