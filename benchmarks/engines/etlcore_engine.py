@@ -39,6 +39,7 @@ W3_API = os.environ.get("ETLCORE_BENCH_W3", "typed")  # "stdlib": json.loads + f
 class Etlcore(Engine):
     name = "etlcore"
     sc: Any = None  # the spark runner's SparkContext, made once in setup
+    runner = RUNNER  # an instance may set its own before setup (benchmarks/runner_feed.py)
 
     def setup(self) -> None:
         import etlcore
@@ -51,16 +52,16 @@ class Etlcore(Engine):
             self.name = "etlcore-stdlib-json"
         self.partitions = 1
         where = "LocalRunner"
-        if RUNNER == "processes":
+        if self.runner == "processes":
             self.partitions = WORKERS
             where = f"ProcessRunner, {WORKERS} workers"
-        elif RUNNER == "spark":
+        elif self.runner == "spark":
             self.sc = _spark_context(os.environ.get("ETLCORE_BENCH_SPARK_MASTER")
                                      or f"local[{WORKERS}]")
             self.partitions = max(1, int(self.sc.defaultParallelism))
             where = f"SparkRunner, {self.sc.master}"
-        elif RUNNER != "local":
-            raise ValueError(f"ETLCORE_BENCH_RUNNER={RUNNER!r}: local, processes or spark")
+        elif self.runner != "local":
+            raise ValueError(f"ETLCORE_BENCH_RUNNER={self.runner!r}: local, processes or spark")
         self.note = (f"batch {BATCH_SIZE} records, {self.partitions} source partition(s), "
                      f"parallelism {PARALLELISM or 'default'}, {where}, "
                      f"{'compiled' if self.compiled else 'pure-Python'} kernels")
@@ -81,14 +82,14 @@ class Etlcore(Engine):
         self.sc.stop()
 
     def _context(self) -> Any:
-        runner: Any = RUNNER
-        if RUNNER == "spark":
+        runner: Any = self.runner
+        if self.runner == "spark":
             from etlcore.runners.spark import SparkRunner
 
             runner = SparkRunner(context=self.sc, keep_state=SPARK_KEEP)
         return self.etlcore.StreamingContext(
             batch_interval="1s", clock="manual", parallelism=PARALLELISM, runner=runner,
-            workers=WORKERS if RUNNER == "processes" else None)
+            workers=WORKERS if self.runner == "processes" else None)
 
     def _source(self, records: list[Any]) -> Any:
         from benchmarks.engines.etlcore_io import BenchSource

@@ -113,3 +113,85 @@ class EtlCountingSink(Sink):
     def commit(self, batch: BatchInfo, messages: list[Any]) -> None:
         for partial in messages:
             self.totals.merge(partial)
+
+
+# -- records born on the worker (benchmarks/runner_feed.py only; not the suite's feed) --------
+
+def write_lines(lines: list[str], path: str, batch_size: int, parts: int) -> list[list[int]]:
+    """Write ``lines`` one per line to ``path``; the byte offsets of every batch's slices.
+
+    ``offsets[b][i]`` is where slice ``i`` of batch ``b`` starts (``parts + 1`` numbers
+    a batch, the last one the batch's end), the slices being :class:`BenchSource`'s.
+    """
+    if any("\n" in line for line in lines):
+        raise ValueError("a line holds a newline: it cannot be one line of a file")
+    starts = [0]
+    with open(path, "wb") as f:
+        for line in lines:
+            data = line.encode() + b"\n"
+            f.write(data)
+            starts.append(starts[-1] + len(data))
+    source = BenchSource(lines, batch_size, parts)
+    return [[starts[source._slice(i, b)[0]] for i in range(parts)]
+            + [starts[source._slice(parts - 1, b)[1]]] for b in range(source.batches)]
+
+
+class LineFileSource(OffsetSource):
+    """:class:`BenchSource`'s batches and slices, read from a line file where the task runs.
+
+    The reader holds the file's path and the slices' byte offsets, so a task carries
+    ``(partition, start, end)`` and the worker reads, decodes and splits its own slice
+    (as a Kafka or file reader does); under ``local`` the driver reads the same file.
+    """
+
+    rejects = False
+
+    def __init__(self, path: str, offsets: list[list[int]]):
+        self.path = path
+        self.offsets = offsets
+        self.parts = len(offsets[0]) - 1 if offsets else 1
+
+    def partitions(self) -> list[str]:
+        return [str(i) for i in range(self.parts)]
+
+    def available(self, partition: str) -> int:
+        return len(self.offsets)
+
+    def plan(self, partition: str, start: int, max_records: int | None) -> int:
+        return min(len(self.offsets), start + 1)
+
+    def reader(self) -> SourceReader:
+        return LineFileReader(self.path, self.offsets)
+
+    def exhausted(self) -> bool:
+        return True
+
+
+class LineFileReader(SourceReader):
+    """Reads one partition's slice of each batch from the line file."""
+
+    def __init__(self, path: str, offsets: list[list[int]]):
+        self.path = path
+        self.offsets = offsets
+        self.file: Any = None
+
+    def open(self, ctx: Any) -> None:
+        self.file = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+
+    def read(self, partition: str, start: int, end: int) -> list[str]:
+        p = int(partition)
+        out: list[str] = []
+        for b in range(start, end):
+            lo, hi = self.offsets[b][p], self.offsets[b][p + 1]
+            if hi > lo:
+                self.file.seek(lo)
+                out.extend(self.file.read(hi - lo).decode()[:-1].split("\n"))
+        return out
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "offsets": self.offsets, "file": None}

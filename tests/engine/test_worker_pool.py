@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import array
 import datetime
 import os
 import time
 from collections import namedtuple
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from etlcore import StreamingContext
 from etlcore.batch import BatchInfo
@@ -42,11 +45,101 @@ def test_records_of_any_type_reach_workers_unchanged():
         ["plain", "ünïcode", "", 3, 2.5, -0.0, None, True, (1, "a"), [1, [2]], {"k": b"v"}],
         [Point(1, 2), Tag("t"), datetime.date(2026, 12, 4), "mixed after"],  # pickle's
         [float("inf"), 10**30, b"\x00bytes", frozenset({1})],
+        # marshal would write these as bytes (buffer protocol): they must go by pickle
+        [bytearray(b"ba"), ("t", array.array("i", [1, 2])), {"k": bytearray(b"v")}],
     ]
     want = _run("pool-types-local", batches, "local", _described)
     got = _run("pool-types-procs", batches, ProcessRunner(workers=2), _described)
     assert got == want
     assert ("Point", Point(1, 2)) in got and ("Tag", "t") in got
+    assert ("bytearray", bytearray(b"ba")) in got
+
+
+def _value_types(kv: tuple[Any, list[Any]]) -> tuple[Any, list[str]]:
+    return kv[0], sorted(type(v).__name__ for v in kv[1])
+
+
+def test_shuffle_blocks_keep_their_types():
+    # the map side's blocks come back to the driver: plain ones marshalled, these pickled
+    def job(name: str, runner: Any) -> list[Any]:
+        batches = [[("a", b"1"), ("b", 2)], [("a", bytearray(b"2")), ("a", b"3")]]
+        ctx = StreamingContext(1.0, clock="manual", name=name, runner=runner, parallelism=2)
+        ctx.queue_stream(batches).group_by_key().map(_value_types).sink("memory", name=name)
+        try:
+            ctx.run(batches=len(batches))
+            return sorted(r for rows in MemorySink.batches(name).values() for r in rows)
+        finally:
+            MemorySink.clear(name)
+
+    got = job("pool-blocks-procs", ProcessRunner(workers=2))
+    assert got == job("pool-blocks-local", "local")
+    assert ("a", ["bytearray", "bytes"]) in got
+
+
+def _shape(record: Any) -> tuple[bool, bool]:
+    """(a list that holds itself, a list whose two items are one object)."""
+    return record[0] is record, record[1] is record[2]
+
+
+def test_a_record_that_holds_itself_travels_by_pickle():
+    cyclic: list[Any] = []
+    cyclic.extend([cyclic, [1], [1]])
+    shared: list[Any] = [None, [1]]
+    shared.append(shared[1])
+    # marshal (the fast path) refuses the cycle, so the batch goes by pickle, which
+    # keeps both the cycle and the sharing; the second batch is plain values: marshal
+    got = _run("pool-cycle", [[cyclic, shared], [[0, [1], [1]]]], ProcessRunner(workers=1),
+               _shape)
+    assert got == [(True, False), (False, True), (False, False)]
+
+
+def _only_ints(record: Any) -> int:
+    if type(record) is not int:
+        raise ValueError(f"not an int: {record!r}")
+    return record
+
+
+def _letters(name: str, runner: Any) -> list[tuple[Any, ...]]:
+    # batch 0's letters are plain values (marshalled columns); batch 1's hold records
+    # marshal refuses (a str subclass, a namedtuple), so they come back pickled
+    # (batch 2: a bytearray, which marshal would turn into bytes without a word)
+    batches = [["a", 1, ("t", [2.5, None])], [Tag("x"), 3, Point(1, 2)], [bytearray(b"b"), 4]]
+    ctx = StreamingContext(1.0, clock="manual", name=name, runner=runner)
+    ctx.queue_stream(batches).map(_only_ints, on_error="dead_letter").sink("memory", name=name)
+    try:
+        ctx.run(batches=len(batches))
+    finally:
+        MemorySink.clear(name)
+    return [(d["batch_id"], type(d["record"]).__name__, d["record"], d["reason"], d["stage"],
+             d.get("origin")) for d in ctx.dead_letters]
+
+
+def test_dead_letters_come_back_from_workers_as_the_local_runner_keeps_them():
+    want = _letters("pool-letters-local", "local")
+    got = _letters("pool-letters-procs", ProcessRunner(workers=2))
+    assert sorted(got, key=repr) == sorted(want, key=repr)
+    assert sorted(t[1] for t in got) == ["Point", "Tag", "bytearray", "str", "tuple"]
+
+
+def _churn(_: Any) -> tuple[int, int, int]:
+    """Fill and free ~20 MiB of small objects; then the worker's arena cache counts."""
+    from etlcore._fast import arenas_c
+
+    junk = [(i, str(i)) for i in range(150_000)]
+    del junk
+    return arenas_c.stats()
+
+
+def test_workers_keep_freed_arenas_for_the_next_task():
+    from etlcore import _fast
+
+    if not _fast.COMPILED:
+        pytest.skip("ETLCORE_PURE_PYTHON=1: workers use arenas_ref, which caches nothing")
+    (first, limit, _), (cached, _, reused) = _run(
+        "pool-arenas", [[0, 1]], ProcessRunner(workers=1, keep_pool=False), _churn)
+    assert limit > 0  # installed in the worker
+    assert first > 0  # the first record's arenas went to the cache, not back to the OS
+    assert reused > 0 and cached > 0  # the second record took arenas from it
 
 
 def _pid(_: Any) -> int:
