@@ -44,6 +44,7 @@ _VALUE, _ERROR, _OFFSET = (confluent_kafka.Message.value, confluent_kafka.Messag
 log = logging.getLogger("etlcore.kafka")
 
 _ENDS_FRESH = 0.5  # seconds an end asked for with another partition's is used for its plan
+_SEEN_FRESH = 1.0  # seconds an end that covers a whole max_records step is planned from
 _LIST_EACH = 8  # up to this many topics, metadata is asked for topic by topic
 _FETCH = 10_000  # messages per consume() call: large calls amortise the C boundary
 _REFRESH_AFTER = 5.0  # seconds without progress before a partition's consumer is replaced
@@ -86,6 +87,7 @@ class KafkaSource(Source):
         self._warned_missing: set[str] = set()
         self._high: dict[str, int] = {}  # partition -> high watermark at its last plan
         self._ends: dict[str, tuple[int, float]] = {}  # partition -> (end, when asked)
+        self._seen: dict[str, tuple[int, float]] = {}  # partition -> (end planned, when)
         self._pool: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
@@ -181,9 +183,21 @@ class KafkaSource(Source):
         return offset
 
     def plan(self, partition: str, start: Position, max_records: int | None) -> int:
-        """Up to the partition's end now (LSO under read_committed), at most max_records on."""
+        """Up to the partition's end now (LSO under read_committed), at most max_records on.
+
+        A job catching up on a backlog plans ``start + max_records`` batch after batch:
+        while an end seen less than a second ago already covers that, the plan takes it
+        without a broker round trip (an end only moves forward; the lag shown is then
+        up to a second old).
+        """
+        if max_records is not None:
+            seen = self._seen.get(partition)
+            if (seen is not None and seen[0] >= int(start) + max_records
+                    and time.monotonic() - seen[1] < _SEEN_FRESH):
+                return int(start) + max_records
         end = self._end(partition)
         self._high[partition] = end
+        self._seen[partition] = (end, time.monotonic())
         if max_records is not None:
             end = min(end, start + max_records)
         return max(int(start), end)
@@ -293,6 +307,11 @@ class KafkaReader(SourceReader):
         if old is not None:
             old.consumer.close()
         topic, number = split_partition(partition)
+        # Ask for the topic's metadata first: a consumer assigned a partition of a topic it
+        # has no metadata for waits for librdkafka's 1 s topic scan to ask, so its first
+        # fetch stalled 0.5-1 s in about one start in four (1-2 ms asked up front).
+        with contextlib.suppress(confluent_kafka.KafkaException):  # the fetch then waits
+            consumer.list_topics(topic, timeout=self.config.request_timeout)
         consumer.assign([confluent_kafka.TopicPartition(topic, number, offset)])
         return part
 
