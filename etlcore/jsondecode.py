@@ -9,9 +9,11 @@ in one C pass: fields outside the schema are never built, and a record that
 does not fit fails with the decoder's reason (``Expected `int`, got `str` - at
 `$.id```).
 
-:meth:`JsonDecoder.decode_many` decodes a whole batch with one ``map`` over the
-C decoder, no Python frame per record; a failing record costs one exception and
-the loop resumes after it. Both parsers are strict: NaN, Infinity, numbers that
+:meth:`JsonDecoder.decode_many` decodes a whole batch in one call of a compiled
+loop (``etlcore._fast.jsondecode_c``; ``jsondecode_ref`` is its pure-Python
+twin): no Python frame per record, a Struct projected to a tuple or dict by
+reading its slots, a failing record kept as msgspec's message (no exception
+object) and worded after the loop. Both parsers are strict: NaN, Infinity, numbers that
 overflow a double, lone surrogates and invalid UTF-8 are refused, so nothing
 reaches a sink that it could not write back as JSON.
 
@@ -257,12 +259,25 @@ class JsonDecoder:
 def _reasons(texts: list[Any], at: list[int], kinds: list[Any], values: list[Any],
              typed: bool) -> list[tuple[int, str]]:
     """``(index, reason)`` of each failure the batch kernel noted: its error's class and
-    message (or the exception), or a reason worded already (class None)."""
+    message (or the exception), or a reason worded already (class None).
+
+    Misfits of one kind share one reason object: a batch's thousands of letters then
+    cost one string each, not a copy each, and counting them by reason (the batch
+    metrics) hashes each distinct reason once."""
     fits = msgspec.ValidationError if typed else ()
-    return [(i, value if kind is None
-             else f"does not fit the schema: {value}" if kind is fits and type(value) is str
-             else _reason(texts[i], _exception(kind, value), typed))
-            for i, kind, value in zip(at, kinds, values, strict=True)]
+    worded: dict[str, str] = {}  # message -> reason: one str object per distinct reason
+    out = []
+    for i, kind, value in zip(at, kinds, values, strict=True):
+        if kind is fits and type(value) is str:  # the usual misfit, worded once per batch
+            reason = worded.get(value)
+            if reason is None:
+                reason = worded[value] = f"does not fit the schema: {value}"
+        elif kind is None:
+            reason = value
+        else:
+            reason = _reason(texts[i], _exception(kind, value), typed)
+        out.append((i, reason))
+    return out
 
 
 def _exception(kind: type[BaseException], value: Any) -> BaseException:
