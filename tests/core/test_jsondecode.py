@@ -226,9 +226,13 @@ def test_the_compiled_batch_loop_equals_its_reference(lines, settings_):
     assert [type(v) for v in got[jsondecode_c][0]] == [type(v) for v in got[jsondecode_ref][0]]
 
 
-def test_compiled_projection_reads_every_field_and_keeps_containers_tracked():
+def test_compiled_projection_reads_every_field_and_keeps_containers_tracked(monkeypatch):
     """Records of plain values are left to reference counting; a record holding a list
     stays known to the cycle collector (the list could be made part of a cycle)."""
+    from etlcore import jsondecode
+    from etlcore._fast import jsondecode_c
+
+    monkeypatch.setattr(jsondecode, "_kernel", jsondecode_c)  # also under ETLCORE_PURE_PYTHON
     decoder = JsonDecoder(Click, output="tuple")
     assert decoder._offsets is not None  # the compiled path reads Click's slots
     (plain, tagged), failed = decoder.decode_many(['{"id": 1, "user": "a", "x": 2}',
