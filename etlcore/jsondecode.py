@@ -34,7 +34,14 @@ from etlcore._fast import COMPILED
 from etlcore.errors import ConfigError
 
 if COMPILED:
-    from etlcore._fast import jsondecode_c as _kernel
+    try:
+        from etlcore._fast import jsondecode_c as _kernel
+    except ImportError as exc:  # a build from before this kernel existed
+        raise ImportError(
+            f"etlcore's C kernel etlcore._fast.jsondecode_c is not built or does not load "
+            f"({exc}). Build it with `pip install -e .` (or `python setup.py build_ext "
+            "--inplace`), or set ETLCORE_PURE_PYTHON=1 to run the pure-Python kernels."
+        ) from exc
 else:
     from etlcore._fast import jsondecode_ref as _kernel  # type: ignore[no-redef]
 
