@@ -360,3 +360,30 @@ def test_a_backlog_is_planned_from_a_recent_end_without_asking_again(
     finally:
         source._consumer = counting.consumer
         source.close()
+
+
+def test_a_reader_in_the_planners_process_starts_every_planned_partition_at_once(
+        kafka_bootstrap: str, topics: Callable[..., str]) -> None:
+    """Plans tell the source's own readers where each range starts: they start those
+    consumers at open (or at once, once open), so partitions fetch side by side; a wrong
+    hint only costs a consumer, and a reader shipped elsewhere hears nothing."""
+    topic = topics(partitions=3)
+    produce_json(kafka_bootstrap, topic, [{"id": i} for i in range(90)])  # ~30 a partition
+    source = _source(kafka_bootstrap, topic)
+    parts = source.partitions()
+    local = source.reader()
+    shipped = pickle.loads(pickle.dumps(local))
+    ends = {p: source.plan(p, 0, 4) for p in parts}
+    assert ends == {p: 4 for p in parts}
+    assert local._hints == {p: 0 for p in parts} and shipped._hints == {}
+    local.open(ReaderContext("kafka-test", "split-job"))
+    assert sorted(local._parts) == sorted(parts)  # consumers started before any read
+    assert all(part.next_offset == 0 for part in local._parts.values())
+    first = [local.read(p, 0, ends[p]) for p in parts]
+    assert [len(f) for f in first] == [4, 4, 4]
+    source.plan(parts[0], 2, 4)  # a hint for a partition it reads already changes nothing
+    consumer = local._parts[parts[0]].consumer
+    assert local.read(parts[0], 2, ends[parts[0]]) == first[0][2:]  # a replay: new consumer
+    assert local._parts[parts[0]].consumer is not consumer
+    local.close()
+    source.close()
