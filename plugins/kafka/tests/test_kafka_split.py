@@ -324,6 +324,29 @@ def test_writer_rejects_a_record_without_its_key(kafka_bootstrap: str) -> None:
         bytes_writer.write(BatchInfo(0, 0.0), 0, ["text"])
 
 
+def test_a_sink_whose_broker_work_fails_raises_at_its_first_commit(
+        kafka_bootstrap: str, topics: Callable[..., str], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """open() hands the broker round trips to a thread; their error is not lost: the first
+    commit raises it before producing anything, and close() only logs it."""
+    topic = topics()
+    sink = KafkaSink(_sink_config(kafka_bootstrap, topic, value_format="str",
+                                  commit_topic="no spaces allowed"))
+    sink.open(SinkContext("out", "failing-open", tmp_path))  # returns before the broker answers
+    writer = _writer(sink)
+    info = BatchInfo(0, 0.0)
+    for _ in range(2):  # and again: a failed open never lets a batch through
+        with pytest.raises(KafkaException):
+            sink.commit(info, [writer.write(info, 0, [("k", "v")])])
+    sink.close()
+    sink = KafkaSink(_sink_config(kafka_bootstrap, topic, commit_topic="no spaces allowed"))
+    sink.open(SinkContext("out", "failing-open", tmp_path))
+    with caplog.at_level(logging.WARNING, logger="etlcore.kafka"):
+        sink.close()  # nothing committed: the error is logged, closing goes on
+    assert "opening failed, nothing was written" in caplog.text
+    assert read_all(kafka_bootstrap, topic, expect=0) == []
+
+
 class _Counting:
     """The source's real consumer, counting the watermark requests made through it."""
 
