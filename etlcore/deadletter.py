@@ -25,6 +25,7 @@ from etlcore.batch import BatchInfo
 from etlcore.checkpoint import atomic_write
 from etlcore.ckptstore import CheckpointStore, RemoteStore, is_remote
 from etlcore.encoding import safe_repr, storable_letter
+from etlcore.graph.base import DeadLetter
 from etlcore.sink import CollectingSink, SinkContext
 
 
@@ -35,8 +36,15 @@ class DeadLetterSink(CollectingSink):
     replayed batch rewrites the same file (strategy 2 of :mod:`etlcore.sink`).
     """
 
+    #: The engine hands this sink its batch's :class:`DeadLetter` objects as they are
+    #: (not dicts): a dict per letter is made only when the letters are read or written.
+    #: A subclass whose ``store`` wants dicts sets this to False.
+    takes_dead_letters = True
+
     def __init__(self, keep: int = 10_000):
-        self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
+        self.keep = keep
+        self._batches: deque[tuple[int, list[Any]]] = deque()  # (batch id, letters) kept
+        self._kept = 0  # letters in _batches
         self.folder: Path | None = None
         self._store: CheckpointStore | None = None  # a checkpoint on shared storage
 
@@ -58,15 +66,34 @@ class DeadLetterSink(CollectingSink):
             return None
         return self.folder / self._name(batch)
 
+    @property
+    def recent(self) -> deque[dict[str, Any]]:
+        """The last ``keep`` letters, as dicts, oldest first."""
+        out: deque[dict[str, Any]] = deque(maxlen=self.keep)
+        for batch_id, letters in self._batches:
+            out.extend(_dicts(letters, batch_id))
+        return out
+
     def store(self, batch: BatchInfo, records: list[Any]) -> None:
+        """Letters as dicts (the sink protocol) or as the engine's DeadLetter objects."""
         if not records:
             return
         path = self.path(batch)
         if path is not None:
-            atomic_write(path, _lines(records))
-        elif self._store is not None:
-            self._store.write(self._name(batch), _lines(records))  # one object, replaced on a replay
-        self.recent.extend(records)
+            atomic_write(path, _lines(_dicts(records, batch.batch_id)))
+        elif self._store is not None:  # one object, replaced on a replay
+            self._store.write(self._name(batch), _lines(_dicts(records, batch.batch_id)))
+        self._batches.append((batch.batch_id, records))
+        self._kept += len(records)
+        while self._kept - len(self._batches[0][1]) >= self.keep:  # whole batches past keep
+            self._kept -= len(self._batches.popleft()[1])
+
+
+def _dicts(letters: list[Any], batch_id: int) -> list[Any]:
+    """Letters as dicts: the engine's DeadLetter objects converted, dicts as they are."""
+    if letters and type(letters[0]) is DeadLetter:
+        return DeadLetter.dicts(letters, batch_id)
+    return letters
 
 
 def _lines(records: list[Any]) -> bytes:

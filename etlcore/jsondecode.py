@@ -9,9 +9,11 @@ in one C pass: fields outside the schema are never built, and a record that
 does not fit fails with the decoder's reason (``Expected `int`, got `str` - at
 `$.id```).
 
-:meth:`JsonDecoder.decode_many` decodes a whole batch with one ``map`` over the
-C decoder, no Python frame per record; a failing record costs one exception and
-the loop resumes after it. Both parsers are strict: NaN, Infinity, numbers that
+:meth:`JsonDecoder.decode_many` decodes a whole batch in one call of a compiled
+loop (``etlcore._fast.jsondecode_c``; ``jsondecode_ref`` is its pure-Python
+twin): no Python frame per record, a Struct projected to a tuple or dict by
+reading its slots, a failing record kept as msgspec's message (no exception
+object) and worded after the loop. Both parsers are strict: NaN, Infinity, numbers that
 overflow a double, lone surrogates and invalid UTF-8 are refused, so nothing
 reaches a sink that it could not write back as JSON.
 
@@ -28,7 +30,20 @@ from typing import Any, Literal, Optional, TypedDict
 
 import msgspec
 
+from etlcore._fast import COMPILED
 from etlcore.errors import ConfigError
+
+if COMPILED:
+    try:
+        from etlcore._fast import jsondecode_c as _kernel
+    except ImportError as exc:  # a build from before this kernel existed
+        raise ImportError(
+            f"etlcore's C kernel etlcore._fast.jsondecode_c is not built or does not load "
+            f"({exc}). Build it with `pip install -e .` (or `python setup.py build_ext "
+            "--inplace`), or set ETLCORE_PURE_PYTHON=1 to run the pure-Python kernels."
+        ) from exc
+else:
+    from etlcore._fast import jsondecode_ref as _kernel  # type: ignore[no-redef]
 
 Output = Literal["dict", "tuple", "struct"]
 
@@ -85,7 +100,10 @@ class JsonDecoder:
         self.names = names  # what the caller calls schema, required, output: for errors
         self.output = output or ("struct" if _is_struct(schema) else "dict")
         self._check()
-        self._post: Callable[[Any], Any] | None = None  # struct -> tuple/dict, C, batch-wise
+        self._post: Callable[[Any], Any] | None = None  # struct -> tuple/dict, one record
+        self._cls: type | None = None  # the Struct whose slots the batch kernel reads
+        self._offsets: tuple[int, ...] | None = None  # where its fields live
+        self._keys: tuple[str, ...] | None = None  # field names, for dict output
         self._one: Callable[[Any], Any] = self._build()
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -168,6 +186,10 @@ class JsonDecoder:
             self._post = msgspec.structs.astuple
         elif self.output == "dict":
             self._post = msgspec.structs.asdict
+        if self._post is not None:
+            names = tuple(struct.__struct_fields__)
+            self._cls, self._offsets = struct, _kernel.slot_offsets(struct, names)
+            self._keys = names if self.output == "dict" else None
         return self._decoder(struct).decode
 
     def _decoder(self, tp: Any) -> msgspec.json.Decoder:
@@ -193,41 +215,18 @@ class JsonDecoder:
     def decode_many(self, raws: Iterable[Any]) -> tuple[list[Any], list[tuple[int, str]]]:
         """Every text decoded in order, and ``(index, reason)`` of those that failed.
 
-        The happy path is one ``list.extend(map(post, map(decode, ...)))`` in C:
-        each record is decoded and projected (struct to tuple or dict) while it
-        is hot, with no Python frame per record. The records decoded before a
-        failure stay in the list, which tells which input failed; the loop notes
-        the index and the error and resumes after it. The reasons are worded
-        after the loop, so a failure costs one exception and two appends.
+        One call of the batch kernel (``etlcore._fast.jsondecode``): a C loop
+        that decodes each text, projects a Struct to a tuple or dict by reading
+        its slots while it is hot, and notes a failing text's index and
+        msgspec's message with no exception object and no Python frame. The
+        reasons are worded after the loop, one short step per failure.
         """
         texts = raws if isinstance(raws, list) else list(raws)
-        one, post = self._one, self._post
-        objects = self.schema is None and self.objects_only
-        out: list[Any] = []
-        extend, append = out.extend, out.append
-        at: list[int] = []  # indices of failed texts, and their errors
-        errors: list[BaseException | str] = []
-        it = iter(texts)
-        while True:
-            try:
-                extend(map(one, it) if post is None else map(post, map(one, it)))
-                break
-            except _DecodeErrors as err:
-                i = len(out) + len(at)
-                raw = texts[i]
-                if type(raw) is str or type(raw) is bytes:  # text that does not fit: the usual
-                    at.append(i)
-                    errors.append(err.with_traceback(None))  # no frame cycle: freed at once
-                    continue
-                try:
-                    value = self._slow(raw, err)
-                except JsonDecodeError as why:
-                    at.append(i)
-                    errors.append(why.reason)  # worded already; the error links to this frame
-                    continue
-                append(value if post is None else post(value))
-        failed = _reasons(texts, at, errors, self.schema is not None) if at else []
-        if objects and out:
+        out, at, kinds, values = _kernel.decode_texts(
+            self._one, self._post, self._cls, self._offsets, self._keys, texts, self._slow,
+            _DecodeErrors)
+        failed = _reasons(texts, at, kinds, values, self.schema is not None) if at else []
+        if self.schema is None and self.objects_only and out:
             out, failed = self._objects(texts, out, failed)
         return out, failed
 
@@ -264,14 +263,37 @@ class JsonDecoder:
         return kept, failed
 
 
-def _reasons(texts: list[Any], at: list[int], errors: list[BaseException | str],
+def _reasons(texts: list[Any], at: list[int], kinds: list[Any], values: list[Any],
              typed: bool) -> list[tuple[int, str]]:
-    """``(index, reason)`` of each failure that :meth:`JsonDecoder.decode_many` noted
-    (an error, or a reason worded already)."""
-    fits = msgspec.ValidationError if typed else None
-    return [(i, f"does not fit the schema: {err}" if type(err) is fits
-             else err if type(err) is str else _reason(texts[i], err, typed))
-            for i, err in zip(at, errors, strict=True)]
+    """``(index, reason)`` of each failure the batch kernel noted: its error's class and
+    message (or the exception), or a reason worded already (class None).
+
+    Misfits of one kind share one reason object: a batch's thousands of letters then
+    cost one string each, not a copy each, and counting them by reason (the batch
+    metrics) hashes each distinct reason once."""
+    fits = msgspec.ValidationError if typed else ()
+    worded: dict[str, str] = {}  # message -> reason: one str object per distinct reason
+    out = []
+    for i, kind, value in zip(at, kinds, values, strict=True):
+        if kind is fits and type(value) is str:  # the usual misfit, worded once per batch
+            reason = worded.get(value)
+            if reason is None:
+                reason = worded[value] = f"does not fit the schema: {value}"
+        elif kind is None:
+            reason = value
+        else:
+            reason = _reason(texts[i], _exception(kind, value), typed)
+        out.append((i, reason))
+    return out
+
+
+def _exception(kind: type[BaseException], value: Any) -> BaseException:
+    """The exception a C call left as its class and value (message, args or instance)."""
+    if isinstance(value, BaseException):
+        return value
+    if value is None:
+        return kind()
+    return kind(*value) if isinstance(value, tuple) else kind(value)
 
 
 def _reason(raw: Any, err: BaseException, typed: bool = False) -> str:

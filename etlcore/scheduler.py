@@ -237,7 +237,9 @@ class Scheduler:
                 out.fn(info.batch_id, records)
             except StopJob:
                 self.graceful_stop.set()  # commit this batch, then end the run
-        letters = DeadLetter.dicts(outcome.dead_letters, info.batch_id)
+        letters = (outcome.dead_letters  # the default sink makes dicts only when read
+                   if getattr(self.graph.dead_letter_sink, "takes_dead_letters", False)
+                   else DeadLetter.dicts(outcome.dead_letters, info.batch_id))
         dl_messages = []
         if letters:
             assert self._dead_letter_writer is not None

@@ -47,3 +47,24 @@ def test_the_writer_crosses_processes(tmp_path, how):
     assert shipped == here.write(BatchInfo(0, 0.0), 0, LETTERS)
     sink.commit(BatchInfo(0, 0.0), [shipped])
     assert list(sink.recent) == LETTERS
+
+
+def test_the_engines_letter_objects_become_dicts_only_when_read_or_written(tmp_path):
+    """The engine hands the default sink its DeadLetter objects (``takes_dead_letters``):
+    kept as they are, shown and written as the same dicts the sink protocol carries."""
+    from etlcore.graph.base import DeadLetter
+
+    objects = [DeadLetter("x", "ValueError: x", "map"), DeadLetter([1], "TypeError", "source",
+                                                                   "partition 0, offset 3")]
+    as_dicts = [LETTERS[0], {**LETTERS[1], "origin": "partition 0, offset 3"}]
+    assert DeadLetterSink.takes_dead_letters
+    sink = DeadLetterSink(keep=3)
+    sink.open(SinkContext("dead-letter", "job", tmp_path))
+    write_and_commit(sink, BatchInfo(1, 1.0), [objects])
+    path = tmp_path / "dead-letter" / "batch-000000000001-00000.jsonl"
+    assert [json.loads(line) for line in path.read_text().splitlines()] == as_dicts
+    assert list(sink.recent) == as_dicts
+    write_and_commit(sink, BatchInfo(2, 2.0), [objects])
+    write_and_commit(sink, BatchInfo(3, 3.0), [LETTERS[:1]])  # dicts and objects mix
+    assert list(sink.recent) == [{**as_dicts[0], "batch_id": 2}, {**as_dicts[1], "batch_id": 2},
+                                 LETTERS[0]]  # the last ``keep``, in order

@@ -203,6 +203,49 @@ def test_decode_many_equals_decoding_one_by_one_on_mixed_records(lines, settings
     assert decoder.decode_many(iter(lines)) == (expected_values, expected_failed)
 
 
+@settings(max_examples=100, deadline=None)
+@given(lines=st.lists(_LINES, max_size=40),
+       settings_=st.sampled_from([
+           (SCHEMA, ["id", "user", "amount"], "tuple"), (SCHEMA, ["id"], "tuple"),
+           (SCHEMA, ["id"], "dict"), (Click, None, "tuple"), (Click, None, "dict"),
+           (Click, None, "struct"), (None, None, None)]))
+def test_the_compiled_batch_loop_equals_its_reference(lines, settings_):
+    """``jsondecode_c`` (slots read in C, failures kept as messages) and ``jsondecode_ref``
+    (``map`` and msgspec's own projections) give the same records and reasons."""
+    from etlcore import jsondecode
+    from etlcore._fast import jsondecode_c, jsondecode_ref
+
+    schema, required, output = settings_
+    decoder = JsonDecoder(schema, required, output, objects_only=True)
+    got = {}
+    for kernel in (jsondecode_c, jsondecode_ref):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(jsondecode, "_kernel", kernel)
+            got[kernel] = decoder.decode_many(lines)
+    assert got[jsondecode_c] == got[jsondecode_ref]
+    assert [type(v) for v in got[jsondecode_c][0]] == [type(v) for v in got[jsondecode_ref][0]]
+
+
+def test_compiled_projection_reads_every_field_and_keeps_containers_tracked(monkeypatch):
+    """Records of plain values are left to reference counting; a record holding a list
+    stays known to the cycle collector (the list could be made part of a cycle)."""
+    from etlcore import jsondecode
+    from etlcore._fast import jsondecode_c
+
+    monkeypatch.setattr(jsondecode, "_kernel", jsondecode_c)  # also under ETLCORE_PURE_PYTHON
+    decoder = JsonDecoder(Click, output="tuple")
+    assert decoder._offsets is not None  # the compiled path reads Click's slots
+    (plain, tagged), failed = decoder.decode_many(['{"id": 1, "user": "a", "x": 2}',
+                                                   '{"id": 2, "user": "b", "tags": ["t"]}'])
+    assert (plain, tagged, failed) == ((1, "a", []), (2, "b", ["t"]), [])
+    assert gc.is_tracked(tagged) and gc.is_tracked(plain)  # [] is a list too
+    flat = JsonDecoder(SCHEMA, ["id"], "dict").decode_many(['{"id": 3, "amount": 1}'])[0]
+    assert flat == [{"id": 3, "user": None, "amount": 1.0}] and not gc.is_tracked(flat[0])
+    (row,), _ = JsonDecoder(SCHEMA, ["id", "user", "amount"], "tuple").decode_many(
+        ['{"id": 4, "user": "d", "amount": 0.5}'])
+    assert row == (4, "d", 0.5) and not gc.is_tracked(row)
+
+
 def test_decode_many_leaves_no_garbage_behind_its_failures():
     """A failure's error is kept until its reason is worded; its traceback (which points back
     at the loop's frame) is not, so the batch is freed by reference counting alone: the

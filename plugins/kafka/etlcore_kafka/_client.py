@@ -62,6 +62,8 @@ _TRANSIENT = {
 
 T = TypeVar("T")
 
+_RECONNECT_BACKOFF_MS = 10  # librdkafka's default, 100, delays a new client's first request
+
 
 class KafkaUnavailable(EtlcoreError):
     """The cluster stayed unreachable until the job was asked to stop."""
@@ -85,6 +87,11 @@ def client_conf(bootstrap: str, extra: Mapping[str, Any], fixed: Mapping[str, An
                               has_value=False)
         conf[key] = value
     conf.update(fixed)
+    # librdkafka waits reconnect.backoff.ms / 2 before it connects to the broker a
+    # bootstrap metadata answer named, so every new client's first request took ~53 ms in
+    # about one start in two (10 ms: 1-14 ms). The backoff still doubles per failed attempt
+    # up to reconnect.backoff.max.ms, so an outage is not hammered.
+    conf.setdefault("reconnect.backoff.ms", _RECONNECT_BACKOFF_MS)
     conf["logger"] = _ScrubbingLogger(conf)
     return conf
 

@@ -322,3 +322,91 @@ def test_writer_rejects_a_record_without_its_key(kafka_bootstrap: str) -> None:
     bytes_writer = _writer(KafkaSink(_sink_config(kafka_bootstrap, "t", value_format="bytes")))
     with pytest.raises(EtlcoreError, match="value_format 'bytes' needs bytes"):
         bytes_writer.write(BatchInfo(0, 0.0), 0, ["text"])
+
+
+def test_a_sink_whose_broker_work_fails_raises_at_its_first_commit(
+        kafka_bootstrap: str, topics: Callable[..., str], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """open() hands the broker round trips to a thread; their error is not lost: the first
+    commit raises it before producing anything, and close() only logs it."""
+    topic = topics()
+    sink = KafkaSink(_sink_config(kafka_bootstrap, topic, value_format="str",
+                                  commit_topic="no spaces allowed"))
+    sink.open(SinkContext("out", "failing-open", tmp_path))  # returns before the broker answers
+    writer = _writer(sink)
+    info = BatchInfo(0, 0.0)
+    for _ in range(2):  # and again: a failed open never lets a batch through
+        with pytest.raises(KafkaException):
+            sink.commit(info, [writer.write(info, 0, [("k", "v")])])
+    sink.close()
+    sink = KafkaSink(_sink_config(kafka_bootstrap, topic, commit_topic="no spaces allowed"))
+    sink.open(SinkContext("out", "failing-open", tmp_path))
+    with caplog.at_level(logging.WARNING, logger="etlcore.kafka"):
+        sink.close()  # nothing committed: the error is logged, closing goes on
+    assert "opening failed, nothing was written" in caplog.text
+    assert read_all(kafka_bootstrap, topic, expect=0) == []
+
+
+class _Counting:
+    """The source's real consumer, counting the watermark requests made through it."""
+
+    def __init__(self, consumer: Any):
+        self.consumer = consumer
+        self.asked = 0
+
+    def get_watermark_offsets(self, *args: Any, **kwargs: Any) -> Any:
+        self.asked += 1
+        return self.consumer.get_watermark_offsets(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.consumer, name)
+
+
+def test_a_backlog_is_planned_from_a_recent_end_without_asking_again(
+        kafka_bootstrap: str, topics: Callable[..., str]) -> None:
+    """While an end seen under a second ago covers ``start + max_records``, the plan is that
+    (no broker round trip); past it, or once it is old, the broker is asked again."""
+    topic = topics(partitions=1)
+    produce_json(kafka_bootstrap, topic, [{"id": i} for i in range(25)])
+    source = _source(kafka_bootstrap, topic)
+    part = f"{topic}:0"
+    counting = source._consumer = _Counting(source._consumer)
+    try:
+        assert source.plan(part, 0, 10) == 10 and counting.asked == 1
+        assert source.plan(part, 10, 10) == 20 and counting.asked == 1  # 25 seen covers 20
+        assert source.lag(part, 20) == 5
+        assert source.plan(part, 20, 10) == 25 and counting.asked == 2  # 30 > 25: asked
+        produce_json(kafka_bootstrap, topic, [{"id": i} for i in range(25, 40)])
+        source._seen[part] = (40, time.monotonic() - 2.0)  # an end seen too long ago
+        assert source.plan(part, 25, 10) == 35 and counting.asked == 3
+        assert source.plan(part, 0, None) == 40 and counting.asked == 4  # no step: asked
+    finally:
+        source._consumer = counting.consumer
+        source.close()
+
+
+def test_a_reader_in_the_planners_process_starts_every_planned_partition_at_once(
+        kafka_bootstrap: str, topics: Callable[..., str]) -> None:
+    """Plans tell the source's own readers where each range starts: they start those
+    consumers at open (or at once, once open), so partitions fetch side by side; a wrong
+    hint only costs a consumer, and a reader shipped elsewhere hears nothing."""
+    topic = topics(partitions=3)
+    produce_json(kafka_bootstrap, topic, [{"id": i} for i in range(90)])  # ~30 a partition
+    source = _source(kafka_bootstrap, topic)
+    parts = source.partitions()
+    local = source.reader()
+    shipped = pickle.loads(pickle.dumps(local))
+    ends = {p: source.plan(p, 0, 4) for p in parts}
+    assert ends == {p: 4 for p in parts}
+    assert local._hints == {p: 0 for p in parts} and shipped._hints == {}
+    local.open(ReaderContext("kafka-test", "split-job"))
+    assert sorted(local._parts) == sorted(parts)  # consumers started before any read
+    assert all(part.next_offset == 0 for part in local._parts.values())
+    first = [local.read(p, 0, ends[p]) for p in parts]
+    assert [len(f) for f in first] == [4, 4, 4]
+    source.plan(parts[0], 2, 4)  # a hint for a partition it reads already changes nothing
+    consumer = local._parts[parts[0]].consumer
+    assert local.read(parts[0], 2, ends[parts[0]]) == first[0][2:]  # a replay: new consumer
+    assert local._parts[parts[0]].consumer is not consumer
+    local.close()
+    source.close()

@@ -1,0 +1,211 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Compiled batch loop of :meth:`etlcore.jsondecode.JsonDecoder.decode_many`.
+
+The interface and results of ``jsondecode_ref``, in C. Three costs of the
+Python loop go away:
+
+* a failing text costs no Python frame, no restarted ``map`` and no exception
+  object: msgspec raises with its message as a str (the exception is made only
+  when someone asks for it), and the loop keeps that str and the error's type;
+* a decoded Struct becomes a tuple (or a dict) by reading its slots at their
+  offsets, with no call per record (``msgspec.structs.astuple`` was a C call and
+  ~90 ns a record, as much as the plain loop's three attribute loads);
+* records that hold only ints, floats, strs, bytes, bools and None are left
+  untracked by the cyclic GC, as its first collection would leave them, so a
+  batch's young records are not scanned again and again while it grows.
+"""
+
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.ref cimport Py_INCREF
+
+__all__ = ["decode_texts", "slot_offsets"]
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        const char* name
+        int type
+        Py_ssize_t offset
+        int flags
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+    int T_OBJECT_EX
+    PyObject* PyObject_CallOneArg(PyObject* func, PyObject* arg)
+    void PyErr_Fetch(PyObject** kind, PyObject** value, PyObject** tb)
+    void PyErr_Restore(PyObject* kind, PyObject* value, PyObject* tb)
+    void PyErr_NormalizeException(PyObject** kind, PyObject** value, PyObject** tb)
+    int PyErr_GivenExceptionMatches(PyObject* given, PyObject* exc)
+    PyObject* PyTuple_New(Py_ssize_t n)
+    void PyTuple_SET_ITEM(PyObject* t, Py_ssize_t i, PyObject* o)
+    PyObject* PyDict_New()
+    int PyDict_SetItem(PyObject* d, PyObject* k, PyObject* v)
+    int PyList_Append(PyObject* lst, PyObject* item)
+    Py_ssize_t PyList_GET_SIZE(object lst)
+    PyObject* PyList_GET_ITEM(object lst, Py_ssize_t i)
+    void Py_DECREF(PyObject* o)
+    void Py_XDECREF(PyObject* o)
+    PyTypeObject* Py_TYPE(PyObject* o)
+    void PyObject_GC_UnTrack(void* o)
+    int PyObject_GC_IsTracked(PyObject* o)
+    PyTypeObject PyUnicode_Type
+    PyTypeObject PyBytes_Type
+    PyTypeObject PyLong_Type
+    PyTypeObject PyFloat_Type
+    PyTypeObject PyBool_Type
+    PyObject* Py_None
+
+DEF MAX_FIELDS = 64
+
+
+cdef int _propagate() except -1:
+    """Hand on the exception that is set (raised by a C call made without Cython's checks)."""
+    return -1
+
+
+def slot_offsets(cls, tuple names):
+    """Where each field of a msgspec Struct lives in an instance, or None.
+
+    A Struct's fields are ``__slots__``: member descriptors of object slots at a
+    fixed offset. None when a field is anything else (a property, a descriptor
+    of another kind) or there are too many fields, and the caller projects with
+    msgspec's own functions instead.
+    """
+    if len(names) > MAX_FIELDS:
+        return None
+    out = []
+    for name in names:
+        d = getattr(cls, name, None)
+        if type(d).__name__ != "member_descriptor":
+            return None
+        member = (<PyMemberDescrObject*><PyObject*>d).d_member
+        if member.type != T_OBJECT_EX:
+            return None
+        out.append(member.offset)
+    return tuple(out)
+
+
+cdef inline bint _atomic(PyObject* v) noexcept:
+    cdef PyTypeObject* t = Py_TYPE(v)
+    return (v == Py_None or t == &PyUnicode_Type or t == &PyLong_Type or t == &PyFloat_Type
+            or t == &PyBytes_Type or t == &PyBool_Type)
+
+
+def decode_texts(decode, post, cls, offsets, keys, list texts, slow, errors):
+    """``(records, at, kinds, values)``: every text decoded and projected, in order.
+
+    ``decode``: the C decoder (one text -> one value, raising on a misfit).
+    ``cls``/``offsets``: a decoded ``cls`` instance is projected by reading its
+    slots at ``offsets`` (from :func:`slot_offsets`), into a tuple, or into a
+    dict when ``keys`` names the fields; with ``offsets`` None, ``post`` (or
+    nothing, when None) turns a value into the record. ``errors``: the exception
+    classes that mean "this text does not fit" (others propagate). A failing
+    text gives its index in ``at``, the error's class in ``kinds`` and its value
+    in ``values`` (the message str as msgspec raised it, or the exception); a
+    failing input that is not str or bytes goes to ``slow(raw, exc)``, which
+    returns the record or raises :class:`JsonDecodeError`, whose reason is kept
+    (its kind: None).
+    """
+    cdef Py_ssize_t n = PyList_GET_SIZE(texts), i, k, nf = 0
+    cdef Py_ssize_t off[MAX_FIELDS]
+    cdef PyObject* keyp[MAX_FIELDS]
+    cdef list out = [], at = [], kinds = [], values = []
+    cdef PyObject* raw
+    cdef PyObject* r
+    cdef PyObject* rec
+    cdef PyObject* v
+    cdef PyObject* kind
+    cdef PyObject* value
+    cdef PyObject* tb
+    cdef PyObject* f = <PyObject*>decode
+    cdef PyObject* c = <PyObject*>cls
+    cdef PyObject* p = <PyObject*>post if post is not None else NULL
+    cdef bint project = offsets is not None, as_dict = keys is not None, atomic
+    cdef tuple errs = tuple(errors)
+    if project:
+        nf = len(offsets)
+        if nf > MAX_FIELDS or (as_dict and len(keys) != nf):
+            raise ValueError("offsets and keys must match, at most 64 fields")
+        for k in range(nf):
+            off[k] = offsets[k]
+            if as_dict:
+                keyp[k] = <PyObject*>keys[k]
+    for i in range(n):
+        raw = PyList_GET_ITEM(texts, i)
+        r = PyObject_CallOneArg(f, raw)
+        if r == NULL:
+            PyErr_Fetch(&kind, &value, &tb)
+            Py_XDECREF(tb)
+            if kind == NULL or not PyErr_GivenExceptionMatches(kind, <PyObject*>errs):
+                PyErr_Restore(kind, value, NULL)
+                _propagate()  # not a misfit: MemoryError, KeyboardInterrupt
+            if Py_TYPE(raw) == &PyUnicode_Type or Py_TYPE(raw) == &PyBytes_Type:
+                at.append(i)
+                kinds.append(<object>kind)
+                values.append(<object>value if value != NULL else None)
+                Py_DECREF(kind)
+                Py_XDECREF(value)
+                continue
+            PyErr_NormalizeException(&kind, &value, &tb)
+            Py_XDECREF(tb)
+            exc = <object>value
+            Py_DECREF(kind)
+            Py_XDECREF(value)
+            try:
+                got = slow(<object>raw, exc)
+            except Exception as why:  # JsonDecodeError: worded already
+                reason = getattr(why, "reason", None)
+                if reason is None:
+                    raise
+                at.append(i)
+                kinds.append(None)
+                values.append(reason)
+                continue
+            out.append(got if post is None else post(got))
+            continue
+        if project and Py_TYPE(r) == <PyTypeObject*>c:
+            atomic = True
+            if as_dict:
+                rec = PyDict_New()
+                if rec == NULL:
+                    Py_DECREF(r)
+                    raise MemoryError()
+            else:
+                rec = PyTuple_New(nf)
+                if rec == NULL:
+                    Py_DECREF(r)
+                    raise MemoryError()
+            for k in range(nf):
+                v = (<PyObject**>((<char*>r) + off[k]))[0]
+                if v == NULL:  # never left unset by a decode; projected the careful way
+                    Py_DECREF(rec)
+                    rec = NULL
+                    break
+                if atomic and not _atomic(v):
+                    atomic = False
+                if as_dict:
+                    if PyDict_SetItem(rec, keyp[k], v) < 0:
+                        Py_DECREF(rec)
+                        Py_DECREF(r)
+                        raise MemoryError()
+                else:
+                    Py_INCREF(<object>v)
+                    PyTuple_SET_ITEM(rec, k, v)
+            if rec != NULL:
+                Py_DECREF(r)
+                if atomic and PyObject_GC_IsTracked(rec):
+                    PyObject_GC_UnTrack(rec)
+                if PyList_Append(<PyObject*>out, rec) < 0:
+                    Py_DECREF(rec)
+                    raise MemoryError()
+                Py_DECREF(rec)
+                continue
+        if p != NULL:
+            rec = PyObject_CallOneArg(p, r)
+            Py_DECREF(r)
+            if rec == NULL:
+                _propagate()  # post failing on a decoded value is a bug, not a misfit
+            r = rec
+        if PyList_Append(<PyObject*>out, r) < 0:
+            Py_DECREF(r)
+            raise MemoryError()
+        Py_DECREF(r)
+    return out, at, kinds, values
