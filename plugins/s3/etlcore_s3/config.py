@@ -51,8 +51,9 @@ class S3Options:
                               identity=False)
     timeout: float = option(10.0, help="connect and read timeout of one request, in seconds",
                             identity=False)
-    multipart_threshold: int = option(8 * 1024 * 1024, help="objects at least this large are "
-                                      "written in parts and read with parallel ranged GETs",
+    multipart_threshold: int = option(MIN_PART, help="objects at least this large are "
+                                      "written in parts; a streamed object starts its "
+                                      "multipart upload once this many bytes have gathered",
                                       identity=False)
     multipart_chunksize: int = option(8 * 1024 * 1024, help="bytes per part / ranged GET",
                                       identity=False)

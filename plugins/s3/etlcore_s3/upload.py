@@ -1,9 +1,10 @@
 """An object written in parts while its writer produces the rest.
 
 A task that stores a partition chunk by chunk hands each chunk to a
-:class:`PartUpload`: once ``multipart_chunksize`` bytes have gathered they go
-up as one part of a multipart upload, on a thread of its own, while the task
-parses and encodes the next records. A writer with less than a part in all
+:class:`PartUpload`: once S3's smallest part (5 MiB) has gathered it goes up
+as one part of a multipart upload, on a thread of its own, while the task
+parses and encodes the next records. One large ``write`` goes up in parallel
+parts of ``multipart_chunksize``. A writer with less than a part in all
 stores it with one PutObject at ``close``. ``close`` completes the upload, so
 the object appears whole or not at all; ``abort`` (or a failed part) aborts
 it, so no part is left behind on the server.
@@ -20,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from etlcore.plugin.fs import Upload
-from etlcore_s3.config import split_url
+from etlcore_s3.config import MIN_PART, split_url
 
 if TYPE_CHECKING:
     from etlcore_s3.fs import S3FileSystem
@@ -46,7 +47,7 @@ class PartUpload(Upload):
         if chunk:
             self.buffer.append(chunk)
             self.buffered += len(chunk)
-            if self.buffered >= self.part_size:
+            if self.buffered >= self._ready():
                 self._send_full_parts()
         return len(chunk)
 
@@ -86,6 +87,16 @@ class PartUpload(Upload):
             self._stop_pool()
 
     # -- parts -------------------------------------------------------------------------
+    def _ready(self) -> int:
+        """Bytes that make a part worth sending: ``multipart_threshold`` for the first
+        (below it, one PutObject at ``close``), then S3's smallest part, so each chunk of
+        a streamed partition goes up at once and only the last is left for ``close``;
+        ``multipart_chunksize`` beyond 5,000 parts, far from S3's limit of 10,000."""
+        sent = len(self.done) + len(self.sending)
+        if not sent:
+            return max(MIN_PART, self.fs.options.multipart_threshold)
+        return MIN_PART if sent < 5000 else self.part_size
+
     def _send_full_parts(self) -> None:
         """Send what has gathered: as one part (no slicing copy) unless it holds two or
         more parts' worth, as one large ``write`` does, which goes up in parallel parts."""
