@@ -122,12 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the rows here")
     ap.add_argument("--driver-keeps-memory", action="store_true",
                     help="give the driver (so `local`) the workers' memory settings too: "
-                         "the arena cache and glibc thresholds of etlcore.runners.workerpool")
+                         "the arena cache and glibc thresholds of etlcore.runners.workermem")
     args = ap.parse_args(argv)
     if args.driver_keeps_memory:
-        from etlcore.runners import workerpool
+        from etlcore.runners import workermem
 
-        workerpool._keep_arenas()
+        workermem.keep_arenas()
     etlcore_engine.WORKERS = args.workers
     rows = []
     print(f"{'workload':8} {'feed':6} {'local rec/s':>12} {'processes':>12} {'x local':>8} "

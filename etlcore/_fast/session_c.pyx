@@ -48,7 +48,7 @@ from etlcore._fast.hashagg_c cimport (
     read_field,
 )
 from etlcore._fast.inttable cimport IntTable, it_free, it_get, it_init, it_pop, it_setdefault
-from etlcore._fast.times_c cimport int64_of, time_us
+from etlcore._fast.times_c cimport int64_of, is_late, time_us
 
 from etlcore._fast._common import COUNT, STATE_VERSION, check_field, check_state, reducer_code
 from etlcore._fast.session_ref import LIMIT, US, check_time, seconds
@@ -775,7 +775,6 @@ cdef class SessionStore:
         cdef list keep = None    # fields of records read through __getitem__: held here
         cdef int64_t c, cut = 0, top_c = 0
         cdef bint any_c = False, need_dict = False
-        cdef bint check = cutoff is not None
         cdef bint cut_c = int64_of(cutoff, &cut)
         self.begin(n)
         try:
@@ -785,18 +784,14 @@ cdef class SessionStore:
                 k = read_field(rec, kk, ki, key, None, 0)  # read before the lateness check: a
                 v = read_field(rec, vk, vi, value, None, 0)  # record missing a field fails
                 if time_us(t, &c):
-                    if cut_c:
-                        if c < cut:
-                            late.append(i)
-                            continue
-                    elif check and c < cutoff:
+                    if is_late(c, cut_c, cut, cutoff):
                         late.append(i)
                         continue
                     if not -C_LIMIT < c < C_LIMIT:
                         check_time(c)  # raises
                 else:
                     t = convert(t)
-                    if check and t < cutoff:
+                    if cutoff is not None and t < cutoff:
                         late.append(i)
                         continue
                     c = check_time(t)

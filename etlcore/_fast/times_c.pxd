@@ -45,3 +45,11 @@ cdef inline bint int64_of(object x, int64_t* out) noexcept:
         return False
     out[0] = PyLong_AsLongLongAndOverflow(x, &overflow)
     return not overflow
+
+
+cdef inline bint is_late(int64_t c, bint cut_c, int64_t cut, object cutoff) except -1:
+    """Whether a record at ``c`` us is before the watermark's cutoff: in C when the
+    cutoff is an int64 (``cut_c``: it is ``cut``), else against the object itself."""
+    if cut_c:
+        return c < cut
+    return cutoff is not None and c < cutoff

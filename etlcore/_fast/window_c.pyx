@@ -40,7 +40,7 @@ from etlcore._fast.hashagg_c cimport (
     read_field,
 )
 from etlcore._fast.inttable cimport ICell, it_home
-from etlcore._fast.times_c cimport time_us
+from etlcore._fast.times_c cimport int64_of, is_late, time_us
 from etlcore._fast.values cimport acc_add
 
 from etlcore._fast._common import CALL, STATE_VERSION, SUM, check_field, check_state, reducer_code
@@ -92,20 +92,11 @@ def event_times_us(times, cutoff, convert) -> tuple:
     cdef object t, top = None
     cdef int64_t c, cut = 0, top_c = 0
     cdef bint any_c = False
-    cdef int overflow = 0
-    cdef bint check = cutoff is not None
-    cdef bint cut_c = check and PyLong_CheckExact(cutoff)
-    if cut_c:
-        cut = PyLong_AsLongLongAndOverflow(cutoff, &overflow)
-        cut_c = not overflow
+    cdef bint cut_c = int64_of(cutoff, &cut)
     for i in range(n):
         if time_us(items[i], &c):
             us[i] = c
-            if cut_c:
-                if c < cut:
-                    late.append(i)
-                    continue
-            elif check and c < cutoff:
+            if is_late(c, cut_c, cut, cutoff):
                 late.append(i)
                 continue
             if not any_c or c > top_c:
@@ -114,7 +105,7 @@ def event_times_us(times, cutoff, convert) -> tuple:
         else:
             t = convert(items[i])
             us[i] = t
-            if check and t < cutoff:
+            if cutoff is not None and t < cutoff:
                 late.append(i)
             elif top is None or t > top:
                 top = t
@@ -196,21 +187,12 @@ def columns(records, time, key, value, cutoff, convert) -> tuple:
     cdef object t, top = None
     cdef int64_t c, cut = 0, top_c = 0
     cdef bint any_c = False
-    cdef int overflow = 0
-    cdef bint check = cutoff is not None
-    cdef bint cut_c = check and PyLong_CheckExact(cutoff)
-    if cut_c:
-        cut = PyLong_AsLongLongAndOverflow(cutoff, &overflow)
-        cut_c = not overflow
+    cdef bint cut_c = int64_of(cutoff, &cut)
     for i in range(len(recs)):
         f.read(recs[i], i)
         t = f.t
         if time_us(t, &c):
-            if cut_c:
-                if c < cut:
-                    late.append(i)
-                    continue
-            elif check and c < cutoff:
+            if is_late(c, cut_c, cut, cutoff):
                 late.append(i)
                 continue
             if not any_c or c > top_c:
@@ -219,7 +201,7 @@ def columns(records, time, key, value, cutoff, convert) -> tuple:
             times.append(c)
         else:
             t = convert(t)
-            if check and t < cutoff:
+            if cutoff is not None and t < cutoff:
                 late.append(i)
                 continue
             if top is None or t > top:
@@ -230,15 +212,6 @@ def columns(records, time, key, value, cutoff, convert) -> tuple:
     if any_c and (top is None or top_c > top):
         top = top_c
     return keys, times, vals, late, top
-
-
-cdef inline bint cutoff_c(object cutoff, int64_t* out) except -1:
-    """Whether ``cutoff`` is an int64 (stored in ``out``), so records compare in C."""
-    cdef int overflow = 0
-    if cutoff is None or not PyLong_CheckExact(cutoff):
-        return False
-    out[0] = PyLong_AsLongLongAndOverflow(cutoff, &overflow)
-    return not overflow
 
 
 def rows(cls, pairs, start, end) -> list:
@@ -352,7 +325,7 @@ cdef class PaneStore:
         cdef PyObject* vp
         cdef int64_t c, x, top_c = 0, cut = 0, pane_lo = 0, q = 0
         cdef bint any_c = False, have_pane = False, read_c
-        cdef bint cut_c = cutoff_c(cutoff, &cut)
+        cdef bint cut_c = int64_of(cutoff, &cut)
         cdef int overflow
         cdef Ev* e
         # tuples read by non-negative indexes: fields borrowed straight from the tuple
@@ -377,11 +350,7 @@ cdef class PaneStore:
                 e = &ev[m]
                 e.big = 0
                 if read_c:
-                    if cut_c:
-                        if c < cut:
-                            late.append(i)
-                            continue
-                    elif cutoff is not None and c < cutoff:
+                    if is_late(c, cut_c, cut, cutoff):
                         late.append(i)
                         continue
                     if not any_c or c > top_c:

@@ -23,8 +23,6 @@ memory a task freed for the next one instead of handing it back to the OS.
 from __future__ import annotations
 
 import atexit
-import copy
-import ctypes
 import marshal
 import multiprocessing
 import multiprocessing.connection
@@ -40,8 +38,6 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from importlib import import_module
-from itertools import chain
 from typing import Any
 
 import cloudpickle
@@ -49,12 +45,10 @@ import cloudpickle
 from etlcore.engine.stages import Program
 from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute, gc_paused, worker_name
 from etlcore.errors import EtlcoreError
-from etlcore.graph.base import DeadLetter
+from etlcore.runners.wire import pack_result, task_message, unpack_result
+from etlcore.runners.workermem import keep_arenas
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
-_MARSHAL_VERSION = 2  # no reference table: see _task_message
-_ARENA_CACHE = 64  # freed pymalloc arenas (1 MiB each) a worker keeps mapped: see _keep_arenas
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 # imported once by the fork server, so a new worker starts with them loaded
 _PRELOAD = ["etlcore.runners.workerpool", "etlcore.graph.shuffle"]
 
@@ -91,79 +85,7 @@ def _watch_driver(driver: int) -> None:
             os._exit(0)
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None), bytes, complex})
-_CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
-_PLAIN = _SCALARS | _CONTAINERS
-_MAX_DEPTH = 64
 
-
-def _plain(values: Any) -> bool:
-    """Every value inside ``values`` is of an exact type marshal writes as itself.
-
-    marshal also writes any object with the buffer protocol (a bytearray, an
-    ``array.array``, a numpy array or scalar) as bytes, silently: such values must
-    go by pickle. Checked a nesting level at a time with C-level ``map``/``chain``,
-    so a list of strings or of flat tuples costs one or two passes over its items.
-    Deeper than ``_MAX_DEPTH`` levels (or a container that holds itself) is left to pickle.
-    """
-    level: list[Any] = [values]
-    for _ in range(_MAX_DEPTH):
-        types = set(map(type, chain.from_iterable(level)))
-        if not types <= _PLAIN:
-            return False
-        inner = types & _CONTAINERS
-        if not inner:
-            return True
-        if types == inner and dict not in inner:
-            level = list(chain.from_iterable(level))  # all containers: the next level
-            continue
-        level = [x for x in chain.from_iterable(level) if type(x) in _CONTAINERS]
-        level += [x.values() for x in level if type(x) is dict]
-        if not level:
-            return True
-    return False
-
-
-def _marshal(values: Any) -> bytes | None:
-    """``values`` marshalled, or None when they must go by pickle (see :func:`_plain`)."""
-    if not _plain([values]):
-        return None
-    try:
-        return marshal.dumps(values, _MARSHAL_VERSION)
-    except ValueError:  # nested too deep, or a cycle
-        return None
-
-
-def _keep_arenas() -> None:
-    """Keep up to ``_ARENA_CACHE`` freed arenas mapped in this worker for the next task.
-
-    A worker's heap empties after every task, so pymalloc unmapped the task's arenas
-    (and glibc its big blocks, see :func:`_keep_heap`) and the next task faulted every
-    page in again: a W1 task of 50,000 lines took ~8,100 minor faults and 56 ms of CPU
-    on a worker, ~630 faults and 43 ms with both kept (the driver: ~2,000 faults).
-    An older build without the extension runs as before, and so does
-    ``ETLCORE_PURE_PYTHON=1`` (its twin ``arenas_ref`` cannot cache anything).
-    """
-    _keep_heap()
-    from etlcore import _fast
-
-    try:
-        arenas = import_module("etlcore._fast.arenas_" + ("c" if _fast.COMPILED else "ref"))
-    except ImportError:
-        return
-    arenas.install(_ARENA_CACHE)
-
-
-def _keep_heap() -> None:
-    """glibc: serve big blocks (a task's record lists, read buffers) from the heap and keep
-    up to 64 MiB of freed heap, instead of mapping and unmapping them every task."""
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        return
-    mallopt(_M_MMAP_THRESHOLD, 32 << 20)
-    mallopt(_M_TRIM_THRESHOLD, 64 << 20)
 
 
 def _load(blob: bytes, sys_path: list[str], cwd: str) -> Program | BaseException:
@@ -190,65 +112,8 @@ def _run(programs: dict[str, Program | BaseException], env: WorkerEnv, uid: str,
         if blob is not None:
             task.records = marshal.loads(blob)
         result = execute(program, env, task)
-        letters = _letters_blob(result.dead_letters)
-        if letters is not None:
-            result.dead_letters = []
-        values = _values_blob(result)
+        letters, values = pack_result(result)
         return pickle.dumps(("ok", result, letters, values), _PROTOCOL)
-
-
-def _values_blob(result: TaskResult) -> bytes | None:
-    """A task's shuffle blocks and collected records, marshalled when they are plain values.
-
-    W1's map side returns ~9,000 (word, count) pairs a task: marshal writes them in
-    about half pickle's time. Partials or rows of another type (window rows are a
-    tuple subclass) make marshal refuse, and they stay with the pickled result.
-    """
-    if not result.shuffle and not result.collected:
-        return None
-    blob = _marshal((result.shuffle, result.collected))
-    if blob is not None:
-        result.shuffle, result.collected = {}, {}
-    return blob
-
-
-def _letters_blob(letters: list[DeadLetter]) -> bytes | None:
-    """A task's dead letters as four marshalled columns, when marshal takes them.
-
-    W3 returns ~2,250 letters a task; as objects they were pickled one by one and
-    rebuilt on the driver through ``__reduce__`` (1.3-2 ms a task on each side).
-    A record marshal refuses (a subclass, a date) leaves the letters to pickle.
-    """
-    if not letters:
-        return None
-    return _marshal(([d.record for d in letters], [d.reason for d in letters],
-                     [d.stage for d in letters], [d.origin for d in letters]))
-
-
-def _task_message(uid: str, task: Task) -> tuple[tuple[str, str, Any], bytes | None]:
-    """A task as sent: records the driver read go as one ``marshal`` blob when they can.
-
-    The blob is a frame of its own after the pickled message (``(task, True)``):
-    pickling it inside the message copied 2.7 MB per W3 task into a new buffer
-    (0.9 ms of the driver's time) and unpickling copied it out again on the worker.
-
-    marshal writes a list of plain values (str, bytes, int, float, tuple, list,
-    dict, None, bool) 4-10x faster than pickle, which memoizes every object, and
-    that writing is the driver's, once per task of every batch. It refuses
-    anything else, subclasses included; such records go by pickle as before.
-    Version 2 keeps no table of objects seen: version 4 enters every record in
-    one (a sliced record is referenced twice), which cost W3's 25,000-line slices
-    2.1 ms against 1.2-1.7 ms. An object a batch holds twice arrives as two equal
-    copies; a record that contains itself is too deep for marshal and goes by pickle.
-    """
-    records = task.records
-    if type(records) is list and records:
-        blob = _marshal(records)
-        if blob is not None:
-            light = copy.copy(task)
-            light.records = None
-            return ("run", uid, (light, True)), blob
-    return ("run", uid, (task, False)), None
 
 
 def _error_reply(err: BaseException) -> bytes:
@@ -265,7 +130,7 @@ def _serve(conn: multiprocessing.connection.Connection, driver: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     threading.Thread(target=_watch_driver, args=(driver,), daemon=True,
                      name="etlcore-driver-watch").start()
-    _keep_arenas()
+    keep_arenas()
     env = WorkerEnv(f"process-{worker_name()}")
     programs: dict[str, Program | BaseException] = {}
     try:
@@ -492,7 +357,7 @@ class WorkerPool:
             return
         i = queue.popleft()
         w.task = i
-        w.send(*_task_message(uid, tasks[i]))  # a worker that died meanwhile shows on its sentinel
+        w.send(*task_message(uid, tasks[i]))  # a worker that died meanwhile shows on its sentinel
 
     def _receive(self, w: _Worker, tasks: list[Task], results: list[TaskResult | None]) -> bool:
         """Read the worker's reply; False when it died instead."""
@@ -511,11 +376,7 @@ class WorkerPool:
                                f"{tasks[i].stage} partition {tasks[i].part} could not be "
                                f"read: {type(err).__name__}: {err}") from err
         if reply[0] == "ok":
-            result = results[i] = reply[1]
-            if reply[2] is not None:
-                result.dead_letters = list(map(DeadLetter, *marshal.loads(reply[2])))
-            if reply[3] is not None:
-                result.shuffle, result.collected = marshal.loads(reply[3])
+            results[i] = unpack_result(reply[1], reply[2], reply[3])
             return True
         _, err, tb = reply
         err.__cause__ = _RemoteTraceback(tb)
