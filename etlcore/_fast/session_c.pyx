@@ -48,7 +48,7 @@ from etlcore._fast.hashagg_c cimport (
     read_field,
 )
 from etlcore._fast.inttable cimport IntTable, it_free, it_get, it_init, it_pop, it_setdefault
-from etlcore._fast.times_c cimport int64_of, is_late, time_us
+from etlcore._fast.times_c cimport int64_of, is_late, raise_top, time_us
 
 from etlcore._fast._common import COUNT, STATE_VERSION, check_field, check_state, reducer_code
 from etlcore._fast.session_ref import LIMIT, US, check_time, seconds
@@ -795,9 +795,7 @@ cdef class SessionStore:
                         late.append(i)
                         continue
                     c = check_time(t)
-                if not any_c or c > top_c:
-                    top_c = c
-                    any_c = True
+                raise_top(c, &any_c, &top_c)
                 self.b_time[m] = c
                 if not self.int_key(k, m):
                     need_dict = True

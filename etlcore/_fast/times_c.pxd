@@ -53,3 +53,10 @@ cdef inline bint is_late(int64_t c, bint cut_c, int64_t cut, object cutoff) exce
     if cut_c:
         return c < cut
     return cutoff is not None and c < cutoff
+
+
+cdef inline void raise_top(int64_t c, bint* any_c, int64_t* top_c) noexcept:
+    """Keep the greatest event time a kernel has read (``any_c``: one was read)."""
+    if not any_c[0] or c > top_c[0]:
+        top_c[0] = c
+        any_c[0] = True

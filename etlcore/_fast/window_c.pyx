@@ -40,7 +40,7 @@ from etlcore._fast.hashagg_c cimport (
     read_field,
 )
 from etlcore._fast.inttable cimport ICell, it_home
-from etlcore._fast.times_c cimport int64_of, is_late, time_us
+from etlcore._fast.times_c cimport int64_of, is_late, raise_top, time_us
 from etlcore._fast.values cimport acc_add
 
 from etlcore._fast._common import CALL, STATE_VERSION, SUM, check_field, check_state, reducer_code
@@ -99,9 +99,7 @@ def event_times_us(times, cutoff, convert) -> tuple:
             if is_late(c, cut_c, cut, cutoff):
                 late.append(i)
                 continue
-            if not any_c or c > top_c:
-                top_c = c
-                any_c = True
+            raise_top(c, &any_c, &top_c)
         else:
             t = convert(items[i])
             us[i] = t
@@ -195,9 +193,7 @@ def columns(records, time, key, value, cutoff, convert) -> tuple:
             if is_late(c, cut_c, cut, cutoff):
                 late.append(i)
                 continue
-            if not any_c or c > top_c:
-                top_c = c
-                any_c = True
+            raise_top(c, &any_c, &top_c)
             times.append(c)
         else:
             t = convert(t)
@@ -353,9 +349,7 @@ cdef class PaneStore:
                     if is_late(c, cut_c, cut, cutoff):
                         late.append(i)
                         continue
-                    if not any_c or c > top_c:
-                        top_c = c
-                        any_c = True
+                    raise_top(c, &any_c, &top_c)
                     # the pane of the record before, unless c left it (no division then)
                     if not have_pane or <uint64_t>c - <uint64_t>pane_lo >= <uint64_t>width:
                         q = floor_div(c, width)
