@@ -133,6 +133,26 @@ cdef extern from *:
     object etl_row_alloc(object cls, Py_ssize_t n)
     bint etl_row_class(object cls) noexcept
 
+cdef extern from *:
+    """
+    /* A row of cls (a tuple subclass) holding a, b, c, d, never tracked by the cyclic GC:
+       for items known to be untracked (exact ints and floats). The row is allocated as
+       PyObject_GC_NewVar does (no zeroing, no GC link) and filled at once, so it never
+       exists with unset items; subtype_dealloc frees it as a tp_alloc'd row. */
+    static PyObject* etl_row4_untracked(PyObject* cls, PyObject* a, PyObject* b,
+                                        PyObject* c, PyObject* d) {
+        PyTupleObject* row = (PyTupleObject*)_PyObject_GC_NewVar((PyTypeObject*)cls, 4);
+        if (row == NULL)
+            return NULL;
+        Py_INCREF(a); row->ob_item[0] = a;
+        Py_INCREF(b); row->ob_item[1] = b;
+        Py_INCREF(c); row->ob_item[2] = c;
+        Py_INCREF(d); row->ob_item[3] = d;
+        return (PyObject*)row;
+    }
+    """
+    object etl_row4_untracked(object cls, object a, object b, object c, object d)
+
 
 cdef inline object untrack_plain(object row, Py_ssize_t n):
     """Untrack a row holding only untracked objects (numbers, strs, flat tuples).

@@ -12,12 +12,14 @@ cimport cython
 from operator import index
 
 from cpython.dict cimport PyDict_CheckExact
-from cpython.list cimport PyList_CheckExact
+from cpython.float cimport PyFloat_CheckExact
+from cpython.list cimport PyList_CheckExact, PyList_New, PyList_SET_ITEM
 from cpython.long cimport PyLong_CheckExact
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from cpython.ref cimport PyObject
+from cpython.ref cimport Py_INCREF, PyObject
 from cpython.tuple cimport PyTuple_Check, PyTuple_CheckExact, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memset
 
 from etlcore._fast.hashagg_c cimport (
     F_INDEX,
@@ -35,11 +37,12 @@ from etlcore._fast.hashagg_c cimport (
     HashAgg,
     Val,
     classify,
+    etl_row4_untracked,
     etl_row_class,
     make_row4,
     read_field,
 )
-from etlcore._fast.inttable cimport ICell, it_home
+from etlcore._fast.inttable cimport ICell, it_cap_for, it_home
 from etlcore._fast.times_c cimport int64_of, is_late, raise_top, time_us
 from etlcore._fast.values cimport acc_add
 
@@ -49,6 +52,7 @@ __all__ = ["PaneStore", "SlidingWindow", "columns", "event_times_us", "rows"]
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object, int*) noexcept
+    int PyObject_GC_IsTracked(object) noexcept
 
 cdef extern from *:
     """
@@ -210,6 +214,24 @@ def columns(records, time, key, value, cutoff, convert) -> tuple:
     return keys, times, vals, late, top
 
 
+cdef bint recyclable(HashAgg agg):
+    """Whether a dropped pane's C arrays can serve the next pane: int keys only and no
+    Python object held (no key list, no Python accumulator), so emptying it is a reset."""
+    return agg.mode == M_INT and agg.objs is None and len(agg.keys) == 0
+
+
+cdef int reset(HashAgg agg) except -1:
+    """Empty a ``recyclable`` aggregator, keeping its table and slot arrays: every cell
+    back to IT_EMPTY (-1: all bytes 0xFF), no slot in use, no key mode yet."""
+    memset(agg.table.cells, 0xFF, agg.table.cap * sizeof(ICell))
+    agg.table.fill = 0
+    agg.table.used = 0
+    agg.size = 0
+    agg.live = 0
+    agg.mode = M_NEW
+    return 0
+
+
 def rows(cls, pairs, start, end) -> list:
     """``[cls(key, start, end, value) for key, value in pairs]`` with no Python call per row.
 
@@ -235,6 +257,9 @@ cdef class PaneStore:
     cdef dict store
     cdef Py_ssize_t hint  # keys of the newest pane so far: a new pane's table is sized for it
     cdef HashAgg newest
+    # a dropped pane's aggregator, emptied for the next new pane: at many keys a pane's
+    # table and slots are megabytes, and fresh ones cost a page fault every 4 KiB
+    cdef HashAgg spare
 
     def __cinit__(self, reducer):
         self.code = reducer_code(reducer)
@@ -443,7 +468,14 @@ cdef class PaneStore:
         if agg is None:
             if self.newest is not None:
                 self.hint = len(self.newest)
-            agg = self.store[pane] = HashAgg(self.reducer)
+            # the spare, unless its table is far larger than this pane needs
+            if self.spare is not None and self.spare.table.cap <= 4 * it_cap_for(self.hint):
+                agg = self.spare
+                reset(<HashAgg>agg)
+            else:
+                agg = HashAgg(self.reducer)
+            self.spare = None
+            self.store[pane] = agg
             (<HashAgg>agg).reserve(self.hint)
             self.newest = <HashAgg>agg
         return <HashAgg>agg
@@ -466,11 +498,23 @@ cdef class PaneStore:
                     agg.merge_from(<HashAgg>self.store[pane], True)
         if not etl_row_class(cls):
             raise TypeError(f"rows: {cls!r} is not a tuple subclass")
-        out = [None] * agg.live
+        # rows of exact ints and floats are never tracked by the cyclic GC (as make_row4
+        # would leave them), so they skip the GC link, the zeroing and the untracking
+        cdef bint plain = not (PyObject_GC_IsTracked(start) or PyObject_GC_IsTracked(end))
+        cdef object k, v, row
+        out = PyList_New(agg.live)
         j = 0
         for s in range(agg.size):  # one pass: each row allocated and filled in place
             if agg.accs[s].tag != T_DEAD:
-                out[j] = make_row4(cls, agg.key_at(s), start, end, agg.finalize(s))
+                k = agg.key_at(s)
+                v = agg.finalize(s)
+                if plain and PyLong_CheckExact(k) and (PyFloat_CheckExact(v)
+                                                       or PyLong_CheckExact(v)):
+                    row = etl_row4_untracked(cls, k, start, end, v)
+                else:
+                    row = make_row4(cls, k, start, end, v)
+                Py_INCREF(row)  # PyList_SET_ITEM steals a reference
+                PyList_SET_ITEM(out, j, row)
                 j += 1
         return out
 
@@ -493,6 +537,8 @@ cdef class PaneStore:
             if self.store[old] is self.newest:  # keep its size as the hint, not the pane
                 self.hint = len(self.newest)
                 self.newest = None
+            if self.spare is None and recyclable(<HashAgg>self.store[old]):
+                self.spare = <HashAgg>self.store[old]
             del self.store[old]
 
     def panes(self) -> list:
