@@ -16,12 +16,12 @@ from tests.fast.strategies import (
     batches,
     int_keys,
     int_pairs,
-    pairs,
     pick_fn,
     reducers,
     same,
     values,
 )
+from tests.fast.strategies import pairs as any_pairs
 
 REF = load("window", "ref")
 C = load("window", "c")
@@ -373,7 +373,7 @@ def test_fold_records_of_tuples_equals_the_reference(recs: list, order: list, ne
     assert same(got[0], got[1])
 
 
-@given(windows=st.lists(st.one_of(int_pairs, pairs), min_size=1, max_size=6), reducer=reducers)
+@given(windows=st.lists(st.one_of(int_pairs, any_pairs), min_size=1, max_size=6), reducer=reducers)
 def test_tumbling_panes_emitted_and_dropped_match_the_reference(windows: list,
                                                                 reducer: Any) -> None:
     """Panes made, emitted and dropped one after another, as a tumbling window does:
