@@ -1,0 +1,96 @@
+"""Where W2's time goes on the etlcore tree at ROOT: the kernel's fold, its rows, the rest.
+
+    python benchmarks/w2_parts.py ROOT KEYS [--records N] [--repeat R]
+
+Runs the benchmark's W2 job (``Etlcore.run_W2``, local runner) as ``ab_w2.py`` does
+and splits each run's CPU time and minor page faults into the window kernel's fold
+(``PaneStore.fold_records``), the building of result rows (``PaneStore.rows`` through
+the window node) and everything else (source slices, the engine's copies of the
+row lists, the job's ``extend``, the cyclic GC). Prints the best run of ``--repeat``
+after a warm-up. At many keys nearly every record becomes a row, so the rows'
+share (and their fresh pages: the job keeps every row) is what grows with the keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parents[1]
+
+
+def faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path)
+    parser.add_argument("keys", type=int)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    sys.path[:0] = [str(args.root.resolve()), str(HERE)]
+    import etlcore
+
+    if not Path(etlcore.__file__).resolve().is_relative_to(args.root.resolve()):
+        raise SystemExit(f"etlcore came from {etlcore.__file__}, not {args.root}")
+    from benchmarks.data import Spec, gen_w2
+    from benchmarks.engines.etlcore_engine import Etlcore
+    from etlcore.eventtime import panes
+
+    parts: dict[str, list[float]] = {"fold": [0.0, 0], "rows": [0.0, 0]}
+
+    def timed(name: str, fn: Any, *a: Any) -> Any:
+        t, f = time.process_time(), faults()
+        try:
+            return fn(*a)
+        finally:
+            parts[name][0] += time.process_time() - t
+            parts[name][1] += faults() - f
+
+    node = panes.PaneWindowNode
+    result = node._result
+
+    def fold_direct(self: Any, state: Any, records: list[Any], cutoff: Any, param: Any) -> Any:
+        spec = self.spec
+        late, top = timed("fold", state.fold_records, records, spec.extract, spec.key,
+                          spec.value, cutoff, self.pane_us, panes.to_us)
+        return self.process(state, [], [], [], param["wm"], param["emitted"]), late, top
+
+    node.fold_direct = fold_direct  # type: ignore[method-assign]
+    node._result = lambda self, *a: timed("rows", result, self, *a)  # type: ignore[method-assign]
+
+    records = gen_w2(Spec(workload="W2", records=args.records, keys=args.keys))
+    engine = Etlcore()
+    engine.setup()
+    engine.window_s = 1
+    engine.run_W2(records[: len(records) // 5])  # warm-up
+    best: tuple[float, int, dict[str, list[float]]] | None = None
+    for _ in range(args.repeat):
+        gc.collect()
+        for p in parts.values():
+            p[:] = [0.0, 0]
+        t, f = time.process_time(), faults()
+        out = engine.run_W2(records)
+        spent, faulted = time.process_time() - t, faults() - f
+        del out
+        if best is None or spent < best[0]:
+            best = (spent, faulted, {k: list(v) for k, v in parts.items()})
+    assert best is not None
+    spent, faulted, split = best
+    rest = (spent - sum(v[0] for v in split.values()),
+            faulted - sum(int(v[1]) for v in split.values()))
+    cells = [f"{k} {v[0] * 1000:.1f} ms / {int(v[1]):,} faults" for k, v in split.items()]
+    print(f"{args.root} keys={args.keys:,}: {len(records) / spent:,.0f} records/CPU-s, "
+          f"{spent * 1000:.1f} ms / {faulted:,} faults: {', '.join(cells)}, "
+          f"rest {rest[0] * 1000:.1f} ms / {rest[1]:,} faults")
+
+
+if __name__ == "__main__":
+    main()
