@@ -135,10 +135,19 @@ cdef extern from *:
 
 cdef extern from *:
     """
-    /* A row of cls (a tuple subclass) holding a, b, c, d, never tracked by the cyclic GC:
-       for items known to be untracked (exact ints and floats). The row is allocated as
-       PyObject_GC_NewVar does (no zeroing, no GC link) and filled at once, so it never
-       exists with unset items; subtype_dealloc frees it as a tp_alloc'd row. */
+    /* cls's instances are a tuple's items and nothing else (no __dict__, no weakref
+       slot): etl_row4_untracked sets every field such a row has. */
+    static int etl_row_class_bare(PyObject* cls) {
+        PyTypeObject* t = (PyTypeObject*)cls;
+        return t->tp_basicsize == PyTuple_Type.tp_basicsize
+            && t->tp_itemsize == PyTuple_Type.tp_itemsize
+            && t->tp_dictoffset == 0 && t->tp_weaklistoffset == 0;
+    }
+    /* A row of cls (an etl_row_class_bare tuple subclass) holding a, b, c, d, never
+       tracked by the cyclic GC: for items known to be untracked (exact ints and floats).
+       It is allocated as PyObject_GC_NewVar does (no zeroing, no GC link) and filled at
+       once, so it never exists with unset items; subtype_dealloc frees it as it frees a
+       row from tp_alloc. */
     static PyObject* etl_row4_untracked(PyObject* cls, PyObject* a, PyObject* b,
                                         PyObject* c, PyObject* d) {
         PyTupleObject* row = (PyTupleObject*)_PyObject_GC_NewVar((PyTypeObject*)cls, 4);
@@ -151,6 +160,7 @@ cdef extern from *:
         return (PyObject*)row;
     }
     """
+    bint etl_row_class_bare(object cls) noexcept
     object etl_row4_untracked(object cls, object a, object b, object c, object d)
 
 

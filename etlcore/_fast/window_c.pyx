@@ -39,6 +39,7 @@ from etlcore._fast.hashagg_c cimport (
     classify,
     etl_row4_untracked,
     etl_row_class,
+    etl_row_class_bare,
     make_row4,
     read_field,
 )
@@ -500,7 +501,8 @@ cdef class PaneStore:
             raise TypeError(f"rows: {cls!r} is not a tuple subclass")
         # rows of exact ints and floats are never tracked by the cyclic GC (as make_row4
         # would leave them), so they skip the GC link, the zeroing and the untracking
-        cdef bint plain = not (PyObject_GC_IsTracked(start) or PyObject_GC_IsTracked(end))
+        cdef bint plain = etl_row_class_bare(cls) and not (PyObject_GC_IsTracked(start)
+                                                          or PyObject_GC_IsTracked(end))
         cdef object k, v, row
         out = PyList_New(agg.live)
         j = 0

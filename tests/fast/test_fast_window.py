@@ -430,3 +430,18 @@ def test_pane_rows_of_int_keys_and_numbers_leave_the_cyclic_gc_alone() -> None:
     start = [0.0]  # a tracked window start keeps the rows tracked too
     (row,) = store.rows(0, 0, WindowResult, start, 1.0)[:1]
     assert gc.is_tracked(row)
+
+
+def test_pane_rows_of_a_tuple_class_with_more_fields_are_whole() -> None:
+    """A row class whose instances have a __dict__ is allocated as tuple.__new__ does."""
+
+    class Loose(tuple):  # noqa: SLOT001 - a __dict__ on purpose
+        pass
+
+    store = C.PaneStore("sum")
+    store.fold([7, 8], [0, 0], [1.5, 2.5], 10)
+    rows = store.rows(0, 0, Loose, 0.0, 1.0)
+    assert rows == [(7, 0.0, 1.0, 1.5), (8, 0.0, 1.0, 2.5)]
+    assert all(type(r) is Loose and r.__dict__ == {} for r in rows)
+    rows[0].note = "kept"
+    assert rows[0].note == "kept"
