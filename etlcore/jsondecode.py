@@ -237,8 +237,11 @@ class JsonDecoder:
         out, at, reasons, rest = _kernel.decode_texts(
             self._one, self._post, self._cls, self._offsets, self._keys, texts, self._slow,
             _DecodeErrors, msgspec.ValidationError if typed else None, _MISFIT)
-        for j, kind in rest:
-            reasons[j] = _reason(texts[at[j]], _exception(kind, reasons[j]), typed)
+        for j, kind in rest:  # text that is not JSON (1% of W3): its message as msgspec said it
+            value, raw = reasons[j], texts[at[j]]
+            reasons[j] = (f"invalid JSON: {value}{_where(raw, value)}"
+                          if kind is msgspec.DecodeError and type(value) is str
+                          else _reason(raw, _exception(kind, value), typed))
         if self.schema is None and self.objects_only and out:
             out, failed = self._objects(texts, out, list(zip(at, reasons)))
             at, reasons = [i for i, _ in failed], [r for _, r in failed]
