@@ -221,7 +221,7 @@ class JsonDecoder:
         with no exception object and no Python frame (see :meth:`decode_split`).
         """
         out, at, reasons = self.decode_split(raws)
-        return out, list(zip(at, reasons))
+        return out, list(zip(at, reasons, strict=True))
 
     def decode_split(self, raws: Iterable[Any]) -> tuple[list[Any], list[int], list[str]]:
         """``(records, at, reasons)``: :meth:`decode_many` with the failures as two lists.
@@ -243,7 +243,7 @@ class JsonDecoder:
                           if kind is msgspec.DecodeError and type(value) is str
                           else _reason(raw, _exception(kind, value), typed))
         if self.schema is None and self.objects_only and out:
-            out, failed = self._objects(texts, out, list(zip(at, reasons)))
+            out, failed = self._objects(texts, out, list(zip(at, reasons, strict=True)))
             at, reasons = [i for i, _ in failed], [r for _, r in failed]
         return out, at, reasons
 

@@ -262,7 +262,7 @@ def test_decode_split_words_each_distinct_misfit_once(kernel, monkeypatch):
              '{"id": 5, "user": "e", "amount": null}', '{"id": 6, "user": "f", "amount": -2}']
     values, at, reasons = decoder.decode_split(lines)
     assert values == [(2, "b", 2.0)] and at == [0, 2, 3, 4, 5]
-    assert (values, list(zip(at, reasons))) == decoder.decode_many(lines)
+    assert (values, list(zip(at, reasons, strict=True))) == decoder.decode_many(lines)
     negative = "does not fit the schema: Expected `float` >= 0.0 - at `$.amount`"
     assert reasons[0] == negative and reasons[1] is reasons[0] and reasons[4] is reasons[0]
     assert reasons[2].startswith("invalid JSON: ") and "near" in reasons[2]
