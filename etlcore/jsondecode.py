@@ -13,9 +13,10 @@ does not fit fails with the decoder's reason (``Expected `int`, got `str` - at
 loop (``etlcore._fast.jsondecode_c``; ``jsondecode_ref`` is its pure-Python
 twin): no Python frame per record, a Struct projected to a tuple or dict by
 reading its slots, a failing record kept as msgspec's message (no exception
-object), the usual misfit worded in the loop (one reason per distinct message). Both parsers are strict: NaN, Infinity, numbers that
-overflow a double, lone surrogates and invalid UTF-8 are refused, so nothing
-reaches a sink that it could not write back as JSON.
+object), the usual misfit worded in the loop (one reason per distinct message).
+Both parsers are strict: NaN, Infinity, numbers that overflow a double, lone
+surrogates and invalid UTF-8 are refused, so nothing reaches a sink that it
+could not write back as JSON.
 
 A decoder pickles as its settings (runners ship operators to workers) and
 builds its msgspec decoder again where it is used.
