@@ -13,9 +13,10 @@ does not fit fails with the decoder's reason (``Expected `int`, got `str` - at
 loop (``etlcore._fast.jsondecode_c``; ``jsondecode_ref`` is its pure-Python
 twin): no Python frame per record, a Struct projected to a tuple or dict by
 reading its slots, a failing record kept as msgspec's message (no exception
-object) and worded after the loop. Both parsers are strict: NaN, Infinity, numbers that
-overflow a double, lone surrogates and invalid UTF-8 are refused, so nothing
-reaches a sink that it could not write back as JSON.
+object), the usual misfit worded in the loop (one reason per distinct message).
+Both parsers are strict: NaN, Infinity, numbers that overflow a double, lone
+surrogates and invalid UTF-8 are refused, so nothing reaches a sink that it
+could not write back as JSON.
 
 A decoder pickles as its settings (runners ship operators to workers) and
 builds its msgspec decoder again where it is used.
@@ -217,18 +218,35 @@ class JsonDecoder:
 
         One call of the batch kernel (``etlcore._fast.jsondecode``): a C loop
         that decodes each text, projects a Struct to a tuple or dict by reading
-        its slots while it is hot, and notes a failing text's index and
-        msgspec's message with no exception object and no Python frame. The
-        reasons are worded after the loop, one short step per failure.
+        its slots while it is hot, and notes a failing text's index and reason
+        with no exception object and no Python frame (see :meth:`decode_split`).
+        """
+        out, at, reasons = self.decode_split(raws)
+        return out, list(zip(at, reasons, strict=True))
+
+    def decode_split(self, raws: Iterable[Any]) -> tuple[list[Any], list[int], list[str]]:
+        """``(records, at, reasons)``: :meth:`decode_many` with the failures as two lists.
+
+        A bulk caller hands ``reasons`` on as they are (``TaskContext.dead_letter_many``)
+        and takes the refused texts with ``map(texts.__getitem__, at)``, so a batch's
+        thousands of misfits cost no Python step each: the kernel words the usual
+        misfit (the schema's ValidationError) itself, one reason str per distinct
+        message, and only other failures (text that is not JSON) are worded here.
         """
         texts = raws if isinstance(raws, list) else list(raws)
-        out, at, kinds, values = _kernel.decode_texts(
+        typed = self.schema is not None
+        out, at, reasons, rest = _kernel.decode_texts(
             self._one, self._post, self._cls, self._offsets, self._keys, texts, self._slow,
-            _DecodeErrors)
-        failed = _reasons(texts, at, kinds, values, self.schema is not None) if at else []
+            _DecodeErrors, msgspec.ValidationError if typed else None, _MISFIT)
+        for j, kind in rest:  # text that is not JSON (1% of W3): its message as msgspec said it
+            value, raw = reasons[j], texts[at[j]]
+            reasons[j] = (f"invalid JSON: {value}{_where(raw, value)}"
+                          if kind is msgspec.DecodeError and type(value) is str
+                          else _reason(raw, _exception(kind, value), typed))
         if self.schema is None and self.objects_only and out:
-            out, failed = self._objects(texts, out, failed)
-        return out, failed
+            out, failed = self._objects(texts, out, list(zip(at, reasons, strict=True)))
+            at, reasons = [i for i, _ in failed], [r for _, r in failed]
+        return out, at, reasons
 
     def _slow(self, raw: Any, err: BaseException) -> Any:
         """What the C path refused: a dict decoded already (a ``format: dict`` source) is
@@ -263,28 +281,7 @@ class JsonDecoder:
         return kept, failed
 
 
-def _reasons(texts: list[Any], at: list[int], kinds: list[Any], values: list[Any],
-             typed: bool) -> list[tuple[int, str]]:
-    """``(index, reason)`` of each failure the batch kernel noted: its error's class and
-    message (or the exception), or a reason worded already (class None).
-
-    Misfits of one kind share one reason object: a batch's thousands of letters then
-    cost one string each, not a copy each, and counting them by reason (the batch
-    metrics) hashes each distinct reason once."""
-    fits = msgspec.ValidationError if typed else ()
-    worded: dict[str, str] = {}  # message -> reason: one str object per distinct reason
-    out = []
-    for i, kind, value in zip(at, kinds, values, strict=True):
-        if kind is fits and type(value) is str:  # the usual misfit, worded once per batch
-            reason = worded.get(value)
-            if reason is None:
-                reason = worded[value] = f"does not fit the schema: {value}"
-        elif kind is None:
-            reason = value
-        else:
-            reason = _reason(texts[i], _exception(kind, value), typed)
-        out.append((i, reason))
-    return out
+_MISFIT = "does not fit the schema: "  # a ValidationError's reason: this and msgspec's message
 
 
 def _exception(kind: type[BaseException], value: Any) -> BaseException:
@@ -299,13 +296,13 @@ def _exception(kind: type[BaseException], value: Any) -> BaseException:
 def _reason(raw: Any, err: BaseException, typed: bool = False) -> str:
     """The dead letter's reason: the decoder's own words, prefixed by what kind of misfit."""
     if typed and type(err) is msgspec.ValidationError:  # the common misfit, first
-        return f"does not fit the schema: {err}"
+        return f"{_MISFIT}{err}"
     if not isinstance(raw, (str, bytes, bytearray, memoryview, dict)):
         return f"expected JSON text, got {type(raw).__name__}"
     if isinstance(err, RecursionError):
         return "invalid JSON: nested too deeply"
     if typed and isinstance(err, msgspec.ValidationError):
-        return f"does not fit the schema: {err}"
+        return f"{_MISFIT}{err}"
     return f"invalid JSON: {err}{_where(raw, str(err))}"
 
 

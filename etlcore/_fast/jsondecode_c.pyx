@@ -6,7 +6,9 @@ Python loop go away:
 
 * a failing text costs no Python frame, no restarted ``map`` and no exception
   object: msgspec raises with its message as a str (the exception is made only
-  when someone asks for it), and the loop keeps that str and the error's type;
+  when someone asks for it); the usual misfit (``fits``, the schema's
+  ValidationError) is worded here, one reason str per distinct message, and
+  only the others are left to Python with their error's type;
 * a decoded Struct becomes a tuple (or a dict) by reading its slots at their
   offsets, with no call per record (``msgspec.structs.astuple`` was a C call and
   ~90 ns a record, as much as the plain loop's three attribute loads);
@@ -89,8 +91,9 @@ cdef inline bint _atomic(PyObject* v) noexcept:
             or t == &PyBytes_Type or t == &PyBool_Type)
 
 
-def decode_texts(decode, post, cls, offsets, keys, list texts, slow, errors):
-    """``(records, at, kinds, values)``: every text decoded and projected, in order.
+def decode_texts(decode, post, cls, offsets, keys, list texts, slow, errors, fits=None,
+                 str prefix=""):
+    """``(records, at, reasons, rest)``: every text decoded and projected, in order.
 
     ``decode``: the C decoder (one text -> one value, raising on a misfit).
     ``cls``/``offsets``: a decoded ``cls`` instance is projected by reading its
@@ -98,16 +101,18 @@ def decode_texts(decode, post, cls, offsets, keys, list texts, slow, errors):
     dict when ``keys`` names the fields; with ``offsets`` None, ``post`` (or
     nothing, when None) turns a value into the record. ``errors``: the exception
     classes that mean "this text does not fit" (others propagate). A failing
-    text gives its index in ``at``, the error's class in ``kinds`` and its value
-    in ``values`` (the message str as msgspec raised it, or the exception); a
+    text gives its index in ``at`` and its reason in ``reasons``: ``prefix`` +
+    msgspec's message when its error is ``fits`` (one str object per distinct
+    message); otherwise the message str as msgspec raised it (or the exception),
+    and ``(j, error class)`` in ``rest`` says reasons[j] is still to be worded. A
     failing input that is not str or bytes goes to ``slow(raw, exc)``, which
-    returns the record or raises :class:`JsonDecodeError`, whose reason is kept
-    (its kind: None).
+    returns the record or raises :class:`JsonDecodeError`, whose reason is kept.
     """
     cdef Py_ssize_t n = PyList_GET_SIZE(texts), i, k, nf = 0
     cdef Py_ssize_t off[MAX_FIELDS]
     cdef PyObject* keyp[MAX_FIELDS]
-    cdef list out = [], at = [], kinds = [], values = []
+    cdef list out = [], at = [], reasons = [], rest = []
+    cdef dict worded = {}  # msgspec's message -> its reason: one str per distinct message
     cdef PyObject* raw
     cdef PyObject* r
     cdef PyObject* rec
@@ -118,6 +123,7 @@ def decode_texts(decode, post, cls, offsets, keys, list texts, slow, errors):
     cdef PyObject* f = <PyObject*>decode
     cdef PyObject* c = <PyObject*>cls
     cdef PyObject* p = <PyObject*>post if post is not None else NULL
+    cdef PyObject* fit = <PyObject*>fits if fits is not None else NULL
     cdef bint project = offsets is not None, as_dict = keys is not None, atomic
     cdef tuple errs = tuple(errors)
     if project:
@@ -139,8 +145,14 @@ def decode_texts(decode, post, cls, offsets, keys, list texts, slow, errors):
                 _propagate()  # not a misfit: MemoryError, KeyboardInterrupt
             if Py_TYPE(raw) == &PyUnicode_Type or Py_TYPE(raw) == &PyBytes_Type:
                 at.append(i)
-                kinds.append(<object>kind)
-                values.append(<object>value if value != NULL else None)
+                if kind == fit and value != NULL and Py_TYPE(value) == &PyUnicode_Type:
+                    reason = worded.get(<object>value)
+                    if reason is None:
+                        reason = worded[<object>value] = prefix + <str>value
+                    reasons.append(reason)
+                else:
+                    rest.append((len(reasons), <object>kind))
+                    reasons.append(<object>value if value != NULL else None)
                 Py_DECREF(kind)
                 Py_XDECREF(value)
                 continue
@@ -156,8 +168,7 @@ def decode_texts(decode, post, cls, offsets, keys, list texts, slow, errors):
                 if reason is None:
                     raise
                 at.append(i)
-                kinds.append(None)
-                values.append(reason)
+                reasons.append(reason)
                 continue
             out.append(got if post is None else post(got))
             continue
@@ -208,4 +219,4 @@ def decode_texts(decode, post, cls, offsets, keys, list texts, slow, errors):
             Py_DECREF(r)
             raise MemoryError()
         Py_DECREF(r)
-    return out, at, kinds, values
+    return out, at, reasons, rest

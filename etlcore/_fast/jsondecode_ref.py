@@ -22,19 +22,22 @@ def slot_offsets(cls: type, names: tuple[str, ...]) -> tuple[int, ...] | None:
 def decode_texts(decode: Callable[[Any], Any], post: Callable[[Any], Any] | None, cls: Any,
                  offsets: tuple[int, ...] | None, keys: tuple[str, ...] | None,
                  texts: list[Any], slow: Callable[[Any, BaseException], Any],
-                 errors: tuple[type[BaseException], ...],
-                 ) -> tuple[list[Any], list[int], list[Any], list[Any]]:
-    """``(records, at, kinds, values)``, as ``jsondecode_c.decode_texts``.
+                 errors: tuple[type[BaseException], ...], fits: type | None = None,
+                 prefix: str = "",
+                 ) -> tuple[list[Any], list[int], list[Any], list[tuple[int, type]]]:
+    """``(records, at, reasons, rest)``, as ``jsondecode_c.decode_texts``.
 
-    ``offsets`` and ``keys`` are ignored (``post`` projects); a failure's value
-    is the exception itself, its kind the exception's class (None for a reason
-    ``slow`` worded).
+    ``offsets`` and ``keys`` are ignored (``post`` projects); a failure whose
+    error is exactly ``fits`` gets ``prefix`` + its message as the reason (one
+    str per distinct message), any other keeps the exception itself, to be
+    worded by the caller (``rest``: its position and the exception's class).
     """
     out: list[Any] = []
     extend, append = out.extend, out.append
     at: list[int] = []
-    kinds: list[Any] = []
-    values: list[Any] = []
+    reasons: list[Any] = []
+    rest: list[tuple[int, type]] = []
+    worded: dict[str, str] = {}
     it = iter(texts)
     while True:
         try:
@@ -45,8 +48,15 @@ def decode_texts(decode: Callable[[Any], Any], post: Callable[[Any], Any] | None
             raw = texts[i]
             if type(raw) is str or type(raw) is bytes:  # text that does not fit: the usual
                 at.append(i)
-                kinds.append(type(err))
-                values.append(err.with_traceback(None))  # no frame cycle: freed at once
+                if type(err) is fits:
+                    message = str(err)
+                    reason = worded.get(message)
+                    if reason is None:
+                        reason = worded[message] = prefix + message
+                    reasons.append(reason)
+                    continue
+                rest.append((len(reasons), type(err)))
+                reasons.append(err.with_traceback(None))  # no frame cycle: freed at once
                 continue
             try:
                 value = slow(raw, err)
@@ -55,8 +65,7 @@ def decode_texts(decode: Callable[[Any], Any], post: Callable[[Any], Any] | None
                 if reason is None:
                     raise
                 at.append(i)
-                kinds.append(None)
-                values.append(reason)
+                reasons.append(reason)
                 continue
             append(value if post is None else post(value))
-    return out, at, kinds, values
+    return out, at, reasons, rest

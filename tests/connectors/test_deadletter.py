@@ -10,7 +10,7 @@ from etlcore import BatchInfo
 from etlcore.deadletter import DeadLetterSink
 from etlcore.sink import SinkContext
 
-from .protocol import PICKLERS, open_writer, write, write_and_commit
+from .protocol import PICKLERS, open_writer, roundtrip, write, write_and_commit
 
 LETTERS = [{"record": "x", "reason": "ValueError: x", "stage": "map", "batch_id": 1},
            {"record": [1], "reason": "TypeError", "stage": "source", "batch_id": 1}]
@@ -68,3 +68,18 @@ def test_the_engines_letter_objects_become_dicts_only_when_read_or_written(tmp_p
     write_and_commit(sink, BatchInfo(3, 3.0), [LETTERS[:1]])  # dicts and objects mix
     assert list(sink.recent) == [{**as_dicts[0], "batch_id": 2}, {**as_dicts[1], "batch_id": 2},
                                  LETTERS[0]]  # the last ``keep``, in order
+
+
+@pytest.mark.parametrize("how", sorted(PICKLERS))
+def test_the_engines_letters_cross_processes_as_their_fields_and_stay_off_the_collector(how):
+    """A DeadLetter is made by a C call (a bulk decoder makes thousands a batch), pickles as its
+    four fields and, holding plain values only, is left to reference counting like a tuple."""
+    import gc
+
+    from etlcore.graph.base import DeadLetter
+
+    plain = DeadLetter("x", "ValueError: x", "map")
+    held = DeadLetter([1], "TypeError", "source", "partition 0, offset 3")
+    assert roundtrip([plain, held], how) == [plain, held]
+    assert (plain.origin, held.origin) == (None, "partition 0, offset 3")
+    assert not gc.is_tracked(plain) and gc.is_tracked(held)  # a list could make a cycle

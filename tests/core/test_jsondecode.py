@@ -246,6 +246,48 @@ def test_compiled_projection_reads_every_field_and_keeps_containers_tracked(monk
     assert row == (4, "d", 0.5) and not gc.is_tracked(row)
 
 
+@pytest.mark.parametrize("kernel", ["jsondecode_c", "jsondecode_ref"])
+def test_decode_split_words_each_distinct_misfit_once(kernel, monkeypatch):
+    """``decode_split`` is ``decode_many`` with the failures as two lists; the kernel words the
+    schema's misfits itself, one reason object per distinct message, and leaves only text that
+    is not JSON to be worded after the loop (with the text around the bad byte)."""
+    from etlcore import jsondecode
+    from etlcore._fast import jsondecode_c, jsondecode_ref
+
+    monkeypatch.setattr(jsondecode, "_kernel", {"jsondecode_c": jsondecode_c,
+                                                "jsondecode_ref": jsondecode_ref}[kernel])
+    decoder = JsonDecoder(SCHEMA, ["id", "user", "amount"], "tuple")
+    lines = ['{"id": 1, "user": "a", "amount": -1}', '{"id": 2, "user": "b", "amount": 2}',
+             '{"id": 3, "user": "c", "amount": -5}', '{"id": 4, "user": NaN}',
+             '{"id": 5, "user": "e", "amount": null}', '{"id": 6, "user": "f", "amount": -2}']
+    values, at, reasons = decoder.decode_split(lines)
+    assert values == [(2, "b", 2.0)] and at == [0, 2, 3, 4, 5]
+    assert (values, list(zip(at, reasons, strict=True))) == decoder.decode_many(lines)
+    negative = "does not fit the schema: Expected `float` >= 0.0 - at `$.amount`"
+    assert reasons[0] == negative and reasons[1] is reasons[0] and reasons[4] is reasons[0]
+    assert reasons[2].startswith("invalid JSON: ") and "near" in reasons[2]
+    assert reasons[3] == "does not fit the schema: Expected `float`, got `null` - at `$.amount`"
+
+
+def test_parse_json_hands_on_its_own_list_where_other_steps_get_a_copy():
+    """The decoder's list is new and nobody else's, so its node passes it on as it is (no
+    copy touching every record); a step that may hand back a list it holds is copied."""
+    from etlcore.graph.base import MapPartitionsNode, TaskContext
+
+    ctx = StreamingContext(batch_interval="1s", clock="manual")
+    node = ctx.queue_stream([]).parse_json(SCHEMA, required=["id"], output="tuple").node
+    run = TaskContext(None, 0)  # type: ignore[arg-type]
+    assert isinstance(node, MapPartitionsNode) and node.fresh
+    assert node.apply(['{"id": 1}', "[]"], run, None) == [(1, None, None)]
+    held = [(1, "a", 2.0)]
+    fresh = MapPartitionsNode(node, "fresh", lambda part, run: held, fresh=True)
+    shared = MapPartitionsNode(node, "shared", lambda part, run: held)
+    assert fresh.apply([], run, None) is held
+    assert shared.apply([], run, None) == held and shared.apply([], run, None) is not held
+    assert MapPartitionsNode(node, "gen", lambda part, run: iter(held), fresh=True).apply(
+        [], run, None) == held  # not a list: made into one
+
+
 def test_decode_many_leaves_no_garbage_behind_its_failures():
     """A failure's error is kept until its reason is worded; its traceback (which points back
     at the loop's frame) is not, so the batch is freed by reference counting alone: the
