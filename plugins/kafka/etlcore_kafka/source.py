@@ -275,6 +275,8 @@ class KafkaReader(SourceReader):
         self._engine_stop = threading.Event()  # the engine's hard stop (ReaderContext)
         self._hints: dict[str, int] = {}  # partition -> where its first read will start
         self._starting: dict[str, Future[Any]] = {}  # partition -> its consumer, being started
+        self._due: set[str] = set()  # hinted partitions the current batch has yet to read
+        self._read: dict[str, int] = {}  # partitions read since, -> their range's length
         self._pool: ThreadPoolExecutor | None = None  # consumer starts and read-aheads
         self._values = config.value_decoder() if config.value_schema is not None else _JSON
 
@@ -308,6 +310,10 @@ class KafkaReader(SourceReader):
         if not self._conf:
             self._hints[partition] = start
             return
+        if self._read:  # the last batch left a hinted partition unread (a stop): start over
+            self._read.clear()
+            self._due.clear()
+        self._due.add(partition)
         if partition in self._parts or partition in self._starting or self._stopping():
             return
         if self._pool is None:
@@ -349,7 +355,12 @@ class KafkaReader(SourceReader):
             out: list[Any] = []
             for chunk in self._fetch(partition, int(start), int(end)):
                 out.extend(chunk)
-            self._read_ahead(partition, int(end) - int(start))
+            self._read[partition] = int(end) - int(start)
+            self._due.discard(partition)
+            if not self._due:  # the batch's last read (or a reader no plan hints)
+                read, self._read = self._read, {}
+                for p, count in read.items():
+                    self._read_ahead(p, count)
             return out
         except RuntimeError:  # "Consumer closed": close() ran on another thread mid-read
             if not self._stopping():
@@ -363,7 +374,9 @@ class KafkaReader(SourceReader):
         The next batch's range of a partition being caught up on starts where this
         one ended and is as long. Its records are taken and decoded while the engine
         folds this batch, commits it (a broker round trip) and writes its checkpoint
-        (fsyncs): those waits release the GIL. Only records already fetched are taken
+        (fsyncs): those waits release the GIL. It starts after the batch's last read
+        of a partition its plan hinted (started earlier, it took the GIL from the
+        batch's other reads). Only records already fetched are taken
         (``consume`` with no wait), so the thread is done in milliseconds and the next
         read, which waits for it, finds them ready. A replay or any other range that
         does not continue this one drops them with the consumer, as before.

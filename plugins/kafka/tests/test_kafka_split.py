@@ -413,3 +413,48 @@ def test_a_reader_in_the_planners_process_starts_every_planned_partition_at_once
     assert local._parts[parts[0]].consumer is not consumer
     local.close()
     source.close()
+
+
+def _caught_up(reader: KafkaReader, partition: str) -> list[int]:
+    """The offsets the reader decoded ahead for ``partition``, once its read-ahead is done."""
+    part = reader._parts[partition]
+    if part.ahead is not None:
+        part.ahead.result()
+    return [o for offsets, _ in part.ready for o in offsets]
+
+
+def test_a_read_decodes_the_records_past_its_range_for_the_next_one(
+        kafka_bootstrap: str, topics: Callable[..., str]) -> None:
+    """After a range, the reader decodes up to as many records again on a thread; the next
+    range takes them, cut exactly at its end, and what is left over waits for the one after.
+    A replay (a range that does not continue) drops them and reads the same records again;
+    a record that fails to decode ahead is still a dead letter of the range it belongs to."""
+    topic = topics(partitions=1)
+    values = [{"id": i} for i in range(60)]
+    produce_json(kafka_bootstrap, topic, values)
+    bad = Producer({"bootstrap.servers": kafka_bootstrap})
+    bad.produce(topic, value=b"{not json", partition=0)  # offset 60
+    bad.flush(30)
+    produce_json(kafka_bootstrap, topic, [{"id": i} for i in range(61, 70)])
+    source = _source(kafka_bootstrap, topic)
+    part = f"{topic}:0"
+    reader = _reader(source)
+    try:
+        assert reader.read(part, 0, 10) == values[0:10]
+        ahead = _caught_up(reader, part)
+        assert ahead and ahead[0] == 10 and ahead == list(range(10, 10 + len(ahead)))
+        assert len(ahead) <= 10
+        assert reader.read(part, 10, 13) == values[10:13]  # cut inside what was ahead
+        assert reader.read(part, 13, 40) == values[13:40]  # the rest ahead, then fetched
+        assert _caught_up(reader, part)[0] == 40
+        assert reader.read(part, 5, 8) == values[5:8]  # a replay: a new consumer
+        assert reader.read(part, 8, 55) == values[8:55]
+        _caught_up(reader, part)
+        got = reader.read(part, 55, 70)
+        assert [type(r).__name__ for r in got].count("Rejected") == 1
+        assert [r for r in got if isinstance(r, dict)] == [{"id": i} for i in (*range(55, 60),
+                                                                               *range(61, 70))]
+        assert got[5].origin.endswith("offset 60")
+    finally:
+        reader.close()
+        source.close()
