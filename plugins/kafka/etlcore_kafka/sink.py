@@ -33,6 +33,7 @@ import re
 import threading
 import time
 import uuid
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
@@ -318,12 +319,27 @@ def _show(record: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), default=str)  # made once, not per record
+
+
+def _json(value: Any) -> bytes:
+    """``json.dumps(value, separators=(",", ":"), default=str)``, byte for byte, without
+    building an encoder per call (a windowed count's rows: ~3 us -> ~0.4 us each); an int
+    or a str, what aggregates and keys mostly are, skip the encoder altogether."""
+    kind = type(value)
+    if kind is int:
+        return int.__repr__(value).encode()
+    if kind is str:
+        return encode_basestring_ascii(value).encode()
+    return _JSON.encode(value).encode()
+
+
 def _encode(value: Any, fmt: str, sink: str, what: str) -> bytes | None:
     """A key or value as bytes: json dumps anything, str encodes, bytes passes through."""
     if value is None:
         return None
     if fmt == "json":
-        return json.dumps(value, separators=(",", ":"), default=str).encode()
+        return _json(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     if fmt == "bytes":
