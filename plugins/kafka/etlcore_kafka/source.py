@@ -275,9 +275,7 @@ class KafkaReader(SourceReader):
         self._engine_stop = threading.Event()  # the engine's hard stop (ReaderContext)
         self._hints: dict[str, int] = {}  # partition -> where its first read will start
         self._starting: dict[str, Future[Any]] = {}  # partition -> its consumer, being started
-        self._due: set[str] = set()  # hinted partitions the current batch has yet to read
-        self._read: dict[str, int] = {}  # partitions read since, -> their range's length
-        self._pool: ThreadPoolExecutor | None = None  # consumer starts and read-aheads
+        self._pool: ThreadPoolExecutor | None = None  # starts hinted consumers side by side
         self._values = config.value_decoder() if config.value_schema is not None else _JSON
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -310,14 +308,10 @@ class KafkaReader(SourceReader):
         if not self._conf:
             self._hints[partition] = start
             return
-        if self._read:  # the last batch left a hinted partition unread (a stop): start over
-            self._read.clear()
-            self._due.clear()
-        self._due.add(partition)
         if partition in self._parts or partition in self._starting or self._stopping():
             return
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kafka-reader")
+            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kafka-start")
         self._starting[partition] = self._pool.submit(self._start, partition, start)
 
     def _start(self, partition: str, start: int) -> None:
@@ -354,59 +348,13 @@ class KafkaReader(SourceReader):
         try:
             out: list[Any] = []
             for chunk in self._fetch(partition, int(start), int(end)):
-                out.extend(chunk)
-            self._read[partition] = int(end) - int(start)
-            self._due.discard(partition)
-            if not self._due:  # the batch's last read (or a reader no plan hints)
-                read, self._read = self._read, {}
-                for p, count in read.items():
-                    self._read_ahead(p, count)
+                out.extend(self._decode_chunk(chunk))
             return out
         except RuntimeError:  # "Consumer closed": close() ran on another thread mid-read
             if not self._stopping():
                 raise
             raise EtlcoreError(f"kafka source '{self.name}': stopped while reading "
                                f"{partition} [{start}, {end})") from None
-
-    def _read_ahead(self, partition: str, count: int) -> None:
-        """Decode up to ``count`` records past the range just read, on a thread.
-
-        The next batch's range of a partition being caught up on starts where this
-        one ended and is as long. Its records are taken and decoded while the engine
-        folds this batch, commits it (a broker round trip) and writes its checkpoint
-        (fsyncs): those waits release the GIL. It starts after the batch's last read
-        of a partition its plan hinted (started earlier, it took the GIL from the
-        batch's other reads). Only records already fetched are taken
-        (``consume`` with no wait), so the thread is done in milliseconds and the next
-        read, which waits for it, finds them ready. A replay or any other range that
-        does not continue this one drops them with the consumer, as before.
-        """
-        part = self._parts.get(partition)
-        if part is None or part.next_offset is None or count <= 0 or self._stopping():
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kafka-reader")
-        part.ahead = self._pool.submit(self._ahead, part, count)
-
-    def _ahead(self, part: _Partition, count: int) -> None:
-        """The thread of :meth:`_read_ahead`: fetched messages, decoded, into ``part.ready``.
-        A list with an error is left raw for the read, which reports the error."""
-        try:
-            msgs, part.leftover = part.leftover, []
-            taken = 0
-            while taken < count and not self._stopping():
-                if not msgs:
-                    msgs = part.consumer.consume(min(_FETCH, count - taken), 0)
-                    if not msgs:
-                        return
-                if list(map(_ERROR, msgs)).count(None) != len(msgs):
-                    part.leftover = msgs
-                    return
-                part.ready.append((list(map(_OFFSET, msgs)), self._decode_chunk(msgs)))
-                taken += len(msgs)
-                msgs = []
-        except Exception:  # noqa: BLE001 - e.g. closed meanwhile: the next read starts over
-            part.next_offset = None
 
     def _fresh(self, partition: str, offset: int) -> _Partition:
         """A new consumer assigned at ``offset`` (a re-assigned one reports its old position)."""
@@ -427,9 +375,8 @@ class KafkaReader(SourceReader):
         return part
 
     def _fetch(self, partition: str, start: int, end: int) -> Iterator[list[Any]]:
-        """Records of the range, decoded: first those read ahead (:meth:`_read_ahead`),
-        then the lists consume() returns, cut to the range; stops at offset end-1 or
-        when the position reaches end.
+        """Raw messages of the range, as the lists consume() returned, cut to the range;
+        stops at offset end-1 or when the position reaches end.
 
         Each partition keeps its own assigned consumer, so the next batch's
         range continues from what was prefetched (Spark caches consumers per
@@ -443,32 +390,15 @@ class KafkaReader(SourceReader):
         """
         self._started(partition)
         part = self._parts.get(partition)
-        if part is not None and part.ahead is not None:
-            part.ahead.result()  # never raises: _ahead keeps its errors
-            part.ahead = None
         if part is None or part.next_offset != start:
             part = self._fresh(partition, start)
         tp = confluent_kafka.TopicPartition(*split_partition(partition))
         part.next_offset = None  # unknown until this read completes
-        expected = start
-        ready, part.ready = part.ready, []
-        for i, (offsets, records) in enumerate(ready):
-            first = bisect_left(offsets, start) if offsets[0] < start else 0
-            if offsets[-1] >= end - 1:
-                cut = bisect_left(offsets, end)
-                part.ready = [(offsets[cut:], records[cut:])] if cut < len(offsets) else []
-                part.ready += ready[i + 1:]
-                part.next_offset = end
-                if cut > first:
-                    yield records[first:cut]
-                return
-            if first < len(offsets):
-                expected = offsets[-1] + 1
-                yield records[first:]
         msgs, part.leftover = part.leftover, []
         refreshes = 0
         last_progress = time.monotonic()
         warned = 0.0
+        expected = start
         while True:
             if msgs:
                 last_progress = time.monotonic()
@@ -486,11 +416,11 @@ class KafkaReader(SourceReader):
                     part.leftover = msgs[cut:]
                     part.next_offset = end
                     if cut:
-                        yield self._decode_chunk(msgs[:cut])
+                        yield msgs[:cut]
                     return
                 if msgs:
                     expected = msgs[-1].offset() + 1
-                    yield self._decode_chunk(msgs)
+                    yield msgs
             position = part.consumer.position([tp])[0].offset
             if position >= end:
                 part.next_offset = end
@@ -580,9 +510,7 @@ class _Partition:
     def __init__(self, consumer: Any):
         self.consumer = consumer
         self.next_offset: int | None = None
-        self.leftover: list[Any] = []  # raw messages fetched past the last range
-        self.ready: list[tuple[list[int], list[Any]]] = []  # read ahead: offsets, records
-        self.ahead: Future[None] | None = None  # the read-ahead filling ``ready``
+        self.leftover: list[Any] = []
 
 
 def _decode(raw: bytes | None, fmt: str, decoder: JsonDecoder = _JSON) -> Any:
