@@ -69,6 +69,10 @@ def _consumer_conf(c: KafkaSourceConfig, name: str) -> dict[str, Any]:
     conf = client_conf(c.bootstrap_servers, c.client_config, fixed, f"source '{name}'")
     conf.setdefault("fetch.wait.max.ms", 100)  # a long poll delays re-assignment
     conf.setdefault("queued.max.messages.kbytes", 16384)  # prefetch per partition
+    # A partition whose prefetch queue is full is not fetched again for this long; the
+    # default 1000 ms left a reader catching up on a backlog with an empty queue for up to
+    # a second at a time (W5, 1M records, 4 interleaved pairs: 2.48 s -> 0.92 s a job)
+    conf.setdefault("fetch.queue.backoff.ms", 10)
     return conf
 
 
