@@ -136,7 +136,8 @@ def run_w5(quick: bool) -> dict[str, Any]:
                vs_raw_consume_untyped=round(got["variants"]["untyped"]["ratio"], 3)
                if "untyped" in got["variants"] else None,
                note="kafka_e2e.py: topic -> JSON (value_schema {user: str}) -> "
-                    "reduce_by_key_and_window -> topic (transactional); output read back "
+                    "reduce_by_key_and_window(count, key='user') -> topic (transactional); "
+                    "output read back "
                     "and checked against a reference")
     return row
 

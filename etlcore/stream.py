@@ -85,6 +85,17 @@ def _check_fold(func: Any, key: str) -> Callable[[Any, Any], Any]:
     raise ConfigError(key, "a function f(a, b) or one of " + ", ".join(_FOLDS), func)
 
 
+def _check_fields(key: Any, value: Any, op: str) -> tuple[Any, Any] | None:
+    """``(key, value)`` field references of a keyed operator, or None when neither is given."""
+    if key is None and value is None:
+        return None
+    for ref, name in ((key, "key"), (value, "value")):
+        if not (is_field(ref) or (ref is None and name == "value")):
+            raise ConfigError(f"{op}.{name}", "a field reference (an int index or a str key)",
+                              ref)
+    return (key, value)
+
+
 def _check_function(fn: Any, key: str) -> Any:
     if fn is None or callable(fn):
         return fn
@@ -327,13 +338,7 @@ class Stream:
         """
         reducer = _check_reducer(func, "reduce_by_key.func")
         n = check_num_partitions(num_partitions, "reduce_by_key.num_partitions")
-        fields = None
-        if key is not None or value is not None:
-            for ref, name in ((key, "key"), (value, "value")):
-                if not (is_field(ref) or (ref is None and name == "value")):
-                    raise ConfigError(f"reduce_by_key.{name}",
-                                      "a field reference (an int index or a str key)", ref)
-            fields = (key, value)
+        fields = _check_fields(key, value, "reduce_by_key")
         return self._derive(ReduceByKeyNode, "reduce_by_key", reducer, n, fields)
 
     def group_by_key(self, num_partitions: int | None = None) -> Stream:
@@ -380,8 +385,17 @@ class Stream:
         slide: Any = None,
         num_partitions: int | None = None,
         filter_func: Callable[[tuple[Any, Any]], bool] | None = None,
+        *,
+        key: int | str | None = None,
+        value: int | str | None = None,
     ) -> Stream:
         """Per-key aggregate over a sliding window, Spark's ``reduceByKeyAndWindow``.
+
+        Records are ``(key, value)`` pairs, or with field references (as
+        :meth:`reduce_by_key`) any tuple, list or dict records: ``key="user"``
+        (``value=None``: the record itself, what "count" needs), read by the
+        kernel with no Python call per record; a record missing a field is a
+        dead letter. Not with ``inv_func``.
 
         Without ``inv_func`` (and with the built-ins) a window holds the keys that
         have records in it. With ``inv_func`` the window is carried forward slide
@@ -397,6 +411,11 @@ class Stream:
                 "a function, and only with a function func (the built-in 'sum' and 'count' "
                 "are already incremental)", inv_func)
         _check_function(filter_func, "reduce_by_key_and_window.filter_func")
+        fields = _check_fields(key, value, "reduce_by_key_and_window")
+        if fields is not None and inv_func is not None:
+            raise ConfigError("reduce_by_key_and_window.key",
+                              "no field references with inv_func (map to (key, value) pairs)",
+                              key)
         n_len, n_slide = self._window_sizes("reduce_by_key_and_window", length, slide)
         n = check_num_partitions(num_partitions, "reduce_by_key_and_window.num_partitions")
         n = n or self.ctx.parallelism
@@ -404,7 +423,7 @@ class Stream:
             return self._derive(InverseWindowNode, "reduce_by_key_and_window", reducer,
                                 inv_func, filter_func, n_len, n_slide, n)
         return self._derive(ReduceByKeyAndWindowNode, "reduce_by_key_and_window",
-                            reducer, None, n_len, n_slide, n, filter_func)
+                            reducer, None, n_len, n_slide, n, filter_func, fields)
 
     def group_by_key_and_window(self, length: Any, slide: Any = None,
                                 num_partitions: int | None = None) -> Stream:

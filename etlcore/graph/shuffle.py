@@ -77,6 +77,24 @@ class _CombiningNode(ShuffleNode):
         return self.merge([b for _, b in blocks]), None
 
 
+def readable(records: list[Any], fields: tuple[Any, Any], ctx: TaskContext,
+             node: str) -> list[Any]:
+    """The records whose ``(key, value)`` fields can be read (the key hashed); the others
+    are dead letters of ``node`` naming the field."""
+    key, value = fields
+    keep = []
+    for record in records:
+        try:
+            hash(record[key])
+            if value is not None:
+                record[value]
+        except Exception as err:  # noqa: BLE001 - the record is dead-lettered
+            ctx.dead_letter(record, f"{type(err).__name__}: {err}", node)
+            continue
+        keep.append(record)
+    return keep
+
+
 class ReduceByKeyNode(_CombiningNode):
     """``reduce_by_key``; with ``fields`` (key, value references) the kernel reads records itself."""
 
@@ -112,19 +130,7 @@ class ReduceByKeyNode(_CombiningNode):
             return super().map_side(self._readable(records, ctx), side, n, param, ctx)
 
     def _readable(self, records: list[Any], ctx: TaskContext) -> list[Any]:
-        """The records whose fields can be read; the others are dead letters naming the field."""
-        key, value = self.fields  # type: ignore[misc]
-        keep = []
-        for record in records:
-            try:
-                hash(record[key])
-                if value is not None:
-                    record[value]
-            except Exception as err:  # noqa: BLE001 - the record is dead-lettered
-                ctx.dead_letter(record, f"{type(err).__name__}: {err}", self.key)
-                continue
-            keep.append(record)
-        return keep
+        return readable(records, self.fields, ctx, self.key)  # type: ignore[arg-type]
 
     def combine(self, records: list[Any]) -> list[Any]:
         if self.fields is None:

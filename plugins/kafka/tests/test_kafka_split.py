@@ -400,7 +400,10 @@ def test_a_reader_in_the_planners_process_starts_every_planned_partition_at_once
     assert ends == {p: 4 for p in parts}
     assert local._hints == {p: 0 for p in parts} and shipped._hints == {}
     local.open(ReaderContext("kafka-test", "split-job"))
-    assert sorted(local._parts) == sorted(parts)  # consumers started before any read
+    assert sorted(local._starting) == sorted(parts)  # consumers starting before any read
+    for p in parts:
+        local._started(p)
+    assert sorted(local._parts) == sorted(parts)
     assert all(part.next_offset == 0 for part in local._parts.values())
     first = [local.read(p, 0, ends[p]) for p in parts]
     assert [len(f) for f in first] == [4, 4, 4]
@@ -410,3 +413,4 @@ def test_a_reader_in_the_planners_process_starts_every_planned_partition_at_once
     assert local._parts[parts[0]].consumer is not consumer
     local.close()
     source.close()
+
