@@ -1,5 +1,7 @@
 """One engine on one workload, in its own process: ``python -m benchmarks.child ...``.
 
+W1 and W3 are handed to the engine as a :class:`~benchmarks.data.LineFile` (see
+:mod:`benchmarks.data`); the others as the records themselves.
 Prints one line ``BENCH_RESULT {json}``: startup (import + setup), the wall time
 of every run after an untimed warm-up run, the checksum of every run's answer and the process's peak RSS.
 """
@@ -16,7 +18,7 @@ import traceback
 from importlib import import_module
 from typing import Any
 
-from benchmarks.data import Spec, load
+from benchmarks.data import FILE_FED, Spec, line_file, load
 from benchmarks.reference import checksum
 
 MARK = "BENCH_RESULT "
@@ -49,8 +51,11 @@ def measure(module: str, spec: Spec, repeat: int, budget: float) -> dict[str, An
     out: dict[str, Any] = {"engine": engine.name, "version": engine.version(),
                            "startup_s": startup}
     data = load(spec)
+    # W1/W3: the engine gets the path of the lines (written once, untimed) and reads it
+    # inside every timed run
+    feed = line_file(spec, data) if spec.workload in FILE_FED else data
     t1 = time.perf_counter()
-    prepared = engine.prepare(spec.workload, data)
+    prepared = engine.prepare(spec.workload, feed)
     out["prepare_s"] = time.perf_counter() - t1
     out["records"] = len(data)
     seconds, cpu, sums = [], [], []

@@ -15,6 +15,12 @@ and event times are whole milliseconds.
 
 The flush record (key/user ``FLUSH_KEY``, far in the future) advances watermarks so
 windowed engines emit every real window; answers leave it out.
+
+**W1 and W3 reach every engine as a file** (:data:`FILE_FED`): their lines are written
+once, untimed, to ``CACHE/NAME.lines`` (one record a line, cached like the pickles), and
+every engine's timed run reads that file itself, through its own reader where it has
+one: records are born where the engine reads them, as they are for a job over files or
+a log, and no engine gets them from the benchmark's memory.
 """
 
 from __future__ import annotations
@@ -161,3 +167,42 @@ def load(spec: Spec) -> list[Any]:
         pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(path)
     return data
+
+
+#: Workloads whose input every engine reads from a line file inside its timed run.
+FILE_FED = ("W1", "W3")
+
+
+@dataclass(frozen=True)
+class LineFile:
+    """A file-fed workload's input as engines get it: the path of its lines, and their count."""
+
+    path: str
+    records: int
+
+    def __len__(self) -> int:
+        return self.records
+
+
+def line_file(spec: Spec, data: list[str] | None = None) -> LineFile:
+    """``spec``'s records written one a line to ``CACHE/NAME.lines``, once (untimed).
+
+    A record holding a newline could not be one line; none of W1's or W3's does.
+    """
+    path = CACHE / f"{spec.name}.lines"
+    records = data if data is not None else load(spec)
+    if not path.exists():
+        if any("\n" in line for line in records):
+            raise ValueError(f"{spec.name}: a record holds a newline, so it cannot be one line")
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            f.write("".join(line + "\n" for line in records).encode())
+        tmp.replace(path)
+    return LineFile(str(path), len(records))
+
+
+def read_lines(path: str) -> list[str]:
+    """Every line of a line file, without its newline: what a plain loop reads."""
+    with open(path, "rb") as f:
+        return f.read().decode().split("\n")[:-1]

@@ -2,15 +2,17 @@
 
 ``python benchmarks/runner_feed.py [--workloads W1,W3] [--pairs 5] [--workers 2] [--json FILE]``
 
-The suite feeds W1 and W3 from a list in the driver's memory (``BenchSource``:
-the driver slices every batch and the runner ships each slice), as ``spark-rdd``'s
-``parallelize`` does. That is the worst case for a runner whose workers are other
-processes: every record is serialised by the driver, sent and rebuilt. The
-``file`` feed writes the same lines to a file once (untimed) and reads them
-through :class:`~benchmarks.engines.etlcore_io.LineFileSource`, whose reader runs
-where the task runs: a task carries ``(partition, start, end)`` and the worker
-reads, decodes and splits its own slice, as Kafka and file readers do. Under
+The ``file`` feed is the suite's (since 2026-12-05): the lines are written to a
+file once (untimed) and read through
+:class:`~benchmarks.engines.etlcore_io.LineFileSource`, whose reader runs where
+the task runs: a task carries ``(partition, start, end)`` and the worker reads,
+decodes and splits its own byte range, as Kafka and file readers do. Under
 ``local`` the driver reads the same file, so both runners pay the same read.
+The ``driver`` feed is the suite's earlier one: a list in the driver's memory
+(``BenchSource``: the driver slices every batch and the runner ships each
+slice), as ``spark-rdd``'s ``parallelize`` does; the worst case for a runner whose
+workers are other processes, since every record is serialised by the driver,
+sent and rebuilt.
 
 Runs are interleaved (local, processes, local, ...) after one warm-up each, in
 one process: every pair sees the same neighbours on a shared machine.
@@ -20,8 +22,7 @@ batch), for a comparison in which only the runner differs. Reported:
 median wall time, the driver's CPU and the workers' CPU (from ``/proc``) per run,
 the median of the paired ``local / processes`` wall ratios, and whether every
 answer matched the reference checksum. Not part of ``python -m benchmarks``:
-this compares etlcore's runners only; the suite's feed is the same for every
-engine.
+this compares etlcore's runners only.
 """
 
 from __future__ import annotations
@@ -38,9 +39,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.data import CACHE, Spec, load  # noqa: E402
+from benchmarks.data import Spec, line_file, load  # noqa: E402
 from benchmarks.engines import etlcore_engine  # noqa: E402
-from benchmarks.engines.etlcore_io import LineFileSource, write_lines  # noqa: E402
 from benchmarks.reference import checksum, reference_checksum  # noqa: E402
 
 SIZES = {"W1": 200_000, "W3": 500_000}
@@ -65,27 +65,23 @@ def _workers_cpu() -> float:
     return total
 
 
-def _engines(workload: str, feed: str, data: list[Any]) -> dict[str, Any]:
-    """One prepared engine per runner; under ``file`` its source reads the line file."""
+def _engines(workload: str, feed: Any) -> dict[str, Any]:
+    """One prepared engine per runner, fed ``feed`` (a ``LineFile`` or the records)."""
     out = {}
     for runner in RUNNERS:
         engine = etlcore_engine.Etlcore()
         engine.runner = runner
         engine.window_s = 1
         engine.setup()
-        if feed == "file":
-            path = str(CACHE / f"{workload}-{len(data)}-{engine.partitions}.lines")
-            offsets = write_lines(data, path, etlcore_engine.BATCH_SIZE, engine.partitions)
-            engine._source = lambda _records, path=path, offsets=offsets: LineFileSource(
-                path, offsets)
-        out[runner] = (engine, engine.prepare(workload, data))
+        out[runner] = (engine, engine.prepare(workload, feed))
     return out
 
 
 def measure(workload: str, feed: str, pairs: int, workers: int) -> dict[str, Any]:
-    data = load(Spec(workload, SIZES[workload]))
+    spec = Spec(workload, SIZES[workload])
+    data = load(spec)
     want = reference_checksum(workload, data)
-    engines = _engines(workload, feed, data)
+    engines = _engines(workload, line_file(spec, data) if feed == "file" else data)
     runs: dict[str, list[tuple[float, float, float]]] = {r: [] for r in RUNNERS}
     correct = True
     load_before = os.getloadavg()[0]

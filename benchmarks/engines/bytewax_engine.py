@@ -1,6 +1,7 @@
 """Bytewax: a dataflow per run, executed by ``run_main`` (one worker).
 
-Input is ``TestingSource`` over the in-memory records, ``BATCH_SIZE`` per
+Input is, for W1/W3, ``FileSource`` over the workload's line file (read inside the
+timed run), else ``TestingSource`` over the in-memory records, ``BATCH_SIZE`` per
 batch; windows use ``EventClock`` (float epoch seconds -> UTC datetime) with a
 1 s wait and a fixed ``now_getter`` (replayed history: the watermark follows
 event time only), so a window closes once event time passes it; all close at EOF.
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from operator import add
 from typing import Any
 
-from benchmarks.data import FLUSH_KEY, MAX_DELAY_S, SESSION_GAP_S
+from benchmarks.data import FLUSH_KEY, MAX_DELAY_S, SESSION_GAP_S, LineFile
 from benchmarks.engines.base import CountingSink, Engine
 from benchmarks.reference import w2_row, w4_row
 
@@ -51,7 +52,7 @@ def _session_merge(a: list[Any] | None, b: list[Any] | None) -> list[Any] | None
 
 class Bytewax(Engine):
     name = "bytewax"
-    note = f"run_main (1 worker), TestingSource batch {BATCH_SIZE}"
+    note = f"run_main (1 worker), batches of {BATCH_SIZE}: W1/W3 FileSource, else TestingSource"
 
     def setup(self) -> None:
         import bytewax
@@ -85,8 +86,12 @@ class Bytewax(Engine):
 
         return version("bytewax")
 
-    def _flow(self, records: list[Any]) -> tuple[Any, Any]:
+    def _flow(self, records: Any) -> tuple[Any, Any]:
         flow = self.Dataflow("bench")
+        if isinstance(records, LineFile):
+            from bytewax.connectors.files import FileSource
+
+            return flow, self.op.input("in", flow, FileSource(records.path, BATCH_SIZE))
         return flow, self.op.input("in", flow, self.TestingSource(records, BATCH_SIZE))
 
     def _clock(self) -> Any:
@@ -94,7 +99,7 @@ class Bytewax(Engine):
         return self.win.EventClock(_event_time, wait_for_system_duration=timedelta(seconds=MAX_DELAY_S),
                                    now_getter=lambda: EPOCH)
 
-    def run_W1(self, lines: list[str]) -> list[Any]:
+    def run_W1(self, lines: LineFile) -> list[Any]:
         op, out = self.op, []
         flow, inp = self._flow(lines)
         words = op.flat_map("split", inp, str.split)
@@ -118,7 +123,7 @@ class Bytewax(Engine):
         # TumblingWindower aligned to the epoch: window id = start second
         return [w2_row(k, wid, v) for k, (wid, v) in out if int(k) != FLUSH_KEY]
 
-    def run_W3(self, lines: list[str]) -> CountingSink:
+    def run_W3(self, lines: LineFile) -> CountingSink:
         op = self.op
         totals = CountingSink()
         flow, inp = self._flow(lines)

@@ -2,8 +2,11 @@
 
 The same class serves the compiled kernels and, in a child started with
 ``ETLCORE_PURE_PYTHON=1``, the pure-Python reference kernels. Each run builds a
-fresh StreamingContext (manual clock: batches run back to back) over a
-:class:`BenchSource` that serves pre-generated records ``BATCH_SIZE`` at a time.
+fresh StreamingContext (manual clock: batches run back to back) over a source
+that serves ``BATCH_SIZE`` records a batch: for W1/W3 a
+:class:`~benchmarks.engines.etlcore_io.LineFileSource` reading the workload's line
+file where each task runs (batches of ``BATCH_SIZE`` average lines' bytes), for
+W2/W4 a :class:`~benchmarks.engines.etlcore_io.BenchSource` over the records.
 
 ``ETLCORE_BENCH_RUNNER`` picks the runner (``local``, ``processes``, ``spark``;
 the suite's ``--runners``) and ``ETLCORE_BENCH_WORKERS`` its worker count
@@ -23,7 +26,7 @@ import json
 import os
 from typing import Any
 
-from benchmarks.data import FLUSH_KEY, MAX_DELAY_S, SESSION_GAP_S
+from benchmarks.data import FLUSH_KEY, MAX_DELAY_S, SESSION_GAP_S, LineFile
 from benchmarks.engines.base import CountingSink, Engine, valid_amount, w3_schema
 from benchmarks.reference import w2_row, w4_row
 
@@ -91,13 +94,17 @@ class Etlcore(Engine):
             batch_interval="1s", clock="manual", parallelism=PARALLELISM, runner=runner,
             workers=WORKERS if self.runner == "processes" else None)
 
-    def _source(self, records: list[Any]) -> Any:
-        from benchmarks.engines.etlcore_io import BenchSource
+    def _source(self, records: Any) -> Any:
+        """W1/W3 (a :class:`LineFile`): read where each task runs; W2/W4: held by the driver."""
+        from benchmarks.engines.etlcore_io import BenchSource, LineFileSource
 
+        if isinstance(records, LineFile):
+            return LineFileSource.of_lines(records.path, records.records, BATCH_SIZE,
+                                           self.partitions)
         return BenchSource(records, BATCH_SIZE, self.partitions)
 
     # -- W1 word count ------------------------------------------------------------
-    def run_W1(self, lines: list[str]) -> dict[str, int]:
+    def run_W1(self, lines: LineFile) -> dict[str, int]:
         totals: dict[str, int] = {}
 
         def merge(batch_id: int, counts: list[tuple[str, int]]) -> None:
@@ -132,7 +139,7 @@ class Etlcore(Engine):
         return [w2_row(r.key, r.window_start, r.value) for r in out if r.key != FLUSH_KEY]
 
     # -- W3 JSON parse, validate, project, sink -------------------------------------
-    def run_W3(self, lines: list[str]) -> CountingSink:
+    def run_W3(self, lines: LineFile) -> CountingSink:
         from benchmarks.engines.etlcore_io import EtlCountingSink
 
         sink = EtlCountingSink()

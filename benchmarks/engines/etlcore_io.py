@@ -1,21 +1,14 @@
 """The benchmark's etlcore source and sink, split at the pickling boundary like any connector.
 
-**How records reach the workers.** The input is a list in the driver's memory,
-exactly as it is for ``spark-rdd``, whose ``sc.parallelize(records, 2)``
-pickles each partition's slice and ships it to a Python worker inside the timed
-run. :class:`BenchSource` does the same through a
-:class:`~etlcore.source.DriverReader`: every batch the driver slices each
-partition's records and the runner ships them with that partition's task, so
-serialising and sending every record once, to the one worker that processes it,
-is timed work on every runner (under ``local`` nothing is pickled, as for a
-real in-process job).
-
-The alternative, a reader that holds the whole list and travels inside the job's
-program, would send *every* record to *every* worker (pickled once, unpickled
-``workers`` times) and then leave each worker reading its slice from memory:
-that models data already sitting beside the workers (a shared disk), which is
-neither what the Spark engine measures nor what a job over driver-held data can
-do, so it is not used.
+**How records reach the workers.** W1 and W3 are read from a line file inside
+the timed run (:class:`LineFileSource`), as every engine reads them (see
+:mod:`benchmarks.data`): a task carries its byte range, and the worker (the driver
+under ``local``) reads, decodes and splits it. W2 and W4 are lists in the driver's
+memory, exactly as for ``spark-rdd``'s ``sc.parallelize(records, 2)``, which pickles
+each partition's slice and ships it inside the timed run. :class:`BenchSource` does
+the same through a :class:`~etlcore.source.DriverReader`: every batch the driver
+slices each partition's records and the runner ships them with that partition's
+task (under ``local`` nothing is pickled, as for a real in-process job).
 
 **W3's sink.** :class:`CountingWriter` folds its partition on the worker and
 returns the four-number partial as the commit message;
@@ -25,6 +18,7 @@ shipped back, as in ``spark-rdd``'s ``mapPartitions(fold).collect()``.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from benchmarks.engines.base import CountingSink
@@ -115,64 +109,69 @@ class EtlCountingSink(Sink):
             self.totals.merge(partial)
 
 
-# -- records born on the worker (benchmarks/runner_feed.py only; not the suite's feed) --------
-
-def write_lines(lines: list[str], path: str, batch_size: int, parts: int) -> list[list[int]]:
-    """Write ``lines`` one per line to ``path``; the byte offsets of every batch's slices.
-
-    ``offsets[b][i]`` is where slice ``i`` of batch ``b`` starts (``parts + 1`` numbers
-    a batch, the last one the batch's end), the slices being :class:`BenchSource`'s.
-    """
-    if any("\n" in line for line in lines):
-        raise ValueError("a line holds a newline: it cannot be one line of a file")
-    starts = [0]
-    with open(path, "wb") as f:
-        for line in lines:
-            data = line.encode() + b"\n"
-            f.write(data)
-            starts.append(starts[-1] + len(data))
-    source = BenchSource(lines, batch_size, parts)
-    return [[starts[source._slice(i, b)[0]] for i in range(parts)]
-            + [starts[source._slice(parts - 1, b)[1]]] for b in range(source.batches)]
-
+# -- W1/W3: records born where the task runs ----------------------------------------
 
 class LineFileSource(OffsetSource):
-    """:class:`BenchSource`'s batches and slices, read from a line file where the task runs.
+    """A line file cut into micro-batches of ``batch_bytes`` bytes, each in ``partitions`` byte ranges.
 
-    The reader holds the file's path and the slices' byte offsets, so a task carries
-    ``(partition, start, end)`` and the worker reads, decodes and splits its own slice
-    (as a Kafka or file reader does); under ``local`` the driver reads the same file.
+    A position counts batches. Batch ``b`` covers bytes ``[b * batch_bytes, (b + 1) *
+    batch_bytes)`` of the file, split into ``partitions`` contiguous ranges; a line belongs
+    to the range its first byte falls in (Hadoop's ``LineRecordReader`` rule, which
+    ``sc.textFile`` follows), so no index of line offsets is needed and no line is read
+    twice or lost. A task carries only ``(partition, start, end)``: the reader holds
+    the path, and the worker (or under ``local`` the driver) reads, decodes and splits
+    its own range, as a Kafka or file reader does.
     """
 
     rejects = False
+    fresh_lists = True  # every read is a new list
 
-    def __init__(self, path: str, offsets: list[list[int]]):
+    def __init__(self, path: str, batch_bytes: int, partitions: int = 1):
+        if batch_bytes < 1:
+            raise ValueError(f"batch_bytes: expected a positive number of bytes, got {batch_bytes}")
         self.path = path
-        self.offsets = offsets
-        self.parts = len(offsets[0]) - 1 if offsets else 1
+        self.size = os.path.getsize(path)
+        self.batch_bytes = batch_bytes
+        self.parts = partitions
+        self.batches = -(-self.size // batch_bytes)  # ceiling division
+
+    @classmethod
+    def of_lines(cls, path: str, records: int, batch_lines: int, partitions: int = 1
+                 ) -> LineFileSource:
+        """Batches of about ``batch_lines`` lines: the bytes of that many average lines."""
+        size = os.path.getsize(path)
+        return cls(path, max(1, -(-size * batch_lines // max(records, 1))), partitions)
 
     def partitions(self) -> list[str]:
         return [str(i) for i in range(self.parts)]
 
     def available(self, partition: str) -> int:
-        return len(self.offsets)
+        return self.batches
 
     def plan(self, partition: str, start: int, max_records: int | None) -> int:
-        return min(len(self.offsets), start + 1)
+        return min(self.batches, start + 1)
 
     def reader(self) -> SourceReader:
-        return LineFileReader(self.path, self.offsets)
+        return LineFileReader(self.path, [self.byte_range(int(p), b) for b in range(self.batches)
+                                          for p in range(self.parts)], self.parts)
+
+    def byte_range(self, partition: int, batch: int) -> tuple[int, int]:
+        """``[lo, hi)``: the bytes whose lines partition ``partition`` of ``batch`` reads."""
+        lo = batch * self.batch_bytes
+        n = min(self.size, lo + self.batch_bytes) - lo
+        return lo + partition * n // self.parts, lo + (partition + 1) * n // self.parts
 
     def exhausted(self) -> bool:
         return True
 
 
 class LineFileReader(SourceReader):
-    """Reads one partition's slice of each batch from the line file."""
+    """Reads the lines that start in a partition's byte range of each batch."""
 
-    def __init__(self, path: str, offsets: list[list[int]]):
+    def __init__(self, path: str, ranges: list[tuple[int, int]], parts: int):
         self.path = path
-        self.offsets = offsets
+        self.ranges = ranges  # (batch, partition) -> byte range, batch-major
+        self.parts = parts
         self.file: Any = None
 
     def open(self, ctx: Any) -> None:
@@ -182,11 +181,30 @@ class LineFileReader(SourceReader):
         p = int(partition)
         out: list[str] = []
         for b in range(start, end):
-            lo, hi = self.offsets[b][p], self.offsets[b][p + 1]
-            if hi > lo:
-                self.file.seek(lo)
-                out.extend(self.file.read(hi - lo).decode()[:-1].split("\n"))
+            out.extend(self.lines(*self.ranges[b * self.parts + p]))
         return out
+
+    def lines(self, lo: int, hi: int) -> list[str]:
+        """The lines whose first byte is in ``[lo, hi)``, the last one read to its end."""
+        if hi <= lo:
+            return []
+        f = self.file
+        begin = max(lo - 1, 0)
+        f.seek(begin)
+        chunk = f.read(hi - begin)
+        if lo > 0:  # skip the end of the line that started before lo (byte lo-1 onwards)
+            cut = chunk.find(b"\n")
+            if cut < 0:
+                return []  # the whole range lies inside one line begun earlier
+            chunk = chunk[cut + 1:]
+        if not chunk:
+            return []
+        if not chunk.endswith(b"\n"):  # the last line begun in range ends after hi
+            chunk += f.readline()
+        lines = chunk.decode().split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        return lines
 
     def close(self) -> None:
         if self.file is not None:
@@ -194,4 +212,4 @@ class LineFileReader(SourceReader):
             self.file = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "offsets": self.offsets, "file": None}
+        return {**self.__dict__, "file": None}

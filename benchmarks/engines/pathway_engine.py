@@ -1,5 +1,8 @@
 """Pathway in static mode: ``table_from_pandas`` in, ``table_to_pandas`` out (one run each).
 
+W1 and W3 come in through ``pw.io.plaintext.read`` of the workload's line file
+(static mode), inside the timed run.
+
 Windows use Pathway's temporal API (``windowby`` with ``tumbling`` and
 ``session``) on float epoch seconds.
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from benchmarks.data import FLUSH_KEY, SESSION_GAP_S
+from benchmarks.data import FLUSH_KEY, SESSION_GAP_S, LineFile
 from benchmarks.engines.base import Engine
 from benchmarks.reference import w2_row, w3_row, w4_row
 
@@ -27,7 +30,7 @@ def _project(line: str) -> tuple[int, str, float] | None:
 
 class Pathway(Engine):
     name = "pathway"
-    note = "static mode (debug.table_from_pandas / table_to_pandas)"
+    note = "static mode (W1/W3 io.plaintext.read, else debug.table_from_pandas; table_to_pandas)"
 
     def setup(self) -> None:
         import pathway as pw
@@ -37,11 +40,11 @@ class Pathway(Engine):
     def version(self) -> str:
         return self.pw.__version__
 
-    def prepare(self, workload: str, data: list[Any]) -> Any:
+    def prepare(self, workload: str, data: Any) -> Any:
         import pandas as pd
 
-        if workload in ("W1", "W3"):
-            return pd.DataFrame({"line": data})
+        if isinstance(data, LineFile):
+            return data
         if workload == "W2":
             return pd.DataFrame(data, columns=["ts", "key", "value"])
         return pd.DataFrame(data, columns=["ts", "user"])
@@ -50,7 +53,11 @@ class Pathway(Engine):
         from pathway.internals.parse_graph import G
 
         G.clear()
-        table = self.pw.debug.table_from_pandas(df)
+        if isinstance(df, LineFile):
+            table = self.pw.io.plaintext.read(df.path, mode="static").select(
+                line=self.pw.this.data)
+        else:
+            table = self.pw.debug.table_from_pandas(df)
         return self.pw.debug.table_to_pandas(getattr(self, f"query_{workload}")(table))
 
     def query_W1(self, t: Any) -> Any:
