@@ -94,13 +94,17 @@ class Etlcore(Engine):
             batch_interval="1s", clock="manual", parallelism=PARALLELISM, runner=runner,
             workers=WORKERS if self.runner == "processes" else None)
 
-    def _source(self, records: Any) -> Any:
-        """W1/W3 (a :class:`LineFile`): read where each task runs; W2/W4: held by the driver."""
+    def _source(self, records: Any, binary: bool = False) -> Any:
+        """W1/W3 (a :class:`LineFile`): read where each task runs; W2/W4: held by the driver.
+
+        ``binary`` keeps W3's lines as bytes: JSON is parsed from the bytes a file or topic
+        holds, as the plain loops parse each line they read in binary mode.
+        """
         from benchmarks.engines.etlcore_io import BenchSource, LineFileSource
 
         if isinstance(records, LineFile):
             return LineFileSource.of_lines(records.path, records.records, BATCH_SIZE,
-                                           self.partitions)
+                                           self.partitions, binary)
         return BenchSource(records, BATCH_SIZE, self.partitions)
 
     # -- W1 word count ------------------------------------------------------------
@@ -144,7 +148,7 @@ class Etlcore(Engine):
 
         sink = EtlCountingSink()
         ctx = self._context()
-        stream = ctx.stream(self._source(lines))
+        stream = ctx.stream(self._source(lines, binary=True))
         if W3_API == "stdlib":  # the job as written before the typed decoder
             stream = (stream.map(json.loads, on_error="dead_letter")
                       .filter(valid_amount)

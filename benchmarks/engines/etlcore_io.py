@@ -120,13 +120,14 @@ class LineFileSource(OffsetSource):
     ``sc.textFile`` follows), so no index of line offsets is needed and no line is read
     twice or lost. A task carries only ``(partition, start, end)``: the reader holds
     the path, and the worker (or under ``local`` the driver) reads, decodes and splits
-    its own range, as a Kafka or file reader does.
+    its own range, as a Kafka or file reader does. With ``binary`` the lines stay ``bytes``,
+    as a Kafka value or a file's raw line reaches a job that parses it (W3's JSON).
     """
 
     rejects = False
     fresh_lists = True  # every read is a new list
 
-    def __init__(self, path: str, batch_bytes: int, partitions: int = 1):
+    def __init__(self, path: str, batch_bytes: int, partitions: int = 1, binary: bool = False):
         if batch_bytes < 1:
             raise ValueError(f"batch_bytes: expected a positive number of bytes, got {batch_bytes}")
         self.path = path
@@ -134,13 +135,14 @@ class LineFileSource(OffsetSource):
         self.batch_bytes = batch_bytes
         self.parts = partitions
         self.batches = -(-self.size // batch_bytes)  # ceiling division
+        self.binary = binary
 
     @classmethod
-    def of_lines(cls, path: str, records: int, batch_lines: int, partitions: int = 1
-                 ) -> LineFileSource:
+    def of_lines(cls, path: str, records: int, batch_lines: int, partitions: int = 1,
+                 binary: bool = False) -> LineFileSource:
         """Batches of about ``batch_lines`` lines: the bytes of that many average lines."""
         size = os.path.getsize(path)
-        return cls(path, max(1, -(-size * batch_lines // max(records, 1))), partitions)
+        return cls(path, max(1, -(-size * batch_lines // max(records, 1))), partitions, binary)
 
     def partitions(self) -> list[str]:
         return [str(i) for i in range(self.parts)]
@@ -153,7 +155,7 @@ class LineFileSource(OffsetSource):
 
     def reader(self) -> SourceReader:
         return LineFileReader(self.path, [self.byte_range(int(p), b) for b in range(self.batches)
-                                          for p in range(self.parts)], self.parts)
+                                          for p in range(self.parts)], self.parts, self.binary)
 
     def byte_range(self, partition: int, batch: int) -> tuple[int, int]:
         """``[lo, hi)``: the bytes whose lines partition ``partition`` of ``batch`` reads."""
@@ -165,46 +167,65 @@ class LineFileSource(OffsetSource):
         return True
 
 
+#: bytes read past a range's end, to find the end of its last line in the same read
+OVERREAD = 1 << 16
+
+
 class LineFileReader(SourceReader):
     """Reads the lines that start in a partition's byte range of each batch."""
 
-    def __init__(self, path: str, ranges: list[tuple[int, int]], parts: int):
+    def __init__(self, path: str, ranges: list[tuple[int, int]], parts: int,
+                 binary: bool = False):
         self.path = path
         self.ranges = ranges  # (batch, partition) -> byte range, batch-major
         self.parts = parts
+        self.binary = binary
         self.file: Any = None
 
     def open(self, ctx: Any) -> None:
         self.file = open(self.path, "rb")  # noqa: SIM115 - closed in close()
 
-    def read(self, partition: str, start: int, end: int) -> list[str]:
+    def read(self, partition: str, start: int, end: int) -> list[str] | list[bytes]:
         p = int(partition)
         out: list[str] = []
         for b in range(start, end):
             out.extend(self.lines(*self.ranges[b * self.parts + p]))
         return out
 
-    def lines(self, lo: int, hi: int) -> list[str]:
-        """The lines whose first byte is in ``[lo, hi)``, the last one read to its end."""
+    def lines(self, lo: int, hi: int) -> list[str] | list[bytes]:
+        """The lines whose first byte is in ``[lo, hi)``, the last one read to its end.
+
+        One read covers the range and, almost always, the end of its last line
+        (``OVERREAD`` bytes more); the lines are cut out of that one buffer, so the range's
+        bytes are not copied again before they are split.
+        """
         if hi <= lo:
             return []
         f = self.file
         begin = max(lo - 1, 0)
         f.seek(begin)
-        chunk = f.read(hi - begin)
+        want = hi - begin + OVERREAD
+        chunk = f.read(want)
+        last = hi - 1 - begin  # the range's last byte, as an index into chunk
+        first = 0
         if lo > 0:  # skip the end of the line that started before lo (byte lo-1 onwards)
-            cut = chunk.find(b"\n")
-            if cut < 0:
+            first = chunk.find(b"\n", 0, last + 1) + 1
+            if first == 0:
                 return []  # the whole range lies inside one line begun earlier
-            chunk = chunk[cut + 1:]
-        if not chunk:
+        if first > last:
             return []
-        if not chunk.endswith(b"\n"):  # the last line begun in range ends after hi
+        stop = chunk.find(b"\n", last)  # the newline ending the last line begun in range
+        if stop < 0 and len(chunk) == want:  # a line longer than the over-read
             chunk += f.readline()
-        lines = chunk.decode().split("\n")
-        if lines[-1] == "":
-            lines.pop()
-        return lines
+            stop = chunk.find(b"\n", last)
+        if stop < 0:  # the file's last line, without a newline
+            stop = len(chunk)
+        if self.binary:
+            lines: list[Any] = chunk.split(b"\n")
+            skip = 1 if first else 0  # the tail of the line begun before lo
+            # the over-read's lines follow the one ending at stop: count those few, not the range
+            return lines[skip:len(lines) - chunk.count(b"\n", stop)]
+        return str(memoryview(chunk)[first:stop], "utf-8").split("\n")
 
     def close(self) -> None:
         if self.file is not None:

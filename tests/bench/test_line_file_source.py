@@ -14,6 +14,7 @@ import random
 import pytest
 
 from benchmarks.data import read_lines
+from benchmarks.engines import etlcore_io
 from benchmarks.engines.etlcore_io import LineFileSource
 from etlcore import StreamingContext
 
@@ -36,14 +37,27 @@ def read_all(source: LineFileSource) -> list[list[str]]:
 
 @pytest.mark.parametrize("batch_bytes", [1, 2, 7, 40, 333, 10_000])
 @pytest.mark.parametrize("parts", [1, 2, 3])
-def test_every_line_is_read_once_in_order(tmp_path, batch_bytes, parts):
+@pytest.mark.parametrize("overread", [1, 64, 1 << 16])  # lines longer than it read on
+def test_every_line_is_read_once_in_order(tmp_path, monkeypatch, batch_bytes, parts, overread):
+    monkeypatch.setattr(etlcore_io, "OVERREAD", overread)
     rng = random.Random(batch_bytes * 10 + parts)
     # empty lines, one-byte lines and lines longer than a whole batch, and non-ASCII text
     lines = ["".join(rng.choices("ab é", k=rng.choice([0, 1, 5, 60, 400]))) for _ in range(300)]
     path = write(tmp_path / "in.lines", lines)
     got = read_all(LineFileSource(path, batch_bytes, parts))
     assert [line for chunk in got for line in chunk] == lines
+    binary = read_all(LineFileSource(path, batch_bytes, parts, binary=True))
+    assert [line for chunk in binary for line in chunk] == [line.encode() for line in lines]
     assert read_lines(path) == lines
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_a_last_line_without_newline_is_read(tmp_path, binary):
+    path = tmp_path / "in.lines"
+    path.write_bytes(b"first\nsecond\nno newline")
+    got = [line for chunk in read_all(LineFileSource(str(path), 4, 2, binary)) for line in chunk]
+    want = ["first", "second", "no newline"]
+    assert got == ([line.encode() for line in want] if binary else want)
 
 
 def test_batches_of_about_so_many_lines(tmp_path):
