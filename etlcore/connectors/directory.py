@@ -345,6 +345,13 @@ class DirectoryReader(SourceReader):
         default=((), 0), init=False, repr=False, compare=False)     # byte offset after them
 
     def read(self, partition: str, start: int, end: int) -> Iterator[Any]:
+        return self._read(partition, start, end, False)
+
+    def read_text(self, partition: str, start: int, end: int) -> Iterator[Any] | None:
+        """Text files' lines as bytes where they need no decoding (:mod:`etlcore.textblock`)."""
+        return self._read(partition, start, end, True) if self.format == "text" else None
+
+    def _read(self, partition: str, start: int, end: int, blocks: bool) -> Iterator[Any]:
         entries, offset = self._cache
         if end > len(entries):  # new entries since the last read: parse only those
             if is_remote(self.manifest):  # offset: the next segment's number
@@ -358,7 +365,7 @@ class DirectoryReader(SourceReader):
         return read_files(self.folder, [entries[k][0] for k in mine], self.format,
                           self.encoding, 0, self.csv_multiline, self.fs, self.compression,
                           self.published_only, [entries[k][1] for k in mine], mine,
-                          self.csv_header)
+                          self.csv_header, blocks)
 
 
 class DirectorySource(Source):

@@ -37,6 +37,7 @@ from etlcore.jsondecode import JsonDecoder
 from etlcore.plugin.fs import FileSystem, filesystem_for
 from etlcore.plugin.imports import require_module
 from etlcore.source import Rejected
+from etlcore.textblock import text_block
 
 __all__ = ["Span", "compression_of", "parse_json_line", "read_files", "read_lines",
            "splittable"]
@@ -373,13 +374,18 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
                csv_multiline: bool = False, fs: FileSystem | None = None,
                compression: str = "auto", published_only: bool = False,
                spans: list[Part | None] | None = None,
-               indexes: list[int] | None = None, csv_header: bool = True) -> Iterator[Any]:
+               indexes: list[int] | None = None, csv_header: bool = True,
+               blocks: bool = False) -> Iterator[Any]:
     """The records of the named files, in order, parsed as ``fmt``; bad input as Rejected.
 
     ``first`` is the manifest index of ``names[0]`` (it goes into origins), or
     ``indexes`` gives each name's. ``spans[k]``, when given and not None, is the
     part of ``names[k]`` to read: a byte range (:func:`read_lines`), its lines
     only, or Parquet row groups (:class:`~etlcore.connectors.splits.RowGroups`).
+
+    ``blocks`` (text only): each file's (or range's) lines as one
+    :class:`~etlcore.textblock.TextBlock` of its bytes where they need no
+    decoding, else as one list of its records.
     """
     fs = fs if fs is not None else filesystem_for(folder, load_plugins=True)
     where = indexes if indexes is not None else range(first, first + len(names))
@@ -411,11 +417,22 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
                 base, raw, given = data
                 if given is not None and given.present and base < given.end:
                     given = None  # the range holds the header line: read it as a file's start
+                if blocks and (block := text_block(raw, encoding)) is not None:
+                    if block.count:
+                        yield block
+                    continue
                 loaded = _load(raw, path, index, encoding, compression, base=base)
             else:
+                if (blocks and compression_of(path, compression) == "none"
+                        and (block := text_block(data, encoding)) is not None):
+                    if block.count:
+                        yield block
+                    continue
                 loaded = _load(data, path, index, encoding, compression)
             if isinstance(loaded, Rejected):
-                yield loaded
+                yield [loaded] if blocks else loaded
+            elif blocks:
+                yield list(_text(loaded))
             elif fmt == "text":
                 yield from _text(loaded)
             elif fmt == "json":
