@@ -48,6 +48,7 @@ from etlcore.batch import BatchInfo
 from etlcore.plugin.epoch import checkpoint_epoch, sink_state_dir
 from etlcore.plugin.fs import FileSystem, LocalFileSystem
 from etlcore.plugin.retry import RetryOn, retry
+from etlcore.textblock import TextBlock
 
 
 @dataclass
@@ -137,6 +138,11 @@ class PartWriter(ABC):
     @abstractmethod
     def write(self, records: list[Any]) -> None:
         """Take the next records of the partition, in order."""
+
+    def write_text(self, block: TextBlock) -> None:
+        """Take the next lines of the partition as UTF-8 bytes (:mod:`etlcore.textblock`):
+        a writer that stores lines as they are overrides this to skip the decoding."""
+        self.write(block.lines())
 
     @abstractmethod
     def close(self) -> Any:

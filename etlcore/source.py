@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from etlcore.clock import Clock
+from etlcore.textblock import TextBlock
 
 Position = Any  # JSON-serialisable: int, str, list, dict, None
 
@@ -117,6 +118,16 @@ class SourceReader(ABC):
     @abstractmethod
     def read(self, partition: str, start: Position, end: Position) -> Iterable[Any]:
         """The records in ``[start, end)``, the same every time it is asked."""
+
+    def read_text(self, partition: str, start: Position,
+                  end: Position) -> Iterable[TextBlock | list[Any]] | None:
+        """The records of ``read`` as blocks of text lines kept as bytes and lists of
+        records, in order; None (the default): this reader gives records only.
+
+        The engine asks when a stage passes the source's records unchanged into its
+        sinks, so lines need not be decoded and encoded back (:mod:`etlcore.textblock`).
+        """
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Disconnect; called when the worker stops."""

@@ -106,12 +106,14 @@ from typing import Any, ClassVar, Literal
 from etlcore.checkpoint import seal, unseal
 from etlcore.ckptstore import RemoteStore, is_remote
 from etlcore.config import check_encoding, option
+from etlcore.connectors.readahead import ReadAhead
 from etlcore.connectors.splits import Part, RowGroups, plan_parts, split
 from etlcore.connectors.textfiles import parse_json_line, read_files
 from etlcore.errors import CheckpointError, ConfigError
 from etlcore.plugin.fs import FileInfo, FileSystem, filesystem_for, local_path
 from etlcore.source import DriverReader, Source, SourceContext, SourceReader
 
+_AHEAD_LOCK = threading.Lock()
 MANIFESTS = "_manifests"  # where a files sink on a store without rename publishes batches
 __all__ = ["MANIFESTS", "DirectoryReader", "DirectorySource", "DirectorySourceConfig",
            "parse_json_line", "read_files", "split"]
@@ -343,8 +345,16 @@ class DirectoryReader(SourceReader):
     csv_header: bool = True
     _cache: tuple[tuple[tuple[str, Part | None], ...], int] = field(  # entries read so far,
         default=((), 0), init=False, repr=False, compare=False)     # byte offset after them
+    _ahead: ReadAhead | None = field(default=None, init=False, repr=False, compare=False)
 
     def read(self, partition: str, start: int, end: int) -> Iterator[Any]:
+        return self._read(partition, start, end, False)
+
+    def read_text(self, partition: str, start: int, end: int) -> Iterator[Any] | None:
+        """Text files' lines as bytes where they need no decoding (:mod:`etlcore.textblock`)."""
+        return self._read(partition, start, end, True) if self.format == "text" else None
+
+    def _read(self, partition: str, start: int, end: int, blocks: bool) -> Iterator[Any]:
         entries, offset = self._cache
         if end > len(entries):  # new entries since the last read: parse only those
             if is_remote(self.manifest):  # offset: the next segment's number
@@ -355,10 +365,35 @@ class DirectoryReader(SourceReader):
             self._cache = (entries, offset)  # one assignment: a racing read sees old or new
         _check_range(start, end, list(entries[start:end]), len(entries))
         mine = _mine(partition, start, end, self.partitions)
+        ahead, later = self._read_ahead(), []
+        if ahead is not None:  # the entries this partition reads next, if any are listed
+            later = [(k, *entries[k]) for k in _mine(partition, end, len(entries),
+                                                     self.partitions)[:ahead.limit]]
         return read_files(self.folder, [entries[k][0] for k in mine], self.format,
                           self.encoding, 0, self.csv_multiline, self.fs, self.compression,
                           self.published_only, [entries[k][1] for k in mine], mine,
-                          self.csv_header)
+                          self.csv_header, blocks, ahead, later)
+
+    def _read_ahead(self) -> ReadAhead | None:
+        """The pool fetching past a batch's end (remote stores: ``read_ahead`` > 1)."""
+        depth = int(getattr(self.fs, "read_ahead", 1)) if self.fs is not None else 1
+        if depth <= 1:
+            return None
+        with _AHEAD_LOCK:
+            if self._ahead is None:
+                self._ahead = ReadAhead(depth * self.partitions, depth * self.partitions)
+            return self._ahead
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k != "_ahead"}  # never a pool
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state, _ahead=None)
+
+    def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()
+            self._ahead = None
 
 
 class DirectorySource(Source):

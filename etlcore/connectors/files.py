@@ -70,6 +70,7 @@ from etlcore.sink import (
     WriteResult,
     fsync_path,
 )
+from etlcore.textblock import TextBlock
 
 _EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "text": "txt", "parquet": "parquet"}
 
@@ -191,6 +192,16 @@ class _FilesPart(PartWriter):
             if self.upload is None:
                 self.upload = self._start()
             self.upload.write(data)
+
+    def write_text(self, block: TextBlock) -> None:
+        """Text lines go into the file as the bytes they were read as (UTF-8 already)."""
+        if self.layout.format != "text":
+            super().write_text(block)
+            return
+        if block.data:
+            if self.upload is None:
+                self.upload = self._start()
+            self.upload.write(block.data)
 
     def _start(self) -> Upload:
         fs = self.layout.fs

@@ -16,11 +16,12 @@ import re
 import zlib
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from etlcore.connectors.readahead import ReadAhead
 from etlcore.connectors.splits import (
     FileCache,
     Part,
@@ -37,6 +38,7 @@ from etlcore.jsondecode import JsonDecoder
 from etlcore.plugin.fs import FileSystem, filesystem_for
 from etlcore.plugin.imports import require_module
 from etlcore.source import Rejected
+from etlcore.textblock import text_block
 
 __all__ = ["Span", "compression_of", "parse_json_line", "read_files", "read_lines",
            "splittable"]
@@ -369,17 +371,59 @@ def _csv(f: _File, multiline: bool, given: CsvHeader | None = None) -> Iterator[
                            f"{width}", f.origin(line))
 
 
+def _fetched(fs: FileSystem, paths: list[tuple[int, str, Part | None]], fetch: Any,
+             depth: int, ahead: ReadAhead | None,
+             later: list[tuple[int, str, Part | None]]) -> Iterator[tuple[int, str, Any]]:
+    """``(index, path, what _fetch gave)`` for each path in order, ``depth`` fetches in
+    flight; with ``ahead``, the window runs on into ``later``, kept for the next read."""
+    pool = ThreadPoolExecutor(depth, thread_name_prefix="etlcore-prefetch") if ahead is None \
+        else None
+
+    def start(index: int, path: str, span: Part | None) -> tuple[Future[Any], bool]:
+        kept = ahead.take((path, span)) if ahead is not None else None
+        if kept is not None:
+            return kept, True
+        return (ahead or pool).submit(fetch, fs, path, index, span), False  # type: ignore[union-attr]
+
+    try:
+        window = deque(start(*entry) for entry in paths[:depth])
+        for k, (index, path, span) in enumerate(paths):
+            future, kept = window.popleft()
+            if k + depth < len(paths):
+                window.append(start(*paths[k + depth]))
+            elif ahead is not None and k + depth - len(paths) < len(later):
+                i, p, r = later[k + depth - len(paths)]
+                ahead.keep((p, r), fetch, fs, p, i, r)
+            data = future.result()
+            if kept and isinstance(data, Rejected):  # failed ahead of its batch: try now
+                data = fetch(fs, path, index, span)
+            yield index, path, data
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
 def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, first: int = 0,
                csv_multiline: bool = False, fs: FileSystem | None = None,
                compression: str = "auto", published_only: bool = False,
                spans: list[Part | None] | None = None,
-               indexes: list[int] | None = None, csv_header: bool = True) -> Iterator[Any]:
+               indexes: list[int] | None = None, csv_header: bool = True,
+               blocks: bool = False, ahead: ReadAhead | None = None,
+               later: list[tuple[int, str, Part | None]] | None = None) -> Iterator[Any]:
     """The records of the named files, in order, parsed as ``fmt``; bad input as Rejected.
 
     ``first`` is the manifest index of ``names[0]`` (it goes into origins), or
     ``indexes`` gives each name's. ``spans[k]``, when given and not None, is the
     part of ``names[k]`` to read: a byte range (:func:`read_lines`), its lines
     only, or Parquet row groups (:class:`~etlcore.connectors.splits.RowGroups`).
+
+    ``blocks`` (text only): each file's (or range's) lines as one
+    :class:`~etlcore.textblock.TextBlock` of its bytes where they need no
+    decoding, else as one list of its records.
+
+    ``ahead`` (:mod:`etlcore.connectors.readahead`) fetches on its pool and, as
+    the last files are on their way, starts the first of ``later`` (``(index,
+    name, span)`` of the entries the next batch reads) for the next call.
     """
     fs = fs if fs is not None else filesystem_for(folder, load_plugins=True)
     where = indexes if indexes is not None else range(first, first + len(names))
@@ -393,32 +437,39 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
     # the next files download while this one is parsed (I/O releases the GIL);
     # how many at once is the file system's ``read_ahead``
     depth = max(1, int(getattr(fs, "read_ahead", 1)))
-    with ThreadPoolExecutor(depth, thread_name_prefix="etlcore-prefetch") as pool:
-        ahead = deque(pool.submit(fetch, fs, p, i, r) for i, p, r in paths[:depth])
-        for k, (index, path, _) in enumerate(paths):
-            data = ahead.popleft().result()
-            if k + depth < len(paths):
-                i, p, r = paths[k + depth]
-                ahead.append(pool.submit(fetch, fs, p, i, r))
-            given = None if csv_header else NO_HEADER
-            if isinstance(data, Rejected):
-                yield data
+    after = [(index, fs.join(folder, part_of(entry, published_only)), span)
+             for index, entry, span in (later or []) if part_of(entry, published_only)]
+    for index, path, data in _fetched(fs, paths, fetch, depth, ahead, after):
+        given = None if csv_header else NO_HEADER
+        if isinstance(data, Rejected):
+            yield data
+            continue
+        if fmt == "parquet":
+            yield from parquet_rows(data)
+            continue
+        if isinstance(data, tuple):  # a byte range: its lines, from ``base``
+            base, raw, given = data
+            if given is not None and given.present and base < given.end:
+                given = None  # the range holds the header line: read it as a file's start
+            if blocks and (block := text_block(raw, encoding)) is not None:
+                if block.count:
+                    yield block
                 continue
-            if fmt == "parquet":
-                yield from parquet_rows(data)
+            loaded = _load(raw, path, index, encoding, compression, base=base)
+        else:
+            if (blocks and compression_of(path, compression) == "none"
+                    and (block := text_block(data, encoding)) is not None):
+                if block.count:
+                    yield block
                 continue
-            if isinstance(data, tuple):  # a byte range: its lines, from ``base``
-                base, raw, given = data
-                if given is not None and given.present and base < given.end:
-                    given = None  # the range holds the header line: read it as a file's start
-                loaded = _load(raw, path, index, encoding, compression, base=base)
-            else:
-                loaded = _load(data, path, index, encoding, compression)
-            if isinstance(loaded, Rejected):
-                yield loaded
-            elif fmt == "text":
-                yield from _text(loaded)
-            elif fmt == "json":
-                yield from _json(loaded)
-            else:
-                yield from _csv(loaded, csv_multiline, given)
+            loaded = _load(data, path, index, encoding, compression)
+        if isinstance(loaded, Rejected):
+            yield [loaded] if blocks else loaded
+        elif blocks:
+            yield list(_text(loaded))
+        elif fmt == "text":
+            yield from _text(loaded)
+        elif fmt == "json":
+            yield from _json(loaded)
+        else:
+            yield from _csv(loaded, csv_multiline, given)

@@ -27,6 +27,7 @@ from etlcore.graph.base import DeadLetter, TaskContext, concat
 from etlcore.metrics import counting
 from etlcore.sink import PartWriter, SinkWriter, WriterContext, WriteResult
 from etlcore.source import ReaderContext, Rejected, SourceReader
+from etlcore.textblock import TextBlock
 
 
 @dataclass
@@ -225,7 +226,14 @@ def _stream(program: Program, env: WorkerEnv, task: Task, stage: Stage, ctx: Tas
         parts.append((ex, base, part))
     try:
         began = time.perf_counter()
-        for chunk in _chunks(program, env, task):
+        for chunk in _chunks(program, env, task, not stage.members):
+            if isinstance(chunk, TextBlock):  # lines as bytes, straight into the sinks
+                result.records_in += chunk.count
+                for ex, _, part in parts:
+                    where[0] = ex.target
+                    part.write_text(chunk)
+                    result.written[ex.id] = result.written.get(ex.id, 0) + chunk.count
+                continue
             where[0] = stage.root
             result.records_in += len(chunk)
             records = _reject(stage, chunk, ctx)
@@ -257,14 +265,27 @@ def _stream(program: Program, env: WorkerEnv, task: Task, stage: Stage, ctx: Tas
     return True
 
 
-def _chunks(program: Program, env: WorkerEnv, task: Task) -> Iterator[list[Any]]:
+def _chunks(program: Program, env: WorkerEnv, task: Task,
+            as_text: bool) -> Iterator[list[Any] | TextBlock]:
+    """The task's records in lists of ``STREAM_CHUNK``; with ``as_text`` (no operator
+    between source and sinks) also blocks of lines the reader kept as bytes."""
     if task.records is not None:
         records = task.records
         for i in range(0, len(records), STREAM_CHUNK):
             yield records[i:i + STREAM_CHUNK]
     elif task.source is not None and task.source[1] != task.source[2]:
         partition, start, end = task.source
-        it = iter(env.reader(program, task.stage).read(partition, start, end))
+        reader = env.reader(program, task.stage)
+        pieces = reader.read_text(partition, start, end) if as_text else None
+        if pieces is not None:
+            for piece in pieces:
+                if isinstance(piece, TextBlock):
+                    yield piece
+                    continue
+                for i in range(0, len(piece), STREAM_CHUNK):
+                    yield piece[i:i + STREAM_CHUNK]  # type: ignore[index]
+            return
+        it = iter(reader.read(partition, start, end))
         while chunk := list(islice(it, STREAM_CHUNK)):
             yield chunk
 

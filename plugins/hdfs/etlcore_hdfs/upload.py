@@ -25,12 +25,6 @@ if TYPE_CHECKING:
     from etlcore_hdfs.fs import HdfsFileSystem
 
 _END = object()
-_ABORT = object()
-
-
-class _Aborted(Exception):
-    """Raised inside the request body to cut a stream that was given up."""
-
 
 class StreamUpload(Upload):
     """``write`` bytes, then ``close`` (stored) or ``abort`` (nothing visible kept)."""
@@ -78,7 +72,10 @@ class StreamUpload(Upload):
         self.closed = True
         self.chunks = []
         if self.sender is not None:
-            self.pending.put(_ABORT)
+            # end the body rather than cut it: a cut request leaves the DataNode to create
+            # and close the file after its reset, which may be after our delete; a finished
+            # one has created and closed it when the answer comes, so the delete is last
+            self.pending.put(_END)
             self.sender.join()
             with contextlib.suppress(Exception):  # best effort: a temp name, never published
                 self.fs.remove(self.path)
@@ -88,8 +85,6 @@ class StreamUpload(Upload):
             item = self.pending.get()
             if item is _END:
                 return
-            if item is _ABORT:
-                raise _Aborted
             yield item
 
     def _send(self) -> None:
@@ -100,7 +95,7 @@ class StreamUpload(Upload):
             self.failure = err
             while True:  # drain, so close() and abort() never wait on a dead sender
                 try:
-                    if self.pending.get_nowait() in (_END, _ABORT):
+                    if self.pending.get_nowait() is _END:
                         break
                 except queue.Empty:
                     break

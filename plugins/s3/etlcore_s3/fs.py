@@ -88,6 +88,19 @@ def _shared_client(fs: S3FileSystem) -> Any:
         return client
 
 
+def request_checksums(endpoint_url: str | None) -> str:
+    """botocore's ``request_checksum_calculation`` for an endpoint.
+
+    Over plain HTTP, SigV4 signs every request body's SHA-256, which the server
+    checks (botocore always signs payloads without TLS): a CRC32 of the same
+    bytes, botocore's default since 1.36, is a second pass over each part, on the
+    client and again on the server, that catches nothing the SHA-256 does not.
+    Over HTTPS botocore leaves the body unsigned, so the CRC32 stays.
+    """
+    plain = (endpoint_url or "").lower().startswith("http://")
+    return "when_required" if plain else "when_supported"
+
+
 def _code(err: BaseException) -> str:
     response = getattr(err, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
@@ -146,7 +159,13 @@ class S3FileSystem(FileSystem):
                 aws_session_token=o.session_token, profile_name=o.profile)
             if session.region_name is None and o.region is None:
                 config = config.merge(Config(region_name="us-east-1"))
-            return session.client("s3", endpoint_url=o.endpoint_url, config=config)
+            client = session.client("s3", endpoint_url=o.endpoint_url, config=config)
+            # the endpoint may come from AWS_ENDPOINT_URL or a profile: ask the client
+            checksums = request_checksums(client.meta.endpoint_url)
+            if checksums != client.meta.config.request_checksum_calculation:
+                client = session.client("s3", endpoint_url=o.endpoint_url, config=config.merge(
+                    Config(request_checksum_calculation=checksums)))
+            return client
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
         """``fn()`` retried while S3 is unreachable or failing; ``what`` names it in logs."""

@@ -36,7 +36,7 @@ class PartUpload(Upload):
         self.part_size = fs.options.multipart_chunksize
         self.buffer: list[bytes] = []
         self.buffered = 0
-        self.upload_id: str | None = None
+        self.created: Future[str] | None = None  # CreateMultipartUpload, on the pool
         self.pool: ThreadPoolExecutor | None = None
         self.sending: deque[Future[dict[str, Any]]] = deque()
         self.done: list[dict[str, Any]] = []
@@ -56,7 +56,7 @@ class PartUpload(Upload):
             return
         self.closed = True
         try:
-            if self.upload_id is None:  # less than a part in all: one request
+            if self.created is None:  # less than a part in all: one request
                 body = b"".join(self.buffer)
                 self.buffer = []
                 self.fs.call(f"PutObject {self.path}", lambda: self.fs.client.put_object(
@@ -68,9 +68,10 @@ class PartUpload(Upload):
             while self.sending:
                 self.done.append(self.sending.popleft().result())
             parts = sorted(self.done, key=lambda p: p["PartNumber"])
+            upload_id = self.upload_id
             self.fs.call(f"CompleteMultipartUpload {self.path}",
                          lambda: self.fs.client.complete_multipart_upload(
-                             Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
+                             Bucket=self.bucket, Key=self.key, UploadId=upload_id,
                              MultipartUpload={"Parts": parts}))
         except BaseException as err:
             self._abandon()
@@ -85,6 +86,11 @@ class PartUpload(Upload):
             self.closed = True
             self._abandon()
             self._stop_pool()
+
+    @property
+    def upload_id(self) -> str | None:
+        """The multipart upload's id (waits for its creation); None before the first part."""
+        return None if self.created is None else self.created.result()
 
     # -- parts -------------------------------------------------------------------------
     def _ready(self) -> int:
@@ -113,23 +119,27 @@ class PartUpload(Upload):
         self.buffer, self.buffered = ([rest], len(rest)) if rest else ([], 0)
 
     def _submit(self, body: bytes) -> None:
-        if self.upload_id is None:
-            answer = self.fs.call(f"CreateMultipartUpload {self.path}",
-                                  lambda: self.fs.client.create_multipart_upload(
-                                      Bucket=self.bucket, Key=self.key))
-            self.upload_id = answer["UploadId"]
+        if self.pool is None:  # created on the pool: the writer goes on meanwhile
             self.pool = ThreadPoolExecutor(self.fs.options.max_concurrency,
                                            thread_name_prefix="etlcore-s3-part")
+            self.created = self.pool.submit(self._create)  # first in line, so never starved
         while len(self.sending) >= self.fs.options.max_concurrency:
             self.done.append(self.sending.popleft().result())  # a failed part raises here
         number = len(self.done) + len(self.sending) + 1
         assert self.pool is not None
         self.sending.append(self.pool.submit(self._part, number, body))
 
+    def _create(self) -> str:
+        answer = self.fs.call(f"CreateMultipartUpload {self.path}",
+                              lambda: self.fs.client.create_multipart_upload(
+                                  Bucket=self.bucket, Key=self.key))
+        return str(answer["UploadId"])
+
     def _part(self, number: int, body: bytes) -> dict[str, Any]:
+        upload_id = self.upload_id  # a failed creation fails the part with its error
         answer = self.fs.call(f"UploadPart {number} of {self.path}",
                               lambda: self.fs.client.upload_part(
-                                  Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
+                                  Bucket=self.bucket, Key=self.key, UploadId=upload_id,
                                   PartNumber=number, Body=body))
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
@@ -139,9 +149,9 @@ class PartUpload(Upload):
             future.cancel()
         self.sending.clear()
         self.buffer, self.buffered = [], 0
-        if self.upload_id is not None:
+        if self.created is not None:
             with contextlib.suppress(Exception):  # the original error matters more
-                self.fs.client.abort_multipart_upload(
+                self.fs.client.abort_multipart_upload(  # (a failed creation: nothing to abort)
                     Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
 
     def _stop_pool(self) -> None:

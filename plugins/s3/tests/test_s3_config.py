@@ -82,3 +82,21 @@ def test_checkpoint_url_without_a_bucket_names_the_key(bad: str) -> None:
     with pytest.raises(ConfigError) as err:
         StreamingContext(1.0, bad)
     assert err.value.key == "checkpoint" and "with a bucket" in str(err.value)
+
+
+def test_parts_skip_the_crc32_only_where_sigv4_signs_the_body(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over plain HTTP botocore signs each body's SHA-256; over HTTPS the CRC32 stays."""
+    from etlcore_s3.fs import S3FileSystem, request_checksums
+
+    assert request_checksums("http://127.0.0.1:9000") == "when_required"
+    assert request_checksums("HTTP://minio:9000") == "when_required"
+    assert request_checksums("https://s3.example.com") == "when_supported"
+    assert request_checksums(None) == "when_supported"  # AWS: https
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # the endpoint from the env
+    plain = filesystem_for("s3://b/x", load_plugins=True)
+    assert isinstance(plain, S3FileSystem) and plain.options.endpoint_url is None
+    assert plain._make_client().meta.config.request_checksum_calculation == "when_required"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://127.0.0.1:9")
+    tls = plain._make_client()
+    assert tls.meta.config.request_checksum_calculation == "when_supported"

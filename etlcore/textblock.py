@@ -1,0 +1,75 @@
+"""Text lines kept as their UTF-8 bytes from a text source to a text sink.
+
+A job that reads text lines and writes them unchanged (``directory`` -> ``files``,
+both ``format: text``) would decode every line to ``str``, split the text, then
+join and encode the lines back: for 128 MB that is ~0.3 s of CPU, as much as an
+S3 upload's own signing and checksums. When no operator sits between the
+source and its sinks, the engine asks the reader for blocks of whole lines
+(:meth:`etlcore.source.SourceReader.read_text`) and hands each to the sinks'
+part writers (:meth:`etlcore.sink.PartWriter.write_text`). The records are the
+same lines either way: a writer that wants them as ``str`` gets
+:meth:`TextBlock.lines`, and the counts are those of the lines.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+
+from etlcore._fast import COMPILED
+
+if COMPILED:
+    try:
+        from etlcore._fast.lines_c import scan_lines
+    except ImportError as exc:  # a build from before this kernel existed
+        raise ImportError(
+            f"etlcore's C kernel etlcore._fast.lines_c is not built or does not load ({exc}). "
+            "Build it with `pip install -e .` (or `python setup.py build_ext --inplace`), or "
+            "set ETLCORE_PURE_PYTHON=1 to run the pure-Python kernels."
+        ) from exc
+else:
+    from etlcore._fast.lines_ref import scan_lines
+
+#: codecs whose ASCII bytes are the same characters: ASCII text in them is UTF-8 as it is
+ASCII_SUPERSETS = frozenset({"utf-8", "ascii", "iso8859-1", "iso8859-15", "cp1252"})
+
+
+@dataclass(frozen=True)
+class TextBlock:
+    """Whole lines of valid UTF-8, each ending in ``\\n`` (none holds ``\\r``), and
+    how many: the records a text source would have made of them."""
+
+    data: bytes
+    count: int
+
+    def lines(self) -> list[str]:
+        """The records: each line without its ``\\n``."""
+        lines = self.data.decode("utf-8").split("\n")
+        lines.pop()  # what follows the last "\n"
+        return lines
+
+
+def text_block(data: bytes, encoding: str) -> TextBlock | None:
+    """A text file's bytes (in ``encoding``) as one block of lines, or None when they must
+    be decoded line by line: ``\\r`` line breaks, a codec other than UTF-8 with non-ASCII
+    bytes, or bytes that are not valid UTF-8 (those lines become dead letters).
+
+    A last line without a line break gets one, as the ``files`` sink would write it.
+    """
+    count, cr, ascii = scan_lines(data)  # one pass (lines_c)
+    if cr:
+        return None
+    name = codecs.lookup(encoding).name
+    if not ascii:
+        if name != "utf-8":
+            return None
+        try:
+            data.decode("utf-8")  # validation only: invalid lines are dead letters
+        except UnicodeDecodeError:
+            return None
+    elif name not in ASCII_SUPERSETS:
+        return None
+    if data and not data.endswith(b"\n"):
+        data += b"\n"
+        count += 1
+    return TextBlock(data, count)

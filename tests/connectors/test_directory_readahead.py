@@ -1,0 +1,112 @@
+"""A directory reader on a remote store (``read_ahead`` > 1) keeps fetching past its batch's
+end: the next batch finds its first files fetched, each file is read once, and a fetch
+that failed ahead of its batch is made again by that batch."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from etlcore.clock import ManualClock
+from etlcore.connectors.directory import DirectorySource, DirectorySourceConfig
+from etlcore.plugin.fs import LocalFileSystem
+from etlcore.source import Rejected, SourceContext
+
+
+class Remote(LocalFileSystem):
+    """Local files read as a remote store would be, counting reads; ``fail`` names files
+    whose first read fails."""
+
+    def __init__(self, fail: tuple[str, ...] = ()) -> None:
+        self.read_ahead = 2
+        self.reads: list[str] = []
+        self.fail = set(fail)
+        self.lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"fail": self.fail}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(tuple(state["fail"]))  # type: ignore[misc]
+
+    def read(self, path: Any, start: int = 0, length: int | None = None) -> bytes:
+        name = os.path.basename(path)
+        with self.lock:
+            self.reads.append(name)
+            if name in self.fail:
+                self.fail.discard(name)
+                raise OSError(5, "the store hiccuped")
+        return super().read(path, start, length)
+
+
+def setup(tmp_path: Path, fs: Remote) -> tuple[DirectorySource, Any]:
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    for f in range(6):
+        (inbox / f"{f}.txt").write_text(f"{f}-a\n{f}-b\n")
+        os.utime(inbox / f"{f}.txt", ns=(f * 10**9, f * 10**9))
+    src = DirectorySource(DirectorySourceConfig(path=str(inbox), max_files_per_batch=2), fs=fs)
+    src.open(SourceContext("directory-1", ManualClock(), tmp_path / "state"))
+    reader = src.reader()
+    reader.open(None)  # type: ignore[arg-type]
+    return src, reader
+
+
+def reads_reach(fs: Remote, n: int) -> list[str]:
+    deadline = time.monotonic() + 30
+    while len(fs.reads) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return sorted(fs.reads)
+
+
+def shown(records: Any) -> list[Any]:
+    return [r.reason if isinstance(r, Rejected) else r for r in records]
+
+
+def test_the_next_batch_is_fetched_during_this_one_and_each_file_once(tmp_path: Path) -> None:
+    fs = Remote()
+    src, reader = setup(tmp_path, fs)
+    try:
+        got, start = [], 0
+        for batch in range(3):
+            end = src.plan("0", start, None)
+            assert end == start + 2
+            got += shown(reader.read("0", start, end))
+            # this batch's two files, and the next batch's two on their way
+            assert reads_reach(fs, min(6, end + 2)) == [f"{f}.txt" for f in range(min(6, end + 2))]
+            start = end
+            assert batch < 2 or end == 6
+        assert got == [f"{f}-{s}" for f in range(6) for s in "ab"]
+        assert sorted(fs.reads) == [f"{f}.txt" for f in range(6)]  # none read twice
+    finally:
+        reader.close()
+
+
+def test_a_fetch_that_failed_ahead_is_made_again_by_its_batch(tmp_path: Path) -> None:
+    fs = Remote(fail=("2.txt",))
+    src, reader = setup(tmp_path, fs)
+    try:
+        assert shown(reader.read("0", 0, src.plan("0", 0, None))) == ["0-a", "0-b", "1-a", "1-b"]
+        reads_reach(fs, 4)
+        assert shown(reader.read("0", 2, src.plan("0", 2, None))) == ["2-a", "2-b", "3-a", "3-b"]
+        assert sorted(fs.reads).count("2.txt") == 2  # ahead (failed), then by its batch
+    finally:
+        reader.close()
+
+
+def test_the_reader_pickles_without_its_pool(tmp_path: Path) -> None:
+    fs = Remote()
+    src, reader = setup(tmp_path, fs)
+    try:
+        list(reader.read("0", 0, src.plan("0", 0, None)))
+        assert reader._ahead is not None
+        shipped = pickle.loads(pickle.dumps(reader))
+        assert shipped._ahead is None
+        assert shown(shipped.read("0", 0, 2)) == ["0-a", "0-b", "1-a", "1-b"]
+        shipped.close()
+    finally:
+        reader.close()
