@@ -14,11 +14,20 @@ same lines either way: a writer that wants them as ``str`` gets
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
-from etlcore._fast import COMPILED
 
-if COMPILED:
+@cache
+def _scanner() -> Callable[[bytes], tuple[int, bool, bool]]:
+    """The line-scanning kernel, loaded on first use: ``import etlcore`` loads no kernel, so
+    a missing build reaches the CLI as its one-line error, not as a traceback."""
+    from etlcore._fast import COMPILED
+
+    if not COMPILED:
+        from etlcore._fast.lines_ref import scan_lines
+        return scan_lines
     try:
         from etlcore._fast.lines_c import scan_lines
     except ImportError as exc:  # a build from before this kernel existed
@@ -27,8 +36,8 @@ if COMPILED:
             "Build it with `pip install -e .` (or `python setup.py build_ext --inplace`), or "
             "set ETLCORE_PURE_PYTHON=1 to run the pure-Python kernels."
         ) from exc
-else:
-    from etlcore._fast.lines_ref import scan_lines
+    return scan_lines
+
 
 #: codecs whose ASCII bytes are the same characters: ASCII text in them is UTF-8 as it is
 ASCII_SUPERSETS = frozenset({"utf-8", "ascii", "iso8859-1", "iso8859-15", "cp1252"})
@@ -56,7 +65,7 @@ def text_block(data: bytes, encoding: str) -> TextBlock | None:
 
     A last line without a line break gets one, as the ``files`` sink would write it.
     """
-    count, cr, ascii = scan_lines(data)  # one pass (lines_c)
+    count, cr, ascii = _scanner()(data)  # one pass (lines_c)
     if cr:
         return None
     name = codecs.lookup(encoding).name
