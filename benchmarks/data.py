@@ -203,6 +203,7 @@ def line_file(spec: Spec, data: list[str] | None = None) -> LineFile:
 
 
 def read_lines(path: str) -> list[str]:
-    """Every line of a line file, without its newline: what a plain loop reads."""
+    """Every line of a line file, without its newline: the reference the feed tests compare
+    ``LineFileSource`` with (the plain loops iterate the file instead, a line at a time)."""
     with open(path, "rb") as f:
         return f.read().decode().split("\n")[:-1]
