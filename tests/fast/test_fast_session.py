@@ -296,3 +296,22 @@ def test_finished_int_keys_return_after_many_others_finished(session: ModuleType
     rows = store.process([], [], [], 10 * US, False)
     assert [r[0] for r in rows] == [2999 - k for k in range(3000)] and len(store) == 0
     assert store.to_state() == (1, [])
+
+
+@pytest.mark.parametrize("reducer", ["sum", "mean", "min", pick_fn])
+def test_many_sessions_of_a_key_finish_in_one_step_as_in_the_reference(reducer: Any) -> None:
+    # 300 sessions per key (gap 5, events 10 apart) finish at one watermark, some bridged
+    # first: every finished session's row, then its aggregate dropped while the session
+    # table's HashAgg compacts (most of its slots dead), and what is left goes on equally
+    gap = 5
+    keys = [k for t in range(0, 3000, 10) for k in ("a", "b", 7)]
+    times = [t for t in range(0, 3000, 10) for _ in range(3)]
+    values = [(i * 37) % 101 - 50 for i in range(len(keys))]
+    stores = [REF.SessionStore(gap, reducer), C.SessionStore(gap, reducer)]
+    outs = [s.process(keys, times, values, None, False) for s in stores]
+    bridges = ([7, "a"] * 20, [t + 5 for t in range(1000, 1400, 10)], list(range(40)))
+    outs += [s.process(*bridges, 2000, False) for s in stores]
+    assert len(outs[2]) > 150 and same(outs[2], outs[3])
+    assert len(stores[0]) == len(stores[1]) and same(stores[0].to_state(), stores[1].to_state())
+    rest = [s.process([], [], [], 10**6, False) for s in stores]
+    assert same(rest[0], rest[1]) and len(stores[0]) == len(stores[1]) == 0
