@@ -1,7 +1,7 @@
 """etlcore-kafka: the ``kafka`` source and sink, registered through etlcore's plugin hooks.
 
 - source: :class:`~etlcore_kafka.source.KafkaSource` plans offset ranges on the driver,
-  :class:`~etlcore_kafka.source.KafkaReader` reads them on workers.
+  :class:`~etlcore_kafka.reader.KafkaReader` reads them on workers.
 - sink: :class:`~etlcore_kafka.sink.KafkaWriter` encodes records on workers,
   :class:`~etlcore_kafka.sink.KafkaSink` produces each batch in one transaction on the driver.
 
