@@ -5,8 +5,9 @@
 Runs the benchmark's W2 job (``Etlcore.run_W2``, local runner) as ``ab_w2.py`` does
 and splits each run's CPU time and minor page faults into the window kernel's fold
 (``PaneStore.fold_records``), the building of result rows (``PaneStore.rows`` through
-the window node) and everything else (source slices, the engine's copies of the
-row lists, the job's ``extend``, the cyclic GC). Prints the best run of ``--repeat``
+the window node) and everything else (source slices, the job's ``extend`` and the
+freeing of each batch's row list, the cyclic GC; since 2026-12-05 the engine hands a
+window's row list to ``foreach_batch`` without copying it). Prints the best run of ``--repeat``
 after a warm-up. At many keys nearly every record becomes a row, so the rows'
 share (and their fresh pages: the job keeps every row) is what grows with the keys.
 """

@@ -3,6 +3,8 @@
 A plain list, plus ``to_arrow()`` and ``to_pandas()`` for code that wants the
 batch as a table (DuckDB, Polars, pandas) without writing the conversion.
 They need the ``etlcore[sql]`` extra (pyarrow) and, for ``to_pandas``, pandas.
+A wide node that returns a ``Records`` hands it over: when nothing else read
+it, the engine passes it on to ``foreach_batch`` uncopied (a window's rows).
 """
 
 from __future__ import annotations

@@ -163,6 +163,39 @@ cdef extern from *:
     bint etl_row_class_bare(object cls) noexcept
     object etl_row4_untracked(object cls, object a, object b, object c, object d)
 
+cdef extern from *:
+    """
+    /* An instance of list type tp (list, or a subclass adding no fields: Records) with
+       n empty items, as PyList_New makes a list: the caller sets every item before the
+       list is seen. NULL with an exception for any other type. */
+    static PyObject* etl_list_alloc(PyObject* tp, Py_ssize_t n) {
+        PyTypeObject* t = (PyTypeObject*)tp;
+        PyObject* out;
+        PyObject** items;
+        if (tp == (PyObject*)&PyList_Type)
+            return PyList_New(n);
+        if (!PyType_Check(tp) || !PyType_IsSubtype(t, &PyList_Type)
+                || t->tp_basicsize != PyList_Type.tp_basicsize) {
+            PyErr_Format(PyExc_TypeError, "rows: into must be list or a list subclass "
+                         "without fields, not %R", tp);
+            return NULL;
+        }
+        out = t->tp_alloc(t, 0);
+        if (out == NULL || n == 0)
+            return out;
+        items = (PyObject**)PyMem_Calloc(n, sizeof(PyObject*));
+        if (items == NULL) {
+            Py_DECREF(out);
+            return PyErr_NoMemory();
+        }
+        ((PyListObject*)out)->ob_item = items;
+        ((PyListObject*)out)->allocated = n;
+        Py_SET_SIZE(out, n);
+        return out;
+    }
+    """
+    object etl_list_alloc(object tp, Py_ssize_t n)
+
 
 cdef inline object untrack_plain(object row, Py_ssize_t n):
     """Untrack a row holding only untracked objects (numbers, strs, flat tuples).

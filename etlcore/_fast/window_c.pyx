@@ -13,7 +13,7 @@ from operator import index
 
 from cpython.dict cimport PyDict_CheckExact
 from cpython.float cimport PyFloat_CheckExact
-from cpython.list cimport PyList_CheckExact, PyList_New, PyList_SET_ITEM
+from cpython.list cimport PyList_CheckExact, PyList_SET_ITEM
 from cpython.long cimport PyLong_CheckExact
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.ref cimport Py_INCREF, PyObject
@@ -37,6 +37,7 @@ from etlcore._fast.hashagg_c cimport (
     HashAgg,
     Val,
     classify,
+    etl_list_alloc,
     etl_row4_untracked,
     etl_row_class,
     etl_row_class_bare,
@@ -481,16 +482,17 @@ cdef class PaneStore:
             self.newest = <HashAgg>agg
         return <HashAgg>agg
 
-    def rows(self, first, last, cls, start, end) -> list:
-        """``rows(cls, merge_range(first, last), start, end)`` without the pairs in between."""
+    def rows(self, first, last, cls, start, end, into=list):
+        """``into(rows(cls, merge_range(first, last), start, end))`` without the pairs in
+        between: ``into`` is list or a list subclass adding no fields (``Records``), made
+        here at its length, so no copy of the rows is needed to hand them on."""
         first, last = index(first), index(last)
         cdef HashAgg agg
         cdef Py_ssize_t s, j
-        cdef list out = []
         if first == last:
             found = self.store.get(first)
             if found is None:
-                return out
+                return etl_list_alloc(into, 0)
             agg = <HashAgg>found
         else:
             agg = HashAgg(self.reducer)
@@ -504,7 +506,7 @@ cdef class PaneStore:
         cdef bint plain = etl_row_class_bare(cls) and not (PyObject_GC_IsTracked(start)
                                                           or PyObject_GC_IsTracked(end))
         cdef object k, v, row
-        out = PyList_New(agg.live)
+        cdef object out = etl_list_alloc(into, agg.live)
         j = 0
         for s in range(agg.size):  # one pass: each row allocated and filled in place
             if agg.accs[s].tag != T_DEAD:

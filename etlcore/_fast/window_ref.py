@@ -191,10 +191,15 @@ class PaneStore:
                 total.merge_partials(self._panes[pane].partials())
         return total.results()
 
-    def rows(self, first: int, last: int, cls: Callable[..., Any], start: Any, end: Any
-             ) -> list[Any]:
-        """``rows(cls, merge_range(first, last), start, end)`` without the pairs in between."""
-        return rows(cls, self.merge_range(first, last), start, end)
+    def rows(self, first: int, last: int, cls: Callable[..., Any], start: Any, end: Any,
+             into: type[list[Any]] = list) -> list[Any]:
+        """``into(rows(cls, merge_range(first, last), start, end))``: ``into`` is list or
+        a list subclass adding no fields (``Records``), so the rows need no copy later."""
+        if not (isinstance(into, type) and issubclass(into, list)
+                and into.__basicsize__ == list.__basicsize__):
+            raise TypeError(f"rows: into must be list or a list subclass without fields, "
+                            f"not {into!r}")
+        return into(rows(cls, self.merge_range(first, last), start, end))
 
     def drop_before(self, pane: int) -> None:
         """Forget every pane older than ``pane`` (they left every window)."""

@@ -184,7 +184,7 @@ class BatchExecutor:
         inbox: dict[tuple[str, int], list[list[Any]] | None] = {}
         counters: list[dict[str, Any]] = []
         messages: dict[str, list[tuple[int, Any]]] = {}
-        collected: dict[str, list[tuple[tuple[int, int], list[list[Any]]]]] = {}
+        collected: dict[str, list[tuple[tuple[int, int], list[list[Any]], bool]]] = {}
 
         def build(stage: Any, sides: list[Any] | None = None, held: bool = False) -> list[Task]:
             """The stage's tasks; a wide stage's ``inputs`` come from ``sides`` (the inbox).
@@ -296,9 +296,14 @@ class BatchExecutor:
             outcome.messages.setdefault(name, [])
         for name, chunks in collected.items():
             chunks.sort(key=lambda c: c[0])
+            if len(chunks) == 1 and chunks[0][2] and len(chunks[0][1]) == 1 and (
+                    type(chunks[0][1][0]) is Records):
+                # a wide node's Records (a window's rows) that nothing else read: handed on
+                outcome.collected[name] = chunks[0][1][0]
+                continue
             # one copy, in C, into the list foreach_batch receives (see _commit)
             flat = Records()
-            for _, parts in chunks:
+            for _, parts, _sole in chunks:
                 for p in parts:
                     flat += p
             outcome.collected[name] = flat
@@ -334,7 +339,7 @@ class BatchExecutor:
               inbox: dict[tuple[str, int], list[list[Any]] | None], outcome: BatchOutcome,
               counters: list[dict[str, Any]],
               messages: dict[str, list[tuple[int, Any]]],
-              collected: dict[str, list[tuple[tuple[int, int], list[list[Any]]]]]) -> None:
+              collected: dict[str, list[tuple[tuple[int, int], list[list[Any]], bool]]]) -> None:
         for r in sorted(results, key=lambda r: r.part):
             outcome.records_in += r.records_in
             if stage.kind == "source":
@@ -367,4 +372,16 @@ class BatchExecutor:
                                                   + r.write_s.get(ex.id, 0.0))
                 elif ex.kind == "collect" and r.collected.get(ex.id) is not None:
                     collected.setdefault(ex.target, []).append(
-                        ((stage.id, r.part), r.collected[ex.id]))
+                        ((stage.id, r.part), r.collected[ex.id], _sole_reader(stage, ex)))
+
+
+def _sole_reader(stage: Any, ex: Any) -> bool:
+    """Whether collect exit ``ex`` is the only reader of a wide stage's root output.
+
+    Then a ``Records`` the root's ``reduce_side`` returned (a window's rows, made
+    by the kernel at their length) is held by nothing else, not by a sink's
+    message nor by a narrow node's input, and goes to ``foreach_batch`` uncopied.
+    """
+    return (stage.kind == "wide" and ex.node == stage.root
+            and sum(e.node == ex.node for e in stage.exits) == 1
+            and not any(ex.node in m.inputs for m in stage.members))

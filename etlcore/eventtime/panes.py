@@ -19,6 +19,7 @@ from etlcore import _fast
 from etlcore._fast._common import is_field
 from etlcore.eventtime.base import EventTimeNode, WindowResult, WindowSpec, seconds, to_us
 from etlcore.graph.base import Node
+from etlcore.records import Records
 
 
 class PaneWindowNode(EventTimeNode):
@@ -67,7 +68,9 @@ class PaneWindowNode(EventTimeNode):
         start = k * self.slide_us
         start_s, end_s = seconds(start), seconds(start + self.size_us)
         if keys is None:
-            return store.rows(first, first + self.size_p - 1, WindowResult, start_s, end_s)
+            # made as the Records foreach_batch receives: the engine hands it on uncopied
+            return store.rows(first, first + self.size_p - 1, WindowResult, start_s, end_s,
+                              Records)
         pairs = [kv for kv in store.merge_range(first, first + self.size_p - 1) if kv[0] in keys]
         return _fast.window.rows(WindowResult, pairs, start_s, end_s)
 
@@ -120,7 +123,7 @@ class PaneWindowNode(EventTimeNode):
         lists = [self._result(store, k, None) for k in sorted(ready)]
         if len(lists) == 1:  # one window (tumbling, most batches): the kernel's list as it is
             return lists[0]
-        out: list[WindowResult] = []
+        out: list[WindowResult] = Records()
         for rows in lists:  # extend: the kernel's row lists, not a row at a time
             out += rows
         return out

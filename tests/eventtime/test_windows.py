@@ -276,3 +276,45 @@ def test_bad_times_and_late_records_dead_letter_in_record_order(name):
     assert metrics.total_late_records == 2
     assert sorted(MemorySink.results(name)) == [WindowResult("a", 20.0, 25.0, 3),
                                                 WindowResult("b", 25.0, 30.0, 1)]
+
+
+def test_window_rows_reach_a_lone_foreach_batch_uncopied(monkeypatch):
+    from etlcore.eventtime.panes import PaneWindowNode
+    from etlcore.records import Records
+
+    made = []
+    final = PaneWindowNode._final
+
+    def spy(self, *a):
+        made.append(final(self, *a))
+        return made[-1]
+
+    monkeypatch.setattr(PaneWindowNode, "_final", spy)
+    got = []
+    ctx = StreamingContext(1.0, clock="manual", parallelism=1)
+    (events(ctx).tumbling_window(5, key=1, value=2)
+        .foreach_batch(lambda _, rows: got.append(rows)))
+    ctx.run(batches=5)
+    got = [r for r in got if r]  # every batch calls foreach_batch, the empty ones too
+    assert [list(r) for r in got] == [
+        [WindowResult("a", 0.0, 5.0, 6), WindowResult("b", 0.0, 5.0, 7),
+         WindowResult("b", 5.0, 10.0, 5)],
+        [WindowResult("a", 10.0, 15.0, 3)]]
+    assert all(type(r) is Records for r in got)
+    handed = [m for m in made if m]
+    assert len(handed) == 2 and all(a is b for a, b in zip(got, handed, strict=True))
+
+
+def test_window_rows_read_twice_are_copied_for_each_reader(name):
+    """A foreach_batch that empties its rows takes none from another foreach or a sink."""
+    seen = []
+    ctx = StreamingContext(1.0, clock="manual", parallelism=1)
+    windows = events(ctx).tumbling_window(5, key=1, value=2)
+    windows.foreach_batch(lambda _, rows: rows.clear())
+    windows.foreach_batch(lambda _, rows: seen.extend(rows))
+    windows.sink("memory", name=name)
+    windows.foreach_batch(lambda _, rows: rows.clear())
+    ctx.run(batches=5)
+    want = [WindowResult("a", 0.0, 5.0, 6), WindowResult("b", 0.0, 5.0, 7),
+            WindowResult("b", 5.0, 10.0, 5), WindowResult("a", 10.0, 15.0, 3)]
+    assert seen == want and MemorySink.results(name) == want

@@ -445,3 +445,28 @@ def test_pane_rows_of_a_tuple_class_with_more_fields_are_whole() -> None:
     assert all(type(r) is Loose and r.__dict__ == {} for r in rows)
     rows[0].note = "kept"
     assert rows[0].note == "kept"
+
+
+@pytest.mark.parametrize("impl", [C, REF], ids=["c", "ref"])
+def test_pane_rows_made_as_the_list_type_asked_for(impl: ModuleType) -> None:
+    """``into``: the rows come as that list type (Records, to be handed on uncopied)."""
+    from etlcore.eventtime import WindowResult
+    from etlcore.records import Records
+
+    class Loose(list):  # noqa: SLOT001 - a __dict__: not a list of the engine's shape
+        pass
+
+    store = impl.PaneStore("sum")
+    store.fold([7, 8, 7, "s"], [0, 0, 0, 20], [1.5, 2.5, 1, 4], 10)
+    for pane, want in ((0, [(7, 0.0, 1.0, 2.5), (8, 0.0, 1.0, 2.5)]),
+                       (2, [("s", 0.0, 1.0, 4)]), (1, [])):
+        rows = store.rows(pane, pane, WindowResult, 0.0, 1.0, Records)
+        assert type(rows) is Records and rows == want
+        assert type(store.rows(pane, pane, WindowResult, 0.0, 1.0)) is list
+    merged = store.rows(0, 2, WindowResult, 0.0, 1.0, Records)
+    assert type(merged) is Records and len(merged) == 3
+    rows.append(1)  # an ordinary list from then on
+    assert rows == [1]
+    for bad in (tuple, Loose, "list"):
+        with pytest.raises(TypeError, match="into"):
+            store.rows(0, 0, WindowResult, 0.0, 1.0, bad)
