@@ -261,6 +261,7 @@ class JsonDecoder:
         out, at, reasons, rest, raws = _kernel.decode_lines(
             self._one, self._post, self._cls, self._offsets, self._keys, block.data,
             block.start, block.stop, _DecodeErrors, msgspec.ValidationError, _MISFIT)
+        block.counted(len(out) + len(at))  # every line is a record or a refusal
         self._word(rest, reasons, raws.__getitem__, True)
         return out, raws, reasons
 

@@ -199,7 +199,7 @@ class LineFileReader(SourceReader):
         if not self.binary or end != start + 1:
             return None
         span = self.span(*self.ranges[start * self.parts + int(partition)])
-        return None if span is None else LineBlock.of(*span)
+        return None if span is None else LineBlock(*span)
 
     def lines(self, lo: int, hi: int) -> list[str] | list[bytes]:
         """The lines whose first byte is in ``[lo, hi)``, the last one read to its end."""

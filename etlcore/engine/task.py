@@ -326,8 +326,8 @@ def _execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
                 block = env.reader(program, task.stage).read_lines(*task.source)
             if block is not None and first is not None and first.node is not None:
                 where = first.key  # the source's only reader parses the lines in their buffer
-                result.records_in = block.count
                 out = first.node.apply_lines(block, ctx, task.params.get(first.key))
+                result.records_in = block.count  # counted by the decoder as it went
                 vals[first.key] = [out]
                 result.records_out[first.key] = len(out)
                 vals[stage.root] = None  # read by no one else (_lines_member)

@@ -261,14 +261,16 @@ def test_lines_read_in_their_buffer_decode_as_the_lines_themselves(lines, pad, s
     schema, required, output = settings_
     decoder = JsonDecoder(schema, required, output, objects_only=True)
     data = pad[0] + b"\n".join(lines) + pad[1]
-    block = LineBlock.of(data, len(pad[0]), len(data) - len(pad[1]))
+    block = LineBlock(data, len(pad[0]), len(data) - len(pad[1]))
     assert block.lines() == lines and block.count == len(lines)
     values, at, reasons = decoder.decode_split(lines)
     for kernel in (jsondecode_c, jsondecode_ref):
+        fresh = LineBlock(data, block.start, block.stop)
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(jsondecode, "_kernel", kernel)
-            got = decoder.decode_lines(block)
+            got = decoder.decode_lines(fresh)
         assert got == (values, [lines[i] for i in at], reasons)
+        assert fresh._count == len(lines)  # noted as the lines were decoded, not recounted
         assert [type(v) for v in got[0]] == [type(v) for v in values]
 
 

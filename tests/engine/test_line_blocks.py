@@ -65,7 +65,7 @@ class LinesReader(SourceReader):
         # a buffer with bytes around the lines, as a file read that began early and ran on
         data = b"junk\n" + b"\n".join(self.read(partition, start, end)) + b"\nmore"
         CALLS["read"] -= 1
-        return LineBlock.of(data, 5, len(data) - 5)
+        return LineBlock(data, 5, len(data) - 5)
 
 
 def run(stream_of: Any, build: Any, **kwargs: Any) -> tuple[list[Any], list[Any], list[Any]]:
@@ -123,7 +123,8 @@ def test_the_same_records_on_the_processes_runner():
 
 
 def test_a_block_counts_its_lines_and_checks_its_bounds():
-    block = LineBlock.of(b"a\n\nb\nc", 2, 5)
-    assert (block.lines(), block.count, len(block)) == ([b"", b"b", b""], 3, 3)
+    block = LineBlock(b"a\n\nb\nc", 2, 5)
+    assert (block.count, len(block), block.lines()) == (3, 3, [b"", b"b", b""])
+    assert LineBlock(b"a\nb").count == 2 and LineBlock(b"").lines() == [b""]
     with pytest.raises(ValueError, match="start and stop"):
-        LineBlock.of(b"abc", 2, 1)
+        LineBlock(b"abc", 2, 1)
