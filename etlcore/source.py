@@ -135,8 +135,10 @@ class SourceReader(ABC):
         lines, when they are exactly its ``lines()``; None (the default, and for a range
         with no lines): the engine calls ``read``.
 
-        The engine asks when the source's first operator parses lines out of a buffer
-        (``parse_json``), so no ``bytes`` object is made per line (:mod:`etlcore.lineblock`).
+        The engine asks when the source's one reader in a task parses lines out of a
+        buffer (``parse_json``, alone or fused with the narrow steps after it) and the
+        task is not streamed into part writers, so no ``bytes`` object is made per line
+        (:mod:`etlcore.lineblock`).
         """
         return None
 
