@@ -33,6 +33,7 @@ import msgspec
 
 from etlcore._fast import COMPILED
 from etlcore.errors import ConfigError
+from etlcore.lineblock import LineBlock
 
 if COMPILED:
     try:
@@ -238,15 +239,41 @@ class JsonDecoder:
         out, at, reasons, rest = _kernel.decode_texts(
             self._one, self._post, self._cls, self._offsets, self._keys, texts, self._slow,
             _DecodeErrors, msgspec.ValidationError if typed else None, _MISFIT)
-        for j, kind in rest:  # text that is not JSON (1% of W3): its message as msgspec said it
-            value, raw = reasons[j], texts[at[j]]
-            reasons[j] = (f"invalid JSON: {value}{_where(raw, value)}"
-                          if kind is msgspec.DecodeError and type(value) is str
-                          else _reason(raw, _exception(kind, value), typed))
+        self._word(rest, reasons, lambda j: texts[at[j]], typed)
         if self.schema is None and self.objects_only and out:
             out, failed = self._objects(texts, out, list(zip(at, reasons, strict=True)))
             at, reasons = [i for i, _ in failed], [r for _, r in failed]
         return out, at, reasons
+
+    def decode_lines(self, block: LineBlock) -> tuple[list[Any], list[bytes], list[str]]:
+        """``(records, refused, reasons)``: the lines of ``block`` decoded in order, and the
+        lines that failed, as ``bytes``, with their reasons (:meth:`decode_split`'s).
+
+        With a schema, each line reaches msgspec as a view of the block's buffer (one
+        kernel call, no ``bytes`` object per line; :mod:`etlcore.lineblock`). Without one,
+        the lines are split out first: only JSON objects pass, which is checked on the
+        decoded list (:meth:`_objects`).
+        """
+        if self.schema is None:
+            lines = block.lines()
+            out, at, reasons = self.decode_split(lines)
+            return out, list(map(lines.__getitem__, at)), reasons
+        out, at, reasons, rest, raws = _kernel.decode_lines(
+            self._one, self._post, self._cls, self._offsets, self._keys, block.data,
+            block.start, block.stop, _DecodeErrors, msgspec.ValidationError, _MISFIT)
+        block.counted(len(out) + len(at))  # every line is a record or a refusal
+        self._word(rest, reasons, raws.__getitem__, True)
+        return out, raws, reasons
+
+    def _word(self, rest: list[tuple[int, type]], reasons: list[Any],
+              raw: Callable[[int], Any], typed: bool) -> None:
+        """Word the failures the kernel left as msgspec's message or error (``rest``):
+        text that is not JSON (1% of W3), with the text around the bad byte."""
+        for j, kind in rest:
+            value, text = reasons[j], raw(j)
+            reasons[j] = (f"invalid JSON: {value}{_where(text, value)}"
+                          if kind is msgspec.DecodeError and type(value) is str
+                          else _reason(text, _exception(kind, value), typed))
 
     def _slow(self, raw: Any, err: BaseException) -> Any:
         """What the C path refused: a dict decoded already (a ``format: dict`` source) is

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from etlcore.clock import Clock
+from etlcore.lineblock import LineBlock
 from etlcore.textblock import TextBlock
 
 Position = Any  # JSON-serialisable: int, str, list, dict, None
@@ -126,6 +127,18 @@ class SourceReader(ABC):
 
         The engine asks when a stage passes the source's records unchanged into its
         sinks, so lines need not be decoded and encoded back (:mod:`etlcore.textblock`).
+        """
+        return None
+
+    def read_lines(self, partition: str, start: Position, end: Position) -> LineBlock | None:
+        """The records of ``read`` as one :class:`~etlcore.lineblock.LineBlock` of bytes
+        lines, when they are exactly its ``lines()``; None (the default, and for a range
+        with no lines): the engine calls ``read``.
+
+        The engine asks when the source's one reader in a task parses lines out of a
+        buffer (``parse_json``, alone or fused with the narrow steps after it) and the
+        task is not streamed into part writers, so no ``bytes`` object is made per line
+        (:mod:`etlcore.lineblock`).
         """
         return None
 

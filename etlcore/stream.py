@@ -44,6 +44,7 @@ from etlcore.records import Records
 
 if TYPE_CHECKING:
     from etlcore.context import StreamingContext
+    from etlcore.lineblock import LineBlock
 
 _BUILTIN_REDUCERS = ("sum", "count", "min", "max", "mean")
 _FOLDS: dict[str, Callable[[Any, Any], Any]] = {"sum": operator.add, "min": min, "max": max}
@@ -264,7 +265,15 @@ class Stream:
                 run.dead_letter_many(list(map(records.__getitem__, at)), reasons, key)
             return values
 
-        node = MapPartitionsNode(self.node, key, apply, per_record=True, fresh=True)
+        def apply_lines(block: LineBlock, run: Any) -> list[Any]:
+            """A source's lines read out of its buffer: no bytes object per line."""
+            values, refused, reasons = decoder.decode_lines(block)
+            if refused:
+                run.dead_letter_many(refused, reasons, key)
+            return values
+
+        node = MapPartitionsNode(self.node, key, apply, per_record=True, fresh=True,
+                                 lines=apply_lines)
         return Stream(self.ctx, self.ctx._graph.add(node))
 
     def map_partitions(self, fn: Callable[[list[Any]], Iterable[Any]]) -> Stream:

@@ -23,6 +23,7 @@ from typing import Any
 
 from benchmarks.engines.base import CountingSink
 from etlcore.batch import BatchInfo
+from etlcore.lineblock import LineBlock
 from etlcore.sink import Sink, SinkWriter
 from etlcore.source import DriverReader, OffsetSource, SourceReader
 
@@ -192,15 +193,37 @@ class LineFileReader(SourceReader):
             out.extend(self.lines(*self.ranges[b * self.parts + p]))
         return out
 
+    def read_lines(self, partition: str, start: int, end: int) -> LineBlock | None:
+        """W3's lines (``binary``) of one batch as the buffer they were read into: the
+        engine hands it to ``parse_json``, which decodes each line where it lies."""
+        if not self.binary or end != start + 1:
+            return None
+        span = self.span(*self.ranges[start * self.parts + int(partition)])
+        return None if span is None else LineBlock(*span)
+
     def lines(self, lo: int, hi: int) -> list[str] | list[bytes]:
-        """The lines whose first byte is in ``[lo, hi)``, the last one read to its end.
+        """The lines whose first byte is in ``[lo, hi)``, the last one read to its end."""
+        span = self.span(lo, hi)
+        if span is None:
+            return []
+        chunk, first, stop = span
+        if self.binary:
+            lines: list[Any] = chunk.split(b"\n")
+            skip = 1 if first else 0  # the tail of the line begun before lo
+            # the over-read's lines follow the one ending at stop: count those few, not the range
+            return lines[skip:len(lines) - chunk.count(b"\n", stop)]
+        return str(memoryview(chunk)[first:stop], "utf-8").split("\n")
+
+    def span(self, lo: int, hi: int) -> tuple[bytes, int, int] | None:
+        """``(chunk, first, stop)``: the lines whose first byte is in ``[lo, hi)`` are
+        ``chunk[first:stop]``, the last one read to its end; None when there are none.
 
         One read covers the range and, almost always, the end of its last line
         (``OVERREAD`` bytes more); the lines are cut out of that one buffer, so the range's
         bytes are not copied again before they are split.
         """
         if hi <= lo:
-            return []
+            return None
         f = self.file
         begin = max(lo - 1, 0)
         f.seek(begin)
@@ -211,21 +234,16 @@ class LineFileReader(SourceReader):
         if lo > 0:  # skip the end of the line that started before lo (byte lo-1 onwards)
             first = chunk.find(b"\n", 0, last + 1) + 1
             if first == 0:
-                return []  # the whole range lies inside one line begun earlier
+                return None  # the whole range lies inside one line begun earlier
         if first > last:
-            return []
+            return None
         stop = chunk.find(b"\n", last)  # the newline ending the last line begun in range
         if stop < 0 and len(chunk) == want:  # a line longer than the over-read
             chunk += f.readline()
             stop = chunk.find(b"\n", last)
         if stop < 0:  # the file's last line, without a newline
             stop = len(chunk)
-        if self.binary:
-            lines: list[Any] = chunk.split(b"\n")
-            skip = 1 if first else 0  # the tail of the line begun before lo
-            # the over-read's lines follow the one ending at stop: count those few, not the range
-            return lines[skip:len(lines) - chunk.count(b"\n", stop)]
-        return str(memoryview(chunk)[first:stop], "utf-8").split("\n")
+        return chunk, first, stop
 
     def close(self) -> None:
         if self.file is not None:

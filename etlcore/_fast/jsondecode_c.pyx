@@ -18,9 +18,11 @@ Python loop go away:
 """
 
 from cpython.object cimport PyObject, PyTypeObject
+from cpython.buffer cimport PyBuffer_FillInfo
 from cpython.ref cimport Py_INCREF
+from libc.string cimport memchr
 
-__all__ = ["decode_texts", "slot_offsets"]
+__all__ = ["decode_lines", "decode_texts", "slot_offsets"]
 
 cdef extern from "Python.h":
     ctypedef struct PyMemberDef:
@@ -54,6 +56,8 @@ cdef extern from "Python.h":
     PyTypeObject PyFloat_Type
     PyTypeObject PyBool_Type
     PyObject* Py_None
+    Py_ssize_t Py_REFCNT(PyObject* o)
+    PyObject* PyBytes_FromStringAndSize(const char* v, Py_ssize_t n)
 
 DEF MAX_FIELDS = 64
 
@@ -91,6 +95,36 @@ cdef inline bint _atomic(PyObject* v) noexcept:
             or t == &PyBytes_Type or t == &PyBool_Type)
 
 
+cdef PyObject* _project(PyObject* r, Py_ssize_t nf, Py_ssize_t* off, PyObject** keyp) except? NULL:
+    """A new tuple (or dict, with ``keyp``) of the ``nf`` slots of ``r`` at ``off``; NULL with
+    no error set when a slot is unset (never after a decode: the caller projects the careful
+    way). A record of atomic values only is left untracked by the cycle collector."""
+    cdef PyObject* rec
+    cdef PyObject* v
+    cdef Py_ssize_t k
+    cdef bint atomic = True
+    rec = PyDict_New() if keyp != NULL else PyTuple_New(nf)
+    if rec == NULL:
+        raise MemoryError()
+    for k in range(nf):
+        v = (<PyObject**>((<char*>r) + off[k]))[0]
+        if v == NULL:
+            Py_DECREF(rec)
+            return NULL
+        if atomic and not _atomic(v):
+            atomic = False
+        if keyp != NULL:
+            if PyDict_SetItem(rec, keyp[k], v) < 0:
+                Py_DECREF(rec)
+                raise MemoryError()
+        else:
+            Py_INCREF(<object>v)
+            PyTuple_SET_ITEM(rec, k, v)
+    if atomic and PyObject_GC_IsTracked(rec):
+        PyObject_GC_UnTrack(rec)
+    return rec
+
+
 def decode_texts(decode, post, cls, offsets, keys, list texts, slow, errors, fits=None,
                  str prefix=""):
     """``(records, at, reasons, rest)``: every text decoded and projected, in order.
@@ -116,7 +150,6 @@ def decode_texts(decode, post, cls, offsets, keys, list texts, slow, errors, fit
     cdef PyObject* raw
     cdef PyObject* r
     cdef PyObject* rec
-    cdef PyObject* v
     cdef PyObject* kind
     cdef PyObject* value
     cdef PyObject* tb
@@ -124,7 +157,7 @@ def decode_texts(decode, post, cls, offsets, keys, list texts, slow, errors, fit
     cdef PyObject* c = <PyObject*>cls
     cdef PyObject* p = <PyObject*>post if post is not None else NULL
     cdef PyObject* fit = <PyObject*>fits if fits is not None else NULL
-    cdef bint project = offsets is not None, as_dict = keys is not None, atomic
+    cdef bint project = offsets is not None, as_dict = keys is not None
     cdef tuple errs = tuple(errors)
     if project:
         nf = len(offsets)
@@ -173,37 +206,9 @@ def decode_texts(decode, post, cls, offsets, keys, list texts, slow, errors, fit
             out.append(got if post is None else post(got))
             continue
         if project and Py_TYPE(r) == <PyTypeObject*>c:
-            atomic = True
-            if as_dict:
-                rec = PyDict_New()
-                if rec == NULL:
-                    Py_DECREF(r)
-                    raise MemoryError()
-            else:
-                rec = PyTuple_New(nf)
-                if rec == NULL:
-                    Py_DECREF(r)
-                    raise MemoryError()
-            for k in range(nf):
-                v = (<PyObject**>((<char*>r) + off[k]))[0]
-                if v == NULL:  # never left unset by a decode; projected the careful way
-                    Py_DECREF(rec)
-                    rec = NULL
-                    break
-                if atomic and not _atomic(v):
-                    atomic = False
-                if as_dict:
-                    if PyDict_SetItem(rec, keyp[k], v) < 0:
-                        Py_DECREF(rec)
-                        Py_DECREF(r)
-                        raise MemoryError()
-                else:
-                    Py_INCREF(<object>v)
-                    PyTuple_SET_ITEM(rec, k, v)
+            rec = _project(r, nf, off, keyp if as_dict else NULL)
             if rec != NULL:
                 Py_DECREF(r)
-                if atomic and PyObject_GC_IsTracked(rec):
-                    PyObject_GC_UnTrack(rec)
                 if PyList_Append(<PyObject*>out, rec) < 0:
                     Py_DECREF(rec)
                     raise MemoryError()
@@ -220,3 +225,117 @@ def decode_texts(decode, post, cls, offsets, keys, list texts, slow, errors, fit
             raise MemoryError()
         Py_DECREF(r)
     return out, at, reasons, rest
+
+
+cdef class _LineView:
+    """One line of a block, as a read-only buffer: what the decoder reads instead of a bytes
+    object made for every line. The loop moves it to the next line only while nothing else
+    holds it: a ``msgspec.Raw`` field keeps the buffer object it was decoded from (its
+    pointer, into the block's immutable bytes, stays valid; a later ``PyObject_GetBuffer``
+    on a held view would not), so a held view is left as it is and a new one made."""
+
+    cdef object block  # keeps the bytes alive while a Raw holds this view
+    cdef const char* ptr
+    cdef Py_ssize_t size
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        PyBuffer_FillInfo(view, self, <void*>self.ptr, self.size, 1, flags)
+
+    def __releasebuffer__(self, Py_buffer* view):
+        pass
+
+
+def decode_lines(decode, post, cls, offsets, keys, bytes data, Py_ssize_t start,
+                 Py_ssize_t stop, errors, fits=None, str prefix=""):
+    """``(records, at, reasons, rest, raws)``: :func:`decode_texts` over the lines of
+    ``data[start:stop]`` (split at ``\\n``, as ``bytes.split``), with no bytes object per line.
+
+    Each line is handed to ``decode`` as a buffer over ``data``; only a refused line is
+    copied out, into ``raws`` (its dead letter's record), beside its index in ``at``.
+    """
+    cdef Py_ssize_t n = len(data), i = 0, k, nf = 0, lo, hi
+    cdef Py_ssize_t off[MAX_FIELDS]
+    cdef PyObject* keyp[MAX_FIELDS]
+    cdef list out = [], at = [], reasons = [], rest = [], raws = []
+    cdef dict worded = {}
+    cdef const char* base = data
+    cdef const char* nl
+    cdef PyObject* r
+    cdef PyObject* rec
+    cdef PyObject* raw
+    cdef PyObject* kind
+    cdef PyObject* value
+    cdef PyObject* tb
+    cdef PyObject* f = <PyObject*>decode
+    cdef PyObject* c = <PyObject*>cls
+    cdef PyObject* p = <PyObject*>post if post is not None else NULL
+    cdef PyObject* fit = <PyObject*>fits if fits is not None else NULL
+    cdef bint project = offsets is not None, as_dict = keys is not None
+    cdef tuple errs = tuple(errors)
+    cdef _LineView line = _LineView.__new__(_LineView)
+    if not 0 <= start <= stop <= n:
+        raise ValueError(f"start and stop must lie in the data: 0 <= {start} <= {stop} <= {n}")
+    line.block = data
+    if project:
+        nf = len(offsets)
+        if nf > MAX_FIELDS or (as_dict and len(keys) != nf):
+            raise ValueError("offsets and keys must match, at most 64 fields")
+        for k in range(nf):
+            off[k] = offsets[k]
+            if as_dict:
+                keyp[k] = <PyObject*>keys[k]
+    lo = start
+    while True:
+        nl = <const char*>memchr(base + lo, 10, stop - lo)
+        hi = (nl - base) if nl != NULL else stop
+        if Py_REFCNT(<PyObject*>line) > 1:  # held by what it decoded to: a new view
+            line = _LineView.__new__(_LineView)
+            line.block = data
+        line.ptr = base + lo
+        line.size = hi - lo
+        r = PyObject_CallOneArg(f, <PyObject*>line)
+        if r == NULL:
+            PyErr_Fetch(&kind, &value, &tb)
+            Py_XDECREF(tb)
+            if kind == NULL or not PyErr_GivenExceptionMatches(kind, <PyObject*>errs):
+                PyErr_Restore(kind, value, NULL)
+                _propagate()  # not a misfit: MemoryError, KeyboardInterrupt
+            at.append(i)
+            raw = PyBytes_FromStringAndSize(base + lo, hi - lo)
+            if raw == NULL:
+                Py_DECREF(kind)
+                Py_XDECREF(value)
+                raise MemoryError()
+            raws.append(<object>raw)
+            Py_DECREF(raw)
+            if kind == fit and value != NULL and Py_TYPE(value) == &PyUnicode_Type:
+                reason = worded.get(<object>value)
+                if reason is None:
+                    reason = worded[<object>value] = prefix + <str>value
+                reasons.append(reason)
+            else:
+                rest.append((len(reasons), <object>kind))
+                reasons.append(<object>value if value != NULL else None)
+            Py_DECREF(kind)
+            Py_XDECREF(value)
+        else:
+            rec = NULL
+            if project and Py_TYPE(r) == <PyTypeObject*>c:
+                rec = _project(r, nf, off, keyp if as_dict else NULL)
+            if rec == NULL and p != NULL:
+                rec = PyObject_CallOneArg(p, r)
+                if rec == NULL:
+                    Py_DECREF(r)
+                    _propagate()  # post failing on a decoded value is a bug, not a misfit
+            if rec != NULL:
+                Py_DECREF(r)
+                r = rec
+            if PyList_Append(<PyObject*>out, r) < 0:
+                Py_DECREF(r)
+                raise MemoryError()
+            Py_DECREF(r)
+        i += 1
+        if nl == NULL:
+            break
+        lo = hi + 1
+    return out, at, reasons, rest, raws

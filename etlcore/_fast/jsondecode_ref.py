@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["decode_texts", "slot_offsets"]
+__all__ = ["decode_lines", "decode_texts", "slot_offsets"]
 
 
 def slot_offsets(cls: type, names: tuple[str, ...]) -> tuple[int, ...] | None:
@@ -69,3 +69,25 @@ def decode_texts(decode: Callable[[Any], Any], post: Callable[[Any], Any] | None
                 continue
             append(value if post is None else post(value))
     return out, at, reasons, rest
+
+
+def decode_lines(decode: Callable[[Any], Any], post: Callable[[Any], Any] | None, cls: Any,
+                 offsets: tuple[int, ...] | None, keys: tuple[str, ...] | None, data: bytes,
+                 start: int, stop: int, errors: tuple[type[BaseException], ...],
+                 fits: type | None = None, prefix: str = "",
+                 ) -> tuple[list[Any], list[int], list[Any], list[tuple[int, type]], list[bytes]]:
+    """``(records, at, reasons, rest, raws)``, as ``jsondecode_c.decode_lines``: the lines of
+    ``data[start:stop]`` (``bytes.split`` at ``\\n``) through :func:`decode_texts`, and the
+    refused lines themselves in ``raws``."""
+    if not 0 <= start <= stop <= len(data):
+        raise ValueError(f"start and stop must lie in the data: 0 <= {start} <= {stop} <= "
+                         f"{len(data)}")
+    lines = data[start:stop].split(b"\n")
+    out, at, reasons, rest = decode_texts(decode, post, cls, offsets, keys, lines,
+                                          _never, errors, fits, prefix)
+    return out, at, reasons, rest, [lines[i] for i in at]
+
+
+def _never(raw: Any, err: BaseException) -> Any:
+    """Lines are bytes: ``decode_texts`` asks its ``slow`` path only for other values."""
+    raise AssertionError(f"decode_lines: a line that is not bytes ({type(raw).__name__})")

@@ -21,7 +21,7 @@ from itertools import islice
 from typing import Any
 
 from etlcore.batch import BatchInfo
-from etlcore.engine.stages import Exit, Program, Stage
+from etlcore.engine.stages import Exit, Member, Program, Stage
 from etlcore.errors import BackpressureError
 from etlcore.graph.base import DeadLetter, TaskContext, concat
 from etlcore.metrics import counting
@@ -290,6 +290,21 @@ def _chunks(program: Program, env: WorkerEnv, task: Task,
             yield chunk
 
 
+def _lines_member(stage: Stage, task: Task) -> Member | None:
+    """The member that may read this task's source range as a block of lines: a worker
+    read whose only consumer is an operator that parses lines out of a buffer."""
+    if task.source is None or task.source[1] == task.source[2] or task.records is not None:
+        return None
+    root = stage.root
+    readers = [m for m in stage.members if root in m.inputs]
+    if len(readers) != 1 or any(ex.node == root for ex in stage.exits):
+        return None
+    first = readers[0]
+    if first.inputs != [root] or getattr(first.node, "lines", None) is None:
+        return None
+    return first
+
+
 def _execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
     stage = program.stages[task.stage]
     ctx = TaskContext(task.info, task.index)
@@ -304,7 +319,20 @@ def _execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
         finally:
             where = at[0]
         if stage.kind == "source":
-            vals[stage.root] = [_read(program, env, task, ctx, result)]
+            first = _lines_member(stage, task)
+            block = None
+            if first is not None:
+                assert task.source is not None
+                block = env.reader(program, task.stage).read_lines(*task.source)
+            if block is not None and first is not None and first.node is not None:
+                where = first.key  # the source's only reader parses the lines in their buffer
+                out = first.node.apply_lines(block, ctx, task.params.get(first.key))
+                result.records_in = block.count  # counted by the decoder as it went
+                vals[first.key] = [out]
+                result.records_out[first.key] = len(out)
+                vals[stage.root] = None  # read by no one else (_lines_member)
+            else:
+                vals[stage.root] = [_read(program, env, task, ctx, result)]
         else:
             wide = stage.wide
             assert wide is not None
@@ -321,6 +349,8 @@ def _execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
                 result.state = wide.encode_state(state) if program.encode_state else state
             vals[stage.root] = [out] if task.emits else None
         for m in stage.members:
+            if m.key in vals:  # run on the source's lines already
+                continue
             where = m.key
             if m.node is None:  # a union: its in-stage inputs side by side
                 ins = [vals[k] for k in m.inputs]

@@ -29,6 +29,7 @@ import msgspec
 
 from etlcore.batch import BatchInfo
 from etlcore.graph.identity import describe, user_functions
+from etlcore.lineblock import LineBlock
 from etlcore.records import Records
 
 
@@ -132,6 +133,7 @@ class Node:
 
 
 Transform = Callable[[Iterable[Any], TaskContext], Iterable[Any]]
+LinesTransform = Callable[[LineBlock, TaskContext], Iterable[Any]]
 
 
 class NarrowNode(Node):
@@ -158,9 +160,14 @@ class MapPartitionsNode(NarrowNode):
     op = "map_partitions"
 
     def __init__(self, parent: Node, key: str, transform: Transform, stage: str | None = None,
-                 per_record: bool = False, fresh: bool = False):
+                 per_record: bool = False, fresh: bool = False,
+                 lines: LinesTransform | None = None):
         super().__init__([parent], key)
         self.transform = transform
+        #: the transform of a :class:`~etlcore.lineblock.LineBlock` (the same records as
+        #: ``block.lines()``, read out of its buffer): a task whose source offers blocks
+        #: runs this instead (``parse_json``), so no object is made per line
+        self.lines = lines
         self.stage = stage or key
         self.fused: list[str] = [key]
         #: each record's output depends on that record alone (map, filter, parse_json),
@@ -180,6 +187,12 @@ class MapPartitionsNode(NarrowNode):
         out = self.transform(records, ctx)
         return out if self.fresh and type(out) is list else list(out)
 
+    def apply_lines(self, block: LineBlock, ctx: TaskContext, param: Any) -> list[Any]:
+        """:meth:`apply` of ``block.lines()``, through ``lines`` (set when this is not None)."""
+        assert self.lines is not None
+        out = self.lines(block, ctx)
+        return out if self.fresh and type(out) is list else list(out)
+
 
 def fuse_narrow(nodes: list[Node], consumers: dict[int, int]) -> None:
     """Fold each map-partitions node into its parent when it is that parent's only consumer.
@@ -194,6 +207,9 @@ def fuse_narrow(nodes: list[Node], consumers: dict[int, int]) -> None:
             continue
         first, second = parent.transform, node.transform
         node.transform = lambda it, ctx, first=first, second=second: second(first(it, ctx), ctx)
+        lines = parent.lines
+        node.lines = (None if lines is None else
+                      lambda block, ctx, lines=lines, second=second: second(lines(block, ctx), ctx))
         node.fused = parent.fused + node.fused
         node.per_record = parent.per_record and node.per_record
         node.parents = list(parent.parents)

@@ -10,6 +10,7 @@ the local and processes runners.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -35,6 +36,19 @@ def read_all(source: LineFileSource) -> list[list[str]]:
         reader.close()
 
 
+def blocks_of(source: LineFileSource) -> list[list[bytes]]:
+    """Every (batch, partition) read as a block of lines (``read_lines``, what the engine asks
+    for when ``parse_json`` reads the source), as the lists of lines they hold."""
+    reader = source.reader()
+    reader.open(None)
+    try:
+        blocks = [reader.read_lines(p, b, b + 1) for b in range(source.batches)
+                  for p in source.partitions()]
+        return [[] if block is None else block.lines() for block in blocks]
+    finally:
+        reader.close()
+
+
 @pytest.mark.parametrize("batch_bytes", [1, 2, 7, 40, 333, 10_000])
 @pytest.mark.parametrize("parts", [1, 2, 3])
 @pytest.mark.parametrize("overread", [1, 64, 1 << 16])  # lines longer than it read on
@@ -48,6 +62,7 @@ def test_every_line_is_read_once_in_order(tmp_path, monkeypatch, batch_bytes, pa
     assert [line for chunk in got for line in chunk] == lines
     binary = read_all(LineFileSource(path, batch_bytes, parts, binary=True))
     assert [line for chunk in binary for line in chunk] == [line.encode() for line in lines]
+    assert blocks_of(LineFileSource(path, batch_bytes, parts, binary=True)) == binary
     assert read_lines(path) == lines
 
 
@@ -58,6 +73,11 @@ def test_a_last_line_without_newline_is_read(tmp_path, binary):
     got = [line for chunk in read_all(LineFileSource(str(path), 4, 2, binary)) for line in chunk]
     want = ["first", "second", "no newline"]
     assert got == ([line.encode() for line in want] if binary else want)
+    if binary:
+        assert [line for chunk in blocks_of(LineFileSource(str(path), 4, 2, binary))
+                for line in chunk] == [line.encode() for line in want]
+    else:  # its records are str: no block of bytes lines stands for them
+        assert LineFileSource(str(path), 4, 2).reader().read_lines("0", 0, 1) is None
 
 
 def test_batches_of_about_so_many_lines(tmp_path):
@@ -102,3 +122,33 @@ def test_a_word_count_over_the_file_matches_on_both_runners(tmp_path, runner):
     ctx.run(until_idle=True)
     assert got == want
     assert len(batches) >= 6  # about 3,000 / 500 batches, each with its records
+
+
+@pytest.mark.parametrize("runner", ["local", "processes"])
+def test_parse_json_over_the_file_letters_what_a_list_of_lines_letters(tmp_path, runner):
+    """W3's job reads each batch as a block of lines (``read_lines``) and decodes them where
+    they lie; its records and dead letters are those of the same lines handed over as a list."""
+    from benchmarks.engines.base import w3_schema
+
+    rng = random.Random(3)
+    lines = []
+    for i in range(2_000):
+        amount = rng.choice(["1.5", "-2", "null", "0", '"x"'])
+        line = f'{{"id": {i}, "user": "u{i % 7}", "amount": {amount}, "tags": ["a"]}}'
+        lines.append(rng.choice([line, line, line, line[:rng.randint(0, 30)], "", "[1]"]))
+    path = write(tmp_path / "in.lines", lines)
+
+    def job(stream_of: Any, **kwargs: Any) -> tuple[list[Any], list[tuple[Any, str]]]:
+        out: list[Any] = []
+        ctx = StreamingContext(1, clock="manual", **kwargs)
+        (stream_of(ctx).parse_json(w3_schema(), required=["id", "user", "amount"],
+                                   output="tuple")
+            .foreach_batch(lambda _, rows: out.extend(rows)))
+        ctx.run(until_idle=True)
+        return out, [(d["record"], d["reason"]) for d in ctx.dead_letters]
+
+    got = job(lambda ctx: ctx.stream(LineFileSource.of_lines(path, len(lines), 300, 2, True)),
+              runner=runner, workers=2 if runner == "processes" else None)
+    want = job(lambda ctx: ctx.queue_stream([[line.encode() for line in lines]]))
+    assert sorted(got[0]) == sorted(want[0]) and len(want[0]) > 200
+    assert sorted(got[1]) == sorted(want[1]) and len(want[1]) > 500

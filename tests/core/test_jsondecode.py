@@ -226,6 +226,63 @@ def test_the_compiled_batch_loop_equals_its_reference(lines, settings_):
     assert [type(v) for v in got[jsondecode_c][0]] == [type(v) for v in got[jsondecode_ref][0]]
 
 
+class Logged(msgspec.Struct):
+    id: int
+    payload: msgspec.Raw = msgspec.Raw(b"null")  # keeps the buffer it was decoded from
+
+
+# lines of bytes as a file holds them: W3-like records (some cut short), other JSON, bad UTF-8
+_BYTE_LINES = st.one_of(
+    st.tuples(_RECORDS.map(json.dumps), st.integers(0, 60)).map(lambda t: t[0][:t[1]].encode()),
+    st.builds(lambda i, p: json.dumps({"id": i, "payload": p}).encode(), st.integers(-3, 3),
+              st.lists(st.integers(), max_size=2) | st.text(max_size=3)),
+    _TEXTS.filter(lambda t: isinstance(t, str)).map(str.encode),
+    st.sampled_from([b'{"id": 1, "user": "\xff"}', b"\r", b" ", b'{"id": 1, "user": "a", '
+                     b'"amount": 1e400}']),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=st.lists(_BYTE_LINES, min_size=1, max_size=40),
+       pad=st.tuples(st.binary(max_size=3), st.binary(max_size=3)),
+       settings_=st.sampled_from([
+           (SCHEMA, ["id", "user", "amount"], "tuple"), (SCHEMA, ["id"], "dict"),
+           (Click, None, "tuple"), (Click, None, "struct"), (Logged, None, "struct"),
+           (Logged, None, "tuple"), (None, None, None)]))
+def test_lines_read_in_their_buffer_decode_as_the_lines_themselves(lines, pad, settings_):
+    """``decode_lines`` (each line a view of the block, C and reference) gives the records
+    and reasons of ``decode_split`` over the lines as bytes, and the refused lines as bytes.
+    A ``msgspec.Raw`` field (which keeps the buffer object it was decoded from) holds its own
+    line's bytes."""
+    from etlcore import jsondecode
+    from etlcore._fast import jsondecode_c, jsondecode_ref
+    from etlcore.lineblock import LineBlock
+
+    schema, required, output = settings_
+    decoder = JsonDecoder(schema, required, output, objects_only=True)
+    data = pad[0] + b"\n".join(lines) + pad[1]
+    block = LineBlock(data, len(pad[0]), len(data) - len(pad[1]))
+    assert block.lines() == lines and block.count == len(lines)
+    values, at, reasons = decoder.decode_split(lines)
+    for kernel in (jsondecode_c, jsondecode_ref):
+        fresh = LineBlock(data, block.start, block.stop)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(jsondecode, "_kernel", kernel)
+            got = decoder.decode_lines(fresh)
+        assert got == (values, [lines[i] for i in at], reasons)
+        assert fresh._count == len(lines)  # noted as the lines were decoded, not recounted
+        assert [type(v) for v in got[0]] == [type(v) for v in values]
+
+
+def test_decode_lines_refuses_a_span_outside_the_data():
+    from etlcore._fast import jsondecode_c, jsondecode_ref
+
+    decoder = JsonDecoder(SCHEMA, ["id"], "tuple")
+    for kernel in (jsondecode_c, jsondecode_ref):
+        with pytest.raises(ValueError, match="start and stop"):
+            kernel.decode_lines(decoder._one, None, None, None, None, b"{}", 1, 3, (ValueError,))
+
+
 def test_compiled_projection_reads_every_field_and_keeps_containers_tracked(monkeypatch):
     """Records of plain values are left to reference counting; a record holding a list
     stays known to the cycle collector (the list could be made part of a cycle)."""
