@@ -157,11 +157,16 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "untyped": {},
     "typed": {"value_schema": {"user": "str"}},
     "typed-map": {"value_schema": {"user": "str"}},
+    "typed-planfirst": {"value_schema": {"user": "str"}},
 }
+#: Variants that log each batch's plan before its tasks start, as every job did before the
+#: plan was written beside the tasks (2026-12-05): the A/B of that change in one run.
+PLAN_FIRST = {"typed-planfirst"}
 
 
 def etlcore_job(bootstrap: str, src: str, dst: str, n: int, per_batch: int,
-                source_options: dict[str, Any], fields: bool = True) -> dict[str, Any]:
+                source_options: dict[str, Any], fields: bool = True,
+                plan_first: bool = False) -> dict[str, Any]:
     """records/s of topic -> json -> windowed count per user -> output topic."""
     from etlcore.context import StreamingContext
     from etlcore.plugin.registry import get_registry
@@ -169,7 +174,9 @@ def etlcore_job(bootstrap: str, src: str, dst: str, n: int, per_batch: int,
     # load the plugin before the clock starts, as the raw consumer's import is untimed too
     get_registry()
     importlib.import_module("etlcore_kafka.source")
-    importlib.import_module("etlcore_kafka.sink")
+    sink_module = importlib.import_module("etlcore_kafka.sink")
+    # the sink lets the plan be logged beside the tasks; plan_first takes that back
+    sink_module.KafkaSink.plan_before_write = plan_first
     with tempfile.TemporaryDirectory() as ckpt:
         ctx = StreamingContext(1.0, ckpt, clock="manual", name="kafka-bench",
                                max_rate_per_partition=per_batch)
@@ -201,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="typed,untyped",
                         help="which jobs to run: untyped (any JSON into dicts), typed "
                              "(value_schema), typed-map (typed, with a map to (user, 1) "
-                             "instead of key='user'); the first one named is reported as W5")
+                             "instead of key='user'), typed-planfirst (typed, the plan "
+                             "logged before the tasks start, not beside them); the first one "
+                             "named is reported as W5")
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
     args = parser.parse_args(argv)
     variants = {v: VARIANTS[v] for v in args.variants.split(",")}
@@ -220,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         for r in rounds:
             for variant, options in variants.items():
                 job = etlcore_job(args.bootstrap, src, dsts[variant, r], args.records,
-                                  args.per_batch, options, fields=not variant.endswith("-map"))
+                                  args.per_batch, options, fields=not variant.endswith("-map"),
+                                  plan_first=variant in PLAN_FIRST)
                 raws.append(raw_consume(args.bootstrap, src, args.partitions, args.records))
                 got = read_output(args.bootstrap, dsts[variant, r], args.partitions)
                 want = reference(args.records, args.partitions, args.per_batch, job["batches"])

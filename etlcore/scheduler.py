@@ -7,17 +7,28 @@ the stage tasks (reads, operators, shuffles, sink writers; see
 writers returned; the commit log records it. On restart the same loop first
 restores state and replays what the checkpoint says was left unfinished.
 
-Everything here runs on the driver, on the job's thread.
+The plan only has to be durable before anything of the batch becomes visible:
+before ``foreach_batch``, the dead letters and the sinks' commits. When every
+sink's writers leave nothing a differently planned replay could miss
+(``Sink.plan_before_write`` is False for all of them), the plan is written and
+fsynced on a background thread while the tasks run, and the driver waits for
+it before the commit. Otherwise it is written before the tasks start.
+
+Everything else here runs on the driver, on the job's thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import math
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from etlcore.batch import BatchPlan
@@ -28,6 +39,7 @@ from etlcore.engine.shipping import check_program
 from etlcore.engine.stages import cut
 from etlcore.errors import CheckpointError, StopJob
 from etlcore.graph.base import DeadLetter
+from etlcore.graph.io import SinkOutput
 from etlcore.metrics import BatchMetrics, JobMetrics, counting, letter_summary
 from etlcore.sink import SinkContext, SinkWriter, WriterContext
 from etlcore.source import SourceContext
@@ -36,6 +48,10 @@ if TYPE_CHECKING:
     from etlcore.context import StreamingContext
 
 log = logging.getLogger("etlcore.scheduler")
+
+#: Test hook: the driver SIGKILLs itself once batch N's tasks are done, before its plan
+#: (deliberately never written) is durable: the window the background plan log opens.
+KILL_BEFORE_PLAN_DURABLE = "ETLCORE_TEST_KILL_BEFORE_PLAN_DURABLE"
 
 
 class Scheduler:
@@ -60,6 +76,8 @@ class Scheduler:
         self._dead_letter_writer: SinkWriter | None = None
         self._snapshot_every_batch = False
         self._lag: dict[str, int] = {}  # source -> records left after the last plan, if known
+        self._plan_log: ThreadPoolExecutor | None = None  # writes plans beside the tasks
+        self._kill_at = -1  # KILL_BEFORE_PLAN_DURABLE, read once
 
     # -- lifecycle ------------------------------------------------------------
     def open(self) -> None:
@@ -95,6 +113,12 @@ class Scheduler:
         for sink_name, sink in self.graph.all_sinks():
             sink.open(SinkContext(sink_name, ctx.name, ckpt_dir, self.hard_stop))
         self._opened = True
+        if self.checkpoint is not None and not any(
+                out.sink.plan_before_write for out in self.graph.outputs
+                if isinstance(out, SinkOutput)):
+            # the dead-letter sink and foreach_batch run on the driver after the wait
+            self._plan_log = ThreadPoolExecutor(1, thread_name_prefix="etlcore-plan-log")
+            self._kill_at = int(os.environ.get(KILL_BEFORE_PLAN_DURABLE, "-1"))
         runner = ctx.runner
         if runner.multi_host and ckpt_dir is not None and not is_remote(ckpt_dir):
             log.warning("the %s runner may run tasks on other hosts, but the checkpoint %s is a "
@@ -120,6 +144,9 @@ class Scheduler:
             return
         self._opened = False
         errors = []
+        if self._plan_log is not None:  # no plan write may outlive the checkpoint's lock
+            self._plan_log.shutdown(wait=True)
+            self._plan_log = None
         try:
             self.ctx.runner.stop()
         except Exception as err:  # noqa: BLE001 - close everything, report the first
@@ -204,8 +231,36 @@ class Scheduler:
         return BatchPlan(batch_id, batch_time, ranges)
 
     # -- running -----------------------------------------------------------------------
+    def _log_plan(self, plan: BatchPlan) -> Future[None] | None:
+        """Log the plan now, or start logging it beside the batch's tasks (module doc)."""
+        if self.checkpoint is None:
+            return None
+        if self._plan_log is None:
+            self.checkpoint.write_plan(plan)
+            return None
+        if plan.batch_id == self._kill_at:
+            return Future()  # test hook: never written, see _plan_durable
+        return self._plan_log.submit(self.checkpoint.write_plan, plan)
+
+    def _plan_durable(self, plan: BatchPlan, logged: Future[None] | None) -> None:
+        """Wait until the plan logged beside the tasks is on disk (its error, if any)."""
+        if logged is None:
+            return
+        if plan.batch_id == self._kill_at:
+            log.warning("%s=%d: killing the driver before the plan is durable",
+                        KILL_BEFORE_PLAN_DURABLE, plan.batch_id)
+            os.kill(os.getpid(), signal.SIGKILL)
+        logged.result()
+
+    def _settle(self, plan: BatchPlan, logged: Future[None] | None) -> None:
+        """After a failed batch: let its plan write finish before anything else runs."""
+        if logged is not None and plan.batch_id != self._kill_at:
+            with contextlib.suppress(Exception):  # the batch's own error is the one to report
+                logged.result()
+
     def _execute(self, plan: BatchPlan, replay: bool = False,
-                 state_only: bool = False) -> tuple[BatchOutcome, float]:
+                 state_only: bool = False,
+                 logged: Future[None] | None = None) -> tuple[BatchOutcome, float]:
         # A batch allocates many short-lived containers and frees them by reference
         # counting; the cycle collector would only rescan them (2x on JSON-heavy jobs).
         gc_was_enabled = gc.isenabled()
@@ -214,6 +269,7 @@ class Scheduler:
             started = time.perf_counter()
             assert self.executor is not None
             outcome = self.executor.run(plan, replay, state_only)
+            self._plan_durable(plan, logged)  # nothing of the batch is visible before this
             if not state_only:
                 with counting(outcome.counts):
                     self._commit(outcome)
@@ -327,12 +383,14 @@ class Scheduler:
             return None
         started = clock.now()
         plan = self.plan(self.next_batch_id, batch_time)
-        if self.checkpoint is not None:
-            self.checkpoint.write_plan(plan)
+        logged = self._log_plan(plan)
         bound, self._last_bound = self._last_bound, None
         try:
-            result = self._execute(plan)
-        except Exception:
+            result = self._execute(plan, logged=logged)
+        except BaseException as err:
+            self._settle(plan, logged)
+            if not isinstance(err, Exception):
+                raise
             if self.hard_stop.is_set():  # interrupted: not committed, replayed on restart
                 log.info("batch %d stopped mid-run by a hard stop; a restart replays it",
                          plan.batch_id)

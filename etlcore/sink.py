@@ -156,6 +156,16 @@ class PartWriter(ABC):
 class Sink(ABC):
     """The driver half: hands out a writer, commits each batch once."""
 
+    #: The batch's plan must be durable before this sink's writers run. True (the safe
+    #: default) for a sink whose writers leave something readable that a replay of a
+    #: *differently planned* batch might not overwrite: rows upserted from tasks, parts
+    #: under final names. False lets the driver log the plan while the tasks run and
+    #: wait for it only before the commit: a driver killed in between restarts with no
+    #: plan for the batch and plans it anew (other ranges, perhaps another batch time),
+    #: so whatever the lost attempt's writers did must stay invisible or be replaced.
+    #: See docs/plugins.md, "Exactly-once: three strategies, one pitfall".
+    plan_before_write: bool = True
+
     def open(self, ctx: SinkContext) -> None:  # noqa: B027 - optional hook
         """Connect; called once on the driver before the first batch."""
 
@@ -187,6 +197,8 @@ class CollectingSink(Sink):
     For stores that want one writer (SQLite, an in-memory result, a console) or
     one transaction per batch; the records of all partitions arrive in partition order.
     """
+
+    plan_before_write = False  # writers only hand records back
 
     def writer(self) -> SinkWriter:
         return CollectWriter()
@@ -271,6 +283,7 @@ class StagedFileSink(Sink):
     """
 
     skip_empty = True  # partitions without records write no file
+    plan_before_write = False  # writers stage hidden temp files only
     fs: FileSystem = LocalFileSystem()
 
     def writer(self) -> SinkWriter:

@@ -35,6 +35,8 @@ class ConsoleWriter(SinkWriter):
 class ConsoleSink(Sink):
     """Prints the first ``limit`` records of each committed batch to stdout."""
 
+    plan_before_write = False  # writers only cut the partition; printing is at commit
+
     def __init__(self, config: ConsoleSinkConfig):
         self.limit = config.limit
         self.header = config.header

@@ -237,6 +237,9 @@ class FilesSink(StagedFileSink):
         self.format = config.format
         self.ext = _EXTENSIONS[config.format]
         self.non_finite: NonFinite = config.non_finite
+        # without a rename (S3) writers put parts under their final names, which a
+        # replay planned differently might not overwrite: log the plan first then
+        self.plan_before_write = not self.fs.atomic_rename
 
     def writer(self) -> SinkWriter:
         return FilesWriter(self)

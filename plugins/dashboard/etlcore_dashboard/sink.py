@@ -46,6 +46,8 @@ class PanelWriter(SinkWriter):
 class DashboardSink(Sink):
     """One panel; every dashboard sink on a host/port in this process shares one page."""
 
+    plan_before_write = False  # writers only reduce; the panel changes at commit
+
     def __init__(self, config: DashboardSinkConfig):
         self.config = config
         self.spec = PanelSpec.of(config)

@@ -64,6 +64,8 @@ _Encoded = tuple[bytes | None, bytes | None, int]  # key, value, key hash (-1: n
 class KafkaSink(Sink):
     """Writes each batch in one transaction, keyed and placed like Java's default partitioner."""
 
+    plan_before_write = False  # writers only encode; the driver produces at commit
+
     def __init__(self, config: KafkaSinkConfig):
         self.config = config
         self.name = "kafka"

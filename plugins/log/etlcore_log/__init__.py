@@ -58,6 +58,8 @@ class LogSink(Sink):
     at-least-once, fine for a log.
     """
 
+    plan_before_write = False  # writers only count; logging is at commit
+
     def __init__(self, config: LogSinkConfig):
         self.log = logging.getLogger(config.logger)
         self.level = logging.getLevelName(config.level)
