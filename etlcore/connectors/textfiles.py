@@ -38,7 +38,7 @@ from etlcore.jsondecode import JsonDecoder
 from etlcore.plugin.fs import FileSystem, filesystem_for
 from etlcore.plugin.imports import require_module
 from etlcore.source import Rejected
-from etlcore.textblock import text_block
+from etlcore.textblock import split_text, text_block
 
 __all__ = ["Span", "compression_of", "parse_json_line", "read_files", "read_lines",
            "splittable"]
@@ -70,11 +70,18 @@ class _File:
     path: str
     index: int  # its entry in the manifest
     lines: list[str]
-    text: str
+    _text: str | None  # None: split from the bytes without it (made again from the lines)
     encoding: str
     errors: str  # "strict", or "surrogateescape" when some bytes did not decode
     base: int | None = None  # a byte range's first byte in the file; None: the whole file
     _offsets: list[int] | None = None
+
+    @property
+    def text(self) -> str:
+        """The file's text (lines joined again when they were split from its bytes)."""
+        if self._text is None:
+            self._text = "\n".join(self.lines) + "\n" if self.lines else ""
+        return self._text
 
     def offset(self, line: int) -> int | None:
         """Where ``line`` starts in the bytes read (None past the last line break)."""
@@ -226,6 +233,9 @@ def _load(data: bytes, path: str, index: int, encoding: str,
             data = _gunzip(data) if how == "gzip" else _unzstd(data)
         except ValueError as err:
             return Rejected(str(path), str(err), origin)
+    lines = split_text(data, encoding)  # one pass, no whole-file str (lines_c)
+    if lines is not None:
+        return _File(path, index, lines, None, encoding, "strict", base)
     errors = "strict"
     try:
         text = data.decode(encoding)
