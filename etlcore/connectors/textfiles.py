@@ -477,6 +477,8 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
             yield [loaded] if blocks else loaded
         elif blocks:
             yield list(_text(loaded))
+        elif fmt == "text" and loaded.errors == "strict":
+            yield from loaded.lines  # no generator between (5 ms per 128 MB of 1 kB lines)
         elif fmt == "text":
             yield from _text(loaded)
         elif fmt == "json":
