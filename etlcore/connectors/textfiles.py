@@ -70,7 +70,7 @@ class _File:
     path: str
     index: int  # its entry in the manifest
     lines: list[str]
-    _text: str | None  # None: split from the bytes without it (made again from the lines)
+    _text: str | bytes  # bytes: the lines were split from them, decoded when text is asked
     encoding: str
     errors: str  # "strict", or "surrogateescape" when some bytes did not decode
     base: int | None = None  # a byte range's first byte in the file; None: the whole file
@@ -78,10 +78,12 @@ class _File:
 
     @property
     def text(self) -> str:
-        """The file's text (lines joined again when they were split from its bytes)."""
-        if self._text is None:
-            self._text = "\n".join(self.lines) + "\n" if self.lines else ""
-        return self._text
+        """The file's text: decoded only when asked (a CSV file read whole, a dead letter's
+        byte offset) if its lines were split straight from its bytes."""
+        text = self._text
+        if isinstance(text, bytes):
+            text = self._text = text.decode(self.encoding)
+        return text
 
     def offset(self, line: int) -> int | None:
         """Where ``line`` starts in the bytes read (None past the last line break)."""
@@ -235,7 +237,7 @@ def _load(data: bytes, path: str, index: int, encoding: str,
             return Rejected(str(path), str(err), origin)
     lines = split_text(data, encoding)  # one pass, no whole-file str (lines_c)
     if lines is not None:
-        return _File(path, index, lines, None, encoding, "strict", base)
+        return _File(path, index, lines, data, encoding, "strict", base)
     errors = "strict"
     try:
         text = data.decode(encoding)
