@@ -38,7 +38,7 @@ from etlcore.jsondecode import JsonDecoder
 from etlcore.plugin.fs import FileSystem, filesystem_for
 from etlcore.plugin.imports import require_module
 from etlcore.source import Rejected
-from etlcore.textblock import text_block
+from etlcore.textblock import split_text, text_block
 
 __all__ = ["Span", "compression_of", "parse_json_line", "read_files", "read_lines",
            "splittable"]
@@ -70,11 +70,20 @@ class _File:
     path: str
     index: int  # its entry in the manifest
     lines: list[str]
-    text: str
+    _text: str | bytes  # bytes: the lines were split from them, decoded when text is asked
     encoding: str
     errors: str  # "strict", or "surrogateescape" when some bytes did not decode
     base: int | None = None  # a byte range's first byte in the file; None: the whole file
     _offsets: list[int] | None = None
+
+    @property
+    def text(self) -> str:
+        """The file's text: decoded only when asked (a CSV file read whole, a dead letter's
+        byte offset) if its lines were split straight from its bytes."""
+        text = self._text
+        if isinstance(text, bytes):
+            text = self._text = text.decode(self.encoding)
+        return text
 
     def offset(self, line: int) -> int | None:
         """Where ``line`` starts in the bytes read (None past the last line break)."""
@@ -226,6 +235,9 @@ def _load(data: bytes, path: str, index: int, encoding: str,
             data = _gunzip(data) if how == "gzip" else _unzstd(data)
         except ValueError as err:
             return Rejected(str(path), str(err), origin)
+    lines = split_text(data, encoding)  # one pass, no whole-file str (lines_c)
+    if lines is not None:
+        return _File(path, index, lines, data, encoding, "strict", base)
     errors = "strict"
     try:
         text = data.decode(encoding)
@@ -467,6 +479,8 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
             yield [loaded] if blocks else loaded
         elif blocks:
             yield list(_text(loaded))
+        elif fmt == "text" and loaded.errors == "strict":
+            yield from loaded.lines  # no generator between (5 ms per 128 MB of 1 kB lines)
         elif fmt == "text":
             yield from _text(loaded)
         elif fmt == "json":

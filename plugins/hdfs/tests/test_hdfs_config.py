@@ -77,3 +77,27 @@ def test_checkpoint_url_without_a_namenode_names_the_key(bad: str) -> None:
     with pytest.raises(ConfigError) as err:
         StreamingContext(1.0, bad)
     assert err.value.key == "checkpoint" and "hdfs://host:port/path" in str(err.value)
+
+
+@pytest.mark.parametrize("env", [{}, {"HTTP_PROXY": "http://proxy:3128"},
+                                 {"no_proxy": "*", "https_proxy": "http://proxy:3128"},
+                                 {"REQUESTS_CA_BUNDLE": "/etc/ssl/bundle.pem"}, "netrc"])
+def test_the_session_reads_the_environment_only_when_it_holds_something(
+        env: dict[str, str] | str, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    import os
+    from pathlib import Path
+
+    from etlcore_hdfs.fs import session_for
+
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy") or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            monkeypatch.delenv(name)
+    netrc = Path(str(tmp_path)) / "netrc"
+    monkeypatch.setenv("NETRC", str(netrc))  # no file: no credentials
+    if env == "netrc":
+        netrc.write_text("machine nn login etl password secret\n")
+    else:
+        for name, value in env.items():  # type: ignore[union-attr]
+            monkeypatch.setenv(name, value)
+    # requests' own default (trust_env) wherever the environment names something for it
+    assert session_for("http://nn:9870").trust_env == (env != {})
