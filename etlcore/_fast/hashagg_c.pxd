@@ -7,7 +7,7 @@
 cimport cython
 from libc.stdint cimport int64_t
 
-from etlcore._fast.keytable_c cimport M_DICT, M_INT, M_NEW, M_STR, KeyTable
+from etlcore._fast.keytable_c cimport M_INT, M_NEW, KeyTable
 
 from etlcore._fast.values cimport T_DEAD, T_FLOAT, T_INT, T_OBJ, T_UNSET, Acc, Val, classify
 
