@@ -21,17 +21,9 @@ from cpython.ref cimport Py_INCREF, PyObject
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t
 
-from etlcore._fast.hashagg_c cimport (
-    F_INDEX,
-    F_KEY,
-    F_NONE,
-    F_RECORD,
-    PyObject_GC_IsTracked,
-    PyObject_GC_UnTrack,
-    make_row,
-    read_field,
-)
+from etlcore._fast.fields cimport F_INDEX, F_KEY, F_NONE, F_RECORD, read_field
 from etlcore._fast.roworder cimport Order, sort_orders
+from etlcore._fast.rows cimport PyObject_GC_IsTracked, PyObject_GC_UnTrack, make_row
 from etlcore._fast.session_table_c cimport SessionTable
 from etlcore._fast.session_types cimport M_DICT, Sess, Slot, grow
 from etlcore._fast.times_c cimport int64_of, is_late, raise_top, time_us

@@ -21,14 +21,8 @@ from cpython.tuple cimport PyTuple_Check, PyTuple_CheckExact, PyTuple_GET_ITEM, 
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memset
 
+from etlcore._fast.fields cimport F_INDEX, F_KEY, F_LIST, F_NONE, F_RECORD, read_field
 from etlcore._fast.hashagg_c cimport (
-    F_INDEX,
-    F_KEY,
-    F_LIST,
-    F_NONE,
-    F_RECORD,
-    M_INT,
-    M_NEW,
     T_DEAD,
     T_FLOAT,
     T_INT,
@@ -37,14 +31,16 @@ from etlcore._fast.hashagg_c cimport (
     HashAgg,
     Val,
     classify,
+)
+from etlcore._fast.inttable cimport ICell, it_cap_for, it_home
+from etlcore._fast.keytable_c cimport M_INT, M_NEW
+from etlcore._fast.rows cimport (
     etl_list_alloc,
     etl_row4_untracked,
     etl_row_class,
     etl_row_class_bare,
     make_row4,
-    read_field,
 )
-from etlcore._fast.inttable cimport ICell, it_cap_for, it_home
 from etlcore._fast.times_c cimport int64_of, is_late, raise_top, time_us
 from etlcore._fast.values cimport acc_add
 
