@@ -181,15 +181,20 @@ class Etlcore(Engine):
 
 
 def _spark_context(master: str) -> Any:
-    """A SparkContext configured as ``spark-rdd``'s session (driver memory 1g, no UI)."""
+    """A SparkContext configured as ``spark-rdd``'s session (driver memory 1g, no UI), plus
+    the settings the spark runner puts on a context it makes itself
+    (:func:`etlcore.runners.spark.recommended_conf`), as a user handing one in would."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     from pyspark import SparkConf, SparkContext
+
+    from etlcore.runners.spark import recommended_conf
 
     conf = (SparkConf().setMaster(master).setAppName("etlcore-bench")
             .set("spark.driver.memory", "1g")
             .set("spark.ui.enabled", "false")
             .set("spark.ui.showConsoleProgress", "false")
-            .set("spark.python.worker.reuse", "true"))
+            .set("spark.python.worker.reuse", "true")
+            .setAll(recommended_conf().items()))
     sc = SparkContext.getOrCreate(conf)
     sc.setLogLevel("ERROR")
     return sc
