@@ -125,6 +125,87 @@ cdef PyObject* _project(PyObject* r, Py_ssize_t nf, Py_ssize_t* off, PyObject** 
     return rec
 
 
+cdef struct _Shape:
+    # what a decoded Struct becomes: projected slots (a tuple, or a dict with keyp), or
+    # post(value), or the value itself
+    Py_ssize_t nf
+    Py_ssize_t off[MAX_FIELDS]
+    PyObject* keyp[MAX_FIELDS]
+    bint project
+    bint as_dict
+    PyObject* cls
+    PyObject* post
+
+
+cdef int _shape(_Shape* s, cls, post, offsets, keys) except -1:
+    """Fill ``s`` from the decoders' arguments (borrowed: the caller holds them)."""
+    cdef Py_ssize_t k
+    s.cls = <PyObject*>cls
+    s.post = <PyObject*>post if post is not None else NULL
+    s.project = offsets is not None
+    s.as_dict = keys is not None
+    s.nf = 0
+    if s.project:
+        s.nf = len(offsets)
+        if s.nf > MAX_FIELDS or (s.as_dict and len(keys) != s.nf):
+            raise ValueError("offsets and keys must match, at most 64 fields")
+        for k in range(s.nf):
+            s.off[k] = offsets[k]
+            if s.as_dict:
+                s.keyp[k] = <PyObject*>keys[k]
+    return 0
+
+
+cdef inline int _emit(_Shape* s, PyObject* r, list out) except -1:
+    """Append a decoded value to ``out`` as ``s`` says; takes the reference to ``r``."""
+    cdef PyObject* rec = NULL
+    if s.project and Py_TYPE(r) == <PyTypeObject*>s.cls:
+        rec = _project(r, s.nf, s.off, s.keyp if s.as_dict else NULL)
+    if rec == NULL and s.post != NULL:
+        rec = PyObject_CallOneArg(s.post, r)
+        if rec == NULL:
+            Py_DECREF(r)
+            return _propagate()  # post failing on a decoded value is a bug, not a misfit
+    if rec != NULL:
+        Py_DECREF(r)
+        r = rec
+    if PyList_Append(<PyObject*>out, r) < 0:
+        Py_DECREF(r)
+        raise MemoryError()
+    Py_DECREF(r)
+    return 0
+
+
+cdef int _fetch_misfit(PyObject** kind, PyObject** value, tuple errs) except -1:
+    """Take the exception that is set when it is a misfit (one of ``errs``); raise anything
+    else (MemoryError, KeyboardInterrupt) on."""
+    cdef PyObject* tb
+    PyErr_Fetch(kind, value, &tb)
+    Py_XDECREF(tb)
+    if kind[0] == NULL or not PyErr_GivenExceptionMatches(kind[0], <PyObject*>errs):
+        PyErr_Restore(kind[0], value[0], NULL)
+        return _propagate()
+    return 0
+
+
+cdef int _word(PyObject* kind, PyObject* value, PyObject* fit, dict worded, str prefix,
+               list reasons, list rest) except -1:
+    """Note a misfit's reason: msgspec's message, one str per distinct message, or (another
+    error class) the exception, left in ``rest`` for the caller to word. Takes the
+    references to ``kind`` and ``value``."""
+    if kind == fit and value != NULL and Py_TYPE(value) == &PyUnicode_Type:
+        reason = worded.get(<object>value)
+        if reason is None:
+            reason = worded[<object>value] = prefix + <str>value
+        reasons.append(reason)
+    else:
+        rest.append((len(reasons), <object>kind))
+        reasons.append(<object>value if value != NULL else None)
+    Py_DECREF(kind)
+    Py_XDECREF(value)
+    return 0
+
+
 def decode_texts(decode, post, cls, offsets, keys, list texts, slow, errors, fits=None,
                  str prefix=""):
     """``(records, at, reasons, rest)``: every text decoded and projected, in order.
@@ -142,53 +223,29 @@ def decode_texts(decode, post, cls, offsets, keys, list texts, slow, errors, fit
     failing input that is not str or bytes goes to ``slow(raw, exc)``, which
     returns the record or raises :class:`JsonDecodeError`, whose reason is kept.
     """
-    cdef Py_ssize_t n = PyList_GET_SIZE(texts), i, k, nf = 0
-    cdef Py_ssize_t off[MAX_FIELDS]
-    cdef PyObject* keyp[MAX_FIELDS]
+    cdef Py_ssize_t n = PyList_GET_SIZE(texts), i
+    cdef _Shape shape
     cdef list out = [], at = [], reasons = [], rest = []
     cdef dict worded = {}  # msgspec's message -> its reason: one str per distinct message
     cdef PyObject* raw
     cdef PyObject* r
-    cdef PyObject* rec
     cdef PyObject* kind
     cdef PyObject* value
     cdef PyObject* tb
     cdef PyObject* f = <PyObject*>decode
-    cdef PyObject* c = <PyObject*>cls
-    cdef PyObject* p = <PyObject*>post if post is not None else NULL
     cdef PyObject* fit = <PyObject*>fits if fits is not None else NULL
-    cdef bint project = offsets is not None, as_dict = keys is not None
     cdef tuple errs = tuple(errors)
-    if project:
-        nf = len(offsets)
-        if nf > MAX_FIELDS or (as_dict and len(keys) != nf):
-            raise ValueError("offsets and keys must match, at most 64 fields")
-        for k in range(nf):
-            off[k] = offsets[k]
-            if as_dict:
-                keyp[k] = <PyObject*>keys[k]
+    _shape(&shape, cls, post, offsets, keys)
     for i in range(n):
         raw = PyList_GET_ITEM(texts, i)
         r = PyObject_CallOneArg(f, raw)
         if r == NULL:
-            PyErr_Fetch(&kind, &value, &tb)
-            Py_XDECREF(tb)
-            if kind == NULL or not PyErr_GivenExceptionMatches(kind, <PyObject*>errs):
-                PyErr_Restore(kind, value, NULL)
-                _propagate()  # not a misfit: MemoryError, KeyboardInterrupt
+            _fetch_misfit(&kind, &value, errs)
             if Py_TYPE(raw) == &PyUnicode_Type or Py_TYPE(raw) == &PyBytes_Type:
                 at.append(i)
-                if kind == fit and value != NULL and Py_TYPE(value) == &PyUnicode_Type:
-                    reason = worded.get(<object>value)
-                    if reason is None:
-                        reason = worded[<object>value] = prefix + <str>value
-                    reasons.append(reason)
-                else:
-                    rest.append((len(reasons), <object>kind))
-                    reasons.append(<object>value if value != NULL else None)
-                Py_DECREF(kind)
-                Py_XDECREF(value)
+                _word(kind, value, fit, worded, prefix, reasons, rest)
                 continue
+            tb = NULL  # _fetch_misfit dropped the traceback
             PyErr_NormalizeException(&kind, &value, &tb)
             Py_XDECREF(tb)
             exc = <object>value
@@ -205,25 +262,7 @@ def decode_texts(decode, post, cls, offsets, keys, list texts, slow, errors, fit
                 continue
             out.append(got if post is None else post(got))
             continue
-        if project and Py_TYPE(r) == <PyTypeObject*>c:
-            rec = _project(r, nf, off, keyp if as_dict else NULL)
-            if rec != NULL:
-                Py_DECREF(r)
-                if PyList_Append(<PyObject*>out, rec) < 0:
-                    Py_DECREF(rec)
-                    raise MemoryError()
-                Py_DECREF(rec)
-                continue
-        if p != NULL:
-            rec = PyObject_CallOneArg(p, r)
-            Py_DECREF(r)
-            if rec == NULL:
-                _propagate()  # post failing on a decoded value is a bug, not a misfit
-            r = rec
-        if PyList_Append(<PyObject*>out, r) < 0:
-            Py_DECREF(r)
-            raise MemoryError()
-        Py_DECREF(r)
+        _emit(&shape, r, out)
     return out, at, reasons, rest
 
 
@@ -253,37 +292,24 @@ def decode_lines(decode, post, cls, offsets, keys, bytes data, Py_ssize_t start,
     Each line is handed to ``decode`` as a buffer over ``data``; only a refused line is
     copied out, into ``raws`` (its dead letter's record), beside its index in ``at``.
     """
-    cdef Py_ssize_t n = len(data), i = 0, k, nf = 0, lo, hi
-    cdef Py_ssize_t off[MAX_FIELDS]
-    cdef PyObject* keyp[MAX_FIELDS]
+    cdef Py_ssize_t n = len(data), i = 0, lo, hi
+    cdef _Shape shape
     cdef list out = [], at = [], reasons = [], rest = [], raws = []
     cdef dict worded = {}
     cdef const char* base = data
     cdef const char* nl
     cdef PyObject* r
-    cdef PyObject* rec
     cdef PyObject* raw
     cdef PyObject* kind
     cdef PyObject* value
-    cdef PyObject* tb
     cdef PyObject* f = <PyObject*>decode
-    cdef PyObject* c = <PyObject*>cls
-    cdef PyObject* p = <PyObject*>post if post is not None else NULL
     cdef PyObject* fit = <PyObject*>fits if fits is not None else NULL
-    cdef bint project = offsets is not None, as_dict = keys is not None
     cdef tuple errs = tuple(errors)
     cdef _LineView line = _LineView.__new__(_LineView)
     if not 0 <= start <= stop <= n:
         raise ValueError(f"start and stop must lie in the data: 0 <= {start} <= {stop} <= {n}")
     line.block = data
-    if project:
-        nf = len(offsets)
-        if nf > MAX_FIELDS or (as_dict and len(keys) != nf):
-            raise ValueError("offsets and keys must match, at most 64 fields")
-        for k in range(nf):
-            off[k] = offsets[k]
-            if as_dict:
-                keyp[k] = <PyObject*>keys[k]
+    _shape(&shape, cls, post, offsets, keys)
     lo = start
     while True:
         nl = <const char*>memchr(base + lo, 10, stop - lo)
@@ -295,11 +321,7 @@ def decode_lines(decode, post, cls, offsets, keys, bytes data, Py_ssize_t start,
         line.size = hi - lo
         r = PyObject_CallOneArg(f, <PyObject*>line)
         if r == NULL:
-            PyErr_Fetch(&kind, &value, &tb)
-            Py_XDECREF(tb)
-            if kind == NULL or not PyErr_GivenExceptionMatches(kind, <PyObject*>errs):
-                PyErr_Restore(kind, value, NULL)
-                _propagate()  # not a misfit: MemoryError, KeyboardInterrupt
+            _fetch_misfit(&kind, &value, errs)
             at.append(i)
             raw = PyBytes_FromStringAndSize(base + lo, hi - lo)
             if raw == NULL:
@@ -308,32 +330,9 @@ def decode_lines(decode, post, cls, offsets, keys, bytes data, Py_ssize_t start,
                 raise MemoryError()
             raws.append(<object>raw)
             Py_DECREF(raw)
-            if kind == fit and value != NULL and Py_TYPE(value) == &PyUnicode_Type:
-                reason = worded.get(<object>value)
-                if reason is None:
-                    reason = worded[<object>value] = prefix + <str>value
-                reasons.append(reason)
-            else:
-                rest.append((len(reasons), <object>kind))
-                reasons.append(<object>value if value != NULL else None)
-            Py_DECREF(kind)
-            Py_XDECREF(value)
+            _word(kind, value, fit, worded, prefix, reasons, rest)
         else:
-            rec = NULL
-            if project and Py_TYPE(r) == <PyTypeObject*>c:
-                rec = _project(r, nf, off, keyp if as_dict else NULL)
-            if rec == NULL and p != NULL:
-                rec = PyObject_CallOneArg(p, r)
-                if rec == NULL:
-                    Py_DECREF(r)
-                    _propagate()  # post failing on a decoded value is a bug, not a misfit
-            if rec != NULL:
-                Py_DECREF(r)
-                r = rec
-            if PyList_Append(<PyObject*>out, r) < 0:
-                Py_DECREF(r)
-                raise MemoryError()
-            Py_DECREF(r)
+            _emit(&shape, r, out)
         i += 1
         if nl == NULL:
             break
