@@ -14,7 +14,6 @@ same lines either way: a writer that wants them as ``str`` gets
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -40,11 +39,6 @@ def _kernel() -> Any:
             "pure-Python kernels."
         ) from exc
     return lines_c
-
-
-def _scanner() -> Callable[[bytes], tuple[int, bool, bool]]:
-    """The line-scanning kernel (``lines_c.scan_lines`` or its reference)."""
-    return _kernel().scan_lines  # type: ignore[no-any-return]
 
 
 #: codecs whose ASCII bytes are the same characters: ASCII text in them is UTF-8 as it is
@@ -73,7 +67,7 @@ def text_block(data: bytes, encoding: str) -> TextBlock | None:
 
     A last line without a line break gets one, as the ``files`` sink would write it.
     """
-    count, cr, ascii = _scanner()(data)  # one pass (lines_c)
+    count, cr, ascii = _kernel().scan_lines(data)  # one pass (lines_c)
     if cr:
         return None
     name = codecs.lookup(encoding).name
