@@ -5,7 +5,7 @@ makes ~500,000 objects for 55 MB of JSON lines, and whoever takes them next read
 each one once: for ``parse_json`` the split is ~30% of the decode's cost; for a text
 job whose lines go unchanged into a ``files`` sink, decoding every line to ``str``
 and encoding it back costs ~0.3 s per 128 MB. So a reader may hand on its records as
-:class:`LineBlock`\\ s instead (:meth:`etlcore.source.SourceReader.read_blocks`), and
+:class:`LineBlock` objects instead (:meth:`etlcore.source.SourceReader.read_blocks`), and
 the engine asks for them in two situations:
 
 - a stage passes the source's records unchanged into its sinks: a block of ``str``
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 
 class LineBlock:
-    """The lines of ``data[start:stop]``, in order: the pieces between ``\\n``\\ s, without
+    """The lines of ``data[start:stop]``, in order: the pieces between newlines, without
     the empty piece after a last ``\\n`` (so ``b"a\\n\\nb"`` and ``b"a\\n\\nb\\n"`` are both
     ``a``, empty, ``b``; an empty range has no line).
 

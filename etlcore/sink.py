@@ -45,10 +45,10 @@ from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
 from etlcore.batch import BatchInfo
+from etlcore.lineblock import LineBlock
 from etlcore.plugin.epoch import checkpoint_epoch, sink_state_dir
 from etlcore.plugin.fs import FileSystem, LocalFileSystem
 from etlcore.plugin.retry import RetryOn, retry
-from etlcore.lineblock import LineBlock
 
 
 @dataclass

@@ -51,6 +51,7 @@ from etlcore.connectors.directory import MANIFESTS
 from etlcore.connectors.sqlite import flatten
 from etlcore.encoding import NonFinite, Unstorable, json_text, safe_repr, storable_letter
 from etlcore.errors import ConfigError
+from etlcore.lineblock import LineBlock
 from etlcore.plugin.fs import (
     FileSystem,
     LocalFileSystem,
@@ -70,7 +71,6 @@ from etlcore.sink import (
     WriteResult,
     fsync_path,
 )
-from etlcore.lineblock import LineBlock
 
 _EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "text": "txt", "parquet": "parquet"}
 

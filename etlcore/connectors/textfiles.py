@@ -35,10 +35,10 @@ from etlcore.connectors.splits import (
     splittable,
 )
 from etlcore.jsondecode import JsonDecoder
+from etlcore.lineblock import LineBlock
 from etlcore.plugin.fs import FileSystem, filesystem_for
 from etlcore.plugin.imports import require_module
 from etlcore.source import Rejected
-from etlcore.lineblock import LineBlock
 from etlcore.textblock import split_text, text_block
 
 __all__ = ["Span", "compression_of", "parse_json_line", "read_files", "read_lines",
@@ -262,7 +262,8 @@ def _load(data: bytes, path: str, index: int, encoding: str,
         except UnicodeDecodeError:  # e.g. UTF-16 with an odd byte: no line can be trusted
             shown = data[:_SHOWN].decode("latin-1")
             return Rejected(shown, f"not valid {encoding} text: {err.reason} at byte "
-                            f"{err.start}; the whole file is refused", origin)
+                            f"{err.start}; the whole file is refused",
+                            f"{path} (manifest entry {index})")
     lines = text.split("\n") if "\r" not in text else _EOL.split(text)
     if lines and lines[-1] == "":
         lines.pop()

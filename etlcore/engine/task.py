@@ -24,10 +24,10 @@ from etlcore.batch import BatchInfo
 from etlcore.engine.stages import Exit, Member, Program, Stage
 from etlcore.errors import BackpressureError
 from etlcore.graph.base import DeadLetter, TaskContext, concat
+from etlcore.lineblock import LineBlock
 from etlcore.metrics import counting
 from etlcore.sink import PartWriter, SinkWriter, WriterContext, WriteResult
 from etlcore.source import ReaderContext, Rejected, SourceReader
-from etlcore.lineblock import LineBlock
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """A source's lines handed to ``parse_json`` as one buffer (``SourceReader.read_blocks``).
 
-The engine asks the reader for :class:`~etlcore.lineblock.LineBlock`\ s only when
+The engine asks the reader for blocks of lines (:class:`~etlcore.lineblock.LineBlock`) only when
 ``parse_json`` (alone, or fused with the steps after it) is the source's one reader in
 the task; the records, dead letters and counts must be those of the same lines read as
 a list, and any other shape of job must still get the list.
