@@ -245,25 +245,33 @@ class JsonDecoder:
             at, reasons = [i for i, _ in failed], [r for _, r in failed]
         return out, at, reasons
 
-    def decode_lines(self, block: LineBlock) -> tuple[list[Any], list[bytes], list[str]]:
+    def decode_lines(self, block: LineBlock) -> tuple[list[Any], list[Any], list[str]]:
         """``(records, refused, reasons)``: the lines of ``block`` decoded in order, and the
-        lines that failed, as ``bytes``, with their reasons (:meth:`decode_split`'s).
+        lines that failed, as the block's records (``bytes``, or ``str`` for a text block),
+        with their reasons (:meth:`decode_split`'s).
 
         With a schema, each line reaches msgspec as a view of the block's buffer (one
-        kernel call, no ``bytes`` object per line; :mod:`etlcore.lineblock`). Without one,
-        the lines are split out first: only JSON objects pass, which is checked on the
-        decoded list (:meth:`_objects`).
+        kernel call, no object per line; :mod:`etlcore.lineblock`). Without one, the lines
+        are split out first: only JSON objects pass, which is checked on the decoded list
+        (:meth:`_objects`).
         """
-        if self.schema is None:
+        out, at, refused, reasons = self.decode_lines_at(block)
+        return out, refused, reasons
+
+    def decode_lines_at(self, block: LineBlock,
+                        ) -> tuple[list[Any], list[int], list[Any], list[str]]:
+        """``(records, at, refused, reasons)``: :meth:`decode_lines` with the line number
+        (from 0) of each refused line, for an origin that names where it lies."""
+        if self.schema is None or block.stop == block.start:  # an empty block: no line
             lines = block.lines()
             out, at, reasons = self.decode_split(lines)
-            return out, list(map(lines.__getitem__, at)), reasons
+            return out, at, list(map(lines.__getitem__, at)), reasons
         out, at, reasons, rest, raws = _kernel.decode_lines(
             self._one, self._post, self._cls, self._offsets, self._keys, block.data,
-            block.start, block.stop, _DecodeErrors, msgspec.ValidationError, _MISFIT)
+            block.start, block.last, _DecodeErrors, msgspec.ValidationError, _MISFIT)
         block.counted(len(out) + len(at))  # every line is a record or a refusal
         self._word(rest, reasons, raws.__getitem__, True)
-        return out, raws, reasons
+        return out, at, raws if not block.text else list(map(block.record, raws)), reasons
 
     def _word(self, rest: list[tuple[int, type]], reasons: list[Any],
               raw: Callable[[int], Any], typed: bool) -> None:

@@ -45,10 +45,10 @@ from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
 from etlcore.batch import BatchInfo
+from etlcore.lineblock import LineBlock
 from etlcore.plugin.epoch import checkpoint_epoch, sink_state_dir
 from etlcore.plugin.fs import FileSystem, LocalFileSystem
 from etlcore.plugin.retry import RetryOn, retry
-from etlcore.textblock import TextBlock
 
 
 @dataclass
@@ -139,9 +139,10 @@ class PartWriter(ABC):
     def write(self, records: list[Any]) -> None:
         """Take the next records of the partition, in order."""
 
-    def write_text(self, block: TextBlock) -> None:
-        """Take the next lines of the partition as UTF-8 bytes (:mod:`etlcore.textblock`):
-        a writer that stores lines as they are overrides this to skip the decoding."""
+    def write_text(self, block: LineBlock) -> None:
+        """Take the next lines of the partition as UTF-8 bytes (a block of ``str`` lines,
+        ``block.text``; :mod:`etlcore.lineblock`): a writer that stores lines as they are
+        overrides this to skip the decoding."""
         self.write(block.lines())
 
     @abstractmethod

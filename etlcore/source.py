@@ -37,7 +37,6 @@ from typing import Any, ClassVar
 
 from etlcore.clock import Clock
 from etlcore.lineblock import LineBlock
-from etlcore.textblock import TextBlock
 
 Position = Any  # JSON-serialisable: int, str, list, dict, None
 
@@ -120,25 +119,19 @@ class SourceReader(ABC):
     def read(self, partition: str, start: Position, end: Position) -> Iterable[Any]:
         """The records in ``[start, end)``, the same every time it is asked."""
 
-    def read_text(self, partition: str, start: Position,
-                  end: Position) -> Iterable[TextBlock | list[Any]] | None:
-        """The records of ``read`` as blocks of text lines kept as bytes and lists of
-        records, in order; None (the default): this reader gives records only.
+    def read_blocks(self, partition: str, start: Position,
+                    end: Position) -> Iterable[LineBlock | list[Any]] | None:
+        """The records of ``read`` as blocks of lines kept in the buffer they were read
+        into and lists of records, in order; None (the default): records only.
 
-        The engine asks when a stage passes the source's records unchanged into its
-        sinks, so lines need not be decoded and encoded back (:mod:`etlcore.textblock`).
-        """
-        return None
-
-    def read_lines(self, partition: str, start: Position, end: Position) -> LineBlock | None:
-        """The records of ``read`` as one :class:`~etlcore.lineblock.LineBlock` of bytes
-        lines, when they are exactly its ``lines()``; None (the default, and for a range
-        with no lines): the engine calls ``read``.
-
-        The engine asks when the source's one reader in a task parses lines out of a
-        buffer (``parse_json``, alone or fused with the narrow steps after it) and the
-        task is not streamed into part writers, so no ``bytes`` object is made per line
-        (:mod:`etlcore.lineblock`).
+        A :class:`~etlcore.lineblock.LineBlock`'s ``lines()`` must be exactly the records
+        ``read`` gives for them (``bytes`` lines, or ``str`` lines with ``text`` set); a
+        list holds the records between blocks (lines that needed decoding, their
+        :class:`Rejected`). The engine asks when a stage passes the source's records
+        unchanged into sinks (``str`` blocks go to ``PartWriter.write_text`` as bytes) and
+        when the source's one reader in the task parses lines out of a buffer
+        (``parse_json``, alone or fused with the steps after it), so no object is made per
+        line (:mod:`etlcore.lineblock`).
         """
         return None
 

@@ -1,22 +1,21 @@
-"""Text lines kept as their UTF-8 bytes from a text source to a text sink.
+"""Which bytes may stand for text lines without being decoded, and text split in one pass.
 
-A job that reads text lines and writes them unchanged (``directory`` -> ``files``,
-both ``format: text``) would decode every line to ``str``, split the text, then
-join and encode the lines back: for 128 MB that is ~0.3 s of CPU, as much as an
-S3 upload's own signing and checksums. When no operator sits between the
-source and its sinks, the engine asks the reader for blocks of whole lines
-(:meth:`etlcore.source.SourceReader.read_text`) and hands each to the sinks'
-part writers (:meth:`etlcore.sink.PartWriter.write_text`). The records are the
-same lines either way: a writer that wants them as ``str`` gets
-:meth:`TextBlock.lines`, and the counts are those of the lines.
+A text source's records are ``str`` lines. Where a file's (or range's) bytes are
+their UTF-8 form with no ``\r``, the reader need not decode them: it hands them on
+as one :class:`~etlcore.lineblock.LineBlock` with ``text`` set (:func:`text_block`),
+which the engine passes to a ``files`` sink as bytes or to ``parse_json`` as a
+buffer (:mod:`etlcore.lineblock`). Where they are not, :func:`split_text` and the
+line-by-line decode of :mod:`etlcore.connectors.textfiles` give the records, bad
+lines as dead letters.
 """
 
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
+
+from etlcore.lineblock import LineBlock
 
 
 @cache
@@ -45,27 +44,10 @@ def _kernel() -> Any:
 ASCII_SUPERSETS = frozenset({"utf-8", "ascii", "iso8859-1", "iso8859-15", "cp1252"})
 
 
-@dataclass(frozen=True)
-class TextBlock:
-    """Whole lines of valid UTF-8, each ending in ``\\n`` (none holds ``\\r``), and
-    how many: the records a text source would have made of them."""
-
-    data: bytes
-    count: int
-
-    def lines(self) -> list[str]:
-        """The records: each line without its ``\\n``."""
-        lines = self.data.decode("utf-8").split("\n")
-        lines.pop()  # what follows the last "\n"
-        return lines
-
-
-def text_block(data: bytes, encoding: str) -> TextBlock | None:
-    """A text file's bytes (in ``encoding``) as one block of lines, or None when they must
-    be decoded line by line: ``\\r`` line breaks, a codec other than UTF-8 with non-ASCII
-    bytes, or bytes that are not valid UTF-8 (those lines become dead letters).
-
-    A last line without a line break gets one, as the ``files`` sink would write it.
+def text_block(data: bytes, encoding: str) -> LineBlock | None:
+    """A text file's bytes (in ``encoding``) as one block of ``str`` lines, or None when they
+    must be decoded line by line: ``\\r`` line breaks, a codec other than UTF-8 with
+    non-ASCII bytes, or bytes that are not valid UTF-8 (those lines become dead letters).
     """
     count, cr, ascii = _kernel().scan_lines(data)  # one pass (lines_c)
     if cr:
@@ -81,9 +63,8 @@ def text_block(data: bytes, encoding: str) -> TextBlock | None:
     elif name not in ASCII_SUPERSETS:
         return None
     if data and not data.endswith(b"\n"):
-        data += b"\n"
-        count += 1
-    return TextBlock(data, count)
+        count += 1  # the last line, without a line break
+    return LineBlock(data, 0, len(data), count, text=True)
 
 
 def split_text(data: bytes, encoding: str) -> list[str] | None:

@@ -193,13 +193,14 @@ class LineFileReader(SourceReader):
             out.extend(self.lines(*self.ranges[b * self.parts + p]))
         return out
 
-    def read_lines(self, partition: str, start: int, end: int) -> LineBlock | None:
-        """W3's lines (``binary``) of one batch as the buffer they were read into: the
-        engine hands it to ``parse_json``, which decodes each line where it lies."""
-        if not self.binary or end != start + 1:
+    def read_blocks(self, partition: str, start: int, end: int) -> list[LineBlock] | None:
+        """W3's lines (``binary``) of each batch as the buffer they were read into: the
+        engine hands them to ``parse_json``, which decodes each line where it lies."""
+        if not self.binary:
             return None
-        span = self.span(*self.ranges[start * self.parts + int(partition)])
-        return None if span is None else LineBlock(*span)
+        p = int(partition)
+        spans = (self.span(*self.ranges[b * self.parts + p]) for b in range(start, end))
+        return [LineBlock(chunk, first, stop) for chunk, first, stop in filter(None, spans)]
 
     def lines(self, lo: int, hi: int) -> list[str] | list[bytes]:
         """The lines whose first byte is in ``[lo, hi)``, the last one read to its end."""
@@ -207,6 +208,8 @@ class LineFileReader(SourceReader):
         if span is None:
             return []
         chunk, first, stop = span
+        if chunk[stop - 1] == 10:  # the last line's newline is not part of it
+            stop -= 1
         if self.binary:
             lines: list[Any] = chunk.split(b"\n")
             skip = 1 if first else 0  # the tail of the line begun before lo
@@ -215,8 +218,9 @@ class LineFileReader(SourceReader):
         return str(memoryview(chunk)[first:stop], "utf-8").split("\n")
 
     def span(self, lo: int, hi: int) -> tuple[bytes, int, int] | None:
-        """``(chunk, first, stop)``: the lines whose first byte is in ``[lo, hi)`` are
-        ``chunk[first:stop]``, the last one read to its end; None when there are none.
+        """``(chunk, first, stop)``: the lines whose first byte is in ``[lo, hi)`` are those of
+        ``chunk[first:stop]`` (through the last one's newline, if it has one; as a
+        :class:`~etlcore.lineblock.LineBlock` counts them); None when there are none.
 
         One read covers the range and, almost always, the end of its last line
         (``OVERREAD`` bytes more); the lines are cut out of that one buffer, so the range's
@@ -242,8 +246,8 @@ class LineFileReader(SourceReader):
             chunk += f.readline()
             stop = chunk.find(b"\n", last)
         if stop < 0:  # the file's last line, without a newline
-            stop = len(chunk)
-        return chunk, first, stop
+            return chunk, first, len(chunk)
+        return chunk, first, stop + 1  # through that newline
 
     def close(self) -> None:
         if self.file is not None:

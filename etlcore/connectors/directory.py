@@ -76,6 +76,10 @@ B)``) instead of stopping the job:
 - ``json``: one value per non-blank line, strict JSON (RFC 8259): a line that
   does not parse, uses ``NaN``/``Infinity``, nests deeper than the recursion
   limit, or holds a string with a lone surrogate (no UTF-8 form) is a dead letter.
+  With ``json_schema`` each value is parsed, validated and projected in one C pass
+  (:mod:`etlcore.jsondecode`), where the line lies in the bytes read when they need no
+  decoding (``JsonDecoder.decode_lines``): a line that does not fit is a dead letter
+  with the decoder's reason.
 - ``parquet``: one dict per row (needs pyarrow), read row group by row group; a
   file whose footer pyarrow cannot read is one dead letter holding its path, an
   unreadable row group one holding the path, with origin ``file row group G
@@ -88,6 +92,12 @@ B)``) instead of stopping the job:
   field over the csv module's limit (128 KiB), is a dead letter; missing fields
   are None. In a byte range the origin is ``file byte B (line k of the range
   from byte R, manifest entry E)``.
+
+Lines where they lie: a ``text`` reader hands each file's (or range's) lines, after
+decompression, as one :class:`~etlcore.lineblock.LineBlock` of ``str`` lines when its
+bytes need no decoding (``read_blocks``): to a ``files`` sink as bytes, to
+``parse_json`` as a buffer it decodes in place. A file with ``\r`` line breaks or bytes
+that do not decode gives its records (and dead letters) as a list instead.
 """
 
 from __future__ import annotations
@@ -110,6 +120,7 @@ from etlcore.connectors.readahead import ReadAhead
 from etlcore.connectors.splits import Part, plan_parts, split
 from etlcore.connectors.textfiles import parse_json_line, read_files
 from etlcore.errors import ConfigError
+from etlcore.jsondecode import JsonDecoder
 from etlcore.plugin.fs import FileInfo, FileSystem, filesystem_for, local_path
 from etlcore.source import DriverReader, Source, SourceContext, SourceReader
 
@@ -149,6 +160,25 @@ class DirectorySourceConfig:
         identity=False)
     partitions: int = option(1, help="read each batch's files and byte ranges as this many "
                              "tasks (in parallel on the processes and spark runners)")
+    json_schema: dict[str, str] | None = option(
+        None, help="with format json: field -> type (int, float, str, bool, list, dict, any); "
+        "each line is parsed, validated and projected in one C pass where it lies in the "
+        "bytes read, and a line that does not fit is a dead letter with the decoder's reason")
+    json_required: list[str] | None = option(
+        None, help="fields of json_schema that must be present and not null (default: all); "
+        "the others may be missing or null and come out as null")
+    json_output: Literal["dict", "tuple"] = option(
+        "dict", help="with json_schema: records as dicts of the schema's fields, or as tuples "
+        "in the schema's order")
+
+    def json_decoder(self, key: str = "source.directory") -> JsonDecoder | None:
+        """The decoder of ``format: json`` lines through ``json_schema`` (None: untyped)."""
+        schema = self.json_schema
+        if schema is None:
+            return None
+        required = list(schema) if self.json_required is None else self.json_required
+        return JsonDecoder(schema, required, self.json_output, key=key,
+                           names=("json_schema", "json_required", "json_output"))
 
     def validate(self, where: str) -> None:
         prefix = f"{where}." if where else ""
@@ -167,6 +197,11 @@ class DirectorySourceConfig:
                               self.split_bytes)
         if isinstance(self.partitions, bool) or self.partitions < 1:
             raise ConfigError(f"{prefix}partitions", "a positive integer", self.partitions)
+        if self.json_schema is not None:
+            if self.format != "json":
+                raise ConfigError(f"{prefix}json_schema", "no schema unless format is 'json'",
+                                  self.json_schema)
+            self.json_decoder(where)  # a ConfigError naming the field
 
 
 # -- planning over the manifest (:mod:`etlcore.connectors.manifest`) ---------------------
@@ -219,6 +254,7 @@ class DirectoryReader(SourceReader):
     published_only: bool = False
     partitions: int = 1
     csv_header: bool = True
+    decoder: JsonDecoder | None = None  # format json with a schema
     _cache: tuple[tuple[tuple[str, Part | None], ...], int] = field(  # entries read so far,
         default=((), 0), init=False, repr=False, compare=False)     # byte offset after them
     _ahead: ReadAhead | None = field(default=None, init=False, repr=False, compare=False)
@@ -226,8 +262,10 @@ class DirectoryReader(SourceReader):
     def read(self, partition: str, start: int, end: int) -> Iterator[Any]:
         return self._read(partition, start, end, False)
 
-    def read_text(self, partition: str, start: int, end: int) -> Iterator[Any] | None:
-        """Text files' lines as bytes where they need no decoding (:mod:`etlcore.textblock`)."""
+    def read_blocks(self, partition: str, start: int, end: int) -> Iterator[Any] | None:
+        """Text files' (and byte ranges') lines, decompressed, as blocks of ``str`` lines in
+        the bytes read where they need no decoding (:func:`etlcore.textblock.text_block`),
+        else as lists of records; None for other formats (their records are not lines)."""
         return self._read(partition, start, end, True) if self.format == "text" else None
 
     def _read(self, partition: str, start: int, end: int, blocks: bool) -> Iterator[Any]:
@@ -248,7 +286,7 @@ class DirectoryReader(SourceReader):
         return read_files(self.folder, [entries[k][0] for k in mine], self.format,
                           self.encoding, 0, self.csv_multiline, self.fs, self.compression,
                           self.published_only, [entries[k][1] for k in mine], mine,
-                          self.csv_header, blocks, ahead, later)
+                          self.csv_header, blocks, ahead, later, self.decoder)
 
     def _read_ahead(self) -> ReadAhead | None:
         """The pool fetching past a batch's end (remote stores: ``read_ahead`` > 1)."""
@@ -284,6 +322,7 @@ class DirectorySource(Source):
         self.manifest = Manifest(None)
         self._lock = threading.Lock()
         self._last = ""  # the greatest name listed (listing: after_last)
+        self._decoder = config.json_decoder() if config.format == "json" else None
 
     def identity(self) -> dict[str, Any]:
         """The directory (absolute), what is read there and how; not the batch bound.
@@ -300,6 +339,9 @@ class DirectorySource(Source):
             ident["csv_header"] = False
         if c.partitions != 1:  # entries are dealt to partitions by index: fixed per checkpoint
             ident["partitions"] = c.partitions
+        if c.json_schema is not None:  # what a record is
+            ident.update(json_schema=c.json_schema, json_required=c.json_required,
+                         json_output=c.json_output)
         return ident
 
     def open(self, ctx: SourceContext) -> None:
@@ -318,7 +360,7 @@ class DirectorySource(Source):
         manifest = where if isinstance(where, str) else os.path.abspath(where)
         return DirectoryReader(self.fs.absolute(self.folder), manifest,
                                c.format, c.encoding, c.csv_multiline, self.fs, c.compression,
-                               c.published_only, c.partitions, c.csv_header)
+                               c.published_only, c.partitions, c.csv_header, self._decoder)
 
     def partitions(self) -> list[str]:
         return [str(p) for p in range(self.config.partitions)]
@@ -409,4 +451,5 @@ class DirectorySource(Source):
         mine = _mine(partition, start, end, c.partitions)
         return read_files(self.folder, [names[k - start] for k in mine], c.format, c.encoding,
                           0, c.csv_multiline, self.fs, c.compression, c.published_only,
-                          [spans[k - start] for k in mine], mine, c.csv_header)
+                          [spans[k - start] for k in mine], mine, c.csv_header,
+                          decoder=self._decoder)

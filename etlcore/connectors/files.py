@@ -51,6 +51,7 @@ from etlcore.connectors.directory import MANIFESTS
 from etlcore.connectors.sqlite import flatten
 from etlcore.encoding import NonFinite, Unstorable, json_text, safe_repr, storable_letter
 from etlcore.errors import ConfigError
+from etlcore.lineblock import LineBlock
 from etlcore.plugin.fs import (
     FileSystem,
     LocalFileSystem,
@@ -70,7 +71,6 @@ from etlcore.sink import (
     WriteResult,
     fsync_path,
 )
-from etlcore.textblock import TextBlock
 
 _EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "text": "txt", "parquet": "parquet"}
 
@@ -193,15 +193,16 @@ class _FilesPart(PartWriter):
                 self.upload = self._start()
             self.upload.write(data)
 
-    def write_text(self, block: TextBlock) -> None:
+    def write_text(self, block: LineBlock) -> None:
         """Text lines go into the file as the bytes they were read as (UTF-8 already)."""
         if self.layout.format != "text":
             super().write_text(block)
             return
-        if block.data:
+        data = block.terminated()
+        if data:
             if self.upload is None:
                 self.upload = self._start()
-            self.upload.write(block.data)
+            self.upload.write(data)
 
     def _start(self) -> Upload:
         fs = self.layout.fs

@@ -35,6 +35,7 @@ from etlcore.connectors.splits import (
     splittable,
 )
 from etlcore.jsondecode import JsonDecoder
+from etlcore.lineblock import LineBlock
 from etlcore.plugin.fs import FileSystem, filesystem_for
 from etlcore.plugin.imports import require_module
 from etlcore.source import Rejected
@@ -61,6 +62,17 @@ _LINES = JsonDecoder()  # untyped: any JSON value per line
 def parse_json_line(line: str) -> Any:
     """One strict JSON value; ValueError with the reason otherwise."""
     return _LINES.decode(line)
+
+
+def origin_of(path: str, index: int, base: int | None, line: int, at: int | None) -> str:
+    """Where line ``line`` (from 0) of a file, or of the byte range from ``base``, lies:
+    ``at`` is its first byte in the bytes read (None: unknown)."""
+    byte: int | str = "?" if at is None else at
+    if base is not None:  # line numbers before the range are unknown
+        where = byte if at is None else base + at
+        return (f"{path} byte {where} (line {line + 1} of the range from byte {base}, "
+                f"manifest entry {index})")
+    return f"{path} line {line + 1} (byte {byte}, manifest entry {index})"
 
 
 @dataclass
@@ -98,13 +110,7 @@ class _File:
         return self._offsets[line] if line < len(self._offsets) else None
 
     def origin(self, line: int) -> str:
-        at = self.offset(line)
-        byte: int | str = "?" if at is None else at
-        if self.base is not None:  # line numbers before the range are unknown
-            at = byte if byte == "?" else self.base + int(byte)
-            return (f"{self.path} byte {at} (line {line + 1} of the range from byte "
-                    f"{self.base}, manifest entry {self.index})")
-        return f"{self.path} line {line + 1} (byte {byte}, manifest entry {self.index})"
+        return origin_of(self.path, self.index, self.base, line, self.offset(line))
 
     def raw(self, line: int) -> str:
         """The line as read, undecodable bytes backslash-escaped (storable in any sink)."""
@@ -225,16 +231,25 @@ def _fetch(fs: FileSystem, path: str, index: int, span: Part | None = None, fmt:
         return Rejected(str(path), f"cannot read the file: {err.strerror or err}", origin)
 
 
+def _decompressed(data: bytes, path: str, index: int, compression: str) -> bytes | Rejected:
+    """A whole file's bytes, gunzipped or unzstd-ed as ``compression`` (and its name) say."""
+    how = compression_of(path, compression)
+    if how == "none":
+        return data
+    try:
+        return _gunzip(data) if how == "gzip" else _unzstd(data)
+    except ValueError as err:
+        return Rejected(str(path), str(err), f"{path} (manifest entry {index})")
+
+
 def _load(data: bytes, path: str, index: int, encoding: str,
           compression: str = "auto", base: int | None = None) -> _File | Rejected:
     """A file's (or a byte range's, starting at ``base``) text split into lines."""
-    origin = f"{path} (manifest entry {index})"
-    how = "none" if base is not None else compression_of(path, compression)
-    if how != "none":
-        try:
-            data = _gunzip(data) if how == "gzip" else _unzstd(data)
-        except ValueError as err:
-            return Rejected(str(path), str(err), origin)
+    if base is None:
+        unpacked = _decompressed(data, path, index, compression)
+        if isinstance(unpacked, Rejected):
+            return unpacked
+        data = unpacked
     lines = split_text(data, encoding)  # one pass, no whole-file str (lines_c)
     if lines is not None:
         return _File(path, index, lines, data, encoding, "strict", base)
@@ -247,7 +262,8 @@ def _load(data: bytes, path: str, index: int, encoding: str,
         except UnicodeDecodeError:  # e.g. UTF-16 with an odd byte: no line can be trusted
             shown = data[:_SHOWN].decode("latin-1")
             return Rejected(shown, f"not valid {encoding} text: {err.reason} at byte "
-                            f"{err.start}; the whole file is refused", origin)
+                            f"{err.start}; the whole file is refused",
+                            f"{path} (manifest entry {index})")
     lines = text.split("\n") if "\r" not in text else _EOL.split(text)
     if lines and lines[-1] == "":
         lines.pop()
@@ -263,7 +279,7 @@ def _text(f: _File) -> Iterator[Any]:
         yield line if why is None else Rejected(f.raw(i), why, f.origin(i))
 
 
-def _json(f: _File) -> Iterator[Any]:
+def _json(f: _File, decoder: JsonDecoder = _LINES) -> Iterator[Any]:
     """Each line's value, the file's lines decoded in one C pass (:mod:`etlcore.jsondecode`)."""
     bad: dict[int, str] = {}
     if f.errors != "strict":
@@ -272,7 +288,7 @@ def _json(f: _File) -> Iterator[Any]:
             if why is not None:
                 bad[i] = why
     lines = [i for i, line in enumerate(f.lines) if i not in bad and line.strip()]
-    values, failed = _LINES.decode_many([f.lines[i] for i in lines])
+    values, failed = decoder.decode_many([f.lines[i] for i in lines])
     if not bad and not failed:
         yield from values
         return
@@ -291,6 +307,28 @@ def _json(f: _File) -> Iterator[Any]:
             yield next(good)
     for j in undecodable[u:]:
         yield Rejected(f.raw(j), bad[j], f.origin(j))
+
+
+def _json_block(block: LineBlock, decoder: JsonDecoder, path: str, index: int,
+                base: int | None) -> Iterator[Any]:
+    """Each line's value, the lines decoded where they lie in the block's buffer
+    (``JsonDecoder.decode_lines``): what :func:`_json` gives for the same lines, blank
+    lines skipped and misfits as dead letters with the same origins."""
+    out, at, refused, reasons = decoder.decode_lines_at(block)
+    if not at:
+        yield from out
+        return
+    data, line, pos, taken = block.data, 0, block.start, 0
+    for j, (i, raw, why) in enumerate(zip(at, refused, reasons, strict=True)):
+        yield from out[taken:i - j]  # the records of the lines before it
+        taken = i - j
+        if not raw.strip():
+            continue  # a blank line is no record (as :func:`_json`)
+        while line < i:  # where line i starts: only walked up to refused lines
+            pos = data.index(b"\n", pos) + 1
+            line += 1
+        yield Rejected(raw, why, origin_of(path, index, base, i, pos - block.start))
+    yield from out[taken:]
 
 
 def _csv_segment(f: _File, start: int, stop: int,
@@ -421,7 +459,8 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
                spans: list[Part | None] | None = None,
                indexes: list[int] | None = None, csv_header: bool = True,
                blocks: bool = False, ahead: ReadAhead | None = None,
-               later: list[tuple[int, str, Part | None]] | None = None) -> Iterator[Any]:
+               later: list[tuple[int, str, Part | None]] | None = None,
+               decoder: JsonDecoder | None = None) -> Iterator[Any]:
     """The records of the named files, in order, parsed as ``fmt``; bad input as Rejected.
 
     ``first`` is the manifest index of ``names[0]`` (it goes into origins), or
@@ -429,9 +468,12 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
     part of ``names[k]`` to read: a byte range (:func:`read_lines`), its lines
     only, or Parquet row groups (:class:`~etlcore.connectors.splits.RowGroups`).
 
-    ``blocks`` (text only): each file's (or range's) lines as one
-    :class:`~etlcore.textblock.TextBlock` of its bytes where they need no
-    decoding, else as one list of its records.
+    ``blocks`` (text only): each file's (or range's) lines, decompressed, as one
+    :class:`~etlcore.lineblock.LineBlock` of ``str`` lines where its bytes need no
+    decoding (:func:`~etlcore.textblock.text_block`), else as one list of its records.
+
+    ``decoder`` (json only): the values through this :class:`JsonDecoder` (a schema),
+    decoded where the lines lie in the bytes read when they need no decoding.
 
     ``ahead`` (:mod:`etlcore.connectors.readahead`) fetches on its pool and, as
     the last files are on their way, starts the first of ``later`` (``(index,
@@ -459,22 +501,30 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
         if fmt == "parquet":
             yield from parquet_rows(data)
             continue
+        base: int | None = None
         if isinstance(data, tuple):  # a byte range: its lines, from ``base``
             base, raw, given = data
             if given is not None and given.present and base < given.end:
                 given = None  # the range holds the header line: read it as a file's start
-            if blocks and (block := text_block(raw, encoding)) is not None:
-                if block.count:
-                    yield block
-                continue
-            loaded = _load(raw, path, index, encoding, compression, base=base)
+            how = "none"
         else:
-            if (blocks and compression_of(path, compression) == "none"
-                    and (block := text_block(data, encoding)) is not None):
-                if block.count:
-                    yield block
+            raw, how = data, compression
+            if blocks or (decoder is not None and fmt == "json"):
+                raw = _decompressed(data, path, index, compression)
+                if isinstance(raw, Rejected):
+                    yield [raw] if blocks else raw
+                    continue
+                how = "none"
+        if blocks or (decoder is not None and fmt == "json"):
+            block = text_block(raw, encoding)
+            if block is not None:
+                if blocks:
+                    if block.count:
+                        yield block
+                else:
+                    yield from _json_block(block, decoder, path, index, base)  # type: ignore[arg-type]
                 continue
-            loaded = _load(data, path, index, encoding, compression)
+        loaded = _load(raw, path, index, encoding, how, base=base)
         if isinstance(loaded, Rejected):
             yield [loaded] if blocks else loaded
         elif blocks:
@@ -484,6 +534,6 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
         elif fmt == "text":
             yield from _text(loaded)
         elif fmt == "json":
-            yield from _json(loaded)
+            yield from _json(loaded, decoder or _LINES)
         else:
             yield from _csv(loaded, csv_multiline, given)

@@ -24,10 +24,10 @@ from etlcore.batch import BatchInfo
 from etlcore.engine.stages import Exit, Member, Program, Stage
 from etlcore.errors import BackpressureError
 from etlcore.graph.base import DeadLetter, TaskContext, concat
+from etlcore.lineblock import LineBlock
 from etlcore.metrics import counting
 from etlcore.sink import PartWriter, SinkWriter, WriterContext, WriteResult
 from etlcore.source import ReaderContext, Rejected, SourceReader
-from etlcore.textblock import TextBlock
 
 
 @dataclass
@@ -224,20 +224,33 @@ def _stream(program: Program, env: WorkerEnv, task: Task, stage: Stage, ctx: Tas
                 opened.abort()
             return False
         parts.append((ex, base, part))
+    lead = _lines_lead(stage)
     try:
         began = time.perf_counter()
-        for chunk in _chunks(program, env, task, not stage.members):
-            if isinstance(chunk, TextBlock):  # lines as bytes, straight into the sinks
-                result.records_in += chunk.count
-                for ex, _, part in parts:
-                    where[0] = ex.target
-                    part.write_text(chunk)
-                    result.written[ex.id] = result.written.get(ex.id, 0) + chunk.count
-                continue
-            where[0] = stage.root
-            result.records_in += len(chunk)
-            records = _reject(stage, chunk, ctx)
-            for m in stage.members:
+        for chunk in _chunks(program, env, task, not stage.members or lead is not None):
+            members = stage.members
+            if isinstance(chunk, LineBlock):
+                if not members and chunk.text:  # str lines as bytes, straight into the sinks
+                    result.records_in += chunk.count
+                    for ex, _, part in parts:
+                        where[0] = ex.target
+                        part.write_text(chunk)
+                        result.written[ex.id] = result.written.get(ex.id, 0) + chunk.count
+                    continue
+                if lead is None:
+                    chunk = chunk.lines()
+                else:  # the first operator parses the lines in their buffer
+                    where[0] = lead.key
+                    records = _apply_block(lead, chunk, ctx, task.params.get(lead.key))
+                    result.records_in += chunk.count  # counted by the decoder as it went
+                    result.records_out[lead.key] = (result.records_out.get(lead.key, 0)
+                                                    + len(records))
+                    members = members[1:]
+            if not isinstance(chunk, LineBlock):
+                where[0] = stage.root
+                result.records_in += len(chunk)
+                records = _reject(stage, chunk, ctx)
+            for m in members:
                 assert m.node is not None
                 where[0] = m.key
                 records = m.node.apply(records, ctx, task.params.get(m.key))
@@ -266,9 +279,9 @@ def _stream(program: Program, env: WorkerEnv, task: Task, stage: Stage, ctx: Tas
 
 
 def _chunks(program: Program, env: WorkerEnv, task: Task,
-            as_text: bool) -> Iterator[list[Any] | TextBlock]:
-    """The task's records in lists of ``STREAM_CHUNK``; with ``as_text`` (no operator
-    between source and sinks) also blocks of lines the reader kept as bytes."""
+            blocks: bool) -> Iterator[list[Any] | LineBlock]:
+    """The task's records in lists of ``STREAM_CHUNK``; with ``blocks`` also the blocks of
+    lines the reader kept in their buffers (:meth:`~etlcore.source.SourceReader.read_blocks`)."""
     if task.records is not None:
         records = task.records
         for i in range(0, len(records), STREAM_CHUNK):
@@ -276,18 +289,65 @@ def _chunks(program: Program, env: WorkerEnv, task: Task,
     elif task.source is not None and task.source[1] != task.source[2]:
         partition, start, end = task.source
         reader = env.reader(program, task.stage)
-        pieces = reader.read_text(partition, start, end) if as_text else None
+        pieces = reader.read_blocks(partition, start, end) if blocks else None
         if pieces is not None:
             for piece in pieces:
-                if isinstance(piece, TextBlock):
+                if isinstance(piece, LineBlock):
                     yield piece
                     continue
                 for i in range(0, len(piece), STREAM_CHUNK):
-                    yield piece[i:i + STREAM_CHUNK]  # type: ignore[index]
+                    yield piece[i:i + STREAM_CHUNK]
             return
         it = iter(reader.read(partition, start, end))
         while chunk := list(islice(it, STREAM_CHUNK)):
             yield chunk
+
+
+def _lines_lead(stage: Stage) -> Member | None:
+    """The stage's first member when it reads the source alone and parses lines out of a
+    buffer (``parse_json``, alone or fused with the steps after it)."""
+    if not stage.members:
+        return None
+    first = stage.members[0]
+    if first.inputs != [stage.root] or getattr(first.node, "lines", None) is None:
+        return None
+    return first
+
+
+def _apply_block(member: Member, block: LineBlock, ctx: TaskContext, param: Any) -> list[Any]:
+    node = member.node
+    assert node is not None
+    return node.apply_lines(block, ctx, param)  # type: ignore[attr-defined, no-any-return]
+
+
+def _apply_pieces(stage: Stage, member: Member, pieces: Iterable[LineBlock | list[Any]],
+                  ctx: TaskContext, param: Any, result: TaskResult) -> list[Any]:
+    """``member`` over the reader's blocks and lists, in order: a block parsed where it
+    lies, a list as records. An operator that is not per record (fused with a
+    ``map_partitions``) sees the partition once, so it gets every piece's records."""
+    node = member.node
+    assert node is not None
+    pieces = list(pieces)
+    if not (getattr(node, "per_record", False)
+            or (len(pieces) == 1 and isinstance(pieces[0], LineBlock))):
+        records: list[Any] = []
+        for piece in pieces:
+            records.extend(piece.lines() if isinstance(piece, LineBlock) else piece)
+        result.records_in += len(records)
+        return node.apply(_reject(stage, records, ctx), ctx, param)
+    out: list[Any] | None = None
+    for piece in pieces:
+        if isinstance(piece, LineBlock):
+            part = _apply_block(member, piece, ctx, param)
+            result.records_in += piece.count  # counted by the decoder as it went
+        else:
+            result.records_in += len(piece)
+            part = node.apply(_reject(stage, piece, ctx), ctx, param)
+        if out is None:
+            out = part
+        else:
+            out.extend(part)
+    return [] if out is None else out
 
 
 def _lines_member(stage: Stage, task: Task) -> Member | None:
@@ -320,14 +380,14 @@ def _execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
             where = at[0]
         if stage.kind == "source":
             first = _lines_member(stage, task)
-            block = None
+            pieces = None
             if first is not None:
                 assert task.source is not None
-                block = env.reader(program, task.stage).read_lines(*task.source)
-            if block is not None and first is not None and first.node is not None:
+                pieces = env.reader(program, task.stage).read_blocks(*task.source)
+            if pieces is not None and first is not None:
                 where = first.key  # the source's only reader parses the lines in their buffer
-                out = first.node.apply_lines(block, ctx, task.params.get(first.key))
-                result.records_in = block.count  # counted by the decoder as it went
+                out = _apply_pieces(stage, first, pieces, ctx, task.params.get(first.key),
+                                    result)
                 vals[first.key] = [out]
                 result.records_out[first.key] = len(out)
                 vals[stage.root] = None  # read by no one else (_lines_member)

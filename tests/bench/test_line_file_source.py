@@ -37,14 +37,14 @@ def read_all(source: LineFileSource) -> list[list[str]]:
 
 
 def blocks_of(source: LineFileSource) -> list[list[bytes]]:
-    """Every (batch, partition) read as a block of lines (``read_lines``, what the engine asks
+    """Every (batch, partition) read as blocks of lines (``read_blocks``, what the engine asks
     for when ``parse_json`` reads the source), as the lists of lines they hold."""
     reader = source.reader()
     reader.open(None)
     try:
-        blocks = [reader.read_lines(p, b, b + 1) for b in range(source.batches)
+        blocks = [reader.read_blocks(p, b, b + 1) for b in range(source.batches)
                   for p in source.partitions()]
-        return [[] if block is None else block.lines() for block in blocks]
+        return [[line for block in some for line in block.lines()] for some in blocks]
     finally:
         reader.close()
 
@@ -77,7 +77,7 @@ def test_a_last_line_without_newline_is_read(tmp_path, binary):
         assert [line for chunk in blocks_of(LineFileSource(str(path), 4, 2, binary))
                 for line in chunk] == [line.encode() for line in want]
     else:  # its records are str: no block of bytes lines stands for them
-        assert LineFileSource(str(path), 4, 2).reader().read_lines("0", 0, 1) is None
+        assert LineFileSource(str(path), 4, 2).reader().read_blocks("0", 0, 1) is None
 
 
 def test_batches_of_about_so_many_lines(tmp_path):
@@ -126,7 +126,7 @@ def test_a_word_count_over_the_file_matches_on_both_runners(tmp_path, runner):
 
 @pytest.mark.parametrize("runner", ["local", "processes"])
 def test_parse_json_over_the_file_letters_what_a_list_of_lines_letters(tmp_path, runner):
-    """W3's job reads each batch as a block of lines (``read_lines``) and decodes them where
+    """W3's job reads each batch as a block of lines (``read_blocks``) and decodes them where
     they lie; its records and dead letters are those of the same lines handed over as a list."""
     from benchmarks.engines.base import w3_schema
 

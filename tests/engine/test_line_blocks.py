@@ -1,6 +1,6 @@
-"""A source's lines handed to ``parse_json`` as one buffer (``SourceReader.read_lines``).
+"""A source's lines handed to ``parse_json`` as one buffer (``SourceReader.read_blocks``).
 
-The engine asks the reader for a :class:`~etlcore.lineblock.LineBlock` only when
+The engine asks the reader for blocks of lines (:class:`~etlcore.lineblock.LineBlock`) only when
 ``parse_json`` (alone, or fused with the steps after it) is the source's one reader in
 the task; the records, dead letters and counts must be those of the same lines read as
 a list, and any other shape of job must still get the list.
@@ -60,12 +60,12 @@ class LinesReader(SourceReader):
         CALLS["read"] += 1
         return [line for b in range(start, end) for line in self.batches[b]]
 
-    def read_lines(self, partition: str, start: int, end: int) -> LineBlock | None:
-        CALLS["read_lines"] += 1
+    def read_blocks(self, partition: str, start: int, end: int) -> list[LineBlock] | None:
+        CALLS["read_blocks"] += 1
         # a buffer with bytes around the lines, as a file read that began early and ran on
         data = b"junk\n" + b"\n".join(self.read(partition, start, end)) + b"\nmore"
         CALLS["read"] -= 1
-        return LineBlock(data, 5, len(data) - 5)
+        return [LineBlock(data, 5, len(data) - 4)]  # through the last line's newline
 
 
 def run(stream_of: Any, build: Any, **kwargs: Any) -> tuple[list[Any], list[Any], list[Any]]:
@@ -90,7 +90,7 @@ def parse(stream: Any) -> Any:
 def test_parse_json_reads_the_lines_in_their_buffer_and_gives_the_same_records(build):
     CALLS.clear()
     got = run(lambda ctx: ctx.stream(LinesSource(BATCHES)), build)
-    assert CALLS == {"read_lines": 2, "read": 0}
+    assert CALLS == {"read_blocks": 2, "read": 0}
     want = run(lambda ctx: ctx.queue_stream(BATCHES), build)
     assert got == want
     assert got[1] and [n for n, _ in got[2][:2]] == [5, 3]  # every line counted
@@ -123,8 +123,12 @@ def test_the_same_records_on_the_processes_runner():
 
 
 def test_a_block_counts_its_lines_and_checks_its_bounds():
-    block = LineBlock(b"a\n\nb\nc", 2, 5)
-    assert (block.count, len(block), block.lines()) == (3, 3, [b"", b"b", b""])
-    assert LineBlock(b"a\nb").count == 2 and LineBlock(b"").lines() == [b""]
+    block = LineBlock(b"a\n\nb\nc", 2, 5)  # no empty piece after a last newline
+    assert (block.count, len(block), block.lines()) == (2, 2, [b"", b"b"])
+    assert LineBlock(b"a\nb").count == 2 and LineBlock(b"a\nb\n").lines() == [b"a", b"b"]
+    assert LineBlock(b"\n\n").lines() == [b"", b""] and LineBlock(b"x\n").count == 1
+    assert LineBlock(b"").lines() == [] and LineBlock(b"abc", 1, 1).count == 0
+    text = LineBlock("\u00e9\n\nz".encode(), text=True)
+    assert (text.lines(), text.terminated()) == (["\u00e9", "", "z"], "\u00e9\n\nz\n".encode())
     with pytest.raises(ValueError, match="start and stop"):
         LineBlock(b"abc", 2, 1)

@@ -186,3 +186,29 @@ def test_csv_ranges_and_parquet_row_groups_with_ranged_opens(
         HdfsFileSystem(HdfsOptions(**hdfs_settings)), hdfs_url(f"{root}/in"),
         lambda name, data: hdfs_client.write(f"{root}/in/{name}", data),
         hdfs_settings, "hdfs", tmp_path)
+
+
+def test_parse_json_decodes_files_lines_where_they_lie(hdfs_client: Any, hdfs_dir_factory: Any,
+                                                       hdfs_url: Any, hdfs_settings: dict[str, Any],
+                                                       tmp_path: Path) -> None:
+    """Text files (plain, gzip, zstd) reach ``parse_json`` as blocks of their bytes
+    (``read_blocks``): the records and dead letters of the same lines read as a list."""
+    root = hdfs_dir_factory()
+    inputs(hdfs_client, f"{root}/in", count=3, per_file=4)
+    hdfs_client.write(f"{root}/in/0009.json", b'{"f": "x"}\nnot json\n\xff\n')
+
+    def job(name: str, before: bool) -> tuple[list[Any], list[Any]]:
+        out: list[Any] = []
+        ctx = StreamingContext(1.0, tmp_path / name, clock="manual", name=name)
+        lines = ctx.source("hdfs", path=hdfs_url(f"{root}/in"), format="text", **hdfs_settings)
+        if before:  # an operator first: the lines reach parse_json as a list
+            lines = lines.map(lambda r: r)
+        (lines.parse_json({"f": "int", "i": "int"}, output="tuple")
+            .foreach_batch(lambda _, rows: out.extend(rows)))
+        ctx.run(until_idle=True)
+        return sorted(out), sorted((d["record"], d["reason"], d.get("origin"))
+                                   for d in ctx.dead_letters)
+
+    got = job("blocks", False)
+    assert got == job("lists", True)
+    assert len(got[0]) == 12 and len(got[1]) == 3

@@ -197,3 +197,29 @@ def test_csv_ranges_and_parquet_row_groups_with_ranged_gets(
         S3FileSystem(S3Options(**s3_settings)), f"s3://{bucket}/in",
         lambda name, data: s3_client.put_object(Bucket=bucket, Key=f"in/{name}", Body=data),
         s3_settings, "s3", tmp_path)
+
+
+def test_parse_json_decodes_objects_lines_where_they_lie(s3_client: Any, s3_bucket_factory: Any,
+                                                         s3_settings: dict[str, Any],
+                                                         tmp_path: Path) -> None:
+    """Text objects (plain, gzip, zstd) reach ``parse_json`` as blocks of their bytes
+    (``read_blocks``): the records and dead letters of the same lines read as a list."""
+    bucket = s3_bucket_factory()
+    inputs(s3_client, bucket, files=3, per_file=4)
+    s3_client.put_object(Bucket=bucket, Key="in/0009.json", Body=b'{"f": "x"}\nnot json\n\xff\n')
+
+    def job(name: str, before: bool) -> tuple[list[Any], list[Any]]:
+        out: list[Any] = []
+        ctx = StreamingContext(1.0, tmp_path / name, clock="manual", name=name)
+        lines = ctx.source("s3", path=f"s3://{bucket}/in", format="text", **s3_settings)
+        if before:  # an operator first: the lines reach parse_json as a list
+            lines = lines.map(lambda r: r)
+        (lines.parse_json({"f": "int", "i": "int"}, output="tuple")
+            .foreach_batch(lambda _, rows: out.extend(rows)))
+        ctx.run(until_idle=True)
+        return sorted(out), sorted((d["record"], d["reason"], d.get("origin"))
+                                   for d in ctx.dead_letters)
+
+    got = job("blocks", False)
+    assert got == job("lists", True)
+    assert len(got[0]) == 12 and len(got[1]) == 3
