@@ -183,7 +183,7 @@ class _FilesPart(PartWriter):
     On a store without a rename (S3) the upload starts before the first bytes when
     this partition's last file had any (``Upload.expect``): S3 then creates its
     multipart upload while the task reads its first input, instead of after (the
-    first part waited for it, 5-45 ms a batch). If no bytes come after all, the
+    first part waited for it, 4-60 ms a batch). If no bytes come after all, the
     upload is aborted and there is no file, as before.
     """
 
