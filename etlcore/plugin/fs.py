@@ -154,6 +154,13 @@ class Upload(ABC):
     def abort(self) -> None:
         """Give up: nothing (more) of this file is stored."""
 
+    def expect(self, size: int) -> bool:
+        """A hint before the first ``write``: about ``size`` bytes will come (the
+        writer's last file of this partition). True if the store starts its upload now
+        (S3 creates its multipart upload while the writer reads its first input);
+        by default it does nothing and says False."""
+        return False
+
 
 class WholeFileWriter(io.RawIOBase, Upload):
     """A remote file opened for writing: buffered, then stored in one ``fs.write`` on close.

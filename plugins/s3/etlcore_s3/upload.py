@@ -11,6 +11,12 @@ it, so no part is left behind on the server.
 
 At most ``max_concurrency`` parts are in flight: the writer waits for the
 oldest beyond that, which bounds the memory a partition holds.
+
+``expect(size)`` before the first ``write`` creates the multipart upload at once
+when ``size`` would go in parts, so the creation's round trip overlaps the
+writer's first read instead of holding up its first part. Fewer bytes than a
+part after all go up as the upload's one (last) part; none at all, as an empty
+object.
 """
 
 from __future__ import annotations
@@ -51,11 +57,21 @@ class PartUpload(Upload):
                 self._send_full_parts()
         return len(chunk)
 
+    def expect(self, size: int) -> bool:
+        """Create the multipart upload now if ``size`` bytes would go in parts."""
+        if self.created is not None or self.closed or size < self._ready():
+            return False
+        self._start_pool()
+        return True
+
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
         try:
+            if self.created is not None and not (self.buffered or self.sending or self.done):
+                self._abandon()  # created on expect, but nothing came: an empty object
+                self.created = None
             if self.created is None:  # less than a part in all: one request
                 body = b"".join(self.buffer)
                 self.buffer = []
@@ -118,11 +134,16 @@ class PartUpload(Upload):
         rest = data[whole:]
         self.buffer, self.buffered = ([rest], len(rest)) if rest else ([], 0)
 
+    def _start_pool(self) -> None:
+        """The part threads, with CreateMultipartUpload first in line (never starved):
+        the writer goes on meanwhile."""
+        self.pool = ThreadPoolExecutor(self.fs.options.max_concurrency,
+                                       thread_name_prefix="etlcore-s3-part")
+        self.created = self.pool.submit(self._create)
+
     def _submit(self, body: bytes) -> None:
-        if self.pool is None:  # created on the pool: the writer goes on meanwhile
-            self.pool = ThreadPoolExecutor(self.fs.options.max_concurrency,
-                                           thread_name_prefix="etlcore-s3-part")
-            self.created = self.pool.submit(self._create)  # first in line, so never starved
+        if self.pool is None:
+            self._start_pool()
         while len(self.sending) >= self.fs.options.max_concurrency:
             self.done.append(self.sending.popleft().result())  # a failed part raises here
         number = len(self.done) + len(self.sending) + 1

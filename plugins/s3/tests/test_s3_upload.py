@@ -68,3 +68,85 @@ def test_a_failed_part_aborts_the_upload_and_names_the_object(
     assert f"the upload of s3://{bucket}/obj failed" in "\n".join(failed.value.__notes__)
     assert not fs.exists(f"s3://{bucket}/obj")
     assert pending(s3_client, bucket) == []
+
+
+@pytest.mark.parametrize("sizes", [[], [10], [PART + 1], [3 * PART + 7]])
+def test_an_upload_started_on_expect_stores_what_came(sizes: list[int], fs: S3FileSystem,
+                                                     s3_client: Any,
+                                                     s3_bucket_factory: Any) -> None:
+    bucket = s3_bucket_factory()
+    chunks = [os.urandom(n) for n in sizes]
+    upload = fs.upload(f"s3://{bucket}/obj")
+    assert upload.expect(4 * PART)  # the multipart upload is created before any byte
+    assert upload.upload_id is not None  # type: ignore[attr-defined]  # (waits for it)
+    assert len(pending(s3_client, bucket)) == 1
+    for chunk in chunks:
+        upload.write(chunk)
+    upload.close()
+    body = s3_client.get_object(Bucket=bucket, Key="obj")["Body"].read()
+    assert body == b"".join(chunks)
+    etag = s3_client.head_object(Bucket=bucket, Key="obj")["ETag"]
+    assert ("-" in etag) == bool(chunks)  # a short one went up as the upload's one part
+    assert pending(s3_client, bucket) == []
+
+
+def test_expect_below_a_part_or_after_the_first_part_starts_nothing(
+        fs: S3FileSystem, s3_client: Any, s3_bucket_factory: Any) -> None:
+    bucket = s3_bucket_factory()
+    small = fs.upload(f"s3://{bucket}/small")
+    assert not small.expect(PART - 1)
+    assert pending(s3_client, bucket) == []
+    small.write(b"x")
+    small.close()
+    assert "-" not in s3_client.head_object(Bucket=bucket, Key="small")["ETag"]  # one PUT
+    large = fs.upload(f"s3://{bucket}/large")
+    large.write(os.urandom(PART))
+    assert not large.expect(4 * PART)  # already under way
+    large.close()
+    assert pending(s3_client, bucket) == []
+
+
+def test_abort_after_expect_leaves_no_object_and_no_upload(
+        fs: S3FileSystem, s3_client: Any, s3_bucket_factory: Any) -> None:
+    bucket = s3_bucket_factory()
+    upload = fs.upload(f"s3://{bucket}/obj")
+    assert upload.expect(PART)
+    assert upload.upload_id is not None  # type: ignore[attr-defined]
+    upload.abort()
+    assert not fs.exists(f"s3://{bucket}/obj")
+    assert pending(s3_client, bucket) == []
+
+
+def test_the_files_sink_starts_a_partition_early_after_a_large_one(
+        s3_client: Any, s3_bucket_factory: Any, s3_settings: dict[str, Any]) -> None:
+    """A partition whose last file went in parts starts its next upload before its first
+    bytes; the files are those of a late start, and an empty one is still no file."""
+    from etlcore.batch import BatchInfo
+    from etlcore.plugin.registry import get_registry
+    from etlcore.textblock import TextBlock
+
+    bucket = s3_bucket_factory()
+    sink = get_registry().get("sink", "s3").build(
+        {**s3_settings, "path": f"s3://{bucket}/o", "format": "text",
+         "multipart_threshold": PART})
+    writer = sink.writer()
+    line = b"x" * 99 + b"\n"
+    big = TextBlock(line * (PART // 100 + 1), PART // 100 + 1)
+    started: list[bool] = []
+    for batch_id, blocks in enumerate([[big], [], [TextBlock(line, 1)], [big, big]]):
+        part = writer.open_part(BatchInfo(batch_id, 1.0), 0)
+        assert part is not None
+        started.append(part.upload is not None)  # type: ignore[attr-defined]
+        for block in blocks:
+            part.write_text(block)
+        message = part.close()
+        key = f"o/batch-{batch_id:012d}/part-00000.txt"
+        held = [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+        if blocks:
+            assert message[0] == f"s3://{bucket}/{key}"
+            body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            assert body == b"".join(b.data for b in blocks)
+        else:
+            assert message is None and key not in held
+        assert pending(s3_client, bucket) == []
+    assert started == [False, True, False, False]  # after a large one; an empty; a short
