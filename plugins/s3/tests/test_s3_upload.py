@@ -122,8 +122,8 @@ def test_the_files_sink_starts_a_partition_early_after_a_large_one(
     """A partition whose last file went in parts starts its next upload before its first
     bytes; the files are those of a late start, and an empty one is still no file."""
     from etlcore.batch import BatchInfo
+    from etlcore.lineblock import LineBlock
     from etlcore.plugin.registry import get_registry
-    from etlcore.textblock import TextBlock
 
     bucket = s3_bucket_factory()
     sink = get_registry().get("sink", "s3").build(
@@ -131,9 +131,9 @@ def test_the_files_sink_starts_a_partition_early_after_a_large_one(
          "multipart_threshold": PART})
     writer = sink.writer()
     line = b"x" * 99 + b"\n"
-    big = TextBlock(line * (PART // 100 + 1), PART // 100 + 1)
+    big = LineBlock(line * (PART // 100 + 1), count=PART // 100 + 1, text=True)
     started: list[bool] = []
-    for batch_id, blocks in enumerate([[big], [], [TextBlock(line, 1)], [big, big]]):
+    for batch_id, blocks in enumerate([[big], [], [LineBlock(line, count=1, text=True)], [big, big]]):
         part = writer.open_part(BatchInfo(batch_id, 1.0), 0)
         assert part is not None
         started.append(part.upload is not None)  # type: ignore[attr-defined]
