@@ -46,6 +46,17 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(err.expected) from None
 
 
+def _catch_up(text: str) -> int | bool:
+    from etlcore.catchup import catch_up_setting
+    from etlcore.errors import ConfigError
+
+    try:
+        value = catch_up_setting(text, "--catch-up")
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(err.expected) from None
+    return False if value is None else value
+
+
 def _stop_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("stop options (none: run until Ctrl-C)")
     group.add_argument("--batches", type=_positive_int, metavar="N", help="run N batches")
@@ -77,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="worker processes (processes) or cores (spark); default: one per core")
     where.add_argument("--master", metavar="URL", default=None,
                        help="Spark master, e.g. spark://127.0.0.1:7077 (default local[N])")
-    where.add_argument("--catch-up", metavar="on|off|RECORDS", default=None,
+    where.add_argument("--catch-up", type=_catch_up, metavar="on|off|RECORDS", default=None,
                        help="when the job is behind, plan several steps of a step source "
                             "(queue) into one batch, up to RECORDS a source (default: the "
                             "runner's choice, spark: 1000000, local/processes: off)")
