@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from etlcore.catchup import catch_up_records, catch_up_setting
 from etlcore.ckptstore import check_location
 from etlcore.clock import Clock, make_clock
 from etlcore.config import parse_duration
-from etlcore.catchup import catch_up_records, catch_up_setting
 from etlcore.errors import ConfigError
 from etlcore.graph.builder import Graph
 from etlcore.metrics import BatchMetrics, JobMetrics

@@ -63,7 +63,7 @@ def test_coalesced_batches_store_what_one_step_a_batch_stores():
 def test_a_batch_takes_whole_steps_up_to_the_cap():
     _, per_batch, plans = run_queue(12)
     steps = [len(s) for s in STEPS]
-    for (start, end), n in zip(plans, per_batch):
+    for (start, end), n in zip(plans, per_batch, strict=True):
         assert n == sum(steps[start:end])
         assert n <= 12
         if end < len(steps):  # the next step would have passed the cap
