@@ -230,7 +230,9 @@ class Source(ABC):
 
         Return ``start`` when nothing new is available. Called on the driver only,
         once per partition per batch, in ``partitions()`` order, after the
-        previous batch committed (``on_batch_committed`` has seen its positions).
+        previous batch committed (``on_batch_committed`` has seen its positions);
+        for a source that ``coalesces``, again from the returned end while a job
+        that is behind takes more steps into the batch (see the class doc).
         """
 
     @abstractmethod
