@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from etlcore.catchup import catch_up_records, catch_up_setting
 from etlcore.ckptstore import check_location
 from etlcore.clock import Clock, make_clock
 from etlcore.config import parse_duration
@@ -47,6 +48,11 @@ class StreamingContext:
     ``runner``: where stage tasks run: ``"local"`` (default, in this process),
     ``"processes"`` (``workers`` processes, default one per core) or ``"spark"``
     (``master`` such as ``"spark://host:7077"``, default ``local[workers]``).
+    ``catch_up``: when the job is behind, a step source (``queue_stream``) may put
+    several of its steps into one batch, up to this many records from one source
+    (:mod:`etlcore.catchup`); None (default): the runner's choice (spark: 1,000,000,
+    local and processes: off); True: on with the runner's or the default cap; False or
+    0: off. The rate bound wins over it.
     ``parallelism``: partitions for keyed state and windows; by default the runner's
     (1 in-process, where more would only add routing work; the worker count otherwise).
     ``allow_changed_job=True`` resumes a checkpoint written by a different version of
@@ -71,6 +77,7 @@ class StreamingContext:
         runner: str | Runner | None = None,
         workers: int | None = None,
         master: str | None = None,
+        catch_up: int | bool | None = None,
         dead_letter: Any = None,
         allow_changed_job: bool = False,
         ui: Any = None,
@@ -78,7 +85,9 @@ class StreamingContext:
         self.batch_interval = parse_duration(batch_interval, "batch_interval")
         if self.batch_interval <= 0:
             raise ConfigError("batch_interval", "a positive duration", batch_interval)
+        catch_up = catch_up_setting(catch_up)
         self.runner: Runner = make_runner(runner, workers=workers, master=master)
+        self.catch_up_records = catch_up_records(catch_up, self.runner)
         if parallelism is None:
             parallelism = self.runner.default_parallelism
         if isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 1:

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from etlcore import catchup
 from etlcore.batch import BatchPlan
 from etlcore.checkpoint import Checkpoint, Recovery
 from etlcore.ckptstore import is_remote
@@ -209,6 +210,7 @@ class Scheduler:
         ranges: dict[str, dict[str, list[Any]]] = {}
         rate = self.ctx.rate_controller
         self._lag = {}
+        catch_up = self._catch_up_cap(batch_time)
         for node in self.graph.sources:
             source = node.source
             positions = self.positions.setdefault(node.key, {})
@@ -216,19 +218,42 @@ class Scheduler:
             bound = rate.max_records(len(partitions))
             if bound is not None:
                 self._last_bound = bound if self._last_bound is None else max(self._last_bound, bound)
+            limit = self._step_limit(source, catch_up, len(partitions), bound)
             parts: dict[str, list[Any]] = {}
             lag: int | None = 0
             for p in partitions:
                 start = positions.get(p)
                 if start is None:
                     start = source.initial_position(p)
-                parts[p] = [start, source.plan(p, start, bound)]
+                end = source.plan(p, start, bound)
+                if limit is not None:
+                    end = catchup.extend(source, p, start, end, limit)
+                parts[p] = [start, end]
                 behind = source.lag(p, parts[p][1]) if lag is not None else None
                 lag = None if behind is None or lag is None else lag + behind
             ranges[node.key] = parts
             if lag is not None and partitions:
                 self._lag[node.key] = lag
         return BatchPlan(batch_id, batch_time, ranges)
+
+    def _catch_up_cap(self, batch_time: float) -> int | None:
+        """Records a catch-up batch may take from one source now, or None (module
+        :mod:`etlcore.catchup`: only when the job is behind)."""
+        cap = self.ctx.catch_up_records
+        if cap is None or not catchup.behind(self.ctx.clock, batch_time,
+                                             self.ctx.batch_interval):
+            return None
+        return cap
+
+    @staticmethod
+    def _step_limit(source: Any, cap: int | None, partitions: int,
+                    bound: int | None) -> int | None:
+        """A coalescing source's per-partition record limit this batch (the rate bound
+        wins over the cap), or None: one step, as planned without catch-up."""
+        if cap is None or not source.coalesces or partitions == 0:
+            return None
+        limit = max(1, cap // partitions)
+        return limit if bound is None else min(limit, bound)
 
     # -- running -----------------------------------------------------------------------
     def _log_plan(self, plan: BatchPlan) -> Future[None] | None:

@@ -163,6 +163,17 @@ class Source(ABC):
     read any planned range again after a crash (files, generators, Kafka). A
     source that is not (a socket) must log what it receives before it counts as
     received; :class:`etlcore.receiver.ReceiverSource` does that for it.
+
+    ``coalesces``: a step source (one fixed chunk a batch, whatever ``max_records``
+    says, as ``QueueSource``) declares True to let a job with a backlog take several
+    steps in one batch (:mod:`etlcore.catchup`). The contract: within one batch the
+    driver may call ``plan`` again from the end it returned (and drop a step it then
+    finds too large, so ``plan`` changes nothing a later ``plan`` from the same start
+    would see differently); reading ``[a, c)`` gives exactly the records of ``[a, b)``
+    followed by those of ``[b, c)``; and ``estimate`` answers (records, not steps) for
+    every planned range. The cap on such a batch is in records, and the rate bound
+    wins over it; the first step is always taken. Sources that already take everything
+    available up to the rate bound (``OffsetSource``'s plan) gain nothing from it.
     """
 
     replayable: ClassVar[bool] = True
@@ -176,6 +187,9 @@ class Source(ABC):
     # True when ``read`` (the source's and its reader's) returns a new list every call,
     # which the batch may keep and change: the engine then takes it without a copy.
     fresh_lists: ClassVar[bool] = False
+    # True: a backlog may be planned several steps to a batch (see the class doc);
+    # an instance may set it from its config (QueueSource's one_at_a_time).
+    coalesces: bool = False
 
     def identity(self) -> dict[str, Any]:
         """What makes this stream this stream (the checkpoint fingerprint covers it).
@@ -209,7 +223,9 @@ class Source(ABC):
 
         Return ``start`` when nothing new is available. Called on the driver only,
         once per partition per batch, in ``partitions()`` order, after the
-        previous batch committed (``on_batch_committed`` has seen its positions).
+        previous batch committed (``on_batch_committed`` has seen its positions);
+        for a source that ``coalesces``, again from the returned end while a job
+        that is behind takes more steps into the batch (see the class doc).
         """
 
     @abstractmethod

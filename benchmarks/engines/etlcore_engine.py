@@ -8,6 +8,11 @@ that serves ``BATCH_SIZE`` records a batch: for W1/W3 a
 file where each task runs (batches of ``BATCH_SIZE`` average lines' bytes), for
 W2/W4 a :class:`~benchmarks.engines.etlcore_io.BenchSource` over the records.
 
+Catch-up batches (:mod:`etlcore.catchup`) follow the runner's default (spark: on, so a
+W2/W4 backlog of ``BATCH_SIZE`` steps is planned in batches of up to 1,000,000 records;
+local and processes: off); ``ETLCORE_BENCH_CATCH_UP=off`` keeps one step a batch (the
+50,000-record yardstick). The row's note says how the input was cut.
+
 ``ETLCORE_BENCH_RUNNER`` picks the runner (``local``, ``processes``, ``spark``;
 the suite's ``--runners``) and ``ETLCORE_BENCH_WORKERS`` its worker count
 (``--workers``); the source then has one partition per worker. Each run is a
@@ -37,6 +42,9 @@ RUNNER = os.environ.get("ETLCORE_BENCH_RUNNER", "local")
 WORKERS = int(os.environ.get("ETLCORE_BENCH_WORKERS", "2"))
 SPARK_KEEP = os.environ.get("ETLCORE_BENCH_SPARK_KEEP") == "1"  # SparkRunner(keep_state=True)
 W3_API = os.environ.get("ETLCORE_BENCH_W3", "typed")  # "stdlib": json.loads + filter + map
+# catch-up batches (etlcore.catchup): unset, the runner's default (spark: on, local and
+# processes: off); "off" keeps one BATCH_SIZE step a batch (the yardstick), "on" or records
+CATCH_UP = os.environ.get("ETLCORE_BENCH_CATCH_UP") or None
 
 
 class Etlcore(Engine):
@@ -65,9 +73,11 @@ class Etlcore(Engine):
             where = f"SparkRunner, {self.sc.master}"
         elif self.runner != "local":
             raise ValueError(f"ETLCORE_BENCH_RUNNER={self.runner!r}: local, processes or spark")
-        self.note = (f"batch {BATCH_SIZE} records, {self.partitions} source partition(s), "
-                     f"parallelism {PARALLELISM or 'default'}, {where}, "
-                     f"{'compiled' if self.compiled else 'pure-Python'} kernels")
+        self._base_note = (f"batch {BATCH_SIZE} records, {self.partitions} source "
+                           f"partition(s), parallelism {PARALLELISM or 'default'}, {where}, "
+                           f"{'compiled' if self.compiled else 'pure-Python'} kernels")
+        self.note = self._base_note
+        self._sizes: list[int] = []  # records of each non-empty batch of the last run
 
     def version(self) -> str:
         return f"{self.etlcore.__version__}+{'compiled' if self.compiled else 'pure'}"
@@ -90,9 +100,33 @@ class Etlcore(Engine):
             from etlcore.runners.spark import SparkRunner
 
             runner = SparkRunner(context=self.sc, keep_state=SPARK_KEEP)
-        return self.etlcore.StreamingContext(
+        ctx = self.etlcore.StreamingContext(
             batch_interval="1s", clock="manual", parallelism=PARALLELISM, runner=runner,
-            workers=WORKERS if self.runner == "processes" else None)
+            workers=WORKERS if self.runner == "processes" else None, catch_up=CATCH_UP)
+        sizes: list[int] = []
+        self._sizes = sizes
+
+        def batch_done(m: Any) -> None:
+            if m.records_in:
+                sizes.append(m.records_in)
+
+        ctx.add_listener(batch_done)
+        self._catch_up = ctx.catch_up_records
+        return ctx
+
+    def _noted(self, result: Any) -> Any:
+        """``result``, after the note says how the last run cut its input into batches."""
+        sizes = self._sizes
+        most = max(sizes, default=0)
+        if self._catch_up is None:
+            how = "catch-up off"
+        elif most > BATCH_SIZE:
+            how = (f"catch-up batches (cap {self._catch_up} records): {len(sizes)} batches, "
+                   f"up to {most} records")
+        else:
+            how = f"catch-up on (cap {self._catch_up} records), no batch coalesced"
+        self.note = f"{self._base_note}, {how}"
+        return result
 
     def _source(self, records: Any, binary: bool = False) -> Any:
         """W1/W3 (a :class:`LineFile`): read where each task runs; W2/W4: held by the driver.
@@ -122,7 +156,7 @@ class Etlcore(Engine):
             .count_by_value()  # Spark's countByValue; map((w, 1)).reduce_by_key costs a tuple a word
             .foreach_batch(merge))
         ctx.run(until_idle=True)
-        return totals
+        return self._noted(totals)
 
     def rows_W1(self, totals: dict[str, int]) -> Any:
         return totals.items()
@@ -137,7 +171,7 @@ class Etlcore(Engine):
                    .tumbling_window(f"{self.window_s}s", key=1, value=2, agg="sum"))
         windows.foreach_batch(lambda _, rows: out.extend(rows))
         ctx.run(until_idle=True)
-        return out
+        return self._noted(out)
 
     def rows_W2(self, out: list[Any]) -> Any:
         return [w2_row(r.key, r.window_start, r.value) for r in out if r.key != FLUSH_KEY]
@@ -158,7 +192,7 @@ class Etlcore(Engine):
                                        output="tuple")
         stream.to(sink, name="counting")
         ctx.run(until_idle=True)
-        return sink.totals
+        return self._noted(sink.totals)
 
     def rows_W3(self, totals: CountingSink) -> Any:
         return [totals.row()]
@@ -172,7 +206,7 @@ class Etlcore(Engine):
             .session_window(f"{SESSION_GAP_S}s", key=1, agg="count")
             .foreach_batch(lambda _, rows: out.extend(rows)))
         ctx.run(until_idle=True)
-        return out
+        return self._noted(out)
 
     def rows_W4(self, out: list[Any]) -> Any:
         return [w4_row(s.key, s.window_start, s.count,

@@ -40,6 +40,9 @@ class BenchSource(OffsetSource):
 
     rejects = False
     fresh_lists = True  # read returns a new slice (or list) every call
+    # a step source: a job that is behind may take several steps a batch (etlcore.catchup;
+    # the spark runner does by default); read and estimate cover multi-step ranges
+    coalesces = True
 
     def __init__(self, records: list[Any], batch_size: int, partitions: int = 1):
         self.records = records

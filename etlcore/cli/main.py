@@ -46,6 +46,17 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(err.expected) from None
 
 
+def _catch_up(text: str) -> int | bool:
+    from etlcore.catchup import catch_up_setting
+    from etlcore.errors import ConfigError
+
+    try:
+        value = catch_up_setting(text, "--catch-up")
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(err.expected) from None
+    return False if value is None else value
+
+
 def _stop_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("stop options (none: run until Ctrl-C)")
     group.add_argument("--batches", type=_positive_int, metavar="N", help="run N batches")
@@ -77,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="worker processes (processes) or cores (spark); default: one per core")
     where.add_argument("--master", metavar="URL", default=None,
                        help="Spark master, e.g. spark://127.0.0.1:7077 (default local[N])")
+    where.add_argument("--catch-up", type=_catch_up, metavar="on|off|RECORDS", default=None,
+                       help="when the job is behind, plan several steps of a step source "
+                            "(queue) into one batch, up to RECORDS a source (default: the "
+                            "runner's choice, spark: 1000000, local/processes: off)")
     run.add_argument("--allow-changed-job", action="store_true",
                      help="resume a checkpoint written by a different version of the job "
                           "(keeps committed positions, source logs and unchanged operators' "
@@ -169,6 +184,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise ConfigError("--runner", "--workers and --master need --runner processes or "
                               "spark", has_value=False)
         override_runner(args.runner, args.workers, args.master)
+        from etlcore.catchup import override_catch_up
+
+        override_catch_up(args.catch_up)
         return _run(load_target(args.job, allow_changed_job=args.allow_changed_job), args)
     from etlcore.job.demo import DEFAULT_OUT, demo_job
 

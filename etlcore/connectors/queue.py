@@ -20,19 +20,23 @@ from etlcore.source import DriverReader, OffsetSource, SourceReader
 @dataclass
 class QueueSourceConfig:
     batches: list[Any] = option([], help="a list of batches; each is a list of records")
-    one_at_a_time: bool = option(True, help="one queued batch per micro-batch (else all at once)")
+    one_at_a_time: bool | None = option(
+        None, help="true: exactly one queued batch per micro-batch; false: all at once; "
+        "unset: one per micro-batch, several when the job is behind and catch-up is on")
 
 
 class QueueSource(OffsetSource):
     """Replays a fixed list of batches: one per micro-batch, deterministically.
 
     Positions count batches taken from the queue; ``push`` adds more while the
-    job runs.
+    job runs. Unless ``one_at_a_time`` is set to true, a job that is behind may take
+    several queued batches in one micro-batch (``coalesces``, :mod:`etlcore.catchup`).
     """
 
     def __init__(self, config: QueueSourceConfig):
         self.batches: list[list[Any]] = [list(b) for b in config.batches]
-        self.one_at_a_time = config.one_at_a_time
+        self.one_at_a_time = config.one_at_a_time is not False
+        self.coalesces = config.one_at_a_time is None
         self._lock = threading.Lock()
 
     def push(self, records: list[Any]) -> None:
@@ -59,7 +63,9 @@ class QueueSource(OffsetSource):
             return [r for b in self.batches[start:end] for r in b]
 
     def estimate(self, partition: str, start: int, end: int) -> int | None:
-        return None
+        """Records (not queued batches) in the range: catch-up caps batches by it."""
+        with self._lock:
+            return sum(len(b) for b in self.batches[start:end])
 
     def exhausted(self) -> bool:
         return False

@@ -79,6 +79,7 @@ class JobSpec:
     runner: Literal["local", "processes", "spark"] = "local"
     workers: int | None = None
     master: str | None = None
+    catch_up: Any = None  # on/off or records: etlcore.catchup (default: the runner's)
     ui: Any = None  # true, or {host, port, token, metrics_port}: etlcore.ui.options
 
 
@@ -101,6 +102,10 @@ def job_from_mapping(data: Any) -> Job:
     }
     if spec.max_rate_per_partition is not None:
         options["max_rate_per_partition"] = spec.max_rate_per_partition
+    if spec.catch_up is not None:
+        from etlcore.catchup import catch_up_setting
+
+        options["catch_up"] = catch_up_setting(spec.catch_up)  # named now, as catch_up
     if spec.ui is not None:
         from etlcore.ui.options import ui_options
 

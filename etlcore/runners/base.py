@@ -20,6 +20,9 @@ class Runner(ABC):
     ships: bool = False
     chains: bool = False  # has run_chain
     keeps_state: bool = False  # run_chain can keep a reduce stage's state between batches
+    # records a catch-up batch may take from one source when the job is behind
+    # (etlcore.catchup); None: off. A runner whose batch has a high fixed cost sets it.
+    catch_up_records: int | None = None
 
 
     @property

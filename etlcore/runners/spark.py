@@ -21,6 +21,9 @@ a cached RDD on the executors instead, as ``updateStateByKey`` does; it comes to
 the driver at snapshot batches and every ``KEPT_BATCHES`` batches (which also
 bounds the RDD lineage).
 
+A job that is behind plans a backlog of step sources (``QueueSource``) in batches of up
+to ``catch_up_records`` records (:mod:`etlcore.catchup`), so fewer Spark jobs run.
+
 A stage whose tasks all read nothing (the idle batch at the end of a bounded
 input) runs on the driver: a Spark job costs 60-170 ms here before any work.
 A driver the runner starts gets :func:`recommended_conf` (Unix domain sockets
@@ -191,6 +194,9 @@ class SparkRunner(Runner):
     name = "spark"
     ships = True
     chains = True
+    # a Spark job costs ~100 ms+ before any work: a backlog of step sources is planned
+    # in batches of up to this many records (etlcore.catchup; catch_up= overrides)
+    catch_up_records = 1_000_000
 
     def __init__(self, master: str | None = None, workers: int | None = None,
                  conf: dict[str, str] | None = None, context: Any = None,

@@ -75,6 +75,23 @@ def test_run_python_job_with_batches(cli, tmp_path):
     assert "\nc\n" in result.stdout and "\nd\n" not in result.stdout
 
 
+def test_run_catch_up_from_the_command_line(cli, tmp_path):
+    (tmp_path / "job.py").write_text(textwrap.dedent("""
+        from etlcore import StreamingContext
+
+        def build():  # a manual clock: always behind, so catch-up applies when on
+            ctx = StreamingContext("50ms", name="py", clock="manual")
+            ctx.queue_stream([["a b"], ["c"], ["d"]]).flat_map(str.split).pprint()
+            return ctx
+    """))
+    result = cli("run", "job.py", "--until-idle", "--catch-up", "2")
+    assert result.returncode == 0, result.stderr
+    assert "done: 3 batches, 3 records in" in result.stdout  # 2 queued batches, 1, empty
+    result = cli("run", "job.py", "--until-idle", "--catch-up", "lots")
+    assert result.returncode == 2
+    assert "--catch-up" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_demo_writes_sqlite_rows(cli, tmp_path):
     result = cli("demo", "--batches", "3", "--out", "tmp")
     assert result.returncode == 0, result.stderr

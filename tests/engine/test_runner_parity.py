@@ -27,8 +27,10 @@ T0 = 1_700_000_000.0
 def run_job(build: Callable[[StreamingContext], Stream], runner: Any, batches: int,
             **options: Any) -> dict[int, list[Any]]:
     name = f"parity-{next(_names)}"
+    # batch for batch: every runner plans one queued batch a batch (no catch-up, which is
+    # the driver's planning, the same on every runner: tests/core/test_catchup.py)
     ctx = StreamingContext(1.0, clock="manual", name=name, runner=runner, parallelism=2,
-                           **options)
+                           catch_up=False, **options)
     build(ctx).sink("memory", name=name)
     try:
         ctx.run(batches=batches)
@@ -95,7 +97,8 @@ def test_every_runner_stores_what_the_local_runner_stores(job: str, runner: Any)
 
 def test_dead_letters_and_counters_come_back_from_workers(runner: Any) -> None:
     name = f"parity-{next(_names)}"
-    ctx = StreamingContext(1.0, clock="manual", name=name, runner=runner, parallelism=2)
+    ctx = StreamingContext(1.0, clock="manual", name=name, runner=runner, parallelism=2,
+                           catch_up=False)  # counts per queued batch
     seen = []
     ctx.add_listener(seen.append)
     (ctx.queue_stream([["1", "x", "3"], ["y", "5"]])

@@ -27,7 +27,9 @@ def job(ctx: StreamingContext, name: str) -> None:
 
 
 def run(name: str, runner: object, listener=None) -> dict[int, list[object]]:
-    ctx = StreamingContext(1.0, clock="manual", name=name, runner=runner, parallelism=2)
+    # one queued batch a batch (no catch-up): the kill lands in batch 2 of 12
+    ctx = StreamingContext(1.0, clock="manual", name=name, runner=runner, parallelism=2,
+                           catch_up=False)
     if listener is not None:
         ctx.add_listener(listener)
     job(ctx, name)

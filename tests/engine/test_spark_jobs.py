@@ -29,7 +29,9 @@ BATCHES = [["a b c a", "b"], [], ["c c", "d"], ["a"], []]
 
 def run(build: Callable[[StreamingContext], Stream], runner: Any) -> dict[int, list[Any]]:
     name = f"spark-jobs-{next(_names)}"
-    ctx = StreamingContext(1.0, clock="manual", name=name, runner=runner, parallelism=2)
+    # one queued batch a batch (no catch-up): the job counts are per batch
+    ctx = StreamingContext(1.0, clock="manual", name=name, runner=runner, parallelism=2,
+                           catch_up=False)
     build(ctx).sink("memory", name=name)
     try:
         ctx.run(batches=len(BATCHES))

@@ -99,7 +99,9 @@ def test_the_page_shows_what_the_job_produced(page, runner, request):
     elif runner == "spark":
         options["master"] = request.getfixturevalue("spark_master").url
     batches = TAGS[:2] if runner == "spark" else TAGS  # a Spark job per stage and batch: slow
-    ctx = StreamingContext(1.0, clock="manual", name=f"shows-{runner}", parallelism=2, **options)
+    # one queued batch a batch on every runner (the line panel has a point per batch)
+    ctx = StreamingContext(1.0, clock="manual", name=f"shows-{runner}", parallelism=2,
+                           catch_up=False, **options)
     counts = ctx.queue_stream(batches).map(lambda r: (r["tag"], r["count"])).reduce_by_key("sum")
     counts.sink("memory", name="counts")
     rows = counts.map(lambda kv: {"tag": kv[0], "count": kv[1]})

@@ -58,8 +58,9 @@ def test_round_trip_on_runners(runner: str, hbase_thrift: tuple[str, int],
         options = {"runner": "processes", "workers": 2}
     else:
         options = {}
+    # one queued batch a batch on every runner: batch 3's upserts land after batch 0's rows
     ctx = StreamingContext(1.0, tmp_path / "ckpt", clock="manual", name=f"rt-{runner}",
-                           parallelism=2, **options)
+                           parallelism=2, catch_up=False, **options)
     (ctx.queue_stream(batches)
         .key_by(lambda r: r["user"]).map(lambda kv: kv[1])  # spread over partitions
         .sink("hbase", host=host, port=port, table=table, row_key="{user}#{seq:06d}",

@@ -39,8 +39,9 @@ def test_round_trip(runner: str, mongodb_uri: str, mongodb_client: Any, mongodb_
         options["workers"] = 2
     elif runner == "spark":
         options["master"] = request.getfixturevalue("spark_master").url
+    # one queued batch a batch on every runner (four batch times are checked below)
     ctx = StreamingContext(1.0, tmp_path / "ckpt", clock="manual", name="round-trip",
-                           parallelism=2, **options)
+                           parallelism=2, catch_up=False, **options)
     events = ctx.queue_stream(batches)
     events.sink("mongodb", uri=mongodb_uri, database=mongodb_database, collection="events",
                 timestamp_field="batch_time")
