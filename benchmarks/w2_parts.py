@@ -35,6 +35,9 @@ def main() -> None:
     parser.add_argument("keys", type=int)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rows", choices=("default", "tuple", "compact"), default="default",
+                        help="row type the windows emit: the tree's WindowResult, the "
+                             "NamedTuple, or the compact C row (trees that have one)")
     args = parser.parse_args()
     sys.path[:0] = [str(args.root.resolve()), str(HERE)]
     import etlcore
@@ -55,6 +58,20 @@ def main() -> None:
             parts[name][0] += time.process_time() - t
             parts[name][1] += faults() - f
 
+    if args.rows != "default":
+        from typing import NamedTuple
+
+        class TupleRow(NamedTuple):
+            key: Any
+            window_start: float
+            window_end: float
+            value: Any
+
+        if args.rows == "tuple":
+            panes.WindowResult = TupleRow  # type: ignore[misc,assignment]
+        else:
+            from etlcore._fast.winrow_c import WindowRow
+            panes.WindowResult = WindowRow  # type: ignore[misc,assignment]
     node = panes.PaneWindowNode
     result = node._result
 
@@ -88,7 +105,7 @@ def main() -> None:
     rest = (spent - sum(v[0] for v in split.values()),
             faulted - sum(int(v[1]) for v in split.values()))
     cells = [f"{k} {v[0] * 1000:.1f} ms / {int(v[1]):,} faults" for k, v in split.items()]
-    print(f"{args.root} keys={args.keys:,}: {len(records) / spent:,.0f} records/CPU-s, "
+    print(f"{args.root} rows={args.rows} keys={args.keys:,}: {len(records) / spent:,.0f} records/CPU-s, "
           f"{spent * 1000:.1f} ms / {faulted:,} faults: {', '.join(cells)}, "
           f"rest {rest[0] * 1000:.1f} ms / {rest[1]:,} faults")
 
