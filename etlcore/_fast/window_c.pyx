@@ -41,15 +41,13 @@ from etlcore._fast.rows cimport (
     etl_row_class_bare,
     make_row4,
 )
-from etlcore._fast.winrow_c cimport WindowRow, int_row, row_of
+from etlcore._fast.winrow_c cimport WindowRow, compact_rows, row_of
 from etlcore._fast.times_c cimport int64_of, is_late, raise_top, time_us
 from etlcore._fast.values cimport acc_add
 
-from etlcore._fast._common import CALL, MEAN, STATE_VERSION, SUM, check_field, check_state, reducer_code
+from etlcore._fast._common import CALL, STATE_VERSION, SUM, check_field, check_state, reducer_code
 
 __all__ = ["PaneStore", "SlidingWindow", "columns", "event_times_us", "rows"]
-
-cdef int R_MEAN = MEAN  # the reducer whose final value is not its accumulator
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object, int*) noexcept
@@ -255,29 +253,6 @@ def rows(cls, pairs, start, end) -> list:
     for i in range(len(items)):
         pair = items[i]
         out[i] = make_row4(cls, pair[0], start, end, pair[1])
-    return out
-
-
-cdef object compact_rows(HashAgg agg, object into, double start, double end):
-    """``agg``'s rows as compact ``WindowRow``s (one 64 B object each) in a new ``into``:
-    int64 keys and int64/float accumulators go in unboxed, anything else through
-    ``key_at``/``finalize`` as the tuple rows get them."""
-    cdef object out = etl_list_alloc(into, agg.live)
-    cdef object row
-    cdef Py_ssize_t s, j = 0
-    cdef int tag
-    cdef bint direct = agg.mode == M_INT and agg.code != R_MEAN  # the final value is the acc
-    for s in range(agg.size):
-        tag = agg.accs[s].tag
-        if tag == T_DEAD:
-            continue
-        if direct and (tag == T_INT or tag == T_FLOAT):
-            row = int_row(agg.ikeys[s], start, end, tag == T_INT, agg.accs[s].i, agg.accs[s].f)
-        else:
-            row = row_of(agg.key_at(s), start, end, agg.finalize(s))
-        Py_INCREF(row)  # PyList_SET_ITEM steals a reference
-        PyList_SET_ITEM(out, j, row)
-        j += 1
     return out
 
 

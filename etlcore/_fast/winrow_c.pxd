@@ -5,6 +5,8 @@ cimport cython
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t
 
+from etlcore._fast.hashagg_c cimport HashAgg
+
 
 @cython.final
 cdef class WindowRow:
@@ -23,3 +25,4 @@ cdef class WindowRow:
 cdef tuple as_tuple(WindowRow row)
 cdef WindowRow row_of(object key, double start, double end, object value)
 cdef WindowRow int_row(int64_t key, double start, double end, int tag, int64_t i, double f)
+cdef object compact_rows(HashAgg agg, object into, double start, double end)

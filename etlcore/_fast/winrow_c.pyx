@@ -15,9 +15,16 @@ twin is ``winrow_ref.WindowRow``.
 
 from cpython.float cimport PyFloat_CheckExact
 from cpython.long cimport PyLong_CheckExact
+from cpython.list cimport PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
+
+from etlcore._fast.hashagg_c cimport T_DEAD, T_FLOAT, T_INT, HashAgg
+from etlcore._fast.keytable_c cimport M_INT
+from etlcore._fast.rows cimport etl_list_alloc
+
+from etlcore._fast._common import MEAN
 
 __all__ = ["FIELDS", "WindowRow"]
 
@@ -44,6 +51,7 @@ cdef int set_key(WindowRow row, object key) except -1:
     return 0
 
 
+cdef int R_MEAN = MEAN  # the reducer whose final value is not its accumulator
 cdef PyObject* INT_VALUE = <PyObject*>int  # vobj marking an int64 value in fval's bits
 
 
@@ -99,6 +107,29 @@ cdef WindowRow int_row(int64_t key, double start, double end, int tag, int64_t i
     else:
         row.fval = f
     return row
+
+
+cdef object compact_rows(HashAgg agg, object into, double start, double end):
+    """``agg``'s rows as compact ``WindowRow``s (one 64 B object each) in a new ``into``:
+    int64 keys and int64/float accumulators go in unboxed, anything else through
+    ``key_at``/``finalize`` as the tuple rows get them."""
+    cdef object out = etl_list_alloc(into, agg.live)
+    cdef object row
+    cdef Py_ssize_t s, j = 0
+    cdef int tag
+    cdef bint direct = agg.mode == M_INT and agg.code != R_MEAN  # the final value is the acc
+    for s in range(agg.size):
+        tag = agg.accs[s].tag
+        if tag == T_DEAD:
+            continue
+        if direct and (tag == T_INT or tag == T_FLOAT):
+            row = int_row(agg.ikeys[s], start, end, tag == T_INT, agg.accs[s].i, agg.accs[s].f)
+        else:
+            row = row_of(agg.key_at(s), start, end, agg.finalize(s))
+        Py_INCREF(row)  # PyList_SET_ITEM steals a reference
+        PyList_SET_ITEM(out, j, row)
+        j += 1
+    return out
 
 
 def _rebuild(key, window_start, window_end, value):
