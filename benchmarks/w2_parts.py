@@ -1,6 +1,7 @@
 """Where W2's time goes on the etlcore tree at ROOT: the kernel's fold, its rows, the rest.
 
     python benchmarks/w2_parts.py ROOT KEYS [--records N] [--repeat R]
+                                  [--rows default|tuple|compact] [--arenas N]
 
 Runs the benchmark's W2 job (``Etlcore.run_W2``, local runner) as ``ab_w2.py`` does
 and splits each run's CPU time and minor page faults into the window kernel's fold
@@ -10,6 +11,9 @@ freeing of each batch's row list, the cyclic GC; since 2026-12-05 the engine han
 window's row list to ``foreach_batch`` without copying it). Prints the best run of ``--repeat``
 after a warm-up. At many keys nearly every record becomes a row, so the rows'
 share (and their fresh pages: the job keeps every row) is what grows with the keys.
+``--rows compact`` has the windows emit the compact C row (``_fast/winrow_c.pyx``,
+one 64 B object) instead of the tree's ``WindowResult``; ``--arenas N`` runs the
+driver with the processes runner's arena cache.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ def main() -> None:
     parser.add_argument("--rows", choices=("default", "tuple", "compact"), default="default",
                         help="row type the windows emit: the tree's WindowResult, the "
                              "NamedTuple, or the compact C row (trees that have one)")
+    parser.add_argument("--arenas", type=int, default=0,
+                        help="cache up to N freed pymalloc arenas (arenas_c.install, the "
+                             "processes runner's policy; 0: CPython's allocator)")
     args = parser.parse_args()
     sys.path[:0] = [str(args.root.resolve()), str(HERE)]
     import etlcore
@@ -72,6 +79,10 @@ def main() -> None:
         else:
             from etlcore._fast.winrow_c import WindowRow
             panes.WindowResult = WindowRow  # type: ignore[misc,assignment]
+    if args.arenas:
+        from etlcore._fast import arenas_c
+
+        arenas_c.install(args.arenas)
     node = panes.PaneWindowNode
     result = node._result
 
@@ -105,7 +116,7 @@ def main() -> None:
     rest = (spent - sum(v[0] for v in split.values()),
             faulted - sum(int(v[1]) for v in split.values()))
     cells = [f"{k} {v[0] * 1000:.1f} ms / {int(v[1]):,} faults" for k, v in split.items()]
-    print(f"{args.root} rows={args.rows} keys={args.keys:,}: {len(records) / spent:,.0f} records/CPU-s, "
+    print(f"{args.root} rows={args.rows} arenas={args.arenas} keys={args.keys:,}: {len(records) / spent:,.0f} records/CPU-s, "
           f"{spent * 1000:.1f} ms / {faulted:,} faults: {', '.join(cells)}, "
           f"rest {rest[0] * 1000:.1f} ms / {rest[1]:,} faults")
 

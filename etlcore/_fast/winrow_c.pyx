@@ -9,8 +9,13 @@ value unboxed (boxed again on access) and the bounds as doubles, in one 64 B
 block with no GC header. It behaves as the NamedTuple did - fields by name and
 by index, ``len``, unpacking, ``==``/``hash``/ordering equal to the plain tuple,
 ``repr``, pickling, ``_fields``/``_asdict``/``_replace`` - except that it is no
-``tuple`` instance (``etlcore.records.is_row`` answers for both). Its pure-Python
-twin is ``winrow_ref.WindowRow``.
+``tuple`` instance. Its pure-Python twin is ``winrow_ref.WindowRow``.
+
+Not yet the public ``WindowResult``: ``PaneStore.rows`` and ``rows`` emit it only
+when asked for it by class (``benchmarks/w2_parts.py --rows compact``). Making it
+the default needs every consumer that tests ``isinstance(r, tuple)`` or encodes
+rows (JSON with ``default=str``, orjson, msgspec, Arrow, the sinks' ``flatten``)
+to take it; ``benchmarks/README.md`` lists them.
 """
 
 from cpython.float cimport PyFloat_CheckExact
