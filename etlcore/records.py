@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = ["Records", "as_tuple_rows"]
+
 
 class Records(list):  # type: ignore[type-arg]
     """The records of one batch (a list)."""
@@ -33,3 +35,20 @@ class Records(list):  # type: ignore[type-arg]
 
         deps.pandas()
         return self.to_arrow(schema).to_pandas()
+
+
+def as_tuple_rows(records: list[Any]) -> list[Any]:
+    """``records`` with every compact window row as the ``WindowResult`` NamedTuple it stands for.
+
+    The one place compact rows (``tumbling_window(..., rows="compact")``) become tuples:
+    the engine calls it on what it hands a sink, so every sink, the plugins' too, encodes
+    exactly what it encodes for tuple rows. Only jobs with a compact-row window pay the scan.
+    """
+    from etlcore import _fast
+    from etlcore.eventtime.base import WindowResult
+
+    compact = _fast.winrow.WindowRow
+    if compact not in map(type, records):  # a C-level scan
+        return records
+    make = tuple.__new__
+    return [make(WindowResult, r) if type(r) is compact else r for r in records]

@@ -80,6 +80,7 @@ class JobSpec:
     workers: int | None = None
     master: str | None = None
     ui: Any = None  # true, or {host, port, token, metrics_port}: etlcore.ui.options
+    keep_memory: Any = False  # true or MiB: StreamingContext(keep_memory=...), checked there
 
 
 def job_from_mapping(data: Any) -> Job:
@@ -99,6 +100,11 @@ def job_from_mapping(data: Any) -> Job:
         "workers": spec.workers,
         "master": spec.master,
     }
+    if spec.keep_memory is not False:
+        from etlcore.runners.workermem import check_keep_memory
+
+        check_keep_memory(spec.keep_memory)  # named now, before the job is built
+        options["keep_memory"] = spec.keep_memory
     if spec.max_rate_per_partition is not None:
         options["max_rate_per_partition"] = spec.max_rate_per_partition
     if spec.ui is not None:
