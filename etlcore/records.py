@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Records", "as_tuple_rows"]
+__all__ = ["Records", "as_tuple_row", "as_tuple_rows"]
 
 
 class Records(list):  # type: ignore[type-arg]
@@ -27,7 +27,8 @@ class Records(list):  # type: ignore[type-arg]
         """
         from etlcore.sql.schema import parse_schema, to_table
 
-        return to_table(self, None if schema is None else parse_schema(schema, "schema"))
+        return to_table(as_tuple_rows(self),  # compact window rows as the tuples they stand for
+                        None if schema is None else parse_schema(schema, "schema"))
 
     def to_pandas(self, schema: Any = None) -> Any:
         """A ``pandas.DataFrame`` of the batch (through Arrow, see :meth:`to_arrow`)."""
@@ -52,3 +53,14 @@ def as_tuple_rows(records: list[Any]) -> list[Any]:
         return records
     make = tuple.__new__
     return [make(WindowResult, r) if type(r) is compact else r for r in records]
+
+
+def as_tuple_row(record: Any) -> Any:
+    """One record, a compact window row as its ``WindowResult`` (dead letters, one at a time)."""
+    from etlcore import _fast
+
+    if type(record) is not _fast.winrow.WindowRow:
+        return record
+    from etlcore.eventtime.base import WindowResult
+
+    return tuple.__new__(WindowResult, record)

@@ -158,3 +158,38 @@ def test_yaml_jobs_say_rows_compact_and_a_bad_value_is_named():
     assert got["compact"] == got["tuple"]
     with pytest.raises(ConfigError, match="rows"):
         _yaml_job({"size": "1s", "rows": "fast"}, "never").build(clock="manual")
+
+
+def _reject_int_keys(r: Any) -> Any:
+    if isinstance(r[0], int):
+        raise ValueError("int key")
+    return r
+
+
+def test_dead_letters_of_compact_rows_are_stored_as_tuple_rows(tmp_path):
+    stored = {}
+    for rows in ("tuple", "compact"):
+        dead = tmp_path / rows
+        ctx = StreamingContext(1.0, clock="manual", dead_letter=("files", {"path": str(dead)}))
+        _windows(ctx, rows).map(_reject_int_keys, on_error="dead_letter").foreach_batch(
+            lambda _, records: None)
+        ctx.run(batches=len(BATCHES))
+        stored[rows] = [line for _, data in sorted(_files(dead).items())
+                        for line in data.decode().splitlines() if line]
+    assert any('"record": [1, 0.0, 1.0, 5.5]' in line for line in stored["tuple"])
+    assert stored["compact"] == stored["tuple"]
+
+
+def test_to_arrow_of_compact_rows_equals_that_of_tuple_rows():
+    tables = {}
+    for rows in ("tuple", "compact"):
+        ctx = StreamingContext(1.0, clock="manual")
+        got: list[Any] = []
+        events = ctx.queue_stream([[(0.5, 1, 2.0), (0.7, 2, 3.5)], [(3.0, 1, 1.0)], []])
+        (events.with_event_time(time=0, max_delay="1s")
+               .tumbling_window("1s", key=1, value=2, rows=rows)
+               .foreach_batch(lambda _, records, got=got: got.append(records.to_arrow())))
+        ctx.run(batches=3)
+        tables[rows] = [t.to_pylist() for t in got]
+    assert any(tables["tuple"])
+    assert tables["compact"] == tables["tuple"]
