@@ -1,6 +1,8 @@
 """Where W2's time goes on the etlcore tree at ROOT: the kernel's fold, its rows, the rest.
 
     python benchmarks/w2_parts.py ROOT KEYS [--records N] [--repeat R]
+                                  [--rows default|tuple|compact] [--keep-memory default|0|1]
+                                  [--arenas N]
 
 Runs the benchmark's W2 job (``Etlcore.run_W2``, local runner) as ``ab_w2.py`` does
 and splits each run's CPU time and minor page faults into the window kernel's fold
@@ -10,6 +12,11 @@ freeing of each batch's row list, the cyclic GC; since 2026-12-05 the engine han
 window's row list to ``foreach_batch`` without copying it). Prints the best run of ``--repeat``
 after a warm-up. At many keys nearly every record becomes a row, so the rows'
 share (and their fresh pages: the job keeps every row) is what grows with the keys.
+``--rows compact`` has the windows emit the compact C row (``_fast/winrow_c.pyx``,
+one 64 B object) instead of the tree's ``WindowResult`` (``tumbling_window(rows=...)``
+on trees whose benchmark job says it, a patched row class on older ones);
+``--keep-memory 0|1`` overrides the job's ``StreamingContext(keep_memory=...)``;
+``--arenas N`` runs the driver with an arena cache of N installed by hand.
 """
 
 from __future__ import annotations
@@ -35,6 +42,15 @@ def main() -> None:
     parser.add_argument("keys", type=int)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rows", choices=("default", "tuple", "compact"), default="default",
+                        help="row type the windows emit: the tree's WindowResult, the "
+                             "NamedTuple, or the compact C row (trees that have one)")
+    parser.add_argument("--arenas", type=int, default=0,
+                        help="cache up to N freed pymalloc arenas (arenas_c.install, the "
+                             "processes runner's policy; 0: CPython's allocator)")
+    parser.add_argument("--keep-memory", choices=("default", "0", "1"), default="default",
+                        help="W2's StreamingContext(keep_memory=...): the engine's choice, "
+                             "off or on (trees whose W2 job says it)")
     args = parser.parse_args()
     sys.path[:0] = [str(args.root.resolve()), str(HERE)]
     import etlcore
@@ -55,6 +71,29 @@ def main() -> None:
             parts[name][0] += time.process_time() - t
             parts[name][1] += faults() - f
 
+    engine_has_rows = hasattr(Etlcore, "w2_rows")  # trees whose W2 job says rows=
+    if args.rows != "default" and engine_has_rows:
+        Etlcore.w2_rows = args.rows  # type: ignore[attr-defined]
+    elif args.rows != "default":
+        from typing import NamedTuple
+
+        class TupleRow(NamedTuple):
+            key: Any
+            window_start: float
+            window_end: float
+            value: Any
+
+        if args.rows == "tuple":
+            panes.WindowResult = TupleRow  # type: ignore[misc,assignment]
+        else:
+            from etlcore._fast.winrow_c import WindowRow
+            panes.WindowResult = WindowRow  # type: ignore[misc,assignment]
+    if args.keep_memory != "default" and hasattr(Etlcore, "w2_keep_memory"):
+        Etlcore.w2_keep_memory = args.keep_memory == "1"  # type: ignore[attr-defined]
+    if args.arenas:
+        from etlcore._fast import arenas_c
+
+        arenas_c.install(args.arenas)
     node = panes.PaneWindowNode
     result = node._result
 
@@ -88,7 +127,7 @@ def main() -> None:
     rest = (spent - sum(v[0] for v in split.values()),
             faulted - sum(int(v[1]) for v in split.values()))
     cells = [f"{k} {v[0] * 1000:.1f} ms / {int(v[1]):,} faults" for k, v in split.items()]
-    print(f"{args.root} keys={args.keys:,}: {len(records) / spent:,.0f} records/CPU-s, "
+    print(f"{args.root} rows={args.rows} keep_memory={args.keep_memory} arenas={args.arenas} keys={args.keys:,}: {len(records) / spent:,.0f} records/CPU-s, "
           f"{spent * 1000:.1f} ms / {faulted:,} faults: {', '.join(cells)}, "
           f"rest {rest[0] * 1000:.1f} ms / {rest[1]:,} faults")
 

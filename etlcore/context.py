@@ -27,6 +27,7 @@ from etlcore.metrics import BatchMetrics, JobMetrics
 from etlcore.plugin.registry import get_registry
 from etlcore.ratecontrol import PIDRateController, RateController
 from etlcore.runners import Runner, make_runner
+from etlcore.runners.workermem import check_keep_memory, driver_keep_memory
 from etlcore.scheduler import Scheduler
 from etlcore.source import Source
 from etlcore.stream import Stream
@@ -60,6 +61,14 @@ class StreamingContext:
     ``ui=True`` (or ``{"port": 4040, "host": ..., "token": ..., "metrics_port": ...}``)
     serves the streaming web UI and Prometheus ``/metrics`` while the job runs
     (:mod:`etlcore.ui`, ``pip install 'etlcore[ui]'``); ``ctx.ui.url`` says where.
+    ``keep_memory=True`` (or a number of MiB, True is 1024): when the job opens, this
+    process keeps the memory a batch freed (pymalloc arenas, glibc's heap) mapped for
+    the next batch instead of returning it to the OS, as the ``processes`` runner's
+    workers always do. A batch that builds a million window rows then reuses pages
+    instead of faulting them in again (W2 at 1M keys: ~14,000 fewer page faults,
+    12-15% less CPU a batch in the runs measured). Off by default because it is process-wide and for good:
+    it changes the allocator of the whole Python process (other jobs, the application
+    around the job), which keeps up to that much freed memory and never gives it back.
     """
 
     def __init__(
@@ -81,6 +90,7 @@ class StreamingContext:
         dead_letter: Any = None,
         allow_changed_job: bool = False,
         ui: Any = None,
+        keep_memory: bool | int = False,
     ):
         self.batch_interval = parse_duration(batch_interval, "batch_interval")
         if self.batch_interval <= 0:
@@ -108,6 +118,7 @@ class StreamingContext:
             raise ConfigError("allow_changed_job", "true or false", allow_changed_job)
         self.name = name
         self.allow_changed_job = allow_changed_job
+        self.keep_memory_mib = check_keep_memory(keep_memory)
         # a Path, or the URL of a checkpoint on shared storage (s3://, hdfs://), checked
         # now: a missing bucket or plugin is an error before anything runs
         self.checkpoint_dir: Path | str | None = (
@@ -251,6 +262,7 @@ class StreamingContext:
         """
         scheduler = self._get_scheduler()
         if not scheduler._opened:
+            driver_keep_memory(self.keep_memory_mib)
             self._start_ui()
             try:
                 scheduler.open()

@@ -125,6 +125,10 @@ def storable_letter(letter: dict[str, Any]) -> dict[str, Any]:
     """A dead letter that any sink can store: text printable, the record plain JSON or a repr."""
     out = {k: printable(v) if isinstance(v, str) and k != "record" else v
            for k, v in letter.items()}
+    if "record" in out:  # a compact window row is stored as the tuple it stands for
+        from etlcore.records import as_tuple_row
+
+        out["record"] = as_tuple_row(out["record"])
     if not is_plain_json(out.get("record")):
         out["record"] = safe_repr(out.get("record"))
         out["record_repr"] = True

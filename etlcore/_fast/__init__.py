@@ -13,7 +13,7 @@ import os
 from importlib import import_module
 from types import ModuleType
 
-__all__ = ["COMPILED", "hashagg", "partition", "session", "window"]
+__all__ = ["COMPILED", "hashagg", "partition", "session", "window", "winrow"]
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -27,6 +27,7 @@ partition: ModuleType
 hashagg: ModuleType
 window: ModuleType
 session: ModuleType
+winrow: ModuleType
 
 if _flag("ETLCORE_PURE_PYTHON"):
     if _flag("ETLCORE_REQUIRE_COMPILED"):
@@ -38,6 +39,7 @@ if _flag("ETLCORE_PURE_PYTHON"):
     hashagg = import_module(f"{__name__}.hashagg_ref")
     window = import_module(f"{__name__}.window_ref")
     session = import_module(f"{__name__}.session_ref")
+    winrow = import_module(f"{__name__}.winrow_ref")
     COMPILED = False
 else:
     try:
@@ -45,6 +47,7 @@ else:
         hashagg = import_module(f"{__name__}.hashagg_c")
         window = import_module(f"{__name__}.window_c")
         session = import_module(f"{__name__}.session_c")
+        winrow = import_module(f"{__name__}.winrow_c")
     except ImportError as exc:
         raise ImportError(
             f"etlcore's C kernels (etlcore._fast.*_c) are not built or do not load ({exc}). "

@@ -41,6 +41,7 @@ from etlcore._fast.rows cimport (
     etl_row_class_bare,
     make_row4,
 )
+from etlcore._fast.winrow_c cimport WindowRow, compact_rows, row_of
 from etlcore._fast.times_c cimport int64_of, is_late, raise_top, time_us
 from etlcore._fast.values cimport acc_add
 
@@ -233,14 +234,22 @@ cdef int reset(HashAgg agg) except -1:
 def rows(cls, pairs, start, end) -> list:
     """``[cls(key, start, end, value) for key, value in pairs]`` with no Python call per row.
 
-    ``cls`` is a tuple subclass whose fields are exactly those four (WindowResult).
+    ``cls`` is a tuple subclass whose fields are exactly those four (the NamedTuple
+    ``WindowResult``), or the compact ``winrow_c.WindowRow``.
     """
     cdef list items = pairs if PyList_CheckExact(pairs) else list(pairs)
     cdef list out = [None] * len(items)
     cdef Py_ssize_t i
     cdef tuple pair
+    cdef double start_d, end_d
+    if cls is WindowRow:
+        start_d, end_d = start, end
+        for i in range(len(items)):
+            pair = items[i]
+            out[i] = row_of(pair[0], start_d, end_d, pair[1])
+        return out
     if not etl_row_class(cls):
-        raise TypeError(f"rows: {cls!r} is not a tuple subclass")
+        raise TypeError(f"rows: {cls!r} is not a tuple subclass or the compact WindowRow")
     for i in range(len(items)):
         pair = items[i]
         out[i] = make_row4(cls, pair[0], start, end, pair[1])
@@ -495,14 +504,17 @@ cdef class PaneStore:
             for pane in sorted(self.store):
                 if first <= pane <= last:
                     agg.merge_from(<HashAgg>self.store[pane], True)
+        if cls is WindowRow:
+            return compact_rows(agg, into, start, end)
+        cdef object k, v, row
+        cdef object out
         if not etl_row_class(cls):
             raise TypeError(f"rows: {cls!r} is not a tuple subclass")
         # rows of exact ints and floats are never tracked by the cyclic GC (as make_row4
         # would leave them), so they skip the GC link, the zeroing and the untracking
         cdef bint plain = etl_row_class_bare(cls) and not (PyObject_GC_IsTracked(start)
                                                           or PyObject_GC_IsTracked(end))
-        cdef object k, v, row
-        cdef object out = etl_list_alloc(into, agg.live)
+        out = etl_list_alloc(into, agg.live)
         j = 0
         for s in range(agg.size):  # one pass: each row allocated and filled in place
             if agg.accs[s].tag != T_DEAD:

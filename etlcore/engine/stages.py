@@ -82,6 +82,7 @@ class Program:
     consumers: dict[str, WideNode]  # worker copies, for their map sides
     writers: dict[str, SinkWriter]  # by output name
     encode_state: bool = False  # state crosses a process boundary as plain data
+    compact_rows: bool = False  # a window emits compact rows: sinks get them as tuples
     uid: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
@@ -161,6 +162,7 @@ def cut(live: list[Node], outputs: list[Any], job: str, checkpoint_dir: str | No
         consumers={n.key: worker_copy(n) for n in live if isinstance(n, WideNode)},
         writers={name: out.sink.writer() for name, out in sinks.items()},
         encode_state=encode_state,
+        compact_rows=any(getattr(n, "compact_rows", False) for n in live),
     )
     return StagePlan(
         program=program,

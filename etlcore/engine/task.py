@@ -26,6 +26,7 @@ from etlcore.errors import BackpressureError
 from etlcore.graph.base import DeadLetter, TaskContext, concat
 from etlcore.lineblock import LineBlock
 from etlcore.metrics import counting
+from etlcore.records import as_tuple_rows
 from etlcore.sink import PartWriter, SinkWriter, WriterContext, WriteResult
 from etlcore.source import ReaderContext, Rejected, SourceReader
 
@@ -255,6 +256,8 @@ def _stream(program: Program, env: WorkerEnv, task: Task, stage: Stage, ctx: Tas
                 where[0] = m.key
                 records = m.node.apply(records, ctx, task.params.get(m.key))
                 result.records_out[m.key] = result.records_out.get(m.key, 0) + len(records)
+            if program.compact_rows:
+                records = as_tuple_rows(records)
             for ex, _, part in parts:
                 where[0] = ex.target
                 part.write(records)
@@ -443,6 +446,8 @@ def _execute(program: Program, env: WorkerEnv, task: Task) -> TaskResult:
                 messages = []
                 began = time.perf_counter()
                 for j, p in enumerate(parts):
+                    if program.compact_rows:
+                        p = as_tuple_rows(p)  # noqa: PLW2901 - the sink's view of p
                     message = _write(writer, task.info, base + j, p)
                     if isinstance(message, WriteResult):
                         for record, reason in message.rejected:

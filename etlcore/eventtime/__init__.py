@@ -41,6 +41,15 @@ __all__ = ["EventTimeStream", "SessionResult", "WindowResult", "with_event_time"
 _AGGS = ("sum", "count", "min", "max", "mean")
 _EMITS = ("final", "update")
 _LATES = ("dead_letter", "drop")
+ROWS = ("tuple", "compact")
+
+
+def check_rows(rows: Any, key: str) -> str:
+    """``rows`` if it names a window row kind; ConfigError naming ``key`` and the kinds otherwise."""
+    if isinstance(rows, str) and rows in ROWS:
+        return rows
+    raise ConfigError(key, "'tuple' (WindowResult NamedTuples) or 'compact' (one 64-byte "
+                      "row object each, not a tuple: see sliding_window)", rows)
 
 
 def _us(value: Any, key: str) -> int:
@@ -90,32 +99,47 @@ class EventTimeStream(Stream):
 
     def sliding_window(self, size: Any, slide: Any, *, key: Any = None, value: Any = None,
                        agg: Any = "sum", emit: str = "final", late: str = "dead_letter",
-                       num_partitions: int | None = None) -> Stream:
+                       num_partitions: int | None = None, rows: str = "tuple") -> Stream:
         """Aggregate ``value(record)`` per ``key(record)`` over windows of ``size`` every ``slide``.
 
         ``key`` and ``value`` are functions of the record or field references
         (``key=1``, ``key="user"``: ``record[field]``, read in C). ``key=None`` puts
         every record under the key None; ``value=None`` aggregates the records
         themselves (fine for ``agg="count"``).
+
+        ``rows="compact"`` emits each result as one 64-byte object (an int key and
+        the value kept unboxed) instead of the ``WindowResult`` NamedTuple: at a
+        million keys per window that is half the memory and ~2.5x less time spent
+        building rows. A compact row reads as the NamedTuple does (``.key``,
+        ``r[0]``, unpacking, ``len``, ``==``/``hash``/ordering with tuples, ``repr``,
+        ``_asdict()``, pickling) but is **not** a ``tuple``: ``isinstance(r, tuple)``
+        is False, and ``json.dumps``/orjson/msgspec/pyarrow do not take it as an
+        array (use ``tuple(r)``). Every sink of the engine receives the rows as
+        ``WindowResult`` tuples, so what it writes is unchanged; ``foreach_batch``
+        and ``map`` receive the compact rows themselves. Rows that cross a process
+        (``processes``, ``spark`` runners) arrive as ``WindowResult``.
         """
         op = "sliding_window"
+        rows = check_rows(rows, f"{op}.rows")
         size_us, slide_us = _us(size, f"{op}.size"), _us(slide, f"{op}.slide")
         if slide_us > size_us:
             raise ConfigError(f"{op}.slide", f"at most the window size ({size})", slide)
         spec = self._spec(op, key, value, agg, emit, late)
         node = PaneWindowNode(self.node, self.ctx._graph.new_key(op), spec,
-                              self._partitions(op, num_partitions), size_us, slide_us)
+                              self._partitions(op, num_partitions), size_us, slide_us, rows)
         return self._add(node)
 
     def tumbling_window(self, size: Any, *, key: Any = None, value: Any = None, agg: Any = "sum",
                         emit: str = "final", late: str = "dead_letter",
-                        num_partitions: int | None = None) -> Stream:
-        """Aggregate per key over back-to-back windows of ``size`` (see :meth:`sliding_window`)."""
+                        num_partitions: int | None = None, rows: str = "tuple") -> Stream:
+        """Aggregate per key over back-to-back windows of ``size`` (see :meth:`sliding_window`,
+        also for ``rows="compact"``: smaller rows that are not ``tuple`` instances)."""
         op = "tumbling_window"
+        rows = check_rows(rows, f"{op}.rows")
         size_us = _us(size, f"{op}.size")
         spec = self._spec(op, key, value, agg, emit, late)
         node = PaneWindowNode(self.node, self.ctx._graph.new_key(op), spec,
-                              self._partitions(op, num_partitions), size_us, size_us)
+                              self._partitions(op, num_partitions), size_us, size_us, rows)
         node.op = op
         return self._add(node)
 

@@ -28,12 +28,18 @@ class PaneWindowNode(EventTimeNode):
     op = "sliding_window"
 
     def __init__(self, parent: Node, key: str, spec: WindowSpec, num_partitions: int,
-                 size_us: int, slide_us: int):
+                 size_us: int, slide_us: int, rows: str = "tuple"):
         super().__init__(parent, key, spec, num_partitions)
+        self.rows = rows  # "tuple": WindowResult; "compact": _fast.winrow.WindowRow
         self.size_us, self.slide_us = size_us, slide_us
         self.pane_us = gcd(size_us, slide_us)
         self.size_p = size_us // self.pane_us  # window length in panes
         self.slide_p = slide_us // self.pane_us
+
+    @property
+    def compact_rows(self) -> bool:
+        """True when this window emits compact rows (the engine hands sinks tuples)."""
+        return self.rows == "compact"
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "size_us": self.size_us, "slide_us": self.slide_us}
@@ -67,12 +73,13 @@ class PaneWindowNode(EventTimeNode):
         first = k * self.slide_p
         start = k * self.slide_us
         start_s, end_s = seconds(start), seconds(start + self.size_us)
+        # looked up per window, not per row: the compact class the selected kernel builds
+        cls = WindowResult if self.rows == "tuple" else _fast.winrow.WindowRow
         if keys is None:
             # made as the Records foreach_batch receives: the engine hands it on uncopied
-            return store.rows(first, first + self.size_p - 1, WindowResult, start_s, end_s,
-                              Records)
+            return store.rows(first, first + self.size_p - 1, cls, start_s, end_s, Records)
         pairs = [kv for kv in store.merge_range(first, first + self.size_p - 1) if kv[0] in keys]
-        return _fast.window.rows(WindowResult, pairs, start_s, end_s)
+        return _fast.window.rows(cls, pairs, start_s, end_s)
 
     def direct(self) -> bool:
         # final windows need no per-batch key sets: fold the records as they come

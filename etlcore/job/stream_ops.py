@@ -177,6 +177,7 @@ class EventTime:
 
 Emit = Literal["final", "update"]
 Late = Literal["dead_letter", "drop"]
+Rows = Literal["tuple", "compact"]  # see EventTimeStream.sliding_window
 
 
 @dataclass(kw_only=True)
@@ -195,12 +196,14 @@ class _EventWindow:
 @dataclass(kw_only=True)
 class Tumbling(_EventWindow):
     size: Duration
+    rows: Rows = "tuple"
 
 
 @dataclass(kw_only=True)
 class Sliding(_EventWindow):
     size: Duration
     slide: Duration
+    rows: Rows = "tuple"
 
 
 @dataclass(kw_only=True)
@@ -332,9 +335,10 @@ def _event_window(method: str, sizes: Callable[[Any], tuple[Any, ...]]
             if not hasattr(stream, "session_window"):
                 raise ConfigError(key, "a stream with event times: put with_event_time "
                                   "before it", has_value=False)
+            rows = {"rows": s.rows} if hasattr(s, "rows") else {}  # not session_window
             return getattr(stream, method)(*sizes(s), key=keyf, value=valuef, agg=agg,
                                            emit=s.emit, late=s.late,
-                                           num_partitions=s.num_partitions)
+                                           num_partitions=s.num_partitions, **rows)
 
         return apply
 

@@ -81,6 +81,7 @@ class JobSpec:
     master: str | None = None
     catch_up: Any = None  # on/off or records: etlcore.catchup (default: the runner's)
     ui: Any = None  # true, or {host, port, token, metrics_port}: etlcore.ui.options
+    keep_memory: Any = False  # true or MiB: StreamingContext(keep_memory=...), checked there
 
 
 def job_from_mapping(data: Any) -> Job:
@@ -100,6 +101,11 @@ def job_from_mapping(data: Any) -> Job:
         "workers": spec.workers,
         "master": spec.master,
     }
+    if spec.keep_memory is not False:
+        from etlcore.runners.workermem import check_keep_memory
+
+        check_keep_memory(spec.keep_memory)  # named now, before the job is built
+        options["keep_memory"] = spec.keep_memory
     if spec.max_rate_per_partition is not None:
         options["max_rate_per_partition"] = spec.max_rate_per_partition
     if spec.catch_up is not None:

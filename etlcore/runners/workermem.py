@@ -1,8 +1,9 @@
 """A worker keeps the memory a task freed for the next task, instead of returning it.
 
 A worker's heap empties after every task, so pymalloc unmapped the task's arenas and
-glibc its big blocks, and the next task faulted every page in again. Workers only:
-the driver is the user's process and keeps the allocator's defaults.
+glibc its big blocks, and the next task faulted every page in again. Workers always;
+the driver is the user's process and keeps the allocator's defaults unless the job asks
+(``StreamingContext(keep_memory=...)``, :func:`driver_keep_memory`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import ctypes
 from importlib import import_module
 
 ARENA_CACHE = 64  # freed pymalloc arenas (1 MiB each) a worker keeps mapped
+DRIVER_ARENA_CACHE = 1024  # keep_memory=True: what W2 at 1M keys reuses (benchmarks/README)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 
 
-def keep_arenas() -> None:
-    """Keep up to ``ARENA_CACHE`` freed arenas mapped in this worker for the next task.
+def keep_arenas(limit: int = ARENA_CACHE) -> None:
+    """Keep up to ``limit`` freed arenas mapped in this worker for the next task.
 
     A worker's heap empties after every task, so pymalloc unmapped the task's arenas
     (and glibc its big blocks, see :func:`keep_heap`) and the next task faulted every
@@ -31,7 +33,30 @@ def keep_arenas() -> None:
         arenas = import_module("etlcore._fast.arenas_" + ("c" if _fast.COMPILED else "ref"))
     except ImportError:
         return
-    arenas.install(ARENA_CACHE)
+    arenas.install(limit)
+
+
+def check_keep_memory(value: object) -> int:
+    """``keep_memory`` as MiB of freed arenas to keep (0: CPython's default), or ConfigError."""
+    from etlcore.errors import ConfigError
+
+    if value is False or value is None:
+        return 0
+    if value is True:
+        return DRIVER_ARENA_CACHE
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise ConfigError("keep_memory", "false, true (keep up to "
+                      f"{DRIVER_ARENA_CACHE} MiB of freed memory) or a positive number of MiB",
+                      value)
+
+
+def driver_keep_memory(mib: int) -> None:
+    """Keep up to ``mib`` MiB of freed pymalloc arenas (and glibc's freed heap) in this
+    process for the next batch; 0 does nothing. Process-wide and for good: see
+    ``StreamingContext``'s ``keep_memory``."""
+    if mib:
+        keep_arenas(mib)
 
 
 def keep_heap() -> None:
