@@ -183,6 +183,12 @@ class Source(ABC):
     # True when ``read`` (the source's and its reader's) returns a new list every call,
     # which the batch may keep and change: the engine then takes it without a copy.
     fresh_lists: ClassVar[bool] = False
+    # True when ``plan`` may run for batch n+1 before batch n committed (from n's planned
+    # ends; ``on_batch_committed`` of n comes after): the engine may then send batch
+    # n+1's tasks while n commits (scheduler module doc, "Running ahead"). A source
+    # whose plan depends on what ``on_batch_committed`` did (acks, committed offsets,
+    # files deleted) keeps False.
+    plans_ahead: ClassVar[bool] = False
 
     def identity(self) -> dict[str, Any]:
         """What makes this stream this stream (the checkpoint fingerprint covers it).
@@ -216,7 +222,8 @@ class Source(ABC):
 
         Return ``start`` when nothing new is available. Called on the driver only,
         once per partition per batch, in ``partitions()`` order, after the
-        previous batch committed (``on_batch_committed`` has seen its positions).
+        previous batch committed (``on_batch_committed`` has seen its positions),
+        unless the source sets ``plans_ahead``.
         """
 
     @abstractmethod
