@@ -477,8 +477,11 @@ class Scheduler:
             return
         delay = max(0.0, clock.now() - batch_time)
         lag = self._lag  # the current batch's, for its metrics
-        self.positions = current.end_positions()
-        plan = self.plan(current.batch_id + 1, batch_time)
+        committed, self.positions = self.positions, current.end_positions()
+        try:
+            plan = self.plan(current.batch_id + 1, batch_time)
+        finally:
+            self.positions = committed  # until the current batch's commit moves them
         assert self.executor is not None
         self._ahead = _Ahead(plan, self.executor.start(plan), delay, self._lag)
         self._lag = lag
