@@ -280,9 +280,11 @@ class WorkerPool:
         return worker
 
     def ensure(self) -> None:
-        """Every slot holds a live worker with the current program."""
+        """Every slot holds a live worker with the current program (a dead one's
+        unanswered tasks back in their queues)."""
         for i, w in enumerate(self.slots):
             if w is not None and w.process.exitcode is not None:
+                self._requeue(i, w)
                 self._drop(i)
                 w = None
             if w is None:
@@ -344,7 +346,8 @@ class WorkerPool:
         ``i % size`` and an idle worker takes another's waiting task.
         """
         assert self.program is not None, "load a program first"
-        self.ensure()
+        if not self.calls:  # else a death shows on its sentinel in collect, and counts
+            self.ensure()
         call = _Call(self.program[0], tasks, self.size)
         self.calls.append(call)
         self._pump()
@@ -361,7 +364,11 @@ class WorkerPool:
             while call.left:
                 self._pump()
                 busy = [w for w in self.slots if w is not None and w.inflight]
-                if not busy:  # no live worker holds a task (cannot happen)
+                if not busy:  # no live worker holds a task: a dead one left them queued
+                    if not any(q for c in self.calls for q in c.queues):
+                        raise EtlcoreError(f"{call.left} task(s) of batch "
+                                           f"{call.tasks[0].info.batch_id} were lost by the "
+                                           "worker pool (a runner bug)")
                     self.ensure()
                     continue
                 waits: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
@@ -436,11 +443,15 @@ class WorkerPool:
             call.error = err
         return True
 
-    def _death(self, slot: int, w: _Worker) -> str:
-        """Its unanswered tasks go back to the front of their calls' queues."""
+    @staticmethod
+    def _requeue(slot: int, w: _Worker) -> None:
         for call, i in reversed(w.inflight):
             call.queues[slot].appendleft(i)
         w.inflight.clear()
+
+    def _death(self, slot: int, w: _Worker) -> str:
+        """Its unanswered tasks go back to the front of their calls' queues."""
+        self._requeue(slot, w)
         w.process.join(timeout=10)
         code = w.process.exitcode
         self._drop(slot, kill=code is None)
