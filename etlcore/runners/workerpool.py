@@ -6,7 +6,10 @@ first one's records are pickled and piped (12-15 ms of a 75 ms W3 batch), and
 any worker may take any task. Here task ``i`` goes to worker ``i % n`` down
 that worker's own pipe (partition affinity; an idle worker takes another's
 waiting task), the result comes back on the same pipe, and a dead worker shows
-on its process sentinel, so only its own task is run again.
+on its process sentinel, so only its own task is run again. Calls may overlap
+(:meth:`WorkerPool.submit`, the scheduler's running ahead): the next batch's
+tasks wait in the pipes behind this batch's, and a worker never idles while the
+driver commits.
 
 A pool outlives the job that started it: the next job in this process with the
 same number of workers takes it over (:func:`acquire` / :func:`release`), so a
