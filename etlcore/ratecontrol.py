@@ -26,6 +26,12 @@ class RateController:
     def update(self, metrics: BatchMetrics) -> None:
         """Learn from a finished batch (the fixed controller ignores it)."""
 
+    @property
+    def bounds(self) -> bool:
+        """May bound some batch: then each batch is planned after the previous one's
+        ``update`` (the scheduler does not run ahead)."""
+        return self.max_rate_per_partition is not None
+
 
 class PIDRateController(RateController):
     """Spark's PIDRateEstimator (proportional 1.0, integral 0.2, derivative 0, min 100/s).
@@ -60,6 +66,10 @@ class PIDRateController(RateController):
         if self.rate is not None:
             caps.append(max(1, int(self.rate * self.batch_interval / max(1, partitions))))
         return min(caps) if caps else None
+
+    @property
+    def bounds(self) -> bool:
+        return True  # learns from every batch
 
     def update(self, metrics: BatchMetrics) -> None:
         n, processing, now = metrics.records_in, metrics.processing_s, metrics.batch_time

@@ -190,6 +190,12 @@ class Source(ABC):
     # True: a backlog may be planned several steps to a batch (see the class doc);
     # an instance may set it from its config (QueueSource's one_at_a_time).
     coalesces: bool = False
+    # True when ``plan`` may run for batch n+1 before batch n committed (from n's planned
+    # ends; ``on_batch_committed`` of n comes after): the engine may then send batch
+    # n+1's tasks while n commits (scheduler module doc, "Running ahead"). A source
+    # whose plan depends on what ``on_batch_committed`` did (acks, committed offsets,
+    # files deleted) keeps False.
+    plans_ahead: ClassVar[bool] = False
 
     def identity(self) -> dict[str, Any]:
         """What makes this stream this stream (the checkpoint fingerprint covers it).
@@ -223,9 +229,10 @@ class Source(ABC):
 
         Return ``start`` when nothing new is available. Called on the driver only,
         once per partition per batch, in ``partitions()`` order, after the
-        previous batch committed (``on_batch_committed`` has seen its positions);
-        for a source that ``coalesces``, again from the returned end while a job
-        that is behind takes more steps into the batch (see the class doc).
+        previous batch committed (``on_batch_committed`` has seen its positions),
+        unless the source sets ``plans_ahead``; for a source that ``coalesces``,
+        again from the returned end while a job that is behind takes more steps into
+        the batch (see the class doc).
         """
 
     @abstractmethod

@@ -130,6 +130,7 @@ class LineFileSource(OffsetSource):
 
     rejects = False
     fresh_lists = True  # every read is a new list
+    plans_ahead = True  # batch b is bytes [b, b + 1) * batch_bytes whatever committed
 
     def __init__(self, path: str, batch_bytes: int, partitions: int = 1, binary: bool = False):
         if batch_bytes < 1:

@@ -249,6 +249,7 @@ class GeneratorSource(OffsetSource):
 
     rejects = False  # every record is generated: none is ever Rejected
     fresh_lists = True  # read builds a new list every call
+    plans_ahead = True  # plan reads only the clock and the start it is given
 
     def __init__(self, config: GeneratorSourceConfig):
         self.config = config

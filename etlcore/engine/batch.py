@@ -10,7 +10,8 @@ Nothing else crosses between driver and workers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -153,7 +154,37 @@ class BatchExecutor:
         memo[node.key] = n
         return n
 
+    @property
+    def runs_ahead(self) -> bool:
+        """A batch's tasks may be started before the previous batch is finished.
+
+        True when the runner can hold two batches' tasks (``pipelines``) and a batch's
+        tasks depend on nothing the previous batch leaves on the driver: one source
+        stage read by the workers, no keyed state, no shuffle (wide operators learn
+        from ``after_batch``), no operator that reads state or computes per-batch data
+        on the driver (a join's reloaded table).
+        """
+        stages = self.plan.program.stages
+        return (self.runner.pipelines and len(stages) == 1 and stages[0].kind == "source"
+                and stages[0].reader is not None and not stages[0].on_driver
+                and not self.plan.stateful
+                and not any(isinstance(n, WideNode) or n.reads_state_of is not None
+                            or (isinstance(n, NarrowNode)
+                                and type(n).param is not NarrowNode.param)
+                            for n in self.plan.nodes.values()))
+
     def run(self, plan: BatchPlan, replay: bool = False, state_only: bool = False) -> BatchOutcome:
+        return self.start(plan, replay, state_only).finish()
+
+    def start(self, plan: BatchPlan, replay: bool = False,
+              state_only: bool = False) -> StartedBatch:
+        """Build the batch's first tasks and hand them to the runner; ``finish`` does the
+        rest. Between the two the driver may start the next batch (``runs_ahead``)."""
+        return StartedBatch(self._steps(plan, replay, state_only))
+
+    def _steps(self, plan: BatchPlan, replay: bool,
+               state_only: bool) -> Generator[None, None, BatchOutcome]:
+        """The batch, paused once: after the first runner call was submitted."""
         sp, program = self.plan, self.plan.program
         info = BatchInfo(plan.batch_id, plan.batch_time, replay or state_only)
         scope = BatchScope(info, plan.batch_id)
@@ -245,6 +276,7 @@ class BatchExecutor:
                     sizes[r.part] = r.state_len
 
         fused: set[int] = set()
+        paused = False
         for stage in program.stages:
             if stage.id in fused:
                 continue
@@ -284,7 +316,11 @@ class BatchExecutor:
             elif stage.on_driver and self.runner.ships:
                 results = [execute(program, self.driver_env, t) for t in tasks]
             else:
-                results = self.runner.run(program, tasks)
+                collect = self.runner.submit(program, tasks)
+                if not paused:
+                    paused = True
+                    yield  # the tasks are out: the driver may start the next batch
+                results = collect()
             file(stage, results)
 
         for key, node in sp.nodes.items():
@@ -373,6 +409,29 @@ class BatchExecutor:
                 elif ex.kind == "collect" and r.collected.get(ex.id) is not None:
                     collected.setdefault(ex.target, []).append(
                         ((stage.id, r.part), r.collected[ex.id], _sole_reader(stage, ex)))
+
+
+class StartedBatch:
+    """A batch whose first tasks are with the runner; :meth:`finish` completes it."""
+
+    def __init__(self, steps: Generator[None, None, BatchOutcome]):
+        self.began = time.perf_counter()
+        self._steps = steps
+        self._outcome: BatchOutcome | None = None
+        self._next()
+
+    def _next(self) -> None:
+        try:
+            next(self._steps)
+        except StopIteration as done:
+            self._outcome = done.value
+
+    def finish(self) -> BatchOutcome:
+        """Wait for the tasks, run the later stages, file everything (once)."""
+        if self._outcome is None:
+            self._next()
+        assert self._outcome is not None, "a batch pauses once"
+        return self._outcome
 
 
 def _sole_reader(stage: Any, ex: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 from etlcore.engine.stages import Program
@@ -23,7 +24,7 @@ class Runner(ABC):
     # records a catch-up batch may take from one source when the job is behind
     # (etlcore.catchup); None: off. A runner whose batch has a high fixed cost sets it.
     catch_up_records: int | None = None
-
+    pipelines: bool = False  # submit returns before the tasks ran (calls may overlap)
 
     @property
     def default_parallelism(self) -> int:
@@ -36,6 +37,17 @@ class Runner(ABC):
     @abstractmethod
     def run(self, program: Program, tasks: list[Task]) -> list[TaskResult]:
         """Run the tasks (in parallel where the runner can); results in task order."""
+
+    def submit(self, program: Program, tasks: list[Task]) -> Callable[[], list[TaskResult]]:
+        """Start the tasks; the returned function waits for their results (task order).
+
+        With ``pipelines`` the tasks are handed over and the call returns at once, so the
+        driver can start the next batch's tasks before this one's results are in (the
+        scheduler's "Running ahead"); results must be collected in submission order.
+        Otherwise they run here, as :meth:`run`.
+        """
+        results = self.run(program, tasks)
+        return lambda: results
 
     def run_chain(self, program: Program, tasks: list[Task], exit_id: int,
                   reduce_tasks: list[Task], state: str | None = None, keep: bool = False,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 
 import cloudpickle
 
@@ -55,6 +56,7 @@ class ProcessRunner(Runner):
 
     name = "processes"
     ships = True
+    pipelines = True
 
     def __init__(self, workers: int | None = None, max_restarts: int = 3,
                  keep_pool: bool = True):
@@ -81,11 +83,17 @@ class ProcessRunner(Runner):
         self._pool.load(program.uid, cloudpickle.dumps(program))
 
     def run(self, program: Program, tasks: list[Task]) -> list[TaskResult]:
+        return self.submit(program, tasks)()
+
+    def submit(self, program: Program, tasks: list[Task]) -> Callable[[], list[TaskResult]]:
+        """The tasks go down the workers' pipes now (behind any call still running)."""
         if self._pool is None or self._pool.program is None \
                 or self._pool.program[0] != program.uid:
             self.start(program)
-        assert self._pool is not None
-        return self._pool.run(tasks, self.max_restarts, self._interrupted, self._replaced)
+        pool = self._pool
+        assert pool is not None
+        call = pool.submit(tasks)
+        return lambda: pool.collect(call, self.max_restarts, self._interrupted, self._replaced)
 
     def _replaced(self) -> None:
         self.restarts += 1

@@ -6,7 +6,10 @@ first one's records are pickled and piped (12-15 ms of a 75 ms W3 batch), and
 any worker may take any task. Here task ``i`` goes to worker ``i % n`` down
 that worker's own pipe (partition affinity; an idle worker takes another's
 waiting task), the result comes back on the same pipe, and a dead worker shows
-on its process sentinel, so only its own task is run again.
+on its process sentinel, so only its own task is run again. Calls may overlap
+(:meth:`WorkerPool.submit`, the scheduler's running ahead): the next batch's
+tasks wait in the pipes behind this batch's, and a worker never idles while the
+driver commits.
 
 A pool outlives the job that started it: the next job in this process with the
 same number of workers takes it over (:func:`acquire` / :func:`release`), so a
@@ -125,6 +128,40 @@ def _error_reply(err: BaseException) -> bytes:
                             _PROTOCOL)
 
 
+class _Replies:
+    """Writes a worker's replies from a thread of their own, in order.
+
+    A W3 reply carries ~2,250 dead letters (~300 KB): through a 64 KB pipe its
+    write waits for the driver to read, which is busy with the other worker's
+    reply or the commit; meanwhile the next task (run ahead) already waits in
+    the pipe. The write releases the GIL, so the task runs beside it.
+    """
+
+    def __init__(self, conn: multiprocessing.connection.Connection):
+        self.conn = conn
+        self._out: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="etlcore-reply")
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            data = self._out.get()
+            if data is None:
+                return
+            try:
+                self.conn.send_bytes(data)
+            except (OSError, ValueError):  # the driver is gone, or closed the pipe
+                return
+
+    def send(self, data: bytes) -> None:
+        self._out.put(data)
+
+    def close(self) -> None:
+        """After the replies queued so far are written."""
+        self._out.put(None)
+        self._thread.join(timeout=10)
+
+
 def _serve(conn: multiprocessing.connection.Connection, driver: int) -> None:
     """A worker's loop: load and forget programs, run tasks, one message at a time."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
@@ -133,6 +170,7 @@ def _serve(conn: multiprocessing.connection.Connection, driver: int) -> None:
     keep_arenas()
     env = WorkerEnv(f"process-{worker_name()}")
     programs: dict[str, Program | BaseException] = {}
+    replies = _Replies(conn)
     try:
         while True:
             try:
@@ -147,7 +185,7 @@ def _serve(conn: multiprocessing.connection.Connection, driver: int) -> None:
                     reply = _run(programs, env, uid, task, blob)
                 except BaseException as err:  # noqa: BLE001 - the driver raises it
                     reply = _error_reply(err)
-                conn.send_bytes(reply)
+                replies.send(reply)
             elif kind == "load":
                 programs[uid] = _load(*payload)
             elif kind == "forget":
@@ -156,6 +194,7 @@ def _serve(conn: multiprocessing.connection.Connection, driver: int) -> None:
             else:  # "stop"
                 return
     finally:
+        replies.close()
         env.close()
 
 
@@ -207,7 +246,9 @@ class _Worker:
     def __init__(self, process: Any, conn: multiprocessing.connection.Connection):
         self.process = process
         self.conn = conn
-        self.task: int | None = None  # index of the task it is running
+        # (call, task index) sent and not yet answered, in the order sent: the worker
+        # answers in that order. At most one of each call (see WorkerPool._pump).
+        self.inflight: deque[tuple[_Call, int]] = deque()
         self._out: queue.SimpleQueue[list[bytes] | None] = queue.SimpleQueue()
         self._sender = threading.Thread(target=self._send_loop, daemon=True,
                                         name=f"etlcore-send-{process.pid}")
@@ -237,6 +278,20 @@ class _Worker:
         self.conn.close()
 
 
+class _Call:
+    """One :meth:`WorkerPool.submit`: its tasks, where each waits, the results so far."""
+
+    def __init__(self, uid: str, tasks: list[Task], size: int):
+        self.uid = uid
+        self.tasks = tasks
+        self.results: list[TaskResult | None] = [None] * len(tasks)
+        self.left = len(tasks)
+        self.queues: list[deque[int]] = [deque() for _ in range(size)]
+        for i in range(len(tasks)):
+            self.queues[i % size].append(i)
+        self.error: BaseException | None = None  # an operator error, raised by collect
+
+
 class WorkerPool:
     """``size`` worker processes from the fork server, each with its own pipe."""
 
@@ -245,6 +300,7 @@ class WorkerPool:
         self.preload = [*_PRELOAD, *(preload or [])]
         self.slots: list[_Worker | None] = [None] * size
         self.program: tuple[str, bytes] | None = None  # (uid, cloudpickled program)
+        self.calls: list[_Call] = []  # submitted, not yet collected, oldest first
         self.closed = False
         _every.add(self)
 
@@ -263,9 +319,11 @@ class WorkerPool:
         return worker
 
     def ensure(self) -> None:
-        """Every slot holds a live worker with the current program."""
+        """Every slot holds a live worker with the current program (a dead one's
+        unanswered tasks back in their queues)."""
         for i, w in enumerate(self.slots):
             if w is not None and w.process.exitcode is not None:
+                self._requeue(i, w)
                 self._drop(i)
                 w = None
             if w is None:
@@ -308,84 +366,131 @@ class WorkerPool:
 
     @property
     def idle(self) -> bool:
-        return not self.closed and all(w is None or w.task is None for w in self.slots)
+        return not self.closed and not self.calls and all(
+            w is None or not w.inflight for w in self.slots)
 
     # -- tasks --------------------------------------------------------------------
     def run(self, tasks: list[Task], max_restarts: int, interrupted: threading.Event,
             replaced: Callable[[], None]) -> list[TaskResult]:
         """Results in task order; a dead worker is replaced and its task run again."""
+        return self.collect(self.submit(tasks), max_restarts, interrupted, replaced)
+
+    def submit(self, tasks: list[Task]) -> _Call:
+        """Send the tasks to the workers and return at once; :meth:`collect` waits.
+
+        Calls may overlap: a worker takes one task of each call at a time, so the
+        tasks of a call submitted while another runs wait in the workers' pipes
+        and start the moment the earlier task ends (the next batch's tasks behind
+        this one's). Within one call, as before, task ``i`` goes to worker
+        ``i % size`` and an idle worker takes another's waiting task.
+        """
         assert self.program is not None, "load a program first"
-        uid = self.program[0]
-        self.ensure()
-        results: list[TaskResult | None] = [None] * len(tasks)
-        queues: list[deque[int]] = [deque() for _ in range(self.size)]
-        for i in range(len(tasks)):
-            queues[i % self.size].append(i)
+        if not self.calls:  # else a death shows on its sentinel in collect, and counts
+            self.ensure()
+        call = _Call(self.program[0], tasks, self.size)
+        self.calls.append(call)
+        self._pump()
+        return call
+
+    def collect(self, call: _Call, max_restarts: int, interrupted: threading.Event,
+                replaced: Callable[[], None]) -> list[TaskResult]:
+        """Wait for ``call``'s results (in task order), reading other calls' replies
+        as they come; an operator error of ``call`` is raised here."""
         deaths: list[str] = []
         try:
-            while True:
-                for slot, w in enumerate(self.slots):
-                    if w is not None and w.task is None:
-                        self._dispatch(slot, w, queues, tasks, uid)
-                busy = [w for w in self.slots if w is not None and w.task is not None]
-                if not busy:
-                    if any(queues):  # no live worker left to take them (cannot happen)
-                        self.ensure()
-                        continue
-                    return results  # type: ignore[return-value]
+            if call.error is not None:
+                raise call.error
+            while call.left:
+                self._pump()
+                busy = [w for w in self.slots if w is not None and w.inflight]
+                if not busy:  # no live worker holds a task: a dead one left them queued
+                    if not any(q for c in self.calls for q in c.queues):
+                        raise EtlcoreError(f"{call.left} task(s) of batch "
+                                           f"{call.tasks[0].info.batch_id} were lost by the "
+                                           "worker pool (a runner bug)")
+                    self.ensure()
+                    continue
                 waits: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
                 ready = set(multiprocessing.connection.wait(waits))
                 for slot, w in enumerate(self.slots):
-                    if w is None or w.task is None:
+                    if w is None or not w.inflight:
                         continue
                     seen = w.conn in ready or w.process.sentinel in ready
-                    if seen and not self._receive(w, tasks, results):
-                        deaths.append(self._death(slot, w, tasks, queues))
-                        self._buried(deaths, tasks, max_restarts, interrupted, replaced)
+                    if seen and not self._receive(w):
+                        deaths.append(self._death(slot, w))
+                        self._buried(deaths, call.tasks, max_restarts, interrupted, replaced)
+                if call.error is not None:
+                    raise call.error
+            self.calls.remove(call)
+            return call.results  # type: ignore[return-value]
         except BaseException:
-            # Results still coming would be read by the next call as its own: end the
-            # busy workers (tasks are deterministic; they are replaced on the next call).
-            for slot, w in enumerate(self.slots):
-                if w is not None and w.task is not None:
-                    self._drop(slot, kill=True)
+            self._abandon()
             raise
 
-    def _dispatch(self, slot: int, w: _Worker, queues: list[deque[int]], tasks: list[Task],
-                  uid: str) -> None:
-        queue = queues[slot] if queues[slot] else max(queues, key=len)
-        if not queue:
-            return
-        i = queue.popleft()
-        w.task = i
-        w.send(*task_message(uid, tasks[i]))  # a worker that died meanwhile shows on its sentinel
+    def _abandon(self) -> None:
+        """After an error: results still coming would be read as a later call's. End the
+        busy workers (tasks are deterministic; they are replaced on the next call) and
+        fail every call in flight."""
+        for slot, w in enumerate(self.slots):
+            if w is not None and w.inflight:
+                self._drop(slot, kill=True)
+        calls, self.calls = self.calls, []
+        for c in calls:
+            if c.error is None:
+                c.error = EtlcoreError("the tasks were abandoned: an earlier call of the "
+                                       "same job failed")
 
-    def _receive(self, w: _Worker, tasks: list[Task], results: list[TaskResult | None]) -> bool:
-        """Read the worker's reply; False when it died instead."""
+    def _pump(self) -> None:
+        """Give every worker the next task of each call it holds none of, oldest call first."""
+        for slot, w in enumerate(self.slots):
+            if w is None:
+                continue
+            for call in self.calls:
+                if any(c is call for c, _ in w.inflight):
+                    continue
+                queues = call.queues
+                queue = queues[slot] if queues[slot] else max(queues, key=len)
+                if not queue:
+                    continue
+                i = queue.popleft()
+                w.inflight.append((call, i))
+                # a worker that died meanwhile shows on its sentinel
+                w.send(*task_message(call.uid, call.tasks[i]))
+
+    def _receive(self, w: _Worker) -> bool:
+        """Read the worker's oldest reply; False when it died instead."""
         try:
             if not w.conn.poll():
                 return False
             data = w.conn.recv_bytes()
         except (EOFError, OSError):
             return False
-        i, w.task = w.task, None
-        assert i is not None
+        call, i = w.inflight.popleft()
         try:
             reply = pickle.loads(data)
         except Exception as err:  # e.g. an exception class whose __init__ wants other args
             raise EtlcoreError(f"the reply of worker pid {w.process.pid} to stage "
-                               f"{tasks[i].stage} partition {tasks[i].part} could not be "
-                               f"read: {type(err).__name__}: {err}") from err
+                               f"{call.tasks[i].stage} partition {call.tasks[i].part} could "
+                               f"not be read: {type(err).__name__}: {err}") from err
         if reply[0] == "ok":
-            results[i] = unpack_result(reply[1], reply[2], reply[3])
+            call.results[i] = unpack_result(reply[1], reply[2], reply[3])
+            call.left -= 1
             return True
         _, err, tb = reply
         err.__cause__ = _RemoteTraceback(tb)
-        raise err
+        if call.error is None:  # raised by the call's collect
+            call.error = err
+        return True
 
-    def _death(self, slot: int, w: _Worker, tasks: list[Task], queues: list[deque[int]]) -> str:
-        i, w.task = w.task, None
-        assert i is not None
-        queues[slot].appendleft(i)
+    @staticmethod
+    def _requeue(slot: int, w: _Worker) -> None:
+        for call, i in reversed(w.inflight):
+            call.queues[slot].appendleft(i)
+        w.inflight.clear()
+
+    def _death(self, slot: int, w: _Worker) -> str:
+        """Its unanswered tasks go back to the front of their calls' queues."""
+        self._requeue(slot, w)
         w.process.join(timeout=10)
         code = w.process.exitcode
         self._drop(slot, kill=code is None)
