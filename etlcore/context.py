@@ -66,9 +66,10 @@ class StreamingContext:
     the next batch instead of returning it to the OS, as the ``processes`` runner's
     workers always do. A batch that builds a million window rows then reuses pages
     instead of faulting them in again (W2 at 1M keys: ~14,000 fewer page faults,
-    12-15% less CPU a batch in the runs measured). Off by default because it is process-wide and for good:
-    it changes the allocator of the whole Python process (other jobs, the application
-    around the job), which keeps up to that much freed memory and never gives it back.
+    12-15% less CPU a batch in the runs measured). Off by default because it is
+    process-wide and for good: it changes the allocator of the whole Python process
+    (other jobs, the application around the job), which keeps up to that much freed
+    memory and never gives it back.
     """
 
     def __init__(
