@@ -22,7 +22,9 @@ from tests.ml.data import classification_batches, cluster_batches, regression_ba
 
 def run(model, batches, *, runner="local", repeat=1, predict=None, workers=None):
     """Train ``model`` on ``batches`` (each ``repeat`` times) from two sources; collect predictions."""
-    ctx = StreamingContext(1, clock="manual", runner=runner, workers=workers)
+    # a model is trained batch by batch: every runner gets the same batches (the spark
+    # runner would otherwise plan the queued backlog as catch-up batches)
+    ctx = StreamingContext(1, clock="manual", runner=runner, workers=workers, catch_up=False)
     fed = [b for b in batches for _ in range(repeat)]
     stream = ctx.queue_stream([b[::2] for b in fed]).union(ctx.queue_stream([b[1::2] for b in fed]))
     model.train_on(stream)
