@@ -115,8 +115,8 @@ def _run(programs: dict[str, Program | BaseException], env: WorkerEnv, uid: str,
         if blob is not None:
             task.records = marshal.loads(blob)
         result = execute(program, env, task)
-        letters, values = pack_result(result)
-        return pickle.dumps(("ok", result, letters, values), _PROTOCOL)
+        values = pack_result(result)
+        return pickle.dumps(("ok", result, values), _PROTOCOL)
 
 
 def _error_reply(err: BaseException) -> bytes:
@@ -473,7 +473,7 @@ class WorkerPool:
                                f"{call.tasks[i].stage} partition {call.tasks[i].part} could "
                                f"not be read: {type(err).__name__}: {err}") from err
         if reply[0] == "ok":
-            call.results[i] = unpack_result(reply[1], reply[2], reply[3])
+            call.results[i] = unpack_result(reply[1], reply[2])
             call.left -= 1
             return True
         _, err, tb = reply
