@@ -48,6 +48,7 @@ import cloudpickle
 from etlcore.engine.stages import Program
 from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute, gc_paused, worker_name
 from etlcore.errors import EtlcoreError
+from etlcore.runners.replybuf import ReplyReader
 from etlcore.runners.wire import pack_result, task_message, unpack_result
 from etlcore.runners.workermem import keep_arenas
 
@@ -249,6 +250,7 @@ class _Worker:
         # (call, task index) sent and not yet answered, in the order sent: the worker
         # answers in that order. At most one of each call (see WorkerPool._pump).
         self.inflight: deque[tuple[_Call, int]] = deque()
+        self.replies = ReplyReader(conn.fileno())
         self._out: queue.SimpleQueue[list[bytes] | None] = queue.SimpleQueue()
         self._sender = threading.Thread(target=self._send_loop, daemon=True,
                                         name=f"etlcore-send-{process.pid}")
@@ -415,8 +417,9 @@ class WorkerPool:
                 for slot, w in enumerate(self.slots):
                     if w is None or not w.inflight:
                         continue
-                    seen = w.conn in ready or w.process.sentinel in ready
-                    if seen and not self._receive(w):
+                    readable = w.conn in ready
+                    if (readable or w.process.sentinel in ready) \
+                            and not self._receive(w, readable):
                         deaths.append(self._death(slot, w))
                         self._buried(deaths, call.tasks, max_restarts, interrupted, replaced)
                 if call.error is not None:
@@ -457,17 +460,22 @@ class WorkerPool:
                 # a worker that died meanwhile shows on its sentinel
                 w.send(*task_message(call.uid, call.tasks[i]))
 
-    def _receive(self, w: _Worker) -> bool:
-        """Read the worker's oldest reply; False when it died instead."""
+    def _receive(self, w: _Worker, readable: bool) -> bool:
+        """Read the worker's oldest reply; False when it died instead.
+
+        ``readable``: ``wait`` saw the pipe ready, so a poll would only repeat it
+        (a dead worker's pipe is ready too, at its end).
+        """
         try:
-            if not w.conn.poll():
+            if not readable and not w.conn.poll():
                 return False
-            data = w.conn.recv_bytes()
+            data = w.replies.read()
         except (EOFError, OSError):
             return False
         call, i = w.inflight.popleft()
         try:
-            reply = pickle.loads(data)
+            with data:
+                reply = pickle.loads(data)
         except Exception as err:  # e.g. an exception class whose __init__ wants other args
             raise EtlcoreError(f"the reply of worker pid {w.process.pid} to stage "
                                f"{call.tasks[i].stage} partition {call.tasks[i].part} could "
