@@ -32,6 +32,7 @@ import multiprocessing.connection
 import os
 import pickle
 import queue
+import select
 import signal
 import sys
 import threading
@@ -221,6 +222,25 @@ def _main_not_reimported() -> Iterator[None]:
         yield
     finally:
         main.__file__ = path
+
+
+def _ready(objects: list[Any]) -> set[Any]:
+    """The pipes and sentinels among ``objects`` that are ready (blocks until one is).
+
+    ``multiprocessing.connection.wait`` builds a selector, its keys and their
+    namedtuples at every call: ~30 us of the driver's CPU each time it waits for a
+    reply, twice a reply on W3. One ``poll`` object over the file descriptors is
+    the same system call without them.
+    """
+    if not hasattr(select, "poll"):  # pragma: no cover - not on Linux
+        return set(multiprocessing.connection.wait(objects))
+    poller = select.poll()
+    by_fd: dict[int, Any] = {}
+    for obj in objects:
+        fd = obj if isinstance(obj, int) else obj.fileno()
+        by_fd[fd] = obj
+        poller.register(fd, select.POLLIN)
+    return {by_fd[fd] for fd, _ in poller.poll()}
 
 
 def describe_exit(code: int | None) -> str:
@@ -413,7 +433,7 @@ class WorkerPool:
                     self.ensure()
                     continue
                 waits: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
-                ready = set(multiprocessing.connection.wait(waits))
+                ready = _ready(waits)
                 for slot, w in enumerate(self.slots):
                     if w is None or not w.inflight:
                         continue
