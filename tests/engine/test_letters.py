@@ -29,6 +29,15 @@ def test_a_pack_gives_back_the_same_letters_in_order():
     assert packed.letters() == letters
 
 
+def test_many_distinct_reasons_and_reasons_that_are_not_text_round_trip():
+    many = [DeadLetter(i, f"reason {i % 300}", f"stage {i % 2}") for i in range(700)]
+    odd = [DeadLetter("r", 1, "s"), DeadLetter("r", 1.0, "s"), DeadLetter("r", True, "s")]
+    for letters in (many, odd):
+        unpacked = _pack(letters).letters()
+        assert unpacked == letters
+        assert [type(d.reason) for d in unpacked] == [type(d.reason) for d in letters]
+
+
 def test_count_reasons_and_head_are_read_without_unpacking():
     first, second = _pack(_letters(3)), _pack(_letters(40, start=3))
     batch = Letters([DeadLetter("loose", "a list from the local runner", "map")])
