@@ -19,8 +19,10 @@ forgotten (its readers and writers closed) when the job stops. Idle pools end
 at interpreter exit or on :func:`shutdown_pools`.
 
 What crosses the pipes is kept cheap: records the driver read go as one marshal
-frame, dead letters come back as marshalled columns, and a worker keeps the
-memory a task freed for the next one instead of handing it back to the OS.
+frame, dead letters come back as marshalled columns and stay packed on the
+driver until read (:mod:`etlcore.letters`), replies are read into a buffer kept
+per worker (:mod:`etlcore.runners.replybuf`), and a worker keeps the memory a
+task freed for the next one instead of handing it back to the OS.
 """
 
 from __future__ import annotations
