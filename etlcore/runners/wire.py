@@ -1,10 +1,10 @@
 """What crosses a worker's pipe, kept cheap: plain values by marshal, the rest by pickle.
 
 Records the driver read go to a worker as one marshal frame after the pickled task;
-a task's dead letters come back as four marshalled columns (kept packed on the
-driver: :mod:`etlcore.letters`), its shuffle blocks and collected records as one
-marshal blob when they are plain values. Anything marshal
-would not give back as itself goes by pickle, as before.
+a task's dead letters come back as marshalled columns (kept packed on the driver:
+:mod:`etlcore.letters`), its shuffle blocks and collected records as one marshal
+blob when they are plain values. Anything marshal would not give back as itself
+goes by pickle, as before.
 """
 
 from __future__ import annotations
