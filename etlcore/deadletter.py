@@ -37,8 +37,10 @@ class DeadLetterSink(CollectingSink):
     """
 
     #: The engine hands this sink its batch's :class:`DeadLetter` objects as they are
-    #: (not dicts): a dict per letter is made only when the letters are read or written.
-    #: A subclass whose ``store`` wants dicts sets this to False.
+    #: (not dicts), as one :class:`etlcore.letters.Letters` sequence whose letters from
+    #: worker processes are unpacked only when read: without a checkpoint a batch is kept
+    #: by its count, and a dict per letter is made only when the letters are read or
+    #: written. A subclass whose ``store`` wants dicts sets this to False.
     takes_dead_letters = True
 
     def __init__(self, keep: int = 10_000):

@@ -11,6 +11,7 @@ from operator import attrgetter
 from typing import Any
 
 from etlcore.encoding import safe_repr
+from etlcore.letters import Letters
 
 _counts: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar(
     "etlcore_connector_counts", default=None)
@@ -91,9 +92,13 @@ def _shown(record: Any) -> str:
 
 def letter_summary(letters: list[Any]) -> tuple[dict[str, int], list[dict[str, Any]]]:
     """Dead letters per reason, and the first few as text (records can be anything)."""
-    reasons = dict(Counter(map(_REASON, letters)))  # counted in C: a batch may hold thousands
+    if isinstance(letters, Letters):  # counted without unpacking what workers packed
+        reasons, head = letters.reasons(), letters.head(SAMPLE_LETTERS)
+    else:
+        reasons = dict(Counter(map(_REASON, letters)))  # counted in C: a batch may hold thousands
+        head = letters[:SAMPLE_LETTERS]
     samples = []
-    for d in letters[:SAMPLE_LETTERS]:
+    for d in head:
         record = d.record if isinstance(d.record, str) else _shown(d.record)
         sample = {"reason": d.reason, "stage": d.stage, "record": record[:SAMPLE_CHARS]}
         if d.origin is not None:

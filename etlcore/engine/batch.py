@@ -19,8 +19,9 @@ from etlcore.batch import BatchInfo, BatchPlan
 from etlcore.engine.stages import StagePlan
 from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute, owned
 from etlcore.errors import CheckpointError, EtlcoreError
-from etlcore.graph.base import BatchScope, DeadLetter, NarrowNode, Node, UnionNode, WideNode
+from etlcore.graph.base import BatchScope, NarrowNode, Node, UnionNode, WideNode
 from etlcore.graph.io import SourceNode
+from etlcore.letters import Letters
 from etlcore.records import Records
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ KEPT_BATCHES = 10  # at most this many batches in a row keep state on the runner
 class BatchOutcome:
     info: BatchInfo
     records_in: int = 0
-    dead_letters: list[DeadLetter] = field(default_factory=list)
+    dead_letters: Letters = field(default_factory=Letters)  # packed ones unpacked when read
     late_records: int = 0
     messages: dict[str, list[Any]] = field(default_factory=dict)  # sink output -> messages
     written: dict[str, int] = field(default_factory=dict)

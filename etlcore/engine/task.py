@@ -24,6 +24,7 @@ from etlcore.batch import BatchInfo
 from etlcore.engine.stages import Exit, Member, Program, Stage
 from etlcore.errors import BackpressureError
 from etlcore.graph.base import DeadLetter, TaskContext, concat
+from etlcore.letters import PackedLetters
 from etlcore.lineblock import LineBlock
 from etlcore.metrics import counting
 from etlcore.records import as_tuple_rows
@@ -56,7 +57,8 @@ class TaskResult:
     messages: dict[int, list[tuple[int, Any]]] = field(default_factory=dict)
     written: dict[int, int] = field(default_factory=dict)
     collected: dict[int, list[list[Any]] | None] = field(default_factory=dict)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
+    # a list; from a worker process, packed (etlcore.letters.PackedLetters)
+    dead_letters: list[DeadLetter] | PackedLetters = field(default_factory=list)
     late_records: int = 0
     counters: dict[str, Any] = field(default_factory=dict)
     records_in: int = 0

@@ -1,9 +1,10 @@
 """What crosses a worker's pipe, kept cheap: plain values by marshal, the rest by pickle.
 
 Records the driver read go to a worker as one marshal frame after the pickled task;
-a task's dead letters come back as four marshalled columns, its shuffle blocks and
-collected records as one marshal blob when they are plain values. Anything marshal
-would not give back as itself goes by pickle, as before.
+a task's dead letters come back as marshalled columns (kept packed on the driver:
+:mod:`etlcore.letters`), its shuffle blocks and collected records as one marshal
+blob when they are plain values. Anything marshal would not give back as itself
+goes by pickle, as before.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from itertools import chain
 from typing import Any
 
 from etlcore.engine.task import Task, TaskResult
-from etlcore.graph.base import DeadLetter
+from etlcore.letters import PackedLetters
 
 MARSHAL_VERSION = 2  # no reference table: see task_message
 SCALARS = frozenset({str, int, float, bool, type(None), bytes, complex})
@@ -60,19 +61,20 @@ def marshal_plain(values: Any) -> bytes | None:
         return None
 
 
-def pack_result(result: TaskResult) -> tuple[bytes | None, bytes | None]:
-    """A task result's dead letters and values as marshal blobs, taken out of it."""
-    letters = _letters_blob(result.dead_letters)
-    if letters is not None:
-        result.dead_letters = []
-    return letters, _values_blob(result)
+def pack_result(result: TaskResult) -> bytes | None:
+    """On the worker: the result's dead letters packed in place, its values as a marshal blob
+    taken out of it (None when they stay in the pickled result)."""
+    letters = result.dead_letters
+    if letters and type(letters) is list:
+        packed = PackedLetters.pack(letters, marshal_plain)
+        if packed is not None:  # a record marshal refuses leaves the letters to pickle
+            result.dead_letters = packed
+    return _values_blob(result)
 
 
-def unpack_result(result: TaskResult, letters: bytes | None,
-                  values: bytes | None) -> TaskResult:
-    """:func:`pack_result` undone on the driver."""
-    if letters is not None:
-        result.dead_letters = list(map(DeadLetter, *marshal.loads(letters)))
+def unpack_result(result: TaskResult, values: bytes | None) -> TaskResult:
+    """:func:`pack_result` undone on the driver, but for the dead letters: they stay packed
+    until something reads them one by one (:mod:`etlcore.letters`)."""
     if values is not None:
         result.shuffle, result.collected = marshal.loads(values)
     return result
@@ -91,19 +93,6 @@ def _values_blob(result: TaskResult) -> bytes | None:
     if blob is not None:
         result.shuffle, result.collected = {}, {}
     return blob
-
-
-def _letters_blob(letters: list[DeadLetter]) -> bytes | None:
-    """A task's dead letters as four marshalled columns, when marshal takes them.
-
-    W3 returns ~2,250 letters a task; as objects they were pickled one by one and
-    rebuilt on the driver through ``__reduce__`` (1.3-2 ms a task on each side).
-    A record marshal refuses (a subclass, a date) leaves the letters to pickle.
-    """
-    if not letters:
-        return None
-    return marshal_plain(([d.record for d in letters], [d.reason for d in letters],
-                     [d.stage for d in letters], [d.origin for d in letters]))
 
 
 def task_message(uid: str, task: Task) -> tuple[tuple[str, str, Any], bytes | None]:

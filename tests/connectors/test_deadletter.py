@@ -83,3 +83,31 @@ def test_the_engines_letters_cross_processes_as_their_fields_and_stay_off_the_co
     assert roundtrip([plain, held], how) == [plain, held]
     assert (plain.origin, held.origin) == (None, "partition 0, offset 3")
     assert not gc.is_tracked(plain) and gc.is_tracked(held)  # a list could make a cycle
+
+
+@pytest.mark.parametrize("checkpoint", [False, True], ids=["in-memory", "checkpoint"])
+def test_letters_packed_by_workers_are_kept_packed_until_read(tmp_path, checkpoint):
+    """Without a checkpoint a batch of letters from worker processes is kept by its count
+    (``keep`` counts them unpacked); read, or written to the checkpoint, it gives the
+    same dicts in the same order as the letters themselves."""
+    from etlcore.graph.base import DeadLetter
+    from etlcore.letters import Letters, PackedLetters
+    from etlcore.runners.wire import marshal_plain
+
+    objects = [DeadLetter({"n": i}, f"reason {i % 2}", "parse", None if i % 3 else f"line {i}")
+               for i in range(9)]
+    packs = [PackedLetters.pack(objects[:4], marshal_plain),
+             PackedLetters.pack(objects[4:], marshal_plain)]
+    batch = Letters(packs[0])
+    batch.extend(packs[1])
+    sink = DeadLetterSink(keep=9)
+    sink.open(SinkContext("dead-letter", "job", tmp_path if checkpoint else None))
+    write_and_commit(sink, BatchInfo(1, 1.0), [batch])
+    assert all(p._letters is None for p in packs) != checkpoint  # a file needs every letter
+    want = DeadLetter.dicts(objects, 1)
+    assert list(sink.recent) == want
+    if checkpoint:
+        path = tmp_path / "dead-letter" / "batch-000000000001-00000.jsonl"
+        assert [json.loads(line) for line in path.read_text().splitlines()] == want
+    write_and_commit(sink, BatchInfo(2, 2.0), [objects[:1]])
+    assert list(sink.recent) == [*want[1:], *DeadLetter.dicts(objects[:1], 2)]
