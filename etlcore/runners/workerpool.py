@@ -28,7 +28,6 @@ task freed for the next one instead of handing it back to the OS.
 from __future__ import annotations
 
 import atexit
-import marshal
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -39,25 +38,21 @@ import signal
 import sys
 import threading
 import time
-import traceback
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
-import cloudpickle
-
-from etlcore.engine.stages import Program
-from etlcore.engine.task import Task, TaskResult, WorkerEnv, execute, gc_paused, worker_name
+from etlcore.engine.task import Task, TaskResult
 from etlcore.errors import EtlcoreError
 from etlcore.runners.replybuf import ReplyReader
-from etlcore.runners.wire import pack_result, task_message, unpack_result
-from etlcore.runners.workermem import keep_arenas
+from etlcore.runners.wire import task_message, unpack_result
+from etlcore.runners.workerproc import serve
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 # imported once by the fork server, so a new worker starts with them loaded
-_PRELOAD = ["etlcore.runners.workerpool", "etlcore.graph.shuffle"]
+_PRELOAD = ["etlcore.runners.workerproc", "etlcore.graph.shuffle"]
 
 
 class WorkerLostError(EtlcoreError):
@@ -73,133 +68,6 @@ class _RemoteTraceback(Exception):
 
     def __str__(self) -> str:
         return f'\n"""\n{self.tb}"""'
-
-
-# -- the worker side ------------------------------------------------------------------
-
-def _watch_driver(driver: int) -> None:
-    """End this worker when the driver is gone (a SIGKILLed driver cannot stop its pool)."""
-    parent = os.getppid()
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            os._exit(0)
-        try:
-            os.kill(driver, 0)
-        except ProcessLookupError:
-            os._exit(0)
-        except PermissionError:  # pragma: no cover - a reused pid of another user
-            os._exit(0)
-
-
-
-
-
-def _load(blob: bytes, sys_path: list[str], cwd: str) -> Program | BaseException:
-    """A job's program (an error is kept and reported by the job's first task)."""
-    sys.path[:] = sys_path
-    with suppress(OSError):  # a vanished directory: the job's relative paths fail instead
-        os.chdir(cwd)
-    try:
-        return cloudpickle.loads(blob)
-    except BaseException as err:  # noqa: BLE001 - reported by the first task instead
-        return err
-
-
-def _run(programs: dict[str, Program | BaseException], env: WorkerEnv, uid: str,
-         task: Task, blob: bytes | None) -> bytes:
-    """One task, its records unpacked and its result pickled without cyclic GC passes."""
-    program = programs.get(uid)
-    if program is None:
-        raise RuntimeError(f"worker {env.worker} has no program {uid} (a runner bug)")
-    if isinstance(program, BaseException):
-        raise RuntimeError(f"worker could not load the job: {type(program).__name__}: "
-                           f"{program}") from program
-    with gc_paused():
-        if blob is not None:
-            task.records = marshal.loads(blob)
-        result = execute(program, env, task)
-        values = pack_result(result)
-        return pickle.dumps(("ok", result, values), _PROTOCOL)
-
-
-def _error_reply(err: BaseException) -> bytes:
-    tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))
-    try:
-        return pickle.dumps(("error", err, tb), _PROTOCOL)
-    except Exception:  # noqa: BLE001 - an exception that does not pickle still reaches the driver
-        return pickle.dumps(("error", RuntimeError(f"{type(err).__name__}: {err}"), tb),
-                            _PROTOCOL)
-
-
-class _Replies:
-    """Writes a worker's replies from a thread of their own, in order.
-
-    A W3 reply carries ~2,250 dead letters (~300 KB): through a 64 KB pipe its
-    write waits for the driver to read, which is busy with the other worker's
-    reply or the commit; meanwhile the next task (run ahead) already waits in
-    the pipe. The write releases the GIL, so the task runs beside it.
-    """
-
-    def __init__(self, conn: multiprocessing.connection.Connection):
-        self.conn = conn
-        self._out: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="etlcore-reply")
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            data = self._out.get()
-            if data is None:
-                return
-            try:
-                self.conn.send_bytes(data)
-            except (OSError, ValueError):  # the driver is gone, or closed the pipe
-                return
-
-    def send(self, data: bytes) -> None:
-        self._out.put(data)
-
-    def close(self) -> None:
-        """After the replies queued so far are written."""
-        self._out.put(None)
-        self._thread.join(timeout=10)
-
-
-def _serve(conn: multiprocessing.connection.Connection, driver: int) -> None:
-    """A worker's loop: load and forget programs, run tasks, one message at a time."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    threading.Thread(target=_watch_driver, args=(driver,), daemon=True,
-                     name="etlcore-driver-watch").start()
-    keep_arenas()
-    env = WorkerEnv(f"process-{worker_name()}")
-    programs: dict[str, Program | BaseException] = {}
-    replies = _Replies(conn)
-    try:
-        while True:
-            try:
-                kind, uid, payload = pickle.loads(conn.recv_bytes())
-                if kind == "run":
-                    task, framed = payload
-                    blob = conn.recv_bytes() if framed else None  # the records' frame follows
-            except EOFError:
-                return
-            if kind == "run":
-                try:
-                    reply = _run(programs, env, uid, task, blob)
-                except BaseException as err:  # noqa: BLE001 - the driver raises it
-                    reply = _error_reply(err)
-                replies.send(reply)
-            elif kind == "load":
-                programs[uid] = _load(*payload)
-            elif kind == "forget":
-                programs.pop(uid, None)
-                env.close_program(uid)
-            else:  # "stop"
-                return
-    finally:
-        replies.close()
-        env.close()
 
 
 # -- the driver side ------------------------------------------------------------------
@@ -333,7 +201,7 @@ class WorkerPool:
         ctx: Any = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(self.preload)  # used when this call starts the fork server
         mine, theirs = ctx.Pipe(duplex=True)
-        proc = ctx.Process(target=_serve, args=(theirs, os.getpid()), name="etlcore-worker")
+        proc = ctx.Process(target=serve, args=(theirs, os.getpid()), name="etlcore-worker")
         with _main_not_reimported():
             proc.start()
         theirs.close()
