@@ -32,7 +32,6 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
-import queue
 import select
 import signal
 import sys
@@ -46,6 +45,7 @@ from typing import Any
 
 from etlcore.engine.task import Task, TaskResult
 from etlcore.errors import EtlcoreError
+from etlcore.runners.pipewriter import PipeWriter
 from etlcore.runners.replybuf import ReplyReader
 from etlcore.runners.wire import task_message, unpack_result
 from etlcore.runners.workerproc import serve
@@ -141,32 +141,17 @@ class _Worker:
         # answers in that order. At most one of each call (see WorkerPool._pump).
         self.inflight: deque[tuple[_Call, int]] = deque()
         self.replies = ReplyReader(conn.fileno())
-        self._out: queue.SimpleQueue[list[bytes] | None] = queue.SimpleQueue()
-        self._sender = threading.Thread(target=self._send_loop, daemon=True,
-                                        name=f"etlcore-send-{process.pid}")
-        self._sender.start()
-
-    def _send_loop(self) -> None:
-        while True:
-            frames = self._out.get()
-            if frames is None:
-                return
-            try:
-                for data in frames:
-                    self.conn.send_bytes(data)
-            except (OSError, ValueError):  # the worker died, or the pipe was closed
-                return
+        self._writer = PipeWriter(conn, f"etlcore-send-{process.pid}")
 
     def send(self, message: tuple[str, str, Any], frame: bytes | None = None) -> None:
         """Queue ``message`` and, when given, a raw ``frame`` right behind it (one item, so
         nothing another thread queues can come between them)."""
         head = pickle.dumps(message, _PROTOCOL)
-        self._out.put([head] if frame is None else [head, frame])
+        self._writer.send(head, *(() if frame is None else (frame,)))
 
     def close(self) -> None:
         """End the sender (after what is queued), then the pipe."""
-        self._out.put(None)
-        self._sender.join(timeout=10)
+        self._writer.close()
         self.conn.close()
 
 

@@ -3,8 +3,9 @@
 The driver side (:mod:`etlcore.runners.workerpool`) starts each worker with
 :func:`serve` as its target and talks to it down one pipe: ``load`` and ``forget``
 a job's program, ``run`` a task (its records' marshal frame follows), ``stop``.
-A task's reply is written from a thread of its own (:class:`_Replies`), so the
-next task, already waiting in the pipe, runs while a big reply drains.
+A task's reply is written from a thread of its own
+(:class:`~etlcore.runners.pipewriter.PipeWriter`), so the next task, already
+waiting in the pipe, runs while a big reply drains.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import marshal
 import multiprocessing.connection
 import os
 import pickle
-import queue
 import signal
 import sys
 import threading
@@ -25,6 +25,7 @@ import cloudpickle
 
 from etlcore.engine.stages import Program
 from etlcore.engine.task import Task, WorkerEnv, execute, gc_paused, worker_name
+from etlcore.runners.pipewriter import PipeWriter
 from etlcore.runners.wire import pack_result
 from etlcore.runners.workermem import keep_arenas
 
@@ -83,40 +84,6 @@ def _error_reply(err: BaseException) -> bytes:
                             _PROTOCOL)
 
 
-class _Replies:
-    """Writes a worker's replies from a thread of their own, in order.
-
-    A W3 reply carries ~2,250 dead letters (~300 KB): through a 64 KB pipe its
-    write waits for the driver to read, which is busy with the other worker's
-    reply or the commit; meanwhile the next task (run ahead) already waits in
-    the pipe. The write releases the GIL, so the task runs beside it.
-    """
-
-    def __init__(self, conn: multiprocessing.connection.Connection):
-        self.conn = conn
-        self._out: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="etlcore-reply")
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            data = self._out.get()
-            if data is None:
-                return
-            try:
-                self.conn.send_bytes(data)
-            except (OSError, ValueError):  # the driver is gone, or closed the pipe
-                return
-
-    def send(self, data: bytes) -> None:
-        self._out.put(data)
-
-    def close(self) -> None:
-        """After the replies queued so far are written."""
-        self._out.put(None)
-        self._thread.join(timeout=10)
-
-
 def serve(conn: multiprocessing.connection.Connection, driver: int) -> None:
     """A worker's loop: load and forget programs, run tasks, one message at a time."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
@@ -125,7 +92,7 @@ def serve(conn: multiprocessing.connection.Connection, driver: int) -> None:
     keep_arenas()
     env = WorkerEnv(f"process-{worker_name()}")
     programs: dict[str, Program | BaseException] = {}
-    replies = _Replies(conn)
+    replies = PipeWriter(conn, "etlcore-reply")  # the next task runs while a reply drains
     try:
         while True:
             try:
