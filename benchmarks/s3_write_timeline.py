@@ -84,10 +84,10 @@ def _timed(owner: Any, name: str, label: Callable[..., str], cpu: bool = False) 
 
 
 def _timed_reads(owner: Any) -> None:
-    """Each piece the reader's ``read_text`` yields: how long the task waited for it."""
-    inner = owner.read_text
+    """Each piece the reader's ``read_blocks`` yields: how long the task waited for it."""
+    inner = owner.read_blocks
 
-    def read_text(*args: Any, **kwargs: Any) -> Iterator[Any] | None:
+    def read_blocks(*args: Any, **kwargs: Any) -> Iterator[Any] | None:
         pieces = inner(*args, **kwargs)
         if pieces is None:
             return None
@@ -106,7 +106,7 @@ def _timed_reads(owner: Any) -> None:
 
         return timed()
 
-    owner.read_text = read_text
+    owner.read_blocks = read_blocks
 
 
 def instrument() -> None:
@@ -128,7 +128,7 @@ def instrument() -> None:
     _timed(batch.BatchExecutor, "run", lambda self, plan, *a: f"batch {plan.batch_id} tasks")
     for value in vars(directory).values():
         if (isinstance(value, type) and value.__module__ == directory.__name__
-                and "read_text" in vars(value)):
+                and "read_blocks" in vars(value)):
             _timed_reads(value)
 
 
