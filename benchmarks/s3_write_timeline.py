@@ -116,7 +116,7 @@ def instrument() -> None:
     import etlcore.checkpoint as checkpoint
     import etlcore.connectors.directory as directory
     import etlcore.connectors.files as files
-    import etlcore.engine.batch as batch
+    import etlcore.scheduler as scheduler
 
     _timed(upload.PartUpload, "_create", lambda *a: "CreateMultipartUpload")
     _timed(upload.PartUpload, "_part",
@@ -125,7 +125,7 @@ def instrument() -> None:
     _timed(files.FilesSink, "commit", lambda self, b, m: f"commit {b.batch_id}: manifest")
     _timed(checkpoint.Checkpoint, "write_plan", lambda self, p: f"plan log {p.batch_id}")
     _timed(checkpoint.Checkpoint, "write_commit", lambda self, p, *a: "commit log")
-    _timed(batch.BatchExecutor, "run", lambda self, plan, *a: f"batch {plan.batch_id} tasks")
+    _timed(scheduler.Scheduler, "_execute", lambda self, plan, *a, **k: f"batch {plan.batch_id} tasks")
     for value in vars(directory).values():
         if (isinstance(value, type) and value.__module__ == directory.__name__
                 and "read_blocks" in vars(value)):
