@@ -145,6 +145,30 @@ def test_compiled_row_holds_and_frees_its_objects() -> None:
     assert sys.getrefcount(counted) == before
 
 
+def test_kernel_built_rows_are_whole_and_hold_one_reference() -> None:
+    """Rows the C kernels allocate themselves (no ``tp_new``): 64 B, untracked, one
+    reference each (the list's), their held keys and values freed with them."""
+
+    class Obj:
+        pass
+
+    key, value = Obj(), Obj()
+    refs = (weakref.ref(key), weakref.ref(value))
+    counted = 2**80  # held, not unboxed
+    before = sys.getrefcount(counted)
+    window = load("window", "c")
+    store = window.PaneStore(lambda _old, new: new)  # keeps the value object
+    store.fold([1, key, counted, 2], [0, 0, 0, 0], [2.5, value, counted, 7], 10)
+    pairs = [(1, 2.5), (key, value), (counted, counted), (2, 7)]
+    for rows in (store.rows(0, 0, ROW_C, 0.0, 1.0), window.rows(ROW_C, pairs, 0.0, 1.0)):
+        assert rows == [(k, 0.0, 1.0, v) for k, v in pairs]
+        assert all(sys.getsizeof(r) == 64 and not gc.is_tracked(r) for r in rows)
+        assert [sys.getrefcount(r) for r in rows] == [3] * 4  # the list, r, the call
+    del store, rows, pairs, key, value
+    assert refs[0]() is None and refs[1]() is None
+    assert sys.getrefcount(counted) == before
+
+
 def test_row_unpickles_as_the_selected_window_result() -> None:
     """A row shipped to another process comes back as that process's WindowResult."""
     from etlcore.eventtime import WindowResult as Selected
