@@ -284,6 +284,11 @@ cdef class PaneStore:
             agg = self.store[pane] = HashAgg(self.reducer)
         (<HashAgg>agg).add_pairs(pairs)
 
+    def merge(self, pane, partials) -> None:
+        """Merge ``(key, partial)`` pairs (a pane of another store's ``to_state()``: a
+        map side's combine) into pane ``pane``."""
+        (<HashAgg>self.pane_agg(index(pane))).merge_partials(partials)
+
     def fold(self, keys, times_us, values, pane_us) -> None:
         """Fold records, given as columns, into pane ``time // pane_us`` each."""
         cdef list ks = keys if PyList_CheckExact(keys) else list(keys)

@@ -145,6 +145,15 @@ class PaneStore:
             agg = self._panes[pane] = HashAgg(self._reducer)
         agg.add_pairs(pairs)
 
+    def merge(self, pane: int, partials: Iterable[tuple[Any, Any]]) -> None:
+        """Merge ``(key, partial)`` pairs (a pane of another store's ``to_state()``: a
+        map side's combine) into pane ``pane``."""
+        pane = index(pane)
+        agg = self._panes.get(pane)
+        if agg is None:
+            agg = self._panes[pane] = HashAgg(self._reducer)
+        agg.merge_partials(partials)
+
     def fold(
         self, keys: Iterable[Any], times_us: Iterable[int], values: Iterable[Any], pane_us: int
     ) -> None:

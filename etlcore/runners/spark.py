@@ -24,8 +24,12 @@ bounds the RDD lineage).
 A job that is behind plans a backlog of step sources (``QueueSource``) in batches of up
 to ``catch_up_records`` records (:mod:`etlcore.catchup`), so fewer Spark jobs run.
 
-A stage whose tasks all read nothing (the idle batch at the end of a bounded
-input) runs on the driver: a Spark job costs 60-170 ms here before any work.
+A batch whose source tasks read nothing (the idle batch at the end of a bounded
+input) runs on the driver, the reduce stage of a chain too unless its state is kept
+on the executors: a Spark job costs 60-400 ms here before any work. With
+``driver_records=N`` (off by default) so does a batch whose source tasks hold at most
+N records the driver already read (a queue's or memory source's small step); its
+tasks then get no Spark retries.
 A driver the runner starts gets :func:`recommended_conf` (Unix domain sockets
 between the JVM and Python workers: no 40 ms loopback-TCP stalls per batch).
 
@@ -135,12 +139,18 @@ def _is_state(item: tuple[int, Any]) -> bool:
     return item[1][0] == 3
 
 
-def _reads_nothing(program: Program, task: Task) -> bool:
-    if program.stages[task.stage].kind != "source":
-        return False
-    if task.records is not None:
-        return not task.records
-    return task.source is None or task.source[1] == task.source[2]
+def _driver_held(program: Program, tasks: list[Task], limit: int) -> bool:
+    """Source tasks that read nothing, or hold at most ``limit`` records in all that the
+    driver read (a worker's read, of unknown size, is never light)."""
+    held = 0
+    for task in tasks:
+        if program.stages[task.stage].kind != "source":
+            return False
+        if task.records is not None:
+            held += len(task.records)
+        elif not (task.source is None or task.source[1] == task.source[2]):
+            return False
+    return held <= limit
 
 
 def recommended_conf() -> dict[str, str]:
@@ -197,10 +207,14 @@ class SparkRunner(Runner):
     # a Spark job costs ~100 ms+ before any work: a backlog of step sources is planned
     # in batches of up to this many records (etlcore.catchup; catch_up= overrides)
     catch_up_records = 1_000_000
+    # a batch whose source tasks hold at most this many records the driver read runs on
+    # the driver (a Spark job's fixed cost is far more than a handful of records' work,
+    # but a task there gets no retry): 0, only batches that read nothing; driver_records=
+    driver_records = 0
 
     def __init__(self, master: str | None = None, workers: int | None = None,
                  conf: dict[str, str] | None = None, context: Any = None,
-                 keep_state: bool = False):
+                 keep_state: bool = False, driver_records: int | None = None):
         if context is not None:
             master = context.master
         self.master = master or os.environ.get("ETLCORE_SPARK_MASTER") or (
@@ -214,6 +228,12 @@ class SparkRunner(Runner):
         # experimental, off by default until measured: keyed state of a chained reduce
         # stage stays on the executors between batches (see run_chain)
         self.keeps_state = bool(keep_state)
+        if driver_records is not None:
+            if isinstance(driver_records, bool) or not isinstance(driver_records, int) \
+                    or driver_records < 0:
+                raise ConfigError("driver_records", "a number of records >= 0 (0: only "
+                                  "batches that read nothing run on the driver)", driver_records)
+            self.driver_records = driver_records
         self._sc: Any = context
         self._own_context = context is None  # a context handed in outlives the job
         self._broadcast: Any = None
@@ -302,12 +322,14 @@ class SparkRunner(Runner):
         self._sc.setJobGroup(self._group, f"etlcore {program.job}", interruptOnCancel=True)
         return self._broadcast, program.uid
 
-    def _on_driver(self, program: Program, tasks: list[Task]) -> bool:
-        """Every task reads nothing: no Spark job (its fixed cost is the whole work).
-        Sink writers then open on the driver, so not on a cluster of several hosts."""
-        if not all(_reads_nothing(program, t) for t in tasks):
+    def _on_driver(self, program: Program, tasks: list[Task], *more: list[Task]) -> bool:
+        """The source tasks read nothing or a handful of held records: no Spark job (its
+        fixed cost is the whole work). Sink writers of these stages (``more``: the
+        reduce tasks of a chain) then open on the driver, so not on several hosts."""
+        if not _driver_held(program, tasks, self.driver_records):
             return False
-        return not (self.multi_host and any(ex.kind == "sink" for t in tasks[:1]
+        return not (self.multi_host and any(ex.kind == "sink" for ts in (tasks, *more)
+                                            for t in ts[:1]
                                             for ex in program.stages[t.stage].exits))
 
     def run(self, program: Program, tasks: list[Task]) -> list[TaskResult]:
@@ -329,12 +351,15 @@ class SparkRunner(Runner):
         ``PartitionerAwareUnionRDD``), as ``updateStateByKey`` carries its state RDD; only
         :meth:`take_state` brings it to the driver (a checkpoint snapshot).
         """
-        if self._on_driver(program, tasks):  # nothing read: only the reduce side ships
+        kept_there = state is not None and (keep or (program.uid, state) in self._kept)
+        if self._on_driver(program, tasks, [] if kept_there else reduce_tasks):
             first = [execute(program, self._driver_env, t) for t in tasks]
             blocks = [r.shuffle.pop(exit_id) for r in first]  # a source stage always routes
             for rt in reduce_tasks:
                 rt.inputs = [[b[rt.part] for b in blocks]]
-            tasks, first_done = [], first
+            if not kept_there:  # the state came with the tasks: the reduce side too
+                return first, [execute(program, self._driver_env, rt) for rt in reduce_tasks]
+            tasks, first_done = [], first  # only the reduce side ships, to its kept state
         else:
             first_done = None
         blob, uid = self._submit(program)

@@ -15,6 +15,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from etlcore.errors import ConfigError
 from etlcore.runners.spark import SparkRunner, recommended_conf
 
 UDS = "spark.python.unix.domain.socket.enabled"
@@ -35,6 +38,14 @@ def test_the_callers_conf_wins_over_the_runners_settings():
     assert conf.get(UDS) == "false"
     assert conf.get("spark.task.maxFailures") == "2"
     assert conf.get("spark.python.worker.reuse") == "true"
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "10"])
+def test_driver_records_is_a_count_of_records(bad):
+    assert SparkRunner(master="local[2]").driver_records == 0  # off unless asked
+    assert SparkRunner(master="local[2]", driver_records=500).driver_records == 500
+    with pytest.raises(ConfigError, match="driver_records"):
+        SparkRunner(master="local[2]", driver_records=bad)
 
 
 JOB = textwrap.dedent("""

@@ -2,7 +2,9 @@
 that no amount of work per record wins back, so the spark runner keeps the count down.
 
 - a source stage and the reduce stage its shuffle feeds run as one job (``run_chain``);
-- a stage whose tasks read nothing (an empty batch) runs on the driver, no job.
+- a stage whose tasks read nothing (an empty batch) runs on the driver, no job; so does
+  the reduce stage of such a chain when its state travels with its tasks;
+- with ``driver_records=N`` a batch of at most N records the driver holds runs there too.
 
 Counts come from Spark's status tracker for the runner's own job group; outputs are
 compared with the local runner's, so fewer jobs never means other results.
@@ -59,9 +61,21 @@ def test_a_source_and_its_stateful_reduce_run_as_one_job_per_batch(spark_context
     got = run(running_counts, runner)
     assert got == want
     assert sum(len(v) for v in want.values()) > 5
-    # every batch has state to carry, so every batch runs its reduce side on Spark; the
-    # batches with input run map and reduce in one job, the empty ones only the reduce
-    assert jobs(spark_context, runner) == len(BATCHES)
+    # the batches with input run map and reduce in one job; the empty ones run on the
+    # driver, reduce side too (its state came from the driver with the tasks)
+    assert jobs(spark_context, runner) == sum(1 for b in BATCHES if b)
+
+
+def test_small_batches_run_on_the_driver_when_asked(spark_context):
+    want = run(running_counts, "local")
+    runner = SparkRunner(context=spark_context, driver_records=2)
+    got = run(running_counts, runner)
+    assert got == want
+    # ["a b c a", "b"] holds two records, ["c c", "d"] two, ["a"] one: no Spark job
+    assert jobs(spark_context, runner) == 0
+    runner = SparkRunner(context=spark_context, driver_records=1)
+    assert run(running_counts, runner) == want
+    assert jobs(spark_context, runner) == 2  # the two batches of two records
 
 
 def test_an_empty_batch_runs_no_spark_job(spark_context):

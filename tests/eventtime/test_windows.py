@@ -244,9 +244,12 @@ def test_sessions_of_many_keys_equal_a_from_scratch_oracle(name, parallelism):
 @pytest.mark.parametrize("build", [
     lambda s: s.tumbling_window(5, **kv()),
     lambda s: s.sliding_window(10, 5, **kv(agg="mean")),
+    lambda s: s.tumbling_window(5, **kv(agg="count", emit="update")),  # partials merge, counted
+    lambda s: s.sliding_window(6, 4, key=1, value=2, agg="max", emit="update"),
     lambda s: s.session_window(3, **kv(agg="sum")),
 ])
 def test_partitioned_windows_give_the_single_partition_answer(name, build):
+    """Across partitions a pane window's map side combines (pane, key) partials."""
     data = [[(t * 1.7 % 13 + b * 2.0, f"k{t % 5}", t * 0.5) for t in range(8)] for b in range(10)]
     data[7].append((0.5, "k0", 99))
     data += [[], []]
