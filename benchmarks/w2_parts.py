@@ -7,8 +7,9 @@
 Runs the benchmark's W2 job (``Etlcore.run_W2``, local runner) as ``ab_w2.py`` does
 and splits each run's CPU time and minor page faults into the window kernel's fold
 (``PaneStore.fold_records``), the building of result rows (``PaneStore.rows`` through
-the window node) and everything else (source slices, the job's ``extend`` and the
-freeing of each batch's row list, the cyclic GC; since 2026-12-05 the engine hands a
+the window node), the driver's commit (``Scheduler._commit``: ``foreach_batch``, i.e.
+the job's ``extend``, and the batch's row list freed when it returns) and everything
+else (source slices, pane drops, the cyclic GC; since 2026-12-05 the engine hands a
 window's row list to ``foreach_batch`` without copying it). Prints the best run of ``--repeat``
 after a warm-up. At many keys nearly every record becomes a row, so the rows'
 share (and their fresh pages: the job keeps every row) is what grows with the keys.
@@ -59,9 +60,10 @@ def main() -> None:
         raise SystemExit(f"etlcore came from {etlcore.__file__}, not {args.root}")
     from benchmarks.data import Spec, gen_w2
     from benchmarks.engines.etlcore_engine import Etlcore
+    from etlcore import scheduler
     from etlcore.eventtime import panes
 
-    parts: dict[str, list[float]] = {"fold": [0.0, 0], "rows": [0.0, 0]}
+    parts: dict[str, list[float]] = {"fold": [0.0, 0], "rows": [0.0, 0], "commit": [0.0, 0]}
 
     def timed(name: str, fn: Any, *a: Any) -> Any:
         t, f = time.process_time(), faults()
@@ -105,6 +107,9 @@ def main() -> None:
 
     node.fold_direct = fold_direct  # type: ignore[method-assign]
     node._result = lambda self, *a: timed("rows", result, self, *a)  # type: ignore[method-assign]
+    commit = scheduler.Scheduler._commit
+    scheduler.Scheduler._commit = (  # type: ignore[method-assign]
+        lambda self, outcome: timed("commit", commit, self, outcome))
 
     records = gen_w2(Spec(workload="W2", records=args.records, keys=args.keys))
     engine = Etlcore()

@@ -181,10 +181,13 @@ class PaneWindowNode(EventTimeNode):
                 if end <= wm_us and (done is None or end > done):
                     ready.add(k)
         lists = [self._result(store, k, None) for k in sorted(ready)]
-        if len(lists) == 1:  # one window (tumbling, most batches): the kernel's list as it is
-            return lists[0]
-        out: list[WindowResult] = Records()
-        for rows in lists:  # extend: the kernel's row lists, not a row at a time
+        if not lists:
+            return Records()
+        # the first window's list (a Records the kernel made) is the batch's: one window
+        # (tumbling, most batches) is handed on as it is, and the next windows' rows are
+        # added to it, not all of them copied into a new list whose parts are then freed
+        out: list[WindowResult] = lists[0]
+        for rows in lists[1:]:  # extend: the kernel's row lists, not a row at a time
             out += rows
         return out
 

@@ -445,6 +445,26 @@ def test_a_reused_pane_starts_empty_at_every_key_count() -> None:
         assert sorted(r.key for r in got[0]) == sorted(keys)
 
 
+def test_a_reused_pane_sees_none_of_the_keys_it_held_before() -> None:
+    """A reused pane's table is emptied without rewriting its cells (a new generation):
+    the same keys in later panes, in another order and as a subset, start from nothing,
+    and keys the table held before are absent, not found in a stale cell."""
+    from etlcore.eventtime import WindowResult
+
+    stores = [impl.PaneStore("sum") for impl in (C, REF)]
+    every = list(range(0, 6000, 3))
+    panes = [every, every[::-1], every[::2], every[1::2] + every[:5], every]
+    for pane, keys in enumerate(panes):
+        got = []
+        for store in stores:
+            store.fold(keys, [pane * 10] * len(keys), [float(pane + 1)] * len(keys), 10)
+            got.append(store.rows(pane, pane, WindowResult, 0.0, 1.0))
+            store.drop_before(pane + 1)
+        assert same(got[0], got[1])
+        assert sorted((r.key, r.value) for r in got[0]) == sorted(
+            (k, float(pane + 1) * keys.count(k)) for k in set(keys))
+
+
 def test_pane_rows_of_int_keys_and_numbers_leave_the_cyclic_gc_alone() -> None:
     import gc
 
