@@ -17,15 +17,16 @@ it before the commit. Otherwise it is written before the tasks start.
 Committing behind. With a checkpoint whose plans are logged beside the tasks, every
 source ``plans_ahead`` and every output a sink (no ``foreach_batch``, which runs user
 code on the driver's thread), batch n's commit (every sink's ``commit``, then its commit
-record) runs on the plan-log thread while the driver plans batch n+1 and runs its tasks;
-the sinks' transactions and the commit record's fsyncs were a fifth of a Kafka batch (W5).
-The log stays in order because that thread is the only writer and runs its steps one
-after the other, each only if every step before it succeeded: plan n, commit n (sinks,
-then record), plan n+1, commit n+1. So a crash leaves the log as the serial loop would,
-and recovery is unchanged: batch n+1's plan is on disk only after n's commit record, and
-no sink commits n+1 before its plan is (behind n's commit). The driver waits for n's
-commit after n+1's tasks and before handing n+1 on, so at most one commit is in flight;
-the sources' ``on_batch_committed(n)`` runs then, after the record is durable. Batch n's
+record) runs on a commit-log thread while the driver plans batch n+1, logs its plan and
+runs its tasks; the sinks' transactions and the commit record's fsyncs were a fifth of a
+Kafka batch (W5). That thread commits one batch after the other, each only once its plan
+is durable and only if the commit before it succeeded, so no sink commits n+1 before n's
+commit record is on disk. Batch n+1's plan may be on disk before n's commit record (it
+is written beside n's commit, as beside n+1's tasks): recovery then finds two plans past
+the last commit and drops the later one, which nothing acted on (``Checkpoint.recover``).
+The driver waits for n's commit after n+1's tasks and before n+1's commit or plan n+2,
+so at most one commit is in flight and at most two plans are past the last commit; the
+sources' ``on_batch_committed(n)`` runs then, after the record is durable. Batch n's
 metrics and listeners come when its tasks are done, as before (its ``sink_commit_s`` are
 filled in when the driver has waited for the commit). A batch that writes a state snapshot commits in line, and so
 does a replay.
@@ -100,13 +101,13 @@ NO_COMMIT_BEHIND = "ETLCORE_NO_COMMIT_BEHIND"
 
 
 #: What running a batch gave: its outcome, its processing time, and its commit on the
-#: plan-log thread when it commits behind (module doc), else None: committed.
+#: commit-log thread when it commits behind (module doc), else None: committed.
 _Executed = tuple[BatchOutcome, float, "Future[None] | None"]
 
 
 @dataclass
 class _Behind:
-    """Batch n, committing on the plan-log thread (module doc, "Committing behind")."""
+    """Batch n, committing on the commit-log thread (module doc, "Committing behind")."""
 
     committing: Future[None]
     plan: BatchPlan
@@ -150,9 +151,8 @@ class Scheduler:
         self._kill_at = -1  # KILL_BEFORE_PLAN_DURABLE, read once
         self._runs_ahead = False  # see "Running ahead" in the module doc
         self._ahead: _Ahead | None = None  # the batch started ahead, if any
-        self._commits_behind = False  # see "Committing behind" in the module doc
-        self._logged_last: Future[None] | None = None  # the plan-log thread's last step
-        self._behind: _Behind | None = None  # the batch committing on the plan-log thread
+        self._commit_log: ThreadPoolExecutor | None = None  # commits behind (module doc)
+        self._behind: _Behind | None = None  # the batch committing on the commit-log thread
 
     # -- lifecycle ------------------------------------------------------------
     def open(self) -> None:
@@ -194,10 +194,10 @@ class Scheduler:
             # the dead-letter sink and foreach_batch run on the driver after the wait
             self._plan_log = ThreadPoolExecutor(1, thread_name_prefix="etlcore-plan-log")
             self._kill_at = int(os.environ.get(KILL_BEFORE_PLAN_DURABLE, "-1"))
-            self._commits_behind = (
-                all(n.source.plans_ahead for n in self.graph.sources)
-                and all(isinstance(out, SinkOutput) for out in self.graph.outputs)
-                and os.environ.get(NO_COMMIT_BEHIND) != "1")
+            if (all(n.source.plans_ahead for n in self.graph.sources)
+                    and all(isinstance(out, SinkOutput) for out in self.graph.outputs)
+                    and os.environ.get(NO_COMMIT_BEHIND) != "1"):
+                self._commit_log = ThreadPoolExecutor(1, thread_name_prefix="etlcore-commit-log")
         runner = ctx.runner
         if runner.multi_host and ckpt_dir is not None and not is_remote(ckpt_dir):
             log.warning("the %s runner may run tasks on other hosts, but the checkpoint %s is a "
@@ -228,9 +228,10 @@ class Scheduler:
         self._opened = False
         errors = []
         self._ahead = None  # left by a failed batch: never committed
-        if self._plan_log is not None:  # no plan write may outlive the checkpoint's lock
-            self._plan_log.shutdown(wait=True)
-            self._plan_log = None
+        for pool in (self._commit_log, self._plan_log):  # none may outlive the lock
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._plan_log = self._commit_log = None
         try:
             self.ctx.runner.stop()
         except Exception as err:  # noqa: BLE001 - close everything, report the first
@@ -348,30 +349,34 @@ class Scheduler:
             return None
         if plan.batch_id == self._kill_at:
             return Future()  # test hook: never written, see _plan_durable
-        return self._log_step(self.checkpoint.write_plan, plan)
+        return self._plan_log.submit(self.checkpoint.write_plan, plan)
 
-    def _log_step(self, fn: Callable[..., None], *args: Any) -> Future[None]:
-        """Run ``fn(*args)`` on the plan-log thread after every step handed to it before,
-        and only if they all succeeded: a log written in order, nothing after a failure."""
-        assert self._plan_log is not None
-        before = self._logged_last
+    def _commit_behind(self, outcome: BatchOutcome, plan: BatchPlan,
+                       logged: Future[None]) -> Future[None]:
+        """Commit the batch on the commit-log thread once its plan is durable, and only
+        if the batch before it committed (module doc, "Committing behind")."""
+        assert self._commit_log is not None
+        before = self._behind.committing if self._behind is not None else None
 
-        def step() -> None:
+        def commit() -> None:
             if before is not None:
-                before.result()  # done (one thread, in order); raises an earlier failure
-            fn(*args)
+                before.result()  # done (one thread, in order); raises its failure
+            logged.result()  # nothing of the batch is visible before its plan is durable
+            with counting(outcome.counts):
+                self._commit(outcome)
+            assert self.checkpoint is not None
+            self.checkpoint.write_commit(plan, outcome.records_in)
 
-        self._logged_last = self._plan_log.submit(step)
-        return self._logged_last
+        return self._commit_log.submit(commit)
 
     def _plan_durable(self, plan: BatchPlan, logged: Future[None] | None) -> None:
         """Wait until the plan logged beside the tasks is on disk (its error, if any)."""
         if logged is None:
             return
         if plan.batch_id == self._kill_at:
-            if self._logged_last is not None:  # the window is this plan's, not a commit's
+            if self._behind is not None:  # the window is this plan's, not a commit's
                 with contextlib.suppress(Exception):
-                    self._logged_last.result()
+                    self._behind.committing.result()
             log.warning("%s=%d: killing the driver before the plan is durable",
                         KILL_BEFORE_PLAN_DURABLE, plan.batch_id)
             os.kill(os.getpid(), signal.SIGKILL)
@@ -391,7 +396,7 @@ class Scheduler:
                  behind: bool = False) -> _Executed:
         """Run and commit the batch (``begun``: already started ahead); ``then`` runs
         once its first tasks are with the runner (it starts the next batch); ``behind``:
-        the commit may run on the plan-log thread (module doc, "Committing behind")."""
+        the commit may run on the commit-log thread (module doc, "Committing behind")."""
         # A batch allocates many short-lived containers and frees them by reference
         # counting; the cycle collector would only rescan them (2x on JSON-heavy jobs).
         gc_was_enabled = gc.isenabled()
@@ -407,9 +412,9 @@ class Scheduler:
             self._settle_behind()  # the previous batch's commit, before anything of this one
             if state_only:
                 return outcome, time.perf_counter() - begun.began, None
-            if (behind and self._commits_behind and logged is not None
+            if (behind and self._commit_log is not None and logged is not None
                     and not self._snapshot_due(plan.batch_id)):
-                committing = self._log_step(self._commit_logged, outcome, plan)
+                committing = self._commit_behind(outcome, plan, logged)
                 return outcome, time.perf_counter() - begun.began, committing
             with counting(outcome.counts):
                 self._commit(outcome)
@@ -417,13 +422,6 @@ class Scheduler:
         finally:
             if gc_was_enabled:
                 gc.enable()
-
-    def _commit_logged(self, outcome: BatchOutcome, plan: BatchPlan) -> None:
-        """A batch committed behind, on the plan-log thread: the sinks, then its record."""
-        with counting(outcome.counts):
-            self._commit(outcome)
-        assert self.checkpoint is not None
-        self.checkpoint.write_commit(plan, outcome.records_in)
 
     def _settle_behind(self) -> None:
         """Wait for the batch committing behind, if any (its error, if it failed); its
