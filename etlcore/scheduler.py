@@ -28,8 +28,8 @@ The driver waits for n's commit after n+1's tasks and before n+1's commit or pla
 so at most one commit is in flight and at most two plans are past the last commit; the
 sources' ``on_batch_committed(n)`` runs then, after the record is durable. Batch n's
 metrics and listeners come when its tasks are done, as before (its ``sink_commit_s`` are
-filled in when the driver has waited for the commit). A batch that writes a state snapshot commits in line, and so
-does a replay.
+filled in when the driver has waited for the commit). A batch that writes a state
+snapshot commits in line, and so does a replay.
 
 Running ahead. When nothing of batch n+1's tasks depends on batch n's commit,
 the driver plans n+1 and hands its tasks to the runner right after n's, before
