@@ -31,7 +31,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -93,8 +93,14 @@ def raw_consume(bootstrap: str, topic: str, partitions: int, n: int) -> float:
     got, eof = 0, 0
     started = time.perf_counter()
     while got < n and eof < partitions:
-        for msg in consumer.consume(min(10000, n - got), 1.0):
-            err = msg.error()
+        msgs = consumer.consume(min(10000, n - got), 1.0)
+        # the client's best: values taken with a map over the C methods, as etlcore's
+        # reader takes them; a Python loop per message cost ~15 ms more per 200k records
+        errors = list(map(Message.error, msgs))
+        if errors.count(None) == len(msgs):
+            got += len(list(map(Message.value, msgs)))
+            continue
+        for msg, err in zip(msgs, errors, strict=True):
             if err is None:
                 msg.value()
                 got += 1

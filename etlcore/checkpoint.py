@@ -505,6 +505,14 @@ class Checkpoint:
         last_committed = commits[-1] if commits else -1
         last_planned = plans[-1] if plans else -1
         pending = None
+        if last_planned == last_committed + 2 and last_committed + 1 in plans:
+            # the scheduler commits batch n behind batch n+1's tasks and logs n+1's plan
+            # meanwhile; no sink commits n+1 before n's commit record, so nothing acted on
+            # this plan: the batch is planned again after n's replay
+            log.info("checkpoint %s: batch %d was planned while batch %d committed; "
+                     "dropping that plan", self.path, last_planned, last_committed + 1)
+            self.store.remove(self._plan_name(last_planned))
+            last_planned -= 1
         if last_planned > last_committed:
             if last_planned != last_committed + 1:
                 raise CheckpointError(

@@ -14,6 +14,23 @@ sink's writers leave nothing a differently planned replay could miss
 fsynced on a background thread while the tasks run, and the driver waits for
 it before the commit. Otherwise it is written before the tasks start.
 
+Committing behind. With a checkpoint whose plans are logged beside the tasks, every
+source ``plans_ahead`` and every output a sink (no ``foreach_batch``, which runs user
+code on the driver's thread), batch n's commit (every sink's ``commit``, then its commit
+record) runs on a commit-log thread while the driver plans batch n+1, logs its plan and
+runs its tasks; the sinks' transactions and the commit record's fsyncs were a fifth of a
+Kafka batch (W5). That thread commits one batch after the other, each only once its plan
+is durable and only if the commit before it succeeded, so no sink commits n+1 before n's
+commit record is on disk. Batch n+1's plan may be on disk before n's commit record (it
+is written beside n's commit, as beside n+1's tasks): recovery then finds two plans past
+the last commit and drops the later one, which nothing acted on (``Checkpoint.recover``).
+The driver waits for n's commit after n+1's tasks and before n+1's commit or plan n+2,
+so at most one commit is in flight and at most two plans are past the last commit; the
+sources' ``on_batch_committed(n)`` runs then, after the record is durable. Batch n's
+metrics and listeners come when its tasks are done, as before (its ``sink_commit_s`` are
+filled in when the driver has waited for the commit). A batch that writes a state
+snapshot commits in line, and so does a replay.
+
 Running ahead. When nothing of batch n+1's tasks depends on batch n's commit,
 the driver plans n+1 and hands its tasks to the runner right after n's, before
 it collects n's results and commits n: the workers go from n's tasks straight
@@ -79,6 +96,23 @@ log = logging.getLogger("etlcore.scheduler")
 KILL_BEFORE_PLAN_DURABLE = "ETLCORE_TEST_KILL_BEFORE_PLAN_DURABLE"
 #: "1": never run ahead (module doc), for A/B measurements in one tree.
 NO_RUN_AHEAD = "ETLCORE_NO_RUN_AHEAD"
+#: "1": never commit behind (module doc), for A/B measurements in one tree.
+NO_COMMIT_BEHIND = "ETLCORE_NO_COMMIT_BEHIND"
+
+
+#: What running a batch gave: its outcome, its processing time, and its commit on the
+#: commit-log thread when it commits behind (module doc), else None: committed.
+_Executed = tuple[BatchOutcome, float, "Future[None] | None"]
+
+
+@dataclass
+class _Behind:
+    """Batch n, committing on the commit-log thread (module doc, "Committing behind")."""
+
+    committing: Future[None]
+    plan: BatchPlan
+    metrics: BatchMetrics  # recorded already; its sink_commit_s follow the commit
+    commit_s: dict[str, float]  # the sinks' commit times, filled in by the log thread
 
 
 @dataclass
@@ -117,6 +151,8 @@ class Scheduler:
         self._kill_at = -1  # KILL_BEFORE_PLAN_DURABLE, read once
         self._runs_ahead = False  # see "Running ahead" in the module doc
         self._ahead: _Ahead | None = None  # the batch started ahead, if any
+        self._commit_log: ThreadPoolExecutor | None = None  # commits behind (module doc)
+        self._behind: _Behind | None = None  # the batch committing on the commit-log thread
 
     # -- lifecycle ------------------------------------------------------------
     def open(self) -> None:
@@ -158,6 +194,10 @@ class Scheduler:
             # the dead-letter sink and foreach_batch run on the driver after the wait
             self._plan_log = ThreadPoolExecutor(1, thread_name_prefix="etlcore-plan-log")
             self._kill_at = int(os.environ.get(KILL_BEFORE_PLAN_DURABLE, "-1"))
+            if (all(n.source.plans_ahead for n in self.graph.sources)
+                    and all(isinstance(out, SinkOutput) for out in self.graph.outputs)
+                    and os.environ.get(NO_COMMIT_BEHIND) != "1"):
+                self._commit_log = ThreadPoolExecutor(1, thread_name_prefix="etlcore-commit-log")
         runner = ctx.runner
         if runner.multi_host and ckpt_dir is not None and not is_remote(ckpt_dir):
             log.warning("the %s runner may run tasks on other hosts, but the checkpoint %s is a "
@@ -188,9 +228,10 @@ class Scheduler:
         self._opened = False
         errors = []
         self._ahead = None  # left by a failed batch: never committed
-        if self._plan_log is not None:  # no plan write may outlive the checkpoint's lock
-            self._plan_log.shutdown(wait=True)
-            self._plan_log = None
+        for pool in (self._commit_log, self._plan_log):  # none may outlive the lock
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._plan_log = self._commit_log = None
         try:
             self.ctx.runner.stop()
         except Exception as err:  # noqa: BLE001 - close everything, report the first
@@ -310,11 +351,32 @@ class Scheduler:
             return Future()  # test hook: never written, see _plan_durable
         return self._plan_log.submit(self.checkpoint.write_plan, plan)
 
+    def _commit_behind(self, outcome: BatchOutcome, plan: BatchPlan,
+                       logged: Future[None]) -> Future[None]:
+        """Commit the batch on the commit-log thread once its plan is durable, and only
+        if the batch before it committed (module doc, "Committing behind")."""
+        assert self._commit_log is not None
+        before = self._behind.committing if self._behind is not None else None
+
+        def commit() -> None:
+            if before is not None:
+                before.result()  # done (one thread, in order); raises its failure
+            logged.result()  # nothing of the batch is visible before its plan is durable
+            with counting(outcome.counts):
+                self._commit(outcome)
+            assert self.checkpoint is not None
+            self.checkpoint.write_commit(plan, outcome.records_in)
+
+        return self._commit_log.submit(commit)
+
     def _plan_durable(self, plan: BatchPlan, logged: Future[None] | None) -> None:
         """Wait until the plan logged beside the tasks is on disk (its error, if any)."""
         if logged is None:
             return
         if plan.batch_id == self._kill_at:
+            if self._behind is not None:  # the window is this plan's, not a commit's
+                with contextlib.suppress(Exception):
+                    self._behind.committing.result()
             log.warning("%s=%d: killing the driver before the plan is durable",
                         KILL_BEFORE_PLAN_DURABLE, plan.batch_id)
             os.kill(os.getpid(), signal.SIGKILL)
@@ -330,9 +392,11 @@ class Scheduler:
                  state_only: bool = False,
                  logged: Future[None] | None = None,
                  begun: StartedBatch | None = None,
-                 then: Callable[[], None] | None = None) -> tuple[BatchOutcome, float]:
+                 then: Callable[[], None] | None = None,
+                 behind: bool = False) -> _Executed:
         """Run and commit the batch (``begun``: already started ahead); ``then`` runs
-        once its first tasks are with the runner (it starts the next batch)."""
+        once its first tasks are with the runner (it starts the next batch); ``behind``:
+        the commit may run on the commit-log thread (module doc, "Committing behind")."""
         # A batch allocates many short-lived containers and frees them by reference
         # counting; the cycle collector would only rescan them (2x on JSON-heavy jobs).
         gc_was_enabled = gc.isenabled()
@@ -345,13 +409,34 @@ class Scheduler:
                 then()
             outcome = begun.finish()
             self._plan_durable(plan, logged)  # nothing of the batch is visible before this
-            if not state_only:
-                with counting(outcome.counts):
-                    self._commit(outcome)
-            return outcome, time.perf_counter() - begun.began
+            self._settle_behind()  # the previous batch's commit, before anything of this one
+            if state_only:
+                return outcome, time.perf_counter() - begun.began, None
+            if (behind and self._commit_log is not None and logged is not None
+                    and not self._snapshot_due(plan.batch_id)):
+                committing = self._commit_behind(outcome, plan, logged)
+                return outcome, time.perf_counter() - begun.began, committing
+            with counting(outcome.counts):
+                self._commit(outcome)
+            return outcome, time.perf_counter() - begun.began, None
         finally:
             if gc_was_enabled:
                 gc.enable()
+
+    def _settle_behind(self) -> None:
+        """Wait for the batch committing behind, if any (its error, if it failed); its
+        sources then hear that it committed."""
+        behind, self._behind = self._behind, None
+        if behind is None:
+            return
+        behind.committing.result()
+        behind.metrics.sink_commit_s = dict(behind.commit_s)  # timed on the log thread
+        self._committed(behind.plan)
+
+    def _committed(self, plan: BatchPlan) -> None:
+        """The sources' word that the batch's commit record is durable."""
+        for node in self.graph.sources:
+            node.source.on_batch_committed(plan.end_positions().get(node.key, {}))
 
     def _commit(self, outcome: BatchOutcome) -> None:
         """Driver side of the outputs: foreach_batch, dead letters, then every sink's commit."""
@@ -393,13 +478,13 @@ class Scheduler:
         return (self.checkpoint is not None and bool(self.graph.stateful_nodes()) and (
             self._snapshot_every_batch or (batch_id + 1) % self.ctx.checkpoint_interval == 0))
 
-    def _finish(self, result: tuple[BatchOutcome, float], plan: BatchPlan,
+    def _finish(self, result: _Executed, plan: BatchPlan,
                 scheduling_delay: float = 0.0, bound: int | None = None) -> BatchMetrics:
-        run, processing = result
+        run, processing, committing = result
         assert self.executor is not None
         stateful = self.graph.stateful_nodes()
         snapshot = self._snapshot_due(plan.batch_id)
-        if self.checkpoint is not None:
+        if committing is None and self.checkpoint is not None:
             if snapshot:  # before the commit: a committed batch always has its state on disk
                 self.checkpoint.write_state(plan.batch_id, self.executor.states.snapshot())
             self.checkpoint.write_commit(plan, run.records_in)
@@ -407,8 +492,8 @@ class Scheduler:
                 if self._last_snapshot >= 0:
                     self.checkpoint.prune(self._last_snapshot)
                 self._last_snapshot = plan.batch_id
-        for node in self.graph.sources:
-            node.source.on_batch_committed(plan.end_positions().get(node.key, {}))
+        if committing is None:
+            self._committed(plan)
         self.positions = plan.end_positions()
         reasons, samples = letter_summary(run.dead_letters)
         metrics = BatchMetrics(
@@ -429,12 +514,15 @@ class Scheduler:
             sources=run.sources,
             records_by_operator=run.records_out,
             sink_write_s=run.write_s,
-            sink_commit_s=run.commit_s,
+            # committing behind: the log thread is still filling run.commit_s in
+            sink_commit_s=run.commit_s if committing is None else {},
             dead_letter_reasons=reasons,
             dead_letter_samples=samples,
             plan=plan.ranges,
             source_lag={} if run.info.replay else self._lag,
         )
+        if committing is not None:  # its record follows the sinks' commits on the log thread
+            self._behind = _Behind(committing, plan, metrics, run.commit_s)
         self.metrics.record(metrics)
         self.ctx.rate_controller.update(metrics)
         for listener in self.ctx._listeners:
@@ -474,7 +562,7 @@ class Scheduler:
         if ahead and self._runs_ahead and not plan.is_empty():
             then = lambda: self._start_ahead(plan)  # noqa: E731
         try:
-            result = self._execute(plan, logged=logged, begun=begun, then=then)
+            result = self._execute(plan, logged=logged, begun=begun, then=then, behind=True)
         except BaseException as err:
             self._settle(plan, logged)
             if not isinstance(err, Exception):
@@ -549,5 +637,11 @@ class Scheduler:
                 break
             if should_stop is not None and should_stop():
                 break
+        try:
+            self._settle_behind()
+        except Exception:
+            if not self.hard_stop.is_set():
+                raise
+            log.info("the last batch's commit stopped by a hard stop; a restart replays it")
         self._drop_ahead()
         return self.metrics
