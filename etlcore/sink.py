@@ -10,8 +10,11 @@ from ``commit(messages, batch_id)`` / ``abort`` (driver):
   call returns a small picklable *commit message* (a staged file name, a row
   count, the records themselves for a sink that stores on the driver).
 - :class:`Sink` lives on the driver: ``open``, ``commit(batch, messages)``,
-  ``abort(batch, messages)`` and ``close`` run on the job's thread. ``commit``
-  gets the messages of every partition, in partition order.
+  ``abort(batch, messages)`` and ``close`` run on the job's thread, except that a
+  job that commits behind (:mod:`etlcore.scheduler`, "Committing behind") runs
+  ``commit`` on the checkpoint's commit thread while the next batch's writers run:
+  one batch at a time, in batch order, never beside another ``commit`` or
+  ``abort``. ``commit`` gets the messages of every partition, in partition order.
 
 Every sink must make a replayed batch converge to the same stored result,
 because after a crash the engine runs the last planned batch again (writes
