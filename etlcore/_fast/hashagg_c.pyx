@@ -210,16 +210,15 @@ cdef class HashAgg(KeyTable):
 
     # -- public API ---------------------------------------------------------------
 
-    def add_pairs(self, pairs) -> None:
-        """Fold raw ``(key, value)`` records into the aggregates."""
-        cdef list items = pairs if PyList_CheckExact(pairs) else list(pairs)
-        cdef Py_ssize_t i = 0
+    def add_pairs(self, pairs) -> int:
+        """Fold raw ``(key, value)`` records into the aggregates; ``pairs`` is any iterable,
+        read once (a narrow chain's lazy output: no list of pairs is built). Returns how
+        many pairs were read."""
+        cdef Py_ssize_t n = 0
         cdef Py_ssize_t s
         cdef object item, key, value
         cdef Val v
-        while i < len(items):
-            item = items[i]
-            i += 1
+        for item in pairs:
             if PyTuple_CheckExact(item) and len(<tuple>item) == 2:
                 key = (<tuple>item)[0]
                 value = (<tuple>item)[1]
@@ -228,6 +227,29 @@ cdef class HashAgg(KeyTable):
             s = self.slot_for(key)
             classify(value, &v)
             self.fold_value(s, &v)
+            n += 1
+        return n
+
+    def count_each(self, values) -> int:
+        """Count every value as one occurrence of itself (``count_by_value``'s fold, on an
+        aggregator of ``"count"``). ``values`` is any iterable, read once: a narrow chain's
+        lazy output is counted as it is made, so each value is freed right after it is
+        counted instead of held in a list. Returns how many values were read."""
+        if self.code != R_COUNT:
+            raise ValueError("count_each needs an aggregator of 'count'")
+        cdef Py_ssize_t n = 0
+        cdef Py_ssize_t s
+        cdef Acc* a
+        cdef object value
+        for value in values:
+            s = self.slot_for(value)
+            a = &self.accs[s]
+            if a.tag == T_INT and a.i < INT64_MAX:
+                a.i += 1
+            else:
+                self.set_obj(s, self.acc_obj(s) + 1)
+            n += 1
+        return n
 
     def add_fields(self, records, key, value=None) -> None:
         """Fold ``(record[key], record[value])`` (value None: the record) for every record.
@@ -322,16 +344,5 @@ def merge(partial_lists, reducer) -> list:
 def count_values(values) -> list:
     """``count_by_value``: occurrences of each distinct value, first-seen order."""
     cdef HashAgg agg = HashAgg("count")
-    cdef list items = values if PyList_CheckExact(values) else list(values)
-    cdef Py_ssize_t i = 0
-    cdef Py_ssize_t s
-    cdef Acc* a
-    while i < len(items):
-        s = agg.slot_for(items[i])
-        i += 1
-        a = &agg.accs[s]
-        if a.tag == T_INT and a.i < INT64_MAX:
-            a.i += 1
-        else:
-            agg.set_obj(s, agg.acc_obj(s) + 1)
+    agg.count_each(values)
     return agg.results()
