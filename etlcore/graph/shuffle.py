@@ -10,7 +10,7 @@ side aggregates completely and the reduce side passes the result on.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from etlcore import _fast
@@ -39,6 +39,7 @@ def shuffle(parts: list[list[Any]], n: int) -> list[list[Any]]:
 class ShuffleNode(WideNode):
     """A keyed operator: its parent's batch routed into ``n`` partitions by key."""
 
+
     def __init__(self, parent: Node, key: str, num_partitions: int | None):
         super().__init__([parent], key)
         self.num_partitions = num_partitions
@@ -48,26 +49,52 @@ class ShuffleNode(WideNode):
 
 
 
+class CombineFold:
+    """A combining operator's map side as a fold: raw records go into one aggregator as
+    they come (:meth:`~etlcore.graph.base.WideNode.map_fold`), partials come out routed.
+
+    ``add`` is the aggregator's fold of raw records (``count_each``, ``add_pairs``): it
+    takes any iterable and returns how many records it read. ``complete``: the batch's
+    only map task into one reduce partition, so the result is final (``"done"``).
+    """
+
+    def __init__(self, agg: Any, add: Callable[[Iterable[Any]], int], n: int, complete: bool):
+        self.agg = agg
+        self.add = add
+        self.n = n
+        self.complete = complete
+
+    def blocks(self) -> list[Any]:
+        if self.complete:
+            return [("done", self.agg.results())]
+        return [("partial", b) for b in route(self.agg.partials(), self.n)]
+
+
 class _CombiningNode(ShuffleNode):
     """Map-side partial aggregation; the driver says when the map side can finish alone."""
 
     def param(self, scope: BatchScope, upstream_tasks: int) -> Any:
         return upstream_tasks == 1
 
-    def combine(self, records: list[Any]) -> list[Any]:
-        raise NotImplementedError
-
-    def complete(self, records: list[Any]) -> list[Any]:
+    def aggregator(self) -> tuple[Any, Callable[[Iterable[Any]], int]]:
+        """A fresh aggregator and its fold of this operator's raw records."""
         raise NotImplementedError
 
     def merge(self, blocks: list[list[Any]]) -> list[Any]:
         raise NotImplementedError
 
+    def _fold(self, n: int, param: Any) -> CombineFold:
+        agg, add = self.aggregator()
+        return CombineFold(agg, add, n, bool(param) and n == 1)
+
+    def map_fold(self, side: int, n: int, param: Any, ctx: TaskContext) -> CombineFold | None:
+        return self._fold(n, param)
+
     def map_side(self, records: list[Any], side: int, n: int, param: Any,
                  ctx: TaskContext) -> list[Any]:
-        if param and n == 1:  # the only map task: aggregate completely
-            return [("done", self.complete(records))]
-        return [("partial", b) for b in route(self.combine(records), n)]
+        fold = self._fold(n, param)
+        fold.add(records)
+        return fold.blocks()
 
     def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
                     ctx: TaskContext) -> tuple[list[Any], Any]:
@@ -112,13 +139,21 @@ class ReduceByKeyNode(_CombiningNode):
             ident["fields"] = list(self.fields)
         return ident
 
-    def _agg(self, records: list[Any]) -> Any:
+    def aggregator(self) -> tuple[Any, Callable[[Iterable[Any]], int]]:
         agg = _fast.hashagg.HashAgg(self.reducer)
         if self.fields is None:
-            agg.add_pairs(records)
-        else:
-            agg.add_fields(records, *self.fields)
-        return agg
+            return agg, agg.add_pairs
+        key, value = self.fields
+
+        def add_fields(records: Any) -> int:
+            agg.add_fields(records, key, value)
+            return len(records)
+
+        return agg, add_fields
+
+    def map_fold(self, side: int, n: int, param: Any, ctx: TaskContext) -> CombineFold | None:
+        # with fields, a record without one is found by reading the list again (map_side)
+        return None if self.fields is not None else self._fold(n, param)
 
     def map_side(self, records: list[Any], side: int, n: int, param: Any,
                  ctx: TaskContext) -> list[Any]:
@@ -132,14 +167,6 @@ class ReduceByKeyNode(_CombiningNode):
     def _readable(self, records: list[Any], ctx: TaskContext) -> list[Any]:
         return readable(records, self.fields, ctx, self.key)  # type: ignore[arg-type]
 
-    def combine(self, records: list[Any]) -> list[Any]:
-        if self.fields is None:
-            return _fast.hashagg.combine(records, self.reducer)
-        return self._agg(records).partials()
-
-    def complete(self, records: list[Any]) -> list[Any]:
-        return self._agg(records).results()
-
     def merge(self, blocks: list[list[Any]]) -> list[Any]:
         return _fast.hashagg.merge(blocks, self.reducer)
 
@@ -147,10 +174,9 @@ class ReduceByKeyNode(_CombiningNode):
 class CountByValueNode(_CombiningNode):
     op = "count_by_value"
 
-    def combine(self, records: list[Any]) -> list[Any]:
-        return _fast.hashagg.count_values(records)
-
-    complete = combine
+    def aggregator(self) -> tuple[Any, Callable[[Iterable[Any]], int]]:
+        agg = _fast.hashagg.HashAgg("count")
+        return agg, agg.count_each
 
     def merge(self, blocks: list[list[Any]]) -> list[Any]:
         return _fast.hashagg.merge(blocks, "sum")
