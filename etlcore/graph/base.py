@@ -261,6 +261,11 @@ class WideNode(Node):
     kind = "wide"
     propagate_none = True  # no input this batch -> no output; stateful nodes still run
     num_partitions: int | None = None
+    #: a batch's tasks depend on nothing an earlier batch left on the driver: no state,
+    #: nothing learnt in ``after_batch``, no per-batch table. With such operators only
+    #: (their reduce on the driver), batch n+1 may start before n commits
+    #: (``BatchExecutor.runs_ahead``)
+    batch_independent: bool = False
 
     def partitions(self, parent_counts: list[int]) -> int:
         return self.num_partitions or max(1, *parent_counts)
@@ -357,6 +362,7 @@ class CountNode(WideNode):
 
     op = "count"
     num_partitions = 1
+    batch_independent = True
 
     def __init__(self, parent: Node, key: str):
         super().__init__([parent], key)

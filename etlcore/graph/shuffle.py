@@ -39,6 +39,7 @@ def shuffle(parts: list[list[Any]], n: int) -> list[list[Any]]:
 class ShuffleNode(WideNode):
     """A keyed operator: its parent's batch routed into ``n`` partitions by key."""
 
+    batch_independent = True
 
     def __init__(self, parent: Node, key: str, num_partitions: int | None):
         super().__init__([parent], key)
@@ -215,6 +216,7 @@ class RepartitionNode(WideNode):
     """
 
     op = "repartition"
+    batch_independent = True
 
     def __init__(self, parent: Node, key: str, num_partitions: int):
         super().__init__([parent], key)
@@ -242,6 +244,7 @@ class ReduceNode(WideNode):
     """
 
     op = "reduce"
+    batch_independent = True
     num_partitions = 1
 
     def __init__(self, parent: Node, key: str, fn: Callable[[Any, Any], Any]):
