@@ -22,7 +22,7 @@ from etlcore._fast.values cimport acc_add, acc_sub, number_tag, replaces, val_ob
 from etlcore._fast import _common
 from etlcore._fast._common import STATE_VERSION, check_field, check_state, reducer_code
 
-__all__ = ["HashAgg", "combine", "count_values", "merge"]
+__all__ = ["HashAgg", "combine", "count_values", "merge", "merge_columns"]
 
 # reducer codes, checked against _common below
 cdef enum:
@@ -297,6 +297,39 @@ cdef class HashAgg(KeyTable):
             self.merge_one(s, part)
             self.accs[s].r += 1
 
+    def merge_columns(self, keys, partials) -> None:
+        """``merge_partials`` of ``zip(keys, partials)``: partials sent as two columns
+        (``partial_columns`` of other aggregators), no tuple per key."""
+        cdef list ks = keys if PyList_CheckExact(keys) else list(keys)
+        cdef list ps = partials if PyList_CheckExact(partials) else list(partials)
+        cdef Py_ssize_t i = 0
+        cdef Py_ssize_t s
+        if len(ks) != len(ps):
+            raise ValueError(f"merge_columns: {len(ks)} keys but {len(ps)} partials")
+        while i < len(ks) and i < len(ps):
+            s = self.slot_for(ks[i])
+            self.merge_one(s, ps[i])
+            self.accs[s].r += 1
+            i += 1
+
+    def partial_columns(self) -> tuple:
+        """``partials()`` as ``(keys, partials)``, two lists in first-seen key order: what a
+        map side sends (no tuple per key to make, marshal or take apart)."""
+        cdef list keys
+        cdef list parts = []
+        cdef Py_ssize_t s
+        if self.mode != M_INT and self.live == self.size:
+            keys = list(self.keys)  # no dead slot: the key list as it is
+            for s in range(self.size):
+                parts.append(self.partial(s))
+            return keys, parts
+        keys = []
+        for s in range(self.size):
+            if self.accs[s].tag != T_DEAD:
+                keys.append(self.key_at(s))
+                parts.append(self.partial(s))
+        return keys, parts
+
     cdef list _pairs(self, bint final):
         """(key, partial or finalized value) for every live key, first-seen order."""
         cdef list out = []
@@ -338,6 +371,14 @@ def merge(partial_lists, reducer) -> list:
     cdef HashAgg agg = HashAgg(reducer)
     for partials in partial_lists:
         agg.merge_partials(partials)
+    return agg.results()
+
+
+def merge_columns(blocks, reducer) -> list:
+    """``merge`` of partials sent as ``(keys, partials)`` columns, one pair a block."""
+    cdef HashAgg agg = HashAgg(reducer)
+    for keys, partials in blocks:
+        agg.merge_columns(keys, partials)
     return agg.results()
 
 

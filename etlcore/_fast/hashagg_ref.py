@@ -34,7 +34,7 @@ from ._common import (
     reducer_code,
 )
 
-__all__ = ["HashAgg", "combine", "count_values", "merge"]
+__all__ = ["HashAgg", "combine", "count_values", "merge", "merge_columns"]
 
 Reducer = str | Callable[[Any, Any], Any]
 
@@ -170,6 +170,18 @@ class HashAgg:
             for key, part in partials:
                 acc[key] = fn(acc[key], part) if key in acc else part
 
+    def merge_columns(self, keys: list[Any], partials: list[Any]) -> None:
+        """``merge_partials`` of ``zip(keys, partials)``: partials sent as two columns."""
+        keys, partials = list(keys), list(partials)
+        if len(keys) != len(partials):
+            raise ValueError(f"merge_columns: {len(keys)} keys but {len(partials)} partials")
+        self.merge_partials(zip(keys, partials, strict=True))
+
+    def partial_columns(self) -> tuple[list[Any], list[Any]]:
+        """``partials()`` as ``(keys, partials)``, two lists in first-seen key order."""
+        pairs = self.partials()
+        return [k for k, _ in pairs], [p for _, p in pairs]
+
     def _subtract_one(self, key: Any, part: Any, inverse: Callable[[Any, Any], Any] | None) -> None:
         """Take one partial back out of ``key`` (sliding windows' "calculate deletes")."""
         acc = self._acc
@@ -226,6 +238,15 @@ def merge(
     agg = HashAgg(reducer)
     for partials in partial_lists:
         agg.merge_partials(partials)
+    return agg.results()
+
+
+def merge_columns(blocks: Iterable[tuple[list[Any], list[Any]]],
+                  reducer: Reducer) -> list[tuple[Any, Any]]:
+    """``merge`` of partials sent as ``(keys, partials)`` columns, one pair a block."""
+    agg = HashAgg(reducer)
+    for keys, partials in blocks:
+        agg.merge_columns(keys, partials)
     return agg.results()
 
 

@@ -253,6 +253,23 @@ def test_count_each_parity(values: list) -> None:
     assert same(c.results(), ref.results())
 
 
+@given(st.lists(pairs, max_size=4), reducers)
+def test_partials_sent_as_columns_merge_as_pairs_do(splits: list[list], reducer: Any) -> None:
+    """A map side sends ``partial_columns``; ``merge_columns`` gives ``merge``'s answer."""
+    for mod in (REF, C):
+        aggs = [mod.HashAgg(reducer) for _ in splits]
+        for agg, split in zip(aggs, splits, strict=True):
+            agg.add_pairs(split)
+        columns = [agg.partial_columns() for agg in aggs]
+        assert same([list(zip(*c, strict=True)) for c in columns], [a.partials() for a in aggs])
+        assert same(mod.merge_columns(columns, reducer),
+                    REF.merge([a.partials() for a in aggs], reducer))
+    with pytest.raises(ValueError, match="1 keys but 2 partials"):
+        C.HashAgg("sum").merge_columns(["a"], [1, 2])
+    with pytest.raises(ValueError, match="1 keys but 2 partials"):
+        REF.HashAgg("sum").merge_columns(["a"], [1, 2])
+
+
 def test_many_keys_parity() -> None:
     data = [(i * 7919 % 5003, float(i)) for i in range(20_000)] + [("s", 1)]
     for reducer in ("sum", "mean", "max"):
