@@ -189,6 +189,22 @@ def test_a_keyed_combine_merged_on_the_driver_runs_ahead_with_the_local_answer()
     assert not any(ahead)
 
 
+def test_stop_job_in_the_driver_merge_leaves_the_batch_started_ahead_unseen():
+    ctx = StreamingContext(1.0, clock="manual", name="ahead-count-stop",
+                           runner=ProcessRunner(workers=2), parallelism=2)
+    seen: list[int] = []
+
+    def stop_at_2(batch_id: int, rows: list[Any]) -> None:
+        seen.append(batch_id)
+        if batch_id == 2:
+            raise StopJob
+
+    ctx.stream(Counter(), name="counter").map(lambda x: x % 7).count_by_value().foreach_batch(
+        stop_at_2)
+    ctx.run(until_idle=True)
+    assert seen == [0, 1, 2]
+
+
 @pytest.mark.parametrize("why", ["checkpoint", "rate control", "state", "env"])
 def test_jobs_whose_next_batch_depends_on_the_last_commit_keep_the_old_order(
         why, tmp_path, monkeypatch):
