@@ -22,7 +22,7 @@ from etlcore._fast.values cimport acc_add, acc_sub, number_tag, replaces, val_ob
 from etlcore._fast import _common
 from etlcore._fast._common import STATE_VERSION, check_field, check_state, reducer_code
 
-__all__ = ["HashAgg", "combine", "count_values", "merge"]
+__all__ = ["HashAgg", "combine", "count_values", "merge", "merge_columns"]
 
 # reducer codes, checked against _common below
 cdef enum:
@@ -210,16 +210,15 @@ cdef class HashAgg(KeyTable):
 
     # -- public API ---------------------------------------------------------------
 
-    def add_pairs(self, pairs) -> None:
-        """Fold raw ``(key, value)`` records into the aggregates."""
-        cdef list items = pairs if PyList_CheckExact(pairs) else list(pairs)
-        cdef Py_ssize_t i = 0
+    def add_pairs(self, pairs) -> int:
+        """Fold raw ``(key, value)`` records into the aggregates; ``pairs`` is any iterable,
+        read once (a narrow chain's lazy output: no list of pairs is built). Returns how
+        many pairs were read."""
+        cdef Py_ssize_t n = 0
         cdef Py_ssize_t s
         cdef object item, key, value
         cdef Val v
-        while i < len(items):
-            item = items[i]
-            i += 1
+        for item in pairs:
             if PyTuple_CheckExact(item) and len(<tuple>item) == 2:
                 key = (<tuple>item)[0]
                 value = (<tuple>item)[1]
@@ -228,6 +227,29 @@ cdef class HashAgg(KeyTable):
             s = self.slot_for(key)
             classify(value, &v)
             self.fold_value(s, &v)
+            n += 1
+        return n
+
+    def count_each(self, values) -> int:
+        """Count every value as one occurrence of itself (``count_by_value``'s fold, on an
+        aggregator of ``"count"``). ``values`` is any iterable, read once: a narrow chain's
+        lazy output is counted as it is made, so each value is freed right after it is
+        counted instead of held in a list. Returns how many values were read."""
+        if self.code != R_COUNT:
+            raise ValueError("count_each needs an aggregator of 'count'")
+        cdef Py_ssize_t n = 0
+        cdef Py_ssize_t s
+        cdef Acc* a
+        cdef object value
+        for value in values:
+            s = self.slot_for(value)
+            a = &self.accs[s]
+            if a.tag == T_INT and a.i < INT64_MAX:
+                a.i += 1
+            else:
+                self.set_obj(s, self.acc_obj(s) + 1)
+            n += 1
+        return n
 
     def add_fields(self, records, key, value=None) -> None:
         """Fold ``(record[key], record[value])`` (value None: the record) for every record.
@@ -275,6 +297,39 @@ cdef class HashAgg(KeyTable):
             self.merge_one(s, part)
             self.accs[s].r += 1
 
+    def merge_columns(self, keys, partials) -> None:
+        """``merge_partials`` of ``zip(keys, partials)``: partials sent as two columns
+        (``partial_columns`` of other aggregators), no tuple per key."""
+        cdef list ks = keys if PyList_CheckExact(keys) else list(keys)
+        cdef list ps = partials if PyList_CheckExact(partials) else list(partials)
+        cdef Py_ssize_t i = 0
+        cdef Py_ssize_t s
+        if len(ks) != len(ps):
+            raise ValueError(f"merge_columns: {len(ks)} keys but {len(ps)} partials")
+        while i < len(ks) and i < len(ps):
+            s = self.slot_for(ks[i])
+            self.merge_one(s, ps[i])
+            self.accs[s].r += 1
+            i += 1
+
+    def partial_columns(self) -> tuple:
+        """``partials()`` as ``(keys, partials)``, two lists in first-seen key order: what a
+        map side sends (no tuple per key to make, marshal or take apart)."""
+        cdef list keys
+        cdef list parts = []
+        cdef Py_ssize_t s
+        if self.mode != M_INT and self.live == self.size:
+            keys = list(self.keys)  # no dead slot: the key list as it is
+            for s in range(self.size):
+                parts.append(self.partial(s))
+            return keys, parts
+        keys = []
+        for s in range(self.size):
+            if self.accs[s].tag != T_DEAD:
+                keys.append(self.key_at(s))
+                parts.append(self.partial(s))
+        return keys, parts
+
     cdef list _pairs(self, bint final):
         """(key, partial or finalized value) for every live key, first-seen order."""
         cdef list out = []
@@ -319,19 +374,16 @@ def merge(partial_lists, reducer) -> list:
     return agg.results()
 
 
+def merge_columns(blocks, reducer) -> list:
+    """``merge`` of partials sent as ``(keys, partials)`` columns, one pair a block."""
+    cdef HashAgg agg = HashAgg(reducer)
+    for keys, partials in blocks:
+        agg.merge_columns(keys, partials)
+    return agg.results()
+
+
 def count_values(values) -> list:
     """``count_by_value``: occurrences of each distinct value, first-seen order."""
     cdef HashAgg agg = HashAgg("count")
-    cdef list items = values if PyList_CheckExact(values) else list(values)
-    cdef Py_ssize_t i = 0
-    cdef Py_ssize_t s
-    cdef Acc* a
-    while i < len(items):
-        s = agg.slot_for(items[i])
-        i += 1
-        a = &agg.accs[s]
-        if a.tag == T_INT and a.i < INT64_MAX:
-            a.i += 1
-        else:
-            agg.set_obj(s, agg.acc_obj(s) + 1)
+    agg.count_each(values)
     return agg.results()

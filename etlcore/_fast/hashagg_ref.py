@@ -34,7 +34,7 @@ from ._common import (
     reducer_code,
 )
 
-__all__ = ["HashAgg", "combine", "count_values", "merge"]
+__all__ = ["HashAgg", "combine", "count_values", "merge", "merge_columns"]
 
 Reducer = str | Callable[[Any, Any], Any]
 
@@ -79,22 +79,28 @@ class HashAgg:
     def __len__(self) -> int:
         return len(self._acc)
 
-    def add_pairs(self, pairs: Iterable[tuple[Any, Any]]) -> None:
-        """Fold raw ``(key, value)`` records into the aggregates."""
+    def add_pairs(self, pairs: Iterable[tuple[Any, Any]]) -> int:
+        """Fold raw ``(key, value)`` records into the aggregates; ``pairs`` is any iterable,
+        read once. Returns how many pairs were read."""
         acc = self._acc
         code = self._code
+        n = 0
         if code == SUM:
             for key, value in pairs:
                 acc[key] = add_sum(acc.get(key, 0), value)
+                n += 1
         elif code == COUNT:
             for key, _value in pairs:
                 acc[key] = acc.get(key, 0) + 1
+                n += 1
         elif code == MIN:
             for key, value in pairs:
                 acc[key] = add_min(acc.get(key), value)
+                n += 1
         elif code == MAX:
             for key, value in pairs:
                 acc[key] = add_max(acc.get(key), value)
+                n += 1
         elif code == MEAN:
             for key, value in pairs:
                 state = acc.get(key)
@@ -103,10 +109,26 @@ class HashAgg:
                 if value is not None:
                     state[0] = state[0] + value
                     state[1] += 1
+                n += 1
         else:
             fn = self._fn
             for key, value in pairs:
                 acc[key] = fn(acc[key], value) if key in acc else value
+                n += 1
+        return n
+
+    def count_each(self, values: Iterable[Any]) -> int:
+        """Count every value as one occurrence of itself (``count_by_value``'s fold, on an
+        aggregator of ``"count"``); ``values`` is any iterable, read once. Returns how many
+        values were read."""
+        if self._code != COUNT:
+            raise ValueError("count_each needs an aggregator of 'count'")
+        acc = self._acc
+        n = 0
+        for value in values:
+            acc[value] = acc.get(value, 0) + 1
+            n += 1
+        return n
 
     def add_fields(self, records: Iterable[Any], key: Any, value: Any = None) -> None:
         """Fold ``(record[key], record[value])`` (value None: the record) for every record.
@@ -147,6 +169,18 @@ class HashAgg:
             fn = self._fn
             for key, part in partials:
                 acc[key] = fn(acc[key], part) if key in acc else part
+
+    def merge_columns(self, keys: list[Any], partials: list[Any]) -> None:
+        """``merge_partials`` of ``zip(keys, partials)``: partials sent as two columns."""
+        keys, partials = list(keys), list(partials)
+        if len(keys) != len(partials):
+            raise ValueError(f"merge_columns: {len(keys)} keys but {len(partials)} partials")
+        self.merge_partials(zip(keys, partials, strict=True))
+
+    def partial_columns(self) -> tuple[list[Any], list[Any]]:
+        """``partials()`` as ``(keys, partials)``, two lists in first-seen key order."""
+        pairs = self.partials()
+        return [k for k, _ in pairs], [p for _, p in pairs]
 
     def _subtract_one(self, key: Any, part: Any, inverse: Callable[[Any, Any], Any] | None) -> None:
         """Take one partial back out of ``key`` (sliding windows' "calculate deletes")."""
@@ -207,9 +241,17 @@ def merge(
     return agg.results()
 
 
+def merge_columns(blocks: Iterable[tuple[list[Any], list[Any]]],
+                  reducer: Reducer) -> list[tuple[Any, Any]]:
+    """``merge`` of partials sent as ``(keys, partials)`` columns, one pair a block."""
+    agg = HashAgg(reducer)
+    for keys, partials in blocks:
+        agg.merge_columns(keys, partials)
+    return agg.results()
+
+
 def count_values(values: Iterable[Any]) -> list[tuple[Any, int]]:
     """``count_by_value``: occurrences of each distinct value, first-seen order."""
-    counts: dict[Any, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return list(counts.items())
+    agg = HashAgg("count")
+    agg.count_each(values)
+    return agg.results()

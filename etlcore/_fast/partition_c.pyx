@@ -24,6 +24,7 @@ from etlcore._fast._common import bigint_bytes, check_partitions, key_type_error
 __all__ = [
     "murmur2",
     "partition_for",
+    "partition_columns",
     "partition_pairs",
     "partition_records",
     "stable_hash",
@@ -230,6 +231,30 @@ def partition_pairs(pairs, n) -> list:
         else:
             key = item[0]
         PyList_Append(out[calc_key(key) % parts], item)
+        i += 1
+    return out
+
+
+def partition_columns(keys, values, n) -> list:
+    """Split parallel ``keys`` and ``values`` lists into ``n`` ``(keys, values)`` pairs by
+    key, as ``partition_pairs`` splits ``(key, value)`` pairs (map-side partials sent as
+    columns: no tuple per key)."""
+    cdef Py_ssize_t parts = check_partitions(n)
+    cdef list ks = keys if PyList_CheckExact(keys) else list(keys)
+    cdef list vs = values if PyList_CheckExact(values) else list(values)
+    cdef Py_ssize_t i = 0
+    cdef Py_ssize_t j
+    cdef object key
+    if len(ks) != len(vs):
+        raise ValueError(f"partition_columns: {len(ks)} keys but {len(vs)} values")
+    if parts == 1:
+        return [(ks, vs)]
+    cdef list out = [([], []) for _ in range(parts)]
+    while i < len(ks) and i < len(vs):
+        key = ks[i]
+        j = calc_key(key) % parts
+        PyList_Append((<tuple>out[j])[0], key)
+        PyList_Append((<tuple>out[j])[1], vs[i])
         i += 1
     return out
 

@@ -18,6 +18,7 @@ from ._common import CANONICAL_NAN, TUPLE_MARKER, bigint_bytes, check_partitions
 __all__ = [
     "murmur2",
     "partition_for",
+    "partition_columns",
     "partition_pairs",
     "partition_records",
     "stable_hash",
@@ -111,6 +112,23 @@ def partition_pairs(pairs: list, n: int) -> list[list]:
     out: list[list] = [[] for _ in range(check_partitions(n))]
     for pair in pairs:
         out[stable_hash(pair[0]) % n].append(pair)
+    return out
+
+
+def partition_columns(keys: list, values: list, n: int) -> list[tuple[list, list]]:
+    """Split parallel ``keys`` and ``values`` lists into ``n`` ``(keys, values)`` pairs by
+    key, as ``partition_pairs`` splits ``(key, value)`` pairs."""
+    parts = check_partitions(n)
+    keys, values = list(keys), list(values)
+    if len(keys) != len(values):
+        raise ValueError(f"partition_columns: {len(keys)} keys but {len(values)} values")
+    if parts == 1:
+        return [(keys, values)]
+    out: list[tuple[list, list]] = [([], []) for _ in range(parts)]
+    for key, value in zip(keys, values, strict=True):
+        ks, vs = out[stable_hash(key) % parts]
+        ks.append(key)
+        vs.append(value)
     return out
 
 

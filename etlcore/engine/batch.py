@@ -161,15 +161,21 @@ class BatchExecutor:
 
         True when the runner can hold two batches' tasks (``pipelines``) and a batch's
         tasks depend on nothing the previous batch leaves on the driver: one source
-        stage read by the workers, no keyed state, no shuffle (wide operators learn
-        from ``after_batch``), no operator that reads state or computes per-batch data
-        on the driver (a join's reloaded table).
+        stage read by the workers, then only stages the driver runs itself (a stateless
+        reduce into ``foreach_batch``: ``Stage.on_driver``) of operators that learn
+        nothing from a batch (``WideNode.batch_independent``); no keyed state, no
+        operator that reads state or computes per-batch data on the driver (a join's
+        reloaded table). The driver's stages of batch n then run while the workers
+        read and fold n+1 (W1's merge of the workers' word counts).
         """
         stages = self.plan.program.stages
-        return (self.runner.pipelines and len(stages) == 1 and stages[0].kind == "source"
-                and stages[0].reader is not None and not stages[0].on_driver
+        first = stages[0]
+        return (self.runner.pipelines and first.kind == "source"
+                and first.reader is not None and not first.on_driver
+                and all(s.on_driver for s in stages[1:])
                 and not self.plan.stateful
-                and not any(isinstance(n, WideNode) or n.reads_state_of is not None
+                and not any((isinstance(n, WideNode) and not n.batch_independent)
+                            or n.reads_state_of is not None
                             or (isinstance(n, NarrowNode)
                                 and type(n).param is not NarrowNode.param)
                             for n in self.plan.nodes.values()))

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -144,6 +144,11 @@ class NarrowNode(Node):
     def apply(self, records: list[Any], ctx: TaskContext, param: Any) -> list[Any]:
         raise NotImplementedError
 
+    def stream(self, records: list[Any], ctx: TaskContext, param: Any) -> Iterable[Any]:
+        """The output of :meth:`apply`, possibly lazy: for a consumer that reads it once
+        (a wide operator's :meth:`~WideNode.map_fold`), so no list of it need be built."""
+        return self.apply(records, ctx, param)
+
     def param(self, scope: BatchScope) -> Any:
         """Per-batch data computed on the driver and shipped with the task (a join table)."""
         return None
@@ -187,6 +192,11 @@ class MapPartitionsNode(NarrowNode):
         out = self.transform(records, ctx)
         return out if self.fresh and type(out) is list else list(out)
 
+    def stream(self, records: list[Any], ctx: TaskContext, param: Any) -> Iterable[Any]:
+        """The transform's output as it comes (a ``map`` or ``chain`` object): the chain's
+        records are made one at a time as the consumer reads them."""
+        return self.transform(records, ctx)
+
     def apply_lines(self, block: LineBlock, ctx: TaskContext, param: Any) -> list[Any]:
         """:meth:`apply` of ``block.lines()``, through ``lines`` (set when this is not None)."""
         assert self.lines is not None
@@ -222,6 +232,19 @@ class UnionNode(Node):
     kind = "narrow"
 
 
+class MapFold(Protocol):
+    """A wide operator's map side as a fold (:meth:`WideNode.map_fold`): a task streams
+    its partition's records in, then takes the blocks ``map_side`` would have returned."""
+
+    def add(self, records: Iterable[Any]) -> int:
+        """Fold ``records`` (any iterable, read once); returns how many were read."""
+        ...
+
+    def blocks(self) -> list[Any]:
+        """One block per reduce partition, as ``map_side`` returns them."""
+        ...
+
+
 class WideNode(Node):
     """An operator that routes records by key into ``n`` reduce partitions.
 
@@ -238,6 +261,11 @@ class WideNode(Node):
     kind = "wide"
     propagate_none = True  # no input this batch -> no output; stateful nodes still run
     num_partitions: int | None = None
+    #: a batch's tasks depend on nothing an earlier batch left on the driver: no state,
+    #: nothing learnt in ``after_batch``, no per-batch table. With such operators only
+    #: (their reduce on the driver), batch n+1 may start before n commits
+    #: (``BatchExecutor.runs_ahead``)
+    batch_independent: bool = False
 
     def partitions(self, parent_counts: list[int]) -> int:
         return self.num_partitions or max(1, *parent_counts)
@@ -257,6 +285,14 @@ class WideNode(Node):
     def map_side(self, records: list[Any], side: int, n: int, param: Any,
                  ctx: TaskContext) -> list[Any]:
         raise NotImplementedError
+
+    def map_fold(self, side: int, n: int, param: Any, ctx: TaskContext) -> MapFold | None:
+        """The map side as a fold over records streamed in, or None (``map_side`` takes a
+        list). An operator whose map side reads each record once and keeps only a
+        summary of it (a map-side combine) offers one: the narrow chain before it then
+        hands it its output lazily (:meth:`NarrowNode.stream`), so a ``flat_map``'s
+        records are folded as they are made, never held in a list of the partition."""
+        return None
 
     def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
                     ctx: TaskContext) -> tuple[list[Any], Any]:
@@ -326,6 +362,7 @@ class CountNode(WideNode):
 
     op = "count"
     num_partitions = 1
+    batch_independent = True
 
     def __init__(self, parent: Node, key: str):
         super().__init__([parent], key)

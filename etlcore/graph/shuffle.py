@@ -10,7 +10,7 @@ side aggregates completely and the reduce side passes the result on.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from etlcore import _fast
@@ -39,6 +39,8 @@ def shuffle(parts: list[list[Any]], n: int) -> list[list[Any]]:
 class ShuffleNode(WideNode):
     """A keyed operator: its parent's batch routed into ``n`` partitions by key."""
 
+    batch_independent = True
+
     def __init__(self, parent: Node, key: str, num_partitions: int | None):
         super().__init__([parent], key)
         self.num_partitions = num_partitions
@@ -48,26 +50,58 @@ class ShuffleNode(WideNode):
 
 
 
+class CombineFold:
+    """A combining operator's map side as a fold: raw records go into one aggregator as
+    they come (:meth:`~etlcore.graph.base.WideNode.map_fold`), partials come out routed.
+
+    ``add`` is the aggregator's fold of raw records (``count_each``, ``add_pairs``): it
+    takes any iterable and returns how many records it read. ``complete``: the batch's
+    only map task into one reduce partition, so the result is final (``"done"``).
+    """
+
+    def __init__(self, agg: Any, add: Callable[[Iterable[Any]], int], n: int, complete: bool):
+        self.agg = agg
+        self.add = add
+        self.n = n
+        self.complete = complete
+
+    def blocks(self) -> list[Any]:
+        """The final rows (``"done"``), or per reduce partition its keys' partials as two
+        columns, ``(keys, partials)``: no tuple per key is made, marshalled to the
+        driver, or taken apart by the merge (W1: ~9,000 words a task)."""
+        if self.complete:
+            return [("done", self.agg.results())]
+        keys, partials = self.agg.partial_columns()
+        return [("partial", cols)
+                for cols in _fast.partition.partition_columns(keys, partials, self.n)]
+
+
 class _CombiningNode(ShuffleNode):
     """Map-side partial aggregation; the driver says when the map side can finish alone."""
 
     def param(self, scope: BatchScope, upstream_tasks: int) -> Any:
         return upstream_tasks == 1
 
-    def combine(self, records: list[Any]) -> list[Any]:
+    def aggregator(self) -> tuple[Any, Callable[[Iterable[Any]], int]]:
+        """A fresh aggregator and its fold of this operator's raw records."""
         raise NotImplementedError
 
-    def complete(self, records: list[Any]) -> list[Any]:
+    def merge(self, blocks: list[tuple[list[Any], list[Any]]]) -> list[Any]:
+        """The final rows of the ``(keys, partials)`` column blocks routed here."""
         raise NotImplementedError
 
-    def merge(self, blocks: list[list[Any]]) -> list[Any]:
-        raise NotImplementedError
+    def _fold(self, n: int, param: Any) -> CombineFold:
+        agg, add = self.aggregator()
+        return CombineFold(agg, add, n, bool(param) and n == 1)
+
+    def map_fold(self, side: int, n: int, param: Any, ctx: TaskContext) -> CombineFold | None:
+        return self._fold(n, param)
 
     def map_side(self, records: list[Any], side: int, n: int, param: Any,
                  ctx: TaskContext) -> list[Any]:
-        if param and n == 1:  # the only map task: aggregate completely
-            return [("done", self.complete(records))]
-        return [("partial", b) for b in route(self.combine(records), n)]
+        fold = self._fold(n, param)
+        fold.add(records)
+        return fold.blocks()
 
     def reduce_side(self, part: int, inputs: list[list[Any] | None], state: Any, param: Any,
                     ctx: TaskContext) -> tuple[list[Any], Any]:
@@ -112,13 +146,21 @@ class ReduceByKeyNode(_CombiningNode):
             ident["fields"] = list(self.fields)
         return ident
 
-    def _agg(self, records: list[Any]) -> Any:
+    def aggregator(self) -> tuple[Any, Callable[[Iterable[Any]], int]]:
         agg = _fast.hashagg.HashAgg(self.reducer)
         if self.fields is None:
-            agg.add_pairs(records)
-        else:
-            agg.add_fields(records, *self.fields)
-        return agg
+            return agg, agg.add_pairs
+        key, value = self.fields
+
+        def add_fields(records: Any) -> int:
+            agg.add_fields(records, key, value)
+            return len(records)
+
+        return agg, add_fields
+
+    def map_fold(self, side: int, n: int, param: Any, ctx: TaskContext) -> CombineFold | None:
+        # with fields, a record without one is found by reading the list again (map_side)
+        return None if self.fields is not None else self._fold(n, param)
 
     def map_side(self, records: list[Any], side: int, n: int, param: Any,
                  ctx: TaskContext) -> list[Any]:
@@ -132,28 +174,19 @@ class ReduceByKeyNode(_CombiningNode):
     def _readable(self, records: list[Any], ctx: TaskContext) -> list[Any]:
         return readable(records, self.fields, ctx, self.key)  # type: ignore[arg-type]
 
-    def combine(self, records: list[Any]) -> list[Any]:
-        if self.fields is None:
-            return _fast.hashagg.combine(records, self.reducer)
-        return self._agg(records).partials()
-
-    def complete(self, records: list[Any]) -> list[Any]:
-        return self._agg(records).results()
-
-    def merge(self, blocks: list[list[Any]]) -> list[Any]:
-        return _fast.hashagg.merge(blocks, self.reducer)
+    def merge(self, blocks: list[tuple[list[Any], list[Any]]]) -> list[Any]:
+        return _fast.hashagg.merge_columns(blocks, self.reducer)
 
 
 class CountByValueNode(_CombiningNode):
     op = "count_by_value"
 
-    def combine(self, records: list[Any]) -> list[Any]:
-        return _fast.hashagg.count_values(records)
+    def aggregator(self) -> tuple[Any, Callable[[Iterable[Any]], int]]:
+        agg = _fast.hashagg.HashAgg("count")
+        return agg, agg.count_each
 
-    complete = combine
-
-    def merge(self, blocks: list[list[Any]]) -> list[Any]:
-        return _fast.hashagg.merge(blocks, "sum")
+    def merge(self, blocks: list[tuple[list[Any], list[Any]]]) -> list[Any]:
+        return _fast.hashagg.merge_columns(blocks, "sum")
 
 
 class GroupByKeyNode(ShuffleNode):
@@ -189,6 +222,7 @@ class RepartitionNode(WideNode):
     """
 
     op = "repartition"
+    batch_independent = True
 
     def __init__(self, parent: Node, key: str, num_partitions: int):
         super().__init__([parent], key)
@@ -216,6 +250,7 @@ class ReduceNode(WideNode):
     """
 
     op = "reduce"
+    batch_independent = True
     num_partitions = 1
 
     def __init__(self, parent: Node, key: str, fn: Callable[[Any, Any], Any]):

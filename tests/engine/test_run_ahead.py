@@ -160,6 +160,51 @@ def test_a_worker_killed_with_two_batches_in_flight_loses_and_doubles_nothing(tm
     assert got.committed == want.committed
 
 
+def _totals_by_batch(runner: Any, window: bool = False) -> tuple[dict[int, Any], list[bool]]:
+    """A word-count-shaped job: a keyed combine whose reduce runs on the driver into
+    ``foreach_batch``; per batch its rows, and whether the next batch was out before it
+    committed."""
+    ctx = StreamingContext(1.0, clock="manual", name="ahead-count", runner=runner,
+                           parallelism=2)
+    stream = ctx.stream(Counter(), name="counter").map(lambda x: x % 7)
+    if window:  # batch n's window needs batch n-1's records: learnt on the driver
+        stream = stream.window(2)
+    rows: dict[int, Any] = {}
+    stream.count_by_value().foreach_batch(lambda b, r: rows.setdefault(b, sorted(r)))
+    ahead: list[bool] = []
+    ctx.add_listener(lambda m: ahead.append(ctx._scheduler._ahead is not None))  # type: ignore[union-attr]
+    ctx.run(until_idle=True)
+    return rows, ahead
+
+
+def test_a_keyed_combine_merged_on_the_driver_runs_ahead_with_the_local_answer():
+    want, _ = _totals_by_batch("local")
+    got, ahead = _totals_by_batch(ProcessRunner(workers=2))
+    assert got == want and len(want) == BATCHES + 1
+    assert ahead == [True] * BATCHES + [False]
+    # an operator that learns from the batch before keeps the old order
+    want, _ = _totals_by_batch("local", window=True)
+    got, ahead = _totals_by_batch(ProcessRunner(workers=2), window=True)
+    assert got == want
+    assert not any(ahead)
+
+
+def test_stop_job_in_the_driver_merge_leaves_the_batch_started_ahead_unseen():
+    ctx = StreamingContext(1.0, clock="manual", name="ahead-count-stop",
+                           runner=ProcessRunner(workers=2), parallelism=2)
+    seen: list[int] = []
+
+    def stop_at_2(batch_id: int, rows: list[Any]) -> None:
+        seen.append(batch_id)
+        if batch_id == 2:
+            raise StopJob
+
+    ctx.stream(Counter(), name="counter").map(lambda x: x % 7).count_by_value().foreach_batch(
+        stop_at_2)
+    ctx.run(until_idle=True)
+    assert seen == [0, 1, 2]
+
+
 @pytest.mark.parametrize("why", ["checkpoint", "rate control", "state", "env"])
 def test_jobs_whose_next_batch_depends_on_the_last_commit_keep_the_old_order(
         why, tmp_path, monkeypatch):

@@ -129,6 +129,48 @@ def test_count_values(hashagg: ModuleType) -> None:
     assert hashagg.count_values(iter([7, 7])) == [(7, 2)]
 
 
+def test_folds_read_any_iterable_once_and_say_how_many_they_read(hashagg: ModuleType) -> None:
+    words = (w for line in ["b a b", "", "c b"] for w in line.split())
+    agg = hashagg.HashAgg("count")
+    assert agg.count_each(words) == 5
+    assert agg.count_each(iter(["a", "d"])) == 2  # a second call adds to the first
+    assert agg.results() == [("b", 3), ("a", 2), ("c", 1), ("d", 1)]
+    assert next(words, None) is None  # read to its end, once
+    sums = hashagg.HashAgg("sum")
+    assert sums.add_pairs((k, v) for k, v in [("x", 1), ("y", 2.5), ("x", 3)]) == 3
+    assert sums.add_pairs([]) == 0
+    assert sums.results() == [("x", 4), ("y", 2.5)]
+    with pytest.raises(ValueError, match="aggregator of 'count'"):
+        hashagg.HashAgg("sum").count_each(["a"])
+
+
+def test_a_fold_keeps_no_value_it_has_counted_but_the_first_of_each_key(
+        hashagg: ModuleType) -> None:
+    """What makes folding a narrow chain's lazy output worth it: each value is freed once
+    counted, so a partition's values are never all alive at once."""
+    alive = [0, 0]  # now, most
+
+    class Word:
+        def __init__(self, text: str) -> None:
+            self.text = text
+            alive[0] += 1
+            alive[1] = max(alive[1], alive[0])
+
+        def __del__(self) -> None:
+            alive[0] -= 1
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Word) and other.text == self.text
+
+        def __hash__(self) -> int:
+            return hash(self.text)
+
+    agg = hashagg.HashAgg("count")
+    assert agg.count_each(Word(f"w{i % 10}") for i in range(1000)) == 1000
+    assert sorted((k.text, n) for k, n in agg.results()) == [(f"w{i}", 100) for i in range(10)]
+    assert alive[1] <= 12  # the ten keys held, the value just counted and the next one
+
+
 def test_state_round_trip(hashagg: ModuleType) -> None:
     agg = hashagg.HashAgg("mean")
     agg.add_pairs([("a", 1), ("b", 2.5), ("a", None)])
@@ -202,6 +244,30 @@ def test_int64_overflow_falls_back_to_python_ints(data: list) -> None:
 @given(st.lists(keys, max_size=60))
 def test_count_values_parity(values: list) -> None:
     assert same(C.count_values(values), REF.count_values(values))
+
+
+@given(st.lists(keys, max_size=60))
+def test_count_each_parity(values: list) -> None:
+    ref, c = REF.HashAgg("count"), C.HashAgg("count")
+    assert c.count_each(iter(values)) == ref.count_each(iter(values)) == len(values)
+    assert same(c.results(), ref.results())
+
+
+@given(st.lists(pairs, max_size=4), reducers)
+def test_partials_sent_as_columns_merge_as_pairs_do(splits: list[list], reducer: Any) -> None:
+    """A map side sends ``partial_columns``; ``merge_columns`` gives ``merge``'s answer."""
+    for mod in (REF, C):
+        aggs = [mod.HashAgg(reducer) for _ in splits]
+        for agg, split in zip(aggs, splits, strict=True):
+            agg.add_pairs(split)
+        columns = [agg.partial_columns() for agg in aggs]
+        assert same([list(zip(*c, strict=True)) for c in columns], [a.partials() for a in aggs])
+        assert same(mod.merge_columns(columns, reducer),
+                    REF.merge([a.partials() for a in aggs], reducer))
+    with pytest.raises(ValueError, match="1 keys but 2 partials"):
+        C.HashAgg("sum").merge_columns(["a"], [1, 2])
+    with pytest.raises(ValueError, match="1 keys but 2 partials"):
+        REF.HashAgg("sum").merge_columns(["a"], [1, 2])
 
 
 def test_many_keys_parity() -> None:

@@ -169,3 +169,16 @@ def test_partition_records_parity(data: list, n: int) -> None:
         return record[0]
 
     assert C.partition_records(data, n, key) == REF.partition_records(data, n, key)
+
+
+@given(pairs, st.integers(1, 5))
+def test_partition_columns_split_as_partition_pairs_does(data: list, n: int) -> None:
+    keys, values = [k for k, _ in data], [v for _, v in data]
+    want = [([k for k, _ in b], [v for _, v in b]) for b in REF.partition_pairs(data, n)]
+    for mod in (REF, C):
+        assert mod.partition_columns(keys, values, n) == want
+    with pytest.raises(ValueError, match="2 keys but 1 values"):
+        C.partition_columns(["a", "b"], [1], 2)
+    with pytest.raises(ValueError, match="2 keys but 1 values"):
+        REF.partition_columns(["a", "b"], [1], 2)
+
