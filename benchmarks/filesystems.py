@@ -20,6 +20,9 @@ then measures, per file system (``--fs s3,hdfs``), on the same bytes:
 Every raw transfer and every etlcore job runs ``--repeat`` times (default 3) and
 each side's fastest run counts: on a shared 2-core machine one run's figure moves
 by 2x with the neighbours' load, and the raw side is already "the client's best".
+The two sides take turns, a round of raw transfers then the three jobs, so both
+are measured in the same minutes (the raw side used to run first, all of it, and
+a change of load between the two skewed the ratio either way).
 
 Needs the servers (``python scripts/services/svc.py start s3 hdfs``) and the
 etlcore-s3 / etlcore-hdfs plugins. Addresses from ``ETLCORE_S3_*`` and
@@ -76,32 +79,27 @@ def timed(fn: Any) -> float:
     return time.perf_counter() - t0
 
 
-def raw(client: Any, bucket: str, src: Path, dst: Path, concurrency: int,
-        repeat: int) -> tuple[float, float]:
-    """Seconds to upload and to download every file with boto3's transfer manager: the
-    fastest of ``repeat`` runs of one file at a time (each in parallel parts) and of
-    ``concurrency`` files at once."""
+def raw_round(client: Any, bucket: str, src: Path, dst: Path,
+              concurrency: int) -> dict[int, tuple[float, float]]:
+    """One round of boto3's transfer manager: seconds to upload and to download every
+    file, one file at a time (each in parallel parts) and ``concurrency`` files at once."""
     from boto3.s3.transfer import TransferConfig
 
     config = TransferConfig(multipart_threshold=8 * MB, multipart_chunksize=8 * MB,
                             max_concurrency=concurrency, use_threads=True)
     names = sorted(p.name for p in src.iterdir())
-    mbs = sum(p.stat().st_size for p in src.iterdir()) / MB
-    best: dict[str, float] = {}
+    out: dict[int, tuple[float, float]] = {}
     for files in sorted({1, concurrency}):
         def each(fn: Any, files: int = files) -> None:
             with ThreadPoolExecutor(files) as pool:
                 list(pool.map(fn, names))
 
-        up = min(timed(lambda: each(lambda n: client.upload_file(
-            str(src / n), bucket, f"raw/{n}", Config=config))) for _ in range(repeat))
-        down = min(timed(lambda: each(lambda n: client.download_file(
-            bucket, f"raw/{n}", str(dst / n), Config=config))) for _ in range(repeat))
-        best["up"] = min(best.get("up", up), up)
-        best["down"] = min(best.get("down", down), down)
-        print(f"s3: boto3 with {files} file(s) at once: upload {mbs / up:.1f} MB/s, "
-              f"download {mbs / down:.1f} MB/s (best of {repeat})")
-    return best["up"], best["down"]
+        up = timed(lambda: each(lambda n: client.upload_file(
+            str(src / n), bucket, f"raw/{n}", Config=config)))
+        down = timed(lambda: each(lambda n: client.download_file(
+            bucket, f"raw/{n}", str(dst / n), Config=config)))
+        out[files] = (up, down)
+    return out
 
 
 def job(name: str, source: str, sink: str | None, args: argparse.Namespace,
@@ -134,7 +132,7 @@ def job(name: str, source: str, sink: str | None, args: argparse.Namespace,
 
 
 def s3_system(args: argparse.Namespace, src: Path, down: Path) -> tuple[Any, ...]:
-    """Raw boto3 seconds (up, down), the job's input and output URLs, and a cleanup."""
+    """A round of raw boto3 transfers, the job's input and output URLs, and a cleanup."""
     import boto3
     from botocore.config import Config
 
@@ -157,19 +155,18 @@ def s3_system(args: argparse.Namespace, src: Path, down: Path) -> tuple[Any, ...
         client.delete_bucket(Bucket=bucket)
 
     try:
-        up, dn = raw(client, bucket, src, down, args.concurrency, args.repeat)
-        # the same bytes as the job's input prefix (server-side copies, untimed)
+        # the job's input: the same bytes, uploaded once, untimed
         for n in sorted(os.listdir(src)):
-            client.copy_object(Bucket=bucket, Key=f"in/{n}",
-                               CopySource={"Bucket": bucket, "Key": f"raw/{n}"})
+            client.upload_file(str(src / n), bucket, f"in/{n}")
     except BaseException:
         cleanup()
         raise
-    return up, dn, f"s3://{bucket}", "in", written, cleanup, f"MinIO at {s['endpoint']}", "boto3"
+    return (lambda: raw_round(client, bucket, src, down, args.concurrency), f"s3://{bucket}",
+            "in", written, cleanup, f"MinIO at {s['endpoint']}", "boto3", "file(s) at once")
 
 
 def hdfs_system(args: argparse.Namespace, src: Path, down: Path) -> tuple[Any, ...]:
-    """Raw HdfsCLI seconds (up, down), the job's input and output URLs, and a cleanup."""
+    """A round of raw HdfsCLI transfers, the job's input and output URLs, and a cleanup."""
     from hdfs import InsecureClient
 
     webhdfs = os.environ.get("ETLCORE_HDFS_WEBHDFS", "http://127.0.0.1:9870")
@@ -177,20 +174,20 @@ def hdfs_system(args: argparse.Namespace, src: Path, down: Path) -> tuple[Any, .
     os.environ["HADOOP_USER_NAME"] = user  # the hdfs:// file system's user
     client = InsecureClient(webhdfs, user=user)
     root = f"/bench-{uuid.uuid4().hex[:12]}"
-    best: dict[str, float] = {}
-    try:
+
+    def raw_round() -> dict[int, tuple[float, float]]:
+        out: dict[int, tuple[float, float]] = {}
         for threads in sorted({1, args.concurrency}):
-            for _ in range(args.repeat):
-                shutil.rmtree(down, ignore_errors=True)
-                client.delete(f"{root}/raw", recursive=True)
-                up = timed(lambda t=threads: client.upload(f"{root}/raw", str(src), n_threads=t))
-                dn = timed(lambda t=threads: client.download(f"{root}/raw", str(down),
-                                                             n_threads=t))
-                best["up"] = min(best.get("up", up), up)
-                best["down"] = min(best.get("down", dn), dn)
-            mbs = sum(p.stat().st_size for p in src.iterdir()) / MB
-            print(f"hdfs: HdfsCLI with {threads} thread(s), best so far of {args.repeat}: "
-                  f"upload {mbs / best['up']:.1f} MB/s, download {mbs / best['down']:.1f} MB/s")
+            shutil.rmtree(down, ignore_errors=True)
+            client.delete(f"{root}/raw", recursive=True)
+            up = timed(lambda t=threads: client.upload(f"{root}/raw", str(src), n_threads=t))
+            dn = timed(lambda t=threads: client.download(f"{root}/raw", str(down),
+                                                         n_threads=t))
+            out[threads] = (up, dn)
+        return out
+
+    try:
+        client.upload(f"{root}/in", str(src), n_threads=args.concurrency)  # the job's input
     except BaseException:
         client.delete(root, recursive=True)
         raise
@@ -200,8 +197,8 @@ def hdfs_system(args: argparse.Namespace, src: Path, down: Path) -> tuple[Any, .
                    for st in [client.status(f"{folder}/{n}") for n in names if n != "_SUCCESS"])
 
     base = "hdfs://" + webhdfs.split("://", 1)[1].rstrip("/") + root
-    return (best["up"], best["down"], base, "raw", written,
-            lambda: client.delete(root, recursive=True), f"HDFS WebHDFS at {webhdfs}", "HdfsCLI")
+    return (raw_round, base, "in", written, lambda: client.delete(root, recursive=True),
+            f"HDFS WebHDFS at {webhdfs}", "HdfsCLI", "thread(s)")
 
 
 SYSTEMS = {"s3": s3_system, "hdfs": hdfs_system}
@@ -211,7 +208,9 @@ def measure(name: str, args: argparse.Namespace, tmp: Path, total: int) -> dict[
     """One file system's raw and etlcore timings, printed as a table; the results."""
     down = tmp / f"down-{name}"
     down.mkdir()
-    up, dn, base, inside, written, cleanup, where, client = SYSTEMS[name](args, tmp / "src", down)
+    raw_round, base, inside, written, cleanup, where, client, unit = SYSTEMS[name](
+        args, tmp / "src", down)
+    mbs = total / MB
     try:
         ckpt = tmp / f"ckpt-{name}"
         warm = tmp / f"warm-{name}"  # imports, plugin loading, first connections: untimed
@@ -219,7 +218,12 @@ def measure(name: str, args: argparse.Namespace, tmp: Path, total: int) -> dict[
         (warm / "w.txt").write_text("warm-up\n")
         job("warm-up", str(warm), f"{base}/warm", args, ckpt)
         w = r = e2e = float("inf")
-        for k in range(args.repeat):  # each run a new job, checkpoint and output folder
+        best: dict[int, list[float]] = {}
+        for k in range(args.repeat):  # raw and etlcore in turns: the same minutes' load
+            for width, times in raw_round().items():
+                kept = best.setdefault(width, [float("inf")] * 2)
+                best[width] = [min(a, b) for a, b in zip(kept, times, strict=True)]
+            # each run a new job, checkpoint and output folder
             w = min(w, job(f"write-{k}", str(tmp / "src"), f"{base}/out-w{k}", args, ckpt)[0])
             took, seen = job(f"read-{k}", f"{base}/{inside}", None, args, ckpt)
             r = min(r, took)
@@ -230,7 +234,11 @@ def measure(name: str, args: argparse.Namespace, tmp: Path, total: int) -> dict[
                 f"{name}: the end-to-end job wrote the wrong bytes")
     finally:
         cleanup()
-    mbs = total / MB
+    for width, (u, d) in sorted(best.items()):
+        print(f"{name}: {client} with {width} {unit}: upload {mbs / u:.1f} MB/s, "
+              f"download {mbs / d:.1f} MB/s (best of {args.repeat})")
+    up = min(u for u, _ in best.values())
+    dn = min(d for _, d in best.values())
     rows = {"write": (mbs / w, mbs / up), "read": (mbs / r, mbs / dn),
             "read+write": (mbs / e2e, mbs / (up + dn))}
     result: dict[str, Any] = {"seconds": {"raw_upload": up, "raw_download": dn,

@@ -201,17 +201,18 @@ def measured(fn: Callable[[], Any]) -> Run:
                after.ru_minflt - before.ru_minflt, probe.summary())
 
 
-def print_batches(trace: Trace) -> None:
-    """One block per batch: its events in order, and its time with no part in flight."""
+def print_batches(trace: Trace, upload: str = "part ") -> None:
+    """One block per batch: its events in order, and its time with no upload (events
+    named ``upload...``) in flight."""
     tasks = sorted(s for s in trace.events if s[3].startswith("batch "))
     for k, (start, end, _, what) in enumerate(tasks):
         until = tasks[k + 1][0] if k + 1 < len(tasks) else max(e for _, e, _, _ in trace.events)
         mine = sorted(ev for ev in trace.events if start <= ev[0] < until)
-        parts = [(s, e) for s, e, _, w in mine if w.startswith("part ")]
+        parts = [(s, e) for s, e, _, w in mine if w.startswith(upload)]
         idle = in_flight(parts, start, until).get(0, 0.0)
         print(f"\n{what}: {start * 1000:.1f}-{end * 1000:.1f} ms; until the next batch "
-              f"{(until - start) * 1000:.1f} ms, {idle * 1000:.1f} ms of it with no part in "
-              f"flight")
+              f"{(until - start) * 1000:.1f} ms, {idle * 1000:.1f} ms of it with no upload "
+              f"in flight")
         for s, e, thread, w in mine:
             if not w.startswith("batch "):
                 print(f"  {s * 1000:8.1f} {e * 1000:8.1f} {(e - s) * 1000:7.1f} ms  "

@@ -263,7 +263,8 @@ class StagedFileWriter(SinkWriter):
             return None
         fs = self.layout.fs
         final = self.layout.final_path(batch, partition)
-        fs.mkdirs(os.path.dirname(final))
+        if not fs.creates_parents:
+            fs.mkdirs(os.path.dirname(final))
         tmp = self.layout.staging_path(final)
         self.layout.write_file(tmp, records)  # type: ignore[arg-type]  # a str off local disks
         fs.sync(tmp)

@@ -230,7 +230,8 @@ class _FilesPart(PartWriter):
         if not fs.atomic_rename:  # the final name directly, published by the manifest
             self.message = (str(final), None)
             return fs.upload(str(final))
-        fs.mkdirs(os.path.dirname(final))
+        if not fs.creates_parents:  # else the upload's CREATE makes the batch directory
+            fs.mkdirs(os.path.dirname(final))
         tmp = str(self.layout.staging_path(final))
         self.message = (str(final), tmp)
         return fs.upload(tmp)

@@ -53,6 +53,9 @@ class FileSystem(ABC):
     scheme: ClassVar[str] = ""
     #: False for object stores: rename is a copy, so sinks publish with manifests instead
     atomic_rename: ClassVar[bool] = True
+    #: ``write`` and ``upload`` create the missing parent directories themselves (a
+    #: WebHDFS CREATE does), so writers skip their ``mkdirs``: a round trip a batch
+    creates_parents: ClassVar[bool] = False
     #: files a directory source fetches ahead while it parses one (remote stores: more
     #: than one keeps the network busy; each costs a file's bytes in memory)
     read_ahead: int = 1

@@ -140,6 +140,9 @@ class HdfsFileSystem(FileSystem):
 
     scheme: ClassVar[str] = "hdfs"
     atomic_rename: ClassVar[bool] = True
+    #: a WebHDFS CREATE makes the missing parents (``createparent`` defaults to true):
+    #: a writer's MKDIRS before it was a NameNode round trip a batch before the first byte
+    creates_parents: ClassVar[bool] = True
 
     def __init__(self, options: HdfsOptions):
         self.options = options

@@ -58,3 +58,44 @@ def test_a_failed_stream_is_written_again_whole(fs: HdfsFileSystem, hdfs_dir_fac
     upload.close()
     assert upload.failure is not None  # type: ignore[attr-defined]
     assert fs.read(path) == b"".join(chunks)
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+def test_a_create_makes_the_missing_parents(streamed: bool, fs: HdfsFileSystem,
+                                            hdfs_dir_factory: Any, hdfs_url: Any) -> None:
+    """What ``creates_parents`` promises writers, who skip their MKDIRS on HDFS."""
+    assert fs.creates_parents
+    path = hdfs_url(f"{hdfs_dir_factory()}/batch-000000000007/deeper/.part-00000.txt.tmp")
+    data = os.urandom(300_000)
+    if streamed:
+        upload = fs.upload(path)
+        upload.write(data)
+        upload.close()
+    else:
+        fs.write(path, data)
+    assert fs.read(path) == data
+
+
+@pytest.mark.parametrize("fmt", ["text", "csv"])
+def test_the_files_sink_writes_a_new_batch_without_mkdirs(
+        fmt: str, fs: HdfsFileSystem, hdfs_dir_factory: Any, hdfs_url: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's directory comes with its part's CREATE (streamed, or whole for CSV):
+    no MKDIRS before the first byte, and the commit publishes the part."""
+    from etlcore.batch import BatchInfo
+    from etlcore.connectors.files import FilesSink, FilesSinkConfig
+
+    sink = FilesSink(FilesSinkConfig(path=hdfs_url(hdfs_dir_factory()), format=fmt), fs=fs)
+    monkeypatch.setattr(fs, "mkdirs", lambda path: pytest.fail(f"MKDIRS {path}"))
+    batch = BatchInfo(3, 1.0)
+    writer = sink.writer()
+    part = writer.open_part(batch, 0)
+    if part is not None:
+        part.write(["a", "b"])
+        message = part.close()
+    else:
+        message = writer.write(batch, 0, ["a", "b"])
+    sink.commit(batch, [message])
+    final = sink.final_path(batch, 0)
+    assert fs.read(final) == b"a\nb\n"  # one column of CSV: the same lines
+    assert fs.exists(fs.join(str(final).rsplit("/", 1)[0], "_SUCCESS"))
