@@ -11,6 +11,7 @@ n+1 over the same manifest entries and store every line exactly once.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,8 @@ class _Arrivals:
 
 class _CommitProbe:
     """Wraps ``FilesSink.commit``: notes each commit's thread and the log and manifest it
-    sees, and fails batch ``fail_at`` once."""
+    sees, and fails batch ``fail_at`` once, after batch ``fail_at + 1``'s file entered the
+    manifest (its plan runs beside this commit; in line it never would, and the wait ends)."""
 
     def __init__(self, ckpt: Path, fail_at: int | None):
         self.ckpt = ckpt
@@ -55,6 +57,10 @@ class _CommitProbe:
     def wrap(self, commit: Any) -> Any:
         def probe(sink: FilesSink, batch: BatchInfo, messages: list[Any]) -> None:
             n = batch.batch_id
+            if n == self.fail_at:  # behind, batch n+1's plan extends the manifest meanwhile
+                deadline = time.monotonic() + 10
+                while self.manifest_entries() < n + 2 and time.monotonic() < deadline:
+                    time.sleep(0.005)
             self.seen.append({
                 "batch": n,
                 "main": threading.current_thread() is threading.main_thread(),
