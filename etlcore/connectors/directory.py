@@ -314,6 +314,13 @@ class DirectorySource(Source):
     """One partition, ``"0"``; positions are manifest indexes; never exhausted."""
 
     input_retained: ClassVar[bool] = False  # processed files may be deleted (module docs)
+    # plan() lists the folder and appends to the manifest; a batch is the manifest's
+    # entries from the start it is given, and nothing here hears of commits (no
+    # on_batch_committed, no deletes: a file may go only after its batch's commit record).
+    # Planning n+1 before n's commit is durable extends the manifest early, which a
+    # driver killed before n+1's plan is logged leaves as in the serial loop: the
+    # restart replays n's logged ranges and plans n+1 over the same entries.
+    plans_ahead: ClassVar[bool] = True
 
     def __init__(self, config: DirectorySourceConfig, fs: FileSystem | None = None):
         self.config = config
