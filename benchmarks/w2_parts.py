@@ -14,7 +14,7 @@ window's row list to ``foreach_batch`` without copying it). Prints the best run 
 after a warm-up. At many keys nearly every record becomes a row, so the rows'
 share (and their fresh pages: the job keeps every row) is what grows with the keys.
 ``--rows compact`` has the windows emit the compact C row (``_fast/winrow_c.pyx``,
-one 64 B object) instead of the tree's ``WindowResult`` (``tumbling_window(rows=...)``
+one 48 B object) instead of the tree's ``WindowResult`` (``tumbling_window(rows=...)``
 on trees whose benchmark job says it, a patched row class on older ones);
 ``--keep-memory 0|1`` overrides the job's ``StreamingContext(keep_memory=...)``;
 ``--arenas N`` runs the driver with an arena cache of N installed by hand.

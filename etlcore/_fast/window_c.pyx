@@ -41,7 +41,7 @@ from etlcore._fast.rows cimport (
     etl_row_class_bare,
     make_row4,
 )
-from etlcore._fast.winrow_c cimport WindowRow, compact_rows, row_of
+from etlcore._fast.winrow_c cimport Span, WindowRow, compact_rows, row_of, span_of
 from etlcore._fast.times_c cimport int64_of, is_late, raise_top, time_us
 from etlcore._fast.values cimport acc_add
 
@@ -241,12 +241,12 @@ def rows(cls, pairs, start, end) -> list:
     cdef list out = [None] * len(items)
     cdef Py_ssize_t i
     cdef tuple pair
-    cdef double start_d, end_d
+    cdef Span span
     if cls is WindowRow:
-        start_d, end_d = start, end
+        span = span_of(start, end)
         for i in range(len(items)):
             pair = items[i]
-            out[i] = row_of(pair[0], start_d, end_d, pair[1])
+            out[i] = row_of(pair[0], span, pair[1])
         return out
     if not etl_row_class(cls):
         raise TypeError(f"rows: {cls!r} is not a tuple subclass or the compact WindowRow")

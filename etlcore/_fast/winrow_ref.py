@@ -1,7 +1,8 @@
 """Pure-Python twin of ``winrow_c.WindowRow``: the compact window row's behaviour.
 
-The compiled row keeps an int64 key and a float value unboxed in one 64 B
-object; this one keeps four slots. Both convert the window bounds to floats
+The compiled row keeps an int64 key and a float value unboxed in one 48 B
+object, the bounds in one object shared by the window's rows; this one keeps
+four slots. Both convert the window bounds to floats
 on construction and behave as the ``WindowResult`` NamedTuple did (fields by
 name and index, ``len``, unpacking, ``==``/``hash``/ordering equal to the plain
 tuple, ``repr``, pickling, ``_fields``/``_asdict``/``_replace``/``_make``), except

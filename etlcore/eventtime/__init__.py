@@ -48,7 +48,7 @@ def check_rows(rows: Any, key: str) -> str:
     """``rows`` if it names a window row kind; ConfigError naming ``key`` and the kinds otherwise."""
     if isinstance(rows, str) and rows in ROWS:
         return rows
-    raise ConfigError(key, "'tuple' (WindowResult NamedTuples) or 'compact' (one 64-byte "
+    raise ConfigError(key, "'tuple' (WindowResult NamedTuples) or 'compact' (one 48-byte "
                       "row object each, not a tuple: see sliding_window)", rows)
 
 
@@ -107,7 +107,7 @@ class EventTimeStream(Stream):
         every record under the key None; ``value=None`` aggregates the records
         themselves (fine for ``agg="count"``).
 
-        ``rows="compact"`` emits each result as one 64-byte object (an int key and
+        ``rows="compact"`` emits each result as one 48-byte object (an int key and
         the value kept unboxed) instead of the ``WindowResult`` NamedTuple: at a
         million keys per window that is half the memory and ~2.5x less time spent
         building rows. A compact row reads as the NamedTuple does (``.key``,

@@ -118,9 +118,9 @@ def test_row_bounds_are_numbers(row_type: type) -> None:
 
 
 def test_compiled_row_is_one_small_object() -> None:
-    """64 B, no GC header, whatever the key and value: the point of the type."""
+    """48 B, no GC header, whatever the key and value: the point of the type."""
     for key, value in ((7, 2.5), (7, -3), (2**70, 2**70), ("k", [1]), (True, None)):
-        assert sys.getsizeof(ROW_C(key, 0.0, 1.0, value)) == 64
+        assert sys.getsizeof(ROW_C(key, 0.0, 1.0, value)) == 48
     assert not gc.is_tracked(ROW_C(1, 0.0, 1.0, 2.0))
 
 
@@ -146,7 +146,7 @@ def test_compiled_row_holds_and_frees_its_objects() -> None:
 
 
 def test_kernel_built_rows_are_whole_and_hold_one_reference() -> None:
-    """Rows the C kernels allocate themselves (no ``tp_new``): 64 B, untracked, one
+    """Rows the C kernels allocate themselves (no ``tp_new``): 48 B, untracked, one
     reference each (the list's), their held keys and values freed with them."""
 
     class Obj:
@@ -162,11 +162,29 @@ def test_kernel_built_rows_are_whole_and_hold_one_reference() -> None:
     pairs = [(1, 2.5), (key, value), (counted, counted), (2, 7)]
     for rows in (store.rows(0, 0, ROW_C, 0.0, 1.0), window.rows(ROW_C, pairs, 0.0, 1.0)):
         assert rows == [(k, 0.0, 1.0, v) for k, v in pairs]
-        assert all(sys.getsizeof(r) == 64 and not gc.is_tracked(r) for r in rows)
+        assert all(sys.getsizeof(r) == 48 and not gc.is_tracked(r) for r in rows)
         assert [sys.getrefcount(r) for r in rows] == [3] * 4  # the list, r, the call
     del store, rows, pairs, key, value
     assert refs[0]() is None and refs[1]() is None
     assert sys.getrefcount(counted) == before
+
+
+def test_kernel_built_rows_keep_their_shared_bounds_alive() -> None:
+    """The rows of one window share one bounds object that only they hold: it must live
+    as long as the last of them (freed early, the floats made next reuse its block)."""
+    window = load("window", "c")
+    store = window.PaneStore(lambda old, new: old + new)
+    store.fold(list(range(500)), [0] * 500, [1.5] * 500, 10)
+    emitted = [store.rows(0, 0, ROW_C, 10.0, 20.0),
+               window.rows(ROW_C, [(k, 1.5) for k in range(500)], 10.0, 20.0)]
+    del store
+    for rows in emitted:
+        keep = rows[-1:]
+        del rows[:-1]
+        junk = [float(i) + 0.25 for i in range(10_000)]  # reuses any freed 32 B block
+        assert (keep[0].window_start, keep[0].window_end) == (10.0, 20.0)
+        assert keep[0][1:3] == (10.0, 20.0) and keep[0] == (499, 10.0, 20.0, 1.5)
+        del junk
 
 
 def test_row_unpickles_as_the_selected_window_result() -> None:
