@@ -3,9 +3,11 @@
 The directory source plans ahead: batch n+1's plan (a listing, the manifest extended)
 may run before batch n's commit is durable, so with a checkpoint the scheduler commits
 n (the files sink's renames, then its record) on the plan-log thread while n+1's tasks
-run. A commit that fails there leaves the manifest extended for n+1, n's commit and
-n+1's plan unlogged, and n+1's staged parts on disk; the restart must replay n, plan
-n+1 over the same manifest entries and store every line exactly once.
+run, and logs n+1's plan beside that commit. A commit that fails there leaves the
+manifest extended for n+1, n's commit record unwritten, n+1's plan logged (two past the
+last commit, which recovery drops: no sink acted on it) and n+1's staged parts on disk;
+the restart must replay n, plan n+1 again over the same manifest entries and store
+every line exactly once.
 """
 
 from __future__ import annotations
@@ -65,7 +67,6 @@ class _CommitProbe:
                 "batch": n,
                 "main": threading.current_thread() is threading.main_thread(),
                 "manifest": self.manifest_entries(),
-                "next_plan": (self.ckpt / "plans" / f"{n + 1:012d}.json").exists(),
             })
             if n == self.fail_at:
                 self.fail_at = None
@@ -110,11 +111,11 @@ def test_directory_to_files_commits_behind_and_a_failed_commit_converges(tmp_pat
     assert probe.seen and not any(s["main"] for s in probe.seen)  # on the plan-log thread
     failed = probe.seen[-1]
     assert failed["batch"] == FAILED_BATCH
-    # batch 3 was planned (its file in the manifest) and its tasks ran; neither batch 2's
-    # commit record nor batch 3's plan is in the log
-    assert failed["manifest"] == FAILED_BATCH + 2 and not failed["next_plan"]
+    # batch 3 was planned (its file in the manifest), its plan logged beside batch 2's
+    # commit and its tasks run; batch 2's commit record is not in the log
+    assert failed["manifest"] == FAILED_BATCH + 2
     assert not (ckpt / "commits" / f"{FAILED_BATCH:012d}.json").exists()
-    assert not (ckpt / "plans" / f"{FAILED_BATCH + 1:012d}.json").exists()
+    assert (ckpt / "plans" / f"{FAILED_BATCH + 1:012d}.json").exists()
     assert any((out / f"batch-{FAILED_BATCH + 1:012d}").glob(".*"))  # staged, not renamed
 
     _run(tmp_path, ckpt, out, arrivals, monkeypatch, _CommitProbe(ckpt, None))
