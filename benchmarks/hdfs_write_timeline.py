@@ -21,7 +21,6 @@ and etlcore-hdfs.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -99,18 +98,12 @@ def closes(client: Any, root: str, count: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--files", type=int, default=16)
-    p.add_argument("--mb", type=int, default=8, help="MB per file")
-    p.add_argument("--line", type=int, default=1000, help="bytes per line")
-    p.add_argument("--per-batch", type=int, default=4, help="files per batch")
+    p = tl.parser(__doc__)
     p.add_argument("--threads", type=int, default=8, help="HdfsCLI: files at once")
-    p.add_argument("--runs", type=int, default=3, help="runs of each side; the fastest shown")
     p.add_argument("--closes", type=int, default=0, help="also time this many one-file "
                    "CREATEs of 1 B, 8 MB and 32 MB")
     args = p.parse_args(argv)
-    job_args = argparse.Namespace(runner="local", workers=2, per_batch=args.per_batch,
-                                  partitions=1, split_mb=0)
+    job_args = tl.job_options(args)
 
     from hdfs import InsecureClient
 

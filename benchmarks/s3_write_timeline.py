@@ -219,17 +219,28 @@ def print_batches(trace: Trace, upload: str = "part ") -> None:
                       f"{thread[:20]:20} {w}")
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options both timelines take: the files written and the runs of each side."""
+    p = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
     p.add_argument("--files", type=int, default=16)
     p.add_argument("--mb", type=int, default=8, help="MB per file")
     p.add_argument("--line", type=int, default=1000, help="bytes per line")
     p.add_argument("--per-batch", type=int, default=4, help="files per batch")
-    p.add_argument("--concurrency", type=int, default=8, help="boto3: files at once")
     p.add_argument("--runs", type=int, default=3, help="runs of each side; the fastest shown")
+    return p
+
+
+def job_options(args: argparse.Namespace) -> argparse.Namespace:
+    """``filesystems.job``'s options for a timeline: the local runner, one partition."""
+    return argparse.Namespace(runner="local", workers=2, per_batch=args.per_batch,
+                              partitions=1, split_mb=0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser(__doc__)
+    p.add_argument("--concurrency", type=int, default=8, help="boto3: files at once")
     args = p.parse_args(argv)
-    job_args = argparse.Namespace(runner="local", workers=2, per_batch=args.per_batch,
-                                  partitions=1, split_mb=0)
+    job_args = job_options(args)
 
     import boto3
     from boto3.s3.transfer import TransferConfig
