@@ -130,13 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         warm.mkdir()
         (warm / "w.txt").write_text("warm-up\n")
         fsb.job("warm-up", str(warm), f"{base}/warm", job_args, tmp / "ckpt")
-        ours: list[tl.Run] = []
-        theirs: list[tl.Run] = []
-        for k in range(args.runs):  # in turns, so both see the same neighbours
-            theirs.append(tl.measured(raw))
-            ours.append(tl.measured(lambda k=k: fsb.job(f"write-{k}", str(src),
-                                                         f"{base}/out-{k}", job_args,
-                                                         tmp / "ckpt")))
+        ours, theirs = tl.in_turns(raw, lambda k: fsb.job(
+            f"write-{k}", str(src), f"{base}/out-{k}", job_args, tmp / "ckpt"), args.runs)
         best, raw_best = min(ours, key=lambda r: r.seconds), min(theirs, key=lambda r: r.seconds)
         mbs = total / MB
         print(f"{args.files} files x {args.mb} MB, {args.per_batch} per batch, load "

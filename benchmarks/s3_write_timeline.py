@@ -236,6 +236,18 @@ def job_options(args: argparse.Namespace) -> argparse.Namespace:
                               partitions=1, split_mb=0)
 
 
+def in_turns(raw: Callable[[], Any], job: Callable[[int], Any],
+             runs: int) -> tuple[list[Run], list[Run]]:
+    """``runs`` of the job (given the run's number) and of the raw transfer, in turns, so
+    both see the same neighbours: (the job's runs, the raw runs)."""
+    ours: list[Run] = []
+    theirs: list[Run] = []
+    for k in range(runs):
+        theirs.append(measured(raw))
+        ours.append(measured(lambda k=k: job(k)))
+    return ours, theirs
+
+
 def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__)
     p.add_argument("--concurrency", type=int, default=8, help="boto3: files at once")
@@ -276,13 +288,8 @@ def main(argv: list[str] | None = None) -> None:
         (warm / "w.txt").write_text("warm-up\n")
         fsb.job("warm-up", str(warm), f"s3://{bucket}/warm", job_args, tmp / "ckpt")
         raw()
-        ours: list[Run] = []
-        theirs: list[Run] = []
-        for k in range(args.runs):  # in turns, so both see the same neighbours
-            theirs.append(measured(raw))
-            ours.append(measured(lambda k=k: fsb.job(f"write-{k}", str(src),
-                                                      f"s3://{bucket}/out-{k}", job_args,
-                                                      tmp / "ckpt")))
+        ours, theirs = in_turns(raw, lambda k: fsb.job(
+            f"write-{k}", str(src), f"s3://{bucket}/out-{k}", job_args, tmp / "ckpt"), args.runs)
         best, raw_best = min(ours, key=lambda r: r.seconds), min(theirs, key=lambda r: r.seconds)
         mbs = total / MB
         print(f"{args.files} files x {args.mb} MB, {args.per_batch} per batch, load "
