@@ -131,6 +131,15 @@ class HDFS(MavenService):
             "dfs.namenode.safemode.extension": "0",
             # listings page every 100 entries (default 1000), so tests exercise paging
             "dfs.ls.limit": "100",
+            # WebHDFS writes go through the DataNode's own HDFS client, whose close asks the
+            # NameNode to complete the file; about half the time the DataNode's report of
+            # the block has not arrived yet, and the client waits this long before asking
+            # again (default 400 ms, which then dominated every write benchmark: see
+            # benchmarks/README.md, "HDFS: the 400 ms close"). With one DataNode and
+            # replication 1 the NameNode cannot close on a committed block
+            # (dfs.namenode.file.close.num-committed-allowed needs more expected replicas
+            # than the minimum), so the retry is what can be shortened.
+            "dfs.client.block.write.locateFollowingBlock.initial.delay.ms": "20",
         }
         defines = [arg for k, v in settings.items() for arg in ("-D", f"{k}={v}")]
         fmt = [] if self._formatted.exists() else ["-format"]
