@@ -28,7 +28,7 @@ cdef class KeyTable:
     cdef list objs         # slot -> accumulator object when tag is T_OBJ; None until one is
     cdef int64_t* ikeys    # slot -> the int64 key (M_INT) or the str key's hash (M_STR)
     cdef int fresh_tag     # a new slot's accumulator tag (set by the owner: HashAgg)
-    # C key index while mode is M_INT or M_STR: inttable.pxd, 16-byte cells
+    # C key index while mode is M_INT or M_STR: inttable.pxd, 8-byte cells over ikeys
     cdef int mode
     cdef IntTable table
     # generic key index in M_DICT: key -> slot

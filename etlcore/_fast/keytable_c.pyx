@@ -3,7 +3,8 @@
 
 ``KeyTable`` is the base class of ``hashagg_c.HashAgg``, which adds the reducer's
 folds; window_c, sliding_c and session_table_c reach both through ``HashAgg``. Keys
-are indexed by the C table of ``inttable.pxd`` (16-byte cells: key or hash, slot)
+are indexed by the C table of ``inttable.pxd`` (8-byte cells: a tag of the key or
+hash, and the slot; the key or hash itself is ``ikeys[slot]``)
 while every key is an exact int64 (held as a C int64, boxed only when emitted:
 ``key_at``) or every key an exact str (its cached, seeded hash; equal strs
 compare by memcmp), and by a dict (``1 == 1.0``) from the first key that breaks
@@ -19,13 +20,15 @@ from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.object cimport PyObject_Hash
 from cpython.ref cimport PyObject
 from cpython.unicode cimport PyUnicode_CheckExact
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t
 
 from etlcore._fast.inttable cimport (
     IT_EMPTY,
+    IT_MAX_SLOT,
     IT_TOMB,
     IntTable,
     it_cap_for,
+    it_drop_slot,
     it_free,
     it_get,
     it_home,
@@ -34,6 +37,7 @@ from etlcore._fast.inttable cimport (
     it_put_new,
     it_rebuild,
     it_setdefault,
+    it_tag,
 )
 from etlcore._fast.values cimport T_DEAD, T_UNSET, str_eq
 
@@ -80,6 +84,10 @@ cdef class KeyTable:
         cdef int64_t* ikeys
         if cap <= self.cap:
             return 0
+        if cap > <Py_ssize_t>IT_MAX_SLOT + 1:  # the C index's slots are int32
+            cap = <Py_ssize_t>IT_MAX_SLOT + 1
+            if cap <= self.cap:
+                raise OverflowError("KeyTable: more than 2**31 keys")
         accs = <Acc*>PyMem_Realloc(self.accs, cap * sizeof(Acc))
         if accs == NULL:
             raise MemoryError()
@@ -97,7 +105,7 @@ cdef class KeyTable:
         if self.size or n <= 0:
             return 0
         if it_cap_for(n) > self.table.cap:
-            it_rebuild(&self.table, n)
+            it_rebuild(&self.table, self.ikeys, 1, n)
         self.grow(n)
         return 0
 
@@ -115,7 +123,7 @@ cdef class KeyTable:
         if self.size == self.cap:
             self.grow(grown(self.cap))
         self.mode = M_INT
-        s = <Py_ssize_t>it_setdefault(&self.table, x, self.size)
+        s = <Py_ssize_t>it_setdefault(&self.table, self.ikeys, 1, x, self.size)
         if s == self.size:
             self.ikeys[s] = x
             self.init_slot(s)
@@ -130,6 +138,7 @@ cdef class KeyTable:
         cdef Py_ssize_t tomb = -1
         cdef Py_ssize_t s
         cdef PyObject* held
+        cdef uint32_t tag = it_tag(h)
         while True:
             s = <Py_ssize_t>t.cells[j].v
             if s == IT_EMPTY:
@@ -137,7 +146,7 @@ cdef class KeyTable:
             if s == IT_TOMB:
                 if tomb < 0:
                     tomb = j
-            elif t.cells[j].k == h:
+            elif t.cells[j].tag == tag and self.ikeys[s] == h:
                 held = PyList_GET_ITEM(self.keys, s)
                 if held == <PyObject*>key or str_eq(held, <PyObject*>key):
                     return s
@@ -151,11 +160,11 @@ cdef class KeyTable:
         self.ikeys[s] = h
         self.init_slot(s)
         if tomb >= 0:
-            t.cells[tomb].k = h
-            t.cells[tomb].v = s
+            t.cells[tomb].tag = tag
+            t.cells[tomb].v = <int32_t>s
             t.used += 1
         else:
-            it_make_room(t)
+            it_make_room(t, self.ikeys, 1)
             it_put_new(t, h, s)
         return s
 
@@ -168,7 +177,7 @@ cdef class KeyTable:
             return self.slot_for_int(k)
         if self.mode != M_INT:
             return -1
-        return <Py_ssize_t>it_get(&self.table, k)
+        return <Py_ssize_t>it_get(&self.table, self.ikeys, 1, k)
 
     @cython.final
     cdef int to_dict_mode(self) except -1:
@@ -246,7 +255,7 @@ cdef class KeyTable:
             if PyLong_CheckExact(key):
                 x = PyLong_AsLongLongAndOverflow(key, &overflow)
                 if overflow == 0:
-                    return <Py_ssize_t>it_get(&self.table, x)
+                    return <Py_ssize_t>it_get(&self.table, self.ikeys, 1, x)
         if mode != M_DICT:
             self.to_dict_mode()
         found = PyDict_GetItemWithError(self.index, key)
@@ -255,19 +264,10 @@ cdef class KeyTable:
     @cython.final
     cdef int discard(self, Py_ssize_t s) except -1:
         """Forget the key of slot ``s``; compact once most slots are dead."""
-        cdef IntTable* t = &self.table
-        cdef Py_ssize_t mask, j
         if self.mode == M_DICT:
             del self.index[self.keys[s]]
         else:  # the cell holding slot s, on the probe path of its key (or hash)
-            mask = t.cap - 1
-            j = it_home(t, self.ikeys[s])
-            while t.cells[j].v != IT_EMPTY:
-                if t.cells[j].v == s:
-                    t.cells[j].v = IT_TOMB
-                    t.used -= 1
-                    break
-                j = (j + 1) & mask
+            it_drop_slot(&self.table, self.ikeys[s], s)
         if self.mode != M_INT:
             self.keys[s] = None
         self.put_obj(s, None)

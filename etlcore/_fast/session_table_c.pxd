@@ -11,6 +11,11 @@ from etlcore._fast.inttable cimport IntTable
 from etlcore._fast.session_types cimport M_INT, Sess, Slot
 
 
+cdef inline Py_ssize_t slot_stride() noexcept nogil:
+    """int64s from one slot's ``ikey`` to the next's (a Slot holds int64s: a multiple of 8 B)."""
+    return sizeof(Slot) // sizeof(int64_t)
+
+
 cdef class SessionTable:
     cdef int64_t gap
     cdef object reducer
@@ -43,6 +48,10 @@ cdef class SessionTable:
     cdef Py_ssize_t dict_slot(self, object key) except -1
     cdef Py_ssize_t slot_of(self, object key) except -1
     cdef int release(self, Py_ssize_t slot) except -1
+
+    cdef inline const int64_t* ikeys(self) noexcept:
+        """The slots' int keys as the C table reads them: ``ikeys()[slot * slot_stride()]``."""
+        return &self.slots[0].ikey if self.slots != NULL else NULL
 
     cdef inline object key_of(self, Py_ssize_t slot):
         """The slot's key; an int key is made afresh (holding the first one seen would cost a

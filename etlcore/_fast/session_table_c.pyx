@@ -31,7 +31,7 @@ from libc.string cimport memmove
 
 from etlcore._fast.expiryheap cimport Entry, eh_free, eh_pop, eh_push
 from etlcore._fast.hashagg_c cimport HashAgg, Val, classify
-from etlcore._fast.inttable cimport it_free, it_get, it_init, it_pop, it_setdefault
+from etlcore._fast.inttable cimport it_drop_slot, it_free, it_get, it_init, it_setdefault
 from etlcore._fast.session_types cimport M_DICT, M_INT, M_NEW, Sess, Slot, grow
 from etlcore._fast.times_c cimport int64_of
 
@@ -99,7 +99,7 @@ cdef class SessionTable:
 
     cdef inline Py_ssize_t int_slot(self, int64_t k, PyObject* key) except -1:
         """The slot of int key ``k`` (``key`` is its object), made on first sight."""
-        cdef Py_ssize_t slot = <Py_ssize_t>it_get(&self.table, k)
+        cdef Py_ssize_t slot = <Py_ssize_t>it_get(&self.table, self.ikeys(), slot_stride(), k)
         if slot >= 0:
             if self.slots[slot].n == 0:  # a finished key is back: seen anew, as a new key
                 self.slots[slot].seq = self.next_seq
@@ -110,7 +110,7 @@ cdef class SessionTable:
             return slot
         slot = self.new_slot(None)  # the key is its int64: a row makes its int afresh
         self.slots[slot].ikey = k
-        it_setdefault(&self.table, k, slot)
+        it_setdefault(&self.table, self.ikeys(), slot_stride(), k, slot)
         return slot
 
     cdef int free_dormant(self) except -1:
@@ -118,7 +118,7 @@ cdef class SessionTable:
         cdef Py_ssize_t slot
         for slot in range(self.nslots):
             if self.slots[slot].used and self.slots[slot].n == 0:
-                it_pop(&self.table, self.slots[slot].ikey)
+                it_drop_slot(&self.table, self.slots[slot].ikey, slot)
                 self.free_slot(slot)
         self.ndormant = 0
         return 0

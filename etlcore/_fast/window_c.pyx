@@ -19,7 +19,6 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.ref cimport Py_INCREF, PyObject
 from cpython.tuple cimport PyTuple_Check, PyTuple_CheckExact, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from libc.stdint cimport int64_t, uint64_t
-from libc.string cimport memset
 
 from etlcore._fast.fields cimport F_INDEX, F_KEY, F_LIST, F_NONE, F_RECORD, read_field
 from etlcore._fast.hashagg_c cimport (
@@ -32,7 +31,7 @@ from etlcore._fast.hashagg_c cimport (
     Val,
     classify,
 )
-from etlcore._fast.inttable cimport ICell, it_cap_for, it_home
+from etlcore._fast.inttable cimport ICell, it_cap_for, it_clear, it_home, it_tag
 from etlcore._fast.keytable_c cimport M_INT, M_NEW
 from etlcore._fast.rows cimport (
     etl_list_alloc,
@@ -221,10 +220,8 @@ cdef bint recyclable(HashAgg agg):
 
 cdef int reset(HashAgg agg) except -1:
     """Empty a ``recyclable`` aggregator, keeping its table and slot arrays: every cell
-    back to IT_EMPTY (-1: all bytes 0xFF), no slot in use, no key mode yet."""
-    memset(agg.table.cells, 0xFF, agg.table.cap * sizeof(ICell))
-    agg.table.fill = 0
-    agg.table.used = 0
+    back to IT_EMPTY (``it_clear``), no slot in use, no key mode yet."""
+    it_clear(&agg.table)
     agg.size = 0
     agg.live = 0
     agg.mode = M_NEW
@@ -458,9 +455,9 @@ cdef class PaneStore:
                 if p.kobj == NULL:
                     etl_prefetch(&agg.table.cells[it_home(&agg.table, p.key)])
                 p = &ev[j + PREFETCH // 2]  # its cell is on the way: fetch its slot too
-                if p.kobj == NULL:
+                if p.kobj == NULL:  # a matching tag: most likely its slot (a hint only)
                     c = &agg.table.cells[it_home(&agg.table, p.key)]
-                    if c.k == p.key and 0 <= c.v < agg.cap:
+                    if c.tag == it_tag(p.key) and 0 <= c.v < agg.cap:
                         etl_prefetch(&agg.accs[c.v])
             if e.kobj != NULL:
                 s = agg.slot_for(<object>e.kobj)

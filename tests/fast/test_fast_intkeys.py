@@ -52,6 +52,22 @@ def test_a_non_int_key_falls_back_to_the_generic_table(data: list, odd: Any, at:
     assert same(keyed(c), keyed(ref))
 
 
+def test_keys_sharing_a_table_tag_are_kept_apart() -> None:
+    # keys equal in their low 32 bits share the C cell's tag; panes recycle their tables
+    keys = [5 + j * 2**32 for j in range(-300, 300)] + [5, 5 + 2**33]
+    data = [(k, float(i % 7)) for i, k in enumerate(keys)] + [(k, 0.5) for k in keys[::5]]
+    c = HC.HashAgg("sum")
+    c.add_pairs(data)
+    assert same(c.results(), HREF.combine(data, "sum"))
+    store, ref = WC.PaneStore("sum"), WREF.PaneStore("sum")
+    for pane in range(3):  # a dropped pane's table serves the next one (fold recycles it)
+        part = data[pane::2]
+        for s in (store, ref):
+            s.fold([k for k, _ in part], [pane * 10] * len(part), [v for _, v in part], 10)
+            s.drop_before(pane)
+        assert same(store.merge_range(pane, pane), ref.merge_range(pane, pane))
+
+
 def test_growth_and_rehash_keep_first_seen_order() -> None:
     keys = [(i * 2654435761) % (2**61) - 2**60 for i in range(60_000)]  # both signs, scattered
     data = [(k, 1.5) for k in keys] + [(k, 0.25) for k in keys[::7]]

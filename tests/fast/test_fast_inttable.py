@@ -98,3 +98,21 @@ def test_growth_deletion_and_tombstone_reuse(inttable: ModuleType) -> None:
         m.compact()
         assert m.capacity == 16384  # n live at load <= 1/2
     assert sorted(m.items()) == sorted((k * 7919, k + n) for k in range(-n + 1, n, 2))
+
+
+def test_keys_sharing_a_tag_stay_apart(inttable: ModuleType) -> None:
+    # the C cells hold 32 bits of k * 2**64/phi: keys equal in their low 32 bits share it,
+    # so every match has to be confirmed against the key itself
+    keys = [7 + j * 2**32 for j in range(-60, 60)]
+    m = inttable.IntMap()
+    for i, k in enumerate(keys):
+        assert m.setdefault(k, i) == i
+    for k in keys[::3]:
+        m.pop(k)
+    for i, k in enumerate(keys):
+        assert m.get(k) == (None if i % 3 == 0 else i)
+    assert 7 + 61 * 2**32 not in m
+    for i, k in enumerate(keys[::3]):  # back into the tombstones, among their namesakes
+        m[k] = 1000 + i
+    assert sorted(m.items()) == sorted(
+        [(k, i) for i, k in enumerate(keys) if i % 3] + [(k, 1000 + i) for i, k in enumerate(keys[::3])])
