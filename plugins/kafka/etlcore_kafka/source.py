@@ -186,13 +186,15 @@ class KafkaSource(Source):
         A job catching up on a backlog plans ``start + max_records`` batch after batch:
         while an end seen less than a second ago already covers that, the plan takes it
         without a broker round trip (an end only moves forward; the lag shown is then
-        up to a second old).
+        up to a second old). The backlog's last step takes the rest of that end the
+        same way (what arrived since comes in the next batch, whose plan, starting at
+        the seen end, asks): W5's last data batch asked the broker for an end it knew.
         """
         if max_records is not None:
             seen = self._seen.get(partition)
-            if (seen is not None and seen[0] >= int(start) + max_records
+            if (seen is not None and seen[0] > int(start)
                     and time.monotonic() - seen[1] < _SEEN_FRESH):
-                return int(start) + max_records
+                return min(seen[0], int(start) + max_records)
         end = self._end(partition)
         self._high[partition] = end
         self._seen[partition] = (end, time.monotonic())

@@ -364,8 +364,9 @@ class _Counting:
 
 def test_a_backlog_is_planned_from_a_recent_end_without_asking_again(
         kafka_bootstrap: str, topics: Callable[..., str]) -> None:
-    """While an end seen under a second ago covers ``start + max_records``, the plan is that
-    (no broker round trip); past it, or once it is old, the broker is asked again."""
+    """While an end seen under a second ago is past the start, the plan is up to it, at most
+    ``max_records`` on (no broker round trip); at it, or once it is old, the broker is
+    asked again."""
     topic = topics(partitions=1)
     produce_json(kafka_bootstrap, topic, [{"id": i} for i in range(25)])
     source = _source(kafka_bootstrap, topic)
@@ -375,10 +376,11 @@ def test_a_backlog_is_planned_from_a_recent_end_without_asking_again(
         assert source.plan(part, 0, 10) == 10 and counting.asked == 1
         assert source.plan(part, 10, 10) == 20 and counting.asked == 1  # 25 seen covers 20
         assert source.lag(part, 20) == 5
-        assert source.plan(part, 20, 10) == 25 and counting.asked == 2  # 30 > 25: asked
+        assert source.plan(part, 20, 10) == 25 and counting.asked == 1  # the rest of 25
         produce_json(kafka_bootstrap, topic, [{"id": i} for i in range(25, 40)])
+        assert source.plan(part, 25, 10) == 35 and counting.asked == 2  # at 25 seen: asked
         source._seen[part] = (40, time.monotonic() - 2.0)  # an end seen too long ago
-        assert source.plan(part, 25, 10) == 35 and counting.asked == 3
+        assert source.plan(part, 35, 10) == 40 and counting.asked == 3
         assert source.plan(part, 0, None) == 40 and counting.asked == 4  # no step: asked
     finally:
         source._consumer = counting.consumer
