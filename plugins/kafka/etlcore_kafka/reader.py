@@ -31,6 +31,7 @@ __all__ = ["KafkaReader", "consumer_conf"]
 _JSON = JsonDecoder()  # untyped keys and values: any JSON, integers of any size
 _VALUE, _ERROR, _OFFSET = (confluent_kafka.Message.value, confluent_kafka.Message.error,
                            confluent_kafka.Message.offset)  # C methods, for map()
+_CLOSE = confluent_kafka.Consumer.close
 log = logging.getLogger("etlcore.kafka")
 
 _FETCH = 10_000  # messages per consume() call: large calls amortise the C boundary
@@ -147,8 +148,12 @@ class KafkaReader(SourceReader):
         self._starting.clear()
         with self._lock:
             parts, self._parts = self._parts, {}
-        for part in parts.values():
-            part.consumer.close()
+        consumers = [part.consumer for part in parts.values()]
+        if len(consumers) > 1:  # side by side: each waits for its client's threads to end
+            with ThreadPoolExecutor(len(consumers), thread_name_prefix="kafka-close") as closing:
+                list(closing.map(_CLOSE, consumers))  # raises the first error, after all closed
+        elif consumers:
+            consumers[0].close()
 
     def read(self, partition: str, start: Position, end: Position) -> list[Any]:
         """Exactly the records at offsets ``[start, end)``, decoded."""
