@@ -31,6 +31,7 @@ __all__ = ["KafkaReader", "consumer_conf"]
 _JSON = JsonDecoder()  # untyped keys and values: any JSON, integers of any size
 _VALUE, _ERROR, _OFFSET = (confluent_kafka.Message.value, confluent_kafka.Message.error,
                            confluent_kafka.Message.offset)  # C methods, for map()
+_CLOSE = confluent_kafka.Consumer.close
 log = logging.getLogger("etlcore.kafka")
 
 _FETCH = 10_000  # messages per consume() call: large calls amortise the C boundary
@@ -69,12 +70,16 @@ class KafkaReader(SourceReader):
         self._lock = threading.Lock()
         self._stop = threading.Event()  # close() from another thread ends a waiting read
         self._engine_stop = threading.Event()  # the engine's hard stop (ReaderContext)
-        self._hints: dict[str, int] = {}  # partition -> where its first read will start
+        self._shipped = False  # pickled: its copies read elsewhere, so hints start nothing here
+        self._opened = False
         self._starting: dict[str, Future[Any]] = {}  # partition -> its consumer, being started
         self._pool: ThreadPoolExecutor | None = None  # starts hinted consumers side by side
         self._values = config.value_decoder() if config.value_schema is not None else _JSON
 
     def __reduce__(self) -> tuple[Any, ...]:
+        # A runner that ships the job (processes, spark) pickles it before the first plan:
+        # the reader left here then reads nothing and must not start consumers on hints
+        self._shipped = True
         return KafkaReader, (self.config,)
 
     def __repr__(self) -> str:
@@ -82,30 +87,39 @@ class KafkaReader(SourceReader):
 
     def open(self, ctx: ReaderContext) -> None:
         self.name = ctx.name
-        self._conf = consumer_conf(self.config, ctx.name)
+        self._conf = consumer_conf(self.config, ctx.name)  # consumers started on hints stay
         self._stop.clear()
         self._engine_stop = ctx.stop_event
-        hints, self._hints = self._hints, {}
-        for partition, start in hints.items():
-            self.prepare(partition, start)
+        self._opened = True
+
+    def close_unopened(self) -> None:
+        """Close consumers started on hints by a reader that was never opened (its job ended
+        before its first task); the source calls it when it closes."""
+        if not self._opened:
+            self.close()
 
     def prepare(self, partition: str, start: int) -> None:
         """The planning source's word that a read of ``partition`` will start at ``start``.
 
         Only a reader in the planner's own process hears it (one shipped to a worker
-        pickles as its config). A partition this reader has no consumer for gets one
-        started on a thread, assigned at ``start`` (its read waits for it): on the
-        local runner a batch's tasks read the partitions one after the other, so the
-        first batch started each consumer only when the one before had its records
-        (60-120 ms each); now they all start and fetch at once. Before ``open`` the
-        hint is kept for it. A hint that turns out wrong costs a consumer: the read
-        starts a new one at its own start, as always.
+        pickles as its config, and the original then ignores hints). A partition this
+        reader has no consumer for gets one started on a thread, assigned at ``start``
+        (its read waits for it): on the local runner a batch's tasks read the
+        partitions one after the other, so the first batch started each consumer only
+        when the one before had its records (60-120 ms each); now they all start and
+        fetch at once. Before ``open`` too: the engine opens a reader at its first
+        task, after the first plan, and a job's first records came ~110-230 ms after
+        its consumers started (connect, metadata, a 1 MB first fetch of each
+        partition parsed), so starting them as the first plan is made, not when its
+        tasks run, takes the planning off that wait. The consumer's settings are
+        then made with the source's name, which ``open`` gives again. A hint that
+        turns out wrong costs a consumer: the read starts a new one at its own start.
         """
-        if not self._conf:
-            self._hints[partition] = start
+        if (self._shipped or partition in self._parts or partition in self._starting
+                or self._stopping()):
             return
-        if partition in self._parts or partition in self._starting or self._stopping():
-            return
+        if not self._conf:  # before open: KafkaSource.reader() named it as open will
+            self._conf = consumer_conf(self.config, self.name)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kafka-start")
         self._starting[partition] = self._pool.submit(self._start, partition, start)
@@ -134,8 +148,12 @@ class KafkaReader(SourceReader):
         self._starting.clear()
         with self._lock:
             parts, self._parts = self._parts, {}
-        for part in parts.values():
-            part.consumer.close()
+        consumers = [part.consumer for part in parts.values()]
+        if len(consumers) > 1:  # side by side: each waits for its client's threads to end
+            with ThreadPoolExecutor(len(consumers), thread_name_prefix="kafka-close") as closing:
+                list(closing.map(_CLOSE, consumers))  # raises the first error, after all closed
+        elif consumers:
+            consumers[0].close()
 
     def read(self, partition: str, start: Position, end: Position) -> list[Any]:
         """Exactly the records at offsets ``[start, end)``, decoded."""

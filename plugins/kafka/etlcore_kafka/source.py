@@ -62,6 +62,7 @@ class KafkaSource(Source):
         self._warned_missing: set[str] = set()
         self._high: dict[str, int] = {}  # partition -> high watermark at its last plan
         self._ends: dict[str, tuple[int, float]] = {}  # partition -> (end, when asked)
+        self._lows: dict[str, tuple[int, float]] = {}  # partition -> (low watermark, when)
         self._seen: dict[str, tuple[int, float]] = {}  # partition -> (end planned, when)
         self._pool: ThreadPoolExecutor | None = None
         self._readers: weakref.WeakSet[KafkaReader] = weakref.WeakSet()
@@ -83,9 +84,12 @@ class KafkaSource(Source):
             pool.shutdown(wait=True)
         if consumer is not None:
             consumer.close()
+        for reader in list(self._readers):  # consumers started on hints of a job that ended
+            reader.close_unopened()            # before their reader's first task
 
     def reader(self) -> KafkaReader:
         reader = KafkaReader(self.config)
+        reader.name = self.name  # the name its open() will be given: it may start before
         self._readers.add(reader)  # hinted by plan() if it reads in this process
         return reader
 
@@ -153,20 +157,27 @@ class KafkaSource(Source):
             offset = OFFSET_END
         else:
             offset = OFFSET_BEGINNING
-        low, high = self._watermarks(partition)
-        if offset == OFFSET_END:
-            return high
-        if offset == OFFSET_BEGINNING:
-            return low
-        return offset
+        ready, end = self._lows.pop(partition, None), self._ends.get(partition)
+        if ready is not None and end is not None and time.monotonic() - ready[1] < _ENDS_FRESH:
+            low, high = ready[0], end[0]
+        else:
+            low, high = self._ask_all(partition)
+            self._ends[partition] = (high, time.monotonic())  # for its plan, next
+        position = high if offset == OFFSET_END else low if offset == OFFSET_BEGINNING else offset
+        if high > position:  # the first plan starts here: its reader may start fetching
+            self._hint(partition, position)
+        return position
+
+    def _hint(self, partition: str, start: int) -> None:
+        for reader in list(self._readers):
+            reader.prepare(partition, start)
 
     def plan(self, partition: str, start: Position, max_records: int | None) -> int:
         """Up to the partition's end now (LSO under read_committed), at most max_records on;
         a reader of this process hears where the range starts (:meth:`KafkaReader.prepare`)."""
         end = self._plan(partition, start, max_records)
         if end > int(start):
-            for reader in list(self._readers):
-                reader.prepare(partition, int(start))
+            self._hint(partition, int(start))
         return end
 
     def _plan(self, partition: str, start: Position, max_records: int | None) -> int:
@@ -175,13 +186,15 @@ class KafkaSource(Source):
         A job catching up on a backlog plans ``start + max_records`` batch after batch:
         while an end seen less than a second ago already covers that, the plan takes it
         without a broker round trip (an end only moves forward; the lag shown is then
-        up to a second old).
+        up to a second old). The backlog's last step takes the rest of that end the
+        same way (what arrived since comes in the next batch, whose plan, starting at
+        the seen end, asks): W5's last data batch asked the broker for an end it knew.
         """
         if max_records is not None:
             seen = self._seen.get(partition)
-            if (seen is not None and seen[0] >= int(start) + max_records
+            if (seen is not None and seen[0] > int(start)
                     and time.monotonic() - seen[1] < _SEEN_FRESH):
-                return int(start) + max_records
+                return min(seen[0], int(start) + max_records)
         end = self._end(partition)
         self._high[partition] = end
         self._seen[partition] = (end, time.monotonic())
@@ -205,18 +218,26 @@ class KafkaSource(Source):
         ready = self._ends.pop(partition, None)
         if ready is not None and time.monotonic() - ready[1] < _ENDS_FRESH:
             return ready[0]
+        return self._ask_all(partition)[1]
+
+    def _ask_all(self, partition: str) -> tuple[int, int]:
+        """``partition``'s low and high watermarks, every other listed partition's asked for
+        in parallel and kept for its own plan (``_ends``) and initial position (``_lows``):
+        a new job's first plan asked for each partition's start and then its end, one
+        round trip after the other."""
         others = [p for p in self._listing if p != partition]
         if not others:
-            return self._watermarks(partition)[1]
+            return self._watermarks(partition)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kafka-plan")
         futures = {p: self._pool.submit(self._watermarks, p) for p in others}
-        end = self._watermarks(partition)[1]
+        asked = self._watermarks(partition)
         now = time.monotonic()
         for p, fut in futures.items():
             with contextlib.suppress(Exception):  # that partition's own plan() retries, raising
-                self._ends[p] = (fut.result()[1], now)
-        return end
+                low, high = fut.result()
+                self._ends[p], self._lows[p] = (high, now), (low, now)
+        return asked
 
     def on_batch_committed(self, positions: dict[str, Position]) -> None:
         """Commit the batch's end offsets to ``group_id`` (best effort: monitoring only)."""

@@ -364,8 +364,9 @@ class _Counting:
 
 def test_a_backlog_is_planned_from_a_recent_end_without_asking_again(
         kafka_bootstrap: str, topics: Callable[..., str]) -> None:
-    """While an end seen under a second ago covers ``start + max_records``, the plan is that
-    (no broker round trip); past it, or once it is old, the broker is asked again."""
+    """While an end seen under a second ago is past the start, the plan is up to it, at most
+    ``max_records`` on (no broker round trip); at it, or once it is old, the broker is
+    asked again."""
     topic = topics(partitions=1)
     produce_json(kafka_bootstrap, topic, [{"id": i} for i in range(25)])
     source = _source(kafka_bootstrap, topic)
@@ -375,10 +376,11 @@ def test_a_backlog_is_planned_from_a_recent_end_without_asking_again(
         assert source.plan(part, 0, 10) == 10 and counting.asked == 1
         assert source.plan(part, 10, 10) == 20 and counting.asked == 1  # 25 seen covers 20
         assert source.lag(part, 20) == 5
-        assert source.plan(part, 20, 10) == 25 and counting.asked == 2  # 30 > 25: asked
+        assert source.plan(part, 20, 10) == 25 and counting.asked == 1  # the rest of 25
         produce_json(kafka_bootstrap, topic, [{"id": i} for i in range(25, 40)])
+        assert source.plan(part, 25, 10) == 35 and counting.asked == 2  # at 25 seen: asked
         source._seen[part] = (40, time.monotonic() - 2.0)  # an end seen too long ago
-        assert source.plan(part, 25, 10) == 35 and counting.asked == 3
+        assert source.plan(part, 35, 10) == 40 and counting.asked == 3
         assert source.plan(part, 0, None) == 40 and counting.asked == 4  # no step: asked
     finally:
         source._consumer = counting.consumer
@@ -387,20 +389,26 @@ def test_a_backlog_is_planned_from_a_recent_end_without_asking_again(
 
 def test_a_reader_in_the_planners_process_starts_every_planned_partition_at_once(
         kafka_bootstrap: str, topics: Callable[..., str]) -> None:
-    """Plans tell the source's own readers where each range starts: they start those
-    consumers at open (or at once, once open), so partitions fetch side by side; a wrong
-    hint only costs a consumer, and a reader shipped elsewhere hears nothing."""
+    """A new job's first plan tells the source's own readers where each range starts (at
+    the initial position, then at each plan): they start those consumers at once, before
+    open, so partitions fetch side by side while the driver plans; a wrong hint only costs
+    a consumer; a reader pickled for a worker hears nothing, and the source closes what an
+    unopened reader started. The first plan asks each partition's watermarks once."""
     topic = topics(partitions=3)
     produce_json(kafka_bootstrap, topic, [{"id": i} for i in range(90)])  # ~30 a partition
     source = _source(kafka_bootstrap, topic)
     parts = source.partitions()
-    local = source.reader()
-    shipped = pickle.loads(pickle.dumps(local))
-    ends = {p: source.plan(p, 0, 4) for p in parts}
-    assert ends == {p: 4 for p in parts}
-    assert local._hints == {p: 0 for p in parts} and shipped._hints == {}
+    local, idle, shipped = source.reader(), source.reader(), source.reader()
+    copy = pickle.loads(pickle.dumps(shipped))  # a runner that ships the job pickles it
+    counting = source._consumer = _Counting(source._consumer)
+    starts = {p: source.initial_position(p) for p in parts}
+    ends = {p: source.plan(p, starts[p], 4) for p in parts}
+    source._consumer = counting.consumer
+    assert starts == {p: 0 for p in parts} and ends == {p: 4 for p in parts}
+    assert counting.asked == len(parts)  # in parallel, kept for the other starts and ends
+    assert sorted(local._starting) == sorted(parts)  # consumers starting before open
+    assert not shipped._starting and not copy._starting
     local.open(ReaderContext("kafka-test", "split-job"))
-    assert sorted(local._starting) == sorted(parts)  # consumers starting before any read
     for p in parts:
         local._started(p)
     assert sorted(local._parts) == sorted(parts)
@@ -411,6 +419,10 @@ def test_a_reader_in_the_planners_process_starts_every_planned_partition_at_once
     consumer = local._parts[parts[0]].consumer
     assert local.read(parts[0], 2, ends[parts[0]]) == first[0][2:]  # a replay: new consumer
     assert local._parts[parts[0]].consumer is not consumer
+    for p in parts:
+        idle._started(p)
+    assert sorted(idle._parts) == sorted(parts)
     local.close()
     source.close()
+    assert not idle._parts  # never opened: closed with the source
 
