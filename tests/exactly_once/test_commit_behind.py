@@ -20,7 +20,7 @@ import pytest
 from etlcore import StreamingContext
 from etlcore.batch import BatchInfo
 from etlcore.connectors.queue import MemorySink, MemorySinkConfig
-from etlcore.scheduler import NO_COMMIT_BEHIND
+from etlcore.pipelining import NO_COMMIT_BEHIND
 
 
 class _LogProbe(MemorySink):
