@@ -3,19 +3,23 @@
 The scheduler (:mod:`etlcore.scheduler`) runs one batch after the other; this module
 holds the two ways it lets neighbouring batches overlap, and when each applies.
 
-Committing behind. With a checkpoint whose plans are logged beside the tasks, every
-source ``plans_ahead`` and every output a sink (no ``foreach_batch``, which runs user
-code on the driver's thread), batch n's commit (every sink's ``commit``, then its commit
-record) runs on a commit-log thread while the driver plans batch n+1, logs its plan and
-runs its tasks; the sinks' transactions and the commit record's fsyncs were a fifth of a
-Kafka batch (W5). That thread commits one batch after the other, each only once its plan
-is durable and only if the commit before it succeeded, so no sink commits n+1 before n's
-commit record is on disk. Batch n+1's plan may be on disk before n's commit record (it
-is written beside n's commit, as beside n+1's tasks): recovery then finds two plans past
-the last commit and drops the later one, which nothing acted on (``Checkpoint.recover``).
-The driver waits for n's commit after n+1's tasks and before n+1's commit or plan n+2,
-so at most one commit is in flight and at most two plans are past the last commit; the
-sources' ``on_batch_committed(n)`` runs then, after the record is durable. Batch n's
+Committing behind. With a checkpoint, every source ``plans_ahead`` and every output a
+sink (no ``foreach_batch``, which runs user code on the driver's thread), batch n's
+commit (every sink's ``commit``, then its commit record) runs on a commit-log thread
+while the driver plans batch n+1, logs its plan and runs its tasks; the sinks'
+transactions and the commit record's fsyncs were a fifth of a Kafka batch (W5), the
+files sink's manifest and the gap between batches a tenth of an S3 write batch. That
+thread commits one batch after the other, each only once its plan is durable and only
+if the commit before it succeeded, so no sink commits n+1 before n's commit record is on
+disk. Batch n+1's plan is logged while n commits: beside n+1's tasks when every sink
+allows it, else before them (``Sink.plan_before_write``: the files sink on S3 writes
+final keys), so n+1's writers may have written before n's commit record is durable. A
+restart then finds two plans past the last commit and replays both, in order, with
+exactly the logged plans (``Checkpoint.recover``): n's commit is made again (sinks commit
+idempotently per batch id) and n+1's writers overwrite what they wrote. The driver waits
+for n's commit after n+1's tasks and before n+1's commit or plan n+2, so at most one
+commit is in flight and at most two plans are past the last commit; the sources'
+``on_batch_committed(n)`` runs then, after the record is durable. Batch n's
 metrics and listeners come when its tasks are done, as before (its ``sink_commit_s`` are
 filled in when the driver has waited for the commit). A batch that writes a state
 snapshot commits in line, and so does a replay.
@@ -48,6 +52,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -67,6 +73,33 @@ log = logging.getLogger("etlcore.scheduler")
 NO_RUN_AHEAD = "ETLCORE_NO_RUN_AHEAD"
 #: "1": never commit behind (module doc), for A/B measurements in one tree.
 NO_COMMIT_BEHIND = "ETLCORE_NO_COMMIT_BEHIND"
+#: Test hook, "N" or "N:sinks": batch N-1, committing behind, stops before its commit
+#: record ("N:sinks": before its sinks' commits) and the driver SIGKILLs itself once batch
+#: N's tasks are done and its plan is durable: two batches in flight, neither recorded.
+KILL_TWO_IN_FLIGHT = "ETLCORE_TEST_KILL_TWO_IN_FLIGHT"
+
+
+class TwoInFlightKill:
+    """The :data:`KILL_TWO_IN_FLIGHT` hook, read once."""
+
+    def __init__(self) -> None:
+        batch, _, where = os.environ.get(KILL_TWO_IN_FLIGHT, "-1").partition(":")
+        self.batch = int(batch)
+        self.before_sinks = where == "sinks"
+        self._held = threading.Event()
+
+    def hold(self, batch_id: int, sinks: bool) -> None:
+        """On the commit-log thread: stop batch N-1's commit at its point until the kill."""
+        if batch_id == self.batch - 1 and sinks == self.before_sinks:
+            self._held.set()
+            threading.Event().wait(60)  # the driver kills the process meanwhile
+
+    def kill(self, batch_id: int) -> None:
+        """On the driver, batch N's tasks done and its plan durable: die."""
+        if batch_id == self.batch and self._held.wait(60):
+            log.warning("%s=%d: killing the driver with two batches in flight",
+                        KILL_TWO_IN_FLIGHT, batch_id)
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass

@@ -12,7 +12,8 @@ before ``foreach_batch``, the dead letters and the sinks' commits. When every
 sink's writers leave nothing a differently planned replay could miss
 (``Sink.plan_before_write`` is False for all of them), the plan is written and
 fsynced on a background thread while the tasks run, and the driver waits for
-it before the commit. Otherwise it is written before the tasks start.
+it before the commit. Otherwise it is written before the tasks start. Either way
+the batch before may still be committing (:mod:`etlcore.pipelining`, "Committing behind").
 
 Batches may overlap on the driver: batch n commits behind batch n+1's tasks, or
 batch n+1's tasks start ahead of batch n's commit; :mod:`etlcore.pipelining` says when
@@ -50,6 +51,7 @@ from etlcore.pipelining import (
     Ahead,
     Behind,
     CommitLog,
+    TwoInFlightKill,
     abort_ahead,
     may_commit_behind,
     may_run_ahead,
@@ -100,6 +102,7 @@ class Scheduler:
         self._runs_ahead = False  # see "Running ahead" in etlcore.pipelining
         self._ahead: Ahead | None = None  # the batch started ahead, if any
         self._commit_log: CommitLog | None = None  # commits behind (etlcore.pipelining)
+        self._kill_two: TwoInFlightKill | None = None  # a test hook, read once
 
     # -- lifecycle ------------------------------------------------------------
     def open(self) -> None:
@@ -141,8 +144,10 @@ class Scheduler:
             # the dead-letter sink and foreach_batch run on the driver after the wait
             self._plan_log = ThreadPoolExecutor(1, thread_name_prefix="etlcore-plan-log")
             self._kill_at = int(os.environ.get(KILL_BEFORE_PLAN_DURABLE, "-1"))
-            if may_commit_behind(self.graph.sources, self.graph.outputs):
-                self._commit_log = CommitLog()
+        if self.checkpoint is not None and may_commit_behind(self.graph.sources,
+                                                             self.graph.outputs):
+            self._commit_log = CommitLog()
+            self._kill_two = TwoInFlightKill()
         runner = ctx.runner
         if runner.multi_host and ckpt_dir is not None and not is_remote(ckpt_dir):
             log.warning("the %s runner may run tasks on other hosts, but the checkpoint %s is a "
@@ -213,14 +218,14 @@ class Scheduler:
                 log.info("rebuilding state: batch %d", plan.batch_id)
                 self._execute(plan, state_only=True)
         self.positions = rec.positions
-        if rec.pending is None:
+        if not rec.pending:
             for node in self.graph.sources:  # tell sources where the committed log ends
                 node.source.on_batch_committed(self.positions.get(node.key, {}))
         self.next_batch_id = rec.last_committed + 1
-        if rec.pending is not None:
-            log.info("replaying uncommitted batch %d with its logged plan", rec.pending.batch_id)
-            self._finish(self._execute(rec.pending, replay=True), rec.pending)
-            self.next_batch_id = rec.pending.batch_id + 1
+        for pending in rec.pending:  # two when batch n committed behind n+1 (in order)
+            log.info("replaying uncommitted batch %d with its logged plan", pending.batch_id)
+            self._finish(self._execute(pending, replay=True), pending)
+            self.next_batch_id = pending.batch_id + 1
         if rec.last_batch_time is not None:
             interval = self.ctx.batch_interval
             next_time = rec.last_batch_time + interval
@@ -294,15 +299,19 @@ class Scheduler:
         return self._plan_log.submit(self.checkpoint.write_plan, plan)
 
     def _commit_behind(self, outcome: BatchOutcome, plan: BatchPlan,
-                       logged: Future[None]) -> Future[None]:
-        """Commit the batch on the commit-log thread once its plan is durable, and only
-        if the batch before it committed (etlcore.pipelining, "Committing behind")."""
+                       logged: Future[None] | None) -> Future[None]:
+        """Commit the batch on the commit-log thread once its plan is durable (``logged``;
+        None: it is), and only if the batch before it committed (etlcore.pipelining)."""
         assert self._commit_log is not None and self.checkpoint is not None
-        checkpoint = self.checkpoint
+        checkpoint, hook = self.checkpoint, self._kill_two
 
         def commit() -> None:
+            if hook is not None:
+                hook.hold(plan.batch_id, sinks=True)
             with counting(outcome.counts):
                 self._commit(outcome)
+            if hook is not None:
+                hook.hold(plan.batch_id, sinks=False)
             checkpoint.write_commit(plan, outcome.records_in)
 
         return self._commit_log.submit(commit, logged)
@@ -348,10 +357,12 @@ class Scheduler:
                 then()
             outcome = begun.finish()
             self._plan_durable(plan, logged)  # nothing of the batch is visible before this
+            if self._kill_two is not None:
+                self._kill_two.kill(plan.batch_id)
             self._settle_behind()  # the previous batch's commit, before anything of this one
             if state_only:
                 return outcome, time.perf_counter() - begun.began, None
-            if (behind and self._commit_log is not None and logged is not None
+            if (behind and self._commit_log is not None
                     and not self._snapshot_due(plan.batch_id)):
                 committing = self._commit_behind(outcome, plan, logged)
                 return outcome, time.perf_counter() - begun.began, committing
