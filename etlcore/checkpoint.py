@@ -4,10 +4,18 @@ Layout (format version 2)::
 
     .lock                         held (flock) by the one process running the job
     metadata.json                 job name, job fingerprint, format version
-    plans/<batch_id>.json         the batch plan, written before the batch runs
+    plans/<batch_id>.json         the batch plan, durable before anything of it is visible
     commits/<batch_id>.json       written after every sink committed the batch
     state/<batch_id>.state        snapshot of every stateful operator (codec below)
     epoch.json                    the checkpoint's epoch (:mod:`etlcore.plugin.epoch`)
+
+The log's order: a batch's plan is durable before its sinks commit it (and before its
+writers write, unless every sink allows the plan beside the tasks:
+``Sink.plan_before_write``), and its commit record follows its sinks' commits. Batch
+n+1's plan may be logged before batch n's commit record (n commits behind n+1's tasks,
+:mod:`etlcore.pipelining`), so a restart may find two plans past the last commit; it
+replays both, in order, with exactly the logged plans (:meth:`Checkpoint.recover`). A
+third, or a gap, is a corrupt log.
 
 Every file is written to a temp name, fsynced, renamed, and the directory
 fsynced, so a crash leaves either the old file or the new one. Plans, commits,
@@ -247,7 +255,7 @@ class Recovery:
     """What a restart found in the checkpoint."""
 
     last_committed: int  # -1 when no batch committed
-    pending: BatchPlan | None  # planned but not committed: replay with exactly this plan
+    pending: list[BatchPlan]  # planned, not committed (at most two): replay these, in order
     snapshot_batch: int  # -1 when there is no snapshot
     state: dict[str, Any] | None
     replay_plans: list[BatchPlan]  # committed batches after the snapshot, to rebuild state
@@ -504,22 +512,17 @@ class Checkpoint:
         commits = self.store.ids("commits", ".json")
         last_committed = commits[-1] if commits else -1
         last_planned = plans[-1] if plans else -1
-        pending = None
-        if last_planned == last_committed + 2 and last_committed + 1 in plans:
-            # the scheduler commits batch n behind batch n+1's tasks and logs n+1's plan
-            # meanwhile; no sink commits n+1 before n's commit record, so nothing acted on
-            # this plan: the batch is planned again after n's replay
-            log.info("checkpoint %s: batch %d was planned while batch %d committed; "
-                     "dropping that plan", self.path, last_planned, last_committed + 1)
-            self.store.remove(self._plan_name(last_planned))
-            last_planned -= 1
-        if last_planned > last_committed:
-            if last_planned != last_committed + 1:
-                raise CheckpointError(
-                    f"checkpoint {self.path} has planned batch {last_planned} but the last "
-                    f"commit is {last_committed}: the log is corrupt"
-                )
-            pending = self.read_plan(last_planned)
+        # Batch n commits behind batch n+1's tasks (etlcore.pipelining), and n+1's plan is
+        # logged before n's commit record: two plans may be open, n's and n+1's, whose
+        # writers may both have written. Both replay, in order, with exactly these plans;
+        # no sink committed n+1 before n's record, and a replay of n commits it again.
+        open_ids = list(range(last_committed + 1, last_planned + 1))
+        if len(open_ids) > 2 or any(b not in plans for b in open_ids):
+            raise CheckpointError(
+                f"checkpoint {self.path} has planned batch {last_planned} but the last "
+                f"commit is {last_committed}: the log is corrupt"
+            )
+        pending = [self.read_plan(b) for b in open_ids]
         snapshots = [s for s in self.store.ids("state", ".state") if s <= last_committed]
         snapshot_batch = snapshots[-1] if snapshots else -1
         state = self.read_state(snapshot_batch) if snapshot_batch >= 0 else None
@@ -531,9 +534,9 @@ class Checkpoint:
         last_time = None
         if last_committed >= 0:
             positions, last_time = self._read_commit(last_committed)
-        if pending is not None:
-            positions = pending.end_positions()
-            last_time = pending.batch_time
+        if pending:
+            positions = pending[-1].end_positions()
+            last_time = pending[-1].batch_time
         return Recovery(last_committed, pending, snapshot_batch, state, replay, positions,
                         last_time, self._state_path(snapshot_batch) if state is not None
                         else None, dropped)

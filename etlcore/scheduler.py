@@ -12,47 +12,12 @@ before ``foreach_batch``, the dead letters and the sinks' commits. When every
 sink's writers leave nothing a differently planned replay could miss
 (``Sink.plan_before_write`` is False for all of them), the plan is written and
 fsynced on a background thread while the tasks run, and the driver waits for
-it before the commit. Otherwise it is written before the tasks start.
+it before the commit. Otherwise it is written before the tasks start. Either way
+the batch before may still be committing (:mod:`etlcore.pipelining`, "Committing behind").
 
-Committing behind. With a checkpoint whose plans are logged beside the tasks, every
-source ``plans_ahead`` and every output a sink (no ``foreach_batch``, which runs user
-code on the driver's thread), batch n's commit (every sink's ``commit``, then its commit
-record) runs on a commit-log thread while the driver plans batch n+1, logs its plan and
-runs its tasks; the sinks' transactions and the commit record's fsyncs were a fifth of a
-Kafka batch (W5). That thread commits one batch after the other, each only once its plan
-is durable and only if the commit before it succeeded, so no sink commits n+1 before n's
-commit record is on disk. Batch n+1's plan may be on disk before n's commit record (it
-is written beside n's commit, as beside n+1's tasks): recovery then finds two plans past
-the last commit and drops the later one, which nothing acted on (``Checkpoint.recover``).
-The driver waits for n's commit after n+1's tasks and before n+1's commit or plan n+2,
-so at most one commit is in flight and at most two plans are past the last commit; the
-sources' ``on_batch_committed(n)`` runs then, after the record is durable. Batch n's
-metrics and listeners come when its tasks are done, as before (its ``sink_commit_s`` are
-filled in when the driver has waited for the commit). A batch that writes a state
-snapshot commits in line, and so does a replay.
-
-Running ahead. When nothing of batch n+1's tasks depends on batch n's commit,
-the driver plans n+1 and hands its tasks to the runner right after n's, before
-it collects n's results and commits n: the workers go from n's tasks straight
-to n+1's instead of idling while the driver files, commits and records n
-(about a fifth of a W3 batch on two processes). It does so only when all of
-these hold, and otherwise keeps the order above:
-
-- the runner ``pipelines`` (processes) and the batch is one source stage with
-  no state, shuffle or driver-computed data (``BatchExecutor.runs_ahead``);
-- every source ``plans_ahead``: planning n+1 before n committed, from n's
-  planned ends, is what it would have planned after;
-- no rate control (``RateController.bounds``): each bound is learnt from the
-  previous batch;
-- no checkpoint: exactly-once recovery would have to know which of two
-  batches in flight each sink committed, which this loop does not log;
-- batch n+1 is due (a manual clock, or a system clock that is behind) and the
-  loop will run it (``run_one(ahead=True)``); an empty batch n starts nothing.
-
-Batches still commit one at a time, in order. A batch started ahead that the
-loop then does not run (a graceful stop, ``StopJob``, the deadline) is
-collected and aborted: every sink's ``abort`` gets its writers' messages, and
-nothing of it is committed; the next run plans it again.
+Batches may overlap on the driver: batch n commits behind batch n+1's tasks, or
+batch n+1's tasks start ahead of batch n's commit; :mod:`etlcore.pipelining` says when
+(its module doc, "Committing behind" and "Running ahead").
 
 Everything else here runs on the driver, on the job's thread.
 """
@@ -69,7 +34,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from etlcore import catchup
@@ -83,6 +47,16 @@ from etlcore.errors import CheckpointError, StopJob
 from etlcore.graph.base import DeadLetter
 from etlcore.graph.io import SinkOutput
 from etlcore.metrics import BatchMetrics, JobMetrics, counting, letter_summary
+from etlcore.pipelining import (
+    Ahead,
+    Behind,
+    CommitLog,
+    TwoInFlightKill,
+    abort_ahead,
+    may_commit_behind,
+    may_run_ahead,
+    start_ahead,
+)
 from etlcore.sink import SinkContext, SinkWriter, WriterContext
 from etlcore.source import SourceContext
 
@@ -94,35 +68,11 @@ log = logging.getLogger("etlcore.scheduler")
 #: Test hook: the driver SIGKILLs itself once batch N's tasks are done, before its plan
 #: (deliberately never written) is durable: the window the background plan log opens.
 KILL_BEFORE_PLAN_DURABLE = "ETLCORE_TEST_KILL_BEFORE_PLAN_DURABLE"
-#: "1": never run ahead (module doc), for A/B measurements in one tree.
-NO_RUN_AHEAD = "ETLCORE_NO_RUN_AHEAD"
-#: "1": never commit behind (module doc), for A/B measurements in one tree.
-NO_COMMIT_BEHIND = "ETLCORE_NO_COMMIT_BEHIND"
 
 
 #: What running a batch gave: its outcome, its processing time, and its commit on the
 #: commit-log thread when it commits behind (module doc), else None: committed.
 _Executed = tuple[BatchOutcome, float, "Future[None] | None"]
-
-
-@dataclass
-class _Behind:
-    """Batch n, committing on the commit-log thread (module doc, "Committing behind")."""
-
-    committing: Future[None]
-    plan: BatchPlan
-    metrics: BatchMetrics  # recorded already; its sink_commit_s follow the commit
-    commit_s: dict[str, float]  # the sinks' commit times, filled in by the log thread
-
-
-@dataclass
-class _Ahead:
-    """Batch n+1, planned and started while batch n was still to commit (module doc)."""
-
-    plan: BatchPlan
-    begun: StartedBatch
-    delay: float  # its scheduling delay
-    lag: dict[str, int]  # the sources' lag after its plan
 
 
 class Scheduler:
@@ -149,10 +99,10 @@ class Scheduler:
         self._lag: dict[str, int] = {}  # source -> records left after the last plan, if known
         self._plan_log: ThreadPoolExecutor | None = None  # writes plans beside the tasks
         self._kill_at = -1  # KILL_BEFORE_PLAN_DURABLE, read once
-        self._runs_ahead = False  # see "Running ahead" in the module doc
-        self._ahead: _Ahead | None = None  # the batch started ahead, if any
-        self._commit_log: ThreadPoolExecutor | None = None  # commits behind (module doc)
-        self._behind: _Behind | None = None  # the batch committing on the commit-log thread
+        self._runs_ahead = False  # see "Running ahead" in etlcore.pipelining
+        self._ahead: Ahead | None = None  # the batch started ahead, if any
+        self._commit_log: CommitLog | None = None  # commits behind (etlcore.pipelining)
+        self._kill_two: TwoInFlightKill | None = None  # a test hook, read once
 
     # -- lifecycle ------------------------------------------------------------
     def open(self) -> None:
@@ -194,10 +144,10 @@ class Scheduler:
             # the dead-letter sink and foreach_batch run on the driver after the wait
             self._plan_log = ThreadPoolExecutor(1, thread_name_prefix="etlcore-plan-log")
             self._kill_at = int(os.environ.get(KILL_BEFORE_PLAN_DURABLE, "-1"))
-            if (all(n.source.plans_ahead for n in self.graph.sources)
-                    and all(isinstance(out, SinkOutput) for out in self.graph.outputs)
-                    and os.environ.get(NO_COMMIT_BEHIND) != "1"):
-                self._commit_log = ThreadPoolExecutor(1, thread_name_prefix="etlcore-commit-log")
+        if self.checkpoint is not None and may_commit_behind(self.graph.sources,
+                                                             self.graph.outputs):
+            self._commit_log = CommitLog()
+            self._kill_two = TwoInFlightKill()
         runner = ctx.runner
         if runner.multi_host and ckpt_dir is not None and not is_remote(ckpt_dir):
             log.warning("the %s runner may run tasks on other hosts, but the checkpoint %s is a "
@@ -214,10 +164,7 @@ class Scheduler:
         self.executor = BatchExecutor(stage_plan, runner,
                                       {n.key: n for n in self.graph.sources})
         self.executor.snapshot_due = self._snapshot_due
-        self._runs_ahead = (self.checkpoint is None and self.executor.runs_ahead
-                            and all(n.source.plans_ahead for n in self.graph.sources)
-                            and not ctx.rate_controller.bounds
-                            and os.environ.get(NO_RUN_AHEAD) != "1")
+        self._runs_ahead = may_run_ahead(self)
         ctx._hook("etlcore_job_started", job_name=ctx.name, config=ctx.describe())
         if recovery is not None:
             self._recover(recovery)
@@ -230,7 +177,7 @@ class Scheduler:
         self._ahead = None  # left by a failed batch: never committed
         for pool in (self._commit_log, self._plan_log):  # none may outlive the lock
             if pool is not None:
-                pool.shutdown(wait=True)
+                pool.shutdown()
         self._plan_log = self._commit_log = None
         try:
             self.ctx.runner.stop()
@@ -271,14 +218,14 @@ class Scheduler:
                 log.info("rebuilding state: batch %d", plan.batch_id)
                 self._execute(plan, state_only=True)
         self.positions = rec.positions
-        if rec.pending is None:
+        if not rec.pending:
             for node in self.graph.sources:  # tell sources where the committed log ends
                 node.source.on_batch_committed(self.positions.get(node.key, {}))
         self.next_batch_id = rec.last_committed + 1
-        if rec.pending is not None:
-            log.info("replaying uncommitted batch %d with its logged plan", rec.pending.batch_id)
-            self._finish(self._execute(rec.pending, replay=True), rec.pending)
-            self.next_batch_id = rec.pending.batch_id + 1
+        for pending in rec.pending:  # two when batch n committed behind n+1 (in order)
+            log.info("replaying uncommitted batch %d with its logged plan", pending.batch_id)
+            self._finish(self._execute(pending, replay=True), pending)
+            self.next_batch_id = pending.batch_id + 1
         if rec.last_batch_time is not None:
             interval = self.ctx.batch_interval
             next_time = rec.last_batch_time + interval
@@ -352,31 +299,32 @@ class Scheduler:
         return self._plan_log.submit(self.checkpoint.write_plan, plan)
 
     def _commit_behind(self, outcome: BatchOutcome, plan: BatchPlan,
-                       logged: Future[None]) -> Future[None]:
-        """Commit the batch on the commit-log thread once its plan is durable, and only
-        if the batch before it committed (module doc, "Committing behind")."""
-        assert self._commit_log is not None
-        before = self._behind.committing if self._behind is not None else None
+                       logged: Future[None] | None) -> Future[None]:
+        """Commit the batch on the commit-log thread once its plan is durable (``logged``;
+        None: it is), and only if the batch before it committed (etlcore.pipelining)."""
+        assert self._commit_log is not None and self.checkpoint is not None
+        checkpoint, hook = self.checkpoint, self._kill_two
 
         def commit() -> None:
-            if before is not None:
-                before.result()  # done (one thread, in order); raises its failure
-            logged.result()  # nothing of the batch is visible before its plan is durable
+            if hook is not None:
+                hook.hold(plan.batch_id, sinks=True)
             with counting(outcome.counts):
                 self._commit(outcome)
-            assert self.checkpoint is not None
-            self.checkpoint.write_commit(plan, outcome.records_in)
+            if hook is not None:
+                hook.hold(plan.batch_id, sinks=False)
+            checkpoint.write_commit(plan, outcome.records_in)
 
-        return self._commit_log.submit(commit)
+        return self._commit_log.submit(commit, logged)
 
     def _plan_durable(self, plan: BatchPlan, logged: Future[None] | None) -> None:
         """Wait until the plan logged beside the tasks is on disk (its error, if any)."""
         if logged is None:
             return
         if plan.batch_id == self._kill_at:
-            if self._behind is not None:  # the window is this plan's, not a commit's
+            behind = self._commit_log.behind if self._commit_log is not None else None
+            if behind is not None:  # the window is this plan's, not a commit's
                 with contextlib.suppress(Exception):
-                    self._behind.committing.result()
+                    behind.committing.result()
             log.warning("%s=%d: killing the driver before the plan is durable",
                         KILL_BEFORE_PLAN_DURABLE, plan.batch_id)
             os.kill(os.getpid(), signal.SIGKILL)
@@ -409,10 +357,12 @@ class Scheduler:
                 then()
             outcome = begun.finish()
             self._plan_durable(plan, logged)  # nothing of the batch is visible before this
+            if self._kill_two is not None:
+                self._kill_two.kill(plan.batch_id)
             self._settle_behind()  # the previous batch's commit, before anything of this one
             if state_only:
                 return outcome, time.perf_counter() - begun.began, None
-            if (behind and self._commit_log is not None and logged is not None
+            if (behind and self._commit_log is not None
                     and not self._snapshot_due(plan.batch_id)):
                 committing = self._commit_behind(outcome, plan, logged)
                 return outcome, time.perf_counter() - begun.began, committing
@@ -426,12 +376,9 @@ class Scheduler:
     def _settle_behind(self) -> None:
         """Wait for the batch committing behind, if any (its error, if it failed); its
         sources then hear that it committed."""
-        behind, self._behind = self._behind, None
-        if behind is None:
-            return
-        behind.committing.result()
-        behind.metrics.sink_commit_s = dict(behind.commit_s)  # timed on the log thread
-        self._committed(behind.plan)
+        committed = self._commit_log.settle() if self._commit_log is not None else None
+        if committed is not None:
+            self._committed(committed)
 
     def _committed(self, plan: BatchPlan) -> None:
         """The sources' word that the batch's commit record is durable."""
@@ -522,7 +469,8 @@ class Scheduler:
             source_lag={} if run.info.replay else self._lag,
         )
         if committing is not None:  # its record follows the sinks' commits on the log thread
-            self._behind = _Behind(committing, plan, metrics, run.commit_s)
+            assert self._commit_log is not None
+            self._commit_log.behind = Behind(committing, plan, metrics, run.commit_s)
         self.metrics.record(metrics)
         self.ctx.rate_controller.update(metrics)
         for listener in self.ctx._listeners:
@@ -579,42 +527,12 @@ class Scheduler:
         return metrics
 
     def _start_ahead(self, current: BatchPlan) -> None:
-        """Plan the batch after ``current`` from its planned ends and start its tasks,
-        if it is due and no stop came (module doc, "Running ahead")."""
-        clock = self.ctx.clock
-        batch_time = current.batch_time + self.ctx.batch_interval
-        if clock.sleeps and clock.now() < batch_time:
-            return  # not due: planned after this batch commits, as usual
-        clock.wait_until(batch_time, self.wake)  # a manual clock moves to it
-        if self.graceful_stop.is_set() or self.hard_stop.is_set():
-            return
-        delay = max(0.0, clock.now() - batch_time)
-        lag = self._lag  # the current batch's, for its metrics
-        committed, self.positions = self.positions, current.end_positions()
-        try:
-            plan = self.plan(current.batch_id + 1, batch_time)
-        finally:
-            self.positions = committed  # until the current batch's commit moves them
-        assert self.executor is not None
-        self._ahead = _Ahead(plan, self.executor.start(plan), delay, self._lag)
-        self._lag = lag
+        self._ahead = start_ahead(self, current)
 
     def _drop_ahead(self) -> None:
-        """A batch started ahead that the loop will not run: collect and abort it."""
         upcoming, self._ahead = self._ahead, None
-        if upcoming is None or self.hard_stop.is_set():
-            return  # a hard stop ended the workers; the batch was never committed
-        batch_id = upcoming.plan.batch_id
-        try:
-            outcome = upcoming.begun.finish()
-            for out in self.graph.outputs:
-                if hasattr(out, "sink"):
-                    out.sink.abort(outcome.info, outcome.messages.get(out.name, []))
-        except Exception as err:  # noqa: BLE001 - a batch the run was not going to commit
-            log.warning("batch %d, started ahead and not run, failed while aborted: %s: %s",
-                        batch_id, type(err).__name__, err)
-            return
-        log.info("batch %d, started ahead, aborted: the run ended before it", batch_id)
+        if upcoming is not None and not self.hard_stop.is_set():
+            abort_ahead(upcoming, self.graph.outputs)  # a hard stop ended its workers
 
     def loop(self, batches: int | None = None, until_idle: bool = False,
              duration: float | None = None,

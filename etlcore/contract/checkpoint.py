@@ -108,7 +108,7 @@ class CheckpointStoreContract:
         try:
             rec = again.recover()
             assert (rec.last_committed, rec.snapshot_batch, rec.state) == (1, 1, {"count": {"a": 2}})
-            assert rec.pending is not None and rec.pending.ranges == {"src": {"0": [10, 15]}}
+            assert [p.ranges for p in rec.pending] == [{"src": {"0": [10, 15]}}]
             assert rec.positions == {"src": {"0": 15}}
             again.prune(1)
             assert again.store.ids("plans", ".json") == [1, 2]
@@ -117,6 +117,31 @@ class CheckpointStoreContract:
         other = Checkpoint(root, "another-job", FINGERPRINT)
         with pytest.raises(CheckpointError, match="belongs to job 'job'"):
             other.open()
+
+    def test_two_open_plans_are_both_pending_in_order(self) -> None:
+        """Batch n committing behind n+1's tasks: plans n and n+1 past the last commit."""
+        root = self.location()
+        ckpt = Checkpoint(root, "job", FINGERPRINT)
+        ckpt.open()
+        try:
+            for b in range(4):
+                plan = BatchPlan(b, 10.0 + b, {"src": {"0": [b * 5, b * 5 + 5]}})
+                ckpt.write_plan(plan)
+                if b < 2:
+                    ckpt.write_commit(plan, 5)
+        finally:
+            ckpt.close()
+        again = Checkpoint(root, "job", FINGERPRINT)
+        again.open()
+        try:
+            rec = again.recover()
+            assert rec.last_committed == 1
+            assert [(p.batch_id, p.ranges) for p in rec.pending] == [
+                (2, {"src": {"0": [10, 15]}}), (3, {"src": {"0": [15, 20]}})]
+            assert (rec.positions, rec.last_batch_time) == ({"src": {"0": 20}}, 13.0)
+            assert again.store.ids("plans", ".json") == [0, 1, 2, 3]  # nothing dropped
+        finally:
+            again.close()
 
     # -- the lease ----------------------------------------------------------------------
     def test_second_driver_is_refused_naming_the_owner(

@@ -4,7 +4,7 @@ With a checkpoint, sources that plan ahead and sinks only, the scheduler hands b
 n's commit (the sinks, then its commit record) to a commit-log thread and plans and
 runs batch n+1 meanwhile. A sink commits batch n only after n's plan and n-1's commit
 record are on disk, and never while a plan two batches on is; a crash or a failed
-commit can leave batch n+1's plan beside n's missing commit, which recovery drops.
+commit can leave batch n+1's plan beside n's missing commit; recovery replays both.
 These tests check the order a sink sees, and that a failed commit converges on restart.
 """
 
@@ -20,7 +20,7 @@ import pytest
 from etlcore import StreamingContext
 from etlcore.batch import BatchInfo
 from etlcore.connectors.queue import MemorySink, MemorySinkConfig
-from etlcore.scheduler import NO_COMMIT_BEHIND
+from etlcore.pipelining import NO_COMMIT_BEHIND
 
 
 class _LogProbe(MemorySink):
@@ -94,7 +94,7 @@ def test_a_failed_commit_behind_converges_on_restart(tmp_path):
         "000000000002.json", "000000000003.json"]
     assert sorted(MemorySink.batches("behind-fail")) == [0, 1]
 
-    # the restart drops batch 3's plan, replays batch 2 and plans batch 3 again
+    # the restart replays batch 2 and then batch 3, both with their logged plans
     _job(ckpt, _LogProbe("behind-fail", ckpt)).run(until_idle=True)
     MemorySink.clear("behind-ref")
     _job(tmp_path / "ref", _LogProbe("behind-ref", tmp_path / "ref")).run(until_idle=True)

@@ -76,6 +76,21 @@ def test_plan_log_with_a_gap(ckpt):
         build(ckpt).run(batches=1)
 
 
+def test_three_plans_past_the_last_commit(ckpt):
+    for b in (1, 2, 3):  # committing behind leaves at most two open plans (0 is pruned)
+        commit(ckpt, b).unlink()
+    with pytest.raises(CheckpointError, match="planned batch 3 but the last commit is -1"):
+        build(ckpt).run(batches=1)
+
+
+def test_two_open_plans_with_one_missing(ckpt):
+    commit(ckpt, 2).unlink()
+    commit(ckpt, 3).unlink()
+    plan(ckpt, 2).unlink()
+    with pytest.raises(CheckpointError, match="planned batch 3 but the last commit is 1"):
+        build(ckpt).run(batches=1)
+
+
 def test_truncated_state_snapshot(ckpt):
     state = ckpt / "state" / f"{3:012d}.state"
     state.write_bytes(state.read_bytes()[:10])

@@ -5,9 +5,8 @@ may run before batch n's commit is durable, so with a checkpoint the scheduler c
 n (the files sink's renames, then its record) on the plan-log thread while n+1's tasks
 run, and logs n+1's plan beside that commit. A commit that fails there leaves the
 manifest extended for n+1, n's commit record unwritten, n+1's plan logged (two past the
-last commit, which recovery drops: no sink acted on it) and n+1's staged parts on disk;
-the restart must replay n, plan n+1 again over the same manifest entries and store
-every line exactly once.
+last commit, which recovery replays in order) and n+1's staged parts on disk; the
+restart must replay n, then n+1 with its logged plan, and store every line exactly once.
 """
 
 from __future__ import annotations
