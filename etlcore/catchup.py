@@ -16,10 +16,11 @@ from one source, split evenly over its partitions; the rate bound
 taken, as without catch-up.
 
 No small tail of a backlog is left for a batch of its own: when what a full batch
-leaves is at most a tenth of the limit, the batch takes it too (:data:`TAIL_SHARE`), for a
-batch of that size the fixed cost (a Spark job) is the whole work. Hadoop's ``FileInputFormat`` cuts a file's last split the same way (up to 10%
-over the split size, ``SPLIT_SLOP``), so ``textFile`` makes no split of a few bytes.
-The rate bound still wins: the tail is taken only within it.
+leaves is at most a tenth of the limit (:data:`TAIL_SHARE`), the batch takes it too;
+a batch of a handful of records costs its whole fixed cost (a Spark job) for nothing.
+Hadoop's ``FileInputFormat`` cuts a file's last split the same way (up to 10% over
+the split size, ``SPLIT_SLOP``), so ``textFile`` makes no split of a few bytes. The
+rate bound still wins: the tail is taken only within it.
 
 The runner declares its preference (``Runner.catch_up_records``: the spark runner
 1,000,000, local and processes off); ``StreamingContext(catch_up=...)``, the YAML
