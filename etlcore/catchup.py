@@ -15,6 +15,13 @@ from one source, split evenly over its partitions; the rate bound
 (``max_rate_per_partition``, backpressure) wins over it. The first step is always
 taken, as without catch-up.
 
+No small tail of a backlog is left for a batch of its own: when what a full batch
+leaves is at most a tenth of the limit (:data:`TAIL_SHARE`), the batch takes it too;
+a batch of a handful of records costs its whole fixed cost (a Spark job) for nothing.
+Hadoop's ``FileInputFormat`` cuts a file's last split the same way (up to 10% over
+the split size, ``SPLIT_SLOP``), so ``textFile`` makes no split of a few bytes. The
+rate bound still wins: the tail is taken only within it.
+
 The runner declares its preference (``Runner.catch_up_records``: the spark runner
 1,000,000, local and processes off); ``StreamingContext(catch_up=...)``, the YAML
 key ``catch_up`` and ``etlcore run --catch-up`` override it.
@@ -33,6 +40,9 @@ if TYPE_CHECKING:
 
 #: the cap ``catch_up=True`` means for a runner that has none of its own
 DEFAULT_RECORDS = 1_000_000
+#: a batch takes the rest of the backlog when that is at most this share of its limit
+#: (Hadoop's ``FileInputFormat.SPLIT_SLOP`` of 1.1: a last split up to 10% over size)
+TAIL_SHARE = 0.1
 
 _override: dict[str, Any] | None = None  # etlcore run --catch-up
 
@@ -84,13 +94,32 @@ def behind(clock: Clock, batch_time: float, interval: float) -> bool:
     return not clock.sleeps or clock.now() >= batch_time + interval
 
 
+def tail_records(limit: int, bound: int | None) -> int:
+    """How many records over ``limit`` a batch may take to leave no tail behind: a tenth
+    of the limit, within the rate ``bound`` (None: no bound)."""
+    tail = int(limit * TAIL_SHARE)
+    return tail if bound is None else max(0, min(tail, bound - limit))
+
+
 def extend(source: Source, partition: str, start: Position, end: Position,
-           limit: int) -> Position:
+           limit: int, tail: int = 0) -> Position:
     """``end`` moved over the source's next steps while the range holds at most ``limit``
-    records (``Source.estimate``); a step that would pass the limit is not taken."""
+    records (``Source.estimate``); a step that would pass the limit is not taken, unless
+    the steps left then hold at most ``tail`` records in all: those are taken too."""
     taken = source.estimate(partition, start, end)
     if taken is None:
         return end
+    end, _ = _steps(source, partition, end, taken, limit)
+    if tail > 0:
+        rest, _ = _steps(source, partition, end, 0, tail)
+        if rest != end and source.plan(partition, rest, 1) == rest:  # nothing after it
+            return rest
+    return end
+
+
+def _steps(source: Source, partition: str, end: Position, taken: int,
+           limit: int) -> tuple[Position, int]:
+    """``end`` and ``taken`` moved over whole steps while ``taken`` stays within ``limit``."""
     while taken < limit:
         step = source.plan(partition, end, limit - taken)
         if step == end:
@@ -99,4 +128,4 @@ def extend(source: Source, partition: str, start: Position, end: Position,
         if more is None or taken + more > limit:
             break
         end, taken = step, taken + more
-    return end
+    return end, taken

@@ -250,6 +250,7 @@ class Scheduler:
             if bound is not None:
                 self._last_bound = bound if self._last_bound is None else max(self._last_bound, bound)
             limit = self._step_limit(source, catch_up, len(partitions), bound)
+            tail = 0 if limit is None else catchup.tail_records(limit, bound)
             parts: dict[str, list[Any]] = {}
             lag: int | None = 0
             for p in partitions:
@@ -258,7 +259,7 @@ class Scheduler:
                     start = source.initial_position(p)
                 end = source.plan(p, start, bound)
                 if limit is not None:
-                    end = catchup.extend(source, p, start, end, limit)
+                    end = catchup.extend(source, p, start, end, limit, tail)
                 parts[p] = [start, end]
                 behind = source.lag(p, parts[p][1]) if lag is not None else None
                 lag = None if behind is None or lag is None else lag + behind

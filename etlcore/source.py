@@ -171,9 +171,10 @@ class Source(ABC):
     finds too large, so ``plan`` changes nothing a later ``plan`` from the same start
     would see differently); reading ``[a, c)`` gives exactly the records of ``[a, b)``
     followed by those of ``[b, c)``; and ``estimate`` answers (records, not steps) for
-    every planned range. The cap on such a batch is in records, and the rate bound
-    wins over it; the first step is always taken. Sources that already take everything
-    available up to the rate bound (``OffsetSource``'s plan) gain nothing from it.
+    every planned range. The cap on such a batch is in records (a last batch may take a
+    tail of a tenth more to end the backlog), and the rate bound wins over it; the first
+    step is always taken. Sources that already take everything available up to the
+    rate bound (``OffsetSource``'s plan) gain nothing from it.
     """
 
     replayable: ClassVar[bool] = True

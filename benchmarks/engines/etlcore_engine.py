@@ -9,7 +9,8 @@ file where each task runs (batches of ``BATCH_SIZE`` average lines' bytes), for
 W2/W4 a :class:`~benchmarks.engines.etlcore_io.BenchSource` over the records.
 
 Catch-up batches (:mod:`etlcore.catchup`) follow the runner's default (spark: on, so a
-W2/W4 backlog of ``BATCH_SIZE`` steps is planned in batches of up to 1,000,000 records;
+W2/W4 backlog of ``BATCH_SIZE`` steps is planned in batches of up to 1,000,000 records,
+a tail of up to a tenth of that going with the last full batch;
 local and processes: off); ``ETLCORE_BENCH_CATCH_UP=off`` keeps one step a batch (the
 50,000-record yardstick). The row's note says how the input was cut.
 

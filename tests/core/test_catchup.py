@@ -61,13 +61,45 @@ def test_coalesced_batches_store_what_one_step_a_batch_stores():
 
 
 def test_a_batch_takes_whole_steps_up_to_the_cap():
-    _, per_batch, plans = run_queue(12)
+    _, per_batch, plans = run_queue(20)
     steps = [len(s) for s in STEPS]
     for (start, end), n in zip(plans, per_batch, strict=True):
         assert n == sum(steps[start:end])
-        assert n <= 12
         if end < len(steps):  # the next step would have passed the cap
-            assert n + steps[end] > 12
+            assert n <= 20 < n + steps[end]
+        else:  # the backlog's last batch: up to a tenth over, to leave no tail behind
+            assert n <= 22
+
+
+def batch_sizes(steps: list[int], catch_up: int, **ctx_kw: Any) -> list[int]:
+    """Records in each non-empty batch of a queue of steps of ``steps`` records."""
+    ctx = StreamingContext(1.0, clock="manual", name="tail", catch_up=catch_up, **ctx_kw)
+    sizes: list[int] = []
+    ctx.add_listener(lambda m: sizes.append(m.records_in) if m.records_in else None)
+    ctx.queue_stream([list(range(n)) for n in steps]).sink("memory", name="tail")
+    try:
+        ctx.run(until_idle=True)
+        assert sum(len(b) for b in MemorySink.batches("tail").values()) == sum(steps)
+    finally:
+        MemorySink.clear("tail")
+    return sizes
+
+
+def test_a_backlogs_small_tail_goes_with_the_last_full_batch():
+    assert batch_sizes([10] * 10 + [1], catch_up=50) == [50, 51]  # not 50, 50, 1
+    assert batch_sizes([10] * 10 + [5], catch_up=50) == [50, 55]  # a tenth of the cap
+    assert batch_sizes([10] * 10 + [6], catch_up=50) == [50, 50, 6]  # more: its own batch
+
+
+def test_a_batch_goes_over_the_cap_only_to_end_the_backlog():
+    # 2 + 2 would fit in the tenth, but steps follow them: they wait for the next batch
+    assert batch_sizes([10] * 5 + [2, 2, 2, 10], catch_up=50) == [50, 16]
+
+
+def test_the_rate_bound_wins_over_the_tail():
+    assert batch_sizes([10] * 10 + [1], catch_up=50, max_rate_per_partition=50) == [50, 50, 1]
+    assert batch_sizes([10] * 10 + [3], catch_up=50, max_rate_per_partition=52) == [50, 50, 3]
+    assert batch_sizes([10] * 10 + [2], catch_up=50, max_rate_per_partition=52) == [50, 52]
 
 
 def test_the_first_step_is_taken_even_above_the_cap():
