@@ -33,6 +33,10 @@ each part under its final name (a replay overwrites it) and the driver
 publishes the batch at commit with ``<path>/_manifests/batch-<id>.json``,
 listing its parts: readers (the directory source with ``published_only``)
 read only published parts, never those of a batch that did not commit.
+Writers close their uploads with ``Upload.close_deferred``, so the commit also
+finishes them first (S3: CompleteMultipartUpload, in parallel), off the tasks'
+path; the commit message is then ``(final, pending)``. ``abort`` discards them;
+a replay's commit discards the killed attempt's unfinished ones.
 """
 
 from __future__ import annotations
@@ -164,8 +168,9 @@ class FilesWriter(StagedFileWriter):
             final = str(self.layout.final_path(batch, partition))
             message = None
             if data:
-                self.layout.fs.write(final, data)
-                message = (final, None)
+                upload = self.layout.fs.upload(final)
+                upload.write(data)
+                message = (final, upload.close_deferred())
         return WriteResult(message, rejected) if rejected else message
 
     def open_part(self, batch: BatchInfo, partition: int) -> PartWriter | None:
@@ -191,7 +196,7 @@ class _FilesPart(PartWriter):
                  last_sizes: dict[int, int] | None = None):
         self.layout, self.batch, self.partition = layout, batch, partition
         self.upload: Upload | None = None
-        self.message: tuple[str, str | None] | None = None
+        self.message: tuple[str, Any] | None = None  # (final, tmp) or (final, pending)
         self.rejected: list[Any] = []
         self.size = 0  # bytes written
         self.last_sizes = last_sizes if last_sizes is not None else {}
@@ -242,10 +247,13 @@ class _FilesPart(PartWriter):
             self.upload.abort()
             self.upload, self.message = None, None
         if self.upload is not None:
-            self.upload.close()
             assert self.message is not None
-            if self.message[1] is not None:
-                self.layout.fs.sync(self.message[1])
+            final, tmp = self.message
+            if self.layout.fs.atomic_rename:
+                self.upload.close()
+                self.layout.fs.sync(tmp)
+            else:  # the commit publishes it (S3: completes the multipart upload there)
+                self.message = (final, self.upload.close_deferred())
         return WriteResult(self.message, self.rejected) if self.rejected else self.message
 
     def abort(self) -> None:
@@ -356,9 +364,14 @@ class FilesSink(StagedFileSink):
         if self.fs.atomic_rename:
             super().commit(batch, messages)
             return
-        parts = [m[0] for m in messages if m is not None]
-        if not parts:
+        written = [m for m in messages if m is not None]
+        if not written:
             return  # like a local batch without records: nothing to publish
+        parts = [final for final, _ in written]
+        pending = [p for _, p in written if p is not None]
+        if batch.replay:  # a killed attempt's uploads to these keys: never completed
+            self.fs.discard_unfinished(parts, keep=pending)
+        self.fs.finish(pending)  # the objects appear, then the manifest publishes them
         root = str(self.root).rstrip("/") + "/"
         manifest = {"batch": batch.batch_id,
                     "parts": [p[len(root):] if p.startswith(root) else p for p in parts]}
@@ -369,9 +382,11 @@ class FilesSink(StagedFileSink):
         if self.fs.atomic_rename:
             super().abort(batch, messages)
             return
-        for message in messages:
-            if message is not None:
-                self.fs.remove(message[0])
+        written = [m for m in messages if m is not None]
+        self.fs.discard([p for _, p in written if p is not None])
+        for final, pending in written:
+            if pending is None:  # stored at once (one PutObject)
+                self.fs.remove(final)
 
     def committed(self, batch: BatchInfo, dirs: list[str]) -> None:
         """Mark each batch directory complete once all its parts are in place."""

@@ -142,6 +142,19 @@ class FileSystem(ABC):
         store that can send while more bytes come (S3's multipart) overrides it."""
         return WholeFileWriter(self, os.fspath(path))
 
+    # -- uploads published later (Upload.close_deferred): stores without a rename ----------
+    def finish(self, pending: list[Any]) -> None:  # noqa: B027 - nothing pending by default
+        """Publish the files whose uploads ``Upload.close_deferred`` left pending (its
+        tokens, from any process): each is whole and visible when this returns. Nothing
+        to do on a store whose ``close_deferred`` closes (the default)."""
+
+    def discard(self, pending: list[Any]) -> None:  # noqa: B027
+        """Drop pending uploads (their tokens): none of them is ever published."""
+
+    def discard_unfinished(self, paths: list[str], keep: list[Any]) -> None:  # noqa: B027
+        """Drop the pending uploads to ``paths`` other than ``keep``: those a killed
+        attempt left behind, which its replay writes again under new uploads."""
+
 
 class Upload(ABC):
     """A file being written in chunks (see :meth:`FileSystem.upload`)."""
@@ -156,6 +169,18 @@ class Upload(ABC):
     @abstractmethod
     def abort(self) -> None:
         """Give up: nothing (more) of this file is stored."""
+
+    def close_deferred(self) -> Any:
+        """Store what was written but leave publishing it to :meth:`FileSystem.finish`:
+        a small picklable token for that, or None when the file is whole already.
+
+        A sink that publishes at commit anyway (the files sink without a rename) calls
+        this on its writers, so the last step of an upload (S3's
+        CompleteMultipartUpload) runs at the commit, off the task's path. By default
+        it is ``close``.
+        """
+        self.close()
+        return None
 
     def expect(self, size: int) -> bool:
         """A hint before the first ``write``: about ``size`` bytes will come (the

@@ -31,7 +31,7 @@ from etlcore.plugin.imports import require_module
 from etlcore.plugin.redact import redact, redacted_errors
 from etlcore.plugin.retry import retry
 from etlcore_s3.config import S3Options, split_url
-from etlcore_s3.upload import PartUpload
+from etlcore_s3.upload import PartUpload, Pending
 
 log = logging.getLogger("etlcore.s3")
 T = TypeVar("T")
@@ -203,6 +203,60 @@ class S3FileSystem(FileSystem):
     def upload(self, path: PathLike) -> Upload:
         """Parts go up while the caller produces the rest (see :class:`PartUpload`)."""
         return PartUpload(self, str(path))
+
+    def finish(self, pending: list[Any]) -> None:
+        """CompleteMultipartUpload for each (in parallel if several).
+
+        Completing is idempotent here: an upload the server no longer knows
+        (NoSuchUpload: a retry after a lost answer) is done if its object exists.
+        """
+        self._each(pending, self._complete)
+
+    def discard(self, pending: list[Any]) -> None:
+        """AbortMultipartUpload for each; one already gone is not an error."""
+        self._each(pending, lambda p: self._abort_upload(p.bucket, p.key, p.upload_id))
+
+    def discard_unfinished(self, paths: list[str], keep: list[Any]) -> None:
+        """Abort the pending multipart uploads to ``paths`` not in ``keep``: one
+        ListMultipartUploads per key (the key as the prefix, as MinIO wants)."""
+        kept = {p.upload_id for p in keep if isinstance(p, Pending)}
+        self._each(paths, lambda path: self._abort_others(str(path), kept))
+
+    def _each(self, items: list[Any], fn: Callable[[Any], object]) -> None:
+        if len(items) <= 1:
+            for item in items:
+                fn(item)
+            return
+        with ThreadPoolExecutor(min(len(items), self.options.max_concurrency)) as pool:
+            for _ in pool.map(fn, items):
+                pass
+
+    def _complete(self, pending: Pending) -> None:
+        path = f"s3://{pending.bucket}/{pending.key}"
+        try:
+            self.call(f"CompleteMultipartUpload {path}",
+                      lambda: self.client.complete_multipart_upload(**pending.request()))
+        except Exception as err:
+            if _code(err) == "NoSuchUpload" and self.exists(path):
+                return
+            raise
+
+    def _abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        try:
+            self.call(f"AbortMultipartUpload s3://{bucket}/{key}",
+                      lambda: self.client.abort_multipart_upload(
+                          Bucket=bucket, Key=key, UploadId=upload_id))
+        except Exception as err:
+            if _code(err) != "NoSuchUpload":
+                raise
+
+    def _abort_others(self, path: str, kept: set[str]) -> None:
+        bucket, key = split_url(path)
+        answer = self.call(f"ListMultipartUploads {path}",
+                           lambda: self.client.list_multipart_uploads(Bucket=bucket, Prefix=key))
+        for upload in answer.get("Uploads", []):
+            if upload["Key"] == key and upload["UploadId"] not in kept:
+                self._abort_upload(bucket, key, upload["UploadId"])
 
     def rename(self, src: PathLike, dst: PathLike) -> None:
         """Copy then delete: not atomic (hence ``atomic_rename = False``)."""

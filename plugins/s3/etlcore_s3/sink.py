@@ -2,9 +2,11 @@
 
 Exactly once without rename: a worker writes each (batch, partition) straight
 to its final key ``<prefix>/batch-<id:012d>/part-<p:05d>.<ext>`` (multipart above
-``multipart_threshold``), and the driver publishes the batch at commit with
+``multipart_threshold``, left pending: the object does not exist yet), and the
+driver's commit completes those multipart uploads, then publishes the batch with
 ``<prefix>/_manifests/batch-<id:012d>.json`` listing its parts. A replay writes
-the same bytes to the same keys and the same manifest; readers that honour
+the same bytes to the same keys and the same manifest, and aborts the uploads its
+killed attempt left pending; readers that honour
 manifests (the ``s3`` source with ``published_only``) never read a part of a
 batch that did not commit. See :mod:`etlcore.connectors.files` for formats and
 dead letters.

@@ -9,6 +9,15 @@ stores it with one PutObject at ``close``. ``close`` completes the upload, so
 the object appears whole or not at all; ``abort`` (or a failed part) aborts
 it, so no part is left behind on the server.
 
+``close_deferred`` waits for the parts but leaves the upload pending: it returns
+a :class:`Pending` (bucket, key, upload id, the parts' numbers and ETags: small,
+picklable) that :meth:`S3FileSystem.finish` completes later, from any process.
+The files sink does so at its commit, which runs behind on the commit thread,
+so CompleteMultipartUpload (4-45 ms) leaves the task's path; until then the
+object does not exist. A pending upload nobody finishes is dropped by
+``S3FileSystem.discard`` (a sink's abort), ``discard_unfinished`` (a replay,
+for a killed attempt's) or the bucket's lifecycle rule.
+
 At most ``max_concurrency`` parts are in flight: the writer waits for the
 oldest beyond that, which bounds the memory a partition holds.
 
@@ -24,6 +33,7 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from etlcore.plugin.fs import Upload
@@ -31,6 +41,22 @@ from etlcore_s3.config import MIN_PART, split_url
 
 if TYPE_CHECKING:
     from etlcore_s3.fs import S3FileSystem
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A multipart upload whose parts are all stored, to be completed (or aborted)."""
+
+    bucket: str
+    key: str
+    upload_id: str
+    parts: tuple[tuple[int, str], ...]  # (PartNumber, ETag), in order
+
+    def request(self) -> dict[str, Any]:
+        """CompleteMultipartUpload's arguments."""
+        return {"Bucket": self.bucket, "Key": self.key, "UploadId": self.upload_id,
+                "MultipartUpload": {"Parts": [{"PartNumber": n, "ETag": e}
+                                              for n, e in self.parts]}}
 
 
 class PartUpload(Upload):
@@ -65,8 +91,22 @@ class PartUpload(Upload):
         return True
 
     def close(self) -> None:
+        pending = self.close_deferred()
+        if pending is not None:
+            try:
+                self.fs.finish([pending])
+            except BaseException as err:
+                with contextlib.suppress(Exception):  # the original error matters more
+                    self.fs.discard([pending])
+                if isinstance(err, Exception):
+                    err.add_note(f"etlcore: the upload of {self.path} failed and was aborted")
+                raise
+
+    def close_deferred(self) -> Pending | None:
+        """Store the parts, not the object: the :class:`Pending` to complete it, or None
+        when it is stored already (less than a part: one PutObject)."""
         if self.closed:
-            return
+            return None
         self.closed = True
         try:
             if self.created is not None and not (self.buffered or self.sending or self.done):
@@ -77,18 +117,15 @@ class PartUpload(Upload):
                 self.buffer = []
                 self.fs.call(f"PutObject {self.path}", lambda: self.fs.client.put_object(
                     Bucket=self.bucket, Key=self.key, Body=body))
-                return
+                return None
             if self.buffered:  # the last part may be smaller than the others
                 self._submit(b"".join(self.buffer))
                 self.buffer, self.buffered = [], 0
             while self.sending:
                 self.done.append(self.sending.popleft().result())
-            parts = sorted(self.done, key=lambda p: p["PartNumber"])
-            upload_id = self.upload_id
-            self.fs.call(f"CompleteMultipartUpload {self.path}",
-                         lambda: self.fs.client.complete_multipart_upload(
-                             Bucket=self.bucket, Key=self.key, UploadId=upload_id,
-                             MultipartUpload={"Parts": parts}))
+            parts = sorted((p["PartNumber"], p["ETag"]) for p in self.done)
+            assert self.upload_id is not None
+            return Pending(self.bucket, self.key, self.upload_id, tuple(parts))
         except BaseException as err:
             self._abandon()
             if isinstance(err, Exception):
