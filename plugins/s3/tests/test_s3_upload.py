@@ -140,6 +140,8 @@ def test_the_files_sink_starts_a_partition_early_after_a_large_one(
         for block in blocks:
             part.write_text(block)
         message = part.close()
+        if message is not None:
+            sink.commit(BatchInfo(batch_id, 1.0), [message])
         key = f"o/batch-{batch_id:012d}/part-00000.txt"
         held = [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket).get("Contents", [])]
         if blocks:
