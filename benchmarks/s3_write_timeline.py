@@ -121,7 +121,13 @@ def instrument() -> None:
     _timed(upload.PartUpload, "_create", lambda *a: "CreateMultipartUpload")
     _timed(upload.PartUpload, "_part",
            lambda self, n, body: f"part {n} ({len(body) / MB:.1f} MB)", cpu=True)
+    import etlcore_s3.fs as s3fs
+
     _timed(upload.PartUpload, "close", lambda self: "PartUpload.close: waits for parts, Complete (or PutObject)")
+    _timed(upload.PartUpload, "close_deferred",
+           lambda self: "PartUpload.close_deferred: waits for parts (or PutObject)")
+    _timed(s3fs.S3FileSystem, "finish",
+           lambda self, pending: f"finish: CompleteMultipartUpload x{len(pending)}")
     _timed(files.FilesSink, "commit", lambda self, b, m: f"commit {b.batch_id}: manifest")
     _timed(checkpoint.Checkpoint, "write_plan", lambda self, p: f"plan log {p.batch_id}")
     _timed(checkpoint.Checkpoint, "write_commit", lambda self, p, *a: "commit log")
