@@ -90,19 +90,25 @@ class CheckpointStoreContract:
         assert not store.create("epoch.json", b"second")
         assert store.read("epoch.json") == b"first"
 
-    def test_checkpoint_log_survives_a_restart(self) -> None:
-        root = self.location()
+    def _logged(self, root: str, plans: int, state: bool = False) -> None:
+        """A job's log with ``plans`` plans of five records each, batches 0 and 1 committed
+        (and, with ``state``, a snapshot at batch 1)."""
         ckpt = Checkpoint(root, "job", FINGERPRINT)
         ckpt.open()
         try:
-            for b in range(3):
+            for b in range(plans):
                 plan = BatchPlan(b, 10.0 + b, {"src": {"0": [b * 5, b * 5 + 5]}})
                 ckpt.write_plan(plan)
                 if b < 2:
                     ckpt.write_commit(plan, 5)
-            ckpt.write_state(1, {"count": {"a": 2}})
+            if state:
+                ckpt.write_state(1, {"count": {"a": 2}})
         finally:
             ckpt.close()
+
+    def test_checkpoint_log_survives_a_restart(self) -> None:
+        root = self.location()
+        self._logged(root, 3, state=True)
         again = Checkpoint(root, "job", FINGERPRINT)
         again.open()
         try:
@@ -121,16 +127,7 @@ class CheckpointStoreContract:
     def test_two_open_plans_are_both_pending_in_order(self) -> None:
         """Batch n committing behind n+1's tasks: plans n and n+1 past the last commit."""
         root = self.location()
-        ckpt = Checkpoint(root, "job", FINGERPRINT)
-        ckpt.open()
-        try:
-            for b in range(4):
-                plan = BatchPlan(b, 10.0 + b, {"src": {"0": [b * 5, b * 5 + 5]}})
-                ckpt.write_plan(plan)
-                if b < 2:
-                    ckpt.write_commit(plan, 5)
-        finally:
-            ckpt.close()
+        self._logged(root, 4)
         again = Checkpoint(root, "job", FINGERPRINT)
         again.open()
         try:
