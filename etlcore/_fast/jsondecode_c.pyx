@@ -20,9 +20,10 @@ Python loop go away:
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.buffer cimport PyBuffer_FillInfo
 from cpython.ref cimport Py_INCREF
-from libc.string cimport memchr
+from libc.string cimport memchr, memcpy
+from libc.stdint cimport uint64_t
 
-__all__ = ["decode_lines", "decode_texts", "slot_offsets"]
+__all__ = ["decode_lines", "decode_texts", "slot_offsets", "unsure_texts"]
 
 cdef extern from "Python.h":
     ctypedef struct PyMemberDef:
@@ -58,6 +59,8 @@ cdef extern from "Python.h":
     PyObject* Py_None
     Py_ssize_t Py_REFCNT(PyObject* o)
     PyObject* PyBytes_FromStringAndSize(const char* v, Py_ssize_t n)
+    char* PyBytes_AS_STRING(PyObject* o)
+    Py_ssize_t PyBytes_GET_SIZE(PyObject* o)
 
 DEF MAX_FIELDS = 64
 
@@ -338,3 +341,66 @@ def decode_lines(decode, post, cls, offsets, keys, bytes data, Py_ssize_t start,
             break
         lo = hi + 1
     return out, at, reasons, rest, raws
+
+
+DEF LONG_DIGITS = 309  # the shortest integer part that can exceed a double's range
+
+
+cdef inline bint _isdigit(unsigned char c) noexcept:
+    return 0x30 <= c <= 0x39
+
+
+cdef bint _exponent(const unsigned char* p, const unsigned char* end, int e) noexcept:
+    """Whether ``e`` follows a digit somewhere in ``[p, end)``."""
+    cdef const unsigned char* q = p
+    while q < end:
+        q = <const unsigned char*> memchr(q, e, end - q)
+        if q == NULL:
+            return False
+        if q > p and _isdigit((q - 1)[0]):
+            return True
+        q += 1
+    return False
+
+
+cdef bint _unsure(const unsigned char* p, Py_ssize_t n) noexcept:
+    """Whether one text may hold invalid UTF-8 or a number beyond a double's range."""
+    cdef Py_ssize_t j = 0, run = 0
+    cdef uint64_t word, high = 0
+    cdef const unsigned char* end = p + n
+    while j + 8 <= n:  # a byte outside ASCII, eight at a time
+        memcpy(&word, p + j, 8)
+        high |= word
+        j += 8
+    while j < n:
+        high |= p[j]
+        j += 1
+    if high & 0x8080808080808080ULL:
+        return True
+    if _exponent(p, end, 0x65) or _exponent(p, end, 0x45):  # "e", "E"
+        return True
+    if n >= LONG_DIGITS:
+        for j in range(n):
+            if _isdigit(p[j]):
+                run += 1
+                if run >= LONG_DIGITS:
+                    return True
+            else:
+                run = 0
+    return False
+
+
+def unsure_texts(list texts):
+    """Indexes of the texts a pruned decode may accept where the whole one refuses: not
+    ``bytes``, a byte outside ASCII (invalid UTF-8 in a skipped string), a digit followed
+    by ``e``/``E`` or a run of 309 digits (a number beyond a double's range); word-wide
+    and ``memchr`` scans (:mod:`etlcore.jsonproject`)."""
+    cdef list out = []
+    cdef Py_ssize_t i
+    cdef PyObject* t
+    for i in range(PyList_GET_SIZE(texts)):
+        t = PyList_GET_ITEM(texts, i)
+        if Py_TYPE(t) != &PyBytes_Type or _unsure(
+                <const unsigned char*> PyBytes_AS_STRING(t), PyBytes_GET_SIZE(t)):
+            out.append(i)
+    return out

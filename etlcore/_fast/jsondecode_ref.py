@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["decode_lines", "decode_texts", "slot_offsets"]
+__all__ = ["decode_lines", "decode_texts", "slot_offsets", "unsure_texts"]
 
 
 def slot_offsets(cls: type, names: tuple[str, ...]) -> tuple[int, ...] | None:
@@ -91,3 +91,22 @@ def decode_lines(decode: Callable[[Any], Any], post: Callable[[Any], Any] | None
 def _never(raw: Any, err: BaseException) -> Any:
     """Lines are bytes: ``decode_texts`` asks its ``slow`` path only for other values."""
     raise AssertionError(f"decode_lines: a line that is not bytes ({type(raw).__name__})")
+
+
+_ZEROS = bytes.maketrans(b"123456789", b"000000000")
+_LONG = b"0" * 309  # the shortest integer part that can exceed a double's range
+
+
+def unsure_texts(texts: list[Any]) -> list[int]:
+    """Indexes of the texts a pruned decode may accept where the whole one refuses: not
+    ``bytes``, a byte outside ASCII (invalid UTF-8 in a skipped string), a digit followed
+    by ``e``/``E`` or a run of 309 digits (a number beyond a double's range)."""
+    out = []
+    for i, text in enumerate(texts):
+        if type(text) is not bytes or not text.isascii():
+            out.append(i)
+            continue
+        digits = text.translate(_ZEROS)
+        if b"0e" in digits or b"0E" in digits or _LONG in digits:
+            out.append(i)
+    return out
