@@ -135,6 +135,16 @@ class SourceReader(ABC):
         """
         return None
 
+    def prune_fields(self, fields: frozenset[str]) -> None:  # noqa: B027 - optional hook
+        """The job reads only these fields of the records that are dicts: a hint, given
+        once before the reader is shipped or opened (:mod:`etlcore.graph.projection`).
+
+        A reader that decodes JSON may then return an object that has every one of
+        ``fields`` as a dict of just those (their values unchanged); every other record
+        must come as it would without the hint (:class:`etlcore.jsonproject.ProjectedJson`
+        does both). Keep the hint through pickling. Default: ignored.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Disconnect; called when the worker stops."""
 

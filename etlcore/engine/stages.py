@@ -22,6 +22,7 @@ from typing import Any
 from etlcore.ckptstore import is_remote
 from etlcore.graph.base import NarrowNode, Node, UnionNode, WideNode
 from etlcore.graph.io import ForeachBatchOutput, SinkOutput, SourceNode
+from etlcore.graph.projection import fields_read
 from etlcore.sink import SinkWriter
 from etlcore.source import DriverReader, SourceReader
 
@@ -118,6 +119,7 @@ def cut(live: list[Node], outputs: list[Any], job: str, checkpoint_dir: str | No
 
     stages: list[Stage] = []
     feeders: dict[str, list[int]] = {}
+    pruned = fields_read(live, outputs)
     roots = [n for n in live if n.kind in ("source", "wide")]
     for root in roots:
         stage = Stage(len(stages), root.key, root.kind, [], [], {root.key: 1})
@@ -125,6 +127,8 @@ def cut(live: list[Node], outputs: list[Any], job: str, checkpoint_dir: str | No
             stage.wide = worker_copy(root)
         elif isinstance(root, SourceNode):
             reader = root.source.reader()
+            if root.key in pruned:  # the job reads only these fields of its records
+                reader.prune_fields(pruned[root.key])
             stage.reader = None if isinstance(reader, DriverReader) else reader
             stage.rejects = bool(getattr(root.source, "rejects", True))
             stage.fresh = bool(getattr(root.source, "fresh_lists", False))

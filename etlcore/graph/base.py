@@ -119,6 +119,13 @@ class Node:
         """
         return {}
 
+    def reads_fields(self) -> frozenset[str] | None:
+        """The only parts of its input records this operator reads: the names of fields it
+        takes from dict records (``key="user"``), or None (the default) when it may see
+        whole records. A source whose records only such readers take may build just those
+        fields of a JSON object (:mod:`etlcore.graph.projection`)."""
+        return None
+
     def state_param(self, scope: BatchScope, states: list[Any]) -> Any:
         """Driver: per-batch data computed from the state of ``reads_state_of``.
 

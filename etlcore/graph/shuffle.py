@@ -111,6 +111,20 @@ class _CombiningNode(ShuffleNode):
         return self.merge([b for _, b in blocks]), None
 
 
+def field_names(fields: tuple[Any, Any] | None, reducer: Any) -> frozenset[str] | None:
+    """What a keyed operator with ``(key, value)`` references reads of a dict record
+    (:meth:`Node.reads_fields`): the named fields, or None when it takes the record
+    itself (no references, an index, or ``value=None`` with a reducer other than "count",
+    which folds the records themselves)."""
+    if fields is None:
+        return None
+    key, value = fields
+    if not isinstance(key, str) or not (isinstance(value, str) or
+                                        (value is None and reducer == "count")):
+        return None
+    return frozenset((key,) if value is None else (key, value))
+
+
 def readable(records: list[Any], fields: tuple[Any, Any], ctx: TaskContext,
              node: str) -> list[Any]:
     """The records whose ``(key, value)`` fields can be read (the key hashed); the others
@@ -145,6 +159,9 @@ class ReduceByKeyNode(_CombiningNode):
         if self.fields is not None:
             ident["fields"] = list(self.fields)
         return ident
+
+    def reads_fields(self) -> frozenset[str] | None:
+        return field_names(self.fields, self.reducer)
 
     def aggregator(self) -> tuple[Any, Callable[[Iterable[Any]], int]]:
         agg = _fast.hashagg.HashAgg(self.reducer)

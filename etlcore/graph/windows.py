@@ -15,7 +15,7 @@ from typing import Any
 from etlcore import _fast
 from etlcore.errors import ConfigError
 from etlcore.graph.base import BatchScope, Node, TaskContext, WideNode, concat
-from etlcore.graph.shuffle import Reducer, readable, route
+from etlcore.graph.shuffle import Reducer, field_names, readable, route
 
 
 def batches_in(duration: float, interval: float, key: str) -> int:
@@ -105,6 +105,9 @@ class ReduceByKeyAndWindowNode(_SlidingNode):
         if self.fields is not None:
             ident["fields"] = list(self.fields)
         return ident
+
+    def reads_fields(self) -> frozenset[str] | None:
+        return field_names(self.fields, self.reducer)
 
     def map_side(self, records: list[Any], side: int, n: int, param: Any,
                  ctx: TaskContext) -> list[Any]:
