@@ -21,6 +21,7 @@ from typing import Any
 
 from etlcore.errors import EtlcoreError
 from etlcore.jsondecode import JsonDecodeError, JsonDecoder
+from etlcore.jsonproject import ProjectedJson
 from etlcore.source import Position, ReaderContext, Rejected, SourceReader
 
 from etlcore_kafka._client import KafkaError, build, client_conf, confluent_kafka, scrub
@@ -60,9 +61,9 @@ def consumer_conf(c: KafkaSourceConfig, name: str) -> dict[str, Any]:
     return conf
 
 class KafkaReader(SourceReader):
-    """Reads planned offset ranges (worker side); pickles as its config alone."""
+    """Reads planned offset ranges (worker side); pickles as its config (and pruned fields)."""
 
-    def __init__(self, config: KafkaSourceConfig):
+    def __init__(self, config: KafkaSourceConfig, fields: frozenset[str] | None = None):
         self.config = config
         self.name = "kafka"
         self._conf: dict[str, Any] = {}
@@ -74,13 +75,28 @@ class KafkaReader(SourceReader):
         self._opened = False
         self._starting: dict[str, Future[Any]] = {}  # partition -> its consumer, being started
         self._pool: ThreadPoolExecutor | None = None  # starts hinted consumers side by side
-        self._values = config.value_decoder() if config.value_schema is not None else _JSON
+        self._values: JsonDecoder | ProjectedJson = (
+            config.value_decoder() if config.value_schema is not None else _JSON)
+        self._fields: frozenset[str] | None = None
+        if fields:
+            self.prune_fields(fields)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A runner that ships the job (processes, spark) pickles it before the first plan:
         # the reader left here then reads nothing and must not start consumers on hints
         self._shipped = True
-        return KafkaReader, (self.config,)
+        return KafkaReader, (self.config, self._fields)
+
+    def prune_fields(self, fields: frozenset[str]) -> None:
+        """Untyped JSON values of which the job reads only ``fields``: an object that has
+        them all is built as just those (:class:`~etlcore.jsonproject.ProjectedJson`;
+        W5's untyped decode of 200k four-field values ~50-90 ms -> ~30 ms). A typed
+        source keeps its schema (it validates fields the job may not read) and an
+        envelope source (``value_only: false``) its records."""
+        c = self.config
+        if c.value_only and c.value_format == "json" and c.value_schema is None:
+            self._fields = frozenset(fields)
+            self._values = ProjectedJson(self._fields, _JSON)
 
     def __repr__(self) -> str:
         return f"KafkaReader({self.config!r})"
@@ -327,7 +343,7 @@ class _Partition:
         self.leftover: list[Any] = []
 
 
-def _decode(raw: bytes | None, fmt: str, decoder: JsonDecoder = _JSON) -> Any:
+def _decode(raw: bytes | None, fmt: str, decoder: JsonDecoder | ProjectedJson = _JSON) -> Any:
     """bytes -> value by format; raises ValueError for undecodable JSON or UTF-8."""
     if fmt == "json" and raw is not None:
         return decoder.decode(raw)
