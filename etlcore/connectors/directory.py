@@ -14,8 +14,9 @@ Storage goes through :mod:`etlcore.plugin.fs`, picked by the path's URL scheme:
 local paths here, ``s3://bucket/prefix`` with the ``etlcore-s3`` plugin, any
 scheme a plugin registers. Names are listed once per batch (only those after
 the greatest seen with ``listing: after_last``, S3's start-after, for names
-written in increasing order); ``min_age_seconds`` leaves files younger than
-that for a later batch. ``published_only`` reads the output of a files sink on
+written in increasing order), but not while the files listed before fill the
+batch: a backlog drains without a listing per batch. ``min_age_seconds`` leaves
+files younger than that for a later batch. ``published_only`` reads the output of a files sink on
 a store without rename: only the parts listed by its ``_manifests/`` objects,
 so parts of unpublished batches are never read. Files ending in ``.gz`` are
 gunzipped, ``.zst`` decompressed with ``zstandard`` (``compression``); a
@@ -431,12 +432,29 @@ class DirectorySource(Source):
                 found.append({"name": f"#{info.name}", "size": 0, "mtime_ns": 0})
         return found
 
+    def _backlog_fills(self, start: int) -> bool:
+        """Whether the files already in the manifest fill a batch from ``start``.
+
+        Then a listing cannot change the batch (what it finds goes after them), so a
+        backlog drains without a listing per batch, as Spark's file source keeps the
+        files it listed beyond ``maxFilesPerTrigger`` for the next batches. A listing
+        was a NameNode (or S3) round trip on the driver between two batches, while the
+        reads ahead ran dry.
+        """
+        most = self.config.max_files_per_batch
+        if most is None:
+            return False
+        names = self.manifest.names
+        end = batch_end(names, start, most)
+        return len(set(names[start:end])) >= most
+
     def plan(self, partition: str, start: int, max_records: int | None) -> int:
-        """Partition "0" lists the directory; every partition ends the batch at the same
-        manifest index (each reads its share of the entries between, ``_mine``)."""
+        """Partition "0" lists the directory (unless the files listed already fill the
+        batch, ``_backlog_fills``); every partition ends the batch at the same manifest
+        index (each reads its share of the entries between, ``_mine``)."""
         c = self.config
         with self._lock:
-            if partition == "0":
+            if partition == "0" and not self._backlog_fills(start):
                 found = self.discover()
                 if c.split_bytes is not None and not c.published_only:
                     found = plan_parts(self.fs, self.folder, found, c.split_bytes, c.format,

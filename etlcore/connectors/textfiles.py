@@ -15,7 +15,7 @@ import io
 import re
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,6 +231,45 @@ def _fetch(fs: FileSystem, path: str, index: int, span: Part | None = None, fmt:
         return Rejected(str(path), f"cannot read the file: {err.strerror or err}", origin)
 
 
+@dataclass(frozen=True)
+class _Split:
+    """A file's (or byte range's) lines, split on the thread that fetched them."""
+
+    loaded: _File | Rejected
+    base: int | None = None  # a byte range's first byte where its lines begin
+    given: CsvHeader | None = None  # a CSV range's header, as fetched
+
+
+def _fetch_split(fs: FileSystem, path: str, index: int, span: Part | None = None,
+                 fmt: str = "text", encoding: str = "utf-8", header: bool = True,
+                 compression: str = "auto") -> Any:
+    """:func:`_fetch`, then the bytes decompressed and split into lines (:func:`_load`) on
+    the same thread, so the files fetched ahead are split while the task works on the
+    current one.
+
+    The task's thread used to split each file after its wait for it (HDFS, 16 x 8 MB:
+    9 ms a file beside the downloads, whose receive loops want the GIL back after every
+    read, against 2-3 ms alone), and that thread is the read's critical path. The lines,
+    the dead letters and their origins are the same: the same ``_load`` runs on the same
+    bytes.
+    """
+    data = _fetch(fs, path, index, span, fmt, encoding, header)
+    if isinstance(data, Rejected):
+        return data
+    if isinstance(data, tuple):  # a byte range: its lines, from ``base``
+        base, raw, given = data
+        return _Split(_load(raw, path, index, encoding, "none", base=base), base, given)
+    return _Split(_load(data, path, index, encoding, compression))
+
+
+def _range_header(given: CsvHeader | None, base: int) -> CsvHeader | None:
+    """The header a CSV byte range keys its rows by; None when the range holds the header
+    line itself (it is then read as a file's start)."""
+    if given is not None and given.present and base < given.end:
+        return None
+    return given
+
+
 def _decompressed(data: bytes, path: str, index: int, compression: str) -> bytes | Rejected:
     """A whole file's bytes, gunzipped or unzstd-ed as ``compression`` (and its name) say."""
     how = compression_of(path, compression)
@@ -424,13 +463,15 @@ def _csv(f: _File, multiline: bool, given: CsvHeader | None = None) -> Iterator[
 def _fetched(fs: FileSystem, paths: list[tuple[int, str, Part | None]], fetch: Any,
              depth: int, ahead: ReadAhead | None,
              later: list[tuple[int, str, Part | None]]) -> Iterator[tuple[int, str, Any]]:
-    """``(index, path, what _fetch gave)`` for each path in order, ``depth`` fetches in
-    flight; with ``ahead``, the window runs on into ``later``, kept for the next read."""
+    """``(index, path, what fetch gave)`` for each path in order, ``depth`` fetches in
+    flight; with ``ahead``, the window runs on into ``later``, kept for the next read
+    (keyed by what the fetch gives too: bytes, or lines split, ``_fetch_split``)."""
     pool = ThreadPoolExecutor(depth, thread_name_prefix="etlcore-prefetch") if ahead is None \
         else None
+    kind = getattr(fetch, "func", fetch)
 
     def start(index: int, path: str, span: Part | None) -> tuple[Future[Any], bool]:
-        kept = ahead.take((path, span)) if ahead is not None else None
+        kept = ahead.take((kind, path, span)) if ahead is not None else None
         if kept is not None:
             return kept, True
         return (ahead or pool).submit(fetch, fs, path, index, span), False  # type: ignore[union-attr]
@@ -443,7 +484,7 @@ def _fetched(fs: FileSystem, paths: list[tuple[int, str, Part | None]], fetch: A
                 window.append(start(*paths[k + depth]))
             elif ahead is not None and k + depth - len(paths) < len(later):
                 i, p, r = later[k + depth - len(paths)]
-                ahead.keep((p, r), fetch, fs, p, i, r)
+                ahead.keep((kind, p, r), fetch, fs, p, i, r)
             data = future.result()
             if kept and isinstance(data, Rejected):  # failed ahead of its batch: try now
                 data = fetch(fs, path, index, span)
@@ -487,7 +528,12 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
              if part_of(entry, published_only)]
     if not paths:
         return
-    fetch = functools.partial(_fetch, fmt=fmt, encoding=encoding, header=csv_header)
+    raw_bytes = blocks or fmt == "parquet" or (decoder is not None and fmt == "json")
+    if raw_bytes:  # blocks and schemas decode the bytes where they lie
+        fetch = functools.partial(_fetch, fmt=fmt, encoding=encoding, header=csv_header)
+    else:  # lines: split where they were fetched
+        fetch = functools.partial(_fetch_split, fmt=fmt, encoding=encoding,
+                                  header=csv_header, compression=compression)
     # the next files download while this one is parsed (I/O releases the GIL);
     # how many at once is the file system's ``read_ahead``
     depth = max(1, int(getattr(fs, "read_ahead", 1)))
@@ -501,11 +547,15 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
         if fmt == "parquet":
             yield from parquet_rows(data)
             continue
+        if isinstance(data, _Split):
+            if data.base is not None:
+                given = _range_header(data.given, data.base)
+            yield from _records(data.loaded, fmt, blocks, decoder, csv_multiline, given)
+            continue
         base: int | None = None
         if isinstance(data, tuple):  # a byte range: its lines, from ``base``
             base, raw, given = data
-            if given is not None and given.present and base < given.end:
-                given = None  # the range holds the header line: read it as a file's start
+            given = _range_header(given, base)
             how = "none"
         else:
             raw, how = data, compression
@@ -525,15 +575,20 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
                     yield from _json_block(block, decoder, path, index, base)  # type: ignore[arg-type]
                 continue
         loaded = _load(raw, path, index, encoding, how, base=base)
-        if isinstance(loaded, Rejected):
-            yield [loaded] if blocks else loaded
-        elif blocks:
-            yield list(_text(loaded))
-        elif fmt == "text" and loaded.errors == "strict":
-            yield from loaded.lines  # no generator between (5 ms per 128 MB of 1 kB lines)
-        elif fmt == "text":
-            yield from _text(loaded)
-        elif fmt == "json":
-            yield from _json(loaded, decoder or _LINES)
-        else:
-            yield from _csv(loaded, csv_multiline, given)
+        yield from _records(loaded, fmt, blocks, decoder, csv_multiline, given)
+
+
+def _records(loaded: _File | Rejected, fmt: str, blocks: bool, decoder: JsonDecoder | None,
+             csv_multiline: bool, given: CsvHeader | None) -> Iterable[Any]:
+    """A loaded file's records (``blocks``: one list of them), or its Rejected."""
+    if isinstance(loaded, Rejected):
+        return [[loaded] if blocks else loaded]
+    if blocks:
+        return [list(_text(loaded))]
+    if fmt == "text" and loaded.errors == "strict":
+        return loaded.lines  # no generator between (5 ms per 128 MB of 1 kB lines)
+    if fmt == "text":
+        return _text(loaded)
+    if fmt == "json":
+        return _json(loaded, decoder or _LINES)
+    return _csv(loaded, csv_multiline, given)

@@ -181,3 +181,23 @@ def test_config_errors_name_the_key():
     with pytest.raises(ConfigError) as err:
         get_registry().get("source", "directory").build({"path": "x", "format": "xml"})
     assert err.value.key == "format"
+
+
+def test_a_backlog_that_fills_the_batch_is_planned_without_listing_again(tmp_path):
+    """Files listed beyond ``max_files_per_batch`` make the next batches without a listing
+    (what a listing finds goes after them); a batch they do not fill lists, and files
+    that arrived meanwhile come after the backlog, in discovery order."""
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    for k in range(5):
+        write(inbox, f"{k}.txt", f"{k}\n", mtime=10 + k)
+    source = build(inbox, tmp_path / "state", max_files_per_batch=2)
+    listings = []
+    listed = source.fs.list
+    source.fs.list = lambda *a, **k: listings.append(1) or listed(*a, **k)
+    assert source.plan("0", 0, None) == 2 and len(listings) == 1
+    write(inbox, "9.txt", "9\n", mtime=5)  # older than the backlog, found later
+    assert source.plan("0", 2, None) == 4 and len(listings) == 1  # 2.txt, 3.txt: listed
+    assert source.plan("0", 4, None) == 6 and len(listings) == 2  # 4.txt alone: lists
+    assert read(source, "0", 0, 6) == ["0", "1", "2", "3", "4", "9"]
+    assert source.plan("0", 6, None) == 6 and len(listings) == 3  # nothing left: lists

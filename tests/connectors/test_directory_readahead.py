@@ -110,3 +110,41 @@ def test_the_reader_pickles_without_its_pool(tmp_path: Path) -> None:
         shipped.close()
     finally:
         reader.close()
+
+
+def test_lines_are_split_on_the_fetching_threads_not_the_tasks(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    """The task's thread only takes each file's lines: the next files are split where they
+    were fetched while it works on the current one."""
+    import etlcore.connectors.textfiles as textfiles
+
+    load, where = textfiles._load, []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        where.append(threading.current_thread() is threading.main_thread())
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(textfiles, "_load", spy)
+    fs = Remote()
+    src, reader = setup(tmp_path, fs)
+    try:
+        assert shown(reader.read("0", 0, src.plan("0", 0, None))) == ["0-a", "0-b", "1-a", "1-b"]
+        assert where == [False, False]
+    finally:
+        reader.close()
+
+
+def test_a_file_fetched_ahead_as_lines_is_fetched_again_for_a_blocks_read(
+        tmp_path: Path) -> None:
+    """What is kept ahead is keyed by what the fetch gives (lines split, or bytes): a read
+    of the other kind never gets it, and reads the file itself."""
+    fs = Remote()
+    src, reader = setup(tmp_path, fs)
+    try:
+        assert shown(reader.read("0", 0, src.plan("0", 0, None))) == ["0-a", "0-b", "1-a", "1-b"]
+        reads_reach(fs, 4)  # 2.txt and 3.txt kept ahead, as lines
+        blocks = list(reader.read_blocks("0", 2, src.plan("0", 2, None)))
+        assert [b.lines() for b in blocks] == [["2-a", "2-b"], ["3-a", "3-b"]]
+        assert sorted(fs.reads).count("2.txt") == 2
+    finally:
+        reader.close()

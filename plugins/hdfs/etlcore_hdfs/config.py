@@ -55,8 +55,8 @@ class HdfsOptions:
                               identity=False)
     timeout: float = option(10.0, help="connect and read timeout of one request, in seconds",
                             identity=False)
-    read_ahead: int = option(4, help="source: files fetched at once while one is parsed "
-                             "(each held in memory)", identity=False)
+    read_ahead: int = option(4, help="source: files fetched (and split into lines) at once "
+                             "while one is parsed; each held in memory", identity=False)
 
     def check_hdfs(self, prefix: str, path: str) -> None:
         """Errors naming the key; ``prefix`` is ``where.`` or empty."""

@@ -58,8 +58,9 @@ class S3Options:
     multipart_chunksize: int = option(8 * 1024 * 1024, help="bytes per part / ranged GET",
                                       identity=False)
     max_concurrency: int = option(8, help="parallel parts of one object", identity=False)
-    read_ahead: int = option(4, help="source: objects (or byte ranges) fetched at once while "
-                             "one is parsed; each costs its bytes in memory", identity=False)
+    read_ahead: int = option(4, help="source: objects (or byte ranges) fetched (and split "
+                             "into lines) at once while one is parsed; each costs its bytes "
+                             "(and lines) in memory", identity=False)
 
     def check_s3(self, prefix: str, path: str) -> None:
         """Errors naming the key; ``prefix`` is ``where.`` or empty."""
