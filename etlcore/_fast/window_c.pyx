@@ -18,7 +18,7 @@ from cpython.long cimport PyLong_CheckExact
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.ref cimport Py_INCREF, PyObject
 from cpython.tuple cimport PyTuple_Check, PyTuple_CheckExact, PyTuple_GET_ITEM, PyTuple_GET_SIZE
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 from etlcore._fast.fields cimport F_INDEX, F_KEY, F_LIST, F_NONE, F_RECORD, read_field
 from etlcore._fast.hashagg_c cimport (
@@ -62,13 +62,36 @@ cdef enum:
     PREFETCH = 8  # events ahead whose table cell fold_events prefetches
 
 
-# one on-time record of fold_records, read and checked, waiting to be folded
+# one on-time record of fold_records, read and checked, waiting to be folded: 32 B, so a
+# 50,000-record batch's buffer is 1.6 MB, not the 3.2 MB a full ``Val`` made it (it streams
+# through the cache beside the pane tables twice, written then folded)
+cdef union EvKey:
+    int64_t i         # an exact int key that fits int64
+    PyObject* o       # any other key, borrowed (from the record, or held)
+
+cdef union EvVal:
+    int64_t i         # vtag T_INT
+    double f          # vtag T_FLOAT
+    PyObject* o       # vtag T_OBJ (every value of a callable reducer), borrowed likewise
+
 cdef struct Ev:
     int64_t pane      # pane number (big: index into the list of panes beyond int64)
-    int64_t key       # the key, when kobj is NULL (an exact int that fits int64)
-    PyObject* kobj    # the key object, borrowed (from the record, or held), or NULL
-    Val v             # the value, classified (its object, if any, borrowed likewise)
-    int big
+    EvKey key         # .o when boxed, else .i
+    EvVal v           # the value, classified (T_UNSET: None, nothing stored)
+    int32_t vtag      # the value's Val tag
+    uint8_t big
+    uint8_t boxed
+
+
+cdef inline void ev_val(Ev* e, Val* v) noexcept nogil:
+    """The event's value as the ``Val`` the accumulators take."""
+    v.tag = e.vtag
+    if e.vtag == T_FLOAT:
+        v.f = e.v.f
+    elif e.vtag == T_INT:
+        v.i = e.v.i
+    elif e.vtag == T_OBJ:
+        v.o = e.v.o
 
 
 cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
@@ -358,10 +381,14 @@ cdef class PaneStore:
         cdef bint cut_c = int64_of(cutoff, &cut)
         cdef int overflow
         cdef Ev* e
+        cdef Val v
         # tuples read by non-negative indexes: fields borrowed straight from the tuple
         cdef bint tuples = f.tk == F_INDEX and f.kk == F_INDEX and f.vk == F_INDEX and (
             f.ti >= 0 and f.ki >= 0 and f.vi >= 0)
         cdef Py_ssize_t need = max(f.ti, f.ki, f.vi) + 1
+        v.tag = T_UNSET  # (classify sets it; the compiler cannot tell)
+        v.i = 0
+        v.f = 0
         try:
             for i in range(n):  # 1: read and check every record; nothing changes yet
                 rec = recs[i]
@@ -407,14 +434,26 @@ cdef class PaneStore:
                         e.big = 1
                         e.pane = len(odd)
                         odd.append(q_obj)
-                e.kobj = kp
+                e.boxed = 1
+                e.key.o = kp
                 if PyLong_CheckExact(<object>kp):
                     overflow = 0
                     x = PyLong_AsLongLongAndOverflow(<object>kp, &overflow)
                     if not overflow:
-                        e.kobj = NULL
-                        e.key = x
-                classify(<object>vp, &e.v)  # here: its load overlaps the time's and key's
+                        e.boxed = 0
+                        e.key.i = x
+                if hold:  # a callable reducer gets every value as its object
+                    e.vtag = T_OBJ
+                    e.v.o = vp
+                else:
+                    classify(<object>vp, &v)  # here: its load overlaps the time's and key's
+                    e.vtag = v.tag
+                    if v.tag == T_FLOAT:
+                        e.v.f = v.f
+                    elif v.tag == T_INT:
+                        e.v.i = v.i
+                    elif v.tag == T_OBJ:
+                        e.v.o = vp
                 if hold or not (PyTuple_Check(rec) or PyList_CheckExact(rec)
                                 or PyDict_CheckExact(rec)):
                     if keep is None:
@@ -440,6 +479,7 @@ cdef class PaneStore:
         cdef Ev* e
         cdef Ev* p
         cdef ICell* c
+        cdef Val v
         cdef bint sums = self.code == SUM
         for j in range(m):
             e = &ev[j]
@@ -452,23 +492,24 @@ cdef class PaneStore:
                 cached = True
             if j + PREFETCH < m and agg.mode == M_INT:
                 p = &ev[j + PREFETCH]
-                if p.kobj == NULL:
-                    etl_prefetch(&agg.table.cells[it_home(&agg.table, p.key)])
+                if not p.boxed:
+                    etl_prefetch(&agg.table.cells[it_home(&agg.table, p.key.i)])
                 p = &ev[j + PREFETCH // 2]  # its cell is on the way: fetch its slot too
-                if p.kobj == NULL:  # a matching tag: most likely its slot (a hint only)
-                    c = &agg.table.cells[it_home(&agg.table, p.key)]
-                    if c.tag == it_tag(p.key) and 0 <= c.v < agg.cap:
+                if not p.boxed:  # a matching tag: most likely its slot (a hint only)
+                    c = &agg.table.cells[it_home(&agg.table, p.key.i)]
+                    if c.tag == it_tag(p.key.i) and 0 <= c.v < agg.cap:
                         etl_prefetch(&agg.accs[c.v])
-            if e.kobj != NULL:
-                s = agg.slot_for(<object>e.kobj)
+            if e.boxed:
+                s = agg.slot_for(<object>e.key.o)
             elif agg.mode == M_INT or agg.mode == M_NEW:
-                s = agg.slot_for_int(e.key)
+                s = agg.slot_for_int(e.key.i)
             else:
-                s = agg.slot_for(e.key)  # boxed: the pane holds other keys too
-            if sums and e.v.tag != T_UNSET and acc_add(&agg.accs[s], &e.v):  # sum, in C
+                s = agg.slot_for(e.key.i)  # boxed: the pane holds other keys too
+            ev_val(e, &v)
+            if sums and v.tag != T_UNSET and acc_add(&agg.accs[s], &v):  # sum, in C
                 agg.accs[s].r += 1
                 continue
-            agg.fold_value(s, &e.v)
+            agg.fold_value(s, &v)
         return 0
 
     cdef HashAgg pane_agg(self, object pane):

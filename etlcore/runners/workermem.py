@@ -14,6 +14,7 @@ from importlib import import_module
 ARENA_CACHE = 64  # freed pymalloc arenas (1 MiB each) a worker keeps mapped
 DRIVER_ARENA_CACHE = 1024  # keep_memory=True: what W2 at 1M keys reuses (benchmarks/README)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+_INT_MAX = (1 << 31) - 1  # mallopt's value is a C int
 
 
 def keep_arenas(limit: int = ARENA_CACHE) -> None:
@@ -25,8 +26,9 @@ def keep_arenas(limit: int = ARENA_CACHE) -> None:
     on a worker, ~630 faults and 43 ms with both kept (the driver: ~2,000 faults).
     An older build without the extension runs as before, and so does
     ``ETLCORE_PURE_PYTHON=1`` (its twin ``arenas_ref`` cannot cache anything).
+    glibc keeps as many MiB of freed heap as ``limit`` says arenas (1 MiB each).
     """
-    keep_heap()
+    keep_heap(limit)
     from etlcore import _fast
 
     try:
@@ -59,13 +61,20 @@ def driver_keep_memory(mib: int) -> None:
         keep_arenas(mib)
 
 
-def keep_heap() -> None:
+def keep_heap(mib: int = ARENA_CACHE) -> None:
     """glibc: serve big blocks (a task's record lists, read buffers) from the heap and keep
-    up to 64 MiB of freed heap, instead of mapping and unmapping them every task."""
+    up to ``mib`` MiB of freed heap, instead of mapping and unmapping them every task.
+
+    The trim threshold follows the caller's limit, not a fixed 64 MiB: a driver asked to
+    keep 1 GiB whose own code frees more than 64 MiB of heap between batches handed the
+    heap's top back and faulted it in again (the benchmark's checksum of a million W2
+    rows between runs: ~8,700 faults in the next run, in its pane tables, accumulators
+    and the job's growing row list).
+    """
     try:
         libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # not glibc: nothing to tune
         return
     mallopt(_M_MMAP_THRESHOLD, 32 << 20)
-    mallopt(_M_TRIM_THRESHOLD, 64 << 20)
+    mallopt(_M_TRIM_THRESHOLD, min(mib << 20, _INT_MAX))

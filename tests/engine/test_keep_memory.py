@@ -67,3 +67,42 @@ def test_keep_memory_installs_the_arena_cache_when_the_job_opens():
                          text=True, timeout=120, check=True).stdout
     # off: the driver keeps CPython's allocator; on: limit 7 once the job opened, not before
     assert out.strip() == "(0, 0) (0, 7)"
+
+
+_HEAP_PROBE = """
+import ctypes, sys
+from etlcore import StreamingContext
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks",
+                "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(None)
+if not hasattr(libc, "mallinfo2"):
+    print("no glibc")
+    raise SystemExit
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+libc.mallinfo2.restype = MallInfo2
+ctx = StreamingContext(1.0, clock="manual", keep_memory=int(sys.argv[1]))
+ctx.queue_stream([[1]]).foreach_batch(lambda b, r: None)
+ctx.run(batches=1)
+blocks = [libc.malloc(16 << 20) for _ in range(6)]  # 96 MiB of heap, below mmap's 32 MiB
+for b in reversed(blocks):  # the heap's top is free now: glibc trims it past the threshold
+    libc.free(b)
+print(libc.mallinfo2().arena >> 20)
+"""
+
+
+@pytest.mark.parametrize("mib", [512, 16])
+def test_keep_memory_keeps_as_much_freed_heap_as_it_says(mib):
+    # the glibc heap's trim threshold follows the limit: 96 MiB freed at the top stay
+    # mapped under 512 MiB (a fixed 64 MiB threshold trimmed them), not under 16
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    out = subprocess.run([sys.executable, "-c", _HEAP_PROBE, str(mib)], env=env,
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    if out.strip() == "no glibc":
+        pytest.skip("the heap's trim threshold is glibc's")
+    heap_mib = int(out)
+    assert heap_mib >= 96 if mib == 512 else heap_mib < 96

@@ -406,6 +406,28 @@ def test_fold_records_of_tuples_equals_the_reference(recs: list, order: list, ne
     assert same(got[0], got[1])
 
 
+@given(recs=st.lists(st.tuples(
+           st.integers(0, 30),  # time
+           st.one_of(st.integers(-3, 3), st.just(2**70), st.just("a")),  # key
+           st.one_of(st.integers(-9, 9), st.floats(-9, 9), st.none(), st.just(2**70),
+                     st.just(math.nan))),  # value: int64, float, None, beyond int64
+       max_size=40), reducer=reducers)
+def test_fold_records_with_every_reducer_equals_the_reference(recs: list, reducer: Any) -> None:
+    # the kernel buffers each value unboxed (int64 or float bits) or as its object (anything
+    # else, and every value of a callable reducer) before folding: every reducer sees the
+    # values the reference folds
+    got = []
+    for impl in (REF, C):
+        store = impl.PaneStore(reducer)
+        try:
+            answer = store.fold_records(recs, 0, 1, 2, None, 10, _to_us)
+        except TypeError as err:  # a callable reducer that does not take None
+            got.append(type(err))
+            continue
+        got.append((answer, store.to_state(), store.merge_range(0, 3)))
+    assert same(got[0], got[1])
+
+
 @given(windows=st.lists(st.one_of(int_pairs, any_pairs), min_size=1, max_size=6), reducer=reducers)
 def test_tumbling_panes_emitted_and_dropped_match_the_reference(windows: list,
                                                                 reducer: Any) -> None:
