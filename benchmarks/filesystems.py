@@ -165,15 +165,22 @@ def s3_system(args: argparse.Namespace, src: Path, down: Path) -> tuple[Any, ...
             "in", written, cleanup, f"MinIO at {s['endpoint']}", "boto3", "file(s) at once")
 
 
-def hdfs_system(args: argparse.Namespace, src: Path, down: Path) -> tuple[Any, ...]:
-    """A round of raw HdfsCLI transfers, the job's input and output URLs, and a cleanup."""
+def hdfs_client(prefix: str) -> tuple[Any, str, str, str]:
+    """HdfsCLI's client of the test cluster, a fresh root folder named ``prefix-<hex>``,
+    that root's ``hdfs://`` URL, and the WebHDFS address (the same user on both sides)."""
     from hdfs import InsecureClient
 
     webhdfs = os.environ.get("ETLCORE_HDFS_WEBHDFS", "http://127.0.0.1:9870")
     user = os.environ.get("ETLCORE_HDFS_USER", "etl")
     os.environ["HADOOP_USER_NAME"] = user  # the hdfs:// file system's user
-    client = InsecureClient(webhdfs, user=user)
-    root = f"/bench-{uuid.uuid4().hex[:12]}"
+    root = f"/{prefix}-{uuid.uuid4().hex[:12]}"
+    base = "hdfs://" + webhdfs.split("://", 1)[1].rstrip("/") + root
+    return InsecureClient(webhdfs, user=user), root, base, webhdfs
+
+
+def hdfs_system(args: argparse.Namespace, src: Path, down: Path) -> tuple[Any, ...]:
+    """A round of raw HdfsCLI transfers, the job's input and output URLs, and a cleanup."""
+    client, root, base, webhdfs = hdfs_client("bench")
 
     def raw_round() -> dict[int, tuple[float, float]]:
         out: dict[int, tuple[float, float]] = {}
@@ -196,7 +203,6 @@ def hdfs_system(args: argparse.Namespace, src: Path, down: Path) -> tuple[Any, .
         return sum(st["length"] for folder, _, names in client.walk(f"{root}/{prefix}")
                    for st in [client.status(f"{folder}/{n}") for n in names if n != "_SUCCESS"])
 
-    base = "hdfs://" + webhdfs.split("://", 1)[1].rstrip("/") + root
     return (raw_round, base, "in", written, lambda: client.delete(root, recursive=True),
             f"HDFS WebHDFS at {webhdfs}", "HdfsCLI", "thread(s)")
 

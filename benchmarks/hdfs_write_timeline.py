@@ -26,7 +26,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,15 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     job_args = tl.job_options(args)
 
-    from hdfs import InsecureClient
-
     instrument()
-    webhdfs = os.environ.get("ETLCORE_HDFS_WEBHDFS", "http://127.0.0.1:9870")
-    user = os.environ.get("ETLCORE_HDFS_USER", "etl")
-    os.environ["HADOOP_USER_NAME"] = user
-    client = InsecureClient(webhdfs, user=user)
-    root = f"/timeline-{uuid.uuid4().hex[:12]}"
-    base = "hdfs://" + webhdfs.split("://", 1)[1].rstrip("/") + root
+    client, root, base, _ = fsb.hdfs_client("timeline")
     tmp = Path(tempfile.mkdtemp(prefix="etlcore-hdfs-timeline-"))
     try:
         src = tmp / "src"

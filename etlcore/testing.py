@@ -18,9 +18,10 @@ from typing import Any
 
 from etlcore.connectors.queue import MemorySink, QueueSource, QueueSourceConfig
 from etlcore.context import StreamingContext
+from etlcore.source import OffsetSource
 from etlcore.stream import Stream
 
-__all__ = ["MemorySink", "QueueSource", "TestingSource", "run_batches"]
+__all__ = ["BatchPerOffset", "MemorySink", "QueueSource", "TestingSource", "run_batches"]
 
 _ids = itertools.count()
 
@@ -28,6 +29,26 @@ _ids = itertools.count()
 def TestingSource(batches: Iterable[Iterable[Any]]) -> QueueSource:  # noqa: N802 - reads as a class
     """A replayable source serving ``batches``, one per micro-batch."""
     return QueueSource(QueueSourceConfig(batches=[list(b) for b in batches]))
+
+
+class BatchPerOffset(OffsetSource):
+    """One partition whose offset n is ``batches[n]``: a source for testing a reader.
+
+    Each planned batch takes exactly one offset, so batch n reads ``batches[n]`` and a
+    replay reads the same; a subclass gives :meth:`reader`, which is what it tests.
+    """
+
+    def __init__(self, batches: list[Any]):
+        self.batches = batches
+
+    def partitions(self) -> list[str]:
+        return ["0"]
+
+    def available(self, partition: str) -> int:
+        return len(self.batches)
+
+    def plan(self, partition: str, start: int, max_records: int | None) -> int:
+        return min(len(self.batches), start + 1)
 
 
 def run_batches(

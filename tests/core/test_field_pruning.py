@@ -20,7 +20,8 @@ from etlcore import StreamingContext
 from etlcore.graph.projection import NO_FIELD_PRUNING, fields_read
 from etlcore.jsondecode import JsonDecoder
 from etlcore.jsonproject import ProjectedJson
-from etlcore.source import OffsetSource, Rejected, SourceReader
+from etlcore.source import Rejected, SourceReader
+from etlcore.testing import BatchPerOffset
 
 # -- the decoder ------------------------------------------------------------------------------
 
@@ -107,21 +108,12 @@ def test_the_compiled_scan_equals_its_reference(texts: list[Any]) -> None:
 
 # -- the plan ---------------------------------------------------------------------------------
 
-class JsonTexts(OffsetSource):
+class JsonTexts(BatchPerOffset):
     """JSON texts, one batch of them per position; its reader hears a pruning hint."""
 
     def __init__(self, batches: list[list[Any]]):
-        self.batches = batches
+        super().__init__(batches)
         self.readers: list[JsonReader] = []
-
-    def partitions(self) -> list[str]:
-        return ["0"]
-
-    def available(self, partition: str) -> int:
-        return len(self.batches)
-
-    def plan(self, partition: str, start: int, max_records: int | None) -> int:
-        return min(len(self.batches), start + 1)
 
     def reader(self) -> SourceReader:
         reader = JsonReader(self.batches)

@@ -16,7 +16,8 @@ import pytest
 
 from etlcore import StreamingContext
 from etlcore.lineblock import LineBlock
-from etlcore.source import OffsetSource, SourceReader
+from etlcore.source import SourceReader
+from etlcore.testing import BatchPerOffset
 
 SCHEMA = {"id": int, "user": str, "amount": Annotated[float, msgspec.Meta(ge=0)]}
 BATCHES = [
@@ -28,22 +29,10 @@ BATCHES = [
 CALLS: Counter[str] = Counter()  # what the engine asked the reader for (local runner)
 
 
-class LinesSource(OffsetSource):
+class LinesSource(BatchPerOffset):
     """A batch of bytes lines per position, one partition; its reader offers blocks."""
 
     rejects = False
-
-    def __init__(self, batches: list[list[bytes]]):
-        self.batches = batches
-
-    def partitions(self) -> list[str]:
-        return ["0"]
-
-    def available(self, partition: str) -> int:
-        return len(self.batches)
-
-    def plan(self, partition: str, start: int, max_records: int | None) -> int:
-        return min(len(self.batches), start + 1)
 
     def reader(self) -> SourceReader:
         return LinesReader(self.batches)
