@@ -130,8 +130,7 @@ def print_main_thread(trace: tl.Trace, seconds: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = tl.parser(__doc__)
-    p.add_argument("--threads", type=int, default=8, help="HdfsCLI: files at once")
+    p = tl.hdfs_parser(__doc__)
     args = p.parse_args(argv)
     job_args = tl.job_options(args)
 
@@ -154,16 +153,10 @@ def main(argv: list[str] | None = None) -> None:
             took, count = fsb.job(f"read-{k}", f"{base}/in", None, job_args, tmp / "ckpt")
             seen.append(count)
 
-        warm = tmp / "warm"
-        warm.mkdir()
-        (warm / "w.txt").write_text("warm-up\n")
-        fsb.job("warm-up", str(warm), f"{base}/warm", job_args, tmp / "ckpt")
+        tl.warm_up(tmp, f"{base}/warm", job_args)
         ours, theirs = tl.in_turns(raw, job, args.runs)
         assert all(s == total for s in seen), f"the read job saw {seen} bytes of {total}"
-        best, raw_best = min(ours, key=lambda r: r.seconds), min(theirs, key=lambda r: r.seconds)
-        mbs = total / MB
-        print(f"{args.files} files x {args.mb} MB, {args.per_batch} per batch, load "
-              f"{os.getloadavg()[0]:.1f}; fastest of {args.runs} runs each side")
+        best, raw_best, mbs = tl.fastest(ours, theirs, args, total)
         tl.print_batches(best.trace, upload="OPEN ")
         print()
         for name, run in (("etlcore", best), (f"HdfsCLI ({args.threads} threads)", raw_best)):

@@ -21,7 +21,6 @@ and etlcore-hdfs.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
@@ -97,8 +96,7 @@ def closes(client: Any, root: str, count: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = tl.parser(__doc__)
-    p.add_argument("--threads", type=int, default=8, help="HdfsCLI: files at once")
+    p = tl.hdfs_parser(__doc__)
     p.add_argument("--closes", type=int, default=0, help="also time this many one-file "
                    "CREATEs of 1 B, 8 MB and 32 MB")
     args = p.parse_args(argv)
@@ -118,16 +116,10 @@ def main(argv: list[str] | None = None) -> None:
             client.upload(f"{root}/raw", str(src), n_threads=args.threads)
             tl.TRACE[0].add("upload", began, time.perf_counter())
 
-        warm = tmp / "warm"
-        warm.mkdir()
-        (warm / "w.txt").write_text("warm-up\n")
-        fsb.job("warm-up", str(warm), f"{base}/warm", job_args, tmp / "ckpt")
+        tl.warm_up(tmp, f"{base}/warm", job_args)
         ours, theirs = tl.in_turns(raw, lambda k: fsb.job(
             f"write-{k}", str(src), f"{base}/out-{k}", job_args, tmp / "ckpt"), args.runs)
-        best, raw_best = min(ours, key=lambda r: r.seconds), min(theirs, key=lambda r: r.seconds)
-        mbs = total / MB
-        print(f"{args.files} files x {args.mb} MB, {args.per_batch} per batch, load "
-              f"{os.getloadavg()[0]:.1f}; fastest of {args.runs} runs each side")
+        best, raw_best, mbs = tl.fastest(ours, theirs, args, total)
         tl.print_batches(best.trace, upload="stream: ")
         print()
         for name, runs in (("etlcore", ours), (f"HdfsCLI ({args.threads} threads)", theirs)):

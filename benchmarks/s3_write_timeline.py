@@ -236,6 +236,13 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     return p
 
 
+def hdfs_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The timeline's options and HdfsCLI's files at once, for both HDFS timelines."""
+    p = parser(doc)
+    p.add_argument("--threads", type=int, default=8, help="HdfsCLI: files at once")
+    return p
+
+
 def job_options(args: argparse.Namespace) -> argparse.Namespace:
     """``filesystems.job``'s options for a timeline: the local runner, one partition."""
     return argparse.Namespace(runner="local", workers=2, per_batch=args.per_batch,
@@ -252,6 +259,23 @@ def in_turns(raw: Callable[[], Any], job: Callable[[int], Any],
         theirs.append(measured(raw))
         ours.append(measured(lambda k=k: job(k)))
     return ours, theirs
+
+
+def warm_up(tmp: Path, sink: str, job_args: argparse.Namespace) -> None:
+    """One tiny write job to ``sink`` first: imports and first connections go untimed."""
+    warm = tmp / "warm"
+    warm.mkdir()
+    (warm / "w.txt").write_text("warm-up\n")
+    fsb.job("warm-up", str(warm), sink, job_args, tmp / "ckpt")
+
+
+def fastest(ours: list[Run], theirs: list[Run], args: argparse.Namespace,
+            total: int) -> tuple[Run, Run, float]:
+    """Each side's fastest run and the data's MB, after a line saying what was run."""
+    best, raw_best = min(ours, key=lambda r: r.seconds), min(theirs, key=lambda r: r.seconds)
+    print(f"{args.files} files x {args.mb} MB, {args.per_batch} per batch, load "
+          f"{os.getloadavg()[0]:.1f}; fastest of {args.runs} runs each side")
+    return best, raw_best, total / MB
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -289,17 +313,12 @@ def main(argv: list[str] | None = None) -> None:
             with ThreadPoolExecutor(args.concurrency) as pool:
                 list(pool.map(upload_one, names))
 
-        warm = tmp / "warm"
-        warm.mkdir()
-        (warm / "w.txt").write_text("warm-up\n")
-        fsb.job("warm-up", str(warm), f"s3://{bucket}/warm", job_args, tmp / "ckpt")
+        warm_up(tmp, f"s3://{bucket}/warm", job_args)
         raw()
         ours, theirs = in_turns(raw, lambda k: fsb.job(
             f"write-{k}", str(src), f"s3://{bucket}/out-{k}", job_args, tmp / "ckpt"), args.runs)
-        best, raw_best = min(ours, key=lambda r: r.seconds), min(theirs, key=lambda r: r.seconds)
-        mbs = total / MB
-        print(f"{args.files} files x {args.mb} MB, {args.per_batch} per batch, load "
-              f"{os.getloadavg()[0]:.1f}; fastest of {args.runs} runs each side\n")
+        best, raw_best, mbs = fastest(ours, theirs, args, total)
+        print()
         print_batches(best.trace)
         print()
         for name, run, spans in (
