@@ -7,6 +7,7 @@ a spawned process the way a runner ships them; no engine is involved.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import pickle
@@ -20,7 +21,7 @@ from typing import Any
 
 import cloudpickle
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions
 from etlcore._fast import partition as kernel
 from etlcore.batch import BatchInfo
@@ -314,6 +315,29 @@ def test_sink_skips_replayed_batches_by_stored_batch_id(kafka_bootstrap: str,
         b"batch-0", b"batch-1", b"batch-2"]
     run(tmp_path / "fresh", [0])  # a new checkpoint is a new run, not a replay
     assert len(read_all(kafka_bootstrap, topic, expect=4)) == 4
+
+
+def test_sink_waits_out_a_commit_topic_its_broker_does_not_know_yet(
+        kafka_bootstrap: str, topics: Callable[..., str]) -> None:
+    """A commit topic just created may be unknown to the broker that answers for a moment;
+    librdkafka says ``_UNKNOWN_PARTITION`` at once, which failed a sink's open now and then:
+    its watermarks are asked again until the topic is there (here it appears 0.5 s late)."""
+    from confluent_kafka.admin import NewTopic
+
+    sink = KafkaSink(_sink_config(kafka_bootstrap, topics()))
+    late = f"w5f-late-commits-{time.monotonic_ns()}"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    creating = threading.Timer(0.5, lambda: admin.create_topics([NewTopic(late, 1, 1)]))
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": late})
+    try:
+        creating.start()
+        assert sink._commit_topic_ends(consumer, TopicPartition(late, 0)) == (0, 0)
+    finally:
+        creating.join()
+        consumer.close()
+        for fut in admin.delete_topics([late]).values():
+            with contextlib.suppress(Exception):
+                fut.result(30)
 
 
 def test_writer_rejects_a_record_without_its_key(kafka_bootstrap: str) -> None:
