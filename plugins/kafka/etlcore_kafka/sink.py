@@ -27,6 +27,7 @@ from 0 again) is not mistaken for a replay of the old run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -43,6 +44,7 @@ from etlcore.errors import CheckpointError, EtlcoreError
 from etlcore.sink import Sink, SinkContext, SinkWriter, WriterContext
 
 from etlcore_kafka._client import (
+    KafkaError,
     KafkaException,
     build,
     client_conf,
@@ -57,6 +59,7 @@ log = logging.getLogger("etlcore.kafka")
 _METADATA_MAX_AGE = 30.0  # seconds a topic's partition count is trusted
 _PRODUCER_ONLY = frozenset({"transactional.id", "enable.idempotence", "acks", "linger.ms",
                             "transaction.timeout.ms", "message.timeout.ms"})
+_UNKNOWN_WAIT = 0.1  # seconds between asks for a just-created commit topic's watermarks
 _MARKER_WINDOW = 1000  # commit-topic records read per step when looking for the last marker
 _Encoded = tuple[bytes | None, bytes | None, int]  # key, value, key hash (-1: no key)
 
@@ -221,8 +224,7 @@ class KafkaSink(Sink):
         key = self._txn_id.encode()
         consumer = build(confluent_kafka.Consumer, conf, f"sink '{self.name}'")
         try:
-            low, high = self._retry(lambda: consumer.get_watermark_offsets(
-                tp, self.config.request_timeout, cached=False), "reading the commit topic")
+            low, high = self._commit_topic_ends(consumer, tp)
         finally:
             consumer.close()
         while high > low:
@@ -243,6 +245,25 @@ class KafkaSink(Sink):
                 return int(stored["batch"])
             high = start
         return None
+
+    def _commit_topic_ends(self, consumer: Any, tp: Any) -> tuple[int, int]:
+        """The commit topic's low and high watermarks. A topic just created may be unknown
+        to the broker that answers for a moment (the controller has it, the broker's
+        metadata not yet): librdkafka then says ``_UNKNOWN_PARTITION`` at once, which
+        failed a first open now and then (seen in ``plugins/kafka/tests``); it is waited
+        out, up to ``request_timeout``, since :meth:`_ensure_commit_topic` saw the topic."""
+        give_up = time.monotonic() + self.config.request_timeout
+        while True:
+            try:
+                return self._retry(lambda: consumer.get_watermark_offsets(
+                    tp, self.config.request_timeout, cached=False), "reading the commit topic")
+            except confluent_kafka.KafkaException as err:
+                if (err.args[0].code() != KafkaError._UNKNOWN_PARTITION
+                        or time.monotonic() > give_up):
+                    raise
+                time.sleep(_UNKNOWN_WAIT)
+                with contextlib.suppress(confluent_kafka.KafkaException):  # asks again
+                    consumer.list_topics(tp.topic, timeout=self.config.request_timeout)
 
     def _ensure_commit_topic(self) -> None:
         from confluent_kafka.admin import AdminClient, NewTopic

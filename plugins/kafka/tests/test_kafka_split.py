@@ -7,6 +7,7 @@ a spawned process the way a runner ships them; no engine is involved.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import pickle
@@ -20,7 +21,7 @@ from typing import Any
 
 import cloudpickle
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions
 from etlcore._fast import partition as kernel
 from etlcore.batch import BatchInfo
@@ -45,6 +46,8 @@ def _source(bootstrap: str, topic: str, **config: Any) -> KafkaSource:
     source = KafkaSource(parse_config(KafkaSourceConfig, {
         "bootstrap_servers": bootstrap, "topics": [topic], **config}))
     source.open(SourceContext("kafka-test", ManualClock()))
+    if source._early is not None:  # open's background watermark round: done before a test
+        source._early.result()     # counts the requests a plan makes
     return source
 
 
@@ -314,6 +317,29 @@ def test_sink_skips_replayed_batches_by_stored_batch_id(kafka_bootstrap: str,
     assert len(read_all(kafka_bootstrap, topic, expect=4)) == 4
 
 
+def test_sink_waits_out_a_commit_topic_its_broker_does_not_know_yet(
+        kafka_bootstrap: str, topics: Callable[..., str]) -> None:
+    """A commit topic just created may be unknown to the broker that answers for a moment;
+    librdkafka says ``_UNKNOWN_PARTITION`` at once, which failed a sink's open now and then:
+    its watermarks are asked again until the topic is there (here it appears 0.5 s late)."""
+    from confluent_kafka.admin import NewTopic
+
+    sink = KafkaSink(_sink_config(kafka_bootstrap, topics()))
+    late = f"w5f-late-commits-{time.monotonic_ns()}"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    creating = threading.Timer(0.5, lambda: admin.create_topics([NewTopic(late, 1, 1)]))
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": late})
+    try:
+        creating.start()
+        assert sink._commit_topic_ends(consumer, TopicPartition(late, 0)) == (0, 0)
+    finally:
+        creating.join()
+        consumer.close()
+        for fut in admin.delete_topics([late]).values():
+            with contextlib.suppress(Exception):
+                fut.result(30)
+
+
 def test_writer_rejects_a_record_without_its_key(kafka_bootstrap: str) -> None:
     sink = KafkaSink(_sink_config(kafka_bootstrap, "t", key_field="id"))
     writer = _writer(sink)
@@ -360,6 +386,76 @@ class _Counting:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.consumer, name)
+
+
+class _Watching(_Counting):
+    """A counting consumer that notes which partitions ``reader`` was starting at the
+    planner's first watermark request."""
+
+    def __init__(self, consumer: Any, reader: KafkaReader):
+        super().__init__(consumer)
+        self.reader = reader
+        self.starting_at_first_ask: list[str] | None = None
+
+    def get_watermark_offsets(self, *args: Any, **kwargs: Any) -> Any:
+        if self.starting_at_first_ask is None:
+            self.starting_at_first_ask = sorted(self.reader._starting)
+        return super().get_watermark_offsets(*args, **kwargs)
+
+
+@pytest.mark.parametrize("checkpointed", [False, True], ids=["new-job", "checkpointed"])
+def test_the_first_plan_starts_every_readers_consumers_before_its_round_trip(
+        kafka_bootstrap: str, topics: Callable[..., str], checkpointed: bool) -> None:
+    """Where each partition's first read starts is known before the first plan asks the
+    broker anything: the low watermark asked at open (a new job, ``earliest``) or the
+    checkpoint's position (told through ``on_batch_committed`` before any plan). The
+    readers hear it first, so their consumers connect and fetch while the plan asks the
+    ends; the reads then continue those consumers (same start) and read the same records."""
+    topic = topics(partitions=3)
+    produce_json(kafka_bootstrap, topic, [{"id": i} for i in range(90)])
+    source = _source(kafka_bootstrap, topic)
+    parts = source.partitions()
+    at = 5 if checkpointed else 0
+    if checkpointed:
+        source.on_batch_committed({p: at for p in parts})
+    local = source.reader()
+    watching = source._consumer = _Watching(source._consumer, local)
+    try:
+        starts = {p: at if checkpointed else source.initial_position(p) for p in parts}
+        ends = {p: source.plan(p, starts[p], 4) for p in parts}
+    finally:
+        source._consumer = watching.consumer
+    assert starts == {p: at for p in parts} and ends == {p: at + 4 for p in parts}
+    assert watching.starting_at_first_ask == sorted(parts)
+    local.open(ReaderContext("kafka-test", "split-job"))
+    for p in parts:
+        local._started(p)
+    assert {p: part.next_offset for p, part in local._parts.items()} == starts
+    consumers = {p: part.consumer for p, part in local._parts.items()}
+    got = [local.read(p, starts[p], ends[p]) for p in parts]
+    assert all(local._parts[p].consumer is consumers[p] for p in parts)  # continued
+    fresh = _reader(source)
+    assert got == [fresh.read(p, starts[p], ends[p]) for p in parts]
+    fresh.close()
+    local.close()
+    source.close()
+
+
+def test_a_latest_job_starts_no_consumer_before_its_first_plan(
+        kafka_bootstrap: str, topics: Callable[..., str]) -> None:
+    """``start: latest`` needs the end, which only the plan asks: nothing is hinted at open,
+    and a partition with nothing from its start on gets no consumer either."""
+    topic = topics(partitions=2)
+    produce_json(kafka_bootstrap, topic, [{"id": i} for i in range(20)])
+    latest = _source(kafka_bootstrap, topic, start="latest")
+    reader = latest.reader()
+    assert latest._early is not None and latest._early.result() == {}
+    parts = latest.partitions()
+    assert [latest.initial_position(p) for p in parts] and not reader._starting
+    latest.close()
+    past = _source(kafka_bootstrap, topic, start={p: 1_000 for p in parts})
+    assert past._early is not None and past._early.result() == {}  # nothing there yet
+    past.close()
 
 
 def test_a_backlog_is_planned_from_a_recent_end_without_asking_again(
