@@ -36,7 +36,12 @@ read only published parts, never those of a batch that did not commit.
 Writers close their uploads with ``Upload.close_deferred``, so the commit also
 finishes them first (S3: CompleteMultipartUpload, in parallel), off the tasks'
 path; the commit message is then ``(final, pending)``. ``abort`` discards them;
-a replay's commit discards the killed attempt's unfinished ones.
+a replay's commit discards the killed attempt's unfinished ones. A writer on the
+driver (the local runner) hands its last parts off too (``in_process``): its task
+ends with them still going up, the commit waits for them, and the next batch's
+task reads and sends meanwhile. A store with a rename may hand off as well (HDFS:
+the streamed CREATE's answer, which comes once the file is closed): the message is
+then ``(final, tmp, pending)`` and the commit finishes the upload before it renames.
 """
 
 from __future__ import annotations
@@ -153,10 +158,12 @@ class FilesWriter(StagedFileWriter):
     def __init__(self, layout: FilesSink):
         super().__init__(layout)
         self.keep_all = False  # True when this is the job's dead-letter sink
+        self.in_process = False  # runs on the driver: messages never cross processes
         self.last_sizes: dict[int, int] = {}  # partition -> bytes of its last streamed file
 
     def open(self, ctx: WriterContext) -> None:
         self.keep_all = ctx.name == "dead-letter"
+        self.in_process = ctx.worker == "driver"
 
     def write(self, batch: BatchInfo, partition: int, records: list[Any]) -> Any:
         if self.keep_all:  # dead letters: a record that cannot be written is shown as its repr
@@ -170,7 +177,7 @@ class FilesWriter(StagedFileWriter):
             if data:
                 upload = self.layout.fs.upload(final)
                 upload.write(data)
-                message = (final, upload.close_deferred())
+                message = (final, upload.close_deferred(self.in_process))
         return WriteResult(message, rejected) if rejected else message
 
     def open_part(self, batch: BatchInfo, partition: int) -> PartWriter | None:
@@ -178,7 +185,7 @@ class FilesWriter(StagedFileWriter):
         schema depend on the whole partition, so those take it in one ``write``."""
         if self.keep_all or self.layout.format not in ("text", "jsonl"):
             return None
-        return _FilesPart(self.layout, batch, partition, self.last_sizes)
+        return _FilesPart(self.layout, batch, partition, self.last_sizes, self.in_process)
 
 
 class _FilesPart(PartWriter):
@@ -189,14 +196,17 @@ class _FilesPart(PartWriter):
     this partition's last file had any (``Upload.expect``): S3 then creates its
     multipart upload while the task reads its first input, instead of after (the
     first part waited for it, 4-60 ms a batch). If no bytes come after all, the
-    upload is aborted and there is no file, as before.
+    upload is aborted and there is no file, as before. ``in_process``: the message
+    stays in this process, so ``close`` may hand off the parts still going up.
     """
 
     def __init__(self, layout: FilesSink, batch: BatchInfo, partition: int,
-                 last_sizes: dict[int, int] | None = None):
+                 last_sizes: dict[int, int] | None = None, in_process: bool = False):
         self.layout, self.batch, self.partition = layout, batch, partition
+        self.in_process = in_process
         self.upload: Upload | None = None
-        self.message: tuple[str, Any] | None = None  # (final, tmp) or (final, pending)
+        # (final, tmp), (final, tmp, handed off) or (final, pending)
+        self.message: tuple[Any, ...] | None = None
         self.rejected: list[Any] = []
         self.size = 0  # bytes written
         self.last_sizes = last_sizes if last_sizes is not None else {}
@@ -250,10 +260,13 @@ class _FilesPart(PartWriter):
             assert self.message is not None
             final, tmp = self.message
             if self.layout.fs.atomic_rename:
-                self.upload.close()
-                self.layout.fs.sync(tmp)
+                closing = self.upload.close_deferred(self.in_process)
+                if closing is None:
+                    self.layout.fs.sync(tmp)
+                else:  # the commit finishes it before the rename
+                    self.message = (final, tmp, closing)
             else:  # the commit publishes it (S3: completes the multipart upload there)
-                self.message = (final, self.upload.close_deferred())
+                self.message = (final, self.upload.close_deferred(self.in_process))
         return WriteResult(self.message, self.rejected) if self.rejected else self.message
 
     def abort(self) -> None:
@@ -362,7 +375,8 @@ class FilesSink(StagedFileSink):
 
     def commit(self, batch: BatchInfo, messages: list[Any]) -> None:
         if self.fs.atomic_rename:
-            super().commit(batch, messages)
+            self.fs.finish(self._handed_off(messages))  # closed under temp names first
+            super().commit(batch, [m and m[:2] for m in messages])
             return
         written = [m for m in messages if m is not None]
         if not written:
@@ -380,13 +394,19 @@ class FilesSink(StagedFileSink):
 
     def abort(self, batch: BatchInfo, messages: list[Any]) -> None:
         if self.fs.atomic_rename:
-            super().abort(batch, messages)
+            self.fs.discard(self._handed_off(messages))
+            super().abort(batch, [m and m[:2] for m in messages])
             return
         written = [m for m in messages if m is not None]
         self.fs.discard([p for _, p in written if p is not None])
         for final, pending in written:
             if pending is None:  # stored at once (one PutObject)
                 self.fs.remove(final)
+
+    @staticmethod
+    def _handed_off(messages: list[Any]) -> list[Any]:
+        """The uploads a rename store's writers handed off: ``(final, tmp, pending)``."""
+        return [m[2] for m in messages if m is not None and len(m) > 2]
 
     def committed(self, batch: BatchInfo, dirs: list[str]) -> None:
         """Mark each batch directory complete once all its parts are in place."""

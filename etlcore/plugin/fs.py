@@ -170,14 +170,17 @@ class Upload(ABC):
     def abort(self) -> None:
         """Give up: nothing (more) of this file is stored."""
 
-    def close_deferred(self) -> Any:
+    def close_deferred(self, in_process: bool = False) -> Any:
         """Store what was written but leave publishing it to :meth:`FileSystem.finish`:
         a small picklable token for that, or None when the file is whole already.
 
         A sink that publishes at commit anyway (the files sink without a rename) calls
         this on its writers, so the last step of an upload (S3's
-        CompleteMultipartUpload) runs at the commit, off the task's path. By default
-        it is ``close``.
+        CompleteMultipartUpload) runs at the commit, off the task's path. With
+        ``in_process`` (the token stays in this process: a task on the driver) the
+        store may return before its last bytes are stored, with a token holding the
+        work still in flight, which ``finish`` waits for (``discard`` stops it): the
+        task ends once its bytes are handed off. By default it is ``close``.
         """
         self.close()
         return None

@@ -224,6 +224,17 @@ class HdfsFileSystem(FileSystem):
         """Chunks go to the DataNode as they come (see :class:`StreamUpload`)."""
         return StreamUpload(self, str(path))
 
+    def finish(self, pending: list[Any]) -> None:
+        """Wait for each handed-off stream's close (:class:`Closing`): whole when this
+        returns, under its temp name."""
+        for closing in pending:
+            closing.finish()
+
+    def discard(self, pending: list[Any]) -> None:
+        """Let each handed-off stream close, then delete its file."""
+        for closing in pending:
+            closing.discard()
+
     def rename(self, src: PathLike, dst: PathLike) -> None:
         """Atomic replace (``RENAME`` with ``renameoptions=OVERWRITE``).
 

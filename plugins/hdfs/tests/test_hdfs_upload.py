@@ -99,3 +99,50 @@ def test_the_files_sink_writes_a_new_batch_without_mkdirs(
     final = sink.final_path(batch, 0)
     assert fs.read(final) == b"a\nb\n"  # one column of CSV: the same lines
     assert fs.exists(fs.join(str(final).rsplit("/", 1)[0], "_SUCCESS"))
+
+
+def driver_sink(fs: HdfsFileSystem, root: str) -> tuple[Any, Any]:
+    """A files sink on ``root`` and its writer as the local runner opens it (on the driver)."""
+    from etlcore.connectors.files import FilesSink, FilesSinkConfig
+    from etlcore.sink import WriterContext
+
+    sink = FilesSink(FilesSinkConfig(path=root, format="text"), fs=fs)
+    writer = sink.writer()
+    writer.open(WriterContext("out", "job", None, "driver"))
+    return sink, writer
+
+
+def test_a_writer_on_the_driver_hands_off_the_close(fs: HdfsFileSystem, hdfs_dir_factory: Any,
+                                                    hdfs_url: Any) -> None:
+    """The local runner's task ends once the body is sent, without the CREATE's answer;
+    the commit waits for it, then renames: the part holds every line once."""
+    from etlcore_hdfs.upload import Closing
+
+    from etlcore.batch import BatchInfo
+
+    sink, writer = driver_sink(fs, hdfs_url(hdfs_dir_factory()))
+    batch = BatchInfo(0, 1.0)
+    part = writer.open_part(batch, 0)
+    lines = [f"{i:07d}" + "x" * 200 for i in range(20_000)]
+    part.write(lines)
+    message = part.close()
+    assert isinstance(message[2], Closing)  # its answer may still be on the way
+    sink.commit(batch, [message])
+    final = sink.final_path(batch, 0)
+    assert fs.read(final) == ("\n".join(lines) + "\n").encode()
+    assert not fs.exists(message[1])  # renamed
+
+
+def test_an_aborted_hand_off_leaves_no_file(fs: HdfsFileSystem, hdfs_dir_factory: Any,
+                                            hdfs_url: Any) -> None:
+    from etlcore.batch import BatchInfo
+
+    root = hdfs_dir_factory()
+    sink, writer = driver_sink(fs, hdfs_url(root))
+    batch = BatchInfo(0, 1.0)
+    part = writer.open_part(batch, 0)
+    part.write(["a" * 1000] * 1000)
+    message = part.close()
+    sink.abort(batch, [message])
+    assert not fs.exists(message[1])
+    assert not fs.exists(sink.final_path(batch, 0))

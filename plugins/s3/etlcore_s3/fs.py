@@ -31,7 +31,7 @@ from etlcore.plugin.imports import require_module
 from etlcore.plugin.redact import redact, redacted_errors
 from etlcore.plugin.retry import retry
 from etlcore_s3.config import S3Options, split_url
-from etlcore_s3.upload import PartUpload, Pending
+from etlcore_s3.upload import InFlight, PartUpload, Pending
 
 log = logging.getLogger("etlcore.s3")
 T = TypeVar("T")
@@ -205,7 +205,8 @@ class S3FileSystem(FileSystem):
         return PartUpload(self, str(path))
 
     def finish(self, pending: list[Any]) -> None:
-        """CompleteMultipartUpload for each (in parallel if several).
+        """CompleteMultipartUpload for each (in parallel if several), an
+        :class:`InFlight` once its parts are stored.
 
         Completing is idempotent here: an upload the server no longer knows
         (NoSuchUpload: a retry after a lost answer) is done if its object exists.
@@ -214,12 +215,13 @@ class S3FileSystem(FileSystem):
 
     def discard(self, pending: list[Any]) -> None:
         """AbortMultipartUpload for each; one already gone is not an error."""
-        self._each(pending, lambda p: self._abort_upload(p.bucket, p.key, p.upload_id))
+        self._each(pending, lambda p: p.discard() if isinstance(p, InFlight)
+                   else self._abort_upload(p.bucket, p.key, p.upload_id))
 
     def discard_unfinished(self, paths: list[str], keep: list[Any]) -> None:
         """Abort the pending multipart uploads to ``paths`` not in ``keep``: one
         ListMultipartUploads per key (the key as the prefix, as MinIO wants)."""
-        kept = {p.upload_id for p in keep if isinstance(p, Pending)}
+        kept = {p.upload_id for p in keep if isinstance(p, (Pending, InFlight))}
         self._each(paths, lambda path: self._abort_others(str(path), kept))
 
     def _each(self, items: list[Any], fn: Callable[[Any], object]) -> None:
@@ -231,7 +233,9 @@ class S3FileSystem(FileSystem):
             for _ in pool.map(fn, items):
                 pass
 
-    def _complete(self, pending: Pending) -> None:
+    def _complete(self, pending: Pending | InFlight) -> None:
+        if isinstance(pending, InFlight):
+            pending = pending.resolve()
         path = f"s3://{pending.bucket}/{pending.key}"
         try:
             self.call(f"CompleteMultipartUpload {path}",

@@ -1,17 +1,21 @@
 """The files sink on S3 completes its multipart uploads at commit, not in the task:
 a batch's objects do not exist before its commit, and an abort or a replay leaves
-no pending upload on the server (MinIO)."""
+no pending upload on the server (MinIO). A writer on the driver hands its last
+parts off to the commit."""
 
 from __future__ import annotations
 
 import pickle
+import threading
 from typing import Any
 
 import pytest
+from etlcore_s3.upload import InFlight, Pending
 
 from etlcore.batch import BatchInfo
 from etlcore.lineblock import LineBlock
 from etlcore.plugin.registry import get_registry
+from etlcore.sink import WriterContext
 
 pytestmark = pytest.mark.services
 
@@ -89,3 +93,60 @@ def test_a_replay_drops_the_killed_attempts_uploads(sink: Any, s3_client: Any) -
     body = s3_client.get_object(Bucket=sink.bucket,
                                 Key="o/batch-000000000000/part-00000.txt")["Body"].read()
     assert body == block.data
+
+
+def driver_writer(sink: Any, worker: str = "driver") -> Any:
+    """The sink's writer as a worker opens it (``worker``: where it runs)."""
+    writer = sink.writer()
+    writer.open(WriterContext("out", "job", None, worker))
+    return writer
+
+
+def test_a_writer_on_the_driver_hands_off_its_last_parts(sink: Any, s3_client: Any) -> None:
+    """The local runner's task ends with its last parts still going up; the commit waits
+    for them, then publishes the same bytes as a worker's message would."""
+    batch = BatchInfo(0, 1.0)
+    block = big_block()
+    part = driver_writer(sink).open_part(batch, 0)
+    part.write_text(block)
+    final, token = part.close()
+    assert isinstance(token, InFlight)  # not a Pending: its parts may still be going up
+    whole = driver_writer(sink).write(batch, 1, [line.decode() for line in
+                                                 block.data.splitlines()])
+    assert isinstance(whole[1], InFlight)
+    assert keys(s3_client, sink.bucket) == []
+    sink.commit(batch, [(final, token), whole])
+    held = keys(s3_client, sink.bucket)
+    assert len(held) == 3
+    for key in held[1:]:
+        assert s3_client.get_object(Bucket=sink.bucket, Key=key)["Body"].read() == block.data
+    assert pending(s3_client, sink.bucket) == []
+
+
+def test_a_handed_off_upload_crosses_processes_as_a_pending(sink: Any, s3_client: Any) -> None:
+    """Pickled after all, an upload handed off waits for its parts and travels as the
+    Pending a worker's writer returns; a worker's writer never hands off."""
+    batch = BatchInfo(0, 1.0)
+    block = big_block()
+    part = driver_writer(sink).open_part(batch, 0)
+    part.write_text(block)
+    message = pickle.loads(pickle.dumps(part.close()))
+    assert type(message[1]) is Pending
+    worker = driver_writer(sink, worker="process-1").open_part(batch, 1)
+    worker.write_text(block)
+    assert type(worker.close()[1]) is Pending
+    sink.commit(batch, [message])
+    assert s3_client.get_object(Bucket=sink.bucket, Key=message[0].split("/", 3)[3])[
+        "Body"].read() == block.data
+
+
+def test_an_aborted_hand_off_leaves_no_upload(sink: Any, s3_client: Any) -> None:
+    batch = BatchInfo(0, 1.0)
+    part = driver_writer(sink).open_part(batch, 0)
+    part.write_text(big_block())
+    message = part.close()
+    sink.abort(batch, [message])
+    for thread in [t for t in threading.enumerate() if t.name.startswith("etlcore-s3-part")]:
+        thread.join(30)
+    assert pending(s3_client, sink.bucket) == []
+    assert keys(s3_client, sink.bucket) == []
