@@ -125,7 +125,9 @@ def instrument() -> None:
 
     _timed(upload.PartUpload, "close", lambda self: "PartUpload.close: waits for parts, Complete (or PutObject)")
     _timed(upload.PartUpload, "close_deferred",
-           lambda self: "PartUpload.close_deferred: waits for parts (or PutObject)")
+           lambda self, in_process=False: "PartUpload.close_deferred: "
+           + ("hands off the last parts" if in_process else "waits for parts (or PutObject)"))
+    _timed(upload.PartUpload, "parts_stored", lambda self: "parts_stored: waits for parts")
     _timed(s3fs.S3FileSystem, "finish",
            lambda self, pending: f"finish: CompleteMultipartUpload x{len(pending)}")
     _timed(files.FilesSink, "commit", lambda self, b, m: f"commit {b.batch_id}: manifest")
