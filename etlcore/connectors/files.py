@@ -405,8 +405,9 @@ class FilesSink(StagedFileSink):
 
     @staticmethod
     def _handed_off(messages: list[Any]) -> list[Any]:
-        """The uploads a rename store's writers handed off: ``(final, tmp, pending)``."""
-        return [m[2] for m in messages if m is not None and len(m) > 2]
+        """The uploads a rename store's writers handed off: ``(final, tmp, pending)``
+        (None once it crossed processes: closed there)."""
+        return [m[2] for m in messages if m is not None and len(m) > 2 and m[2] is not None]
 
     def committed(self, batch: BatchInfo, dirs: list[str]) -> None:
         """Mark each batch directory complete once all its parts are in place."""

@@ -146,3 +146,21 @@ def test_an_aborted_hand_off_leaves_no_file(fs: HdfsFileSystem, hdfs_dir_factory
     sink.abort(batch, [message])
     assert not fs.exists(message[1])
     assert not fs.exists(sink.final_path(batch, 0))
+
+
+def test_a_handed_off_close_crosses_processes_closed(fs: HdfsFileSystem, hdfs_dir_factory: Any,
+                                                     hdfs_url: Any) -> None:
+    """Pickled after all, a handed-off close waits for its answer and travels as None; the
+    commit renames the file as it would a worker's."""
+    import pickle
+
+    from etlcore.batch import BatchInfo
+
+    sink, writer = driver_sink(fs, hdfs_url(hdfs_dir_factory()))
+    batch = BatchInfo(0, 1.0)
+    part = writer.open_part(batch, 0)
+    part.write(["a" * 1000] * 1000)
+    message = pickle.loads(pickle.dumps(part.close()))
+    assert message[2] is None
+    sink.commit(batch, [message])
+    assert fs.read(sink.final_path(batch, 0)) == ("a" * 1000 + "\n").encode() * 1000
