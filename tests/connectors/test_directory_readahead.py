@@ -129,7 +129,8 @@ def test_lines_are_split_on_the_fetching_threads_not_the_tasks(
     src, reader = setup(tmp_path, fs)
     try:
         assert shown(reader.read("0", 0, src.plan("0", 0, None))) == ["0-a", "0-b", "1-a", "1-b"]
-        assert where == [False, False]
+        # the batch's two files, and maybe the next batch's first, already on its way
+        assert len(where) >= 2 and not any(where), where
     finally:
         reader.close()
 
