@@ -117,7 +117,7 @@ from typing import Any, ClassVar, Literal
 from etlcore.ckptstore import is_remote
 from etlcore.config import check_encoding, option
 from etlcore.connectors.manifest import Manifest, read_names, read_segments
-from etlcore.connectors.readahead import ReadAhead
+from etlcore.connectors.readahead import HOLD_PER_SLOT, ReadAhead
 from etlcore.connectors.splits import Part, plan_parts, split
 from etlcore.connectors.textfiles import parse_json_line, read_files
 from etlcore.errors import ConfigError
@@ -296,7 +296,8 @@ class DirectoryReader(SourceReader):
             return None
         with _AHEAD_LOCK:
             if self._ahead is None:
-                self._ahead = ReadAhead(depth * self.partitions, depth * self.partitions)
+                self._ahead = ReadAhead(depth * self.partitions,
+                                        depth * HOLD_PER_SLOT * self.partitions)
             return self._ahead
 
     def __getstate__(self) -> dict[str, Any]:

@@ -14,14 +14,13 @@ import functools
 import io
 import re
 import zlib
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from etlcore.connectors.readahead import ReadAhead
+from etlcore.connectors.readahead import HOLD_PER_SLOT, ReadAhead, Window
 from etlcore.connectors.splits import (
     FileCache,
     Part,
@@ -464,32 +463,35 @@ def _fetched(fs: FileSystem, paths: list[tuple[int, str, Part | None]], fetch: A
              depth: int, ahead: ReadAhead | None,
              later: list[tuple[int, str, Part | None]]) -> Iterator[tuple[int, str, Any]]:
     """``(index, path, what fetch gave)`` for each path in order, ``depth`` fetches in
-    flight; with ``ahead``, the window runs on into ``later``, kept for the next read
-    (keyed by what the fetch gives too: bytes, or lines split, ``_fetch_split``)."""
+    flight whatever order they end in (:class:`~etlcore.connectors.readahead.Window`);
+    with ``ahead``, the window runs on into ``later``, kept for the next read (keyed by
+    what the fetch gives too: bytes, or lines split, ``_fetch_split``)."""
     pool = ThreadPoolExecutor(depth, thread_name_prefix="etlcore-prefetch") if ahead is None \
         else None
     kind = getattr(fetch, "func", fetch)
+    kept: set[int] = set()  # entries whose fetch was kept ahead by an earlier read
 
-    def start(index: int, path: str, span: Part | None) -> tuple[Future[Any], bool]:
-        kept = ahead.take((kind, path, span)) if ahead is not None else None
-        if kept is not None:
-            return kept, True
-        return (ahead or pool).submit(fetch, fs, path, index, span), False  # type: ignore[union-attr]
+    def own(k: int, index: int, path: str, span: Part | None) -> Future[Any]:
+        future = ahead.take((kind, path, span)) if ahead is not None else None
+        if future is not None:
+            kept.add(k)
+            return future
+        return (ahead or pool).submit(fetch, fs, path, index, span)  # type: ignore[union-attr]
 
+    starts: list[Callable[[], Future[Any] | None]] = [
+        functools.partial(own, k, *entry) for k, entry in enumerate(paths)]
+    if ahead is not None:
+        starts += [functools.partial(ahead.keep, (kind, p, r), fetch, fs, p, i, r)
+                   for i, p, r in later]
+    window = Window(starts, len(paths), depth, depth * HOLD_PER_SLOT)
     try:
-        window = deque(start(*entry) for entry in paths[:depth])
         for k, (index, path, span) in enumerate(paths):
-            future, kept = window.popleft()
-            if k + depth < len(paths):
-                window.append(start(*paths[k + depth]))
-            elif ahead is not None and k + depth - len(paths) < len(later):
-                i, p, r = later[k + depth - len(paths)]
-                ahead.keep((kind, p, r), fetch, fs, p, i, r)
-            data = future.result()
-            if kept and isinstance(data, Rejected):  # failed ahead of its batch: try now
+            data = window.take(k).result()
+            if k in kept and isinstance(data, Rejected):  # failed ahead of its batch: try now
                 data = fetch(fs, path, index, span)
             yield index, path, data
     finally:
+        window.close()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -21,11 +21,12 @@ class Remote(LocalFileSystem):
     """Local files read as a remote store would be, counting reads; ``fail`` names files
     whose first read fails."""
 
-    def __init__(self, fail: tuple[str, ...] = ()) -> None:
+    def __init__(self, fail: tuple[str, ...] = (), slow: str = "") -> None:
         self.read_ahead = 2
         self.reads: list[str] = []
         self.fail = set(fail)
         self.lock = threading.Lock()
+        self.slow, self.go = slow, threading.Event()  # ``slow``'s read waits for ``go``
 
     def __getstate__(self) -> dict[str, Any]:
         return {"fail": self.fail}
@@ -40,6 +41,8 @@ class Remote(LocalFileSystem):
             if name in self.fail:
                 self.fail.discard(name)
                 raise OSError(5, "the store hiccuped")
+        if name == self.slow:
+            assert self.go.wait(30)
         return super().read(path, start, length)
 
 
@@ -68,6 +71,8 @@ def shown(records: Any) -> list[Any]:
 
 
 def test_the_next_batch_is_fetched_during_this_one_and_each_file_once(tmp_path: Path) -> None:
+    """The window runs on past the batch's last file (while the task commits): the next
+    batch's files are fetched up to the hold, twice ``read_ahead``."""
     fs = Remote()
     src, reader = setup(tmp_path, fs)
     try:
@@ -76,13 +81,36 @@ def test_the_next_batch_is_fetched_during_this_one_and_each_file_once(tmp_path: 
             end = src.plan("0", start, None)
             assert end == start + 2
             got += shown(reader.read("0", start, end))
-            # this batch's two files, and the next batch's two on their way
-            assert reads_reach(fs, min(6, end + 2)) == [f"{f}.txt" for f in range(min(6, end + 2))]
+            # this batch's two files, and the next four (the hold) on their way
+            assert reads_reach(fs, min(6, end + 4)) == [f"{f}.txt" for f in range(min(6, end + 4))]
             start = end
             assert batch < 2 or end == 6
         assert got == [f"{f}-{s}" for f in range(6) for s in "ab"]
         assert sorted(fs.reads) == [f"{f}.txt" for f in range(6)]  # none read twice
     finally:
+        reader.close()
+
+
+def test_a_slow_first_file_does_not_hold_the_others_slots(tmp_path: Path) -> None:
+    """While the task waits for a slow first file, each fetch that ends starts the next
+    (up to the hold past the task's file), not only the task's taking the first; the
+    records still come in plan order."""
+    fs = Remote(slow="0.txt")
+    src, reader = setup(tmp_path, fs)
+    try:
+        src.plan("0", 0, None)  # lists all six
+        got: list[Any] = []
+        task = threading.Thread(target=lambda: got.extend(shown(reader.read("0", 0, 6))))
+        task.start()
+        # 0.txt in flight the whole time; 1-4 (the hold: 2 x read_ahead) fetched meanwhile
+        assert reads_reach(fs, 5) == [f"{f}.txt" for f in range(5)]
+        time.sleep(0.2)
+        assert sorted(fs.reads) == [f"{f}.txt" for f in range(5)]  # not past the hold
+        fs.go.set()
+        task.join(30)
+        assert got == [f"{f}-{s}" for f in range(6) for s in "ab"]
+    finally:
+        fs.go.set()
         reader.close()
 
 
@@ -129,8 +157,7 @@ def test_lines_are_split_on_the_fetching_threads_not_the_tasks(
     src, reader = setup(tmp_path, fs)
     try:
         assert shown(reader.read("0", 0, src.plan("0", 0, None))) == ["0-a", "0-b", "1-a", "1-b"]
-        # the batch's two files, and maybe the next batch's first, already on its way
-        assert len(where) >= 2 and not any(where), where
+        assert len(where) >= 2 and not any(where), where  # the batch's two, and any ahead
     finally:
         reader.close()
 
