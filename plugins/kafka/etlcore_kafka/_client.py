@@ -10,6 +10,7 @@ the values they reject.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -38,6 +39,7 @@ __all__ = [
     "mask",
     "retry",
     "scrub",
+    "watermarks",
 ]
 
 log = logging.getLogger("etlcore.kafka")
@@ -146,6 +148,32 @@ def retry(fn: Callable[[], T], what: str, stop: threading.Event | None,
         if attempt:
             log.warning("%s: Kafka reachable again after %d retries", what, attempt)
         return result
+
+
+def watermarks(consumer: Any, tp: Any, ask: Callable[[Callable[[], Any], str], Any], what: str,
+               timeout: float, grace: float, pause: float,
+               stop: threading.Event | None = None,
+               warn: Callable[[], None] | None = None) -> tuple[int, int]:
+    """``tp``'s low and high offsets through ``ask`` (the caller's :func:`retry`), waiting
+    out a partition briefly unknown to the broker that answers (``_UNKNOWN_PARTITION``: a
+    restarted broker until it has loaded, a topic just created until its metadata has
+    spread) for up to ``grace`` seconds: every ``pause`` the topic is listed again, since
+    librdkafka keeps the unknown answer cached until asked about the topic. ``stop`` set
+    ends the wait; ``warn`` is called before each new ask."""
+    give_up = time.monotonic() + grace
+    while True:
+        try:
+            return ask(lambda: consumer.get_watermark_offsets(tp, timeout=timeout, cached=False),
+                       what)
+        except KafkaException as err:
+            if err.args[0].code() != KafkaError._UNKNOWN_PARTITION or time.monotonic() > give_up:
+                raise
+            if stop.wait(pause) if stop is not None else time.sleep(pause):
+                raise
+            if warn is not None:
+                warn()
+            with contextlib.suppress(KafkaException):
+                consumer.list_topics(tp.topic, timeout=timeout)
 
 
 class _ScrubbingLogger(logging.LoggerAdapter):

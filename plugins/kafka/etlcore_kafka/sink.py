@@ -27,7 +27,6 @@ from 0 again) is not mistaken for a replay of the old run.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
@@ -44,13 +43,13 @@ from etlcore.errors import CheckpointError, EtlcoreError
 from etlcore.sink import Sink, SinkContext, SinkWriter, WriterContext
 
 from etlcore_kafka._client import (
-    KafkaError,
     KafkaException,
     build,
     client_conf,
     confluent_kafka,
     retry,
     scrub,
+    watermarks,
 )
 from etlcore_kafka.config import KafkaSinkConfig
 
@@ -252,18 +251,9 @@ class KafkaSink(Sink):
         metadata not yet): librdkafka then says ``_UNKNOWN_PARTITION`` at once, which
         failed a first open now and then (seen in ``plugins/kafka/tests``); it is waited
         out, up to ``request_timeout``, since :meth:`_ensure_commit_topic` saw the topic."""
-        give_up = time.monotonic() + self.config.request_timeout
-        while True:
-            try:
-                return self._retry(lambda: consumer.get_watermark_offsets(
-                    tp, self.config.request_timeout, cached=False), "reading the commit topic")
-            except confluent_kafka.KafkaException as err:
-                if (err.args[0].code() != KafkaError._UNKNOWN_PARTITION
-                        or time.monotonic() > give_up):
-                    raise
-                time.sleep(_UNKNOWN_WAIT)
-                with contextlib.suppress(confluent_kafka.KafkaException):  # asks again
-                    consumer.list_topics(tp.topic, timeout=self.config.request_timeout)
+        return watermarks(consumer, tp, self._retry, "reading the commit topic",
+                          self.config.request_timeout, self.config.request_timeout,
+                          _UNKNOWN_WAIT)
 
     def _ensure_commit_topic(self) -> None:
         from confluent_kafka.admin import AdminClient, NewTopic

@@ -26,7 +26,7 @@ from typing import Any
 
 from etlcore.source import Position, Source, SourceContext
 
-from etlcore_kafka._client import KafkaError, build, confluent_kafka, retry, scrub
+from etlcore_kafka._client import build, confluent_kafka, retry, scrub, watermarks
 from etlcore_kafka.config import KafkaSourceConfig, split_partition
 from etlcore_kafka.reader import KafkaReader, consumer_conf
 
@@ -138,20 +138,11 @@ class KafkaSource(Source):
         unknown, as a restarted broker reports it until loaded (librdkafka then keeps
         that answer cached until asked about the topic again)."""
         tp = confluent_kafka.TopicPartition(*split_partition(partition))
-        give_up = time.monotonic() + _UNKNOWN_GRACE
-        while True:
-            try:
-                return self._retry(lambda: self._consumer.get_watermark_offsets(
-                    tp, timeout=self.config.request_timeout, cached=False),
-                    f"offsets of {partition}")
-            except confluent_kafka.KafkaException as err:
-                if (err.args[0].code() != KafkaError._UNKNOWN_PARTITION
-                        or time.monotonic() > give_up or self._stop.wait(0.5)):
-                    raise
-                log.warning("kafka source '%s': %s unknown to the broker (restarting?); "
-                            "retrying", self.name, partition)
-                with contextlib.suppress(confluent_kafka.KafkaException):
-                    self._consumer.list_topics(tp.topic, timeout=self.config.request_timeout)
+        return watermarks(
+            self._consumer, tp, self._retry, f"offsets of {partition}",
+            self.config.request_timeout, _UNKNOWN_GRACE, 0.5, self._stop,
+            lambda: log.warning("kafka source '%s': %s unknown to the broker (restarting?); "
+                                "retrying", self.name, partition))
 
     def initial_position(self, partition: str) -> int:
         """Earliest or latest by ``start``; partitions that appear later start at earliest."""
