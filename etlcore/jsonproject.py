@@ -78,7 +78,7 @@ class ProjectedJson:
 
     def decode_split(self, raws: Iterable[Any]) -> tuple[list[Any], list[int], list[str]]:
         """:meth:`JsonDecoder.decode_split`: one kernel call for the pruned decode, and the
-        texts it refused or that :func:`_suspects` flags decoded whole, in their places."""
+        texts it refused or that ``unsure_texts`` flags decoded whole, in their places."""
         texts = raws if isinstance(raws, list) else list(raws)
         out, missed, _ = self._pruned.decode_split(texts)
         redo = sorted(set(missed).union(_kernel.unsure_texts(texts)))
