@@ -318,10 +318,8 @@ class StagedFileSink(Sink):
             if message is None:
                 continue
             final, tmp = message
-            if fs.exists(tmp):
-                fs.rename(tmp, final)
-            elif not fs.exists(final):  # a replay whose temp vanished: nothing to publish
-                continue
+            if not fs.rename_present(tmp, final) and not fs.exists(final):
+                continue  # a replay whose temp vanished: nothing to publish
             dirs.add(os.path.dirname(final))
         for d in dirs:
             fs.sync(d)

@@ -72,6 +72,17 @@ class FileSystem(ABC):
     def rename(self, src: PathLike, dst: PathLike) -> None:
         """Move ``src`` to ``dst``, replacing it; readers see the old or the new ``dst``."""
 
+    def rename_present(self, src: PathLike, dst: PathLike) -> bool:
+        """``rename`` if ``src`` exists: False (nothing done) when it does not.
+
+        A commit that may find its temp file gone (a replay) asks this. By default
+        it asks ``exists`` first; a store whose rename itself says the source is
+        missing overrides it with that one round trip."""
+        if not self.exists(src):
+            return False
+        self.rename(src, dst)
+        return True
+
     @abstractmethod
     def exists(self, path: PathLike) -> bool: ...
 

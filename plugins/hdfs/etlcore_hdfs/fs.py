@@ -257,6 +257,15 @@ class HdfsFileSystem(FileSystem):
 
         self.call("RENAME", src, rename)
 
+    def rename_present(self, src: PathLike, dst: PathLike) -> bool:
+        """One RENAME: its FileNotFoundException says ``src`` is missing (no
+        GETFILESTATUS before it, a NameNode round trip per part of every commit)."""
+        try:
+            self.rename(src, dst)
+        except FileNotFoundError:
+            return False
+        return True
+
     def exists(self, path: PathLike) -> bool:
         """GETFILESTATUS; only a FileNotFoundException means False (HdfsCLI's non-strict
         status would also say None for a 5xx or safe mode, and a commit would skip a file)."""
