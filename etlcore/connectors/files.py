@@ -192,11 +192,13 @@ class _FilesPart(PartWriter):
     """A partition's lines encoded chunk by chunk into an upload of its file, which
     starts with the first bytes: a partition without records leaves no file.
 
-    On a store without a rename (S3) the upload starts before the first bytes when
-    this partition's last file had any (``Upload.expect``): S3 then creates its
-    multipart upload while the task reads its first input, instead of after (the
-    first part waited for it, 4-60 ms a batch). If no bytes come after all, the
-    upload is aborted and there is no file, as before. ``in_process``: the message
+    The upload starts before the first bytes when this partition's last file had any
+    (``Upload.expect``), on a store where starting it touches nothing before that
+    (no rename, or a create that makes the parents): S3 then creates its multipart
+    upload, and HDFS asks the NameNode where to send the file, while the task reads
+    its first input, instead of after (the first part waited for it, 4-60 ms a batch
+    on S3, 3-16 ms on HDFS). If no bytes come after all, the upload is aborted and
+    there is no file, as before. ``in_process``: the message
     stays in this process, so ``close`` may hand off the parts still going up.
     """
 
@@ -211,8 +213,9 @@ class _FilesPart(PartWriter):
         self.size = 0  # bytes written
         self.last_sizes = last_sizes if last_sizes is not None else {}
         expected = self.last_sizes.get(partition, 0)
-        if expected and not layout.fs.atomic_rename:  # nothing remote before a write or
-            upload = self._start()                    # an expect that says so
+        fs = layout.fs
+        if expected and (not fs.atomic_rename or fs.creates_parents):  # nothing remote
+            upload = self._start()                   # before a write or an expect
             if upload.expect(expected):
                 self.upload = upload
             else:  # nothing started: the first bytes start it, as without a hint

@@ -17,7 +17,7 @@ def fs(hdfs_settings: dict[str, Any]) -> HdfsFileSystem:
     return HdfsFileSystem(HdfsOptions(**hdfs_settings))
 
 
-@pytest.mark.parametrize("sizes", [[], [10], [1_000_000] * 9 + [3]])
+@pytest.mark.parametrize("sizes", [[], [10], [1_000_000] * 9 + [3], [3_000_001, 5, 1 << 20]])
 def test_chunks_make_the_file_they_were_written_as(sizes: list[int], fs: HdfsFileSystem,
                                                    hdfs_dir_factory: Any, hdfs_url: Any) -> None:
     path = hdfs_url(f"{hdfs_dir_factory()}/file")
@@ -58,6 +58,67 @@ def test_a_failed_stream_is_written_again_whole(fs: HdfsFileSystem, hdfs_dir_fac
     upload.close()
     assert upload.failure is not None  # type: ignore[attr-defined]
     assert fs.read(path) == b"".join(chunks)
+
+
+def test_an_expected_upload_asks_the_namenode_before_its_first_chunk(
+        fs: HdfsFileSystem, hdfs_dir_factory: Any, hdfs_url: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``expect`` gets the CREATE's redirect while the writer has no bytes yet, and
+    creates nothing until they come; the body then goes where the NameNode said."""
+    import threading
+
+    from etlcore_hdfs.config import split_url
+
+    path = hdfs_url(f"{hdfs_dir_factory()}/file")
+    client = fs.client(split_url(path)[0])
+    asked = threading.Event()
+    create = client._create
+
+    def recorded(hdfs_path: str, **params: Any) -> Any:
+        answer = create(hdfs_path, **params)
+        asked.set()
+        return answer
+
+    monkeypatch.setattr(client, "_create", recorded)
+    upload = fs.upload(path)
+    assert upload.expect(3_000_000)
+    assert asked.wait(30), "no CREATE redirect asked before the first chunk"
+    assert not fs.exists(path)  # a redirect only: no file yet
+    chunks = [os.urandom(1_500_000), os.urandom(1_500_000)]
+    for chunk in chunks:
+        upload.write(chunk)
+    upload.close()
+    assert fs.read(path) == b"".join(chunks)
+
+
+@pytest.mark.parametrize("ending", ["abort", "close"])
+def test_an_expected_upload_without_bytes(ending: str, fs: HdfsFileSystem,
+                                          hdfs_dir_factory: Any, hdfs_url: Any) -> None:
+    """Aborted: nothing was created (the files sink's partition that got no records);
+    closed: an empty file, as an upload that expected nothing would leave."""
+    path = hdfs_url(f"{hdfs_dir_factory()}/file")
+    upload = fs.upload(path)
+    upload.expect(1000)
+    getattr(upload, ending)()
+    if ending == "abort":
+        assert not fs.exists(path)
+    else:
+        assert fs.read(path) == b""
+
+
+def test_rename_present_says_whether_the_source_was_there(
+        fs: HdfsFileSystem, hdfs_dir_factory: Any, hdfs_url: Any) -> None:
+    """One RENAME for the commit: True and moved, or False (nothing raised) when the
+    source is gone, as a replay's commit finds a temp file already renamed."""
+    root = hdfs_dir_factory()
+    src, dst = hdfs_url(f"{root}/.a.tmp"), hdfs_url(f"{root}/a")
+    fs.write(dst, b"old")
+    fs.write(src, b"new")
+    assert fs.rename_present(src, dst)
+    assert fs.read(dst) == b"new" and not fs.exists(src)
+    assert not fs.rename_present(src, dst)
+    assert fs.read(dst) == b"new"
+    assert not fs.rename_present(hdfs_url(f"{root}/nowhere/.b.tmp"), hdfs_url(f"{root}/nowhere/b"))
 
 
 @pytest.mark.parametrize("streamed", [True, False])
@@ -164,3 +225,35 @@ def test_a_handed_off_close_crosses_processes_closed(fs: HdfsFileSystem, hdfs_di
     assert message[2] is None
     sink.commit(batch, [message])
     assert fs.read(sink.final_path(batch, 0)) == ("a" * 1000 + "\n").encode() * 1000
+
+
+def test_a_partition_that_had_bytes_starts_early_and_may_get_none(
+        fs: HdfsFileSystem, hdfs_dir_factory: Any, hdfs_url: Any) -> None:
+    """A partition whose last file had bytes starts its next upload as the part opens
+    (the CREATE's redirect asked while the task reads); if no records come, no file and
+    no batch directory are left, and a part that gets records is published whole."""
+    from etlcore.batch import BatchInfo
+
+    sink, writer = driver_sink(fs, hdfs_url(hdfs_dir_factory()))
+    first = BatchInfo(0, 1.0)
+    part = writer.open_part(first, 0)
+    assert part.upload is None  # nothing known of this partition yet
+    part.write(["a" * 100] * 100)
+    sink.commit(first, [part.close()])
+    empty = BatchInfo(1, 2.0)
+    part = writer.open_part(empty, 0)
+    assert part.upload is not None  # under way before any record
+    assert part.close() is None
+    batch_dir = str(sink.final_path(empty, 0)).rsplit("/", 1)[0]
+    assert not fs.exists(batch_dir)
+    full = BatchInfo(2, 3.0)
+    part = writer.open_part(full, 0)
+    assert part.upload is None  # the partition's last file was empty: nothing expected
+    part.write(["b" * 100] * 100)
+    sink.commit(full, [part.close()])
+    again = BatchInfo(3, 4.0)
+    part = writer.open_part(again, 0)
+    assert part.upload is not None
+    part.write(["c" * 100] * 100)
+    sink.commit(again, [part.close()])
+    assert fs.read(sink.final_path(again, 0)) == ("c" * 100 + "\n").encode() * 100
