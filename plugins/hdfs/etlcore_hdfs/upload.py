@@ -152,13 +152,15 @@ class StreamUpload(Upload):
         if self.closed:
             return
         self.closed = True
-        self.chunks = []
+        wrote, self.chunks = bool(self.chunks), []
         if self.sender is not None:
             # end the body rather than cut it: a cut request leaves the DataNode to create
             # and close the file after its reset, which may be after our delete; a finished
             # one has created and closed it when the answer comes, so the delete is last
-            self.aborting = True
+            ended, self.aborting = self.ended, True
             self._end_body()
+            if not (wrote or ended):  # expected, nothing came: the sender ends on its own
+                return  # without a PUT (not waited for: the job's last, empty batch would)
             self.sender.join()
             if self.put or self.failure is not None:
                 with contextlib.suppress(Exception):  # best effort: a temp name, never published
