@@ -378,6 +378,9 @@ class FilesSink(StagedFileSink):
 
     def commit(self, batch: BatchInfo, messages: list[Any]) -> None:
         if self.fs.atomic_rename:
+            if not isinstance(self.fs, LocalFileSystem):  # the markers ``committed`` writes
+                for d in sorted({os.path.dirname(m[0]) for m in messages if m}):
+                    self.fs.prepare_empty(self.fs.join(d, "_SUCCESS"))
             self.fs.finish(self._handed_off(messages))  # closed under temp names first
             super().commit(batch, [m and m[:2] for m in messages])
             return

@@ -72,6 +72,11 @@ class FileSystem(ABC):
     def rename(self, src: PathLike, dst: PathLike) -> None:
         """Move ``src`` to ``dst``, replacing it; readers see the old or the new ``dst``."""
 
+    def prepare_empty(self, path: PathLike) -> None:  # noqa: B027 - a hint, nothing by default
+        """A hint: ``path`` is soon written empty (``write(path, b"")``, the files sink's
+        ``_SUCCESS``). A store whose create is slower than its rename may make the empty
+        file under a hidden name now and rename it into place at that write."""
+
     def rename_present(self, src: PathLike, dst: PathLike) -> bool:
         """``rename`` if ``src`` exists: False (nothing done) when it does not.
 

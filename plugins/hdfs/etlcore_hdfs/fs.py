@@ -28,6 +28,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from typing import IO, Any, ClassVar, TypeVar
 
 from etlcore.errors import EtlcoreError
@@ -149,6 +150,7 @@ class HdfsFileSystem(FileSystem):
         self.read_ahead = options.read_ahead
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._prepared: dict[str, tuple[str, Future[None]]] = {}  # path -> its empty temp
 
     def __getstate__(self) -> dict[str, Any]:
         return {"options": self.options}  # never a client or a lock
@@ -217,8 +219,46 @@ class HdfsFileSystem(FileSystem):
         return open_whole(self, path, mode, **kwargs)
 
     def write(self, path: PathLike, data: bytes) -> None:
-        """CREATE with overwrite: the DataNode answers once the file is closed."""
+        """CREATE with overwrite: the DataNode answers once the file is closed.
+
+        An empty file made ahead by :meth:`prepare_empty` is renamed into place instead.
+        """
+        with self._lock:
+            prepared = self._prepared.pop(str(path), None) if not data else None
+        if prepared is not None:
+            tmp, made = prepared
+            try:
+                made.result()
+                if self.rename_present(tmp, path):
+                    return
+            except Exception as err:  # noqa: BLE001 - the CREATE below is what it saves
+                log.debug("%s: made ahead, not renamed (%s); created now", path, err)
         self.call("CREATE", path, lambda c, p: c.write(p, data, overwrite=True))
+
+    def prepare_empty(self, path: PathLike) -> None:
+        """Create the empty file as ``.<name>.tmp`` beside ``path`` now, on a thread of
+        its own, and make the ``write(path, b"")`` that follows one RENAME of it.
+
+        A CREATE is a NameNode redirect and a DataNode create and close: 7-57 ms on the
+        files sink's commit for its ``_SUCCESS``, with the next batch's stream going to
+        the same DataNode, against 2-14 ms for a RENAME. The temp name is fixed, so a
+        replay's overwrites the one a killed commit left.
+        """
+        head, _, name = str(path).rpartition("/")
+        tmp = f"{head}/.{name}.tmp"
+        made: Future[None] = Future()
+
+        def make() -> None:
+            try:
+                self.call("CREATE", tmp, lambda c, p: c.write(p, b"", overwrite=True))
+            except BaseException as err:  # noqa: BLE001 - handed to the write that waits
+                made.set_exception(err)
+            else:
+                made.set_result(None)
+
+        with self._lock:
+            self._prepared[str(path)] = (tmp, made)
+        threading.Thread(target=make, daemon=True, name="etlcore-hdfs-prepare").start()
 
     def upload(self, path: PathLike) -> Upload:
         """Chunks go to the DataNode as they come (see :class:`StreamUpload`)."""

@@ -121,6 +121,28 @@ def test_rename_present_says_whether_the_source_was_there(
     assert not fs.rename_present(hdfs_url(f"{root}/nowhere/.b.tmp"), hdfs_url(f"{root}/nowhere/b"))
 
 
+@pytest.mark.parametrize("vanished", [False, True])
+def test_an_empty_file_prepared_ahead_is_renamed_into_place(
+        vanished: bool, fs: HdfsFileSystem, hdfs_dir_factory: Any, hdfs_url: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``prepare_empty`` makes the file under a hidden name; the write that follows is
+    one RENAME (no CREATE on its path). If the temp is gone by then, a CREATE as usual."""
+    root = hdfs_dir_factory()
+    path, tmp = hdfs_url(f"{root}/_SUCCESS"), hdfs_url(f"{root}/._SUCCESS.tmp")
+    fs.write(path, b"a replay overwrites this")
+    fs.prepare_empty(path)
+    fs._prepared[path][1].result(30)  # type: ignore[attr-defined]
+    assert fs.read(tmp) == b""
+    if vanished:
+        fs.remove(tmp)
+    calls: list[str] = []
+    call = fs.call
+    monkeypatch.setattr(fs, "call", lambda what, p, fn: calls.append(what) or call(what, p, fn))
+    fs.write(path, b"")
+    assert calls == (["RENAME", "CREATE"] if vanished else ["RENAME"])
+    assert fs.read(path) == b"" and not fs.exists(tmp)
+
+
 @pytest.mark.parametrize("streamed", [True, False])
 def test_a_create_makes_the_missing_parents(streamed: bool, fs: HdfsFileSystem,
                                             hdfs_dir_factory: Any, hdfs_url: Any) -> None:
@@ -159,7 +181,9 @@ def test_the_files_sink_writes_a_new_batch_without_mkdirs(
     sink.commit(batch, [message])
     final = sink.final_path(batch, 0)
     assert fs.read(final) == b"a\nb\n"  # one column of CSV: the same lines
-    assert fs.exists(fs.join(str(final).rsplit("/", 1)[0], "_SUCCESS"))
+    batch_dir = str(final).rsplit("/", 1)[0]
+    assert fs.exists(fs.join(batch_dir, "_SUCCESS"))
+    assert fs.listdir(batch_dir) == ["_SUCCESS", "part-00000." + sink.ext]  # no temp left
 
 
 def driver_sink(fs: HdfsFileSystem, root: str) -> tuple[Any, Any]:
