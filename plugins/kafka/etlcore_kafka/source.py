@@ -46,6 +46,7 @@ class KafkaSource(Source):
     """Plans offset ranges of every partition of ``topics`` (driver side)."""
 
     replayable = True
+    fresh_lists = True  # KafkaReader.read builds a new list every call
     # plan() reads the broker's ends and the start it is given; on_batch_committed only
     # reports progress to group_id, so batch n+1 may be planned before n's commit is durable
     plans_ahead = True
