@@ -264,6 +264,15 @@ class Recovery:
     state_path: Path | str | None = None  # the snapshot's file, for error messages
     dropped_state: list[str] = field(default_factory=list)  # changed operators (allowed change)
 
+    def read_starts(self, source: str) -> dict[str, Any]:
+        """Where the restarted job's first read of each of ``source``'s partitions begins:
+        the first pending plan's start (it is replayed first), else where the next new
+        batch starts."""
+        starts = dict(self.positions.get(source, {}))
+        if self.pending:
+            starts.update({p: r[0] for p, r in self.pending[0].ranges.get(source, {}).items()})
+        return starts
+
 
 class Checkpoint:
     """A job's checkpoint directory."""

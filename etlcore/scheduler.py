@@ -134,7 +134,9 @@ class Scheduler:
                 # batches are planned exactly as in an uninterrupted run
                 ctx.clock.wait_until(recovery.last_batch_time)
         for node in self.graph.sources:
-            node.source.open(SourceContext(node.key, ctx.clock, ckpt_dir, self.hard_stop))
+            resume = recovery.read_starts(node.key) if recovery is not None else {}
+            node.source.open(SourceContext(node.key, ctx.clock, ckpt_dir, self.hard_stop,
+                                           resume, readers_here=not ctx.runner.ships))
         for sink_name, sink in self.graph.all_sinks():
             sink.open(SinkContext(sink_name, ctx.name, ckpt_dir, self.hard_stop))
         self._opened = True

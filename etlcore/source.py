@@ -64,6 +64,15 @@ class SourceContext:
     clock: Clock
     checkpoint_dir: Path | str | None = None  # str: the URL of a checkpoint on shared storage
     stop_event: threading.Event = field(default_factory=threading.Event)
+    # Where the job's first read of each partition starts, as the checkpoint says (the
+    # replayed plan's start, else the committed position); a partition not named starts
+    # at initial_position(). Told at open so that a source may start fetching before
+    # the first plan.
+    resume: dict[str, Position] = field(default_factory=dict)
+    # True when the readers that reader() returns run in this process (the local runner):
+    # a source may then start their connections at open. False when the runner pickles
+    # them to workers, where work started here would be wasted.
+    readers_here: bool = False
 
     def state_dir(self) -> Path | None:
         """A per-source directory inside the checkpoint (for receiver logs).

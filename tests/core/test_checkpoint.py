@@ -6,8 +6,9 @@ import pytest
 
 from etlcore import StreamingContext
 from etlcore.checkpoint import Checkpoint
-from etlcore.connectors.queue import MemorySink
+from etlcore.connectors.queue import MemorySink, QueueSource, QueueSourceConfig
 from etlcore.errors import CheckpointError
+from etlcore.source import SourceContext
 
 BATCHES = [[("a", 1)], [("a", 2), ("b", 1)], [("b", 5)], [("a", 1)], [("c", 9)]]
 
@@ -103,3 +104,42 @@ def test_unserialisable_state_names_the_type(tmp_path, sink_name):
     ctx.queue_stream([[object()]]).window(2).sink("memory", name=sink_name)
     with pytest.raises(CheckpointError, match="builtins.object"):
         ctx.run(batches=1)
+
+
+class _Told(QueueSource):
+    """Keeps the context each open was given."""
+
+    told: list[SourceContext] = []
+
+    def open(self, ctx: SourceContext) -> None:
+        _Told.told.append(ctx)
+        super().open(ctx)
+
+
+def _told_job(path, runner: str = "local") -> StreamingContext:
+    ctx = StreamingContext(1.0, path, clock="manual", name="told", runner=runner)
+    ctx.stream(_Told(QueueSourceConfig(batches=[[1], [2], [3], [4]])), name="in").sink("memory", name="told-out")
+    return ctx
+
+
+def test_a_source_is_told_where_its_first_reads_start_before_any_plan(tmp_path):
+    """At open the engine tells a source where the checkpoint resumes each partition (a
+    pending plan's start, which is replayed first, else the committed end) and whether
+    its readers run in this process, so that it can start fetching before the first plan."""
+    _Told.told = []
+    _told_job(tmp_path).run(batches=2)
+    _told_job(tmp_path).run(batches=1)
+    assert [t.resume for t in _Told.told] == [{}, {"0": 2}]
+    assert all(t.readers_here for t in _Told.told)
+    # as if batch 3 was planned and the process died before its commit
+    (tmp_path / "commits" / f"{2:012d}.json").unlink()
+    recovery = Checkpoint(tmp_path, "told", None).recover()
+    assert recovery.positions == {"in": {"0": 3}}  # the next new batch starts at its end
+    _told_job(tmp_path).run(batches=1)
+    assert _Told.told[-1].resume == {"0": 2}  # the replayed plan's start
+
+
+def test_a_runner_that_ships_readers_says_so_at_open(tmp_path):
+    _Told.told = []
+    _told_job(tmp_path, runner="processes").run(batches=1)
+    assert [t.readers_here for t in _Told.told] == [False]

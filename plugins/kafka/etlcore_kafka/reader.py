@@ -33,6 +33,7 @@ _JSON = JsonDecoder()  # untyped keys and values: any JSON, integers of any size
 _VALUE, _ERROR, _OFFSET = (confluent_kafka.Message.value, confluent_kafka.Message.error,
                            confluent_kafka.Message.offset)  # C methods, for map()
 _CLOSE = confluent_kafka.Consumer.close
+_LOG_START = confluent_kafka.OFFSET_BEGINNING  # a hint: "from wherever the log begins"
 log = logging.getLogger("etlcore.kafka")
 
 _FETCH = 10_000  # messages per consume() call: large calls amortise the C boundary
@@ -217,11 +218,18 @@ class KafkaReader(SourceReader):
         may never arrive: the consumer position, which moves past them, ends the read.
         A consumed list is checked and cut with C calls (``map``, ``bisect``):
         a partition's messages arrive in offset order.
+
+        A consumer hinted to start where the log begins (a new job's ``earliest``, before
+        any plan knew the offset) serves a range only if its first message is at or
+        before ``start``; anything else (the log began past ``start``: retention, or an
+        aborted transaction there) is read by a consumer assigned at ``start``, which
+        tells data loss from skipped records as any other read does.
         """
         self._started(partition)
         part = self._parts.get(partition)
-        if part is None or part.next_offset != start:
+        if part is None or part.next_offset not in (start, _LOG_START):
             part = self._fresh(partition, start)
+        unsure = part.next_offset == _LOG_START
         tp = confluent_kafka.TopicPartition(*split_partition(partition))
         part.next_offset = None  # unknown until this read completes
         msgs, part.leftover = part.leftover, []
@@ -233,11 +241,17 @@ class KafkaReader(SourceReader):
             if msgs:
                 last_progress = time.monotonic()
                 errors = list(map(_ERROR, msgs))
-                if errors.count(None) != len(msgs):
+                # any(): a KafkaError is truthy, and comparing one with None raises (so
+                # errors.count(None) turned a consumed error into a SystemError)
+                if any(errors):
                     for err in errors:
                         if err is not None:
                             self._fetch_error(err, partition, start, end)
                     msgs = [m for m, e in zip(msgs, errors, strict=True) if e is None]
+            if msgs and unsure:
+                unsure = False
+                if msgs[0].offset() > start:
+                    part, msgs = self._fresh(partition, start), []
             if msgs:
                 if msgs[0].offset() < start:
                     msgs = msgs[bisect_left(msgs, start, key=_OFFSET):]
@@ -252,6 +266,9 @@ class KafkaReader(SourceReader):
                     expected = msgs[-1].offset() + 1
                     yield msgs
             position = part.consumer.position([tp])[0].offset
+            if position >= end and unsure:  # past the range with no record seen: ask exactly
+                part, unsure = self._fresh(partition, start), False
+                position = start
             if position >= end:
                 part.next_offset = end
                 return

@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 import weakref
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from etlcore.source import Position, Source, SourceContext
@@ -46,6 +46,7 @@ class KafkaSource(Source):
     """Plans offset ranges of every partition of ``topics`` (driver side)."""
 
     replayable = True
+    fresh_lists = True  # KafkaReader.read builds a new list every call
     # plan() reads the broker's ends and the start it is given; on_batch_committed only
     # reports progress to group_id, so batch n+1 may be planned before n's commit is durable
     plans_ahead = True
@@ -66,10 +67,9 @@ class KafkaSource(Source):
         self._seen: dict[str, tuple[int, float]] = {}  # partition -> (end planned, when)
         self._pool: ThreadPoolExecutor | None = None
         self._readers: weakref.WeakSet[KafkaReader] = weakref.WeakSet()
-        # partition -> where its first read starts, known before the first plan (see _early)
-        self._early: Future[dict[str, int]] | None = None
-        self._known: dict[str, int] = {}  # the checkpoint's positions, told before any plan
-        self._planned = False
+        # partition -> where its first read starts, for the readers reader() makes here
+        self._read_starts: dict[str, int] = {}
+        self._made: KafkaReader | None = None  # made at open, for the first reader() call
 
     def __repr__(self) -> str:
         return f"KafkaSource({self.config!r})"
@@ -80,7 +80,9 @@ class KafkaSource(Source):
         self._conf = consumer_conf(self.config, ctx.name)
         self._consumer = build(confluent_kafka.Consumer, self._conf, f"source '{ctx.name}'")
         self._at_open = set(self.partitions())
-        self._early = self._plan_pool().submit(self._early_starts, sorted(self._at_open))
+        if ctx.readers_here:
+            self._read_starts = self._first_reads(ctx.resume)
+            self._made = self._new_reader()  # for reader(): its consumers start now
 
     def close(self) -> None:
         consumer, self._consumer = self._consumer, None
@@ -93,10 +95,38 @@ class KafkaSource(Source):
             reader.close_unopened()            # before their reader's first task
 
     def reader(self) -> KafkaReader:
+        """A reader. When the engine's readers run in this process, the first is made at
+        open and every one starts each partition's consumer at once (:meth:`_first_reads`):
+        they connect and fetch while the engine opens the sinks and plans."""
+        made, self._made = self._made, None
+        return made if made is not None else self._new_reader()
+
+    def _new_reader(self) -> KafkaReader:
         reader = KafkaReader(self.config)
         reader.name = self.name  # the name its open() will be given: it may start before
         self._readers.add(reader)  # hinted by plan() if it reads in this process
+        for partition, start in self._read_starts.items():
+            reader.prepare(partition, start)
         return reader
+
+    def _first_reads(self, resume: dict[str, Position]) -> dict[str, int]:
+        """Where each partition listed at open is first read, known with no broker round
+        trip: the checkpoint's position, or the log's start (``earliest``: the reader's
+        consumer begins there and checks that the planned start is where the log began,
+        :meth:`KafkaReader._fetch`). ``latest`` needs the end, which only the plan asks; so
+        does an explicit offset, which may lie past the end (a consumer assigned there
+        would hold an out-of-range error for its first read). The consumers then connect
+        and fetch while the engine opens the sinks and plans, so the first plan's round
+        trip is no longer ahead of the first records (W5: consumers started 17-19 ms into
+        a 200 ms job, after the first plan's watermarks)."""
+        start = self.config.start
+        firsts: dict[str, int] = {}
+        for p in self._at_open:
+            if p in resume:
+                firsts[p] = int(resume[p])
+            elif start == "earliest" or (isinstance(start, dict) and p not in start):
+                firsts[p] = OFFSET_BEGINNING
+        return firsts
 
     def partitions(self) -> list[str]:
         """Every partition of the topics, re-listed once the cached listing is stale."""
@@ -146,7 +176,6 @@ class KafkaSource(Source):
 
     def initial_position(self, partition: str) -> int:
         """Earliest or latest by ``start``; partitions that appear later start at earliest."""
-        self._hint_early()
         start = self.config.start
         if isinstance(start, dict):
             offset = start.get(partition, OFFSET_BEGINNING)
@@ -165,47 +194,6 @@ class KafkaSource(Source):
             self._hint(partition, position)
         return position
 
-    def _early_starts(self, partitions: list[str]) -> dict[str, int]:
-        """Where each partition listed at open starts if the job has no checkpoint position
-        for it, asked on the plan pool while the engine opens the sinks and cuts the job:
-        the first plan's watermark round (25-45 ms under load) came before any reader
-        consumer started. Only starts that need no end: ``earliest`` (the low watermark)
-        and explicit offsets; ``latest`` is left to the plan. A partition with nothing to
-        read from there is left out, as :meth:`initial_position` leaves it."""
-        start = self.config.start
-        if start == "latest":
-            return {}
-        pool = self._plan_pool()
-        asks = {p: pool.submit(self._watermarks, p) for p in partitions}
-        starts: dict[str, int] = {}
-        for p, fut in asks.items():
-            with contextlib.suppress(Exception):  # the plan asks again, and raises
-                low, high = fut.result()
-                offset = start.get(p, OFFSET_BEGINNING) if isinstance(start, dict) else OFFSET_BEGINNING
-                position = low if offset == OFFSET_BEGINNING else offset
-                if position >= 0 and high > position:
-                    starts[p] = position
-        return starts
-
-    def _hint_early(self) -> None:
-        """At the first plan, before its round trips: every partition's start known without
-        one (the checkpoint's position, else :meth:`_early_starts`) goes to the readers of
-        this process, whose consumers then connect and fetch while the plan asks the ends.
-        A hint is only a head start: a read whose planned start differs starts its own
-        consumer (:meth:`KafkaReader._fetch`). Not at open: a runner that ships the job
-        pickles its readers after open, and a shipped reader ignores hints only from then."""
-        if self._planned:
-            return
-        self._planned = True
-        early, self._early = self._early, None
-        starts: dict[str, int] = {}
-        if early is not None:
-            with contextlib.suppress(Exception):
-                starts = early.result()
-        starts.update(self._known)
-        for partition, position in starts.items():
-            self._hint(partition, position)
-
     def _plan_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kafka-plan")
@@ -218,7 +206,6 @@ class KafkaSource(Source):
     def plan(self, partition: str, start: Position, max_records: int | None) -> int:
         """Up to the partition's end now (LSO under read_committed), at most max_records on;
         a reader of this process hears where the range starts (:meth:`KafkaReader.prepare`)."""
-        self._hint_early()
         end = self._plan(partition, start, max_records)
         if end > int(start):
             self._hint(partition, int(start))
@@ -283,11 +270,7 @@ class KafkaSource(Source):
         return asked
 
     def on_batch_committed(self, positions: dict[str, Position]) -> None:
-        """Commit the batch's end offsets to ``group_id`` (best effort: monitoring only).
-        Before the first plan these are the checkpoint's positions: its readers may start
-        there (:meth:`_hint_early`)."""
-        if not self._planned:
-            self._known = {p: int(o) for p, o in positions.items()}
+        """Commit the batch's end offsets to ``group_id`` (best effort: monitoring only)."""
         if not self.config.group_id or self._consumer is None or not positions:
             return
         offsets = [confluent_kafka.TopicPartition(*split_partition(name), int(offset))

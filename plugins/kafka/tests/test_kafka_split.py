@@ -46,8 +46,6 @@ def _source(bootstrap: str, topic: str, **config: Any) -> KafkaSource:
     source = KafkaSource(parse_config(KafkaSourceConfig, {
         "bootstrap_servers": bootstrap, "topics": [topic], **config}))
     source.open(SourceContext("kafka-test", ManualClock()))
-    if source._early is not None:  # open's background watermark round: done before a test
-        source._early.result()     # counts the requests a plan makes
     return source
 
 
@@ -388,73 +386,97 @@ class _Counting:
         return getattr(self.consumer, name)
 
 
-class _Watching(_Counting):
-    """A counting consumer that notes which partitions ``reader`` was starting at the
-    planner's first watermark request."""
-
-    def __init__(self, consumer: Any, reader: KafkaReader):
-        super().__init__(consumer)
-        self.reader = reader
-        self.starting_at_first_ask: list[str] | None = None
-
-    def get_watermark_offsets(self, *args: Any, **kwargs: Any) -> Any:
-        if self.starting_at_first_ask is None:
-            self.starting_at_first_ask = sorted(self.reader._starting)
-        return super().get_watermark_offsets(*args, **kwargs)
+def _here(bootstrap: str, topic: str, resume: dict[str, int] | None = None,
+          **config: Any) -> KafkaSource:
+    """A source opened as the local runner opens it: its readers run in this process."""
+    source = KafkaSource(parse_config(KafkaSourceConfig, {
+        "bootstrap_servers": bootstrap, "topics": [topic], **config}))
+    source.open(SourceContext("kafka-test", ManualClock(), resume=resume or {},
+                              readers_here=True))
+    return source
 
 
 @pytest.mark.parametrize("checkpointed", [False, True], ids=["new-job", "checkpointed"])
-def test_the_first_plan_starts_every_readers_consumers_before_its_round_trip(
+def test_readers_made_here_start_their_consumers_at_open(
         kafka_bootstrap: str, topics: Callable[..., str], checkpointed: bool) -> None:
-    """Where each partition's first read starts is known before the first plan asks the
-    broker anything: the low watermark asked at open (a new job, ``earliest``) or the
-    checkpoint's position (told through ``on_batch_committed`` before any plan). The
-    readers hear it first, so their consumers connect and fetch while the plan asks the
-    ends; the reads then continue those consumers (same start) and read the same records."""
+    """With readers in its own process, the source starts each partition's consumer at open,
+    before any plan: at the checkpoint's position, or (a new job, ``earliest``) wherever the
+    log begins. The reads continue the started consumers and read what a fresh reader
+    reads."""
     topic = topics(partitions=3)
     produce_json(kafka_bootstrap, topic, [{"id": i} for i in range(90)])
-    source = _source(kafka_bootstrap, topic)
-    parts = source.partitions()
     at = 5 if checkpointed else 0
-    if checkpointed:
-        source.on_batch_committed({p: at for p in parts})
+    parts = [f"{topic}:{n}" for n in range(3)]
+    source = _here(kafka_bootstrap, topic, {p: at for p in parts} if checkpointed else None)
     local = source.reader()
-    watching = source._consumer = _Watching(source._consumer, local)
+    assert sorted(local._starting) == parts  # before any plan
+    counting = source._consumer = _Counting(source._consumer)
     try:
         starts = {p: at if checkpointed else source.initial_position(p) for p in parts}
         ends = {p: source.plan(p, starts[p], 4) for p in parts}
     finally:
-        source._consumer = watching.consumer
+        source._consumer = counting.consumer
     assert starts == {p: at for p in parts} and ends == {p: at + 4 for p in parts}
-    assert watching.starting_at_first_ask == sorted(parts)
+    assert counting.asked == len(parts)  # the ends, once each, in parallel
     local.open(ReaderContext("kafka-test", "split-job"))
     for p in parts:
         local._started(p)
-    assert {p: part.next_offset for p, part in local._parts.items()} == starts
     consumers = {p: part.consumer for p, part in local._parts.items()}
     got = [local.read(p, starts[p], ends[p]) for p in parts]
     assert all(local._parts[p].consumer is consumers[p] for p in parts)  # continued
+    assert all(local._parts[p].next_offset == ends[p] for p in parts)
     fresh = _reader(source)
-    assert got == [fresh.read(p, starts[p], ends[p]) for p in parts]
+    assert got == [fresh.read(p, starts[p], ends[p]) for p in parts] and all(got)
     fresh.close()
     local.close()
     source.close()
 
 
+def test_a_log_start_consumer_reads_only_a_range_that_begins_where_the_log_does(
+        kafka_bootstrap: str, topics: Callable[..., str]) -> None:
+    """A consumer started where the log begins serves a range whose start is at or before
+    its first record. Where its first record comes after the planned start (here an
+    aborted transaction at the log's start; or records deleted since the plan), the read
+    goes to a consumer assigned at that start, which tells skipped records from lost ones
+    as every other read does; a range starting past the first record is served as is."""
+    topic = topics(partitions=1)
+    _transactions(kafka_bootstrap, topic, [(False, [1, 2]), (True, [3, 4, 5])])
+    part = f"{topic}:0"  # offsets: aborted 1, 2 at 0-1, marker 2, 3-5 at 3-5, marker 6
+    source = _here(kafka_bootstrap, topic)
+    reader = source.reader()
+    reader.open(ReaderContext("kafka-test", "split-job"))
+    reader._started(part)
+    hinted = reader._parts[part].consumer
+    assert reader.read(part, 0, 7) == [3, 4, 5]
+    assert reader._parts[part].consumer is not hinted  # first record 3 > 0: not trusted
+    again = source.reader()
+    again.open(ReaderContext("kafka-test", "split-job"))
+    again._started(part)
+    hinted = again._parts[part].consumer
+    assert again.read(part, 4, 7) == [4, 5]
+    assert again._parts[part].consumer is hinted  # from 3 on covers a start of 4
+    for r in (reader, again):
+        r.close()
+    source.close()
+
+
 def test_a_latest_job_starts_no_consumer_before_its_first_plan(
         kafka_bootstrap: str, topics: Callable[..., str]) -> None:
-    """``start: latest`` needs the end, which only the plan asks: nothing is hinted at open,
-    and a partition with nothing from its start on gets no consumer either."""
+    """``start: latest`` needs the end, which only the plan asks, and so does an explicit
+    offset (it may lie past the end): nothing is started at open for either, and a
+    partition with nothing from its start on gets no consumer at the plan either."""
     topic = topics(partitions=2)
     produce_json(kafka_bootstrap, topic, [{"id": i} for i in range(20)])
-    latest = _source(kafka_bootstrap, topic, start="latest")
+    latest = _here(kafka_bootstrap, topic, start="latest")
     reader = latest.reader()
-    assert latest._early is not None and latest._early.result() == {}
     parts = latest.partitions()
+    assert not reader._starting
     assert [latest.initial_position(p) for p in parts] and not reader._starting
     latest.close()
-    past = _source(kafka_bootstrap, topic, start={p: 1_000 for p in parts})
-    assert past._early is not None and past._early.result() == {}  # nothing there yet
+    past = _here(kafka_bootstrap, topic, start={p: 1_000 for p in parts})
+    far = past.reader()
+    assert not far._starting
+    assert [past.initial_position(p) for p in parts] == [1_000, 1_000] and not far._starting
     past.close()
 
 
