@@ -199,10 +199,14 @@ STREAM_CHUNK = 8192
 
 
 def _streamable(stage: Stage, task: Task) -> bool:
-    """A source stage whose chain maps record by record into sinks only: its partition can
-    flow through in chunks, so a sink stores the first records while the rest are read."""
+    """A source stage with input whose chain maps record by record into sinks only: its
+    partition can flow through in chunks, so a sink stores the first records while the
+    rest are read."""
     if stage.kind != "source" or task.state_only or not stage.exits:
         return False
+    if not task.records and (task.source is None or task.source[1] == task.source[2]):
+        return False  # nothing to read: the sinks get their empty write, no part writer
+        # (which would start an upload on the last file's size: S3's create and abort)
     last = stage.root
     for m in stage.members:
         if m.node is None or m.inputs != [last] or not getattr(m.node, "per_record", False):
