@@ -34,6 +34,7 @@ class Recorder(Sink, SinkWriter):
         self.calls: list[tuple[str, Any]] = []
         self.stored: list[Any] = []
         self.aborted = 0
+        self.opened = 0  # part writers asked for
 
     def writer(self) -> SinkWriter:
         return self
@@ -44,6 +45,7 @@ class Recorder(Sink, SinkWriter):
         return list(records)
 
     def open_part(self, batch: BatchInfo, partition: int) -> PartWriter | None:
+        self.opened += 1
         return _Part(self) if self.streams else None
 
     def commit(self, batch: BatchInfo, messages: list[Any]) -> None:
@@ -136,3 +138,12 @@ def test_the_files_sink_streams_lines_and_dead_letters_what_it_cannot_store(
     assert [(d["record"], d["stage"]) for d in ctx.dead_letters] == [
         ("BAD \ud800", "sink 'files'")]
     assert "UTF-8" in ctx.dead_letters[0]["reason"]
+
+
+def test_a_partition_without_input_opens_no_part_writer(tmp_path: Path) -> None:
+    """Nothing to stream: the sink gets its empty write, and no part writer (the files
+    sink's on S3 would start an upload on the last file's size, then abort it)."""
+    sink = Recorder()
+    run(tmp_path, sink, lambda s: s.map(str), [list(range(5)), [], list(range(3))])
+    assert sink.opened == 2  # the two batches with records; not the empty one, nor the last
+    assert sink.stored == [str(n) for n in range(5)] + [str(n) for n in range(3)]
