@@ -114,6 +114,14 @@ class KvSink(UpsertSink):
     def __init__(self, config: KvConfig):
         self.config = config
 
+    def open(self, ctx: Any) -> None:
+        """The database and its table, made once on the driver: two worker processes
+        switching a new file to WAL at once made one fail with "database is locked"
+        (sqlite does not wait out a lock to change the journal mode)."""
+        prepared = KvWriter(self.config)
+        prepared.connect()
+        prepared.disconnect()
+
     def writer(self) -> KvWriter:
         return KvWriter(self.config)
 
