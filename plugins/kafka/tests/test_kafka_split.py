@@ -42,10 +42,11 @@ SECRET = "hunter2-Sup3rS3cret"
 PICKLERS = [pytest.param(pickle, id="pickle"), pytest.param(cloudpickle, id="cloudpickle")]
 
 
-def _source(bootstrap: str, topic: str, **config: Any) -> KafkaSource:
+def _source(bootstrap: str, topic: str, ctx: SourceContext | None = None,
+            **config: Any) -> KafkaSource:
     source = KafkaSource(parse_config(KafkaSourceConfig, {
         "bootstrap_servers": bootstrap, "topics": [topic], **config}))
-    source.open(SourceContext("kafka-test", ManualClock()))
+    source.open(ctx or SourceContext("kafka-test", ManualClock()))
     return source
 
 
@@ -389,11 +390,9 @@ class _Counting:
 def _here(bootstrap: str, topic: str, resume: dict[str, int] | None = None,
           **config: Any) -> KafkaSource:
     """A source opened as the local runner opens it: its readers run in this process."""
-    source = KafkaSource(parse_config(KafkaSourceConfig, {
-        "bootstrap_servers": bootstrap, "topics": [topic], **config}))
-    source.open(SourceContext("kafka-test", ManualClock(), resume=resume or {},
-                              readers_here=True))
-    return source
+    return _source(bootstrap, topic, SourceContext("kafka-test", ManualClock(),
+                                                   resume=resume or {}, readers_here=True),
+                   **config)
 
 
 @pytest.mark.parametrize("checkpointed", [False, True], ids=["new-job", "checkpointed"])
