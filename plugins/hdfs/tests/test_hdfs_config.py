@@ -79,11 +79,17 @@ def test_checkpoint_url_without_a_namenode_names_the_key(bad: str) -> None:
     assert err.value.key == "checkpoint" and "hdfs://host:port/path" in str(err.value)
 
 
-@pytest.mark.parametrize("env", [{}, {"HTTP_PROXY": "http://proxy:3128"},
-                                 {"no_proxy": "*", "https_proxy": "http://proxy:3128"},
-                                 {"REQUESTS_CA_BUNDLE": "/etc/ssl/bundle.pem"}, "netrc"])
+@pytest.mark.parametrize(("env", "url", "trusted"), [
+    ({}, "http://nn:9870", False),
+    ({"HTTP_PROXY": "http://proxy:3128"}, "http://nn:9870", True),
+    ({"no_proxy": "*", "https_proxy": "http://proxy:3128"}, "http://nn:9870", True),
+    ({"REQUESTS_CA_BUNDLE": "/etc/ssl/bundle.pem"}, "https://nn:9871", True),
+    ({"CURL_CA_BUNDLE": "/etc/ssl/bundle.pem"}, "https://nn:9871", True),
+    ({"REQUESTS_CA_BUNDLE": "/etc/ssl/bundle.pem"}, "http://nn:9870", False),  # https only
+    ("netrc", "http://nn:9870", True)])
 def test_the_session_reads_the_environment_only_when_it_holds_something(
-        env: dict[str, str] | str, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+        env: dict[str, str] | str, url: str, trusted: bool, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: object) -> None:
     import os
     from pathlib import Path
 
@@ -99,5 +105,9 @@ def test_the_session_reads_the_environment_only_when_it_holds_something(
     else:
         for name, value in env.items():  # type: ignore[union-attr]
             monkeypatch.setenv(name, value)
-    # requests' own default (trust_env) wherever the environment names something for it
-    assert session_for("http://nn:9870").trust_env == (env != {})
+    # requests' own default (trust_env) wherever the environment names something for it;
+    # the direct OPEN path (etlcore_hdfs.reads) is taken exactly where the session skips it
+    from etlcore_hdfs.reads import usable
+
+    assert session_for(url).trust_env == trusted
+    assert usable(url) == (not trusted)
