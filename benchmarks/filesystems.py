@@ -17,9 +17,12 @@ then measures, per file system (``--fs s3,hdfs``), on the same bytes:
 - etlcore end to end: ``directory`` -> ``files`` on the same file system,
   against raw download + upload of the same files.
 
-Every raw transfer and every etlcore job runs ``--repeat`` times (default 3) and
+Every raw transfer and every etlcore job runs ``--repeat`` times (default 5) and
 each side's fastest run counts: on a shared 2-core machine one run's figure moves
 by 2x with the neighbours' load, and the raw side is already "the client's best".
+Five, not three: the servers' own disk write-back stalls the whole machine now and
+then (one run of four took two minutes instead of thirty seconds), and three runs
+of a side could all fall in one stall.
 The two sides take turns, a round of raw transfers then the three jobs, so both
 are measured in the same minutes (the raw side used to run first, all of it, and
 a change of load between the two skewed the ratio either way).
@@ -28,7 +31,7 @@ Needs the servers (``python scripts/services/svc.py start s3 hdfs``) and the
 etlcore-s3 / etlcore-hdfs plugins. Addresses from ``ETLCORE_S3_*`` and
 ``ETLCORE_HDFS_*`` (``svc.py env s3 hdfs``).
 
-    python benchmarks/filesystems.py [--fs s3,hdfs] [--files 16 --mb 8 --line 1000] [--repeat 3]
+    python benchmarks/filesystems.py [--fs s3,hdfs] [--files 16 --mb 8 --line 1000] [--repeat 5]
                                      [--runner processes --workers 2 --partitions 2
                                       --split-mb 4] [--json out.json]
 
@@ -270,7 +273,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--line", type=int, default=1000, help="bytes per line (a record)")
     p.add_argument("--per-batch", type=int, default=4, help="files per batch")
     p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--repeat", type=int, default=3, help="runs of every raw transfer and "
+    p.add_argument("--repeat", type=int, default=5, help="runs of every raw transfer and "
                    "every etlcore job; each side's best counts (the machine's noise aside)")
     p.add_argument("--runner", default="local", help="local or processes")
     p.add_argument("--workers", type=int, default=2, help="processes runner: workers")
