@@ -12,7 +12,6 @@ import codecs
 import csv
 import functools
 import io
-import itertools
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -522,25 +521,7 @@ def read_files(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
     ``ahead`` (:mod:`etlcore.connectors.readahead`) fetches on its pool and, as
     the last files are on their way, starts the first of ``later`` (``(index,
     name, span)`` of the entries the next batch reads) for the next call.
-
-    The records come one file's list at a time, flattened in C
-    (``chain.from_iterable``): a generator yielding each record was a Python frame
-    resumed per record, 10 ms per 128 MB of 1 kB lines.
     """
-    return itertools.chain.from_iterable(_each_file(
-        folder, names, fmt, encoding, first, csv_multiline, fs, compression, published_only,
-        spans, indexes, csv_header, blocks, ahead, later, decoder))
-
-
-def _each_file(folder: str | Path, names: list[str], fmt: str, encoding: str, first: int = 0,
-               csv_multiline: bool = False, fs: FileSystem | None = None,
-               compression: str = "auto", published_only: bool = False,
-               spans: list[Part | None] | None = None,
-               indexes: list[int] | None = None, csv_header: bool = True,
-               blocks: bool = False, ahead: ReadAhead | None = None,
-               later: list[tuple[int, str, Part | None]] | None = None,
-               decoder: JsonDecoder | None = None) -> Iterator[Iterable[Any]]:
-    """:func:`read_files`' records, an iterable of them per file (or range)."""
     fs = fs if fs is not None else filesystem_for(folder, load_plugins=True)
     where = indexes if indexes is not None else range(first, first + len(names))
     ranges = spans if spans is not None else [None] * len(names)
@@ -563,15 +544,15 @@ def _each_file(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
     for index, path, data in _fetched(fs, paths, fetch, depth, ahead, after):
         given = None if csv_header else NO_HEADER
         if isinstance(data, Rejected):
-            yield (data,)
+            yield data
             continue
         if fmt == "parquet":
-            yield parquet_rows(data)
+            yield from parquet_rows(data)
             continue
         if isinstance(data, _Split):
             if data.base is not None:
                 given = _range_header(data.given, data.base)
-            yield _records(data.loaded, fmt, blocks, decoder, csv_multiline, given)
+            yield from _records(data.loaded, fmt, blocks, decoder, csv_multiline, given)
             continue
         base: int | None = None
         if isinstance(data, tuple):  # a byte range: its lines, from ``base``
@@ -583,7 +564,7 @@ def _each_file(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
             if blocks or (decoder is not None and fmt == "json"):
                 raw = _decompressed(data, path, index, compression)
                 if isinstance(raw, Rejected):
-                    yield ([raw] if blocks else raw,)
+                    yield [raw] if blocks else raw
                     continue
                 how = "none"
         if blocks or (decoder is not None and fmt == "json"):
@@ -591,12 +572,12 @@ def _each_file(folder: str | Path, names: list[str], fmt: str, encoding: str, fi
             if block is not None:
                 if blocks:
                     if block.count:
-                        yield (block,)
+                        yield block
                 else:
-                    yield _json_block(block, decoder, path, index, base)  # type: ignore[arg-type]
+                    yield from _json_block(block, decoder, path, index, base)  # type: ignore[arg-type]
                 continue
         loaded = _load(raw, path, index, encoding, how, base=base)
-        yield _records(loaded, fmt, blocks, decoder, csv_multiline, given)
+        yield from _records(loaded, fmt, blocks, decoder, csv_multiline, given)
 
 
 def _records(loaded: _File | Rejected, fmt: str, blocks: bool, decoder: JsonDecoder | None,
