@@ -65,11 +65,13 @@ class Reader:
         if self._pool is None:
             with self._lock:
                 if self._pool is None:
+                    import requests.utils
                     import urllib3
 
-                    self._pool = urllib3.PoolManager(
+                    self._pool = urllib3.PoolManager(  # https: the CAs requests would trust
                         num_pools=8, maxsize=self.connections, retries=False,
-                        timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout))
+                        timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
+                        ca_certs=requests.utils.DEFAULT_CA_BUNDLE_PATH)
         return self._pool
 
     def read(self, base_url: str, path: str, start: int, length: int | None) -> bytes:

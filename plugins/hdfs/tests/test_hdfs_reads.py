@@ -88,3 +88,10 @@ def test_a_proxy_in_the_environment_keeps_reads_on_hdfscli(
     assert fresh.read(hdfs_url(f"{root}/f")) == b"hello"
     assert direct == []
     assert not reads.usable(fresh.base_url(split_url(hdfs_url(root))[0]))
+
+
+def test_https_reads_trust_the_cas_requests_trusts() -> None:
+    import requests.utils
+
+    pool = reads.Reader("etl", 1.0, 2).pool()
+    assert pool.connection_pool_kw["ca_certs"] == requests.utils.DEFAULT_CA_BUNDLE_PATH
