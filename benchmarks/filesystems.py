@@ -20,9 +20,9 @@ then measures, per file system (``--fs s3,hdfs``), on the same bytes:
 Every raw transfer and every etlcore job runs ``--repeat`` times (default 5) and
 each side's fastest run counts: on a shared 2-core machine one run's figure moves
 by 2x with the neighbours' load, and the raw side is already "the client's best".
-Five, not three: the servers' own disk write-back stalls the whole machine now and
-then (one run of four took two minutes instead of thirty seconds), and three runs
-of a side could all fall in one stall.
+Five, not three: the servers slow down for a minute now and then (one run of four
+took two minutes instead of thirty seconds), and three runs of a side could all
+fall in one slow spell.
 The two sides take turns, a round of raw transfers then the three jobs, so both
 are measured in the same minutes (the raw side used to run first, all of it, and
 a change of load between the two skewed the ratio either way).

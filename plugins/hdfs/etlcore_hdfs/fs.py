@@ -146,7 +146,7 @@ class HdfsFileSystem(FileSystem):
         self.options = options
         self.read_ahead = options.read_ahead
         self._clients: dict[str, Any] = {}
-        self._reader = Reader(self.user, options.timeout, 2 * options.read_ahead + 2)
+        self._reader = Reader(self.user, options.timeout)
         self._direct: dict[str, bool] = {}  # base URL -> reads go through ``_reader``
         self._lock = threading.Lock()
         self._prepared: dict[str, tuple[str, Future[None]]] = {}  # path -> its empty temp

@@ -13,8 +13,9 @@ the Java exception's name), so the file system's retries and its mapping to
 ``FileNotFoundError`` / ``PermissionError`` treat both paths alike; urllib3's own
 connection errors are transient there as well.
 
-Where the environment sets a proxy or a CA bundle (``requests`` honours those and
-urllib3 does not), :func:`usable` says no and reads stay on HdfsCLI.
+Where the environment sets a proxy, a ``.netrc`` entry or, for https, a CA bundle
+(``requests`` honours those and urllib3 does not), :func:`usable` says no and reads
+stay on HdfsCLI.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 WEBHDFS = "/webhdfs/v1"
+#: connections kept per server: the read-ahead's threads (``read_ahead`` x partitions)
+#: and the tasks' own fetches, so none is closed and opened again between two files
+CONNECTIONS = 32
 
 
 def usable(base_url: str) -> bool:
@@ -56,8 +60,8 @@ def _error(status: int, body: bytes) -> Exception:
 class Reader:
     """OPENs of one process (the pool is made lazily, so the file system stays picklable)."""
 
-    def __init__(self, user: str, timeout: float, connections: int):
-        self.user, self.timeout, self.connections = user, timeout, connections
+    def __init__(self, user: str, timeout: float):
+        self.user, self.timeout = user, timeout
         self._pool: Any = None
         self._lock = threading.Lock()
 
@@ -69,7 +73,7 @@ class Reader:
                     import urllib3
 
                     self._pool = urllib3.PoolManager(  # https: the CAs requests would trust
-                        num_pools=8, maxsize=self.connections, retries=False,
+                        num_pools=8, maxsize=CONNECTIONS, retries=False,
                         timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
                         ca_certs=requests.utils.DEFAULT_CA_BUNDLE_PATH)
         return self._pool
