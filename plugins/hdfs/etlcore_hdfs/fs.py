@@ -147,7 +147,6 @@ class HdfsFileSystem(FileSystem):
         self.read_ahead = options.read_ahead
         self._clients: dict[str, Any] = {}
         self._reader = Reader(self.user, options.timeout)
-        self._direct: dict[str, bool] = {}  # base URL -> reads go through ``_reader``
         self._lock = threading.Lock()
         self._prepared: dict[str, tuple[str, Future[None]]] = {}  # path -> its empty temp
 
@@ -357,14 +356,11 @@ class HdfsFileSystem(FileSystem):
         if length is not None and length <= 0:
             return b""
 
-        base = self.base_url(split_url(str(path))[0])
-        direct = self._direct.get(base)
-        if direct is None:
-            direct = self._direct[base] = usable(base)
-
         def read(c: Any, p: str) -> bytes:
-            if direct:  # inside the retry: a cut stream is read again
-                return self._reader.read(base, p, start, length)
+            # inside the retry: a cut stream is read again. A session that skips the
+            # environment (session_for: nothing there applies) reads on urllib3's pool
+            if not c._session.trust_env:
+                return self._reader.read(c.url, p, start, length)
             with c.read(p, offset=start, length=length) as reader:
                 return bytes(reader.read())
 

@@ -33,7 +33,7 @@ _JSON = JsonDecoder()  # untyped keys and values: any JSON, integers of any size
 _VALUE, _ERROR, _OFFSET = (confluent_kafka.Message.value, confluent_kafka.Message.error,
                            confluent_kafka.Message.offset)  # C methods, for map()
 _CLOSE = confluent_kafka.Consumer.close
-_LOG_START = confluent_kafka.OFFSET_BEGINNING  # a hint: "from wherever the log begins"
+LOG_START = confluent_kafka.OFFSET_BEGINNING  # a start for prepare(): "wherever the log begins"
 log = logging.getLogger("etlcore.kafka")
 
 _FETCH = 10_000  # messages per consume() call: large calls amortise the C boundary
@@ -236,9 +236,9 @@ class KafkaReader(SourceReader):
         """
         self._started(partition)
         part = self._parts.get(partition)
-        if part is None or part.next_offset not in (start, _LOG_START):
+        if part is None or part.next_offset not in (start, LOG_START):
             part = self._fresh(partition, start)
-        unsure = part.next_offset == _LOG_START
+        unsure = part.next_offset == LOG_START
         tp = confluent_kafka.TopicPartition(*split_partition(partition))
         part.next_offset = None  # unknown until this read completes
         msgs, part.leftover = part.leftover, []

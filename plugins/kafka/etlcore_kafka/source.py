@@ -28,7 +28,7 @@ from etlcore.source import Position, Source, SourceContext
 
 from etlcore_kafka._client import build, confluent_kafka, retry, scrub, watermarks
 from etlcore_kafka.config import KafkaSourceConfig, split_partition
-from etlcore_kafka.reader import KafkaReader, consumer_conf
+from etlcore_kafka.reader import LOG_START, KafkaReader, consumer_conf
 
 __all__ = ["KafkaReader", "KafkaSource"]
 
@@ -125,7 +125,7 @@ class KafkaSource(Source):
             if p in resume:
                 firsts[p] = int(resume[p])
             elif start == "earliest" or (isinstance(start, dict) and p not in start):
-                firsts[p] = OFFSET_BEGINNING
+                firsts[p] = LOG_START
         return firsts
 
     def partitions(self) -> list[str]:
